@@ -1,0 +1,251 @@
+//! What a versioned write can report instead of success.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use crate::{Optimistic, Version};
+
+/// The versioned statement an outcome belongs to.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
+pub enum Operation {
+    /// [`Optimistic::update`]: writes every data column and bumps the version.
+    Update,
+    /// [`Optimistic::touch`]: bumps the version only.
+    Touch,
+    /// [`Optimistic::delete`]: removes the row.
+    Delete,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Operation::Update => "update",
+            Operation::Touch => "touch",
+            Operation::Delete => "delete",
+        })
+    }
+}
+
+/// A versioned write matched no row: since the row was read, another writer changed it (so its
+/// version moved on) or deleted it. Nothing was written.
+///
+/// The usual answer is to read the row again and redo the change, or to tell the user that
+/// someone else got there first.
+///
+/// Its message names the table, the key and the version that was expected:
+/// `stale seats (id = 2): expected version 3, but the row was changed or deleted`.
+#[derive(thiserror::Error)]
+#[error(
+    "stale {}: expected version {expected}, but the row was changed or deleted",
+    RowName::<T>(.key)
+)]
+pub struct Stale<T: Optimistic> {
+    key: T::Key,
+    expected: Version,
+    operation: Operation,
+    row: PhantomData<fn() -> T>,
+}
+
+impl<T: Optimistic> Stale<T> {
+    pub(crate) fn new(key: T::Key, expected: Version, operation: Operation) -> Self {
+        Stale {
+            key,
+            expected,
+            operation,
+            row: PhantomData,
+        }
+    }
+
+    /// The key of the row the write was aimed at.
+    pub fn key(&self) -> &T::Key {
+        &self.key
+    }
+
+    /// The version the write expected the row to still have.
+    pub fn expected(&self) -> Version {
+        self.expected
+    }
+
+    /// Which statement went stale.
+    pub fn operation(&self) -> Operation {
+        self.operation
+    }
+
+    /// Takes the key out.
+    pub fn into_key(self) -> T::Key {
+        self.key
+    }
+}
+
+/// Why a versioned write did not succeed. Returned by [`Update::check`](crate::Update::check)
+/// and [`Delete::check`](crate::Delete::check).
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum Error<T: Optimistic> {
+    /// No row had the key at the expected version: someone else changed or deleted it first.
+    /// Nothing was written.
+    #[error(transparent)]
+    Stale(#[from] Stale<T>),
+
+    /// More than one row matched the key and version, so the key columns are not unique in the
+    /// database. The write reached all of them: roll back the caller's transaction.
+    #[error(
+        "{operation} of {} at version {expected} matched {rows_affected} rows: the key is not \
+         unique, so the write reached every one of them; roll back the transaction and make the \
+         key columns a primary key or unique",
+        RowName::<T>(.key)
+    )]
+    KeyNotUnique {
+        /// The key that matched several rows.
+        key: T::Key,
+        /// The version the write expected.
+        expected: Version,
+        /// Which statement it was.
+        operation: Operation,
+        /// How many rows the driver reported as affected.
+        rows_affected: u64,
+    },
+
+    /// The row is at [`Version::MAX`], so its version cannot be bumped. The statement was built
+    /// to match no row, so nothing was written.
+    #[error(
+        "{operation} of {} refused: version {version} is the largest a version can hold, so the \
+         row cannot change any more; nothing was written",
+        RowName::<T>(.key)
+    )]
+    VersionOverflow {
+        /// The key of the row.
+        key: T::Key,
+        /// The version the row holds: [`Version::MAX`].
+        version: Version,
+        /// Which statement it was.
+        operation: Operation,
+    },
+}
+
+impl<T: Optimistic> Error<T> {
+    /// Whether the row was changed or deleted by someone else, so a re-read and retry may
+    /// succeed. The other errors will not go away by retrying.
+    pub fn is_stale(&self) -> bool {
+        matches!(self, Error::Stale(_))
+    }
+
+    /// The stale-write details, when that is what happened.
+    pub fn as_stale(&self) -> Option<&Stale<T>> {
+        match self {
+            Error::Stale(stale) => Some(stale),
+            _ => None,
+        }
+    }
+
+    /// The key of the row the write was aimed at.
+    pub fn key(&self) -> &T::Key {
+        match self {
+            Error::Stale(stale) => stale.key(),
+            Error::KeyNotUnique { key, .. } | Error::VersionOverflow { key, .. } => key,
+        }
+    }
+}
+
+/// `seats (id = 2)`: the table and the key's columns and values, for messages.
+struct RowName<'a, T: Optimistic>(&'a T::Key);
+
+impl<T: Optimistic> fmt::Display for RowName<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (", T::TABLE)?;
+        T::fmt_key(self.0, f)?;
+        f.write_str(")")
+    }
+}
+
+// Hand-written rather than derived: a derive would demand `T: Debug + Clone + PartialEq` of the
+// row type, while only the key is stored.
+
+impl<T: Optimistic> fmt::Debug for Stale<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stale")
+            .field("table", &format_args!("{}", T::TABLE))
+            .field("key", &self.key)
+            .field("expected", &self.expected)
+            .field("operation", &self.operation)
+            .finish()
+    }
+}
+
+impl<T: Optimistic> Clone for Stale<T> {
+    fn clone(&self) -> Self {
+        Stale::new(self.key.clone(), self.expected, self.operation)
+    }
+}
+
+impl<T: Optimistic> PartialEq for Stale<T>
+where
+    T::Key: PartialEq,
+{
+    fn eq(&self, other: &Self) -> bool {
+        (&self.key, self.expected, self.operation) == (&other.key, other.expected, other.operation)
+    }
+}
+
+impl<T: Optimistic> Eq for Stale<T> where T::Key: Eq {}
+
+impl<T: Optimistic> fmt::Debug for Error<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Stale(stale) => f.debug_tuple("Stale").field(stale).finish(),
+            Error::KeyNotUnique {
+                key,
+                expected,
+                operation,
+                rows_affected,
+            } => f
+                .debug_struct("KeyNotUnique")
+                .field("table", &format_args!("{}", T::TABLE))
+                .field("key", key)
+                .field("expected", expected)
+                .field("operation", operation)
+                .field("rows_affected", rows_affected)
+                .finish(),
+            Error::VersionOverflow {
+                key,
+                version,
+                operation,
+            } => f
+                .debug_struct("VersionOverflow")
+                .field("table", &format_args!("{}", T::TABLE))
+                .field("key", key)
+                .field("version", version)
+                .field("operation", operation)
+                .finish(),
+        }
+    }
+}
+
+impl<T: Optimistic> Clone for Error<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Error::Stale(stale) => Error::Stale(stale.clone()),
+            Error::KeyNotUnique {
+                key,
+                expected,
+                operation,
+                rows_affected,
+            } => Error::KeyNotUnique {
+                key: key.clone(),
+                expected: *expected,
+                operation: *operation,
+                rows_affected: *rows_affected,
+            },
+            Error::VersionOverflow {
+                key,
+                version,
+                operation,
+            } => Error::VersionOverflow {
+                key: key.clone(),
+                version: *version,
+                operation: *operation,
+            },
+        }
+    }
+}

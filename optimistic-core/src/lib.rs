@@ -1,0 +1,174 @@
+//! Optimistic locking for any SQL driver.
+//!
+//! Put `#[optimistic]` on a plain struct that maps a table with a version column. It gets
+//! versioned sea-query statements: an `UPDATE` that only applies while the row still has the
+//! version you read (and bumps it), a `DELETE` with the same guard, an `INSERT` and a `SELECT`.
+//! Run them with any driver, hand the driver's "rows affected" to `check`, and you learn whether
+//! the write happened, or whether someone else changed the row first ([`Stale`]).
+//!
+//! ```
+//! use optimistic_core::{optimistic, Error, Version};
+//! use optimistic_core::sea_query::PostgresQueryBuilder;
+//!
+//! #[optimistic(table = "seats")]
+//! #[derive(Debug, Clone, PartialEq)]
+//! struct Seat {
+//!     #[optimistic(key)]
+//!     id: i64,
+//!     is_booked: bool,
+//!     passenger_name: Option<String>,
+//!     #[optimistic(version)]
+//!     version: Version,
+//! }
+//!
+//! let mut seat = Seat { id: 2, is_booked: false, passenger_name: None, version: Version::from(3) };
+//! seat.is_booked = true;
+//! seat.passenger_name = Some("Ada".into());
+//!
+//! let update = seat.update();
+//! let (sql, values) = update.build(PostgresQueryBuilder);
+//! assert_eq!(
+//!     sql,
+//!     r#"UPDATE "seats" SET "is_booked" = $1, "passenger_name" = $2, "version" = $3 WHERE "id" = $4 AND "version" = $5"#
+//! );
+//! assert_eq!(values.0.len(), 5);
+//!
+//! // ... run `sql` with `values` on your driver; it reports the rows it affected.
+//! let rows_affected = 1;
+//! seat.version = update.check(rows_affected)?;
+//! assert_eq!(seat.version, Version::from(4));
+//!
+//! // Had another writer got there first, the UPDATE would have matched no row:
+//! let err = update.check(0).unwrap_err();
+//! assert!(err.is_stale());
+//! assert_eq!(
+//!     err.to_string(),
+//!     "stale seats (id = 2): expected version 3, but the row was changed or deleted"
+//! );
+//! # Ok::<(), Error<Seat>>(())
+//! ```
+//!
+//! # What the attribute accepts
+//!
+//! On the struct, `#[optimistic(..)]` takes:
+//! - `table = "name"`: the table; by default the struct's name in snake_case (`SeatMap` maps
+//!   `seat_map`).
+//! - `schema = "name"`: qualifies the table (`"booking"."seats"`).
+//! - `crate = "path"`: where this crate is, when it is only reachable through a re-export
+//!   (default `::optimistic_core`).
+//!
+//! On a field, `#[optimistic(..)]` takes any of these, combined with commas:
+//! - `key`: part of the key (one or more fields). By default the field named `id`.
+//! - `version`: the version column, exactly one. By default the one field of type [`Version`].
+//! - `column = "name"`: the column's name, when it is not the field's.
+//! - `skip`: not persisted; the statements leave the field out.
+//!
+//! `#[optimistic]` may stand before or after the struct's `#[derive(..)]`.
+//!
+//! # What it generates
+//!
+//! For `struct Seat`:
+//! - `impl Optimistic for Seat`, whose provided methods build the statements;
+//! - the same methods as inherent methods, so they need no import: `seat.insert()`,
+//!   `seat.update()`, `seat.touch()`, `seat.delete()` and `Seat::select()` (so the struct cannot
+//!   have inherent methods of those names itself);
+//! - `enum SeatIden`, a sea-query [`Iden`](sea_query::Iden) with a `Table` variant and one variant
+//!   per persisted column in PascalCase (`SeatIden::IsBooked` is `is_booked`), with the struct's
+//!   visibility, for hand-written queries. A field whose variant would be `Table` gets
+//!   `TableColumn`.
+//!
+//! Nothing else is added to your namespace. Every persisted field's type must convert into a
+//! sea-query [`Value`](sea_query::Value) (`Into<Value>` + `Clone`); key types must also be
+//! `Debug`, for error messages.
+//!
+//! # Reading "rows affected"
+//!
+//! [`Update::check`] and [`Delete::check`] take the count the driver reports: 1 is success,
+//! 0 is [`Error::Stale`], more than 1 is [`Error::KeyNotUnique`] (never taken for success). On
+//! MySQL and MariaDB the count is of *changed* rows unless the client asks for found rows
+//! (`CLIENT_FOUND_ROWS`, which sqlx sets); since every successful versioned write changes the
+//! version column, both counts agree and the check is right either way.
+//!
+//! The struct itself never changes behind your back: store the version `check` returns
+//! (`seat.version = update.check(rows)?`) and, on an error, the struct is exactly as it was.
+#![deny(missing_docs)]
+
+mod error;
+mod statement;
+mod table;
+mod version;
+
+pub use error::{Error, Operation, Stale};
+pub use statement::{Delete, Update};
+pub use table::{Column, Role, Table};
+pub use version::Version;
+
+/// The sea-query version this crate builds statements with, re-exported so your code and the
+/// generated code agree on one.
+pub use sea_query;
+
+/// Maps a struct to a table with a version column; see the [crate docs](crate).
+pub use optimistic_macros::optimistic;
+
+use std::fmt;
+
+use sea_query::{InsertStatement, SelectStatement, Value};
+
+/// A row type with a version column. `#[optimistic]` implements it; the provided methods build
+/// the versioned statements.
+///
+/// Implementing it by hand is possible but rarely needed: [`values`](Optimistic::values) must
+/// return one value per column of [`TABLE`](Optimistic::TABLE), in the same order.
+pub trait Optimistic: Sized {
+    /// The key of one row: the key field's type, or a tuple of them for a composite key.
+    type Key: Clone + fmt::Debug;
+
+    /// The table, its persisted columns and their roles.
+    const TABLE: Table;
+
+    /// This row's key.
+    fn key(&self) -> Self::Key;
+
+    /// The version this row was read (or created) at.
+    fn version(&self) -> Version;
+
+    /// The value of every column of [`TABLE`](Optimistic::TABLE), in its order.
+    fn values(&self) -> Vec<Value>;
+
+    /// Writes a key as `id = 2`, or `flight = "BA117", seat = 2` for a composite key.
+    fn fmt_key(key: &Self::Key, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+
+    /// `INSERT INTO table (every persisted column) VALUES (..)`, with the version as the row
+    /// holds it ([`Version::INITIAL`] for a new row built with `Version::default()`).
+    fn insert(&self) -> InsertStatement {
+        statement::insert(self)
+    }
+
+    /// `UPDATE table SET every data column, version = expected + 1 WHERE key AND version =
+    /// expected`.
+    fn update(&self) -> Update<Self> {
+        statement::update(self, Operation::Update)
+    }
+
+    /// `UPDATE table SET version = expected + 1 WHERE key AND version = expected`: claims the
+    /// row, so that concurrent writers who read the old version go stale.
+    fn touch(&self) -> Update<Self> {
+        statement::update(self, Operation::Touch)
+    }
+
+    /// `DELETE FROM table WHERE key AND version = expected`.
+    fn delete(&self) -> Delete<Self> {
+        statement::delete(self)
+    }
+
+    /// `SELECT every persisted column FROM table`, in field order; add `.and_where(..)`.
+    fn select() -> SelectStatement {
+        statement::select::<Self>()
+    }
+}
+
+/// For the generated code only; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use sea_query;
+}

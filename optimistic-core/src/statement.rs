@@ -1,0 +1,270 @@
+//! The versioned statements, built from a row's [`Table`](crate::Table) description, and the
+//! checks that turn a driver's "rows affected" into an outcome.
+
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+
+use sea_query::{
+    DeleteStatement, Expr, ExprTrait, InsertStatement, Query, SelectStatement, UpdateStatement,
+};
+
+use crate::{Error, Operation, Optimistic, Role, Stale, Version};
+
+/// A versioned `UPDATE`: `SET .., version = expected + 1 WHERE key AND version = expected`.
+///
+/// Derefs to [`UpdateStatement`], so `.build(..)`, `.to_string(..)` and extra `.and_where(..)`
+/// work on it directly. After the driver ran it, pass the rows it affected to
+/// [`check`](Update::check): the row is only up to date once `check` says so.
+#[must_use = "an Update does nothing until a driver runs it and `check` reads the rows affected"]
+pub struct Update<T: Optimistic> {
+    statement: UpdateStatement,
+    key: T::Key,
+    expected: Version,
+    next: Option<Version>,
+    operation: Operation,
+    row: PhantomData<fn() -> T>,
+}
+
+/// A versioned `DELETE`: `WHERE key AND version = expected`.
+///
+/// Derefs to [`DeleteStatement`]; after the driver ran it, pass the rows it affected to
+/// [`check`](Delete::check).
+#[must_use = "a Delete does nothing until a driver runs it and `check` reads the rows affected"]
+pub struct Delete<T: Optimistic> {
+    statement: DeleteStatement,
+    key: T::Key,
+    expected: Version,
+    row: PhantomData<fn() -> T>,
+}
+
+impl<T: Optimistic> Update<T> {
+    /// Turns the rows the driver reported as affected into the outcome.
+    ///
+    /// - 1 row: the write happened; `Ok` carries the row's new version, to store in the struct.
+    /// - 0 rows: [`Error::Stale`]; the row was changed or deleted since it was read.
+    /// - more: [`Error::KeyNotUnique`]; never taken for success.
+    /// - a row at [`Version::MAX`]: [`Error::VersionOverflow`], whatever the count, since the
+    ///   statement was built to match nothing.
+    ///
+    /// On MySQL and MariaDB "rows affected" counts changed rows unless the client asked for found
+    /// rows; a successful versioned write always changes the version column, so both counts
+    /// agree and the check is right either way.
+    pub fn check(&self, rows_affected: u64) -> Result<Version, Error<T>> {
+        let Some(next) = self.next else {
+            return Err(Error::VersionOverflow {
+                key: self.key.clone(),
+                version: self.expected,
+                operation: self.operation,
+            });
+        };
+        check_rows(&self.key, self.expected, self.operation, rows_affected).map(|()| next)
+    }
+
+    /// The key of the row this update is aimed at.
+    pub fn key(&self) -> &T::Key {
+        &self.key
+    }
+
+    /// The version the row must still have for the update to apply.
+    pub fn expected(&self) -> Version {
+        self.expected
+    }
+
+    /// The version the row will have after the update, or `None` when the expected version is
+    /// [`Version::MAX`] (the statement then matches no row, and `check` reports the overflow).
+    pub fn next_version(&self) -> Option<Version> {
+        self.next
+    }
+
+    /// [`Operation::Update`] or [`Operation::Touch`].
+    pub fn operation(&self) -> Operation {
+        self.operation
+    }
+
+    /// The bare statement, giving up the check.
+    pub fn into_statement(self) -> UpdateStatement {
+        self.statement
+    }
+}
+
+impl<T: Optimistic> Delete<T> {
+    /// Turns the rows the driver reported as affected into the outcome: 1 row is `Ok`, 0 rows
+    /// [`Error::Stale`], more [`Error::KeyNotUnique`].
+    pub fn check(&self, rows_affected: u64) -> Result<(), Error<T>> {
+        check_rows(&self.key, self.expected, Operation::Delete, rows_affected)
+    }
+
+    /// The key of the row this delete is aimed at.
+    pub fn key(&self) -> &T::Key {
+        &self.key
+    }
+
+    /// The version the row must still have for the delete to apply.
+    pub fn expected(&self) -> Version {
+        self.expected
+    }
+
+    /// The bare statement, giving up the check.
+    pub fn into_statement(self) -> DeleteStatement {
+        self.statement
+    }
+}
+
+fn check_rows<T: Optimistic>(
+    key: &T::Key,
+    expected: Version,
+    operation: Operation,
+    rows_affected: u64,
+) -> Result<(), Error<T>> {
+    match rows_affected {
+        1 => Ok(()),
+        0 => Err(Error::Stale(Stale::new(key.clone(), expected, operation))),
+        rows_affected => Err(Error::KeyNotUnique {
+            key: key.clone(),
+            expected,
+            operation,
+            rows_affected,
+        }),
+    }
+}
+
+impl<T: Optimistic> Deref for Update<T> {
+    type Target = UpdateStatement;
+
+    fn deref(&self) -> &UpdateStatement {
+        &self.statement
+    }
+}
+
+impl<T: Optimistic> DerefMut for Update<T> {
+    fn deref_mut(&mut self) -> &mut UpdateStatement {
+        &mut self.statement
+    }
+}
+
+impl<T: Optimistic> Deref for Delete<T> {
+    type Target = DeleteStatement;
+
+    fn deref(&self) -> &DeleteStatement {
+        &self.statement
+    }
+}
+
+impl<T: Optimistic> DerefMut for Delete<T> {
+    fn deref_mut(&mut self) -> &mut DeleteStatement {
+        &mut self.statement
+    }
+}
+
+impl<T: Optimistic> std::fmt::Debug for Update<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Update")
+            .field("statement", &self.statement)
+            .field("key", &self.key)
+            .field("expected", &self.expected)
+            .field("next", &self.next)
+            .field("operation", &self.operation)
+            .finish()
+    }
+}
+
+impl<T: Optimistic> std::fmt::Debug for Delete<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delete")
+            .field("statement", &self.statement)
+            .field("key", &self.key)
+            .field("expected", &self.expected)
+            .finish()
+    }
+}
+
+pub(crate) fn insert<T: Optimistic>(row: &T) -> InsertStatement {
+    let table = T::TABLE;
+    let (columns, values): (Vec<_>, Vec<_>) = table
+        .columns()
+        .iter()
+        .zip(persisted_values(row))
+        .map(|(column, value)| (column.name(), Expr::from(value)))
+        .unzip();
+    let mut statement = Query::insert();
+    statement.into_table(table.table_name()).columns(columns);
+    // Cannot fail: both lists come from one zip, so their lengths agree.
+    let _ = statement.values(values);
+    statement
+}
+
+pub(crate) fn update<T: Optimistic>(row: &T, operation: Operation) -> Update<T> {
+    let table = T::TABLE;
+    let expected = row.version();
+    let next = expected.next();
+    let mut statement = Query::update();
+    statement.table(table.table_name());
+    for (column, value) in table.columns().iter().zip(persisted_values(row)) {
+        match column.role() {
+            Role::Key => {
+                statement.and_where(Expr::col(column.name()).eq(value));
+            }
+            Role::Data if operation == Operation::Update => {
+                statement.value(column.name(), value);
+            }
+            Role::Data | Role::Version => {}
+        }
+    }
+    // The new version is bound as a value rather than written `version + 1`: the WHERE pins the
+    // old one, so both mean the same, and binding keeps the parameter a BIGINT on every driver.
+    let version = table.version_column();
+    statement
+        .value(version, next.unwrap_or(expected))
+        .and_where(Expr::col(version).eq(expected));
+    if next.is_none() {
+        // At Version::MAX there is no next version: match nothing rather than write without a
+        // bump (which a concurrent writer could not detect). `check` reports the overflow.
+        statement.and_where(Expr::cust("FALSE"));
+    }
+    Update {
+        statement,
+        key: row.key(),
+        expected,
+        next,
+        operation,
+        row: PhantomData,
+    }
+}
+
+pub(crate) fn delete<T: Optimistic>(row: &T) -> Delete<T> {
+    let table = T::TABLE;
+    let expected = row.version();
+    let mut statement = Query::delete();
+    statement.from_table(table.table_name());
+    for (column, value) in table.columns().iter().zip(persisted_values(row)) {
+        if column.role() == Role::Key {
+            statement.and_where(Expr::col(column.name()).eq(value));
+        }
+    }
+    statement.and_where(Expr::col(table.version_column()).eq(expected));
+    Delete {
+        statement,
+        key: row.key(),
+        expected,
+        row: PhantomData,
+    }
+}
+
+pub(crate) fn select<T: Optimistic>() -> SelectStatement {
+    let table = T::TABLE;
+    let mut statement = Query::select();
+    statement
+        .columns(table.columns().iter().map(|column| column.name()))
+        .from(table.table_name());
+    statement
+}
+
+fn persisted_values<T: Optimistic>(row: &T) -> Vec<sea_query::Value> {
+    let values = row.values();
+    debug_assert_eq!(
+        values.len(),
+        T::TABLE.columns().len(),
+        "Optimistic::values must return one value per column of TABLE"
+    );
+    values
+}

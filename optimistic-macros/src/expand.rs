@@ -1,0 +1,226 @@
+//! Generates the code for a validated [`Model`].
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::model::{Model, Role};
+
+/// `impl Optimistic`, the inherent methods that forward to it, and the `<Struct>Iden` enum.
+pub(crate) fn expand(model: &Model) -> TokenStream {
+    let iden = iden_enum(model);
+    let optimistic = impl_optimistic(model);
+    let inherent = inherent_methods(model);
+    quote! {
+        #iden
+        #optimistic
+        #inherent
+    }
+}
+
+fn impl_optimistic(model: &Model) -> TokenStream {
+    let Model { ident, krate, .. } = model;
+    let (impl_generics, ty_generics, where_clause) = model.generics.split_for_impl();
+    let sea_query = quote!(#krate::__private::sea_query);
+
+    let schema = match &model.schema {
+        Some(schema) => quote!(::core::option::Option::Some(#schema)),
+        None => quote!(::core::option::Option::None),
+    };
+    let table = &model.table;
+    let columns = model.columns.iter().map(|column| {
+        let name = &column.name;
+        let role = match column.role {
+            Role::Key => quote!(Key),
+            Role::Version => quote!(Version),
+            Role::Data => quote!(Data),
+        };
+        quote!(#krate::Column::new(#name, #krate::Role::#role))
+    });
+
+    let keys: Vec<_> = model.keys().collect();
+    let (key_type, key_value, fmt_key) = match keys.as_slice() {
+        [key] => {
+            let (field, ty) = (&key.field, &key.ty);
+            let label = format!("{} = ", key.name);
+            (
+                quote!(#ty),
+                quote_spanned!(ty.span()=> ::core::clone::Clone::clone(&self.#field)),
+                quote! {
+                    f.write_str(#label)?;
+                    ::core::fmt::Debug::fmt(key, f)
+                },
+            )
+        }
+        keys => {
+            let types = keys.iter().map(|key| &key.ty);
+            let values = keys.iter().map(|key| {
+                let field = &key.field;
+                quote_spanned!(key.ty.span()=> ::core::clone::Clone::clone(&self.#field))
+            });
+            let parts = keys.iter().enumerate().map(|(i, key)| {
+                let label = format!("{}{} = ", if i == 0 { "" } else { ", " }, key.name);
+                let index = syn::Index::from(i);
+                quote! {
+                    f.write_str(#label)?;
+                    ::core::fmt::Debug::fmt(&key.#index, f)?;
+                }
+            });
+            (
+                quote!((#(#types,)*)),
+                quote!((#(#values,)*)),
+                quote! {
+                    #(#parts)*
+                    ::core::result::Result::Ok(())
+                },
+            )
+        }
+    };
+
+    let version = model
+        .columns
+        .iter()
+        .find(|column| column.role == Role::Version)
+        .map(|column| {
+            let field = &column.field;
+            quote_spanned!(column.ty.span()=> self.#field)
+        });
+    let values = model.columns.iter().map(|column| {
+        let field = &column.field;
+        quote_spanned! {column.ty.span()=>
+            ::core::convert::Into::<#sea_query::Value>::into(
+                ::core::clone::Clone::clone(&self.#field)
+            )
+        }
+    });
+
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics #krate::Optimistic for #ident #ty_generics #where_clause {
+            type Key = #key_type;
+
+            const TABLE: #krate::Table =
+                #krate::Table::new(#schema, #table, &[#(#columns),*]);
+
+            fn key(&self) -> Self::Key {
+                #key_value
+            }
+
+            fn version(&self) -> #krate::Version {
+                #version
+            }
+
+            fn values(&self) -> ::std::vec::Vec<#sea_query::Value> {
+                ::std::vec![#(#values),*]
+            }
+
+            fn fmt_key(
+                key: &Self::Key,
+                f: &mut ::core::fmt::Formatter<'_>,
+            ) -> ::core::fmt::Result {
+                #fmt_key
+            }
+        }
+    }
+}
+
+/// The statement builders as inherent methods, so calling them needs no trait import.
+fn inherent_methods(model: &Model) -> TokenStream {
+    let Model {
+        ident, vis, krate, ..
+    } = model;
+    let (impl_generics, ty_generics, where_clause) = model.generics.split_for_impl();
+    let sea_query = quote!(#krate::__private::sea_query);
+    let table = model.qualified_table();
+    let doc_insert = format!("`INSERT` of this row into `{table}`, version as held.");
+    let doc_update = format!(
+        "Versioned `UPDATE` of this row in `{table}`: writes every data column and bumps the \
+         version, only if the row still has this version. Run it, then call `check` on it."
+    );
+    let doc_touch = format!(
+        "Versioned `UPDATE` of `{table}` that only bumps the version, if the row still has this \
+         version. Run it, then call `check` on it."
+    );
+    let doc_delete = format!(
+        "Versioned `DELETE` of this row from `{table}`, only if the row still has this version. \
+         Run it, then call `check` on it."
+    );
+    let doc_select = format!("`SELECT` of every persisted column of `{table}`, in field order.");
+    quote! {
+        // The methods share the struct's visibility, so an unused one in a private struct would
+        // trip `dead_code` in the user's crate.
+        #[allow(dead_code)]
+        impl #impl_generics #ident #ty_generics #where_clause {
+            #[doc = #doc_insert]
+            #vis fn insert(&self) -> #sea_query::InsertStatement {
+                <Self as #krate::Optimistic>::insert(self)
+            }
+
+            #[doc = #doc_update]
+            #vis fn update(&self) -> #krate::Update<Self> {
+                <Self as #krate::Optimistic>::update(self)
+            }
+
+            #[doc = #doc_touch]
+            #vis fn touch(&self) -> #krate::Update<Self> {
+                <Self as #krate::Optimistic>::touch(self)
+            }
+
+            #[doc = #doc_delete]
+            #vis fn delete(&self) -> #krate::Delete<Self> {
+                <Self as #krate::Optimistic>::delete(self)
+            }
+
+            #[doc = #doc_select]
+            #vis fn select() -> #sea_query::SelectStatement {
+                <Self as #krate::Optimistic>::select()
+            }
+        }
+    }
+}
+
+fn iden_enum(model: &Model) -> TokenStream {
+    let Model {
+        ident, vis, krate, ..
+    } = model;
+    let iden = model.iden_ident();
+    let table = &model.table;
+    let doc = format!(
+        "Identifiers of table `{}` and its columns, for hand-written sea-query queries \
+         (generated by `#[optimistic]` for [`{ident}`]).",
+        model.qualified_table()
+    );
+    let table_doc = format!("The table `{table}`, unqualified.");
+    let variants = model.columns.iter().map(|column| {
+        let variant = &column.variant;
+        let doc = format!("The column `{}`.", column.name);
+        quote! {
+            #[doc = #doc]
+            #variant
+        }
+    });
+    let arms = model.columns.iter().map(|column| {
+        let (variant, name) = (&column.variant, &column.name);
+        quote!(Self::#variant => #name)
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[allow(dead_code)]
+        #vis enum #iden {
+            #[doc = #table_doc]
+            Table,
+            #(#variants,)*
+        }
+
+        #[automatically_derived]
+        impl #krate::__private::sea_query::Iden for #iden {
+            fn unquoted(&self) -> &str {
+                match self {
+                    Self::Table => #table,
+                    #(#arms,)*
+                }
+            }
+        }
+    }
+}

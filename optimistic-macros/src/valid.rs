@@ -1,0 +1,509 @@
+//! Checks the parsed input, fills in the defaults and produces the [`Model`]. Every problem is
+//! reported at the token to blame, and all of them in one build.
+
+use std::collections::HashMap;
+
+use proc_macro2::{Ident, Span};
+use quote::format_ident;
+use syn::ext::IdentExt;
+use syn::{Type, parse_quote};
+
+use crate::ast::{Field, Input};
+use crate::attr::NAME;
+use crate::ctxt::Ctxt;
+use crate::model::{Column, Model, Role};
+
+pub(crate) fn validate(cx: &Ctxt, input: &Input) -> Option<Model> {
+    let item = input.item;
+    let table = match &input.attrs.table {
+        Some(table) => non_empty(cx, table.value.clone(), table.span, "table"),
+        None => snake_case(&item.ident.unraw().to_string()),
+    };
+    let schema = input
+        .attrs
+        .schema
+        .as_ref()
+        .map(|schema| non_empty(cx, schema.value.clone(), schema.span, "schema"));
+
+    check_field_options(cx, &input.fields);
+    let persisted: Vec<&Field> = input
+        .fields
+        .iter()
+        .filter(|field| field.attrs.skip.is_none())
+        .collect();
+    let keys = resolve_keys(cx, input, &persisted);
+    let version = resolve_version(cx, input, &persisted);
+
+    let columns: Vec<Column> = persisted
+        .iter()
+        .map(|field| {
+            let role = if keys.contains(&field.ident) {
+                Role::Key
+            } else if version == Some(field.ident) {
+                Role::Version
+            } else {
+                Role::Data
+            };
+            Column {
+                field: field.ident.clone(),
+                ty: field.ty.clone(),
+                name: column_name(cx, field),
+                role,
+                variant: variant_name(field.ident),
+            }
+        })
+        .collect();
+    check_unique(
+        cx,
+        &columns,
+        |column| column.name.clone(),
+        |name, first| {
+            format!(
+                "column `{name}` is already mapped by field `{first}`: give one of them another \
+             name with `#[{NAME}(column = \"..\")]`"
+            )
+        },
+    );
+    check_unique(
+        cx,
+        &columns,
+        |column| column.variant.to_string(),
+        |variant, first| {
+            format!(
+                "this field's `{}Iden::{variant}` variant clashes with field `{first}`'s: rename \
+             one of the fields",
+                item.ident
+            )
+        },
+    );
+
+    if cx.has_errors() {
+        return None;
+    }
+    Some(Model {
+        ident: item.ident.clone(),
+        vis: item.vis.clone(),
+        generics: item.generics.clone(),
+        krate: input
+            .attrs
+            .krate
+            .clone()
+            .unwrap_or_else(|| parse_quote!(::optimistic_core)),
+        schema,
+        table,
+        columns,
+    })
+}
+
+/// Options that contradict each other on one field.
+fn check_field_options(cx: &Ctxt, fields: &[Field]) {
+    for field in fields {
+        let attrs = &field.attrs;
+        if let (Some(_), Some(version)) = (attrs.key, attrs.version) {
+            cx.push(syn::Error::new(
+                version,
+                "a field cannot be both the key and the version: keep `key` on the key field and \
+                 put `version` on a separate field",
+            ));
+        }
+        if let Some(skip) = attrs.skip {
+            let clash = [("key", attrs.key), ("version", attrs.version)]
+                .into_iter()
+                .find_map(|(what, span)| span.map(|_| what));
+            if let Some(what) = clash {
+                cx.push(syn::Error::new(
+                    skip,
+                    format!(
+                        "a {what} field cannot be `skip`: the versioned statements need it; \
+                         remove `skip`"
+                    ),
+                ));
+            } else if attrs.column.is_some() {
+                cx.push(syn::Error::new(
+                    skip,
+                    "a `skip` field has no column: remove `column = ..` or `skip`",
+                ));
+            }
+        }
+    }
+}
+
+fn resolve_keys<'a>(cx: &Ctxt, input: &Input<'a>, persisted: &[&Field<'a>]) -> Vec<&'a Ident> {
+    let mut keys: Vec<&Field> = persisted
+        .iter()
+        .copied()
+        .filter(|field| field.attrs.key.is_some())
+        .collect();
+    if keys.is_empty() {
+        keys.extend(
+            persisted
+                .iter()
+                .copied()
+                .filter(|field| field.ident.unraw() == "id" && field.attrs.version.is_none()),
+        );
+    }
+    if keys.is_empty() && !input.fields.iter().any(|f| f.attrs.key.is_some()) {
+        cx.error_at(
+            &input.item.ident,
+            format!(
+                "`#[{NAME}]` needs a key: mark the key field(s) `#[{NAME}(key)]`, or name the \
+                 key field `id`"
+            ),
+        );
+    }
+    for key in &keys {
+        if last_segment_is(key.ty, "Option") {
+            cx.error_at(
+                key.ty,
+                "a key cannot be an `Option`: NULL never equals anything in SQL, so a versioned \
+                 write could never find the row; use the non-null type",
+            );
+        }
+    }
+    keys.iter().map(|field| field.ident).collect()
+}
+
+fn resolve_version<'a>(
+    cx: &Ctxt,
+    input: &Input<'a>,
+    persisted: &[&Field<'a>],
+) -> Option<&'a Ident> {
+    let marked: Vec<&Field> = persisted
+        .iter()
+        .copied()
+        .filter(|field| field.attrs.version.is_some())
+        .collect();
+    for extra in marked.iter().skip(1) {
+        cx.push(syn::Error::new(
+            extra.attrs.version.unwrap_or_else(|| extra.ident.span()),
+            format!(
+                "only one field can be the version, and `{}` already is: remove this `version`",
+                marked[0].ident
+            ),
+        ));
+    }
+    if let Some(version) = marked.first() {
+        if !last_segment_is(version.ty, "Version") {
+            cx.error_at(
+                version.ty,
+                "the version field must have the type `Version` (from optimistic_core)",
+            );
+        }
+        return Some(version.ident);
+    }
+    if input.fields.iter().any(|f| f.attrs.version.is_some()) {
+        return None; // marked but also skipped: already reported
+    }
+    let typed: Vec<&Field> = persisted
+        .iter()
+        .copied()
+        .filter(|field| field.attrs.key.is_none() && last_segment_is(field.ty, "Version"))
+        .collect();
+    match typed.as_slice() {
+        [version] => Some(version.ident),
+        [] => {
+            cx.error_at(
+                &input.item.ident,
+                format!(
+                    "`#[{NAME}]` needs a version field: mark one field `#[{NAME}(version)]` or \
+                     give it the type `Version`"
+                ),
+            );
+            None
+        }
+        [first, rest @ ..] => {
+            for other in rest {
+                cx.error_at(
+                    other.ident,
+                    format!(
+                        "`{}` and `{}` both have the type `Version`, so which one is the version \
+                         column is ambiguous: mark it `#[{NAME}(version)]`",
+                        first.ident, other.ident
+                    ),
+                );
+            }
+            None
+        }
+    }
+}
+
+fn column_name(cx: &Ctxt, field: &Field) -> String {
+    match &field.attrs.column {
+        Some(column) => non_empty(cx, column.value.clone(), column.span, "column"),
+        None => field.ident.unraw().to_string(),
+    }
+}
+
+fn non_empty(cx: &Ctxt, name: String, span: Span, what: &str) -> String {
+    if name.trim().is_empty() {
+        cx.push(syn::Error::new(
+            span,
+            format!("the {what} name is empty: write the name, e.g. `{what} = \"seats\"`"),
+        ));
+    }
+    name
+}
+
+/// Reports each column whose `key` was already taken by an earlier one.
+fn check_unique(
+    cx: &Ctxt,
+    columns: &[Column],
+    key: impl Fn(&Column) -> String,
+    message: impl Fn(&str, &Ident) -> String,
+) {
+    let mut seen: HashMap<String, &Ident> = HashMap::new();
+    for column in columns {
+        let value = key(column);
+        match seen.get(&value) {
+            Some(first) => cx.error_at(&column.field, message(&value, first)),
+            None => {
+                seen.insert(value, &column.field);
+            }
+        }
+    }
+}
+
+fn last_segment_is(ty: &Type, name: &str) -> bool {
+    match ty {
+        Type::Path(path) if path.qself.is_none() => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == name),
+        Type::Group(group) => last_segment_is(&group.elem, name),
+        Type::Paren(paren) => last_segment_is(&paren.elem, name),
+        _ => false,
+    }
+}
+
+/// `SeatMap` -> `seat_map`, `HTTPRequest` -> `http_request`.
+pub(crate) fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut snake = String::with_capacity(name.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            let previous = chars[i - 1];
+            let next_is_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            if previous.is_lowercase()
+                || previous.is_ascii_digit()
+                || (previous.is_uppercase() && next_is_lower)
+            {
+                snake.push('_');
+            }
+        }
+        snake.extend(c.to_lowercase());
+    }
+    snake
+}
+
+/// `is_booked` -> `IsBooked`. Names that would clash with the enum's own `Table` variant, or
+/// that are not identifiers, get a `Column` suffix or prefix.
+pub(crate) fn variant_name(field: &Ident) -> Ident {
+    let mut pascal: String = field
+        .unraw()
+        .to_string()
+        .split('_')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect();
+    if pascal == "Table" || pascal == "Self" {
+        pascal.push_str("Column");
+    }
+    if !pascal.starts_with(|c: char| c.is_alphabetic()) {
+        pascal.insert_str(0, "Column");
+    }
+    format_ident!("{}", pascal, span = field.span())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ast;
+    use quote::quote;
+
+    fn check(
+        args: proc_macro2::TokenStream,
+        item: syn::DeriveInput,
+    ) -> (Option<Model>, Vec<String>) {
+        let cx = Ctxt::default();
+        let model = ast::parse(&cx, args, &item).and_then(|input| validate(&cx, &input));
+        let messages = cx.messages();
+        (model, messages)
+    }
+
+    #[test]
+    fn applies_the_defaults() {
+        let (model, errors) = check(
+            quote!(),
+            parse_quote! {
+                struct SeatMap { id: i64, r#type: String, #[optimistic(skip)] cache: u8, version: Version }
+            },
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let model = model.unwrap();
+        assert_eq!(model.table, "seat_map");
+        assert_eq!(model.schema, None);
+        let summary: Vec<_> = model
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.role, c.variant.to_string()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("id", Role::Key, "Id".to_owned()),
+                ("type", Role::Data, "Type".to_owned()),
+                ("version", Role::Version, "Version".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn honours_explicit_options() {
+        let (model, errors) = check(
+            quote!(table = "seats", schema = "booking"),
+            parse_quote! {
+                struct Seat {
+                    #[optimistic(key)] flight: String,
+                    #[optimistic(key, column = "seat_no")] seat: i32,
+                    table: i32,
+                    #[optimistic(version, column = "lock_version")] v: Version,
+                }
+            },
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let model = model.unwrap();
+        assert_eq!(model.qualified_table(), "booking.seats");
+        let keys: Vec<_> = model.keys().map(|c| c.name.as_str()).collect();
+        assert_eq!(keys, ["flight", "seat_no"]);
+        assert_eq!(model.columns[2].variant, "TableColumn");
+        assert_eq!(model.columns[3].name, "lock_version");
+        assert_eq!(model.columns[3].role, Role::Version);
+    }
+
+    #[test]
+    fn reports_all_mistakes_at_once() {
+        let (model, errors) = check(
+            quote!(table = ""),
+            parse_quote! {
+                struct Seat {
+                    #[optimistic(key, version)] id: Option<i64>,
+                    a: i64,
+                    #[optimistic(column = "a")] b: i64,
+                }
+            },
+        );
+        assert!(model.is_none());
+        let expected = [
+            "the table name is empty",
+            "both the key and the version",
+            "a key cannot be an `Option`",
+            "the version field must have the type `Version`",
+            "column `a` is already mapped by field `a`",
+        ];
+        assert_eq!(errors.len(), expected.len(), "{errors:?}");
+        for (error, expected) in errors.iter().zip(expected) {
+            assert!(error.contains(expected), "{error:?} lacks {expected:?}");
+        }
+    }
+
+    #[test]
+    fn needs_a_key_and_exactly_one_version() {
+        let (_, errors) = check(
+            quote!(),
+            parse_quote!(
+                struct Seat {
+                    seat: i64,
+                    n: i32,
+                }
+            ),
+        );
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("needs a key"));
+        assert!(errors[1].contains("needs a version field"));
+
+        let (_, errors) = check(
+            quote!(),
+            parse_quote!(
+                struct Seat {
+                    id: i64,
+                    a: Version,
+                    b: Version,
+                }
+            ),
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("ambiguous"));
+
+        let (_, errors) = check(
+            quote!(),
+            parse_quote! {
+                struct Seat { id: i64, #[optimistic(version)] a: Version, #[optimistic(version)] b: Version }
+            },
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("only one field can be the version"));
+    }
+
+    #[test]
+    fn rejects_skipping_what_the_statements_need() {
+        let (_, errors) = check(
+            quote!(),
+            parse_quote! {
+                struct Seat { #[optimistic(key, skip)] id: i64, #[optimistic(skip, version)] v: Version }
+            },
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("a key field cannot be `skip`")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("a version field cannot be `skip`")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn rejects_items_that_are_not_named_structs() {
+        for item in [
+            parse_quote!(
+                enum Seat {
+                    A,
+                }
+            ),
+            parse_quote!(union Seat { a: i64 }),
+            parse_quote!(
+                struct Seat(i64, Version);
+            ),
+            parse_quote!(
+                struct Seat;
+            ),
+        ] {
+            let (model, errors) = check(quote!(), item);
+            assert!(model.is_none());
+            assert_eq!(errors.len(), 1, "{errors:?}");
+        }
+    }
+
+    #[test]
+    fn converts_names() {
+        assert_eq!(snake_case("Seat"), "seat");
+        assert_eq!(snake_case("SeatMap"), "seat_map");
+        assert_eq!(snake_case("HTTPRequest"), "http_request");
+        assert_eq!(snake_case("Order2Line"), "order2_line");
+        assert_eq!(variant_name(&format_ident!("is_booked")), "IsBooked");
+        assert_eq!(variant_name(&format_ident!("self_")), "SelfColumn");
+        assert_eq!(variant_name(&format_ident!("__")), "Column");
+        assert_eq!(variant_name(&format_ident!("_1st")), "Column1st");
+    }
+}
