@@ -79,7 +79,8 @@
 //!
 //! Nothing else is added to your namespace. Every persisted field's type must convert into a
 //! sea-query [`Value`](sea_query::Value) (`Into<Value>` + `Clone`); key types must also be
-//! `Debug`, for error messages.
+//! `Debug` (for error messages) and at least as visible as the struct (they are its
+//! [`Optimistic::Key`]).
 //!
 //! # Reading "rows affected"
 //!
@@ -92,6 +93,10 @@
 //! The struct itself never changes behind your back: store the version `check` returns
 //! (`seat.version = update.check(rows)?`) and, on an error, the struct is exactly as it was.
 #![deny(missing_docs)]
+
+// Lets this crate's own tests use the macro, whose output names `::optimistic_core`.
+#[cfg(test)]
+extern crate self as optimistic_core;
 
 mod error;
 mod statement;

@@ -268,3 +268,115 @@ fn persisted_values<T: Optimistic>(row: &T) -> Vec<sea_query::Value> {
     );
     values
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Error, Operation, Version, optimistic};
+
+    #[optimistic(table = "seats")]
+    #[derive(Debug, Clone, PartialEq)]
+    struct Seat {
+        id: i64,
+        is_booked: bool,
+        version: Version,
+    }
+
+    fn seat_at(version: i64) -> Seat {
+        Seat {
+            id: 2,
+            is_booked: true,
+            version: Version::from(version),
+        }
+    }
+
+    #[test]
+    fn one_row_is_success_with_the_next_version() {
+        let update = seat_at(3).update();
+        assert_eq!(update.check(1).unwrap(), Version::from(4));
+        assert_eq!(seat_at(3).touch().check(1).unwrap(), Version::from(4));
+        assert!(seat_at(3).delete().check(1).is_ok());
+    }
+
+    #[test]
+    fn no_row_is_stale() {
+        for (error, operation) in [
+            (seat_at(3).update().check(0).unwrap_err(), Operation::Update),
+            (seat_at(3).touch().check(0).unwrap_err(), Operation::Touch),
+            (seat_at(3).delete().check(0).unwrap_err(), Operation::Delete),
+        ] {
+            assert!(error.is_stale());
+            let stale = error.as_stale().unwrap();
+            assert_eq!((*stale.key(), stale.expected()), (2, Version::from(3)));
+            assert_eq!(stale.operation(), operation);
+            assert_eq!(
+                error.to_string(),
+                "stale seats (id = 2): expected version 3, but the row was changed or deleted"
+            );
+        }
+    }
+
+    #[test]
+    fn several_rows_are_never_success() {
+        for rows in [2, u64::MAX] {
+            let error = seat_at(3).update().check(rows).unwrap_err();
+            assert!(!error.is_stale());
+            assert!(
+                matches!(error, Error::KeyNotUnique { rows_affected, .. } if rows_affected == rows)
+            );
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "update of seats (id = 2) at version 3 matched {rows} rows: the key is not \
+                     unique, so the write reached every one of them; roll back the transaction \
+                     and make the key columns a primary key or unique"
+                )
+            );
+            let delete = seat_at(3).delete().check(rows).unwrap_err();
+            assert!(matches!(
+                delete,
+                Error::KeyNotUnique {
+                    operation: Operation::Delete,
+                    ..
+                }
+            ));
+        }
+    }
+
+    #[test]
+    fn the_largest_version_overflows_whatever_the_count() {
+        let update = seat_at(i64::MAX).update();
+        assert_eq!(update.next_version(), None);
+        for rows in [0, 1, 2, u64::MAX] {
+            let error = update.check(rows).unwrap_err();
+            assert!(matches!(
+                error,
+                Error::VersionOverflow {
+                    version: Version::MAX,
+                    ..
+                }
+            ));
+            assert_eq!(
+                error.to_string(),
+                "update of seats (id = 2) refused: version 9223372036854775807 is the largest a \
+                 version can hold, so the row cannot change any more; nothing was written"
+            );
+        }
+        // Deleting needs no next version, so it still works at the top.
+        assert!(seat_at(i64::MAX).delete().check(1).is_ok());
+        // One below the top still has a next version.
+        assert_eq!(
+            seat_at(i64::MAX - 1).update().check(1).unwrap(),
+            Version::MAX
+        );
+    }
+
+    #[test]
+    fn statements_leave_the_row_alone() {
+        let seat = seat_at(3);
+        let before = seat.clone();
+        let update = seat.update();
+        let _ = update.check(0);
+        let _ = update.check(1);
+        assert_eq!(seat, before);
+    }
+}
