@@ -1,0 +1,8 @@
+//! Shared fixtures for the integration tests: mapped structs and throwaway databases.
+//!
+//! The crate is also a check on the generated code: it builds under
+//! `#![deny(warnings, missing_docs)]` with public, crate-visible and private mapped structs.
+#![deny(warnings, missing_docs)]
+
+pub mod models;
+pub mod sqlite;

@@ -1,0 +1,128 @@
+//! Structs mapped with `#[optimistic]`, shared by the tests.
+
+use optimistic_core::{Version, optimistic};
+
+/// The seat from the double-booking story: the README's struct.
+#[optimistic(table = "seats")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seat {
+    /// Primary key.
+    #[optimistic(key)]
+    pub id: i64,
+    /// Whether someone holds the seat.
+    pub is_booked: bool,
+    /// Who holds it.
+    pub passenger_name: Option<String>,
+    /// Bumped by every write.
+    #[optimistic(version)]
+    pub version: Version,
+}
+
+impl Seat {
+    /// A free seat at the initial version.
+    pub fn free(id: i64) -> Self {
+        Seat {
+            id,
+            is_booked: false,
+            passenger_name: None,
+            version: Version::INITIAL,
+        }
+    }
+}
+
+/// The DDL for [`Seat`] on SQLite.
+pub const SEATS_SQLITE: &str = "CREATE TABLE seats (
+    id INTEGER PRIMARY KEY,
+    is_booked BOOLEAN NOT NULL,
+    passenger_name TEXT,
+    version BIGINT NOT NULL
+)";
+
+/// Everything the attribute can configure at once: a schema, a composite key, renamed columns
+/// (one of them the reserved word `order`), a skipped field, and the version found by its type.
+#[optimistic(schema = "main", table = "seat_assignments")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    /// Flight number, first half of the key.
+    #[optimistic(key)]
+    pub flight: String,
+    /// Seat number, second half of the key.
+    #[optimistic(key, column = "seat_no")]
+    pub seat: i32,
+    /// Who sits there, stored in a column named after a reserved word.
+    #[optimistic(column = "order")]
+    pub passenger: String,
+    /// Not persisted.
+    #[optimistic(skip)]
+    pub cached_label: Option<String>,
+    /// The version, under Rails' column name.
+    #[optimistic(column = "lock_version")]
+    pub revision: Version,
+}
+
+/// The DDL for [`Assignment`] on SQLite (schema `main` is SQLite's own database).
+pub const ASSIGNMENTS_SQLITE: &str = r#"CREATE TABLE seat_assignments (
+    flight TEXT NOT NULL,
+    seat_no INTEGER NOT NULL,
+    "order" TEXT NOT NULL,
+    lock_version BIGINT NOT NULL,
+    PRIMARY KEY (flight, seat_no)
+)"#;
+
+/// Generated code must not warn in the user's crate: these structs are private or
+/// crate-visible, their fields are read only by the generated code, and most generated methods
+/// go unused.
+mod quiet {
+    use optimistic_core::sea_query::SqliteQueryBuilder;
+    use optimistic_core::{Version, optimistic};
+
+    #[optimistic]
+    struct Ledger {
+        id: i64,
+        balance: i64,
+        version: Version,
+    }
+
+    #[optimistic(table = "notes")]
+    pub(crate) struct Note<T>
+    where
+        T: Into<optimistic_core::sea_query::Value> + Clone,
+    {
+        id: AccountId,
+        body: T,
+        version: Version,
+    }
+
+    /// A key type of the user's own, converted to a sea-query value. As visible as the
+    /// struct: the key type appears in its `Optimistic` impl.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct AccountId(u64);
+
+    impl From<AccountId> for optimistic_core::sea_query::Value {
+        fn from(id: AccountId) -> Self {
+            id.0.into()
+        }
+    }
+
+    /// The insert SQL of a private struct, so that the struct itself is used.
+    pub fn ledger_insert() -> String {
+        let ledger = Ledger {
+            id: 1,
+            balance: 0,
+            version: Version::INITIAL,
+        };
+        ledger.insert().to_string(SqliteQueryBuilder)
+    }
+
+    /// The update SQL of a generic, crate-visible struct.
+    pub fn note_update() -> String {
+        let note = Note {
+            id: AccountId(7),
+            body: "hello".to_owned(),
+            version: Version::INITIAL,
+        };
+        note.update().to_string(SqliteQueryBuilder)
+    }
+}
+
+pub use quiet::{ledger_insert, note_update};

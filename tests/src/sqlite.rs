@@ -1,0 +1,81 @@
+//! Throwaway SQLite databases: each test gets its own file, removed when it ends, pass or fail.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use optimistic_core::sea_query::SqliteQueryBuilder;
+use rusqlite::Connection;
+use sea_query_rusqlite::RusqliteBinder;
+use tempfile::TempDir;
+
+/// A fresh SQLite database file in its own temporary directory.
+pub struct TempSqlite {
+    // Dropping the directory deletes the file; `Drop` runs on panic too.
+    dir: TempDir,
+    path: PathBuf,
+}
+
+impl TempSqlite {
+    /// Creates the database and runs `schema` (one or more `;`-separated statements) on it.
+    pub fn new(schema: &str) -> Self {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let path = dir.path().join("test.sqlite3");
+        let db = TempSqlite { dir, path };
+        db.connect()
+            .execute_batch(schema)
+            .expect("create the test schema");
+        db
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The directory holding the file.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A new connection that waits for locks instead of failing at once, so concurrent writers
+    /// queue up as they would on a server.
+    pub fn connect(&self) -> Connection {
+        let connection = Connection::open(&self.path).expect("open the test database");
+        connection
+            .busy_timeout(Duration::from_secs(30))
+            .expect("set the busy timeout");
+        connection
+    }
+}
+
+/// Runs a statement and returns the rows it affected, as `check` takes them.
+pub fn execute(connection: &Connection, statement: &impl RusqliteBinder) -> u64 {
+    let (sql, values) = statement.build_rusqlite(SqliteQueryBuilder);
+    let rows = connection
+        .execute(&sql, &*values.as_params())
+        .unwrap_or_else(|error| panic!("{sql}: {error}"));
+    rows as u64
+}
+
+/// Reads seat `id` back through the generated `SELECT`.
+pub fn load_seat(connection: &Connection, id: i64) -> Option<crate::models::Seat> {
+    use crate::models::{Seat, SeatIden};
+    use optimistic_core::Version;
+    use optimistic_core::sea_query::{Expr, ExprTrait};
+
+    let mut select = Seat::select();
+    select.and_where(Expr::col(SeatIden::Id).eq(id));
+    let (sql, values) = select.build_rusqlite(SqliteQueryBuilder);
+    let mut statement = connection.prepare(&sql).expect("prepare the select");
+    let mut rows = statement
+        .query_map(&*values.as_params(), |row| {
+            Ok(Seat {
+                id: row.get(0)?,
+                is_booked: row.get(1)?,
+                passenger_name: row.get(2)?,
+                version: Version::from(row.get::<_, i64>(3)?),
+            })
+        })
+        .expect("run the select");
+    rows.next().map(|row| row.expect("read a seat"))
+}

@@ -1,0 +1,119 @@
+//! The SQL and bound values of every statement kind on PostgreSQL, MySQL and SQLite, pinned.
+//! A change here changes what every user's database runs: review the snapshot diff.
+
+use optimistic_core::sea_query::{
+    MysqlQueryBuilder, PostgresQueryBuilder, QueryStatementWriter, SqliteQueryBuilder,
+};
+use optimistic_core::{Optimistic, Version};
+use optimistic_tests::models::{Assignment, Seat};
+
+/// The statement as each backend renders it, placeholders and values apart, as drivers get it.
+fn render(statement: &impl QueryStatementWriter) -> String {
+    let rendered = [
+        ("postgres", statement.build(PostgresQueryBuilder)),
+        ("mysql", statement.build(MysqlQueryBuilder)),
+        ("sqlite", statement.build(SqliteQueryBuilder)),
+    ];
+    rendered
+        .into_iter()
+        .map(|(backend, (sql, values))| format!("{backend}: {sql}\n  values: {:?}\n", values.0))
+        .collect()
+}
+
+fn seat() -> Seat {
+    Seat {
+        id: 2,
+        is_booked: true,
+        passenger_name: Some("O'Brien".to_owned()),
+        version: Version::from(3),
+    }
+}
+
+fn assignment() -> Assignment {
+    Assignment {
+        flight: "BA117".to_owned(),
+        seat: 14,
+        passenger: "Ada".to_owned(),
+        cached_label: Some("not persisted".to_owned()),
+        revision: Version::from(5),
+    }
+}
+
+#[test]
+fn seat_insert() {
+    insta::assert_snapshot!(render(&seat().insert()));
+}
+
+#[test]
+fn seat_update() {
+    insta::assert_snapshot!(render(&*seat().update()));
+}
+
+#[test]
+fn seat_touch() {
+    insta::assert_snapshot!(render(&*seat().touch()));
+}
+
+#[test]
+fn seat_delete() {
+    insta::assert_snapshot!(render(&*seat().delete()));
+}
+
+#[test]
+fn seat_select() {
+    insta::assert_snapshot!(render(&Seat::select()));
+}
+
+#[test]
+fn seat_update_at_max_version_matches_nothing() {
+    let seat = Seat {
+        version: Version::MAX,
+        ..seat()
+    };
+    insta::assert_snapshot!(render(&*seat.update()));
+}
+
+#[test]
+fn assignment_insert() {
+    insta::assert_snapshot!(render(&assignment().insert()));
+}
+
+#[test]
+fn assignment_update() {
+    insta::assert_snapshot!(render(&*assignment().update()));
+}
+
+#[test]
+fn assignment_touch() {
+    insta::assert_snapshot!(render(&*assignment().touch()));
+}
+
+#[test]
+fn assignment_delete() {
+    insta::assert_snapshot!(render(&*assignment().delete()));
+}
+
+#[test]
+fn assignment_select() {
+    insta::assert_snapshot!(render(&Assignment::select()));
+}
+
+#[test]
+fn generic_code_sees_the_same_statements() {
+    fn through_the_trait<T: Optimistic>(row: &T) -> String {
+        render(&*row.update())
+    }
+    assert_eq!(through_the_trait(&seat()), render(&*seat().update()));
+}
+
+#[test]
+fn private_generic_and_custom_key_structs_generate_sql() {
+    assert_eq!(
+        optimistic_tests::models::ledger_insert(),
+        r#"INSERT INTO "ledger" ("id", "balance", "version") VALUES (1, 0, 1)"#
+    );
+    assert_eq!(
+        optimistic_tests::models::note_update(),
+        r#"UPDATE "notes" SET "body" = 'hello', "version" = 2 WHERE "id" = 7 AND "version" = 1"#
+    );
+}
