@@ -1,0 +1,1 @@
+//! Runnable examples of optimistic-core: see the `[[example]]` entries.

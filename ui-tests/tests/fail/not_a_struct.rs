@@ -1,0 +1,9 @@
+use optimistic_core::optimistic;
+
+#[optimistic]
+enum Seat {
+    Free,
+    Booked,
+}
+
+fn main() {}
