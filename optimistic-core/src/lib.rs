@@ -63,7 +63,12 @@
 //! - `column = "name"`: the column's name, when it is not the field's.
 //! - `skip`: not persisted; the statements leave the field out.
 //!
-//! `#[optimistic]` may stand before or after the struct's `#[derive(..)]`.
+//! `#[optimistic]` may stand before or after the struct's `#[derive(..)]`. Generic structs
+//! work; state the bounds the fields need (`T: Into<Value> + Clone`) on the struct.
+//!
+//! Every misuse is a compile error at the offending token that says how to fix it, and one
+//! build reports all of them; the cases are pinned in `ui-tests/tests/fail`, and the full
+//! expansion of a typical struct is in `ui-tests/expand/seat.expanded.rs`.
 //!
 //! # What it generates
 //!
@@ -75,7 +80,8 @@
 //! - `enum SeatIden`, a sea-query [`Iden`](sea_query::Iden) with a `Table` variant and one variant
 //!   per persisted column in PascalCase (`SeatIden::IsBooked` is `is_booked`), with the struct's
 //!   visibility, for hand-written queries. A field whose variant would be `Table` gets
-//!   `TableColumn`.
+//!   `TableColumn`; one whose name gives no identifier (`self_`, `__`) gets `Column<N>`, N being
+//!   its position among the persisted fields.
 //!
 //! Nothing else is added to your namespace. Every persisted field's type must convert into a
 //! sea-query [`Value`](sea_query::Value) (`Into<Value>` + `Clone`); key types must also be

@@ -96,6 +96,38 @@ fn not_a_struct(span: proc_macro2::Span, what: &str) -> syn::Error {
     )
 }
 
+/// The error for an item that is not even a struct, enum or union (a `fn`, an `impl`, ..),
+/// pointing at its keyword: the first identifier after its attributes and visibility.
+pub(crate) fn not_a_struct_item(item: &TokenStream) -> syn::Error {
+    let mut tokens = item.clone().into_iter().peekable();
+    let keyword = loop {
+        match tokens.next() {
+            // `#` then `[..]`: an attribute.
+            Some(proc_macro2::TokenTree::Punct(punct)) if punct.as_char() == '#' => {
+                tokens.next();
+            }
+            Some(proc_macro2::TokenTree::Ident(ident)) if ident == "pub" => {
+                if let Some(proc_macro2::TokenTree::Group(_)) = tokens.peek() {
+                    tokens.next();
+                }
+            }
+            Some(proc_macro2::TokenTree::Ident(ident)) => break Some(ident),
+            Some(_) => {}
+            None => break None,
+        }
+    };
+    let message = |what: &str| {
+        format!(
+            "`#[{}]` maps a struct with named fields to a table; it cannot go on {what}",
+            attr::NAME
+        )
+    };
+    match keyword {
+        Some(keyword) => syn::Error::new(keyword.span(), message(&format!("`{keyword}` items"))),
+        None => syn::Error::new(proc_macro2::Span::call_site(), message("this item")),
+    }
+}
+
 /// The item as the user wrote it, minus our own attributes, which the compiler would otherwise
 /// reject (an attribute macro cannot declare helper attributes).
 pub(crate) fn strip_attrs(mut item: DeriveInput) -> DeriveInput {

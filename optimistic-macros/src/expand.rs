@@ -46,7 +46,7 @@ fn impl_optimistic(model: &Model) -> TokenStream {
             (
                 quote_spanned!(ty.span()=> #ty),
                 quote_spanned!(ty.span()=> ::core::clone::Clone::clone(&self.#field)),
-                quote! {
+                quote_spanned! {ty.span()=>
                     f.write_str(#label)?;
                     ::core::fmt::Debug::fmt(key, f)
                 },
@@ -61,7 +61,7 @@ fn impl_optimistic(model: &Model) -> TokenStream {
             let parts = keys.iter().enumerate().map(|(i, key)| {
                 let label = format!("{}{} = ", if i == 0 { "" } else { ", " }, key.name);
                 let index = syn::Index::from(i);
-                quote! {
+                quote_spanned! {key.ty.span()=>
                     f.write_str(#label)?;
                     ::core::fmt::Debug::fmt(&key.#index, f)?;
                 }
@@ -114,7 +114,7 @@ fn impl_optimistic(model: &Model) -> TokenStream {
             }
 
             fn values(&self) -> ::std::vec::Vec<#sea_query::Value> {
-                ::std::vec![#(#values),*]
+                ::std::vec::Vec::from([#(#values),*])
             }
 
             fn fmt_key(

@@ -36,7 +36,8 @@ pub(crate) fn validate(cx: &Ctxt, input: &Input) -> Option<Model> {
 
     let columns: Vec<Column> = persisted
         .iter()
-        .map(|field| {
+        .enumerate()
+        .map(|(position, field)| {
             let role = if keys.contains(&field.ident) {
                 Role::Key
             } else if version == Some(field.ident) {
@@ -49,7 +50,7 @@ pub(crate) fn validate(cx: &Ctxt, input: &Input) -> Option<Model> {
                 ty: field.ty.clone(),
                 name: column_name(cx, field),
                 role,
-                variant: variant_name(field.ident),
+                variant: variant_name(field.ident, position),
             }
         })
         .collect();
@@ -168,10 +169,11 @@ fn resolve_version<'a>(
     input: &Input<'a>,
     persisted: &[&Field<'a>],
 ) -> Option<&'a Ident> {
+    // A field marked both key and version was reported already; it stays a key.
     let marked: Vec<&Field> = persisted
         .iter()
         .copied()
-        .filter(|field| field.attrs.version.is_some())
+        .filter(|field| field.attrs.version.is_some() && field.attrs.key.is_none())
         .collect();
     for extra in marked.iter().skip(1) {
         cx.push(syn::Error::new(
@@ -192,7 +194,7 @@ fn resolve_version<'a>(
         return Some(version.ident);
     }
     if input.fields.iter().any(|f| f.attrs.version.is_some()) {
-        return None; // marked but also skipped: already reported
+        return None; // marked but also skipped or a key: already reported
     }
     let typed: Vec<&Field> = persisted
         .iter()
@@ -236,9 +238,14 @@ fn column_name(cx: &Ctxt, field: &Field) -> String {
 
 fn non_empty(cx: &Ctxt, name: String, span: Span, what: &str) -> String {
     if name.trim().is_empty() {
+        let example = match what {
+            "table" => "seats",
+            "schema" => "booking",
+            _ => "passenger_name",
+        };
         cx.push(syn::Error::new(
             span,
-            format!("the {what} name is empty: write the name, e.g. `{what} = \"seats\"`"),
+            format!("the {what} name is empty: write the name, e.g. `{what} = \"{example}\"`"),
         ));
     }
     name
@@ -296,9 +303,10 @@ pub(crate) fn snake_case(name: &str) -> String {
     snake
 }
 
-/// `is_booked` -> `IsBooked`. Names that would clash with the enum's own `Table` variant, or
-/// that are not identifiers, get a `Column` suffix or prefix.
-pub(crate) fn variant_name(field: &Ident) -> Ident {
+/// `is_booked` -> `IsBooked`. A name that would clash with the enum's own `Table` variant gets
+/// a `Column` suffix; one that is no identifier at all (a keyword, or a field named only with
+/// underscores and digits) becomes `Column<position>`.
+pub(crate) fn variant_name(field: &Ident, position: usize) -> Ident {
     let mut pascal: String = field
         .unraw()
         .to_string()
@@ -312,13 +320,17 @@ pub(crate) fn variant_name(field: &Ident) -> Ident {
                 .unwrap_or_default()
         })
         .collect();
-    if pascal == "Table" || pascal == "Self" {
+    if pascal == "Table" {
         pascal.push_str("Column");
     }
-    if !pascal.starts_with(|c: char| c.is_alphabetic()) {
-        pascal.insert_str(0, "Column");
+    // Checked before building the Ident, which would panic on a non-identifier.
+    match syn::parse_str::<Ident>(&pascal) {
+        Ok(mut variant) if pascal.starts_with(|c: char| !c.is_ascii_digit()) => {
+            variant.set_span(field.span());
+            variant
+        }
+        _ => format_ident!("Column{}", position, span = field.span()),
     }
-    format_ident!("{}", pascal, span = field.span())
 }
 
 #[cfg(test)]
@@ -404,7 +416,6 @@ mod tests {
             "the table name is empty",
             "both the key and the version",
             "a key cannot be an `Option`",
-            "the version field must have the type `Version`",
             "column `a` is already mapped by field `a`",
         ];
         assert_eq!(errors.len(), expected.len(), "{errors:?}");
@@ -501,9 +512,12 @@ mod tests {
         assert_eq!(snake_case("SeatMap"), "seat_map");
         assert_eq!(snake_case("HTTPRequest"), "http_request");
         assert_eq!(snake_case("Order2Line"), "order2_line");
-        assert_eq!(variant_name(&format_ident!("is_booked")), "IsBooked");
-        assert_eq!(variant_name(&format_ident!("self_")), "SelfColumn");
-        assert_eq!(variant_name(&format_ident!("__")), "Column");
-        assert_eq!(variant_name(&format_ident!("_1st")), "Column1st");
+        assert_eq!(variant_name(&format_ident!("is_booked"), 0), "IsBooked");
+        assert_eq!(variant_name(&format_ident!("r#type"), 0), "Type");
+        assert_eq!(variant_name(&format_ident!("table"), 0), "TableColumn");
+        assert_eq!(variant_name(&format_ident!("self_"), 3), "Column3");
+        assert_eq!(variant_name(&format_ident!("__"), 4), "Column4");
+        assert_eq!(variant_name(&format_ident!("_1st"), 5), "Column5");
+        assert_eq!(variant_name(&format_ident!("émile_zola"), 0), "ÉmileZola");
     }
 }

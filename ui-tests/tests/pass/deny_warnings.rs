@@ -1,6 +1,6 @@
 //! The generated code is documented and warning-free in a strict user crate, whatever the
 //! struct's visibility, and leaves the user's attributes, docs and visibility alone.
-#![deny(warnings, missing_docs, unused_qualifications)]
+#![deny(warnings, missing_docs, unused_qualifications, clippy::all)]
 //! A strict crate.
 
 /// Public mapping.

@@ -1,0 +1,6 @@
+use optimistic_core::optimistic;
+
+#[optimistic]
+fn seat() {}
+
+fn main() {}
