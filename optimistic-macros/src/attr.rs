@@ -58,8 +58,8 @@ pub(crate) fn parse_struct_args(cx: &Ctxt, args: proc_macro2::TokenStream) -> St
                 Err(_) => cx.error_at(
                     &literal,
                     format!(
-                        "`crate = {:?}` is not a path: give the path to optimistic_core, \
-                         e.g. `crate = \"my_crate::optimistic_core\"`",
+                        "`#[{NAME}(crate = {:?})]` needs a path: give the path to \
+                         optimistic_core, e.g. `crate = \"my_crate::optimistic_core\"`",
                         literal.value()
                     ),
                 ),
@@ -137,7 +137,7 @@ fn string_value(cx: &Ctxt, meta: &ParseNestedMeta) -> syn::Result<Option<WithSpa
     let name = path_name(meta);
     cx.push(syn::Error::new(
         input.span(),
-        format!("`{name}` takes a string: write `{name} = \"..\"`"),
+        format!("`#[{NAME}]` option `{name}` takes a string: write `{name} = \"..\"`"),
     ));
     skip_to_comma(input)?;
     Ok(None)
@@ -154,7 +154,7 @@ fn set_once<T>(cx: &Ctxt, meta: &ParseNestedMeta, slot: &mut Option<T>, value: T
 fn set_flag(cx: &Ctxt, meta: &ParseNestedMeta, slot: &mut Option<Span>) {
     if meta.input.peek(Token![=]) || meta.input.peek(syn::token::Paren) {
         cx.push(meta.error(format!(
-            "`{}` takes no value: write just `{}`",
+            "`#[{NAME}]` option `{}` takes no value: write just `{}`",
             path_name(meta),
             path_name(meta)
         )));
@@ -165,7 +165,10 @@ fn set_flag(cx: &Ctxt, meta: &ParseNestedMeta, slot: &mut Option<Span>) {
 }
 
 fn duplicate(meta: &ParseNestedMeta) -> syn::Error {
-    meta.error(format!("`{}` is given twice: keep one", path_name(meta)))
+    meta.error(format!(
+        "`#[{NAME}]` option `{}` is given twice: keep one",
+        path_name(meta)
+    ))
 }
 
 fn unknown(meta: &ParseNestedMeta, known: &[&str]) -> syn::Error {
@@ -294,7 +297,7 @@ mod tests {
         let messages = cx.messages();
         assert_eq!(messages.len(), 4, "{messages:?}");
         assert!(messages[0].contains("did you mean `table`"));
-        assert!(messages[1].contains("given twice"));
+        assert!(messages[1].contains("is given twice"));
         assert!(messages[2].contains("field option"));
         assert!(messages[3].contains("not a path"));
     }

@@ -60,7 +60,7 @@ pub(crate) fn validate(cx: &Ctxt, input: &Input) -> Option<Model> {
         |column| column.name.clone(),
         |name, first| {
             format!(
-                "column `{name}` is already mapped by field `{first}`: give one of them another \
+                "`#[{NAME}]` maps column `{name}` twice (field `{first}` has it already): give one of them another \
              name with `#[{NAME}(column = \"..\")]`"
             )
         },
@@ -71,7 +71,7 @@ pub(crate) fn validate(cx: &Ctxt, input: &Input) -> Option<Model> {
         |column| column.variant.to_string(),
         |variant, first| {
             format!(
-                "this field's `{}Iden::{variant}` variant clashes with field `{first}`'s: rename \
+                "`#[{NAME}]` would name this field's column `{}Iden::{variant}`, like field `{first}`'s: rename \
              one of the fields",
                 item.ident
             )
@@ -103,7 +103,7 @@ fn check_field_options(cx: &Ctxt, fields: &[Field]) {
         if let (Some(_), Some(version)) = (attrs.key, attrs.version) {
             cx.push(syn::Error::new(
                 version,
-                "a field cannot be both the key and the version: keep `key` on the key field and \
+                "an `#[optimistic]` field cannot be both the key and the version: keep `key` on the key field and \
                  put `version` on a separate field",
             ));
         }
@@ -115,14 +115,14 @@ fn check_field_options(cx: &Ctxt, fields: &[Field]) {
                 cx.push(syn::Error::new(
                     skip,
                     format!(
-                        "a {what} field cannot be `skip`: the versioned statements need it; \
+                        "`#[{NAME}(skip)]` cannot go on the {what} field: the versioned statements need it; \
                          remove `skip`"
                     ),
                 ));
             } else if attrs.column.is_some() {
                 cx.push(syn::Error::new(
                     skip,
-                    "a `skip` field has no column: remove `column = ..` or `skip`",
+                    "`#[optimistic(skip)]` leaves the field without a column: remove `column = ..` or `skip`",
                 ));
             }
         }
@@ -156,7 +156,7 @@ fn resolve_keys<'a>(cx: &Ctxt, input: &Input<'a>, persisted: &[&Field<'a>]) -> V
         if last_segment_is(key.ty, "Option") {
             cx.error_at(
                 key.ty,
-                "a key cannot be an `Option`: NULL never equals anything in SQL, so a versioned \
+                "an `#[optimistic]` key cannot be an `Option`: NULL never equals anything in SQL, so a versioned \
                  write could never find the row; use the non-null type",
             );
         }
@@ -179,7 +179,7 @@ fn resolve_version<'a>(
         cx.push(syn::Error::new(
             extra.attrs.version.unwrap_or_else(|| extra.ident.span()),
             format!(
-                "only one field can be the version, and `{}` already is: remove this `version`",
+                "`#[{NAME}]` takes one version field, and `{}` already is: remove this `version`",
                 marked[0].ident
             ),
         ));
@@ -188,7 +188,7 @@ fn resolve_version<'a>(
         if !last_segment_is(version.ty, "Version") {
             cx.error_at(
                 version.ty,
-                "the version field must have the type `Version` (from optimistic_core)",
+                "the `#[optimistic]` version field must have the type `Version` (from optimistic_core)",
             );
         }
         return Some(version.ident);
@@ -218,8 +218,8 @@ fn resolve_version<'a>(
                 cx.error_at(
                     other.ident,
                     format!(
-                        "`{}` and `{}` both have the type `Version`, so which one is the version \
-                         column is ambiguous: mark it `#[{NAME}(version)]`",
+                        "`#[{NAME}]` cannot tell which field is the version: `{}` and `{}` both \
+                         have the type `Version`; mark the version `#[{NAME}(version)]`",
                         first.ident, other.ident
                     ),
                 );
@@ -245,7 +245,7 @@ fn non_empty(cx: &Ctxt, name: String, span: Span, what: &str) -> String {
         };
         cx.push(syn::Error::new(
             span,
-            format!("the {what} name is empty: write the name, e.g. `{what} = \"{example}\"`"),
+            format!("`#[{NAME}]` needs a {what} name, and this one is empty: write the name, e.g. `{what} = \"{example}\"`"),
         ));
     }
     name
@@ -413,10 +413,10 @@ mod tests {
         );
         assert!(model.is_none());
         let expected = [
-            "the table name is empty",
+            "needs a table name",
             "both the key and the version",
-            "a key cannot be an `Option`",
-            "column `a` is already mapped by field `a`",
+            "key cannot be an `Option`",
+            "maps column `a` twice",
         ];
         assert_eq!(errors.len(), expected.len(), "{errors:?}");
         for (error, expected) in errors.iter().zip(expected) {
@@ -450,7 +450,7 @@ mod tests {
             ),
         );
         assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(errors[0].contains("ambiguous"));
+        assert!(errors[0].contains("cannot tell which field is the version"));
 
         let (_, errors) = check(
             quote!(),
@@ -459,7 +459,7 @@ mod tests {
             },
         );
         assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(errors[0].contains("only one field can be the version"));
+        assert!(errors[0].contains("takes one version field"));
     }
 
     #[test]
@@ -473,13 +473,13 @@ mod tests {
         assert!(
             errors
                 .iter()
-                .any(|e| e.contains("a key field cannot be `skip`")),
+                .any(|e| e.contains("cannot go on the key field")),
             "{errors:?}"
         );
         assert!(
             errors
                 .iter()
-                .any(|e| e.contains("a version field cannot be `skip`")),
+                .any(|e| e.contains("cannot go on the version field")),
             "{errors:?}"
         );
     }
