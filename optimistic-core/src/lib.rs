@@ -104,13 +104,26 @@
 #[cfg(test)]
 extern crate self as optimistic_core;
 
+mod driver;
 mod error;
+pub mod retry;
 mod statement;
 mod table;
 mod version;
 
+pub use driver::ExecuteError;
+#[cfg(feature = "postgres")]
+pub use driver::postgres;
+#[cfg(feature = "rusqlite")]
+pub use driver::rusqlite;
+#[cfg(any(
+    feature = "sqlx-postgres",
+    feature = "sqlx-mysql",
+    feature = "sqlx-sqlite"
+))]
+pub use driver::sqlx;
 pub use error::{Error, Operation, Stale};
-pub use statement::{Delete, Update};
+pub use statement::{Delete, Update, VersionedStatement};
 pub use table::{Column, Role, Table};
 pub use version::Version;
 

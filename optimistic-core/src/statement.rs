@@ -110,6 +110,53 @@ impl<T: Optimistic> Delete<T> {
     }
 }
 
+/// A versioned write whose outcome `check` reads from the rows affected: [`Update`] or
+/// [`Delete`]. The driver helpers take either.
+pub trait VersionedStatement: sealed::Sealed {
+    /// The mapped row type.
+    type Row: Optimistic;
+    /// What a successful write yields: the new [`Version`] for an update, `()` for a delete.
+    type Output;
+
+    /// See [`Update::check`] and [`Delete::check`].
+    fn check(&self, rows_affected: u64) -> Result<Self::Output, Error<Self::Row>>;
+
+    /// The SQL and values for one backend.
+    fn build<B: sea_query::QueryBuilder>(&self, builder: B) -> (String, sea_query::Values);
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl<T: crate::Optimistic> Sealed for super::Update<T> {}
+    impl<T: crate::Optimistic> Sealed for super::Delete<T> {}
+}
+
+impl<T: Optimistic> VersionedStatement for Update<T> {
+    type Row = T;
+    type Output = Version;
+
+    fn check(&self, rows_affected: u64) -> Result<Version, Error<T>> {
+        Update::check(self, rows_affected)
+    }
+
+    fn build<B: sea_query::QueryBuilder>(&self, builder: B) -> (String, sea_query::Values) {
+        self.statement.build(builder)
+    }
+}
+
+impl<T: Optimistic> VersionedStatement for Delete<T> {
+    type Row = T;
+    type Output = ();
+
+    fn check(&self, rows_affected: u64) -> Result<(), Error<T>> {
+        Delete::check(self, rows_affected)
+    }
+
+    fn build<B: sea_query::QueryBuilder>(&self, builder: B) -> (String, sea_query::Values) {
+        self.statement.build(builder)
+    }
+}
+
 fn check_rows<T: Optimistic>(
     key: &T::Key,
     expected: Version,

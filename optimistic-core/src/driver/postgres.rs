@@ -1,0 +1,99 @@
+//! [tokio-postgres](::tokio_postgres) and [postgres](::postgres): `Version` as a column type,
+//! and helpers that run and check the versioned statements (feature `postgres`).
+
+use ::postgres_types::{FromSql, IsNull, ToSql, Type, accepts, to_sql_checked};
+use sea_query::PostgresQueryBuilder;
+use sea_query_postgres::{PostgresBinder, PostgresValue, PostgresValues};
+
+use super::ExecuteError;
+use crate::{Optimistic, Version, VersionedStatement};
+
+type BoxError = Box<dyn std::error::Error + Sync + Send>;
+
+/// Binds as `BIGINT` (`INT8`).
+impl ToSql for Version {
+    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxError> {
+        self.get().to_sql(ty, out)
+    }
+
+    accepts!(INT8);
+    to_sql_checked!();
+}
+
+/// Reads a `BIGINT`; a NULL is an error, never a silent version.
+impl<'a> FromSql<'a> for Version {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        i64::from_sql(ty, raw).map(Version::from)
+    }
+
+    accepts!(INT8);
+}
+
+fn bind<S: VersionedStatement>(statement: &S) -> (String, PostgresValues) {
+    let (sql, values) = statement.build(PostgresQueryBuilder);
+    (
+        sql,
+        PostgresValues(values.into_iter().map(PostgresValue).collect()),
+    )
+}
+
+/// Runs a versioned [`Update`](crate::Update) or [`Delete`](crate::Delete) on a tokio-postgres
+/// client or transaction, and checks the rows it affected.
+pub async fn execute<S, C>(
+    client: &C,
+    statement: &S,
+) -> Result<S::Output, ExecuteError<S::Row, ::tokio_postgres::Error>>
+where
+    S: VersionedStatement,
+    C: ::tokio_postgres::GenericClient,
+{
+    let (sql, values) = bind(statement);
+    let rows = client
+        .execute(sql.as_str(), &values.as_params())
+        .await
+        .map_err(ExecuteError::Driver)?;
+    Ok(statement.check(rows)?)
+}
+
+/// Inserts a row with [`Optimistic::insert`] on a tokio-postgres client or transaction.
+pub async fn insert<T, C>(client: &C, row: &T) -> Result<(), ::tokio_postgres::Error>
+where
+    T: Optimistic,
+    C: ::tokio_postgres::GenericClient,
+{
+    let (sql, values) = row.insert().build_postgres(PostgresQueryBuilder);
+    client.execute(sql.as_str(), &values.as_params()).await?;
+    Ok(())
+}
+
+/// The same for the blocking [`postgres`](::postgres) client.
+pub mod blocking {
+    use super::*;
+
+    /// Runs a versioned statement on a blocking client or transaction and checks it.
+    pub fn execute<S, C>(
+        client: &mut C,
+        statement: &S,
+    ) -> Result<S::Output, ExecuteError<S::Row, ::postgres::Error>>
+    where
+        S: VersionedStatement,
+        C: ::postgres::GenericClient,
+    {
+        let (sql, values) = bind(statement);
+        let rows = client
+            .execute(sql.as_str(), &values.as_params())
+            .map_err(ExecuteError::Driver)?;
+        Ok(statement.check(rows)?)
+    }
+
+    /// Inserts a row with [`Optimistic::insert`] on a blocking client or transaction.
+    pub fn insert<T, C>(client: &mut C, row: &T) -> Result<(), ::postgres::Error>
+    where
+        T: Optimistic,
+        C: ::postgres::GenericClient,
+    {
+        let (sql, values) = row.insert().build_postgres(PostgresQueryBuilder);
+        client.execute(sql.as_str(), &values.as_params())?;
+        Ok(())
+    }
+}

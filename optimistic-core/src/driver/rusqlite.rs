@@ -1,0 +1,65 @@
+//! [rusqlite](::rusqlite): `Version` as a column type, and helpers that run and check the
+//! versioned statements (feature `rusqlite`).
+//!
+//! ```
+//! # use optimistic_core::{optimistic, Version};
+//! # #[optimistic(table = "seats")]
+//! # struct Seat { id: i64, is_booked: bool, version: Version }
+//! use optimistic_core::rusqlite as db;
+//!
+//! let connection = rusqlite::Connection::open_in_memory()?;
+//! connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN, version BIGINT)")?;
+//! let mut seat = Seat { id: 2, is_booked: false, version: Version::INITIAL };
+//! db::insert(&connection, &seat)?;
+//!
+//! let other_reader = Seat { id: 2, is_booked: true, version: Version::INITIAL };
+//! seat.is_booked = true;
+//! seat.version = db::execute(&connection, &seat.update())?;
+//! assert!(db::execute(&connection, &other_reader.update()).unwrap_err().is_stale());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use ::rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use ::rusqlite::{Connection, Error};
+use sea_query::SqliteQueryBuilder;
+use sea_query_rusqlite::{RusqliteBinder, RusqliteValue, RusqliteValues};
+
+use super::ExecuteError;
+use crate::{Optimistic, Version, VersionedStatement};
+
+impl ToSql for Version {
+    fn to_sql(&self) -> ::rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.get()))
+    }
+}
+
+/// Reads an `INTEGER`; a NULL is an error, never a silent version.
+impl FromSql for Version {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value {
+            ValueRef::Integer(version) => Ok(Version::from(version)),
+            _ => Err(FromSqlError::InvalidType),
+        }
+    }
+}
+
+/// Runs a versioned [`Update`](crate::Update) or [`Delete`](crate::Delete) and checks the rows
+/// it affected. Works inside a transaction too (`Transaction` derefs to `Connection`).
+pub fn execute<S: VersionedStatement>(
+    connection: &Connection,
+    statement: &S,
+) -> Result<S::Output, ExecuteError<S::Row, Error>> {
+    let (sql, values) = statement.build(SqliteQueryBuilder);
+    let values = RusqliteValues(values.into_iter().map(RusqliteValue).collect());
+    let rows = connection
+        .execute(&sql, &*values.as_params())
+        .map_err(ExecuteError::Driver)?;
+    Ok(statement.check(rows as u64)?)
+}
+
+/// Inserts a row with [`Optimistic::insert`].
+pub fn insert<T: Optimistic>(connection: &Connection, row: &T) -> Result<(), Error> {
+    let (sql, values) = row.insert().build_rusqlite(SqliteQueryBuilder);
+    connection.execute(&sql, &*values.as_params())?;
+    Ok(())
+}

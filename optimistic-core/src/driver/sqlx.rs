@@ -1,0 +1,119 @@
+//! [sqlx](::sqlx): `Version` as a column type on every sqlx database, and an async helper that
+//! runs and checks the versioned statements (features `sqlx-postgres`, `sqlx-mysql`,
+//! `sqlx-sqlite`).
+//!
+//! `execute` takes anything sqlx executes on: a pool, a connection, a transaction.
+//! On MySQL / MariaDB sqlx asks for found rows, so "rows affected" counts matched rows; the
+//! versioned write changes the version column anyway, so both counts agree.
+
+use ::sqlx::encode::IsNull;
+use ::sqlx::error::BoxDynError;
+use ::sqlx::{Database, Decode, Encode, Executor, IntoArguments, Type};
+use sea_query_sqlx::{SqlxBinder, SqlxValues};
+
+use super::ExecuteError;
+use crate::{Optimistic, Version, VersionedStatement};
+
+/// Stored as `BIGINT` (the column must be `BIGINT` on PostgreSQL, where `i64` is `INT8`).
+impl<DB: Database> Type<DB> for Version
+where
+    i64: Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <i64 as Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <i64 as Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'q, DB: Database> Encode<'q, DB> for Version
+where
+    i64: Encode<'q, DB>,
+{
+    fn encode_by_ref(&self, buf: &mut DB::ArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        self.get().encode_by_ref(buf)
+    }
+}
+
+/// A NULL is a decode error, never a silent version.
+impl<'r, DB: Database> Decode<'r, DB> for Version
+where
+    i64: Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        i64::decode(value).map(Version::from)
+    }
+}
+
+/// A sqlx database this crate can render SQL for.
+pub trait Backend: Database {
+    /// The sea-query builder for its dialect.
+    type QueryBuilder: sea_query::QueryBuilder + Default;
+
+    /// The rows a statement affected.
+    fn rows_affected(result: &Self::QueryResult) -> u64;
+}
+
+#[cfg(feature = "sqlx-postgres")]
+impl Backend for ::sqlx::Postgres {
+    type QueryBuilder = sea_query::PostgresQueryBuilder;
+
+    fn rows_affected(result: &Self::QueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
+
+#[cfg(feature = "sqlx-mysql")]
+impl Backend for ::sqlx::MySql {
+    type QueryBuilder = sea_query::MysqlQueryBuilder;
+
+    fn rows_affected(result: &Self::QueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
+
+#[cfg(feature = "sqlx-sqlite")]
+impl Backend for ::sqlx::Sqlite {
+    type QueryBuilder = sea_query::SqliteQueryBuilder;
+
+    fn rows_affected(result: &Self::QueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
+
+/// Runs a versioned [`Update`](crate::Update) or [`Delete`](crate::Delete) on a pool,
+/// connection or transaction, and checks the rows it affected.
+pub async fn execute<'e, S, E, DB>(
+    executor: E,
+    statement: &S,
+) -> Result<S::Output, ExecuteError<S::Row, ::sqlx::Error>>
+where
+    S: VersionedStatement,
+    E: Executor<'e, Database = DB>,
+    DB: Backend,
+    SqlxValues: IntoArguments<DB>,
+{
+    let (sql, values) = statement.build(DB::QueryBuilder::default());
+    let result = ::sqlx::query_with(::sqlx::AssertSqlSafe(sql), SqlxValues(values))
+        .execute(executor)
+        .await
+        .map_err(ExecuteError::Driver)?;
+    Ok(statement.check(DB::rows_affected(&result))?)
+}
+
+/// Inserts a row with [`Optimistic::insert`].
+pub async fn insert<'e, T, E, DB>(executor: E, row: &T) -> Result<(), ::sqlx::Error>
+where
+    T: Optimistic,
+    E: Executor<'e, Database = DB>,
+    DB: Backend,
+    SqlxValues: IntoArguments<DB>,
+{
+    let (sql, values) = row.insert().build_sqlx(DB::QueryBuilder::default());
+    ::sqlx::query_with(::sqlx::AssertSqlSafe(sql), values)
+        .execute(executor)
+        .await?;
+    Ok(())
+}

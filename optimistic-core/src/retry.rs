@@ -1,0 +1,394 @@
+//! Re-running a read-modify-write that went stale: a [`RetryPolicy`] with exponential backoff
+//! and full jitter, for blocking and async code, with no runtime dependency.
+//!
+//! ```
+//! use optimistic_core::retry::{RetryError, RetryPolicy};
+//! use std::time::Duration;
+//!
+//! let policy = RetryPolicy::new(5).with_base_delay(Duration::from_micros(10));
+//! // Re-runs the closure while it fails with a retryable error (here: the first two times).
+//! let outcome = policy.retry_if(
+//!     |error: &&str| *error == "stale",
+//!     |attempt| if attempt < 3 { Err("stale") } else { Ok(attempt * 10) },
+//! );
+//! let done = outcome.unwrap();
+//! assert_eq!((done.value, done.attempts), (30, 3));
+//!
+//! // A non-retryable error ends the loop at once and is handed back.
+//! let failed = policy.retry_if(|error: &&str| *error == "stale", |_| Err::<(), _>("broken"));
+//! assert!(matches!(failed, Err(RetryError::Failed { error: "broken", attempts: 1 })));
+//! ```
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::{Error, Optimistic};
+
+/// How many times to run a read-modify-write, and how long to wait between runs.
+///
+/// Between attempts it sleeps a random time between zero and `base_delay * 2^(attempt - 1)`,
+/// capped at `max_delay` ("full jitter"), so that writers who collided spread out instead of
+/// colliding again in lockstep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    base_delay: Duration,
+    max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 10 attempts, backoff from 2 ms capped at 200 ms.
+    fn default() -> Self {
+        RetryPolicy::new(10)
+    }
+}
+
+/// A successful run: the closure's value and how many attempts it took (1 = no retry).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retried<T> {
+    /// What the closure returned.
+    pub value: T,
+    /// Attempts used, counting the successful one.
+    pub attempts: u32,
+}
+
+/// A run that gave up.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RetryError<E> {
+    /// Every attempt failed with a retryable error; `last` is the final one.
+    #[error("gave up after {attempts} attempts: {last}")]
+    Exhausted {
+        /// The last attempt's error.
+        last: E,
+        /// Attempts used.
+        attempts: u32,
+    },
+    /// An attempt failed with an error that retrying cannot fix.
+    #[error("{error}")]
+    Failed {
+        /// That error.
+        error: E,
+        /// Attempts used, counting the failed one.
+        attempts: u32,
+    },
+}
+
+impl<E> RetryError<E> {
+    /// The error that ended the run.
+    pub fn into_inner(self) -> E {
+        match self {
+            RetryError::Exhausted { last, .. } => last,
+            RetryError::Failed { error, .. } => error,
+        }
+    }
+
+    /// Attempts used.
+    pub fn attempts(&self) -> u32 {
+        match self {
+            RetryError::Exhausted { attempts, .. } | RetryError::Failed { attempts, .. } => {
+                *attempts
+            }
+        }
+    }
+}
+
+/// Errors that a fresh attempt may not meet again: stale writes, and the serialization failures
+/// and deadlocks that databases ask clients to retry.
+pub trait Retryable {
+    /// Whether re-running the whole read-modify-write may succeed.
+    fn is_retryable(&self) -> bool;
+}
+
+impl<T: Optimistic> Retryable for Error<T> {
+    fn is_retryable(&self) -> bool {
+        self.is_stale()
+    }
+}
+
+impl<T: Optimistic, E: Retryable> Retryable for crate::ExecuteError<T, E> {
+    fn is_retryable(&self) -> bool {
+        match self {
+            crate::ExecuteError::Check(error) => error.is_retryable(),
+            crate::ExecuteError::Driver(error) => error.is_retryable(),
+        }
+    }
+}
+
+/// SQLSTATE 40001 (serialization failure; also MySQL's deadlock) and 40P01 (PostgreSQL's
+/// deadlock), which PostgreSQL, MySQL and distributed SQL databases such as CockroachDB return
+/// for transactions the client should retry.
+pub const RETRYABLE_SQLSTATES: [&str; 2] = ["40001", "40P01"];
+
+#[cfg(any(
+    feature = "sqlx-postgres",
+    feature = "sqlx-mysql",
+    feature = "sqlx-sqlite"
+))]
+impl Retryable for ::sqlx::Error {
+    fn is_retryable(&self) -> bool {
+        let Some(error) = self.as_database_error() else {
+            return false;
+        };
+        #[cfg(feature = "sqlx-sqlite")]
+        if let Some(error) = error.try_downcast_ref::<::sqlx::sqlite::SqliteError>() {
+            // SQLITE_BUSY and SQLITE_LOCKED, with their extended codes.
+            let code =
+                ::sqlx::error::DatabaseError::code(error).and_then(|code| code.parse::<i32>().ok());
+            return code.is_some_and(|code| matches!(code & 0xff, 5 | 6));
+        }
+        error
+            .code()
+            .is_some_and(|code| RETRYABLE_SQLSTATES.contains(&code.as_ref()))
+    }
+}
+
+#[cfg(feature = "rusqlite")]
+impl Retryable for ::rusqlite::Error {
+    fn is_retryable(&self) -> bool {
+        use ::rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+        matches!(
+            self.sqlite_error_code(),
+            Some(DatabaseBusy | DatabaseLocked)
+        )
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl Retryable for ::tokio_postgres::Error {
+    fn is_retryable(&self) -> bool {
+        self.code()
+            .is_some_and(|state| RETRYABLE_SQLSTATES.contains(&state.code()))
+    }
+}
+
+enum Step<E> {
+    Retry(Duration),
+    Stop(RetryError<E>),
+}
+
+impl RetryPolicy {
+    /// At most `max_attempts` runs (at least one), backoff from 2 ms capped at 200 ms.
+    pub const fn new(max_attempts: u32) -> Self {
+        RetryPolicy {
+            max_attempts: if max_attempts == 0 { 1 } else { max_attempts },
+            base_delay: Duration::from_millis(2),
+            max_delay: Duration::from_millis(200),
+        }
+    }
+
+    /// The ceiling of the first wait; it doubles with every attempt.
+    pub const fn with_base_delay(mut self, base_delay: Duration) -> Self {
+        self.base_delay = base_delay;
+        self
+    }
+
+    /// The largest wait between two attempts.
+    pub const fn with_max_delay(mut self, max_delay: Duration) -> Self {
+        self.max_delay = max_delay;
+        self
+    }
+
+    /// The most runs of the closure.
+    pub const fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// A random wait after failed attempt number `attempt` (1-based): uniform between zero and
+    /// `min(max_delay, base_delay * 2^(attempt - 1))`.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let doubled = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .and_then(|factor| self.base_delay.checked_mul(factor))
+            .unwrap_or(self.max_delay);
+        let ceiling = doubled.min(self.max_delay);
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(fastrand::u64(0..=nanos))
+    }
+
+    /// Runs `attempt` (given the attempt number, from 1) until it succeeds, fails with an error
+    /// that is not [`Retryable`], or the attempts run out; sleeps the thread in between.
+    pub fn retry<T, E, F>(&self, attempt: F) -> Result<Retried<T>, RetryError<E>>
+    where
+        E: Retryable,
+        F: FnMut(u32) -> Result<T, E>,
+    {
+        self.retry_if(E::is_retryable, attempt)
+    }
+
+    /// [`retry`](Self::retry) with the caller deciding which errors are worth another attempt.
+    pub fn retry_if<T, E, C, F>(
+        &self,
+        is_retryable: C,
+        mut attempt: F,
+    ) -> Result<Retried<T>, RetryError<E>>
+    where
+        C: Fn(&E) -> bool,
+        F: FnMut(u32) -> Result<T, E>,
+    {
+        for attempts in 1.. {
+            match attempt(attempts) {
+                Ok(value) => return Ok(Retried { value, attempts }),
+                Err(error) => match self.decide(attempts, error, &is_retryable) {
+                    Step::Retry(wait) => std::thread::sleep(wait),
+                    Step::Stop(error) => return Err(error),
+                },
+            }
+        }
+        unreachable!("the loop returns by max_attempts")
+    }
+
+    /// The async [`retry`](Self::retry): `sleep` is the runtime's timer, e.g.
+    /// `tokio::time::sleep`, so this crate depends on no runtime.
+    pub async fn retry_async<T, E, F, Fut, S, Sleep>(
+        &self,
+        sleep: S,
+        attempt: F,
+    ) -> Result<Retried<T>, RetryError<E>>
+    where
+        E: Retryable,
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        S: FnMut(Duration) -> Sleep,
+        Sleep: Future<Output = ()>,
+    {
+        self.retry_async_if(sleep, E::is_retryable, attempt).await
+    }
+
+    /// The async [`retry_if`](Self::retry_if).
+    pub async fn retry_async_if<T, E, C, F, Fut, S, Sleep>(
+        &self,
+        mut sleep: S,
+        is_retryable: C,
+        mut attempt: F,
+    ) -> Result<Retried<T>, RetryError<E>>
+    where
+        C: Fn(&E) -> bool,
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        S: FnMut(Duration) -> Sleep,
+        Sleep: Future<Output = ()>,
+    {
+        for attempts in 1.. {
+            match attempt(attempts).await {
+                Ok(value) => return Ok(Retried { value, attempts }),
+                Err(error) => match self.decide(attempts, error, &is_retryable) {
+                    Step::Retry(wait) => sleep(wait).await,
+                    Step::Stop(error) => return Err(error),
+                },
+            }
+        }
+        unreachable!("the loop returns by max_attempts")
+    }
+
+    /// [`retry_async`](Self::retry_async) on tokio's timer (feature `tokio`).
+    #[cfg(feature = "tokio")]
+    pub async fn retry_tokio<T, E, F, Fut>(&self, attempt: F) -> Result<Retried<T>, RetryError<E>>
+    where
+        E: Retryable,
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.retry_async(::tokio::time::sleep, attempt).await
+    }
+
+    fn decide<E>(&self, attempts: u32, error: E, is_retryable: impl Fn(&E) -> bool) -> Step<E> {
+        if !is_retryable(&error) {
+            Step::Stop(RetryError::Failed { error, attempts })
+        } else if attempts >= self.max_attempts {
+            Step::Stop(RetryError::Exhausted {
+                last: error,
+                attempts,
+            })
+        } else {
+            Step::Retry(self.backoff(attempts))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_stays_under_the_doubling_ceiling_and_the_cap() {
+        let policy = RetryPolicy::new(50)
+            .with_base_delay(Duration::from_millis(1))
+            .with_max_delay(Duration::from_millis(30));
+        for attempt in 1..50 {
+            let ceiling =
+                Duration::from_millis(1 << (attempt - 1).min(10)).min(Duration::from_millis(30));
+            for _ in 0..20 {
+                assert!(policy.backoff(attempt) <= ceiling, "attempt {attempt}");
+            }
+        }
+        assert!(RetryPolicy::new(3).backoff(u32::MAX) <= Duration::from_millis(200));
+    }
+
+    #[test]
+    fn jitter_spreads_the_waits() {
+        let policy = RetryPolicy::new(5).with_base_delay(Duration::from_millis(100));
+        let waits: std::collections::HashSet<_> = (0..20).map(|_| policy.backoff(3)).collect();
+        assert!(waits.len() > 10, "{waits:?}");
+    }
+
+    #[test]
+    fn hands_back_the_last_error_when_exhausted() {
+        let policy = RetryPolicy::new(4).with_base_delay(Duration::ZERO);
+        let mut runs = 0;
+        let outcome = policy.retry_if(
+            |_: &u32| true,
+            |attempt| {
+                runs += 1;
+                Err::<(), _>(attempt)
+            },
+        );
+        assert_eq!(
+            outcome,
+            Err(RetryError::Exhausted {
+                last: 4,
+                attempts: 4
+            })
+        );
+        assert_eq!(runs, 4);
+        assert_eq!(RetryPolicy::new(0).max_attempts(), 1);
+    }
+
+    #[test]
+    fn async_retries_use_the_given_sleep() {
+        let policy = RetryPolicy::new(3).with_base_delay(Duration::from_millis(1));
+        let slept = std::cell::Cell::new(0);
+        let outcome = block_on(policy.retry_async_if(
+            |_| {
+                slept.set(slept.get() + 1);
+                std::future::ready(())
+            },
+            |error: &&str| *error == "stale",
+            |attempt| {
+                std::future::ready(if attempt < 3 {
+                    Err("stale")
+                } else {
+                    Ok("done")
+                })
+            },
+        ));
+        assert_eq!(
+            outcome,
+            Ok(Retried {
+                value: "done",
+                attempts: 3
+            })
+        );
+        assert_eq!(slept.get(), 2);
+    }
+
+    /// Polls a future that never waits (ours only await ready futures).
+    fn block_on<F: Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        loop {
+            if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+                return output;
+            }
+        }
+    }
+}
