@@ -4,5 +4,7 @@
 //! `#![deny(warnings, missing_docs)]` with public, crate-visible and private mapped structs.
 #![deny(warnings, missing_docs)]
 
+pub mod db;
 pub mod models;
+pub mod namespace;
 pub mod sqlite;

@@ -30,6 +30,60 @@ impl Seat {
     }
 }
 
+/// The DDL for [`Seat`], valid on PostgreSQL, MariaDB and SQLite alike.
+pub const SEATS: &str = "CREATE TABLE seats (
+    id BIGINT PRIMARY KEY,
+    is_booked BOOLEAN NOT NULL,
+    passenger_name TEXT,
+    version BIGINT NOT NULL
+)";
+
+/// Identifiers that are reserved words in SQL: table `order`, columns `group` and `select`.
+#[optimistic(table = "order")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    /// The key.
+    pub id: i64,
+    /// Stored in column `group`.
+    #[optimistic(column = "group")]
+    pub group_name: String,
+    /// Stored in column `select`.
+    #[optimistic(column = "select")]
+    pub selection: Option<String>,
+    /// The version.
+    pub version: Version,
+}
+
+/// The DDL for [`Order`] in `dialect`.
+pub fn orders_ddl(dialect: crate::namespace::Dialect) -> String {
+    let ddl = r#"CREATE TABLE "order" (
+    id BIGINT PRIMARY KEY,
+    "group" TEXT NOT NULL,
+    "select" TEXT,
+    version BIGINT NOT NULL
+)"#;
+    match dialect {
+        crate::namespace::Dialect::Mysql => ddl.replace('"', "`"),
+        _ => ddl.to_owned(),
+    }
+}
+
+/// A counter incremented by many workers at once, on a few hot rows.
+#[optimistic(table = "counters")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Counter {
+    /// The key.
+    pub id: i64,
+    /// The running total.
+    pub total: i64,
+    /// The version.
+    pub version: Version,
+}
+
+/// The DDL for [`Counter`], valid on every backend.
+pub const COUNTERS: &str =
+    "CREATE TABLE counters (id BIGINT PRIMARY KEY, total BIGINT NOT NULL, version BIGINT NOT NULL)";
+
 /// The DDL for [`Seat`] on SQLite.
 pub const SEATS_SQLITE: &str = "CREATE TABLE seats (
     id INTEGER PRIMARY KEY,

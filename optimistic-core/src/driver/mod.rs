@@ -39,6 +39,14 @@ impl<T: Optimistic, E> ExecuteError<T, E> {
             ExecuteError::Driver(_) => None,
         }
     }
+
+    /// Converts the driver error, e.g. into an application's own error type.
+    pub fn map_driver<F>(self, convert: impl FnOnce(E) -> F) -> ExecuteError<T, F> {
+        match self {
+            ExecuteError::Check(error) => ExecuteError::Check(error),
+            ExecuteError::Driver(error) => ExecuteError::Driver(convert(error)),
+        }
+    }
 }
 
 // By hand: a derive would demand `Debug` of the row type, while only its key is stored.

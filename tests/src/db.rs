@@ -1,0 +1,648 @@
+//! One blocking facade over every driver, so a scenario is written once and runs through all
+//! of them. Each implementation runs the versioned statements through that driver's helper in
+//! `optimistic_core` (or, for the `mysql` crate, which core has no helper for, binds by hand).
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::path::Path;
+
+use optimistic_core::retry::Retryable;
+use optimistic_core::sea_query::{MysqlQueryBuilder, SelectStatement, UpdateStatement, Value};
+use optimistic_core::{ExecuteError, Optimistic, Version, VersionedStatement};
+use sea_query_sqlx::{SqlxBinder, SqlxValues};
+use sqlx::{ColumnIndex, Connection, Decode, Executor, IntoArguments, Row, Type};
+use tokio::runtime::Runtime;
+
+use crate::namespace::{Dialect, MyDatabase, PgSchema, runtime};
+
+/// A driver's error, boxed so every facade has one type, with whether a retry may help.
+#[derive(Debug)]
+pub struct DriverError {
+    /// What the driver said.
+    pub source: Box<dyn StdError + Send + Sync>,
+    /// Whether it is a serialization failure, deadlock or busy database.
+    pub retryable: bool,
+}
+
+impl DriverError {
+    fn from<E: StdError + Retryable + Send + Sync + 'static>(error: E) -> Self {
+        DriverError {
+            retryable: error.is_retryable(),
+            source: Box::new(error),
+        }
+    }
+}
+
+impl fmt::Display for DriverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.source.fmt(f)
+    }
+}
+
+impl StdError for DriverError {}
+
+impl Retryable for DriverError {
+    fn is_retryable(&self) -> bool {
+        self.retryable
+    }
+}
+
+/// What a run of a versioned statement gives through a facade.
+pub type Outcome<S> = Result<
+    <S as VersionedStatement>::Output,
+    ExecuteError<<S as VersionedStatement>::Row, DriverError>,
+>;
+
+/// The type to decode a column as.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    /// `BIGINT`.
+    Int,
+    /// `BOOLEAN`.
+    Bool,
+    /// Nullable text.
+    Text,
+    /// The version column, decoded through the driver's `Version` support.
+    Version,
+}
+
+/// A decoded column.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    /// `BIGINT`.
+    Int(i64),
+    /// `BOOLEAN`.
+    Bool(bool),
+    /// Nullable text.
+    Text(Option<String>),
+    /// A version.
+    Version(Version),
+}
+
+impl Cell {
+    /// The integer, or a panic naming what it was instead.
+    pub fn int(&self) -> i64 {
+        match self {
+            Cell::Int(value) => *value,
+            other => panic!("expected an integer, got {other:?}"),
+        }
+    }
+    /// The boolean.
+    pub fn bool(&self) -> bool {
+        match self {
+            Cell::Bool(value) => *value,
+            other => panic!("expected a boolean, got {other:?}"),
+        }
+    }
+    /// The text.
+    pub fn text(&self) -> Option<String> {
+        match self {
+            Cell::Text(value) => value.clone(),
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+    /// The version.
+    pub fn version(&self) -> Version {
+        match self {
+            Cell::Version(value) => *value,
+            other => panic!("expected a version, got {other:?}"),
+        }
+    }
+}
+
+/// A connection to a test database through one driver. Setup failures panic: they are bugs in
+/// the test, not outcomes under test.
+pub trait Db {
+    /// The driver's name, for messages.
+    fn label(&self) -> &'static str;
+    /// The SQL flavour, for DDL.
+    fn dialect(&self) -> Dialect;
+    /// Runs DDL or other plain SQL.
+    fn batch(&mut self, sql: &str);
+    /// Inserts a row through the driver.
+    fn insert<T: Optimistic>(&mut self, row: &T);
+    /// Runs a `SELECT` and decodes each row's columns as `kinds`.
+    fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>>;
+    /// Runs a versioned statement and checks it, through the driver's helper.
+    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S>;
+    /// Runs any update as is, returning the rows it affected: the naive, unchecked path.
+    fn run_plain(&mut self, statement: &UpdateStatement) -> u64;
+    /// Whether "rows affected" counts matched rows (true) or only changed ones (MySQL without
+    /// CLIENT_FOUND_ROWS).
+    fn counts_matched_rows(&self) -> bool {
+        true
+    }
+}
+
+/// sqlx on any of its databases, on one connection.
+pub struct SqlxDb<DB: optimistic_core::sqlx::Backend> {
+    runtime: Runtime,
+    connection: DB::Connection,
+    label: &'static str,
+    dialect: Dialect,
+}
+
+impl SqlxDb<sqlx::Postgres> {
+    /// sqlx on the test schema.
+    pub fn postgres(schema: &PgSchema) -> Self {
+        let runtime = runtime();
+        let connection = runtime
+            .block_on(sqlx::PgConnection::connect_with(&schema.sqlx_options()))
+            .expect("connect to PostgreSQL with sqlx");
+        SqlxDb {
+            runtime,
+            connection,
+            label: "sqlx-postgres",
+            dialect: Dialect::Postgres,
+        }
+    }
+}
+
+impl SqlxDb<sqlx::MySql> {
+    /// sqlx (which asks for found rows) on the test database.
+    pub fn mysql(database: &MyDatabase) -> Self {
+        let runtime = runtime();
+        let connection = runtime
+            .block_on(sqlx::MySqlConnection::connect_with(
+                &database.sqlx_options(),
+            ))
+            .expect("connect to MySQL with sqlx");
+        SqlxDb {
+            runtime,
+            connection,
+            label: "sqlx-mysql",
+            dialect: Dialect::Mysql,
+        }
+    }
+}
+
+impl SqlxDb<sqlx::Sqlite> {
+    /// sqlx on a SQLite file.
+    pub fn sqlite(path: &Path) -> Self {
+        let runtime = runtime();
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .busy_timeout(std::time::Duration::from_secs(30));
+        let connection = runtime
+            .block_on(sqlx::SqliteConnection::connect_with(&options))
+            .expect("open SQLite with sqlx");
+        SqlxDb {
+            runtime,
+            connection,
+            label: "sqlx-sqlite",
+            dialect: Dialect::Sqlite,
+        }
+    }
+}
+
+impl<DB> Db for SqlxDb<DB>
+where
+    DB: optimistic_core::sqlx::Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    SqlxValues: IntoArguments<DB>,
+    for<'r> i64: Decode<'r, DB> + Type<DB>,
+    for<'r> bool: Decode<'r, DB> + Type<DB>,
+    for<'r> Option<String>: Decode<'r, DB>,
+    String: Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    fn label(&self) -> &'static str {
+        self.label
+    }
+
+    fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    fn batch(&mut self, sql: &str) {
+        self.runtime
+            .block_on(
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut self.connection),
+            )
+            .unwrap_or_else(|error| panic!("{sql}: {error}"));
+    }
+
+    fn insert<T: Optimistic>(&mut self, row: &T) {
+        self.runtime
+            .block_on(optimistic_core::sqlx::insert(&mut self.connection, row))
+            .expect("insert with sqlx");
+    }
+
+    fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+        let (sql, values) = select.build_sqlx(DB::QueryBuilder::default());
+        let rows = self
+            .runtime
+            .block_on(
+                sqlx::query_with(sqlx::AssertSqlSafe(sql), values).fetch_all(&mut self.connection),
+            )
+            .expect("select with sqlx");
+        rows.iter()
+            .map(|row| {
+                kinds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, kind)| {
+                        let cell = match kind {
+                            Kind::Int => row.try_get(i).map(Cell::Int),
+                            Kind::Bool => row.try_get(i).map(Cell::Bool),
+                            Kind::Text => row.try_get(i).map(Cell::Text),
+                            Kind::Version => row.try_get(i).map(Cell::Version),
+                        };
+                        cell.unwrap_or_else(|error| panic!("decode column {i}: {error}"))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
+        self.runtime
+            .block_on(optimistic_core::sqlx::execute(
+                &mut self.connection,
+                statement,
+            ))
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
+        let (sql, values) = statement.build_sqlx(DB::QueryBuilder::default());
+        let result = self
+            .runtime
+            .block_on(
+                sqlx::query_with(sqlx::AssertSqlSafe(sql), values).execute(&mut self.connection),
+            )
+            .expect("update with sqlx");
+        DB::rows_affected(&result)
+    }
+}
+
+/// rusqlite on a SQLite file.
+pub struct RusqliteDb(rusqlite::Connection);
+
+impl RusqliteDb {
+    /// Opens the file, waiting up to 30 s for locks.
+    pub fn open(path: &Path) -> Self {
+        let connection = rusqlite::Connection::open(path).expect("open SQLite with rusqlite");
+        connection
+            .busy_timeout(std::time::Duration::from_secs(30))
+            .expect("set the busy timeout");
+        RusqliteDb(connection)
+    }
+}
+
+impl Db for RusqliteDb {
+    fn label(&self) -> &'static str {
+        "rusqlite"
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn batch(&mut self, sql: &str) {
+        self.0
+            .execute_batch(sql)
+            .unwrap_or_else(|error| panic!("{sql}: {error}"));
+    }
+
+    fn insert<T: Optimistic>(&mut self, row: &T) {
+        optimistic_core::rusqlite::insert(&self.0, row).expect("insert with rusqlite");
+    }
+
+    fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+        use sea_query_rusqlite::RusqliteBinder;
+        let (sql, values) = select.build_rusqlite(optimistic_core::sea_query::SqliteQueryBuilder);
+        let mut statement = self.0.prepare(&sql).expect("prepare with rusqlite");
+        let rows = statement
+            .query_map(&*values.as_params(), |row| {
+                kinds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, kind)| {
+                        Ok(match kind {
+                            Kind::Int => Cell::Int(row.get(i)?),
+                            Kind::Bool => Cell::Bool(row.get(i)?),
+                            Kind::Text => Cell::Text(row.get(i)?),
+                            Kind::Version => Cell::Version(row.get(i)?),
+                        })
+                    })
+                    .collect::<rusqlite::Result<Vec<Cell>>>()
+            })
+            .expect("select with rusqlite");
+        rows.collect::<rusqlite::Result<_>>()
+            .expect("decode with rusqlite")
+    }
+
+    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
+        optimistic_core::rusqlite::execute(&self.0, statement)
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
+        use sea_query_rusqlite::RusqliteBinder;
+        let (sql, values) =
+            statement.build_rusqlite(optimistic_core::sea_query::SqliteQueryBuilder);
+        self.0
+            .execute(&sql, &*values.as_params())
+            .expect("update with rusqlite") as u64
+    }
+}
+
+fn postgres_cells(row: &tokio_postgres::Row, kinds: &[Kind]) -> Vec<Cell> {
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            let cell = match kind {
+                Kind::Int => row.try_get(i).map(Cell::Int),
+                Kind::Bool => row.try_get(i).map(Cell::Bool),
+                Kind::Text => row.try_get(i).map(Cell::Text),
+                Kind::Version => row.try_get(i).map(Cell::Version),
+            };
+            cell.unwrap_or_else(|error| panic!("decode column {i}: {error}"))
+        })
+        .collect()
+}
+
+/// tokio-postgres, on the test schema.
+pub struct TokioPostgresDb {
+    runtime: Runtime,
+    client: tokio_postgres::Client,
+}
+
+impl TokioPostgresDb {
+    /// Connects; the connection task runs on the facade's runtime.
+    pub fn connect(schema: &PgSchema) -> Self {
+        let runtime = runtime();
+        let (client, connection) = runtime
+            .block_on(schema.client_config().connect(tokio_postgres::NoTls))
+            .expect("connect with tokio-postgres");
+        runtime.spawn(connection);
+        TokioPostgresDb { runtime, client }
+    }
+}
+
+impl Db for TokioPostgresDb {
+    fn label(&self) -> &'static str {
+        "tokio-postgres"
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn batch(&mut self, sql: &str) {
+        self.runtime
+            .block_on(self.client.batch_execute(sql))
+            .unwrap_or_else(|error| panic!("{sql}: {error}"));
+    }
+
+    fn insert<T: Optimistic>(&mut self, row: &T) {
+        self.runtime
+            .block_on(optimistic_core::postgres::insert(&self.client, row))
+            .expect("insert with tokio-postgres");
+    }
+
+    fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+        use sea_query_postgres::PostgresBinder;
+        let (sql, values) = select.build_postgres(optimistic_core::sea_query::PostgresQueryBuilder);
+        let rows = self
+            .runtime
+            .block_on(self.client.query(sql.as_str(), &values.as_params()))
+            .expect("select with tokio-postgres");
+        rows.iter().map(|row| postgres_cells(row, kinds)).collect()
+    }
+
+    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
+        self.runtime
+            .block_on(optimistic_core::postgres::execute(&self.client, statement))
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
+        use sea_query_postgres::PostgresBinder;
+        let (sql, values) =
+            statement.build_postgres(optimistic_core::sea_query::PostgresQueryBuilder);
+        self.runtime
+            .block_on(self.client.execute(sql.as_str(), &values.as_params()))
+            .expect("update with tokio-postgres")
+    }
+}
+
+/// The blocking postgres client, on the test schema.
+pub struct BlockingPostgresDb(postgres::Client);
+
+impl BlockingPostgresDb {
+    /// Connects.
+    pub fn connect(schema: &PgSchema) -> Self {
+        let config = postgres::Config::from(schema.client_config());
+        BlockingPostgresDb(
+            config
+                .connect(postgres::NoTls)
+                .expect("connect with postgres"),
+        )
+    }
+}
+
+impl Db for BlockingPostgresDb {
+    fn label(&self) -> &'static str {
+        "postgres (blocking)"
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn batch(&mut self, sql: &str) {
+        self.0
+            .batch_execute(sql)
+            .unwrap_or_else(|error| panic!("{sql}: {error}"));
+    }
+
+    fn insert<T: Optimistic>(&mut self, row: &T) {
+        optimistic_core::postgres::blocking::insert(&mut self.0, row)
+            .expect("insert with postgres");
+    }
+
+    fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+        use sea_query_postgres::PostgresBinder;
+        let (sql, values) = select.build_postgres(optimistic_core::sea_query::PostgresQueryBuilder);
+        let rows = self
+            .0
+            .query(sql.as_str(), &values.as_params())
+            .expect("select with postgres");
+        rows.iter().map(|row| postgres_cells(row, kinds)).collect()
+    }
+
+    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
+        optimistic_core::postgres::blocking::execute(&mut self.0, statement)
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
+        use sea_query_postgres::PostgresBinder;
+        let (sql, values) =
+            statement.build_postgres(optimistic_core::sea_query::PostgresQueryBuilder);
+        self.0
+            .execute(sql.as_str(), &values.as_params())
+            .expect("update with postgres")
+    }
+}
+
+/// The `mysql` crate, which core has no helper for: the statements are built with sea-query and
+/// bound by hand, as a user of any other driver would. Unlike sqlx, it does not ask for found
+/// rows unless told to, so "rows affected" counts changed rows.
+pub struct MysqlDb {
+    connection: mysql::Conn,
+    found_rows: bool,
+}
+
+impl MysqlDb {
+    /// Connects to the test database, with or without CLIENT_FOUND_ROWS.
+    pub fn connect(database: &MyDatabase, found_rows: bool) -> Self {
+        let connection =
+            mysql::Conn::new(database.mysql_options(found_rows)).expect("connect with mysql");
+        MysqlDb {
+            connection,
+            found_rows,
+        }
+    }
+
+    fn bind(values: optimistic_core::sea_query::Values) -> mysql::Params {
+        let values = values.into_iter().map(|value| match value {
+            Value::Bool(v) => v.map_or(mysql::Value::NULL, mysql::Value::from),
+            Value::Int(v) => v.map_or(mysql::Value::NULL, mysql::Value::from),
+            Value::BigInt(v) => v.map_or(mysql::Value::NULL, mysql::Value::from),
+            Value::String(v) => v.map_or(mysql::Value::NULL, mysql::Value::from),
+            other => panic!("the mysql facade binds no {other:?}"),
+        });
+        mysql::Params::Positional(values.collect())
+    }
+}
+
+impl Db for MysqlDb {
+    fn label(&self) -> &'static str {
+        if self.found_rows {
+            "mysql (found rows)"
+        } else {
+            "mysql (changed rows)"
+        }
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Mysql
+    }
+
+    fn batch(&mut self, sql: &str) {
+        use mysql::prelude::Queryable;
+        self.connection
+            .query_drop(sql)
+            .unwrap_or_else(|error| panic!("{sql}: {error}"));
+    }
+
+    fn insert<T: Optimistic>(&mut self, row: &T) {
+        use mysql::prelude::Queryable;
+        let (sql, values) = row.insert().build(MysqlQueryBuilder);
+        self.connection
+            .exec_drop(sql, Self::bind(values))
+            .expect("insert with mysql");
+    }
+
+    fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+        use mysql::prelude::Queryable;
+        let (sql, values) = select.build(MysqlQueryBuilder);
+        let rows: Vec<mysql::Row> = self
+            .connection
+            .exec(sql, Self::bind(values))
+            .expect("select with mysql");
+        rows.into_iter()
+            .map(|row| {
+                kinds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, kind)| match kind {
+                        Kind::Int => Cell::Int(row.get(i).expect("an integer")),
+                        Kind::Bool => Cell::Bool(row.get(i).expect("a boolean")),
+                        Kind::Text => Cell::Text(row.get(i).expect("text")),
+                        Kind::Version => {
+                            Cell::Version(Version::from(row.get::<i64, _>(i).expect("a version")))
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
+        use mysql::prelude::Queryable;
+        let (sql, values) = statement.build(MysqlQueryBuilder);
+        self.connection
+            .exec_drop(sql, Self::bind(values))
+            .map_err(|error| {
+                ExecuteError::Driver(DriverError {
+                    source: Box::new(error),
+                    retryable: false,
+                })
+            })?;
+        Ok(statement.check(self.connection.affected_rows())?)
+    }
+
+    fn counts_matched_rows(&self) -> bool {
+        self.found_rows
+    }
+
+    fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
+        use mysql::prelude::Queryable;
+        let (sql, values) = statement.build(MysqlQueryBuilder);
+        self.connection
+            .exec_drop(sql, Self::bind(values))
+            .expect("update with mysql");
+        self.connection.affected_rows()
+    }
+}
+
+/// Reads seat `id` back through the generated `SELECT`.
+pub fn load_seat(db: &mut impl Db, id: i64) -> Option<crate::models::Seat> {
+    use crate::models::{Seat, SeatIden};
+    use optimistic_core::sea_query::{Expr, ExprTrait};
+    let mut select = Seat::select();
+    select.and_where(Expr::col(SeatIden::Id).eq(id));
+    let rows = db.fetch(&select, &[Kind::Int, Kind::Bool, Kind::Text, Kind::Version]);
+    rows.into_iter().next().map(|row| Seat {
+        id: row[0].int(),
+        is_booked: row[1].bool(),
+        passenger_name: row[2].text(),
+        version: row[3].version(),
+    })
+}
+
+/// Reads order `id` back.
+pub fn load_order(db: &mut impl Db, id: i64) -> Option<crate::models::Order> {
+    use crate::models::{Order, OrderIden};
+    use optimistic_core::sea_query::{Expr, ExprTrait};
+    let mut select = Order::select();
+    select.and_where(Expr::col(OrderIden::Id).eq(id));
+    let rows = db.fetch(&select, &[Kind::Int, Kind::Text, Kind::Text, Kind::Version]);
+    rows.into_iter().next().map(|row| Order {
+        id: row[0].int(),
+        group_name: row[1].text().expect("group is NOT NULL"),
+        selection: row[2].text(),
+        version: row[3].version(),
+    })
+}
+
+/// Reads every counter, by id.
+pub fn load_counters(db: &mut impl Db) -> Vec<crate::models::Counter> {
+    use crate::models::{Counter, CounterIden};
+    use optimistic_core::sea_query::Order;
+    let mut select = Counter::select();
+    select.order_by(CounterIden::Id, Order::Asc);
+    db.fetch(&select, &[Kind::Int, Kind::Int, Kind::Version])
+        .into_iter()
+        .map(|row| Counter {
+            id: row[0].int(),
+            total: row[1].int(),
+            version: row[2].version(),
+        })
+        .collect()
+}

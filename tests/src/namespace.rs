@@ -1,0 +1,181 @@
+//! Throwaway namespaces on the database servers: a PostgreSQL schema or a MariaDB database per
+//! test, created fresh and dropped when the test ends, pass or fail (`Drop` runs on panic).
+//!
+//! The servers are opt-in: `OPTIMISTIC_TEST_POSTGRES_URL` and `OPTIMISTIC_TEST_MYSQL_URL`.
+//! Unset, the server's tests print that they were skipped and pass; set, an unreachable server
+//! fails them.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::Connection;
+use tokio::runtime::Runtime;
+
+/// The variable that enables the PostgreSQL tests.
+pub const POSTGRES_URL: &str = "OPTIMISTIC_TEST_POSTGRES_URL";
+/// The variable that enables the MariaDB / MySQL tests.
+pub const MYSQL_URL: &str = "OPTIMISTIC_TEST_MYSQL_URL";
+
+/// The server's URL, or `None` (and a note on stderr) when its variable is unset.
+pub fn server_url(variable: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!("skipped: set {variable} to run this test against a real server");
+            None
+        }
+    }
+}
+
+/// A name no other test, process or earlier run uses.
+pub fn unique_name() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "optimistic_{}_{}_{:08x}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        fastrand::u32(..)
+    )
+}
+
+/// A current-thread runtime for a blocking facade over an async driver.
+pub fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("build a tokio runtime")
+}
+
+/// Which flavour of SQL a namespace speaks, for DDL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// PostgreSQL.
+    Postgres,
+    /// MariaDB / MySQL.
+    Mysql,
+    /// SQLite.
+    Sqlite,
+}
+
+/// A fresh PostgreSQL schema; connections made through it see only its tables.
+pub struct PgSchema {
+    /// The server URL.
+    pub url: String,
+    /// The schema's name.
+    pub schema: String,
+}
+
+impl PgSchema {
+    /// Creates the schema, or `None` when PostgreSQL tests are not enabled.
+    ///
+    /// # Panics
+    ///
+    /// When the variable is set but the server cannot be reached.
+    pub fn new() -> Option<Self> {
+        let url = server_url(POSTGRES_URL)?;
+        let schema = unique_name();
+        admin_postgres(&url, &format!("CREATE SCHEMA {schema}"));
+        Some(PgSchema { url, schema })
+    }
+
+    /// sqlx options whose connections use the schema.
+    pub fn sqlx_options(&self) -> sqlx::postgres::PgConnectOptions {
+        self.url
+            .parse::<sqlx::postgres::PgConnectOptions>()
+            .expect("parse the PostgreSQL URL")
+            .options([("search_path", self.schema.as_str())])
+    }
+
+    /// tokio-postgres / postgres options whose connections use the schema.
+    pub fn client_config(&self) -> tokio_postgres::Config {
+        let mut config: tokio_postgres::Config =
+            self.url.parse().expect("parse the PostgreSQL URL");
+        config.options(format!("-c search_path={}", self.schema));
+        config
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        admin_postgres(
+            &self.url,
+            &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema),
+        );
+    }
+}
+
+fn admin_postgres(url: &str, sql: &str) {
+    runtime().block_on(async {
+        let mut connection = sqlx::PgConnection::connect(url)
+            .await
+            .unwrap_or_else(|error| panic!("{POSTGRES_URL}={url} is set, but: {error}"));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut connection)
+            .await
+            .unwrap_or_else(|error| panic!("{sql}: {error}"));
+    });
+}
+
+/// A fresh MariaDB / MySQL database.
+pub struct MyDatabase {
+    /// The server URL.
+    pub url: String,
+    /// The database's name.
+    pub database: String,
+}
+
+impl MyDatabase {
+    /// Creates the database, or `None` when MySQL tests are not enabled.
+    ///
+    /// # Panics
+    ///
+    /// When the variable is set but the server cannot be reached.
+    pub fn new() -> Option<Self> {
+        let url = server_url(MYSQL_URL)?;
+        let database = unique_name();
+        admin_mysql(&url, &format!("CREATE DATABASE {database}"));
+        Some(MyDatabase { url, database })
+    }
+
+    /// sqlx options for the database.
+    pub fn sqlx_options(&self) -> sqlx::mysql::MySqlConnectOptions {
+        self.url
+            .parse::<sqlx::mysql::MySqlConnectOptions>()
+            .expect("parse the MySQL URL")
+            .database(&self.database)
+    }
+
+    /// `mysql` crate options for the database; `found_rows` asks for CLIENT_FOUND_ROWS.
+    pub fn mysql_options(&self, found_rows: bool) -> mysql::Opts {
+        let url = mysql::Opts::from_url(&self.url).expect("parse the MySQL URL");
+        let capabilities = if found_rows {
+            mysql::consts::CapabilityFlags::CLIENT_FOUND_ROWS
+        } else {
+            mysql::consts::CapabilityFlags::empty()
+        };
+        mysql::OptsBuilder::from_opts(url)
+            .db_name(Some(self.database.as_str()))
+            .additional_capabilities(capabilities)
+            .into()
+    }
+}
+
+impl Drop for MyDatabase {
+    fn drop(&mut self) {
+        admin_mysql(
+            &self.url,
+            &format!("DROP DATABASE IF EXISTS {}", self.database),
+        );
+    }
+}
+
+fn admin_mysql(url: &str, sql: &str) {
+    runtime().block_on(async {
+        let mut connection = sqlx::MySqlConnection::connect(url)
+            .await
+            .unwrap_or_else(|error| panic!("{MYSQL_URL}={url} is set, but: {error}"));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut connection)
+            .await
+            .unwrap_or_else(|error| panic!("{sql}: {error}"));
+    });
+}

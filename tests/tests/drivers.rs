@@ -1,0 +1,239 @@
+//! The versioned statements through every driver, on every backend: SQLite always,
+//! PostgreSQL and MariaDB when `OPTIMISTIC_TEST_POSTGRES_URL` / `OPTIMISTIC_TEST_MYSQL_URL` are
+//! set. Each test gets its own SQLite file, PostgreSQL schema or MariaDB database.
+
+use optimistic_core::sea_query::{Expr, ExprTrait, Query};
+use optimistic_core::{Error, ExecuteError, Operation, Version};
+use optimistic_tests::db::{Db, load_order, load_seat};
+use optimistic_tests::models::{Order, SEATS, Seat, orders_ddl};
+
+fn seat_table(db: &mut impl Db) -> Seat {
+    db.batch(SEATS);
+    let seat = Seat::free(2);
+    db.insert(&seat);
+    assert_eq!(load_seat(db, 2), Some(seat.clone()), "{}", db.label());
+    seat
+}
+
+fn book(seat: &Seat, passenger: &str) -> Seat {
+    Seat {
+        is_booked: true,
+        passenger_name: Some(passenger.to_owned()),
+        ..seat.clone()
+    }
+}
+
+/// Update, touch and delete, each succeeding for the current reader and going stale for an
+/// outdated one, whose data never reaches the table.
+fn lifecycle(db: &mut impl Db) {
+    let original = seat_table(db);
+    let label = db.label();
+
+    let mut ada = book(&original, "Ada");
+    ada.version = db
+        .run(&ada.update())
+        .unwrap_or_else(|e| panic!("{label}: {e}"));
+    assert_eq!(ada.version, Version::from(2), "{label}");
+    assert_eq!(load_seat(db, 2), Some(ada.clone()), "{label}");
+
+    let grace = book(&original, "Grace");
+    let error = db.run(&grace.update()).unwrap_err();
+    let stale = error
+        .as_stale()
+        .unwrap_or_else(|| panic!("{label}: {error}"));
+    assert_eq!(
+        (*stale.key(), stale.expected()),
+        (2, Version::INITIAL),
+        "{label}"
+    );
+    assert_eq!(
+        load_seat(db, 2),
+        Some(ada.clone()),
+        "{label}: the stale write leaked"
+    );
+
+    ada.version = db.run(&ada.touch()).unwrap();
+    assert_eq!(ada.version, Version::from(3), "{label}");
+    assert!(db.run(&grace.touch()).unwrap_err().is_stale(), "{label}");
+
+    let error = db.run(&original.delete()).unwrap_err();
+    assert_eq!(
+        error.as_stale().map(|s| s.operation()),
+        Some(Operation::Delete),
+        "{label}"
+    );
+    assert_eq!(
+        load_seat(db, 2),
+        Some(ada.clone()),
+        "{label}: a stale delete removed the row"
+    );
+
+    db.run(&ada.delete()).unwrap();
+    assert_eq!(load_seat(db, 2), None, "{label}");
+    assert!(db.run(&ada.delete()).unwrap_err().is_stale(), "{label}");
+    assert!(db.run(&ada.update()).unwrap_err().is_stale(), "{label}");
+}
+
+/// An update whose data equals what is stored: MySQL without found rows counts it as changed
+/// only because the version moves; the check must see one row on every driver.
+fn update_with_identical_values(db: &mut impl Db) {
+    let mut seat = seat_table(db);
+    for expected in [2, 3] {
+        seat.version = db
+            .run(&seat.update())
+            .unwrap_or_else(|e| panic!("{}: {e}", db.label()));
+        assert_eq!(seat.version, Version::from(expected), "{}", db.label());
+    }
+    assert_eq!(load_seat(db, 2), Some(seat), "{}", db.label());
+
+    // The control: an unversioned update that changes nothing matches the row, yet a driver
+    // that counts changed rows reports 0 for it; only the version bump makes the count right.
+    let unversioned = Query::update()
+        .table("seats")
+        .value("is_booked", false)
+        .and_where(Expr::col("id").eq(2_i64))
+        .to_owned();
+    let rows = db.run_plain(&unversioned);
+    assert_eq!(rows, u64::from(db.counts_matched_rows()), "{}", db.label());
+}
+
+/// A versioned update inside a transaction that rolls back leaves row and version as they were.
+fn rolled_back_transaction(db: &mut impl Db) {
+    let seat = seat_table(db);
+    db.batch(match db.dialect() {
+        optimistic_tests::namespace::Dialect::Mysql => "START TRANSACTION",
+        _ => "BEGIN",
+    });
+    let booked = book(&seat, "Ada");
+    assert_eq!(db.run(&booked.update()).unwrap(), Version::from(2));
+    db.batch("ROLLBACK");
+    assert_eq!(load_seat(db, 2), Some(seat.clone()), "{}", db.label());
+    // Nothing moved, so the same versioned write still applies.
+    assert_eq!(db.run(&booked.update()).unwrap(), Version::from(2));
+}
+
+/// Reserved words as table and column names, and strings built to break naive quoting.
+fn reserved_words_and_hostile_strings(db: &mut impl Db) {
+    db.batch(&orders_ddl(db.dialect()));
+    let hostile = [
+        "O'Brien",
+        "back\\slash \\' \\\" ",
+        "\"; DROP TABLE \"order\"; --",
+        "Robert'); DROP TABLE seats; --",
+        "`backtick` $1 ? :name %s %_",
+        "Zoë 🦀 ünïcödé 中文",
+        "line\nbreak\ttab",
+        "",
+    ];
+    for (id, text) in (1..).zip(hostile) {
+        let mut order = Order {
+            id,
+            group_name: text.to_owned(),
+            selection: Some(text.to_owned()),
+            version: Version::INITIAL,
+        };
+        db.insert(&order);
+        assert_eq!(
+            load_order(db, id),
+            Some(order.clone()),
+            "{}: {text:?}",
+            db.label()
+        );
+        order.selection = Some(format!("{text}{text}"));
+        order.version = db.run(&order.update()).unwrap();
+        assert_eq!(
+            load_order(db, id),
+            Some(order.clone()),
+            "{}: {text:?}",
+            db.label()
+        );
+        db.run(&order.delete()).unwrap();
+    }
+}
+
+/// A row at the largest version: refused, nothing written, on a real database.
+fn version_overflow(db: &mut impl Db) {
+    db.batch(SEATS);
+    let full = Seat {
+        version: Version::MAX,
+        ..Seat::free(2)
+    };
+    db.insert(&full);
+    assert_eq!(load_seat(db, 2), Some(full.clone()), "{}", db.label());
+    let error = db.run(&book(&full, "Ada").update()).unwrap_err();
+    assert!(
+        matches!(error, ExecuteError::Check(Error::VersionOverflow { .. })),
+        "{}: {error}",
+        db.label()
+    );
+    assert_eq!(load_seat(db, 2), Some(full), "{}", db.label());
+}
+
+macro_rules! through_every_driver {
+    ($($scenario:ident),* $(,)?) => {
+        mod rusqlite {
+            use optimistic_tests::{db::RusqliteDb, sqlite::TempSqlite};
+            $(#[test] fn $scenario() {
+                let file = TempSqlite::new("");
+                super::$scenario(&mut RusqliteDb::open(file.path()));
+            })*
+        }
+        mod sqlx_sqlite {
+            use optimistic_tests::{db::SqlxDb, sqlite::TempSqlite};
+            $(#[test] fn $scenario() {
+                let file = TempSqlite::new("");
+                super::$scenario(&mut SqlxDb::sqlite(file.path()));
+            })*
+        }
+        mod sqlx_postgres {
+            use optimistic_tests::{db::SqlxDb, namespace::PgSchema};
+            $(#[test] fn $scenario() {
+                let Some(schema) = PgSchema::new() else { return };
+                super::$scenario(&mut SqlxDb::postgres(&schema));
+            })*
+        }
+        mod tokio_postgres {
+            use optimistic_tests::{db::TokioPostgresDb, namespace::PgSchema};
+            $(#[test] fn $scenario() {
+                let Some(schema) = PgSchema::new() else { return };
+                super::$scenario(&mut TokioPostgresDb::connect(&schema));
+            })*
+        }
+        mod postgres_blocking {
+            use optimistic_tests::{db::BlockingPostgresDb, namespace::PgSchema};
+            $(#[test] fn $scenario() {
+                let Some(schema) = PgSchema::new() else { return };
+                super::$scenario(&mut BlockingPostgresDb::connect(&schema));
+            })*
+        }
+        mod sqlx_mysql {
+            use optimistic_tests::{db::SqlxDb, namespace::MyDatabase};
+            $(#[test] fn $scenario() {
+                let Some(database) = MyDatabase::new() else { return };
+                super::$scenario(&mut SqlxDb::mysql(&database));
+            })*
+        }
+        mod mysql_changed_rows {
+            use optimistic_tests::{db::MysqlDb, namespace::MyDatabase};
+            $(#[test] fn $scenario() {
+                let Some(database) = MyDatabase::new() else { return };
+                super::$scenario(&mut MysqlDb::connect(&database, false));
+            })*
+        }
+        mod mysql_found_rows {
+            use optimistic_tests::{db::MysqlDb, namespace::MyDatabase};
+            $(#[test] fn $scenario() {
+                let Some(database) = MyDatabase::new() else { return };
+                super::$scenario(&mut MysqlDb::connect(&database, true));
+            })*
+        }
+    };
+}
+
+through_every_driver!(
+    lifecycle,
+    update_with_identical_values,
+    rolled_back_transaction,
+    reserved_words_and_hostile_strings,
+    version_overflow,
+);
