@@ -96,6 +96,16 @@
 //! (`CLIENT_FOUND_ROWS`, which sqlx sets); since every successful versioned write changes the
 //! version column, both counts agree and the check is right either way.
 //!
+//! # Drivers and retries
+//!
+//! The default build depends on no driver. Features add each driver's support: `Version`
+//! as a column type, and `execute` / `insert` helpers that return [`ExecuteError`], which keeps
+//! the check's outcome apart from driver errors: `sqlx-postgres`, `sqlx-mysql`, `sqlx-sqlite`
+//! (module `sqlx`), `rusqlite` (module `rusqlite`), `postgres` (module `postgres`, for
+//! tokio-postgres, and `postgres::blocking`). [`retry::RetryPolicy`] re-runs a whole
+//! read-modify-write after a stale write, with backoff; the `tokio` feature adds
+//! `retry_tokio`.
+//!
 //! The struct itself never changes behind your back: store the version `check` returns
 //! (`seat.version = update.check(rows)?`) and, on an error, the struct is exactly as it was.
 #![deny(missing_docs)]

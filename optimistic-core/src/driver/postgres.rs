@@ -3,7 +3,11 @@
 
 use ::postgres_types::{FromSql, IsNull, ToSql, Type, accepts, to_sql_checked};
 use sea_query::PostgresQueryBuilder;
-use sea_query_postgres::{PostgresBinder, PostgresValue, PostgresValues};
+use sea_query_postgres::{PostgresValue, PostgresValues};
+
+/// sea-query-postgres's binder, re-exported: `select.build_postgres(PostgresQueryBuilder)` for
+/// the queries you write yourself.
+pub use sea_query_postgres::PostgresBinder;
 
 use super::ExecuteError;
 use crate::{Optimistic, Version, VersionedStatement};

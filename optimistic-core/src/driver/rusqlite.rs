@@ -22,7 +22,11 @@
 use ::rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use ::rusqlite::{Connection, Error};
 use sea_query::SqliteQueryBuilder;
-use sea_query_rusqlite::{RusqliteBinder, RusqliteValue, RusqliteValues};
+use sea_query_rusqlite::{RusqliteValue, RusqliteValues};
+
+/// sea-query-rusqlite's binder, re-exported: `select.build_rusqlite(SqliteQueryBuilder)` for
+/// the queries you write yourself.
+pub use sea_query_rusqlite::RusqliteBinder;
 
 use super::ExecuteError;
 use crate::{Optimistic, Version, VersionedStatement};

@@ -9,7 +9,9 @@
 use ::sqlx::encode::IsNull;
 use ::sqlx::error::BoxDynError;
 use ::sqlx::{Database, Decode, Encode, Executor, IntoArguments, Type};
-use sea_query_sqlx::{SqlxBinder, SqlxValues};
+/// sea-query-sqlx's binder, re-exported: `select.build_sqlx(PostgresQueryBuilder)` for the
+/// queries you write yourself.
+pub use sea_query_sqlx::{SqlxBinder, SqlxValues};
 
 use super::ExecuteError;
 use crate::{Optimistic, Version, VersionedStatement};

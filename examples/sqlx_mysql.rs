@@ -1,0 +1,100 @@
+//! Two bank tellers deposit into one account at the same time, on MariaDB / MySQL through sqlx.
+//!
+//! sqlx asks MySQL for found rows; without them "rows affected" would count changed rows, and
+//! the check would still be right, because a successful versioned write always changes the
+//! version column.
+//!
+//!     MYSQL_URL=mysql://root@127.0.0.1:3306/test cargo run --example sqlx_mysql
+
+use std::process::ExitCode;
+
+use optimistic_core::retry::RetryPolicy;
+use optimistic_core::sea_query::{Expr, ExprTrait, MysqlQueryBuilder};
+use optimistic_core::sqlx::SqlxBinder;
+use optimistic_core::{ExecuteError, Version, optimistic};
+use sqlx::{MySqlPool, Row};
+
+#[optimistic(table = "optimistic_example_accounts")]
+#[derive(Debug, Clone)]
+struct Account {
+    id: i64,
+    balance: i64,
+    version: Version,
+}
+
+async fn read(pool: &MySqlPool, id: i64) -> Result<Account, sqlx::Error> {
+    let mut select = Account::select();
+    select.and_where(Expr::col(AccountIden::Id).eq(id));
+    let (sql, values) = select.build_sqlx(MysqlQueryBuilder);
+    let row = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+        .fetch_one(pool)
+        .await?;
+    Ok(Account {
+        id: row.try_get(0)?,
+        balance: row.try_get(1)?,
+        version: row.try_get(2)?, // `Version` is a sqlx column type
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let Ok(url) = std::env::var("MYSQL_URL") else {
+        eprintln!("set MYSQL_URL, e.g. MYSQL_URL=mysql://root@127.0.0.1:3306/test");
+        return Ok(ExitCode::from(2));
+    };
+    let pool = MySqlPool::connect(&url).await?;
+    sqlx::raw_sql(
+        "DROP TABLE IF EXISTS optimistic_example_accounts;
+         CREATE TABLE optimistic_example_accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, version BIGINT NOT NULL)",
+    )
+    .execute(&pool)
+    .await?;
+    optimistic_core::sqlx::insert(
+        &pool,
+        &Account {
+            id: 1,
+            balance: 0,
+            version: Version::INITIAL,
+        },
+    )
+    .await?;
+
+    let mut alice = read(&pool, 1).await?;
+    let mut bob = alice.clone();
+
+    alice.balance += 100;
+    alice.version = optimistic_core::sqlx::execute(&pool, &alice.update()).await?;
+    println!("alice deposited 100: version {}", alice.version);
+
+    bob.balance += 50;
+    let error = optimistic_core::sqlx::execute(&pool, &bob.update())
+        .await
+        .unwrap_err();
+    println!("bob: {error}");
+
+    let done = RetryPolicy::default()
+        .retry_tokio(|_attempt| async {
+            let mut fresh = read(&pool, 1).await.map_err(ExecuteError::Driver)?;
+            fresh.balance += 50;
+            optimistic_core::sqlx::execute(&pool, &fresh.update()).await
+        })
+        .await?;
+    println!(
+        "bob deposited 50 after {} attempt(s): version {}",
+        done.attempts, done.value
+    );
+
+    let account = read(&pool, 1).await?;
+    println!("final: {account:?}");
+    sqlx::raw_sql("DROP TABLE optimistic_example_accounts")
+        .execute(&pool)
+        .await?;
+    Ok(
+        if account.balance == 150 && account.version == Version::from(3) {
+            ExitCode::SUCCESS
+        } else {
+            eprintln!("a deposit was lost");
+            ExitCode::FAILURE
+        },
+    )
+}
