@@ -114,25 +114,26 @@
 #[cfg(test)]
 extern crate self as optimistic_core;
 
-mod driver;
 mod error;
+mod execute;
 pub mod retry;
 mod statement;
 mod table;
 mod version;
 
-pub use driver::ExecuteError;
 #[cfg(feature = "postgres")]
-pub use driver::postgres;
+pub mod postgres;
 #[cfg(feature = "rusqlite")]
-pub use driver::rusqlite;
+pub mod rusqlite;
 #[cfg(any(
     feature = "sqlx-postgres",
     feature = "sqlx-mysql",
     feature = "sqlx-sqlite"
 ))]
-pub use driver::sqlx;
+pub mod sqlx;
+
 pub use error::{Error, Operation, Stale};
+pub use execute::ExecuteError;
 pub use statement::{Delete, Update, VersionedStatement};
 pub use table::{Column, Role, Table};
 pub use version::Version;

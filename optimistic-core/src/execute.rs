@@ -1,17 +1,6 @@
-//! Running the versioned statements on real drivers, each behind its own feature.
+//! The error of the driver helpers (the `sqlx`, `rusqlite` and `postgres` modules).
 
 use crate::{Error, Optimistic, Stale};
-
-#[cfg(feature = "postgres")]
-pub mod postgres;
-#[cfg(feature = "rusqlite")]
-pub mod rusqlite;
-#[cfg(any(
-    feature = "sqlx-postgres",
-    feature = "sqlx-mysql",
-    feature = "sqlx-sqlite"
-))]
-pub mod sqlx;
 
 /// Why running a versioned statement did not succeed: the database answered and the check
 /// failed ([`Check`](ExecuteError::Check): stale, key not unique, version overflow), or the

@@ -28,7 +28,7 @@ use sea_query_rusqlite::{RusqliteValue, RusqliteValues};
 /// the queries you write yourself.
 pub use sea_query_rusqlite::RusqliteBinder;
 
-use super::ExecuteError;
+use crate::ExecuteError;
 use crate::{Optimistic, Version, VersionedStatement};
 
 impl ToSql for Version {

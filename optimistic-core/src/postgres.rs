@@ -9,7 +9,7 @@ use sea_query_postgres::{PostgresValue, PostgresValues};
 /// the queries you write yourself.
 pub use sea_query_postgres::PostgresBinder;
 
-use super::ExecuteError;
+use crate::ExecuteError;
 use crate::{Optimistic, Version, VersionedStatement};
 
 type BoxError = Box<dyn std::error::Error + Sync + Send>;

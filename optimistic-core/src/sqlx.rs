@@ -13,7 +13,7 @@ use ::sqlx::{Database, Decode, Encode, Executor, IntoArguments, Type};
 /// queries you write yourself.
 pub use sea_query_sqlx::{SqlxBinder, SqlxValues};
 
-use super::ExecuteError;
+use crate::ExecuteError;
 use crate::{Optimistic, Version, VersionedStatement};
 
 /// Stored as `BIGINT` (the column must be `BIGINT` on PostgreSQL, where `i64` is `INT8`).
