@@ -3,7 +3,8 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use crate::{Optimistic, Version};
+use crate::Optimistic;
+use crate::version::DisplayVersion;
 
 /// The versioned statement an outcome belongs to.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -37,18 +38,19 @@ impl fmt::Display for Operation {
 /// `stale seats (id = 2): expected version 3, but the row was changed or deleted`.
 #[derive(thiserror::Error)]
 #[error(
-    "stale {}: expected version {expected}, but the row was changed or deleted",
-    RowName::<T>(.key)
+    "stale {}: expected version {}, but the row was changed or deleted",
+    RowName::<T>(.key),
+    DisplayVersion(.expected)
 )]
 pub struct Stale<T: Optimistic> {
     key: T::Key,
-    expected: Version,
+    expected: T::Version,
     operation: Operation,
     row: PhantomData<fn() -> T>,
 }
 
 impl<T: Optimistic> Stale<T> {
-    pub(crate) fn new(key: T::Key, expected: Version, operation: Operation) -> Self {
+    pub(crate) fn new(key: T::Key, expected: T::Version, operation: Operation) -> Self {
         Stale {
             key,
             expected,
@@ -63,8 +65,8 @@ impl<T: Optimistic> Stale<T> {
     }
 
     /// The version the write expected the row to still have.
-    pub fn expected(&self) -> Version {
-        self.expected
+    pub fn expected(&self) -> T::Version {
+        self.expected.clone()
     }
 
     /// Which statement went stale.
@@ -91,34 +93,37 @@ pub enum Error<T: Optimistic> {
     /// More than one row matched the key and version, so the key columns are not unique in the
     /// database. The write reached all of them: roll back the caller's transaction.
     #[error(
-        "{operation} of {} at version {expected} matched {rows_affected} rows: the key is not \
+        "{operation} of {} at version {} matched {rows_affected} rows: the key is not \
          unique, so the write reached every one of them; roll back the transaction and make the \
          key columns a primary key or unique",
-        RowName::<T>(.key)
+        RowName::<T>(.key),
+        DisplayVersion(.expected)
     )]
     KeyNotUnique {
         /// The key that matched several rows.
         key: T::Key,
         /// The version the write expected.
-        expected: Version,
+        expected: T::Version,
         /// Which statement it was.
         operation: Operation,
         /// How many rows the driver reported as affected.
         rows_affected: u64,
     },
 
-    /// The row is at [`Version::MAX`], so its version cannot be bumped. The statement was built
-    /// to match no row, so nothing was written.
+    /// The row's version is the largest its type can hold ([`Version::MAX`](crate::Version::MAX),
+    /// `i32::MAX`, ..), so it cannot be bumped. The statement was built to match no row, so
+    /// nothing was written.
     #[error(
-        "{operation} of {} refused: version {version} is the largest a version can hold, so the \
+        "{operation} of {} refused: version {} is the largest a version can hold, so the \
          row cannot change any more; nothing was written",
-        RowName::<T>(.key)
+        RowName::<T>(.key),
+        DisplayVersion(.version)
     )]
     VersionOverflow {
         /// The key of the row.
         key: T::Key,
-        /// The version the row holds: [`Version::MAX`].
-        version: Version,
+        /// The version the row holds: its type's maximum.
+        version: T::Version,
         /// Which statement it was.
         operation: Operation,
     },
@@ -175,7 +180,7 @@ impl<T: Optimistic> fmt::Debug for Stale<T> {
 
 impl<T: Optimistic> Clone for Stale<T> {
     fn clone(&self) -> Self {
-        Stale::new(self.key.clone(), self.expected, self.operation)
+        Stale::new(self.key.clone(), self.expected.clone(), self.operation)
     }
 }
 
@@ -184,7 +189,8 @@ where
     T::Key: PartialEq,
 {
     fn eq(&self, other: &Self) -> bool {
-        (&self.key, self.expected, self.operation) == (&other.key, other.expected, other.operation)
+        (&self.key, &self.expected, self.operation)
+            == (&other.key, &other.expected, other.operation)
     }
 }
 
@@ -233,7 +239,7 @@ impl<T: Optimistic> Clone for Error<T> {
                 rows_affected,
             } => Error::KeyNotUnique {
                 key: key.clone(),
-                expected: *expected,
+                expected: expected.clone(),
                 operation: *operation,
                 rows_affected: *rows_affected,
             },
@@ -243,7 +249,7 @@ impl<T: Optimistic> Clone for Error<T> {
                 operation,
             } => Error::VersionOverflow {
                 key: key.clone(),
-                version: *version,
+                version: version.clone(),
                 operation: *operation,
             },
         }

@@ -136,7 +136,7 @@ pub use error::{Error, Operation, Stale};
 pub use execute::ExecuteError;
 pub use statement::{Delete, Update, VersionedStatement};
 pub use table::{Column, Role, Table};
-pub use version::Version;
+pub use version::{InitialVersion, Version, VersionValue};
 
 /// The sea-query version this crate builds statements with, re-exported so your code and the
 /// generated code agree on one.
@@ -164,8 +164,11 @@ pub trait Optimistic: Sized {
     /// This row's key.
     fn key(&self) -> Self::Key;
 
+    /// The version field's type: [`Version`], an integer, or an `Option` of one.
+    type Version: VersionValue;
+
     /// The version this row was read (or created) at.
-    fn version(&self) -> Version;
+    fn version(&self) -> Self::Version;
 
     /// The value of every column of [`TABLE`](Optimistic::TABLE), in its order.
     fn values(&self) -> Vec<Value>;

@@ -8,7 +8,8 @@ use sea_query::{
     DeleteStatement, Expr, ExprTrait, InsertStatement, Query, SelectStatement, UpdateStatement,
 };
 
-use crate::{Error, Operation, Optimistic, Role, Stale, Version};
+use crate::version::VersionValue;
+use crate::{Error, Operation, Optimistic, Role, Stale};
 
 /// A versioned `UPDATE`: `SET .., version = expected + 1 WHERE key AND version = expected`.
 ///
@@ -19,8 +20,8 @@ use crate::{Error, Operation, Optimistic, Role, Stale, Version};
 pub struct Update<T: Optimistic> {
     statement: UpdateStatement,
     key: T::Key,
-    expected: Version,
-    next: Option<Version>,
+    expected: T::Version,
+    next: Option<T::Version>,
     operation: Operation,
     row: PhantomData<fn() -> T>,
 }
@@ -33,7 +34,7 @@ pub struct Update<T: Optimistic> {
 pub struct Delete<T: Optimistic> {
     statement: DeleteStatement,
     key: T::Key,
-    expected: Version,
+    expected: T::Version,
     row: PhantomData<fn() -> T>,
 }
 
@@ -43,21 +44,22 @@ impl<T: Optimistic> Update<T> {
     /// - 1 row: the write happened; `Ok` carries the row's new version, to store in the struct.
     /// - 0 rows: [`Error::Stale`]; the row was changed or deleted since it was read.
     /// - more: [`Error::KeyNotUnique`]; never taken for success.
-    /// - a row at [`Version::MAX`]: [`Error::VersionOverflow`], whatever the count, since the
-    ///   statement was built to match nothing.
+    /// - a row at its version type's maximum ([`Version::MAX`](crate::Version::MAX), ..):
+    ///   [`Error::VersionOverflow`], whatever the count, since the statement was built to match
+    ///   nothing.
     ///
     /// On MySQL and MariaDB "rows affected" counts changed rows unless the client asked for found
     /// rows; a successful versioned write always changes the version column, so both counts
     /// agree and the check is right either way.
-    pub fn check(&self, rows_affected: u64) -> Result<Version, Error<T>> {
-        let Some(next) = self.next else {
+    pub fn check(&self, rows_affected: u64) -> Result<T::Version, Error<T>> {
+        let Some(next) = &self.next else {
             return Err(Error::VersionOverflow {
                 key: self.key.clone(),
-                version: self.expected,
+                version: self.expected.clone(),
                 operation: self.operation,
             });
         };
-        check_rows(&self.key, self.expected, self.operation, rows_affected).map(|()| next)
+        check_rows(&self.key, &self.expected, self.operation, rows_affected).map(|()| next.clone())
     }
 
     /// The key of the row this update is aimed at.
@@ -66,14 +68,14 @@ impl<T: Optimistic> Update<T> {
     }
 
     /// The version the row must still have for the update to apply.
-    pub fn expected(&self) -> Version {
-        self.expected
+    pub fn expected(&self) -> T::Version {
+        self.expected.clone()
     }
 
     /// The version the row will have after the update, or `None` when the expected version is
-    /// [`Version::MAX`] (the statement then matches no row, and `check` reports the overflow).
-    pub fn next_version(&self) -> Option<Version> {
-        self.next
+    /// its type's maximum (the statement then matches no row, and `check` reports the overflow).
+    pub fn next_version(&self) -> Option<T::Version> {
+        self.next.clone()
     }
 
     /// [`Operation::Update`] or [`Operation::Touch`].
@@ -91,7 +93,7 @@ impl<T: Optimistic> Delete<T> {
     /// Turns the rows the driver reported as affected into the outcome: 1 row is `Ok`, 0 rows
     /// [`Error::Stale`], more [`Error::KeyNotUnique`].
     pub fn check(&self, rows_affected: u64) -> Result<(), Error<T>> {
-        check_rows(&self.key, self.expected, Operation::Delete, rows_affected)
+        check_rows(&self.key, &self.expected, Operation::Delete, rows_affected)
     }
 
     /// The key of the row this delete is aimed at.
@@ -100,8 +102,8 @@ impl<T: Optimistic> Delete<T> {
     }
 
     /// The version the row must still have for the delete to apply.
-    pub fn expected(&self) -> Version {
-        self.expected
+    pub fn expected(&self) -> T::Version {
+        self.expected.clone()
     }
 
     /// The bare statement, giving up the check.
@@ -115,7 +117,7 @@ impl<T: Optimistic> Delete<T> {
 pub trait VersionedStatement: sealed::Sealed {
     /// The mapped row type.
     type Row: Optimistic;
-    /// What a successful write yields: the new [`Version`] for an update, `()` for a delete.
+    /// What a successful write yields: the new version for an update, `()` for a delete.
     type Output;
 
     /// See [`Update::check`] and [`Delete::check`].
@@ -133,9 +135,9 @@ mod sealed {
 
 impl<T: Optimistic> VersionedStatement for Update<T> {
     type Row = T;
-    type Output = Version;
+    type Output = T::Version;
 
-    fn check(&self, rows_affected: u64) -> Result<Version, Error<T>> {
+    fn check(&self, rows_affected: u64) -> Result<T::Version, Error<T>> {
         Update::check(self, rows_affected)
     }
 
@@ -159,16 +161,20 @@ impl<T: Optimistic> VersionedStatement for Delete<T> {
 
 fn check_rows<T: Optimistic>(
     key: &T::Key,
-    expected: Version,
+    expected: &T::Version,
     operation: Operation,
     rows_affected: u64,
 ) -> Result<(), Error<T>> {
     match rows_affected {
         1 => Ok(()),
-        0 => Err(Error::Stale(Stale::new(key.clone(), expected, operation))),
+        0 => Err(Error::Stale(Stale::new(
+            key.clone(),
+            expected.clone(),
+            operation,
+        ))),
         rows_affected => Err(Error::KeyNotUnique {
             key: key.clone(),
-            expected,
+            expected: expected.clone(),
             operation,
             rows_affected,
         }),
@@ -261,11 +267,11 @@ pub(crate) fn update<T: Optimistic>(row: &T, operation: Operation) -> Update<T> 
     // old one, so both mean the same, and binding keeps the parameter a BIGINT on every driver.
     let version = table.version_column();
     statement
-        .value(version, next.unwrap_or(expected))
-        .and_where(Expr::col(version).eq(expected));
+        .value(version, next.as_ref().unwrap_or(&expected).to_value())
+        .and_where(version_matches(version, &expected));
     if next.is_none() {
-        // At Version::MAX there is no next version: match nothing rather than write without a
-        // bump (which a concurrent writer could not detect). `check` reports the overflow.
+        // At the type's maximum there is no next version: match nothing rather than write
+        // without a bump (which a concurrent writer could not detect). `check` reports it.
         statement.and_where(Expr::cust("FALSE"));
     }
     Update {
@@ -288,7 +294,7 @@ pub(crate) fn delete<T: Optimistic>(row: &T) -> Delete<T> {
             statement.and_where(Expr::col(column.name()).eq(value));
         }
     }
-    statement.and_where(Expr::col(table.version_column()).eq(expected));
+    statement.and_where(version_matches(table.version_column(), &expected));
     Delete {
         statement,
         key: row.key(),
@@ -304,6 +310,15 @@ pub(crate) fn select<T: Optimistic>() -> SelectStatement {
         .columns(table.columns().iter().map(|column| column.name()))
         .from(table.table_name());
     statement
+}
+
+/// `version = ?`, or `version IS NULL` for a NULL version (`= NULL` would match nothing).
+fn version_matches(column: &'static str, expected: &impl VersionValue) -> Expr {
+    if expected.is_null() {
+        Expr::col(column).is_null()
+    } else {
+        Expr::col(column).eq(expected.to_value())
+    }
 }
 
 fn persisted_values<T: Optimistic>(row: &T) -> Vec<sea_query::Value> {

@@ -1,8 +1,133 @@
-//! The version number of a row.
+//! The version of a row: the [`Version`] counter, and the [`VersionValue`] trait that lets
+//! legacy schemas keep their own column types.
 
 use std::fmt;
 
 use sea_query::{Nullable, Value, ValueType, ValueTypeErr};
+
+/// A type that can hold a row's version: [`Version`], `i16`, `i32`, `i64`, or an `Option` of one
+/// of them for a nullable legacy column.
+///
+/// A NULL version is matched with `IS NULL` (never `= NULL`, which matches nothing) and the
+/// write stores the type's initial version (1). Every type refuses to move past its own maximum.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an `#[optimistic]` version",
+    label = "not a version type",
+    note = "use `optimistic_core::Version`, `i16`, `i32` or `i64`, or an `Option` of one of them for a nullable column"
+)]
+pub trait VersionValue: Clone + fmt::Debug + PartialEq + Send + Sync {
+    /// The version a successful write stores after this one, or `None` at the type's maximum.
+    fn next(&self) -> Option<Self>;
+
+    /// The value to bind for it.
+    fn to_value(&self) -> Value;
+
+    /// Whether it is NULL, which statements must match with `IS NULL`.
+    fn is_null(&self) -> bool {
+        false
+    }
+
+    /// Writes it for messages: the number, or `NULL`.
+    fn fmt_version(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+}
+
+/// A version type that a NULL version can start from.
+pub trait InitialVersion: VersionValue {
+    /// The first version: 1.
+    const INITIAL: Self;
+
+    /// A NULL of the column's SQL type.
+    fn null_value() -> Value;
+}
+
+impl VersionValue for Version {
+    fn next(&self) -> Option<Self> {
+        Version::next(*self)
+    }
+
+    fn to_value(&self) -> Value {
+        Value::from(*self)
+    }
+
+    fn fmt_version(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl InitialVersion for Version {
+    const INITIAL: Self = Version::INITIAL;
+
+    fn null_value() -> Value {
+        <Version as Nullable>::null()
+    }
+}
+
+macro_rules! integer_versions {
+    ($($int:ty),*) => {$(
+        /// A plain integer column; refuses to move past its own maximum.
+        impl VersionValue for $int {
+            fn next(&self) -> Option<Self> {
+                self.checked_add(1)
+            }
+
+            fn to_value(&self) -> Value {
+                Value::from(*self)
+            }
+
+            fn fmt_version(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(self, f)
+            }
+        }
+
+        impl InitialVersion for $int {
+            const INITIAL: Self = 1;
+
+            fn null_value() -> Value {
+                <$int as Nullable>::null()
+            }
+        }
+    )*};
+}
+
+integer_versions!(i16, i32, i64);
+
+/// A nullable legacy column: NULL is matched with `IS NULL`, and the next version is the
+/// initial one.
+impl<V: InitialVersion> VersionValue for Option<V> {
+    fn next(&self) -> Option<Self> {
+        match self {
+            None => Some(Some(V::INITIAL)),
+            Some(version) => version.next().map(Some),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        match self {
+            None => V::null_value(),
+            Some(version) => version.to_value(),
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        self.is_none()
+    }
+
+    fn fmt_version(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            None => f.write_str("NULL"),
+            Some(version) => version.fmt_version(f),
+        }
+    }
+}
+
+/// Displays any [`VersionValue`], for messages.
+pub(crate) struct DisplayVersion<'a, V>(pub(crate) &'a V);
+
+impl<V: VersionValue> fmt::Display for DisplayVersion<'_, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt_version(f)
+    }
+}
 
 /// The version of a row: a counter that every successful write bumps by one.
 ///
@@ -130,6 +255,30 @@ mod tests {
         );
         assert!(<Version as ValueType>::try_from(Value::BigInt(None)).is_err());
         assert!(<Version as ValueType>::try_from(Value::String(Some("3".into()))).is_err());
+    }
+
+    #[test]
+    fn every_version_type_stops_at_its_own_maximum() {
+        assert_eq!(VersionValue::next(&1_i16), Some(2));
+        assert_eq!(VersionValue::next(&i16::MAX), None);
+        assert_eq!(VersionValue::next(&i32::MAX), None);
+        assert_eq!(VersionValue::next(&i64::MAX), None);
+        assert_eq!(VersionValue::next(&Some(i32::MAX)), None);
+        assert_eq!(VersionValue::next(&None::<i16>), Some(Some(1)));
+        assert_eq!(
+            VersionValue::next(&None::<Version>),
+            Some(Some(Version::INITIAL))
+        );
+    }
+
+    #[test]
+    fn null_versions_bind_as_typed_nulls() {
+        assert!(None::<i32>.is_null() && !Some(3_i32).is_null());
+        assert_eq!(None::<i32>.to_value(), Value::Int(None));
+        assert_eq!(None::<Version>.to_value(), Value::BigInt(None));
+        assert_eq!(Some(7_i16).to_value(), Value::SmallInt(Some(7)));
+        assert_eq!(DisplayVersion(&None::<i64>).to_string(), "NULL");
+        assert_eq!(DisplayVersion(&Some(4_i64)).to_string(), "4");
     }
 
     #[test]

@@ -78,14 +78,19 @@ fn impl_optimistic(model: &Model) -> TokenStream {
         }
     };
 
-    let version = model
+    let version_column = model
         .columns
         .iter()
-        .find(|column| column.role == Role::Version)
-        .map(|column| {
-            let field = &column.field;
-            quote_spanned!(column.ty.span()=> self.#field)
-        });
+        .find(|column| column.role == Role::Version);
+    // Spanned at the field's type, so an unsupported type is blamed there.
+    let version_type = version_column.map(|column| {
+        let ty = &column.ty;
+        quote_spanned!(ty.span()=> #ty)
+    });
+    let version = version_column.map(|column| {
+        let field = &column.field;
+        quote_spanned!(column.ty.span()=> ::core::clone::Clone::clone(&self.#field))
+    });
     let values = model.columns.iter().map(|column| {
         let field = &column.field;
         quote_spanned! {column.ty.span()=>
@@ -109,7 +114,9 @@ fn impl_optimistic(model: &Model) -> TokenStream {
                 #key_value
             }
 
-            fn version(&self) -> #krate::Version {
+            type Version = #version_type;
+
+            fn version(&self) -> Self::Version {
                 #version
             }
 

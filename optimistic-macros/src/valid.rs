@@ -185,12 +185,8 @@ fn resolve_version<'a>(
         ));
     }
     if let Some(version) = marked.first() {
-        if !last_segment_is(version.ty, "Version") {
-            cx.error_at(
-                version.ty,
-                "the `#[optimistic]` version field must have the type `Version` (from optimistic_core)",
-            );
-        }
+        // Its type is checked by the compiler against `VersionValue`, whose message lists the
+        // supported types; a syntactic check here would reject type aliases.
         return Some(version.ident);
     }
     if input.fields.iter().any(|f| f.attrs.version.is_some()) {

@@ -54,8 +54,9 @@ impl ::optimistic_core::Optimistic for Seat {
     fn key(&self) -> Self::Key {
         ::core::clone::Clone::clone(&self.id)
     }
-    fn version(&self) -> ::optimistic_core::Version {
-        self.version
+    type Version = Version;
+    fn version(&self) -> Self::Version {
+        ::core::clone::Clone::clone(&self.version)
     }
     fn values(&self) -> ::std::vec::Vec<::optimistic_core::__private::sea_query::Value> {
         ::std::vec::Vec::from([
