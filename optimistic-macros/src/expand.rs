@@ -93,6 +93,12 @@ fn impl_optimistic(model: &Model) -> TokenStream {
     });
     let values = model.columns.iter().map(|column| {
         let field = &column.field;
+        if column.role == Role::Version {
+            // Through `VersionValue`, so a version type needs nothing else.
+            return quote_spanned! {column.ty.span()=>
+                #krate::VersionValue::to_value(&self.#field)
+            };
+        }
         quote_spanned! {column.ty.span()=>
             ::core::convert::Into::<#sea_query::Value>::into(
                 ::core::clone::Clone::clone(&self.#field)

@@ -511,6 +511,7 @@ impl MysqlDb {
     fn bind(values: optimistic_core::sea_query::Values) -> mysql::Params {
         let values = values.into_iter().map(|value| match value {
             Value::Bool(v) => v.map_or(mysql::Value::NULL, mysql::Value::from),
+            Value::SmallInt(v) => v.map_or(mysql::Value::NULL, mysql::Value::from),
             Value::Int(v) => v.map_or(mysql::Value::NULL, mysql::Value::from),
             Value::BigInt(v) => v.map_or(mysql::Value::NULL, mysql::Value::from),
             Value::String(v) => v.map_or(mysql::Value::NULL, mysql::Value::from),

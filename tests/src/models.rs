@@ -84,6 +84,25 @@ pub struct Counter {
 pub const COUNTERS: &str =
     "CREATE TABLE counters (id BIGINT PRIMARY KEY, total BIGINT NOT NULL, version BIGINT NOT NULL)";
 
+/// A legacy table whose version column has the type `V`: an integer of any width, or a
+/// nullable one.
+#[optimistic(table = "legacy")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Legacy<V: optimistic_core::VersionValue> {
+    /// The key.
+    pub id: i64,
+    /// Some data.
+    pub note: Option<String>,
+    /// Rails' column name.
+    #[optimistic(version)]
+    pub lock_version: V,
+}
+
+/// The DDL for [`Legacy`] with a version column of SQL type `version_type` (nullable).
+pub fn legacy_ddl(version_type: &str) -> String {
+    format!("CREATE TABLE legacy (id BIGINT PRIMARY KEY, note TEXT, lock_version {version_type})")
+}
+
 /// The DDL for [`Seat`] on SQLite.
 pub const SEATS_SQLITE: &str = "CREATE TABLE seats (
     id INTEGER PRIMARY KEY,

@@ -69,9 +69,7 @@ impl ::optimistic_core::Optimistic for Seat {
             ::core::convert::Into::<
                 ::optimistic_core::__private::sea_query::Value,
             >::into(::core::clone::Clone::clone(&self.passenger_name)),
-            ::core::convert::Into::<
-                ::optimistic_core::__private::sea_query::Value,
-            >::into(::core::clone::Clone::clone(&self.version)),
+            ::optimistic_core::VersionValue::to_value(&self.version),
         ])
     }
     fn fmt_key(

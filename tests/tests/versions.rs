@@ -1,0 +1,169 @@
+//! Legacy version columns on every backend: integers of each width, nullable versions, and
+//! overflow at each type's own maximum. SQLite always; PostgreSQL and MariaDB when their URL
+//! variables are set.
+
+use optimistic_core::sea_query::{Expr, ExprTrait};
+use optimistic_core::{Error, ExecuteError, InitialVersion, Optimistic, VersionValue};
+use optimistic_tests::db::{Db, Kind};
+use optimistic_tests::models::{Legacy, LegacyIden, legacy_ddl};
+
+fn note(db: &mut impl Db) -> Option<String> {
+    let mut select = Legacy::<i64>::select();
+    select.and_where(Expr::col(LegacyIden::Id).eq(1_i64));
+    db.fetch(&select, &[Kind::Int, Kind::Text])
+        .pop()
+        .expect("the row")[1]
+        .text()
+}
+
+fn fresh_table(db: &mut impl Db, version_type: &str) {
+    db.batch("DROP TABLE IF EXISTS legacy");
+    db.batch(&legacy_ddl(version_type));
+}
+
+/// Two copies of a row whose version is NULL: exactly one write wins, and it stores 1.
+/// (GORM's plugin turns the check off for NULL, and `version = NULL` would match nothing.)
+fn null_versions_let_exactly_one_writer_win(db: &mut impl Db) {
+    fn check<V: InitialVersion + 'static>(db: &mut impl Db, sql_type: &str)
+    where
+        Legacy<Option<V>>: Optimistic<Version = Option<V>>,
+    {
+        fresh_table(db, sql_type);
+        let row = Legacy {
+            id: 1,
+            note: None,
+            lock_version: None::<V>,
+        };
+        db.insert(&row);
+        let first = Legacy {
+            note: Some("first".into()),
+            ..row.clone()
+        };
+        let second = Legacy {
+            note: Some("second".into()),
+            ..row.clone()
+        };
+
+        let stored = db
+            .run(&first.update())
+            .unwrap_or_else(|e| panic!("{}: {e:?}", db.label()));
+        assert_eq!(stored, Some(V::INITIAL), "{} {sql_type}", db.label());
+        let error = db.run(&second.update()).unwrap_err();
+        assert!(error.is_stale(), "{} {sql_type}: {error}", db.label());
+        assert!(
+            error.to_string().contains("expected version NULL"),
+            "{error}"
+        );
+        assert_eq!(
+            note(db).as_deref(),
+            Some("first"),
+            "{} {sql_type}",
+            db.label()
+        );
+
+        // The row now really holds version 1: a writer at 1 succeeds, one at NULL does not.
+        let at_one = Legacy {
+            lock_version: Some(V::INITIAL),
+            ..first
+        };
+        assert!(
+            db.run(&at_one.update()).is_ok(),
+            "{} {sql_type}",
+            db.label()
+        );
+        assert!(db.run(&row.delete()).unwrap_err().is_stale());
+    }
+    check::<i16>(db, "SMALLINT");
+    check::<i32>(db, "INTEGER");
+    check::<i64>(db, "BIGINT");
+    check::<optimistic_core::Version>(db, "BIGINT");
+}
+
+/// A row at its version type's maximum is refused with nothing written, for every width.
+fn overflow_at_each_maximum(db: &mut impl Db) {
+    fn check<V: VersionValue + 'static>(db: &mut impl Db, sql_type: &str, max: V)
+    where
+        Legacy<V>: Optimistic<Version = V>,
+    {
+        fresh_table(db, sql_type);
+        let row = Legacy {
+            id: 1,
+            note: Some("kept".into()),
+            lock_version: max.clone(),
+        };
+        db.insert(&row);
+        let changed = Legacy {
+            note: Some("lost?".into()),
+            ..row.clone()
+        };
+        let error = db.run(&changed.update()).unwrap_err();
+        assert!(
+            matches!(&error, ExecuteError::Check(Error::VersionOverflow { version, .. }) if *version == max),
+            "{} {sql_type}: {error}",
+            db.label()
+        );
+        assert!(db.run(&changed.touch()).is_err());
+        assert_eq!(
+            note(db).as_deref(),
+            Some("kept"),
+            "{} {sql_type}",
+            db.label()
+        );
+        // Still at the maximum: a versioned delete at that version applies.
+        db.run(&row.delete()).unwrap();
+    }
+    check(db, "SMALLINT", i16::MAX);
+    check(db, "INTEGER", i32::MAX);
+    check(db, "BIGINT", i64::MAX);
+    check(db, "SMALLINT", Some(i16::MAX));
+    check(db, "BIGINT", optimistic_core::Version::MAX);
+}
+
+/// Narrow integer versions count up and go stale like `Version` does.
+fn narrow_versions_count_up(db: &mut impl Db) {
+    fresh_table(db, "SMALLINT NOT NULL");
+    let mut row = Legacy {
+        id: 1,
+        note: None,
+        lock_version: 0_i16,
+    }; // Rails starts at 0
+    db.insert(&row);
+    let stale = row.clone();
+    for expected in 1..=3 {
+        row.lock_version = db.run(&row.update()).unwrap();
+        assert_eq!(row.lock_version, expected);
+    }
+    assert!(db.run(&stale.update()).unwrap_err().is_stale());
+}
+
+macro_rules! on_every_backend {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            use optimistic_tests::{db::SqlxDb, sqlite::TempSqlite};
+            $(#[test] fn $scenario() {
+                let file = TempSqlite::new("");
+                super::$scenario(&mut SqlxDb::sqlite(file.path()));
+            })*
+        }
+        mod postgres {
+            use optimistic_tests::{db::TokioPostgresDb, namespace::PgSchema};
+            $(#[test] fn $scenario() {
+                let Some(schema) = PgSchema::new() else { return };
+                super::$scenario(&mut TokioPostgresDb::connect(&schema));
+            })*
+        }
+        mod mariadb {
+            use optimistic_tests::{db::MysqlDb, namespace::MyDatabase};
+            $(#[test] fn $scenario() {
+                let Some(database) = MyDatabase::new() else { return };
+                super::$scenario(&mut MysqlDb::connect(&database, false));
+            })*
+        }
+    };
+}
+
+on_every_backend!(
+    null_versions_let_exactly_one_writer_win,
+    overflow_at_each_maximum,
+    narrow_versions_count_up
+);
