@@ -16,6 +16,8 @@ pub enum Operation {
     Touch,
     /// [`Optimistic::delete`]: removes the row.
     Delete,
+    /// [`Optimistic::verify`]: reads the row's version, writes nothing.
+    Verify,
 }
 
 impl fmt::Display for Operation {
@@ -24,6 +26,7 @@ impl fmt::Display for Operation {
             Operation::Update => "update",
             Operation::Touch => "touch",
             Operation::Delete => "delete",
+            Operation::Verify => "verify",
         })
     }
 }
@@ -151,6 +154,44 @@ impl<T: Optimistic> Error<T> {
             Error::KeyNotUnique { key, .. } | Error::VersionOverflow { key, .. } => key,
         }
     }
+}
+
+/// A column named for a partial update that it cannot write. Nothing was built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ColumnError {
+    /// A key column: it identifies the row, so a versioned update never changes it.
+    #[error("`{column}` is a key column of {table}: a versioned update cannot change it")]
+    Key {
+        /// The table, as `schema.table` or `table`.
+        table: String,
+        /// The column.
+        column: String,
+    },
+    /// The version column: every versioned update bumps it by itself.
+    #[error("`{column}` is the version column of {table}: the update bumps it by itself")]
+    Version {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+    },
+    /// An excluded column: it is written without a version check, by `update_excluded`.
+    #[error("`{column}` of {table} is excluded from versioning: write it with `update_excluded`")]
+    Excluded {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+    },
+    /// No such persisted column (or the table itself).
+    #[error("{table} has no column `{column}`")]
+    Unknown {
+        /// The table.
+        table: String,
+        /// The name given.
+        column: String,
+    },
 }
 
 /// `seats (id = 2)`: the table and the key's columns and values, for messages.

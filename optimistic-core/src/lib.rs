@@ -132,9 +132,9 @@ pub mod rusqlite;
 ))]
 pub mod sqlx;
 
-pub use error::{Error, Operation, Stale};
+pub use error::{ColumnError, Error, Operation, Stale};
 pub use execute::ExecuteError;
-pub use statement::{Delete, Update, VersionedStatement};
+pub use statement::{Delete, Update, Verify, VersionedStatement};
 pub use table::{Column, Role, Table};
 pub use version::{InitialVersion, Version, VersionValue};
 
@@ -147,7 +147,7 @@ pub use optimistic_macros::optimistic;
 
 use std::fmt;
 
-use sea_query::{InsertStatement, SelectStatement, Value};
+use sea_query::{Iden, InsertStatement, SelectStatement, UpdateStatement, Value};
 
 /// A row type with a version column. `#[optimistic]` implements it; the provided methods build
 /// the versioned statements.
@@ -185,13 +185,40 @@ pub trait Optimistic: Sized {
     /// `UPDATE table SET every data column, version = expected + 1 WHERE key AND version =
     /// expected`.
     fn update(&self) -> Update<Self> {
-        statement::update(self, Operation::Update)
+        statement::update(self, Operation::Update, statement::Written::All)
+    }
+
+    /// Like [`update`](Optimistic::update), but writes only `columns` (and the version):
+    /// `seat.update_columns([SeatIden::IsBooked])`. A key, version or excluded column, or one
+    /// the table does not have, is a [`ColumnError`] and nothing is built.
+    fn update_columns<C: Iden>(
+        &self,
+        columns: impl IntoIterator<Item = C>,
+    ) -> Result<Update<Self>, ColumnError> {
+        let columns = statement::updatable_columns::<Self, C>(columns)?;
+        Ok(statement::update(
+            self,
+            Operation::Update,
+            statement::Written::Only(&columns),
+        ))
+    }
+
+    /// `UPDATE table SET every excluded column WHERE key`: writes the columns marked
+    /// `#[optimistic(excluded)]` (view counters, last-seen stamps) without checking or bumping
+    /// the version, so they never make a concurrent versioned writer stale.
+    fn update_excluded(&self) -> UpdateStatement {
+        statement::update_excluded(self)
+    }
+
+    /// `SELECT version FROM table WHERE key AND version = expected`: see [`Verify`].
+    fn verify(&self) -> Verify<Self> {
+        statement::verify(self)
     }
 
     /// `UPDATE table SET version = expected + 1 WHERE key AND version = expected`: claims the
     /// row, so that concurrent writers who read the old version go stale.
     fn touch(&self) -> Update<Self> {
-        statement::update(self, Operation::Touch)
+        statement::update(self, Operation::Touch, statement::Written::None)
     }
 
     /// `DELETE FROM table WHERE key AND version = expected`.
@@ -209,4 +236,9 @@ pub trait Optimistic: Sized {
 #[doc(hidden)]
 pub mod __private {
     pub use sea_query;
+
+    /// The version column's value, for the generated `Optimistic::values`.
+    pub fn version_value<T: crate::Optimistic>(row: &T) -> sea_query::Value {
+        crate::VersionValue::to_value(&row.version())
+    }
 }

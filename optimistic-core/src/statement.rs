@@ -5,11 +5,12 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 use sea_query::{
-    DeleteStatement, Expr, ExprTrait, InsertStatement, Query, SelectStatement, UpdateStatement,
+    DeleteStatement, Expr, ExprTrait, Iden, InsertStatement, Query, SelectStatement,
+    UpdateStatement,
 };
 
 use crate::version::VersionValue;
-use crate::{Error, Operation, Optimistic, Role, Stale};
+use crate::{ColumnError, Error, Operation, Optimistic, Role, Stale};
 
 /// A versioned `UPDATE`: `SET .., version = expected + 1 WHERE key AND version = expected`.
 ///
@@ -36,6 +37,54 @@ pub struct Delete<T: Optimistic> {
     key: T::Key,
     expected: T::Version,
     row: PhantomData<fn() -> T>,
+}
+
+/// An optimistic read check (JPA's `OPTIMISTIC` lock mode): `SELECT version FROM table WHERE
+/// key AND version = expected`, writing nothing. Run it inside the transaction whose outcome
+/// depends on the row, e.g. to confirm an aggregate root while only its children change.
+///
+/// On its own it proves the version at the moment of the read. To hold that through commit, add
+/// a shared row lock (`.lock_shared()`, PostgreSQL `FOR SHARE`, MySQL `LOCK IN SHARE MODE`), or
+/// claim the row with [`touch`](Optimistic::touch), which bumps the version so concurrent
+/// writers go stale (JPA's `OPTIMISTIC_FORCE_INCREMENT`).
+#[must_use = "a Verify does nothing until a driver runs it and `check` reads the rows returned"]
+pub struct Verify<T: Optimistic> {
+    statement: SelectStatement,
+    key: T::Key,
+    expected: T::Version,
+    row: PhantomData<fn() -> T>,
+}
+
+impl<T: Optimistic> Verify<T> {
+    /// Turns the number of rows the `SELECT` returned into the outcome: 1 is `Ok`, 0
+    /// [`Error::Stale`] (changed or deleted since it was read), more [`Error::KeyNotUnique`].
+    pub fn check(&self, rows_returned: u64) -> Result<(), Error<T>> {
+        check_rows(&self.key, &self.expected, Operation::Verify, rows_returned)
+    }
+
+    /// The key of the row checked.
+    pub fn key(&self) -> &T::Key {
+        &self.key
+    }
+
+    /// The version the row must still have.
+    pub fn expected(&self) -> T::Version {
+        self.expected.clone()
+    }
+}
+
+impl<T: Optimistic> Deref for Verify<T> {
+    type Target = SelectStatement;
+
+    fn deref(&self) -> &SelectStatement {
+        &self.statement
+    }
+}
+
+impl<T: Optimistic> DerefMut for Verify<T> {
+    fn deref_mut(&mut self) -> &mut SelectStatement {
+        &mut self.statement
+    }
 }
 
 impl<T: Optimistic> Update<T> {
@@ -246,7 +295,14 @@ pub(crate) fn insert<T: Optimistic>(row: &T) -> InsertStatement {
     statement
 }
 
-pub(crate) fn update<T: Optimistic>(row: &T, operation: Operation) -> Update<T> {
+/// Which data columns an update writes.
+pub(crate) enum Written<'a> {
+    All,
+    None,
+    Only(&'a [&'static str]),
+}
+
+pub(crate) fn update<T: Optimistic>(row: &T, operation: Operation, written: Written) -> Update<T> {
     let table = T::TABLE;
     let expected = row.version();
     let next = expected.next();
@@ -257,10 +313,17 @@ pub(crate) fn update<T: Optimistic>(row: &T, operation: Operation) -> Update<T> 
             Role::Key => {
                 statement.and_where(Expr::col(column.name()).eq(value));
             }
-            Role::Data if operation == Operation::Update => {
-                statement.value(column.name(), value);
+            Role::Data => {
+                let writes = match written {
+                    Written::All => true,
+                    Written::None => false,
+                    Written::Only(names) => names.contains(&column.name()),
+                };
+                if writes {
+                    statement.value(column.name(), value);
+                }
             }
-            Role::Data | Role::Version => {}
+            Role::Version | Role::Excluded => {}
         }
     }
     // The new version is bound as a value rather than written `version + 1`: the WHERE pins the
@@ -296,6 +359,81 @@ pub(crate) fn delete<T: Optimistic>(row: &T) -> Delete<T> {
     }
     statement.and_where(version_matches(table.version_column(), &expected));
     Delete {
+        statement,
+        key: row.key(),
+        expected,
+        row: PhantomData,
+    }
+}
+
+/// The data columns `columns` name, or why one of them cannot be written by a versioned update.
+pub(crate) fn updatable_columns<T: Optimistic, C: Iden>(
+    columns: impl IntoIterator<Item = C>,
+) -> Result<Vec<&'static str>, ColumnError> {
+    let table = T::TABLE;
+    columns
+        .into_iter()
+        .map(|column| {
+            let name = column.unquoted().to_owned();
+            let (table_name, column_name) = (table.to_string(), name.clone());
+            match table
+                .column(&name)
+                .map(|column| (column.name(), column.role()))
+            {
+                Some((name, Role::Data)) => Ok(name),
+                Some((_, Role::Key)) => Err(ColumnError::Key {
+                    table: table_name,
+                    column: column_name,
+                }),
+                Some((_, Role::Version)) => Err(ColumnError::Version {
+                    table: table_name,
+                    column: column_name,
+                }),
+                Some((_, Role::Excluded)) => Err(ColumnError::Excluded {
+                    table: table_name,
+                    column: column_name,
+                }),
+                None => Err(ColumnError::Unknown {
+                    table: table_name,
+                    column: column_name,
+                }),
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn update_excluded<T: Optimistic>(row: &T) -> UpdateStatement {
+    let table = T::TABLE;
+    let mut statement = Query::update();
+    statement.table(table.table_name());
+    for (column, value) in table.columns().iter().zip(persisted_values(row)) {
+        match column.role() {
+            Role::Key => {
+                statement.and_where(Expr::col(column.name()).eq(value));
+            }
+            Role::Excluded => {
+                statement.value(column.name(), value);
+            }
+            Role::Data | Role::Version => {}
+        }
+    }
+    statement
+}
+
+pub(crate) fn verify<T: Optimistic>(row: &T) -> Verify<T> {
+    let table = T::TABLE;
+    let expected = row.version();
+    let mut statement = Query::select();
+    statement
+        .column(table.version_column())
+        .from(table.table_name());
+    for (column, value) in table.columns().iter().zip(persisted_values(row)) {
+        if column.role() == Role::Key {
+            statement.and_where(Expr::col(column.name()).eq(value));
+        }
+    }
+    statement.and_where(version_matches(table.version_column(), &expected));
+    Verify {
         statement,
         key: row.key(),
         expected,

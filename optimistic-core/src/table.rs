@@ -14,6 +14,10 @@ pub enum Role {
     Version,
     /// Any other persisted column: written by inserts and updates.
     Data,
+    /// A persisted column left out of versioning (`#[optimistic(excluded)]`, like Hibernate's
+    /// `@OptimisticLock(excluded = true)`): written by inserts and
+    /// [`update_excluded`](crate::Optimistic::update_excluded), never by the versioned update.
+    Excluded,
 }
 
 /// One persisted column: its name in the database and its [`Role`].
@@ -70,7 +74,7 @@ impl Table {
             match columns[i].role {
                 Role::Key => keys += 1,
                 Role::Version => versions += 1,
-                Role::Data => {}
+                Role::Data | Role::Excluded => {}
             }
             i += 1;
         }
@@ -110,6 +114,11 @@ impl Table {
         self.columns_with(Role::Version)
             .next()
             .map_or("", Column::name)
+    }
+
+    /// The column called `name`, if the table has it.
+    pub fn column(&self, name: &str) -> Option<&'static Column> {
+        self.columns.iter().find(|column| column.name == name)
     }
 
     /// The key columns, in field order.

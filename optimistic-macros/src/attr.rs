@@ -33,10 +33,11 @@ pub(crate) struct FieldAttrs {
     pub(crate) version: Option<Span>,
     pub(crate) column: Option<WithSpan<String>>,
     pub(crate) skip: Option<Span>,
+    pub(crate) excluded: Option<Span>,
 }
 
 const STRUCT_OPTIONS: &[&str] = &["table", "schema", "crate"];
-const FIELD_OPTIONS: &[&str] = &["key", "version", "column", "skip"];
+const FIELD_OPTIONS: &[&str] = &["key", "version", "column", "skip", "excluded"];
 
 /// Parses the macro's own arguments, the `..` of `#[optimistic(..)]` on the struct.
 pub(crate) fn parse_struct_args(cx: &Ctxt, args: proc_macro2::TokenStream) -> StructAttrs {
@@ -97,6 +98,8 @@ pub(crate) fn parse_field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
                 set_flag(cx, &meta, &mut parsed.version);
             } else if meta.path.is_ident("skip") {
                 set_flag(cx, &meta, &mut parsed.skip);
+            } else if meta.path.is_ident("excluded") {
+                set_flag(cx, &meta, &mut parsed.excluded);
             } else if meta.path.is_ident("column") {
                 if let Some(value) = string_value(cx, &meta)? {
                     set_once(cx, &meta, &mut parsed.column, value);

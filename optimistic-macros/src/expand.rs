@@ -34,6 +34,7 @@ fn impl_optimistic(model: &Model) -> TokenStream {
             Role::Key => quote!(Key),
             Role::Version => quote!(Version),
             Role::Data => quote!(Data),
+            Role::Excluded => quote!(Excluded),
         };
         quote!(#krate::Column::new(#name, #krate::Role::#role))
     });
@@ -94,10 +95,9 @@ fn impl_optimistic(model: &Model) -> TokenStream {
     let values = model.columns.iter().map(|column| {
         let field = &column.field;
         if column.role == Role::Version {
-            // Through `VersionValue`, so a version type needs nothing else.
-            return quote_spanned! {column.ty.span()=>
-                #krate::VersionValue::to_value(&self.#field)
-            };
+            // Through `Optimistic::version`, so a version type needs nothing but
+            // `VersionValue`, and an unsupported one is reported once, at `type Version`.
+            return quote!(#krate::__private::version_value(self));
         }
         quote_spanned! {column.ty.span()=>
             ::core::convert::Into::<#sea_query::Value>::into(
@@ -162,6 +162,27 @@ fn inherent_methods(model: &Model) -> TokenStream {
          Run it, then call `check` on it."
     );
     let doc_select = format!("`SELECT` of every persisted column of `{table}`, in field order.");
+    let doc_verify = format!(
+        "`SELECT` that confirms this row of `{table}` is still at this version (an optimistic \
+         read check). Run it, then call `check` with the rows it returned."
+    );
+    let doc_columns = format!(
+        "Versioned `UPDATE` of `{table}` that writes only `columns`; fails for a key, version or \
+         excluded column. Run it, then call `check` on it."
+    );
+    let iden = model.iden_ident();
+    let update_excluded = model.has_excluded().then(|| {
+        let doc = format!(
+            "Unversioned `UPDATE` of this row's excluded columns in `{table}`: neither checks nor \
+             bumps the version."
+        );
+        quote! {
+            #[doc = #doc]
+            #vis fn update_excluded(&self) -> #sea_query::UpdateStatement {
+                <Self as #krate::Optimistic>::update_excluded(self)
+            }
+        }
+    });
     quote! {
         // The methods share the struct's visibility, so an unused one in a private struct would
         // trip `dead_code` in the user's crate.
@@ -191,6 +212,21 @@ fn inherent_methods(model: &Model) -> TokenStream {
             #vis fn select() -> #sea_query::SelectStatement {
                 <Self as #krate::Optimistic>::select()
             }
+
+            #[doc = #doc_verify]
+            #vis fn verify(&self) -> #krate::Verify<Self> {
+                <Self as #krate::Optimistic>::verify(self)
+            }
+
+            #[doc = #doc_columns]
+            #vis fn update_columns(
+                &self,
+                columns: impl ::core::iter::IntoIterator<Item = #iden>,
+            ) -> ::core::result::Result<#krate::Update<Self>, #krate::ColumnError> {
+                <Self as #krate::Optimistic>::update_columns(self, columns)
+            }
+
+            #update_excluded
         }
     }
 }

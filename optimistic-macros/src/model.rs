@@ -33,6 +33,8 @@ pub(crate) enum Role {
     Key,
     Version,
     Data,
+    /// Written by inserts and `update_excluded`, never by the versioned update.
+    Excluded,
 }
 
 impl Model {
@@ -40,6 +42,12 @@ impl Model {
         self.columns
             .iter()
             .filter(|column| column.role == Role::Key)
+    }
+
+    pub(crate) fn has_excluded(&self) -> bool {
+        self.columns
+            .iter()
+            .any(|column| column.role == Role::Excluded)
     }
 
     pub(crate) fn iden_ident(&self) -> Ident {

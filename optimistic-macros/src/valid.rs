@@ -42,6 +42,8 @@ pub(crate) fn validate(cx: &Ctxt, input: &Input) -> Option<Model> {
                 Role::Key
             } else if version == Some(field.ident) {
                 Role::Version
+            } else if field.attrs.excluded.is_some() {
+                Role::Excluded
             } else {
                 Role::Data
             };
@@ -106,6 +108,24 @@ fn check_field_options(cx: &Ctxt, fields: &[Field]) {
                 "an `#[optimistic]` field cannot be both the key and the version: keep `key` on the key field and \
                  put `version` on a separate field",
             ));
+        }
+        if let Some(excluded) = attrs.excluded {
+            let clash = [
+                ("key", attrs.key),
+                ("version", attrs.version),
+                ("skip", attrs.skip),
+            ]
+            .into_iter()
+            .find_map(|(what, span)| span.map(|_| what));
+            if let Some(what) = clash {
+                cx.push(syn::Error::new(
+                    excluded,
+                    format!(
+                        "`#[{NAME}(excluded)]` cannot go with `{what}`: only a data column can be \
+                         left out of versioning; remove one of them"
+                    ),
+                ));
+            }
         }
         if let Some(skip) = attrs.skip {
             let clash = [("key", attrs.key), ("version", attrs.version)]

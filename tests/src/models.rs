@@ -103,6 +103,27 @@ pub fn legacy_ddl(version_type: &str) -> String {
     format!("CREATE TABLE legacy (id BIGINT PRIMARY KEY, note TEXT, lock_version {version_type})")
 }
 
+/// An article whose view counter is excluded from versioning (Hibernate's
+/// `@OptimisticLock(excluded = true)`).
+#[optimistic(table = "articles")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Article {
+    /// The key.
+    pub id: i64,
+    /// Versioned.
+    pub title: String,
+    /// Versioned.
+    pub body: String,
+    /// Bumped by every reader; must not make editors stale.
+    #[optimistic(excluded)]
+    pub views: i64,
+    /// The version.
+    pub version: optimistic_core::Version,
+}
+
+/// The DDL for [`Article`], valid on every backend.
+pub const ARTICLES: &str = "CREATE TABLE articles (id BIGINT PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL, views BIGINT NOT NULL, version BIGINT NOT NULL)";
+
 /// The DDL for [`Seat`] on SQLite.
 pub const SEATS_SQLITE: &str = "CREATE TABLE seats (
     id INTEGER PRIMARY KEY,

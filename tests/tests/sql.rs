@@ -117,3 +117,68 @@ fn private_generic_and_custom_key_structs_generate_sql() {
         r#"UPDATE "notes" SET "body" = 'hello', "version" = 2 WHERE "id" = 7 AND "version" = 1"#
     );
 }
+
+fn article() -> optimistic_tests::models::Article {
+    optimistic_tests::models::Article {
+        id: 7,
+        title: "Title".to_owned(),
+        body: "Body".to_owned(),
+        views: 41,
+        version: Version::from(2),
+    }
+}
+
+#[test]
+fn article_update_leaves_excluded_columns_out() {
+    insta::assert_snapshot!(render(&*article().update()));
+}
+
+#[test]
+fn article_update_excluded() {
+    insta::assert_snapshot!(render(&article().update_excluded()));
+}
+
+#[test]
+fn article_update_columns() {
+    use optimistic_tests::models::ArticleIden;
+    let update = article().update_columns([ArticleIden::Title]).unwrap();
+    insta::assert_snapshot!(render(&*update));
+}
+
+#[test]
+fn article_verify() {
+    insta::assert_snapshot!(render(&*article().verify()));
+}
+
+#[test]
+fn update_columns_refuses_what_it_cannot_write() {
+    use optimistic_core::ColumnError;
+    use optimistic_tests::models::ArticleIden;
+    let refused = |column| {
+        article()
+            .update_columns([ArticleIden::Title, column])
+            .unwrap_err()
+    };
+    assert!(matches!(refused(ArticleIden::Id), ColumnError::Key { .. }));
+    assert!(matches!(
+        refused(ArticleIden::Version),
+        ColumnError::Version { .. }
+    ));
+    assert!(matches!(
+        refused(ArticleIden::Views),
+        ColumnError::Excluded { .. }
+    ));
+    assert!(matches!(
+        refused(ArticleIden::Table),
+        ColumnError::Unknown { .. }
+    ));
+    assert_eq!(
+        refused(ArticleIden::Id).to_string(),
+        "`id` is a key column of articles: a versioned update cannot change it"
+    );
+    // Through the trait any sea-query identifier works, checked by name.
+    assert!(matches!(
+        Optimistic::update_columns(&article(), ["no_such_column"]).unwrap_err(),
+        ColumnError::Unknown { .. }
+    ));
+}

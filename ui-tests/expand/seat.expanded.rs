@@ -69,7 +69,7 @@ impl ::optimistic_core::Optimistic for Seat {
             ::core::convert::Into::<
                 ::optimistic_core::__private::sea_query::Value,
             >::into(::core::clone::Clone::clone(&self.passenger_name)),
-            ::optimistic_core::VersionValue::to_value(&self.version),
+            ::optimistic_core::__private::version_value(self),
         ])
     }
     fn fmt_key(
@@ -101,5 +101,19 @@ impl Seat {
     ///`SELECT` of every persisted column of `seats`, in field order.
     pub fn select() -> ::optimistic_core::__private::sea_query::SelectStatement {
         <Self as ::optimistic_core::Optimistic>::select()
+    }
+    ///`SELECT` that confirms this row of `seats` is still at this version (an optimistic read check). Run it, then call `check` with the rows it returned.
+    pub fn verify(&self) -> ::optimistic_core::Verify<Self> {
+        <Self as ::optimistic_core::Optimistic>::verify(self)
+    }
+    ///Versioned `UPDATE` of `seats` that writes only `columns`; fails for a key, version or excluded column. Run it, then call `check` on it.
+    pub fn update_columns(
+        &self,
+        columns: impl ::core::iter::IntoIterator<Item = SeatIden>,
+    ) -> ::core::result::Result<
+        ::optimistic_core::Update<Self>,
+        ::optimistic_core::ColumnError,
+    > {
+        <Self as ::optimistic_core::Optimistic>::update_columns(self, columns)
     }
 }
