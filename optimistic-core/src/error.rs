@@ -130,6 +130,23 @@ pub enum Error<T: Optimistic> {
         /// Which statement it was.
         operation: Operation,
     },
+
+    /// A row just written in this transaction is not at the version written: the column did not
+    /// store it exactly, as a timestamp column without microseconds (MySQL `DATETIME`,
+    /// PostgreSQL `timestamptz(0)`) rounds a timestamp version. Every versioned write to such a
+    /// column would go stale. Found by [`Verify::check_stored`](crate::Verify::check_stored).
+    #[error(
+        "{} did not store version {} exactly: the version column has too little precision \
+         (for timestamps use DATETIME(6) / timestamptz), so every versioned write would go stale",
+        RowName::<T>(.key),
+        DisplayVersion(.version)
+    )]
+    VersionNotStored {
+        /// The key of the row.
+        key: T::Key,
+        /// The version that was written.
+        version: T::Version,
+    },
 }
 
 impl<T: Optimistic> Error<T> {
@@ -151,7 +168,9 @@ impl<T: Optimistic> Error<T> {
     pub fn key(&self) -> &T::Key {
         match self {
             Error::Stale(stale) => stale.key(),
-            Error::KeyNotUnique { key, .. } | Error::VersionOverflow { key, .. } => key,
+            Error::KeyNotUnique { key, .. }
+            | Error::VersionOverflow { key, .. }
+            | Error::VersionNotStored { key, .. } => key,
         }
     }
 }
@@ -265,6 +284,12 @@ impl<T: Optimistic> fmt::Debug for Error<T> {
                 .field("version", version)
                 .field("operation", operation)
                 .finish(),
+            Error::VersionNotStored { key, version } => f
+                .debug_struct("VersionNotStored")
+                .field("table", &format_args!("{}", T::TABLE))
+                .field("key", key)
+                .field("version", version)
+                .finish(),
         }
     }
 }
@@ -292,6 +317,10 @@ impl<T: Optimistic> Clone for Error<T> {
                 key: key.clone(),
                 version: version.clone(),
                 operation: *operation,
+            },
+            Error::VersionNotStored { key, version } => Error::VersionNotStored {
+                key: key.clone(),
+                version: version.clone(),
             },
         }
     }

@@ -119,6 +119,7 @@ mod execute;
 pub mod retry;
 mod statement;
 mod table;
+pub mod timestamp;
 mod version;
 
 #[cfg(feature = "postgres")]

@@ -62,6 +62,21 @@ impl<T: Optimistic> Verify<T> {
         check_rows(&self.key, &self.expected, Operation::Verify, rows_returned)
     }
 
+    /// The same check for a row this transaction has just written (inserted or updated, not
+    /// yet committed), which no one else can have changed: 0 rows can then only mean that the
+    /// column did not store the version exactly, and is [`Error::VersionNotStored`]. Run it
+    /// once on a new table (or after each write) to catch a timestamp column without
+    /// microseconds before its writes all go stale.
+    pub fn check_stored(&self, rows_returned: u64) -> Result<(), Error<T>> {
+        match rows_returned {
+            0 => Err(Error::VersionNotStored {
+                key: self.key.clone(),
+                version: self.expected.clone(),
+            }),
+            rows => self.check(rows),
+        }
+    }
+
     /// The key of the row checked.
     pub fn key(&self) -> &T::Key {
         &self.key

@@ -124,6 +124,34 @@ pub struct Article {
 /// The DDL for [`Article`], valid on every backend.
 pub const ARTICLES: &str = "CREATE TABLE articles (id BIGINT PRIMARY KEY, title TEXT NOT NULL, body TEXT NOT NULL, views BIGINT NOT NULL, version BIGINT NOT NULL)";
 
+/// A row versioned by timestamp (Hibernate's and Ent's way), for `V` = `chrono::DateTime<Utc>`
+/// or `time::OffsetDateTime`.
+#[optimistic(table = "stamped")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stamped<V: optimistic_core::VersionValue> {
+    /// The key.
+    pub id: i64,
+    /// Some data.
+    pub note: Option<String>,
+    /// The timestamp version.
+    #[optimistic(version)]
+    pub stamp: V,
+}
+
+/// The DDL for [`Stamped`]: microsecond columns, or the lower-precision ones that cannot hold
+/// timestamp versions (`precise = false`; SQLite stores text, which has no such variant).
+pub fn stamped_ddl(dialect: crate::namespace::Dialect, precise: bool) -> String {
+    use crate::namespace::Dialect;
+    let column = match (dialect, precise) {
+        (Dialect::Postgres, true) => "TIMESTAMPTZ",
+        (Dialect::Postgres, false) => "TIMESTAMPTZ(0)",
+        (Dialect::Mysql, true) => "DATETIME(6)",
+        (Dialect::Mysql, false) => "DATETIME",
+        (Dialect::Sqlite, _) => "TEXT",
+    };
+    format!("CREATE TABLE stamped (id BIGINT PRIMARY KEY, note TEXT, stamp {column} NOT NULL)")
+}
+
 /// The DDL for [`Seat`] on SQLite.
 pub const SEATS_SQLITE: &str = "CREATE TABLE seats (
     id INTEGER PRIMARY KEY,
