@@ -60,8 +60,14 @@
 //! On a field, `#[optimistic(..)]` takes any of these, combined with commas:
 //! - `key`: part of the key (one or more fields). By default the field named `id`.
 //! - `version`: the version column, exactly one. By default the one field of type [`Version`].
+//!   Its type may be [`Version`], `i16`, `i32`, `i64`, an `Option` of one of them (a nullable
+//!   legacy column, matched with `IS NULL`), or with the `chrono` / `time` features a UTC
+//!   timestamp (see [`timestamp`]): anything implementing [`VersionValue`].
 //! - `column = "name"`: the column's name, when it is not the field's.
 //! - `skip`: not persisted; the statements leave the field out.
+//! - `excluded`: persisted, but left out of versioning (Hibernate's
+//!   `@OptimisticLock(excluded = true)`): the versioned update does not write it, and
+//!   `update_excluded()` writes it without checking or bumping the version.
 //!
 //! `#[optimistic]` may stand before or after the struct's `#[derive(..)]`. Generic structs
 //! work; state the bounds the fields need (`T: Into<Value> + Clone`) on the struct.
@@ -75,8 +81,10 @@
 //! For `struct Seat`:
 //! - `impl Optimistic for Seat`, whose provided methods build the statements;
 //! - the same methods as inherent methods, so they need no import: `seat.insert()`,
-//!   `seat.update()`, `seat.touch()`, `seat.delete()` and `Seat::select()` (so the struct cannot
-//!   have inherent methods of those names itself);
+//!   `seat.update()`, `seat.update_columns([SeatIden::IsBooked])`, `seat.touch()`,
+//!   `seat.delete()`, `seat.verify()`, `Seat::select()`, and `seat.update_excluded()` when
+//!   the struct has excluded fields (so the struct cannot have inherent methods of those names
+//!   itself);
 //! - `enum SeatIden`, a sea-query [`Iden`](sea_query::Iden) with a `Table` variant and one variant
 //!   per persisted column in PascalCase (`SeatIden::IsBooked` is `is_booked`), with the struct's
 //!   visibility, for hand-written queries. A field whose variant would be `Table` gets
@@ -95,6 +103,11 @@
 //! MySQL and MariaDB the count is of *changed* rows unless the client asks for found rows
 //! (`CLIENT_FOUND_ROWS`, which sqlx sets); since every successful versioned write changes the
 //! version column, both counts agree and the check is right either way.
+//!
+//! # Legacy schemas
+//!
+//! `docs/MIGRATING.md` has the matching struct for Rails' `lock_version`, Hibernate's
+//! `@Version`, GORM's optimisticlock plugin, Ent's version mixin and Toasty's `#[version]`.
 //!
 //! # Drivers and retries
 //!
@@ -232,6 +245,11 @@ pub trait Optimistic: Sized {
         statement::select::<Self>()
     }
 }
+
+/// The structs of `docs/MIGRATING.md`, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/MIGRATING.md")]
+pub struct MigrationGuide;
 
 /// For the generated code only; not part of the public API.
 #[doc(hidden)]
