@@ -31,24 +31,34 @@ impl fmt::Display for Operation {
     }
 }
 
+/// What a stale row looks like now, when that was looked up (in the same statement on
+/// PostgreSQL, or by running [`Stale::probe`] afterwards).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StaleReason<V> {
+    /// Someone else wrote the row: it is now at `current`.
+    Changed {
+        /// The row's version now.
+        current: V,
+    },
+    /// Someone else deleted the row.
+    Deleted,
+}
+
 /// A versioned write matched no row: since the row was read, another writer changed it (so its
 /// version moved on) or deleted it. Nothing was written.
 ///
 /// The usual answer is to read the row again and redo the change, or to tell the user that
-/// someone else got there first.
+/// someone else got there first. [`reason`](Stale::reason) says which, when it was looked up.
 ///
 /// Its message names the table, the key and the version that was expected:
-/// `stale seats (id = 2): expected version 3, but the row was changed or deleted`.
-#[derive(thiserror::Error)]
-#[error(
-    "stale {}: expected version {}, but the row was changed or deleted",
-    RowName::<T>(.key),
-    DisplayVersion(.expected)
-)]
+/// `stale seats (id = 2): expected version 3, but the row was changed or deleted`, or with a
+/// reason `.., but the row is now at version 5` / `.., but the row was deleted`.
 pub struct Stale<T: Optimistic> {
     key: T::Key,
     expected: T::Version,
     operation: Operation,
+    reason: Option<StaleReason<T::Version>>,
     row: PhantomData<fn() -> T>,
 }
 
@@ -58,6 +68,7 @@ impl<T: Optimistic> Stale<T> {
             key,
             expected,
             operation,
+            reason: None,
             row: PhantomData,
         }
     }
@@ -77,11 +88,54 @@ impl<T: Optimistic> Stale<T> {
         self.operation
     }
 
+    /// Changed (and to which version) or deleted, when that was looked up.
+    pub fn reason(&self) -> Option<&StaleReason<T::Version>> {
+        self.reason.as_ref()
+    }
+
+    /// `SELECT version FROM table WHERE key`: what the row looks like now. Run it right after the
+    /// stale result and pass what it returned to [`explain`](Stale::explain). It can see a later
+    /// state than the failed write did (a write or delete committed in between), so treat the
+    /// reason as "at least this has happened", not as the exact cause.
+    pub fn probe(&self) -> sea_query::SelectStatement {
+        crate::statement::probe::<T>(&self.key)
+    }
+
+    /// Attaches the reason: `current` is the version [`probe`](Stale::probe) returned, or
+    /// `None` when it returned no row (deleted).
+    pub fn explain(mut self, current: Option<T::Version>) -> Self {
+        self.reason = Some(match current {
+            Some(current) => StaleReason::Changed { current },
+            None => StaleReason::Deleted,
+        });
+        self
+    }
+
     /// Takes the key out.
     pub fn into_key(self) -> T::Key {
         self.key
     }
 }
+
+impl<T: Optimistic> fmt::Display for Stale<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "stale {}: expected version {}, but the row ",
+            RowName::<T>(&self.key),
+            DisplayVersion(&self.expected)
+        )?;
+        match &self.reason {
+            None => f.write_str("was changed or deleted"),
+            Some(StaleReason::Changed { current }) => {
+                write!(f, "is now at version {}", DisplayVersion(current))
+            }
+            Some(StaleReason::Deleted) => f.write_str("was deleted"),
+        }
+    }
+}
+
+impl<T: Optimistic> std::error::Error for Stale<T> {}
 
 /// Why a versioned write did not succeed. Returned by [`Update::check`](crate::Update::check)
 /// and [`Delete::check`](crate::Delete::check).
@@ -164,6 +218,15 @@ impl<T: Optimistic> Error<T> {
         }
     }
 
+    /// For a stale error, attaches the reason found by [`Stale::probe`]: `current` is the
+    /// version it returned, `None` for no row. Other errors are returned as they are.
+    pub fn explain(self, current: Option<T::Version>) -> Self {
+        match self {
+            Error::Stale(stale) => Error::Stale(stale.explain(current)),
+            other => other,
+        }
+    }
+
     /// The key of the row the write was aimed at.
     pub fn key(&self) -> &T::Key {
         match self {
@@ -234,13 +297,17 @@ impl<T: Optimistic> fmt::Debug for Stale<T> {
             .field("key", &self.key)
             .field("expected", &self.expected)
             .field("operation", &self.operation)
+            .field("reason", &self.reason)
             .finish()
     }
 }
 
 impl<T: Optimistic> Clone for Stale<T> {
     fn clone(&self) -> Self {
-        Stale::new(self.key.clone(), self.expected.clone(), self.operation)
+        Stale {
+            reason: self.reason.clone(),
+            ..Stale::new(self.key.clone(), self.expected.clone(), self.operation)
+        }
     }
 }
 

@@ -146,7 +146,7 @@ pub mod rusqlite;
 ))]
 pub mod sqlx;
 
-pub use error::{ColumnError, Error, Operation, Stale};
+pub use error::{ColumnError, Error, Operation, Stale, StaleReason};
 pub use execute::ExecuteError;
 pub use statement::{Delete, Update, Verify, VersionedStatement};
 pub use table::{Column, Role, Table};
@@ -186,6 +186,9 @@ pub trait Optimistic: Sized {
 
     /// The value of every column of [`TABLE`](Optimistic::TABLE), in its order.
     fn values(&self) -> Vec<Value>;
+
+    /// The values of a key's columns, in key-column order (to look a row up by its key alone).
+    fn key_values(key: &Self::Key) -> Vec<Value>;
 
     /// Writes a key as `id = 2`, or `flight = "BA117", seat = 2` for a composite key.
     fn fmt_key(key: &Self::Key, f: &mut fmt::Formatter<'_>) -> fmt::Result;

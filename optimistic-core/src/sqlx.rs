@@ -8,13 +8,13 @@
 
 use ::sqlx::encode::IsNull;
 use ::sqlx::error::BoxDynError;
-use ::sqlx::{Database, Decode, Encode, Executor, IntoArguments, Type};
+use ::sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
 /// sea-query-sqlx's binder, re-exported: `select.build_sqlx(PostgresQueryBuilder)` for the
 /// queries you write yourself.
 pub use sea_query_sqlx::{SqlxBinder, SqlxValues};
 
 use crate::ExecuteError;
-use crate::{Optimistic, Version, VersionedStatement};
+use crate::{Error, Optimistic, Update, Version, VersionedStatement};
 
 /// Stored as `BIGINT` (the column must be `BIGINT` on PostgreSQL, where `i64` is `INT8`).
 impl<DB: Database> Type<DB> for Version
@@ -54,6 +54,10 @@ pub trait Backend: Database {
     /// The sea-query builder for its dialect.
     type QueryBuilder: sea_query::QueryBuilder + Default;
 
+    /// Whether it runs data-modifying CTEs, so a stale update can report the row's current
+    /// version in the same statement ([`Update::with_current`](crate::Update::with_current)).
+    const DATA_MODIFYING_CTE: bool = false;
+
     /// The rows a statement affected.
     fn rows_affected(result: &Self::QueryResult) -> u64;
 }
@@ -61,6 +65,7 @@ pub trait Backend: Database {
 #[cfg(feature = "sqlx-postgres")]
 impl Backend for ::sqlx::Postgres {
     type QueryBuilder = sea_query::PostgresQueryBuilder;
+    const DATA_MODIFYING_CTE: bool = true;
 
     fn rows_affected(result: &Self::QueryResult) -> u64 {
         result.rows_affected()
@@ -118,4 +123,64 @@ where
         .execute(executor)
         .await?;
     Ok(())
+}
+
+/// Runs a versioned update and, when it is stale, says why: [`StaleReason::Changed`] with the
+/// row's current version, or [`StaleReason::Deleted`](crate::StaleReason::Deleted). On
+/// PostgreSQL that takes one statement ([`Update::with_current`]); elsewhere the update is
+/// followed by [`Stale::probe`](crate::Stale::probe) on the same connection, which can see a
+/// later state than the update did.
+///
+/// [`StaleReason::Changed`]: crate::StaleReason::Changed
+pub async fn execute_explained<T, DB>(
+    connection: &mut DB::Connection,
+    update: &Update<T>,
+) -> Result<T::Version, ExecuteError<T, ::sqlx::Error>>
+where
+    T: Optimistic,
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    SqlxValues: IntoArguments<DB>,
+    for<'r> T::Version: Decode<'r, DB> + Type<DB>,
+    for<'r> bool: Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    if DB::DATA_MODIFYING_CTE {
+        let (sql, values) = update
+            .with_current()
+            .build_sqlx(DB::QueryBuilder::default());
+        let row = ::sqlx::query_with(::sqlx::AssertSqlSafe(sql), values)
+            .fetch_one(&mut *connection)
+            .await
+            .map_err(ExecuteError::Driver)?;
+        let written: Option<T::Version> = row.try_get(0).map_err(ExecuteError::Driver)?;
+        let found: bool = row.try_get(2).map_err(ExecuteError::Driver)?;
+        let current = if found {
+            Some(
+                row.try_get::<T::Version, _>(1)
+                    .map_err(ExecuteError::Driver)?,
+            )
+        } else {
+            None
+        };
+        return Ok(update.check_current(written, current)?);
+    }
+    match execute(&mut *connection, update).await {
+        Err(ExecuteError::Check(Error::Stale(stale))) => {
+            let (sql, values) = stale.probe().build_sqlx(DB::QueryBuilder::default());
+            let row = ::sqlx::query_with(::sqlx::AssertSqlSafe(sql), values)
+                .fetch_optional(&mut *connection)
+                .await
+                .map_err(ExecuteError::Driver)?;
+            let current = match row {
+                Some(row) => Some(
+                    row.try_get::<T::Version, _>(0)
+                        .map_err(ExecuteError::Driver)?,
+                ),
+                None => None,
+            };
+            Err(ExecuteError::Check(Error::Stale(stale.explain(current))))
+        }
+        other => other,
+    }
 }

@@ -5,8 +5,8 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 use sea_query::{
-    DeleteStatement, Expr, ExprTrait, Iden, InsertStatement, Query, SelectStatement,
-    UpdateStatement,
+    CommonTableExpression, DeleteStatement, Expr, ExprTrait, Iden, InsertStatement, Query,
+    SelectStatement, UpdateStatement, WithClause, WithQuery,
 };
 
 use crate::version::VersionValue;
@@ -142,6 +142,66 @@ impl<T: Optimistic> Update<T> {
         self.next.clone()
     }
 
+    /// `SELECT version FROM table WHERE key`: what the row looks like now; see [`Stale::probe`].
+    pub fn probe(&self) -> SelectStatement {
+        probe::<T>(&self.key)
+    }
+
+    /// The update and a look at the row in one statement, for PostgreSQL (which runs
+    /// data-modifying CTEs): `WITH written AS (UPDATE .. RETURNING version) SELECT (SELECT version
+    /// FROM written) AS written, (SELECT version FROM table WHERE key) AS current, EXISTS(..) AS
+    /// found`. It returns one row: decode `written` as an optional version, and `current` as a
+    /// version when `found` is true, then call [`check_current`](Update::check_current).
+    pub fn with_current(&self) -> WithQuery {
+        let version = T::TABLE.version_column();
+        let mut update = self.statement.clone();
+        update.returning_col(version);
+        let written_table = "optimistic_written";
+        let cte = CommonTableExpression::new()
+            .query(update)
+            .table_name(written_table)
+            .to_owned();
+        let mut written = Query::select();
+        written.column(version).from(written_table);
+        let found = key_lookup::<T>(&self.key, Expr::cust("1"));
+        Query::select()
+            .expr_as(Expr::SubQuery(None, Box::new(written.into())), "written")
+            .expr_as(
+                Expr::SubQuery(None, Box::new(probe::<T>(&self.key).into())),
+                "current",
+            )
+            .expr_as(Expr::exists(found), "found")
+            .to_owned()
+            .with(WithClause::new().cte(cte).to_owned())
+    }
+
+    /// Reads the row [`with_current`](Update::with_current) returned: `written` is the version
+    /// the update stored (`None` if it matched no row), `current` the row's version in the
+    /// statement's snapshot (`None` if there is no row). A stale error then carries its reason,
+    /// except when a concurrent transaction committed while the update waited for the row's
+    /// lock: the snapshot still shows the expected version then, which explains nothing, so the
+    /// reason is left unknown (run [`Stale::probe`] for it).
+    pub fn check_current(
+        &self,
+        written: Option<T::Version>,
+        current: Option<T::Version>,
+    ) -> Result<T::Version, Error<T>> {
+        if self.next.is_none() {
+            return self.check(0);
+        }
+        match written {
+            Some(version) => Ok(version),
+            None => {
+                let stale = Stale::new(self.key.clone(), self.expected.clone(), self.operation);
+                if current.as_ref() == Some(&self.expected) {
+                    Err(Error::Stale(stale))
+                } else {
+                    Err(Error::Stale(stale.explain(current)))
+                }
+            }
+        }
+    }
+
     /// [`Operation::Update`] or [`Operation::Touch`].
     pub fn operation(&self) -> Operation {
         self.operation
@@ -163,6 +223,11 @@ impl<T: Optimistic> Delete<T> {
     /// The key of the row this delete is aimed at.
     pub fn key(&self) -> &T::Key {
         &self.key
+    }
+
+    /// `SELECT version FROM table WHERE key`: what the row looks like now; see [`Stale::probe`].
+    pub fn probe(&self) -> SelectStatement {
+        probe::<T>(&self.key)
     }
 
     /// The version the row must still have for the delete to apply.
@@ -472,6 +537,22 @@ fn version_matches(column: &'static str, expected: &impl VersionValue) -> Expr {
     } else {
         Expr::col(column).eq(expected.to_value())
     }
+}
+
+/// `SELECT version FROM table WHERE key`: a row's current version, or no row once deleted.
+pub(crate) fn probe<T: Optimistic>(key: &T::Key) -> SelectStatement {
+    key_lookup::<T>(key, Expr::col(T::TABLE.version_column()))
+}
+
+/// `SELECT selected FROM table WHERE key`.
+fn key_lookup<T: Optimistic>(key: &T::Key, selected: Expr) -> SelectStatement {
+    let table = T::TABLE;
+    let mut statement = Query::select();
+    statement.expr(selected).from(table.table_name());
+    for (column, value) in table.key_columns().zip(T::key_values(key)) {
+        statement.and_where(Expr::col(column.name()).eq(value));
+    }
+    statement
 }
 
 fn persisted_values<T: Optimistic>(row: &T) -> Vec<sea_query::Value> {

@@ -79,6 +79,26 @@ fn impl_optimistic(model: &Model) -> TokenStream {
         }
     };
 
+    let key_values = match keys.as_slice() {
+        [key] => {
+            let ty = &key.ty;
+            vec![quote_spanned! {ty.span()=>
+                ::core::convert::Into::<#sea_query::Value>::into(::core::clone::Clone::clone(key))
+            }]
+        }
+        keys => keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let index = syn::Index::from(i);
+                quote_spanned! {key.ty.span()=>
+                    ::core::convert::Into::<#sea_query::Value>::into(
+                        ::core::clone::Clone::clone(&key.#index)
+                    )
+                }
+            })
+            .collect(),
+    };
     let version_column = model
         .columns
         .iter()
@@ -128,6 +148,10 @@ fn impl_optimistic(model: &Model) -> TokenStream {
 
             fn values(&self) -> ::std::vec::Vec<#sea_query::Value> {
                 ::std::vec::Vec::from([#(#values),*])
+            }
+
+            fn key_values(key: &Self::Key) -> ::std::vec::Vec<#sea_query::Value> {
+                ::std::vec::Vec::from([#(#key_values),*])
             }
 
             fn fmt_key(

@@ -276,6 +276,32 @@ where
     }
 }
 
+impl<DB> SqlxDb<DB>
+where
+    DB: optimistic_core::sqlx::Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    SqlxValues: IntoArguments<DB>,
+    for<'r> bool: Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    /// Runs an update through `optimistic_core::sqlx::execute_explained`.
+    pub fn run_explained<T>(
+        &mut self,
+        update: &optimistic_core::Update<T>,
+    ) -> Result<T::Version, ExecuteError<T, DriverError>>
+    where
+        T: Optimistic,
+        for<'r> T::Version: Decode<'r, DB> + Type<DB>,
+    {
+        self.runtime
+            .block_on(optimistic_core::sqlx::execute_explained(
+                &mut self.connection,
+                update,
+            ))
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+}
+
 /// rusqlite on a SQLite file.
 pub struct RusqliteDb(rusqlite::Connection);
 

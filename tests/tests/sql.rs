@@ -182,3 +182,15 @@ fn update_columns_refuses_what_it_cannot_write() {
         ColumnError::Unknown { .. }
     ));
 }
+
+#[test]
+fn seat_update_with_current_on_postgres() {
+    let update = seat().update();
+    let (sql, values) = update.with_current().build(PostgresQueryBuilder);
+    insta::assert_snapshot!(format!("{sql}\n  values: {:?}\n", values.0));
+}
+
+#[test]
+fn seat_probe() {
+    insta::assert_snapshot!(render(&seat().update().probe()));
+}

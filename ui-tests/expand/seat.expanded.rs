@@ -72,6 +72,15 @@ impl ::optimistic_core::Optimistic for Seat {
             ::optimistic_core::__private::version_value(self),
         ])
     }
+    fn key_values(
+        key: &Self::Key,
+    ) -> ::std::vec::Vec<::optimistic_core::__private::sea_query::Value> {
+        ::std::vec::Vec::from([
+            ::core::convert::Into::<
+                ::optimistic_core::__private::sea_query::Value,
+            >::into(::core::clone::Clone::clone(key)),
+        ])
+    }
     fn fmt_key(
         key: &Self::Key,
         f: &mut ::core::fmt::Formatter<'_>,

@@ -1,0 +1,121 @@
+//! Stale writes that say what happened: the row changed (to which version) or was deleted.
+//! On PostgreSQL in the same statement, elsewhere through the probe that follows it.
+
+use optimistic_core::sea_query::{Expr, ExprTrait};
+use optimistic_core::{Error, ExecuteError, StaleReason, Version};
+use optimistic_tests::db::{Db, DriverError, Kind, RusqliteDb, SqlxDb};
+use optimistic_tests::models::{SEATS, Seat, SeatIden};
+use optimistic_tests::namespace::{MyDatabase, PgSchema};
+use optimistic_tests::sqlite::TempSqlite;
+
+fn reason(error: ExecuteError<Seat, DriverError>) -> (Option<StaleReason<Version>>, String) {
+    let message = error.to_string();
+    match error {
+        ExecuteError::Check(Error::Stale(stale)) => (stale.reason().cloned(), message),
+        other => panic!("expected a stale error, got {other}"),
+    }
+}
+
+/// A writer who read version 1 learns the row moved on to 3, then that it was deleted.
+fn changed_then_deleted<DB>(db: &mut SqlxDb<DB>)
+where
+    SqlxDb<DB>: Db,
+    DB: optimistic_core::sqlx::Backend,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    sea_query_sqlx::SqlxValues: sqlx::IntoArguments<DB>,
+    for<'r> bool: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'r> Version: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    db.batch(SEATS);
+    let original = Seat::free(2);
+    db.insert(&original);
+
+    let mut other = original.clone();
+    for _ in 0..2 {
+        other.is_booked = !other.is_booked;
+        other.version = db.run_explained(&other.update()).unwrap();
+    }
+    assert_eq!(other.version, Version::from(3));
+
+    let mine = Seat {
+        passenger_name: Some("late".into()),
+        ..original.clone()
+    };
+    let (why, message) = reason(db.run_explained(&mine.update()).unwrap_err());
+    assert_eq!(
+        why,
+        Some(StaleReason::Changed {
+            current: Version::from(3)
+        }),
+        "{}",
+        db.label()
+    );
+    assert_eq!(
+        message,
+        "stale seats (id = 2): expected version 1, but the row is now at version 3"
+    );
+
+    db.run(&other.delete()).unwrap();
+    let (why, message) = reason(db.run_explained(&mine.update()).unwrap_err());
+    assert_eq!(why, Some(StaleReason::Deleted), "{}", db.label());
+    assert_eq!(
+        message,
+        "stale seats (id = 2): expected version 1, but the row was deleted"
+    );
+}
+
+#[test]
+fn sqlite_reports_the_reason_through_a_probe() {
+    let file = TempSqlite::new("");
+    changed_then_deleted(&mut SqlxDb::sqlite(file.path()));
+}
+
+#[test]
+fn postgres_reports_the_reason_in_the_same_statement() {
+    let Some(schema) = PgSchema::new() else {
+        return;
+    };
+    changed_then_deleted(&mut SqlxDb::postgres(&schema));
+}
+
+#[test]
+fn mariadb_reports_the_reason_through_a_probe() {
+    let Some(database) = MyDatabase::new() else {
+        return;
+    };
+    changed_then_deleted(&mut SqlxDb::mysql(&database));
+}
+
+/// Any driver can do it by hand: run the stale error's probe, then explain the error.
+#[test]
+fn any_driver_can_probe_by_hand() {
+    let file = TempSqlite::new("");
+    let mut db = RusqliteDb::open(file.path());
+    db.batch(SEATS);
+    db.insert(&Seat::free(2));
+    let mut other = Seat::free(2);
+    other.is_booked = true;
+    db.run(&other.update()).unwrap();
+
+    let Err(ExecuteError::Check(Error::Stale(stale))) = db.run(&Seat::free(2).update()) else {
+        panic!("expected a stale write");
+    };
+    assert_eq!(stale.reason(), None);
+    let current = db
+        .fetch(&stale.probe(), &[Kind::Version])
+        .pop()
+        .map(|row| row[0].version());
+    let stale = stale.explain(current);
+    assert_eq!(
+        stale.reason(),
+        Some(&StaleReason::Changed {
+            current: Version::from(2)
+        })
+    );
+
+    // The probe is the plain lookup by key.
+    let mut by_key = Seat::select();
+    by_key.and_where(Expr::col(SeatIden::Id).eq(2_i64));
+    assert_eq!(db.fetch(&by_key, &[Kind::Int]).len(), 1);
+}
