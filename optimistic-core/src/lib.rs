@@ -127,6 +127,7 @@
 #[cfg(test)]
 extern crate self as optimistic_core;
 
+mod batch;
 mod error;
 mod execute;
 pub mod retry;
@@ -146,6 +147,7 @@ pub mod rusqlite;
 ))]
 pub mod sqlx;
 
+pub use batch::{Batch, BatchIncomplete, BatchOutcome, WrittenRows};
 pub use error::{ColumnError, Error, Operation, Stale, StaleReason};
 pub use execute::ExecuteError;
 pub use statement::{Delete, Update, Verify, VersionedStatement};

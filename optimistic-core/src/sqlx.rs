@@ -14,7 +14,7 @@ use ::sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row
 pub use sea_query_sqlx::{SqlxBinder, SqlxValues};
 
 use crate::ExecuteError;
-use crate::{Error, Optimistic, Update, Version, VersionedStatement};
+use crate::{Batch, BatchOutcome, Error, Optimistic, Update, Version, VersionedStatement};
 
 /// Stored as `BIGINT` (the column must be `BIGINT` on PostgreSQL, where `i64` is `INT8`).
 impl<DB: Database> Type<DB> for Version
@@ -183,4 +183,47 @@ where
         }
         other => other,
     }
+}
+
+/// Runs a [`Batch`]: one statement on PostgreSQL, one per row elsewhere, all on `connection`
+/// (a transaction derefs to one). For all-or-nothing, run it in a transaction and roll back
+/// when [`BatchOutcome::all_or_nothing`] fails.
+pub async fn execute_batch<T, DB>(
+    connection: &mut DB::Connection,
+    batch: &Batch<T>,
+) -> Result<BatchOutcome<T>, ExecuteError<T, ::sqlx::Error>>
+where
+    T: Optimistic,
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    SqlxValues: IntoArguments<DB>,
+    for<'r> i64: Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    if DB::DATA_MODIFYING_CTE {
+        let Some(statement) = batch.postgres() else {
+            return Ok(batch.outcome([])?);
+        };
+        let (sql, values) = statement.build_sqlx(DB::QueryBuilder::default());
+        let rows = ::sqlx::query_with(::sqlx::AssertSqlSafe(sql), values)
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(ExecuteError::Driver)?;
+        let indices = rows
+            .iter()
+            .map(|row| row.try_get::<i64, _>(0))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ExecuteError::Driver)?;
+        return Ok(batch.outcome(indices)?);
+    }
+    let mut rows_affected = Vec::with_capacity(batch.updates().len());
+    for update in batch.updates() {
+        let (sql, values) = update.build_sqlx(DB::QueryBuilder::default());
+        let result = ::sqlx::query_with(::sqlx::AssertSqlSafe(sql), values)
+            .execute(&mut *connection)
+            .await
+            .map_err(ExecuteError::Driver)?;
+        rows_affected.push(DB::rows_affected(&result));
+    }
+    Ok(batch.outcome_from_rows(&rows_affected)?)
 }

@@ -284,6 +284,22 @@ where
     for<'r> bool: Decode<'r, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
 {
+    /// Runs a batch through `optimistic_core::sqlx::execute_batch`.
+    pub fn run_batch<T: Optimistic>(
+        &mut self,
+        batch: &optimistic_core::Batch<T>,
+    ) -> Result<optimistic_core::BatchOutcome<T>, ExecuteError<T, DriverError>>
+    where
+        for<'r> i64: Decode<'r, DB> + Type<DB>,
+    {
+        self.runtime
+            .block_on(optimistic_core::sqlx::execute_batch(
+                &mut self.connection,
+                batch,
+            ))
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
     /// Runs an update through `optimistic_core::sqlx::execute_explained`.
     pub fn run_explained<T>(
         &mut self,

@@ -194,3 +194,19 @@ fn seat_update_with_current_on_postgres() {
 fn seat_probe() {
     insta::assert_snapshot!(render(&seat().update().probe()));
 }
+
+#[test]
+fn seat_batch_on_postgres() {
+    let rows = [
+        seat(),
+        Seat {
+            id: 5,
+            version: Version::from(1),
+            passenger_name: None,
+            ..seat()
+        },
+    ];
+    let statement = optimistic_core::Batch::new(&rows).postgres().unwrap();
+    let (sql, values) = statement.build(PostgresQueryBuilder);
+    insta::assert_snapshot!(format!("{sql}\n  values: {:?}\n", values.0));
+}

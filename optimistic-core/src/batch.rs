@@ -1,0 +1,197 @@
+//! Checked batch updates: many rows, each with its own expected version, reporting exactly
+//! which keys were stale.
+
+use sea_query::{Alias, Expr, ExprTrait, Query, TableRef, UpdateStatement, Value, ValueTuple};
+
+use crate::version::VersionValue;
+use crate::{Error, Optimistic, Role, Update};
+
+/// The alias of the `VALUES` list in the PostgreSQL statement.
+const ALIAS: &str = "optimistic_batch";
+
+/// Versioned updates of many rows. Run it as one statement on PostgreSQL
+/// ([`postgres`](Batch::postgres)) or as one statement per row anywhere
+/// ([`updates`](Batch::updates)); either way [`BatchOutcome`] names the stale keys. For
+/// all-or-nothing, run it in a transaction and roll back when
+/// [`BatchOutcome::all_or_nothing`] says so.
+#[must_use = "a Batch does nothing until a driver runs it"]
+pub struct Batch<T: Optimistic> {
+    updates: Vec<Update<T>>,
+    /// Per row that can be bumped: its index, key values, expected and next version, and data
+    /// values, in that order: one row of the PostgreSQL statement's `VALUES`.
+    tuples: Vec<Vec<Value>>,
+}
+
+/// The rows a batch wrote: each key with the version its row has now.
+pub type WrittenRows<T> = Vec<(<T as Optimistic>::Key, <T as Optimistic>::Version)>;
+
+/// What a batch did: which rows were written (with their new versions), which were stale, and
+/// which were refused because their version is at its type's maximum.
+#[derive(Debug)]
+pub struct BatchOutcome<T: Optimistic> {
+    /// Keys written, with the version each row has now.
+    pub written: WrittenRows<T>,
+    /// Keys that matched no row: changed or deleted since they were read. Not written.
+    pub stale: Vec<T::Key>,
+    /// Keys at their version type's maximum. Not written.
+    pub overflowed: Vec<T::Key>,
+}
+
+/// A batch that was not written in full, for all-or-nothing callers: roll back.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} of {} rows in the batch were not written ({} stale, {} at their largest version): roll \
+     back the transaction",
+    .stale.len() + .overflowed.len(), .total, .stale.len(), .overflowed.len()
+)]
+pub struct BatchIncomplete<T: Optimistic> {
+    /// The stale keys.
+    pub stale: Vec<T::Key>,
+    /// The keys at their largest version.
+    pub overflowed: Vec<T::Key>,
+    /// How many rows the batch had.
+    pub total: usize,
+}
+
+impl<T: Optimistic> BatchOutcome<T> {
+    /// Whether every row was written.
+    pub fn is_complete(&self) -> bool {
+        self.stale.is_empty() && self.overflowed.is_empty()
+    }
+
+    /// The written rows if all were written, or [`BatchIncomplete`]: then roll back the
+    /// transaction the batch ran in, so none of it stays.
+    pub fn all_or_nothing(self) -> Result<WrittenRows<T>, BatchIncomplete<T>> {
+        if self.is_complete() {
+            Ok(self.written)
+        } else {
+            Err(BatchIncomplete {
+                total: self.written.len() + self.stale.len() + self.overflowed.len(),
+                stale: self.stale,
+                overflowed: self.overflowed,
+            })
+        }
+    }
+}
+
+impl<T: Optimistic> Batch<T> {
+    /// The versioned update of every row.
+    pub fn new<'a>(rows: impl IntoIterator<Item = &'a T>) -> Self
+    where
+        T: 'a,
+    {
+        let mut updates = Vec::new();
+        let mut tuples = Vec::new();
+        for (index, row) in rows.into_iter().enumerate() {
+            let update = row.update();
+            if let Some(next) = update.next_version() {
+                let columns = T::TABLE.columns().iter().zip(row.values());
+                let keys = columns.clone().filter(|(c, _)| c.role() == Role::Key);
+                let data = columns.filter(|(c, _)| c.role() == Role::Data);
+                let mut tuple = vec![Value::from(index as i64)];
+                tuple.extend(keys.map(|(_, value)| value));
+                tuple.push(update.expected().to_value());
+                tuple.push(next.to_value());
+                tuple.extend(data.map(|(_, value)| value));
+                tuples.push(tuple);
+            }
+            updates.push(update);
+        }
+        Batch { updates, tuples }
+    }
+
+    /// One versioned update per row: the portable way, for any backend.
+    pub fn updates(&self) -> &[Update<T>] {
+        &self.updates
+    }
+
+    /// The whole batch as one PostgreSQL statement, `UPDATE table SET .. FROM (VALUES ..) AS
+    /// batch WHERE key = batch.key AND version = batch.expected RETURNING batch.index`: decode
+    /// the returned indices (`BIGINT`) and pass them to [`outcome`](Batch::outcome). `None`
+    /// when no row can be written (empty, or all at their largest version).
+    pub fn postgres(&self) -> Option<UpdateStatement> {
+        if self.tuples.is_empty() {
+            return None;
+        }
+        let table = T::TABLE;
+        let column = |name: &'static str| match table.schema() {
+            Some(schema) => Expr::col((schema, table.name(), name)),
+            None => Expr::col((table.name(), name)),
+        };
+        let value = |position: usize| Expr::col((ALIAS, Alias::new(format!("column{position}"))));
+        let keys = table.key_columns().count();
+        let (expected, next) = (keys + 2, keys + 3);
+        let nullable = self
+            .updates
+            .iter()
+            .any(|update| update.expected().is_null());
+
+        let rows = self.tuples.iter().cloned().map(ValueTuple::Many).collect();
+        let mut statement = Query::update();
+        statement
+            .table(table.table_name())
+            .from(TableRef::ValuesList(rows, Alias::new(ALIAS).into()));
+        let data = table.columns().iter().filter(|c| c.role() == Role::Data);
+        for (offset, data_column) in data.enumerate() {
+            statement.value(data_column.name(), value(next + 1 + offset));
+        }
+        statement.value(table.version_column(), value(next));
+        for (offset, key) in table.key_columns().enumerate() {
+            statement.and_where(
+                column(key.name()).equals((ALIAS, Alias::new(format!("column{}", 2 + offset)))),
+            );
+        }
+        let version = column(table.version_column());
+        let matches = version.clone().eq(value(expected));
+        statement.and_where(if nullable {
+            // `=` never matches NULL; a NULL expected version must meet a NULL column.
+            matches.or(version.is_null().and(value(expected).is_null()))
+        } else {
+            matches
+        });
+        statement.returning_col((ALIAS, "column1"));
+        Some(statement)
+    }
+
+    /// The outcome from the row indices the PostgreSQL statement returned. An index returned
+    /// twice means its key matched two rows: [`Error::KeyNotUnique`], never success.
+    pub fn outcome(
+        &self,
+        written: impl IntoIterator<Item = i64>,
+    ) -> Result<BatchOutcome<T>, Error<T>> {
+        let mut counts = vec![0_u64; self.updates.len()];
+        for index in written {
+            if let Some(count) = usize::try_from(index).ok().and_then(|i| counts.get_mut(i)) {
+                *count += 1;
+            }
+        }
+        self.collect(&counts)
+    }
+
+    /// The outcome from the rows each of [`updates`](Batch::updates) affected, in order. More
+    /// than one row for a key is [`Error::KeyNotUnique`].
+    pub fn outcome_from_rows(&self, rows_affected: &[u64]) -> Result<BatchOutcome<T>, Error<T>> {
+        self.collect(rows_affected)
+    }
+
+    fn collect(&self, rows_affected: &[u64]) -> Result<BatchOutcome<T>, Error<T>> {
+        let mut outcome = BatchOutcome {
+            written: Vec::new(),
+            stale: Vec::new(),
+            overflowed: Vec::new(),
+        };
+        for (update, rows) in self
+            .updates
+            .iter()
+            .zip(rows_affected.iter().copied().chain(std::iter::repeat(0)))
+        {
+            match update.check(rows) {
+                Ok(version) => outcome.written.push((update.key().clone(), version)),
+                Err(Error::Stale(stale)) => outcome.stale.push(stale.into_key()),
+                Err(Error::VersionOverflow { key, .. }) => outcome.overflowed.push(key),
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,175 @@
+//! Checked batch updates: 100 rows, 7 of them changed by someone else first. The batch reports
+//! exactly those 7 keys; all-or-nothing in a transaction writes none.
+
+use optimistic_core::{Batch, Error, ExecuteError, Version};
+use optimistic_tests::db::{Db, SqlxDb, load_seat};
+use optimistic_tests::models::{SEATS, Seat};
+use optimistic_tests::namespace::{Dialect, MyDatabase, PgSchema};
+use optimistic_tests::sqlite::TempSqlite;
+
+const ROWS: i64 = 100;
+const CHANGED_FIRST: [i64; 7] = [3, 14, 15, 42, 77, 90, 100];
+
+type Sqlx<DB> = SqlxDb<DB>;
+
+/// 100 free seats, of which 7 were since taken by another writer; and the 100 booking
+/// updates of a writer who read them all while they were free.
+fn setup(db: &mut impl Db) -> Vec<Seat> {
+    db.batch(SEATS);
+    for id in 1..=ROWS {
+        db.insert(&Seat::free(id));
+    }
+    for id in CHANGED_FIRST {
+        let taken = Seat {
+            is_booked: true,
+            passenger_name: Some("other".into()),
+            ..Seat::free(id)
+        };
+        db.run(&taken.update()).unwrap();
+    }
+    (1..=ROWS)
+        .map(|id| Seat {
+            is_booked: true,
+            passenger_name: Some(format!("batch {id}")),
+            ..Seat::free(id)
+        })
+        .collect()
+}
+
+fn reports_exactly_the_stale_keys<DB>(db: &mut Sqlx<DB>)
+where
+    Sqlx<DB>: Db,
+    DB: optimistic_core::sqlx::Backend,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    sea_query_sqlx::SqlxValues: sqlx::IntoArguments<DB>,
+    for<'r> i64: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'r> bool: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let rows = setup(db);
+    let outcome = db
+        .run_batch(&Batch::new(&rows))
+        .unwrap_or_else(|e| panic!("{}: {e}", db.label()));
+    let mut stale = outcome.stale.clone();
+    stale.sort();
+    assert_eq!(stale, CHANGED_FIRST, "{}", db.label());
+    assert_eq!(outcome.written.len(), (ROWS as usize) - CHANGED_FIRST.len());
+    assert!(
+        outcome
+            .written
+            .iter()
+            .all(|(_, version)| *version == Version::from(2))
+    );
+    for id in 1..=ROWS {
+        let seat = load_seat(db, id).unwrap();
+        let expected = if CHANGED_FIRST.contains(&id) {
+            "other".to_owned()
+        } else {
+            format!("batch {id}")
+        };
+        assert_eq!(
+            seat.passenger_name,
+            Some(expected),
+            "{}: seat {id}",
+            db.label()
+        );
+        assert_eq!(seat.version, Version::from(2));
+    }
+}
+
+fn all_or_nothing_writes_none<DB>(db: &mut Sqlx<DB>)
+where
+    Sqlx<DB>: Db,
+    DB: optimistic_core::sqlx::Backend,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    sea_query_sqlx::SqlxValues: sqlx::IntoArguments<DB>,
+    for<'r> i64: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'r> bool: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let rows = setup(db);
+    db.batch(if db.dialect() == Dialect::Mysql {
+        "START TRANSACTION"
+    } else {
+        "BEGIN"
+    });
+    let outcome = db.run_batch(&Batch::new(&rows)).unwrap();
+    let incomplete = outcome.all_or_nothing().unwrap_err();
+    assert_eq!(
+        incomplete.stale.len(),
+        CHANGED_FIRST.len(),
+        "{}",
+        db.label()
+    );
+    assert!(
+        incomplete.to_string().contains("7 of 100 rows"),
+        "{incomplete}"
+    );
+    db.batch("ROLLBACK");
+    for id in 1..=ROWS {
+        let seat = load_seat(db, id).unwrap();
+        assert_eq!(
+            seat.is_booked,
+            CHANGED_FIRST.contains(&id),
+            "{}: seat {id}",
+            db.label()
+        );
+        assert_ne!(
+            seat.passenger_name,
+            Some(format!("batch {id}")),
+            "{}: seat {id}",
+            db.label()
+        );
+    }
+}
+
+/// Two rows share a key (no primary key): the batch says so instead of counting a success.
+fn duplicate_keys_are_never_success<DB>(db: &mut Sqlx<DB>)
+where
+    Sqlx<DB>: Db,
+    DB: optimistic_core::sqlx::Backend,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    sea_query_sqlx::SqlxValues: sqlx::IntoArguments<DB>,
+    for<'r> i64: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'r> bool: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    db.batch(&SEATS.replace("BIGINT PRIMARY KEY", "BIGINT"));
+    db.insert(&Seat::free(1));
+    db.insert(&Seat::free(1));
+    let error = db.run_batch(&Batch::new(&[Seat::free(1)])).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ExecuteError::Check(Error::KeyNotUnique {
+                rows_affected: 2,
+                ..
+            })
+        ),
+        "{}: {error}",
+        db.label()
+    );
+}
+
+macro_rules! on_every_backend {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite { $(#[test] fn $scenario() {
+            let file = super::TempSqlite::new("");
+            super::$scenario(&mut super::SqlxDb::sqlite(file.path()));
+        })* }
+        mod postgres { $(#[test] fn $scenario() {
+            let Some(schema) = super::PgSchema::new() else { return };
+            super::$scenario(&mut super::SqlxDb::postgres(&schema));
+        })* }
+        mod mariadb { $(#[test] fn $scenario() {
+            let Some(database) = super::MyDatabase::new() else { return };
+            super::$scenario(&mut super::SqlxDb::mysql(&database));
+        })* }
+    };
+}
+
+on_every_backend!(
+    reports_exactly_the_stale_keys,
+    all_or_nothing_writes_none,
+    duplicate_keys_are_never_success
+);
