@@ -130,6 +130,7 @@ extern crate self as optimistic_core;
 mod batch;
 mod error;
 mod execute;
+pub mod http;
 pub mod retry;
 mod statement;
 mod table;

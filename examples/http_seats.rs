@@ -1,0 +1,415 @@
+//! A seat resource over HTTP, protected against lost updates with ETag / If-Match.
+//!
+//! `GET /seats/{id}` answers with the seat and `ETag: "<version>"`. `PUT` and `DELETE` must
+//! send it back in `If-Match`: without it they get `428 Precondition Required`; with a tag that
+//! is no longer current (someone else wrote first) they get `412 Precondition Failed` and
+//! nothing is written.
+//!
+//!     cargo run --example http_seats              # serves on 127.0.0.1:3000 (ADDR=.. to move)
+//!     cargo run --example http_seats -- --demo    # plays two clients against it, then exits
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use axum::extract::{Path, State};
+use axum::http::header::{ETAG, IF_MATCH};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use optimistic_core::http::{self, IfMatch, Precondition};
+use optimistic_core::sea_query::{Expr, ExprTrait, SqliteQueryBuilder};
+use optimistic_core::sqlx::SqlxBinder;
+use optimistic_core::{ExecuteError, Version, optimistic};
+use serde::{Deserialize, Serialize};
+use sqlx::{Row, SqlitePool};
+
+#[optimistic(table = "seats")]
+#[derive(Debug, Clone)]
+struct Seat {
+    id: i64,
+    is_booked: bool,
+    passenger_name: Option<String>,
+    version: Version,
+}
+
+/// The representation clients see; the version travels in the ETag.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct SeatBody {
+    is_booked: bool,
+    passenger_name: Option<String>,
+}
+
+async fn read(pool: &SqlitePool, id: i64) -> Result<Option<Seat>, sqlx::Error> {
+    let mut select = Seat::select();
+    select.and_where(Expr::col(SeatIden::Id).eq(id));
+    let (sql, values) = select.build_sqlx(SqliteQueryBuilder);
+    let row = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|row| {
+        Ok(Seat {
+            id: row.try_get(0)?,
+            is_booked: row.try_get(1)?,
+            passenger_name: row.try_get(2)?,
+            version: row.try_get(3)?,
+        })
+    })
+    .transpose()
+}
+
+fn with_etag(status: StatusCode, version: Version, body: impl IntoResponse) -> Response {
+    let mut response = (status, body).into_response();
+    let etag = version
+        .to_etag()
+        .parse()
+        .expect("a version is a valid header value");
+    response.headers_mut().insert(ETAG, etag);
+    response
+}
+
+fn failed(status: u16, message: impl ToString) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, message.to_string()).into_response()
+}
+
+fn internal(error: impl std::fmt::Display) -> Response {
+    failed(500, format!("internal error: {error}"))
+}
+
+/// The version a write must expect, from its If-Match header (reading the seat only when the
+/// header is `*` or a list), or the response that refuses it.
+async fn expected(pool: &SqlitePool, id: i64, headers: &HeaderMap) -> Result<Version, Response> {
+    let header = match headers.get(IF_MATCH).map(|value| value.to_str()) {
+        None => None,
+        Some(Ok(value)) => Some(value),
+        Some(Err(_)) => return Err(failed(400, "If-Match is not ASCII")),
+    };
+    let needs_current = header
+        .and_then(|value| IfMatch::parse(value).ok())
+        .is_some_and(|condition| condition.single_version().is_none());
+    let current = if needs_current {
+        read(pool, id)
+            .await
+            .map_err(internal)?
+            .map(|seat| seat.version)
+    } else {
+        None
+    };
+    http::expected_version(header, || current).map_err(|p: Precondition| failed(p.status(), p))
+}
+
+async fn get_seat(State(pool): State<SqlitePool>, Path(id): Path<i64>) -> Response {
+    match read(&pool, id).await {
+        Ok(Some(seat)) => with_etag(
+            StatusCode::OK,
+            seat.version,
+            Json(SeatBody {
+                is_booked: seat.is_booked,
+                passenger_name: seat.passenger_name,
+            }),
+        ),
+        Ok(None) => failed(404, format!("no seat {id}")),
+        Err(error) => internal(error),
+    }
+}
+
+async fn put_seat(
+    State(pool): State<SqlitePool>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    Json(body): Json<SeatBody>,
+) -> Response {
+    let version = match expected(&pool, id, &headers).await {
+        Ok(version) => version,
+        Err(refusal) => return refusal,
+    };
+    let seat = Seat {
+        id,
+        is_booked: body.is_booked,
+        passenger_name: body.passenger_name.clone(),
+        version,
+    };
+    match optimistic_core::sqlx::execute(&pool, &seat.update()).await {
+        Ok(version) => with_etag(StatusCode::OK, version, Json(body)),
+        Err(ExecuteError::Check(error)) => failed(http::status_of(&error), error),
+        Err(ExecuteError::Driver(error)) => internal(error),
+    }
+}
+
+async fn delete_seat(
+    State(pool): State<SqlitePool>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Response {
+    let version = match expected(&pool, id, &headers).await {
+        Ok(version) => version,
+        Err(refusal) => return refusal,
+    };
+    let seat = Seat {
+        id,
+        is_booked: false,
+        passenger_name: None,
+        version,
+    };
+    match optimistic_core::sqlx::execute(&pool, &seat.delete()).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(ExecuteError::Check(error)) => failed(http::status_of(&error), error),
+        Err(ExecuteError::Driver(error)) => internal(error),
+    }
+}
+
+fn app(pool: SqlitePool) -> Router {
+    Router::new()
+        .route(
+            "/seats/{id}",
+            get(get_seat).put(put_seat).delete(delete_seat),
+        )
+        .with_state(pool)
+}
+
+/// A fresh SQLite database with four free seats; the directory lives as long as the result.
+async fn database() -> Result<(SqlitePool, tempfile::TempDir), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join("seats.sqlite3"))
+        .create_if_missing(true);
+    let pool = SqlitePool::connect_with(options).await?;
+    sqlx::raw_sql(
+        "CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, passenger_name TEXT, version BIGINT NOT NULL)",
+    )
+    .execute(&pool)
+    .await?;
+    for id in 1..=4 {
+        let seat = Seat {
+            id,
+            is_booked: false,
+            passenger_name: None,
+            version: Version::INITIAL,
+        };
+        optimistic_core::sqlx::insert(&pool, &seat).await?;
+    }
+    Ok((pool, dir))
+}
+
+/// Starts the service on `addr` in the background; returns where it listens.
+async fn serve(
+    addr: SocketAddr,
+) -> Result<(SocketAddr, tempfile::TempDir), Box<dyn std::error::Error>> {
+    let (pool, dir) = database().await?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app(pool)).await });
+    Ok((local, dir))
+}
+
+/// A blocking HTTP client that returns 4xx/5xx responses instead of failing on them.
+struct Client {
+    agent: ureq::Agent,
+    base: String,
+}
+
+/// A response's status, ETag and body.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    etag: Option<String>,
+    body: String,
+}
+
+impl Client {
+    fn new(addr: SocketAddr) -> Self {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build();
+        Client {
+            agent: config.into(),
+            base: format!("http://{addr}"),
+        }
+    }
+
+    fn reply(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+        let mut response = response.expect("the server answers");
+        let etag = response
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        Reply {
+            status: response.status().as_u16(),
+            etag,
+            body,
+        }
+    }
+
+    fn get(&self, id: i64) -> Reply {
+        Self::reply(self.agent.get(format!("{}/seats/{id}", self.base)).call())
+    }
+
+    fn put(&self, id: i64, if_match: Option<&str>, body: &SeatBody) -> Reply {
+        let mut request = self
+            .agent
+            .put(format!("{}/seats/{id}", self.base))
+            .header("content-type", "application/json");
+        if let Some(tag) = if_match {
+            request = request.header("if-match", tag);
+        }
+        Self::reply(request.send(serde_json::to_string(body).expect("a seat serializes")))
+    }
+
+    fn delete(&self, id: i64, if_match: Option<&str>) -> Reply {
+        let mut request = self.agent.delete(format!("{}/seats/{id}", self.base));
+        if let Some(tag) = if_match {
+            request = request.header("if-match", tag);
+        }
+        Self::reply(request.call())
+    }
+}
+
+fn booked(name: &str) -> SeatBody {
+    SeatBody {
+        is_booked: true,
+        passenger_name: Some(name.to_owned()),
+    }
+}
+
+/// Alice and Bob both read seat 2, then both try to book it: Bob's write is refused with 412
+/// instead of silently replacing Alice's booking. Returns whether every step answered as it
+/// should.
+fn demo(client: &Client) -> bool {
+    let mut ok = true;
+    let mut step = |what: &str, reply: &Reply, expected: u16| {
+        println!(
+            "{what:<48} -> {} {}",
+            reply.status,
+            reply.etag.as_deref().unwrap_or("")
+        );
+        if reply.status != expected {
+            println!("   expected {expected}: {}", reply.body);
+            ok = false;
+        }
+        ok
+    };
+    let read = client.get(2);
+    step("alice and bob GET /seats/2", &read, 200);
+    let etag = read.etag.clone().unwrap_or_default();
+    step(
+        "bob PUT without If-Match",
+        &client.put(2, None, &booked("Bob")),
+        428,
+    );
+    let alice = client.put(2, Some(&etag), &booked("Alice"));
+    step("alice PUT If-Match: <the ETag she read>", &alice, 200);
+    step(
+        "bob PUT If-Match: <the same, now stale ETag>",
+        &client.put(2, Some(&etag), &booked("Bob")),
+        412,
+    );
+    let now = client.get(2);
+    step("GET /seats/2: still alice's booking", &now, 200);
+    step(
+        "bob DELETE If-Match: <stale ETag>",
+        &client.delete(2, Some(&etag)),
+        412,
+    );
+    step(
+        "alice DELETE If-Match: <current ETag>",
+        &client.delete(2, now.etag.as_deref()),
+        204,
+    );
+    step("GET /seats/2 after the delete", &client.get(2), 404) && now.body.contains("Alice")
+}
+
+#[tokio::main]
+async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
+    if std::env::args().any(|arg| arg == "--demo") {
+        let (addr, _dir) = serve(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let ok = tokio::task::spawn_blocking(move || demo(&Client::new(addr))).await?;
+        return Ok(if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    let addr: SocketAddr = std::env::var("ADDR")
+        .unwrap_or_else(|_| "127.0.0.1:3000".into())
+        .parse()?;
+    let (addr, _dir) = serve(addr).await?;
+    println!("serving seats 1-4 on http://{addr}/seats/{{id}}; Ctrl-C to stop");
+    tokio::signal::ctrl_c().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The server on an ephemeral loopback port, and a client for it.
+    fn start() -> (tokio::runtime::Runtime, Client, tempfile::TempDir) {
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        let (addr, dir) = runtime
+            .block_on(serve(SocketAddr::from(([127, 0, 0, 1], 0))))
+            .expect("the server starts");
+        (runtime, Client::new(addr), dir)
+    }
+
+    #[test]
+    fn a_lost_update_is_prevented_end_to_end() {
+        let (_runtime, client, _dir) = start();
+        assert!(demo(&client));
+    }
+
+    #[test]
+    fn every_precondition_answers_with_its_status() {
+        let (_runtime, client, _dir) = start();
+        let read = client.get(1);
+        assert_eq!((read.status, read.etag.as_deref()), (200, Some("\"1\"")));
+        assert_eq!(
+            serde_json::from_str::<SeatBody>(&read.body).unwrap(),
+            SeatBody {
+                is_booked: false,
+                passenger_name: None
+            }
+        );
+
+        assert_eq!(client.put(1, None, &booked("A")).status, 428);
+        assert_eq!(
+            client.put(1, Some("1"), &booked("A")).status,
+            400,
+            "unquoted tag"
+        );
+        assert_eq!(
+            client.put(1, Some("W/\"1\""), &booked("A")).status,
+            412,
+            "weak tags never match"
+        );
+        let written = client.put(1, Some("\"7\", \"1\""), &booked("A"));
+        assert_eq!(
+            (written.status, written.etag.as_deref()),
+            (200, Some("\"2\"")),
+            "a list matches any of its tags"
+        );
+        let any = client.put(1, Some("*"), &booked("B"));
+        assert_eq!(
+            (any.status, any.etag.as_deref()),
+            (200, Some("\"3\"")),
+            "* matches the current version"
+        );
+        assert_eq!(
+            client.put(9, Some("*"), &booked("C")).status,
+            412,
+            "* fails when there is no seat"
+        );
+        assert_eq!(
+            client.put(9, Some("\"1\""), &booked("C")).status,
+            412,
+            "no seat: stale"
+        );
+        assert_eq!(client.delete(1, None).status, 428);
+        assert_eq!(
+            client.get(1).body,
+            serde_json::to_string(&booked("B")).unwrap()
+        );
+    }
+}
