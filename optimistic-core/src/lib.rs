@@ -128,6 +128,7 @@
 extern crate self as optimistic_core;
 
 mod batch;
+mod cached;
 mod error;
 mod execute;
 pub mod http;
@@ -149,6 +150,7 @@ pub mod rusqlite;
 pub mod sqlx;
 
 pub use batch::{Batch, BatchIncomplete, BatchOutcome, WrittenRows};
+pub use cached::{CachedDelete, CachedUpdate, Dialect};
 pub use error::{ColumnError, Error, Operation, Stale, StaleReason};
 pub use execute::ExecuteError;
 pub use statement::{Delete, Update, Verify, VersionedStatement};
@@ -246,6 +248,38 @@ pub trait Optimistic: Sized {
         statement::delete(self)
     }
 
+    /// Where this type's rendered SQL is cached; `#[optimistic]` gives each struct its own.
+    /// `None` (the default for hand-written impls) renders every time.
+    #[doc(hidden)]
+    fn sql_cache() -> Option<&'static cached::SqlCache> {
+        None
+    }
+
+    /// [`insert`](Optimistic::insert) as SQL text and values for `dialect`, the text rendered
+    /// once per struct and dialect and then reused: the fast path for hot loops.
+    fn insert_cached(
+        &self,
+        dialect: Dialect,
+    ) -> (std::borrow::Cow<'static, str>, sea_query::Values) {
+        cached::insert(self, dialect)
+    }
+
+    /// [`update`](Optimistic::update) on the cached fast path: the same SQL and values, and the
+    /// same `check`.
+    fn update_cached(&self, dialect: Dialect) -> CachedUpdate<Self> {
+        cached::update(self, dialect, Operation::Update)
+    }
+
+    /// [`touch`](Optimistic::touch) on the cached fast path.
+    fn touch_cached(&self, dialect: Dialect) -> CachedUpdate<Self> {
+        cached::update(self, dialect, Operation::Touch)
+    }
+
+    /// [`delete`](Optimistic::delete) on the cached fast path.
+    fn delete_cached(&self, dialect: Dialect) -> CachedDelete<Self> {
+        cached::delete(self, dialect)
+    }
+
     /// `SELECT every persisted column FROM table`, in field order; add `.and_where(..)`.
     fn select() -> SelectStatement {
         statement::select::<Self>()
@@ -260,6 +294,7 @@ pub struct MigrationGuide;
 /// For the generated code only; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::cached::SqlCache;
     pub use sea_query;
 
     /// The version column's value, for the generated `Optimistic::values`.

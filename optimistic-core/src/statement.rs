@@ -116,14 +116,13 @@ impl<T: Optimistic> Update<T> {
     /// rows; a successful versioned write always changes the version column, so both counts
     /// agree and the check is right either way.
     pub fn check(&self, rows_affected: u64) -> Result<T::Version, Error<T>> {
-        let Some(next) = &self.next else {
-            return Err(Error::VersionOverflow {
-                key: self.key.clone(),
-                version: self.expected.clone(),
-                operation: self.operation,
-            });
-        };
-        check_rows(&self.key, &self.expected, self.operation, rows_affected).map(|()| next.clone())
+        check_update(
+            &self.key,
+            &self.expected,
+            self.next.as_ref(),
+            self.operation,
+            rows_affected,
+        )
     }
 
     /// The key of the row this update is aimed at.
@@ -288,7 +287,25 @@ impl<T: Optimistic> VersionedStatement for Delete<T> {
     }
 }
 
-fn check_rows<T: Optimistic>(
+/// The outcome of a versioned update (see [`Update::check`]), shared with the cached path.
+pub(crate) fn check_update<T: Optimistic>(
+    key: &T::Key,
+    expected: &T::Version,
+    next: Option<&T::Version>,
+    operation: Operation,
+    rows_affected: u64,
+) -> Result<T::Version, Error<T>> {
+    let Some(next) = next else {
+        return Err(Error::VersionOverflow {
+            key: key.clone(),
+            version: expected.clone(),
+            operation,
+        });
+    };
+    check_rows(key, expected, operation, rows_affected).map(|()| next.clone())
+}
+
+pub(crate) fn check_rows<T: Optimistic>(
     key: &T::Key,
     expected: &T::Version,
     operation: Operation,

@@ -150,6 +150,12 @@ fn impl_optimistic(model: &Model) -> TokenStream {
                 ::std::vec::Vec::from([#(#values),*])
             }
 
+            fn sql_cache() -> ::core::option::Option<&'static #krate::__private::SqlCache> {
+                // One per struct (shared by a generic struct's instances, whose SQL is the same).
+                static CACHE: #krate::__private::SqlCache = #krate::__private::SqlCache::new();
+                ::core::option::Option::Some(&CACHE)
+            }
+
             fn key_values(key: &Self::Key) -> ::std::vec::Vec<#sea_query::Value> {
                 ::std::vec::Vec::from([#(#key_values),*])
             }

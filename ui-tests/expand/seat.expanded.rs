@@ -72,6 +72,12 @@ impl ::optimistic_core::Optimistic for Seat {
             ::optimistic_core::__private::version_value(self),
         ])
     }
+    fn sql_cache() -> ::core::option::Option<
+        &'static ::optimistic_core::__private::SqlCache,
+    > {
+        static CACHE: ::optimistic_core::__private::SqlCache = ::optimistic_core::__private::SqlCache::new();
+        ::core::option::Option::Some(&CACHE)
+    }
     fn key_values(
         key: &Self::Key,
     ) -> ::std::vec::Vec<::optimistic_core::__private::sea_query::Value> {

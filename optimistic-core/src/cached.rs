@@ -1,0 +1,221 @@
+//! The cached fast path: the SQL text of each statement kind is fixed per struct and dialect,
+//! so it is rendered once (through the same sea-query builders) and every later call only
+//! collects the values. The SQL and values are byte-identical to the builder path's.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use sea_query::{
+    MysqlQueryBuilder, PostgresQueryBuilder, QueryBuilder, SqliteQueryBuilder, Values,
+};
+
+use crate::statement::{check_rows, check_update};
+use crate::version::VersionValue;
+use crate::{Error, Operation, Optimistic, Role};
+
+/// A SQL dialect the cached path renders for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// PostgreSQL: `$1` placeholders, `"quoted"` identifiers.
+    Postgres,
+    /// MySQL and MariaDB: `?` placeholders, `` `quoted` `` identifiers.
+    Mysql,
+    /// SQLite: `?` placeholders, `"quoted"` identifiers.
+    Sqlite,
+}
+
+impl Dialect {
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+const KINDS: usize = 4;
+const INSERT: usize = 0;
+const UPDATE: usize = 1;
+const TOUCH: usize = 2;
+const DELETE: usize = 3;
+
+/// One mapped struct's rendered SQL, per statement kind and dialect. The macro gives each
+/// struct a `static` one.
+#[doc(hidden)]
+pub struct SqlCache {
+    texts: [[OnceLock<String>; 3]; KINDS],
+}
+
+impl SqlCache {
+    /// Empty; filled on first use.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        SqlCache {
+            texts: [const {
+                [
+                    const { OnceLock::new() },
+                    const { OnceLock::new() },
+                    const { OnceLock::new() },
+                ]
+            }; KINDS],
+        }
+    }
+}
+
+/// SQL text and values ready for a driver, with the outcome check of a versioned update.
+#[derive(Debug)]
+#[must_use = "a cached update does nothing until a driver runs it and `check` reads the rows"]
+pub struct CachedUpdate<T: Optimistic> {
+    /// The statement; borrowed from the cache, owned only on the rare paths that bypass it
+    /// (a NULL expected version, a version at its maximum).
+    pub sql: Cow<'static, str>,
+    /// Its bound values, in placeholder order.
+    pub values: Values,
+    key: T::Key,
+    expected: T::Version,
+    next: Option<T::Version>,
+    operation: Operation,
+}
+
+impl<T: Optimistic> CachedUpdate<T> {
+    /// Exactly [`Update::check`](crate::Update::check).
+    pub fn check(&self, rows_affected: u64) -> Result<T::Version, Error<T>> {
+        check_update(
+            &self.key,
+            &self.expected,
+            self.next.as_ref(),
+            self.operation,
+            rows_affected,
+        )
+    }
+}
+
+/// SQL text and values of a versioned delete, with its outcome check.
+#[derive(Debug)]
+#[must_use = "a cached delete does nothing until a driver runs it and `check` reads the rows"]
+pub struct CachedDelete<T: Optimistic> {
+    /// The statement.
+    pub sql: Cow<'static, str>,
+    /// Its bound values, in placeholder order.
+    pub values: Values,
+    key: T::Key,
+    expected: T::Version,
+}
+
+impl<T: Optimistic> CachedDelete<T> {
+    /// Exactly [`Delete::check`](crate::Delete::check).
+    pub fn check(&self, rows_affected: u64) -> Result<(), Error<T>> {
+        check_rows(&self.key, &self.expected, Operation::Delete, rows_affected)
+    }
+}
+
+fn render(dialect: Dialect, statement: &impl sea_query::QueryStatementWriter) -> (String, Values) {
+    fn with<B: QueryBuilder>(
+        builder: B,
+        statement: &impl sea_query::QueryStatementWriter,
+    ) -> (String, Values) {
+        statement.build(builder)
+    }
+    match dialect {
+        Dialect::Postgres => with(PostgresQueryBuilder, statement),
+        Dialect::Mysql => with(MysqlQueryBuilder, statement),
+        Dialect::Sqlite => with(SqliteQueryBuilder, statement),
+    }
+}
+
+/// The cached text of `kind`, rendering it from `build` the first time.
+fn text<T: Optimistic>(
+    kind: usize,
+    dialect: Dialect,
+    build: impl FnOnce() -> String,
+) -> Cow<'static, str> {
+    match T::sql_cache() {
+        Some(cache) => Cow::Borrowed(
+            cache.texts[kind][dialect.index()]
+                .get_or_init(build)
+                .as_str(),
+        ),
+        None => Cow::Owned(build()),
+    }
+}
+
+/// Values of the columns with `role`, in column order.
+fn values_with<'v>(
+    columns: &'static [crate::Column],
+    values: &'v [sea_query::Value],
+    role: Role,
+) -> impl Iterator<Item = sea_query::Value> + 'v {
+    columns
+        .iter()
+        .zip(values)
+        .filter(move |(column, _)| column.role() == role)
+        .map(|(_, value)| value.clone())
+}
+
+pub(crate) fn insert<T: Optimistic>(row: &T, dialect: Dialect) -> (Cow<'static, str>, Values) {
+    let sql = text::<T>(INSERT, dialect, || render(dialect, &row.insert()).0);
+    (sql, Values(row.values()))
+}
+
+pub(crate) fn update<T: Optimistic>(
+    row: &T,
+    dialect: Dialect,
+    operation: Operation,
+) -> CachedUpdate<T> {
+    let expected = row.version();
+    let next = expected.next();
+    let build = || match operation {
+        Operation::Touch => row.touch(),
+        _ => row.update(),
+    };
+    // A NULL expected version (`IS NULL`) and the overflow guard change the SQL's shape.
+    let (sql, values) = match &next {
+        Some(next) if !expected.is_null() => {
+            let kind = if operation == Operation::Touch {
+                TOUCH
+            } else {
+                UPDATE
+            };
+            let sql = text::<T>(kind, dialect, || render(dialect, &*build()).0);
+            let columns = T::TABLE.columns();
+            let all = row.values();
+            let mut values = Vec::with_capacity(all.len() + 1);
+            if operation != Operation::Touch {
+                values.extend(values_with(columns, &all, Role::Data));
+            }
+            values.push(next.to_value());
+            values.extend(values_with(columns, &all, Role::Key));
+            values.push(expected.to_value());
+            (sql, Values(values))
+        }
+        _ => {
+            let (sql, values) = render(dialect, &*build());
+            (Cow::Owned(sql), values)
+        }
+    };
+    CachedUpdate {
+        sql,
+        values,
+        key: row.key(),
+        expected,
+        next,
+        operation,
+    }
+}
+
+pub(crate) fn delete<T: Optimistic>(row: &T, dialect: Dialect) -> CachedDelete<T> {
+    let expected = row.version();
+    let (sql, values) = if expected.is_null() {
+        let (sql, values) = render(dialect, &*row.delete());
+        (Cow::Owned(sql), values)
+    } else {
+        let sql = text::<T>(DELETE, dialect, || render(dialect, &*row.delete()).0);
+        let all = row.values();
+        let mut values: Vec<_> = values_with(T::TABLE.columns(), &all, Role::Key).collect();
+        values.push(expected.to_value());
+        (sql, Values(values))
+    };
+    CachedDelete {
+        sql,
+        values,
+        key: row.key(),
+        expected,
+    }
+}
