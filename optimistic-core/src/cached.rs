@@ -136,19 +136,6 @@ fn text<T: Optimistic>(
     }
 }
 
-/// Values of the columns with `role`, in column order.
-fn values_with<'v>(
-    columns: &'static [crate::Column],
-    values: &'v [sea_query::Value],
-    role: Role,
-) -> impl Iterator<Item = sea_query::Value> + 'v {
-    columns
-        .iter()
-        .zip(values)
-        .filter(move |(column, _)| column.role() == role)
-        .map(|(_, value)| value.clone())
-}
-
 pub(crate) fn insert<T: Optimistic>(row: &T, dialect: Dialect) -> (Cow<'static, str>, Values) {
     let sql = text::<T>(INSERT, dialect, || render(dialect, &row.insert()).0);
     (sql, Values(row.values()))
@@ -174,14 +161,14 @@ pub(crate) fn update<T: Optimistic>(
                 UPDATE
             };
             let sql = text::<T>(kind, dialect, || render(dialect, &*build()).0);
-            let columns = T::TABLE.columns();
-            let all = row.values();
-            let mut values = Vec::with_capacity(all.len() + 1);
+            // In placeholder order: SET data columns and the new version, WHERE key and the
+            // expected version.
+            let mut values = Vec::with_capacity(T::TABLE.columns().len() + 1);
             if operation != Operation::Touch {
-                values.extend(values_with(columns, &all, Role::Data));
+                row.visit_values(|role| role == Role::Data, |_, value| values.push(value));
             }
             values.push(next.to_value());
-            values.extend(values_with(columns, &all, Role::Key));
+            row.visit_values(|role| role == Role::Key, |_, value| values.push(value));
             values.push(expected.to_value());
             (sql, Values(values))
         }
@@ -207,8 +194,8 @@ pub(crate) fn delete<T: Optimistic>(row: &T, dialect: Dialect) -> CachedDelete<T
         (Cow::Owned(sql), values)
     } else {
         let sql = text::<T>(DELETE, dialect, || render(dialect, &*row.delete()).0);
-        let all = row.values();
-        let mut values: Vec<_> = values_with(T::TABLE.columns(), &all, Role::Key).collect();
+        let mut values = Vec::with_capacity(T::TABLE.key_columns().count() + 1);
+        row.visit_values(|role| role == Role::Key, |_, value| values.push(value));
         values.push(expected.to_value());
         (sql, Values(values))
     };

@@ -171,8 +171,9 @@ use sea_query::{Iden, InsertStatement, SelectStatement, UpdateStatement, Value};
 /// A row type with a version column. `#[optimistic]` implements it; the provided methods build
 /// the versioned statements.
 ///
-/// Implementing it by hand is possible but rarely needed: [`values`](Optimistic::values) must
-/// return one value per column of [`TABLE`](Optimistic::TABLE), in the same order.
+/// Implementing it by hand is possible but rarely needed:
+/// [`visit_values`](Optimistic::visit_values) must visit the columns of
+/// [`TABLE`](Optimistic::TABLE) in order, each with its own position.
 pub trait Optimistic: Sized {
     /// The key of one row: the key field's type, or a tuple of them for a composite key.
     type Key: Clone + fmt::Debug;
@@ -189,8 +190,20 @@ pub trait Optimistic: Sized {
     /// The version this row was read (or created) at.
     fn version(&self) -> Self::Version;
 
+    /// Calls `visit` with the position (in [`TABLE`](Optimistic::TABLE)'s columns) and value of
+    /// each column whose role `wanted` accepts, in column order. Generated so that a statement
+    /// clones only the fields it binds (a delete, only the key) and allocates nothing.
+    fn visit_values<W, F>(&self, wanted: W, visit: F)
+    where
+        W: Fn(Role) -> bool,
+        F: FnMut(usize, Value);
+
     /// The value of every column of [`TABLE`](Optimistic::TABLE), in its order.
-    fn values(&self) -> Vec<Value>;
+    fn values(&self) -> Vec<Value> {
+        let mut values = Vec::with_capacity(Self::TABLE.columns().len());
+        self.visit_values(|_| true, |_, value| values.push(value));
+        values
+    }
 
     /// The values of a key's columns, in key-column order (to look a row up by its key alone).
     fn key_values(key: &Self::Key) -> Vec<Value>;

@@ -379,15 +379,13 @@ impl<T: Optimistic> std::fmt::Debug for Delete<T> {
 
 pub(crate) fn insert<T: Optimistic>(row: &T) -> InsertStatement {
     let table = T::TABLE;
-    let (columns, values): (Vec<_>, Vec<_>) = table
-        .columns()
-        .iter()
-        .zip(persisted_values(row))
-        .map(|(column, value)| (column.name(), Expr::from(value)))
-        .unzip();
+    let mut values = Vec::with_capacity(table.columns().len());
+    row.visit_values(|_| true, |_, value| values.push(Expr::from(value)));
     let mut statement = Query::insert();
-    statement.into_table(table.table_name()).columns(columns);
-    // Cannot fail: both lists come from one zip, so their lengths agree.
+    statement
+        .into_table(table.table_name())
+        .columns(table.columns().iter().map(|column| column.name()));
+    // Cannot fail: one value per column, as `visit_values` visits every column once.
     let _ = statement.values(values);
     statement
 }
@@ -405,24 +403,26 @@ pub(crate) fn update<T: Optimistic>(row: &T, operation: Operation, written: Writ
     let next = expected.next();
     let mut statement = Query::update();
     statement.table(table.table_name());
-    for (column, value) in table.columns().iter().zip(persisted_values(row)) {
+    let columns = table.columns();
+    let wanted =
+        |role| role == Role::Key || (role == Role::Data && !matches!(written, Written::None));
+    row.visit_values(wanted, |position, value| {
+        let column = &columns[position];
         match column.role() {
             Role::Key => {
                 statement.and_where(Expr::col(column.name()).eq(value));
             }
             Role::Data => {
-                let writes = match written {
-                    Written::All => true,
-                    Written::None => false,
-                    Written::Only(names) => names.contains(&column.name()),
-                };
-                if writes {
-                    statement.value(column.name(), value);
+                if let Written::Only(names) = written
+                    && !names.contains(&column.name())
+                {
+                    return;
                 }
+                statement.value(column.name(), value);
             }
             Role::Version | Role::Excluded => {}
         }
-    }
+    });
     // The new version is bound as a value rather than written `version + 1`: the WHERE pins the
     // old one, so both mean the same, and binding keeps the parameter a BIGINT on every driver.
     let version = table.version_column();
@@ -449,11 +449,9 @@ pub(crate) fn delete<T: Optimistic>(row: &T) -> Delete<T> {
     let expected = row.version();
     let mut statement = Query::delete();
     statement.from_table(table.table_name());
-    for (column, value) in table.columns().iter().zip(persisted_values(row)) {
-        if column.role() == Role::Key {
-            statement.and_where(Expr::col(column.name()).eq(value));
-        }
-    }
+    where_key(row, |condition| {
+        statement.and_where(condition);
+    });
     statement.and_where(version_matches(table.version_column(), &expected));
     Delete {
         statement,
@@ -503,17 +501,16 @@ pub(crate) fn update_excluded<T: Optimistic>(row: &T) -> UpdateStatement {
     let table = T::TABLE;
     let mut statement = Query::update();
     statement.table(table.table_name());
-    for (column, value) in table.columns().iter().zip(persisted_values(row)) {
-        match column.role() {
-            Role::Key => {
-                statement.and_where(Expr::col(column.name()).eq(value));
-            }
-            Role::Excluded => {
-                statement.value(column.name(), value);
-            }
-            Role::Data | Role::Version => {}
+    let columns = table.columns();
+    let wanted = |role| matches!(role, Role::Key | Role::Excluded);
+    row.visit_values(wanted, |position, value| {
+        let column = &columns[position];
+        if column.role() == Role::Key {
+            statement.and_where(Expr::col(column.name()).eq(value));
+        } else {
+            statement.value(column.name(), value);
         }
-    }
+    });
     statement
 }
 
@@ -524,11 +521,9 @@ pub(crate) fn verify<T: Optimistic>(row: &T) -> Verify<T> {
     statement
         .column(table.version_column())
         .from(table.table_name());
-    for (column, value) in table.columns().iter().zip(persisted_values(row)) {
-        if column.role() == Role::Key {
-            statement.and_where(Expr::col(column.name()).eq(value));
-        }
-    }
+    where_key(row, |condition| {
+        statement.and_where(condition);
+    });
     statement.and_where(version_matches(table.version_column(), &expected));
     Verify {
         statement,
@@ -572,14 +567,13 @@ fn key_lookup<T: Optimistic>(key: &T::Key, selected: Expr) -> SelectStatement {
     statement
 }
 
-fn persisted_values<T: Optimistic>(row: &T) -> Vec<sea_query::Value> {
-    let values = row.values();
-    debug_assert_eq!(
-        values.len(),
-        T::TABLE.columns().len(),
-        "Optimistic::values must return one value per column of TABLE"
+/// `key_column = value` for each key column, in order.
+fn where_key<T: Optimistic>(row: &T, mut add: impl FnMut(Expr)) {
+    let columns = T::TABLE.columns();
+    row.visit_values(
+        |role| role == Role::Key,
+        |position, value| add(Expr::col(columns[position].name()).eq(value)),
     );
-    values
 }
 
 #[cfg(test)]

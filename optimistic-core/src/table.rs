@@ -54,6 +54,8 @@ pub struct Table {
     schema: Option<&'static str>,
     name: &'static str,
     columns: &'static [Column],
+    /// Position of the version column, found once in `new` (a `const fn`).
+    version: usize,
 }
 
 impl Table {
@@ -69,11 +71,14 @@ impl Table {
         name: &'static str,
         columns: &'static [Column],
     ) -> Self {
-        let (mut keys, mut versions, mut i) = (0, 0, 0);
+        let (mut keys, mut versions, mut version, mut i) = (0, 0, 0, 0);
         while i < columns.len() {
             match columns[i].role {
                 Role::Key => keys += 1,
-                Role::Version => versions += 1,
+                Role::Version => {
+                    versions += 1;
+                    version = i;
+                }
                 Role::Data | Role::Excluded => {}
             }
             i += 1;
@@ -90,6 +95,7 @@ impl Table {
             schema,
             name,
             columns,
+            version,
         }
     }
 
@@ -109,11 +115,8 @@ impl Table {
     }
 
     /// The name of the version column.
-    pub fn version_column(&self) -> &'static str {
-        // `new` guarantees exactly one.
-        self.columns_with(Role::Version)
-            .next()
-            .map_or("", Column::name)
+    pub const fn version_column(&self) -> &'static str {
+        self.columns[self.version].name
     }
 
     /// The column called `name`, if the table has it.

@@ -9,6 +9,7 @@
 
 /// The next version, in microseconds since the epoch, when the clock reads `now`: the later
 /// of `now` and one microsecond after `previous`. `None` past the representable range.
+#[cfg(any(feature = "chrono", feature = "time", test))]
 pub(crate) fn next_micros(previous: i64, now: i64) -> Option<i64> {
     previous.checked_add(1).map(|after| after.max(now))
 }

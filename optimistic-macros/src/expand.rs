@@ -30,13 +30,8 @@ fn impl_optimistic(model: &Model) -> TokenStream {
     let table = &model.table;
     let columns = model.columns.iter().map(|column| {
         let name = &column.name;
-        let role = match column.role {
-            Role::Key => quote!(Key),
-            Role::Version => quote!(Version),
-            Role::Data => quote!(Data),
-            Role::Excluded => quote!(Excluded),
-        };
-        quote!(#krate::Column::new(#name, #krate::Role::#role))
+        let role = role_path(krate, column.role);
+        quote!(#krate::Column::new(#name, #role))
     });
 
     let keys: Vec<_> = model.keys().collect();
@@ -112,22 +107,27 @@ fn impl_optimistic(model: &Model) -> TokenStream {
         let field = &column.field;
         quote_spanned!(column.ty.span()=> ::core::clone::Clone::clone(&self.#field))
     });
-    let values = model.columns.iter().map(|column| {
+    let visits = model.columns.iter().enumerate().map(|(position, column)| {
         let field = &column.field;
-        if column.role == Role::Version {
+        let role = role_path(krate, column.role);
+        let value = if column.role == Role::Version {
             // Through `Optimistic::version`, so a version type needs nothing but
             // `VersionValue`, and an unsupported one is reported once, at `type Version`.
-            return quote!(#krate::__private::version_value(self));
-        }
-        quote_spanned! {column.ty.span()=>
-            ::core::convert::Into::<#sea_query::Value>::into(
-                ::core::clone::Clone::clone(&self.#field)
-            )
+            quote!(#krate::__private::version_value(self))
+        } else {
+            quote_spanned! {column.ty.span()=>
+                ::core::convert::Into::<#sea_query::Value>::into(
+                    ::core::clone::Clone::clone(&self.#field)
+                )
+            }
+        };
+        quote! {
+            if wanted(#role) {
+                visit(#position, #value);
+            }
         }
     });
 
-    // Not `#[automatically_derived]`: rustc ignores field reads in such impls, and a field read
-    // only through the generated statements (often the version) would warn as never read.
     quote! {
         impl #impl_generics #krate::Optimistic for #ident #ty_generics #where_clause {
             // Spanned at the key's type, so "private type in public interface" points there.
@@ -146,8 +146,12 @@ fn impl_optimistic(model: &Model) -> TokenStream {
                 #version
             }
 
-            fn values(&self) -> ::std::vec::Vec<#sea_query::Value> {
-                ::std::vec::Vec::from([#(#values),*])
+            fn visit_values<W, F>(&self, wanted: W, mut visit: F)
+            where
+                W: ::core::ops::Fn(#krate::Role) -> bool,
+                F: ::core::ops::FnMut(usize, #sea_query::Value),
+            {
+                #(#visits)*
             }
 
             fn sql_cache() -> ::core::option::Option<&'static #krate::__private::SqlCache> {
@@ -168,6 +172,16 @@ fn impl_optimistic(model: &Model) -> TokenStream {
             }
         }
     }
+}
+
+fn role_path(krate: &syn::Path, role: Role) -> TokenStream {
+    let variant = match role {
+        Role::Key => quote!(Key),
+        Role::Version => quote!(Version),
+        Role::Data => quote!(Data),
+        Role::Excluded => quote!(Excluded),
+    };
+    quote!(#krate::Role::#variant)
 }
 
 /// The statement builders as inherent methods, so calling them needs no trait import.

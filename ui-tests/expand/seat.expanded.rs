@@ -58,19 +58,38 @@ impl ::optimistic_core::Optimistic for Seat {
     fn version(&self) -> Self::Version {
         ::core::clone::Clone::clone(&self.version)
     }
-    fn values(&self) -> ::std::vec::Vec<::optimistic_core::__private::sea_query::Value> {
-        ::std::vec::Vec::from([
-            ::core::convert::Into::<
-                ::optimistic_core::__private::sea_query::Value,
-            >::into(::core::clone::Clone::clone(&self.id)),
-            ::core::convert::Into::<
-                ::optimistic_core::__private::sea_query::Value,
-            >::into(::core::clone::Clone::clone(&self.is_booked)),
-            ::core::convert::Into::<
-                ::optimistic_core::__private::sea_query::Value,
-            >::into(::core::clone::Clone::clone(&self.passenger_name)),
-            ::optimistic_core::__private::version_value(self),
-        ])
+    fn visit_values<W, F>(&self, wanted: W, mut visit: F)
+    where
+        W: ::core::ops::Fn(::optimistic_core::Role) -> bool,
+        F: ::core::ops::FnMut(usize, ::optimistic_core::__private::sea_query::Value),
+    {
+        if wanted(::optimistic_core::Role::Key) {
+            visit(
+                0usize,
+                ::core::convert::Into::<
+                    ::optimistic_core::__private::sea_query::Value,
+                >::into(::core::clone::Clone::clone(&self.id)),
+            );
+        }
+        if wanted(::optimistic_core::Role::Data) {
+            visit(
+                1usize,
+                ::core::convert::Into::<
+                    ::optimistic_core::__private::sea_query::Value,
+                >::into(::core::clone::Clone::clone(&self.is_booked)),
+            );
+        }
+        if wanted(::optimistic_core::Role::Data) {
+            visit(
+                2usize,
+                ::core::convert::Into::<
+                    ::optimistic_core::__private::sea_query::Value,
+                >::into(::core::clone::Clone::clone(&self.passenger_name)),
+            );
+        }
+        if wanted(::optimistic_core::Role::Version) {
+            visit(3usize, ::optimistic_core::__private::version_value(self));
+        }
     }
     fn sql_cache() -> ::core::option::Option<
         &'static ::optimistic_core::__private::SqlCache,
