@@ -148,11 +148,15 @@ impl Dialect for sqlx::Sqlite {
     }
 }
 
+/// The first backoff ceiling of the optimistic strategies' retries, in microseconds
+/// (`--base-delay-us`).
+static BASE_DELAY_US: AtomicU64 = AtomicU64::new(5_000);
+
 /// The retry policy for the optimistic strategies: enough attempts that no deposit fails at
-/// the contention this example can produce (the sweep in docs/BENCHMARKS.md chose it).
+/// the contention this example can produce.
 fn policy() -> RetryPolicy {
     RetryPolicy::new(100)
-        .with_base_delay(Duration::from_millis(1))
+        .with_base_delay(Duration::from_micros(BASE_DELAY_US.load(Ordering::Relaxed)))
         .with_max_delay(Duration::from_millis(100))
 }
 
@@ -511,6 +515,8 @@ fn json(rows: &[Line], workload: Workload) -> String {
 }
 
 struct Args {
+    /// With --sweep: only this many hot rows, at 32 workers (for tuning).
+    hot: Option<i64>,
     workload: Workload,
     repeat: usize,
     json: Option<String>,
@@ -527,6 +533,7 @@ fn args() -> Result<Args, String> {
         repeat: 1,
         json: None,
         sweep: None,
+        hot: None,
     };
     let mut words = std::env::args().skip(1);
     while let Some(flag) = words.next() {
@@ -542,6 +549,8 @@ fn args() -> Result<Args, String> {
             "--repeat" => args.repeat = number(value()?)?,
             "--json" => args.json = Some(value()?),
             "--sweep" => args.sweep = Some(value()?),
+            "--base-delay-us" => BASE_DELAY_US.store(number(value()?)? as u64, Ordering::Relaxed),
+            "--hot" => args.hot = Some(number(value()?)? as i64),
             other => {
                 return Err(format!(
                     "unknown flag {other}; see the top of examples/deposit.rs"
@@ -562,14 +571,25 @@ async fn pool<DB: Database>(url: &str, connections: u32) -> Result<Pool<DB>, sql
 
 /// Optimistic (with the retry helper) against pessimistic locking on PostgreSQL, over a grid of
 /// worker counts and hot rows; writes CSV.
-async fn sweep(path: &str, deposits: usize) -> Result<(), Box<dyn std::error::Error>> {
+async fn sweep(
+    path: &str,
+    deposits: usize,
+    only_hot: Option<i64>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("POSTGRES_URL")
         .map_err(|_| "the sweep runs on PostgreSQL: set POSTGRES_URL")?;
     let mut csv = String::from(
         "workers,hot_rows,strategy,wall_ms,goodput_per_s,conflicts,retries,failed,lost\n",
     );
-    for hot_rows in [1_i64, 10, 100] {
-        for workers in [1_usize, 2, 4, 8, 16, 32, 64, 100] {
+    let (hot_grid, worker_grid) = match only_hot {
+        Some(hot) => (vec![hot], vec![32]),
+        None => (
+            vec![1_i64, 10, 100],
+            vec![1_usize, 2, 4, 8, 16, 32, 64, 100],
+        ),
+    };
+    for &hot_rows in &hot_grid {
+        for &workers in &worker_grid {
             let pool = pool::<sqlx::Postgres>(&url, workers.min(90) as u32).await?;
             for strategy in [Strategy::Optimistic, Strategy::Pessimistic] {
                 let workload = Workload {
@@ -615,7 +635,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
     };
     if let Some(path) = &args.sweep {
-        sweep(path, args.workload.deposits).await?;
+        sweep(path, args.workload.deposits, args.hot).await?;
         return Ok(ExitCode::SUCCESS);
     }
     let workload = args.workload;
