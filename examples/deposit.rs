@@ -399,32 +399,13 @@ where
     })
 }
 
-/// Median wall time (and the run it came from) over `repeat` runs of one strategy.
-async fn measure<DB>(
-    pool: &Pool<DB>,
-    strategy: Strategy,
-    workload: Workload,
-    repeat: usize,
-) -> Result<Report, Box<dyn std::error::Error>>
-where
-    DB: Dialect,
-    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    SqlxValues: IntoArguments<DB>,
-    for<'r> i64: Decode<'r, DB> + Type<DB> + sqlx::Encode<'r, DB>,
-    for<'q> <DB as Database>::Arguments: IntoArguments<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
-    let mut runs = Vec::new();
-    for _ in 0..repeat.max(1) {
-        runs.push(run(pool, strategy, workload).await?);
-    }
+/// The median run (by wall time) of one strategy; losses and failures count from any run.
+fn median(mut runs: Vec<Report>) -> Report {
     runs.sort_by_key(|report| report.wall);
     let mut median = runs[runs.len() / 2].clone();
-    // Losses and failures anywhere count, not only in the median run.
     median.lost = runs.iter().map(|r| r.lost).max().unwrap_or(0);
     median.failed = runs.iter().map(|r| r.failed).max().unwrap_or(0);
-    Ok(median)
+    median
 }
 
 struct Line {
@@ -448,12 +429,19 @@ where
     for<'q> <DB as Database>::Arguments: IntoArguments<DB>,
     usize: ColumnIndex<DB::Row>,
 {
-    for strategy in STRATEGIES {
-        let report = measure(&pool, strategy, workload, repeat).await?;
+    // Interleaved: each repeat runs every strategy once, so drift on the machine (disk
+    // flushes, other load) falls on all of them alike rather than on whichever ran last.
+    let mut runs: Vec<Vec<Report>> = vec![Vec::new(); STRATEGIES.len()];
+    for _ in 0..repeat.max(1) {
+        for (strategy, runs) in STRATEGIES.iter().zip(&mut runs) {
+            runs.push(run(&pool, *strategy, workload).await?);
+        }
+    }
+    for (strategy, runs) in STRATEGIES.into_iter().zip(runs) {
         rows.push(Line {
             backend: DB::LABEL,
             strategy,
-            report,
+            report: median(runs),
         });
     }
     sqlx::raw_sql("DROP TABLE IF EXISTS deposit_accounts")
