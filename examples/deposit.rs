@@ -92,44 +92,29 @@ fn deposit(n: usize, accounts: i64) -> (i64, i64) {
     (fastrand::Rng::with_seed(n as u64).i64(1..=accounts), 1)
 }
 
-/// What each database needs spelled its own way.
+/// What each database needs spelled its own way; the `?` placeholders serve MySQL and SQLite.
 trait Dialect: Backend {
     const LABEL: &'static str;
-    const LOCK: &'static str;
+    const LOCK: &'static str = " FOR UPDATE";
     const BEGIN: &'static str;
-    fn plain_update() -> &'static str;
-    fn versioned_update() -> &'static str;
-    fn select() -> &'static str;
+    const PLAIN_UPDATE: &'static str = "UPDATE deposit_accounts SET balance = ? WHERE id = ?";
+    const VERSIONED_UPDATE: &'static str =
+        "UPDATE deposit_accounts SET balance = ?, version = ? WHERE id = ? AND version = ?";
+    const SELECT: &'static str = "SELECT id, balance, version FROM deposit_accounts WHERE id = ?";
 }
 
 impl Dialect for sqlx::Postgres {
     const LABEL: &'static str = "postgres";
-    const LOCK: &'static str = " FOR UPDATE";
     const BEGIN: &'static str = "BEGIN";
-    fn plain_update() -> &'static str {
-        "UPDATE deposit_accounts SET balance = $1 WHERE id = $2"
-    }
-    fn versioned_update() -> &'static str {
-        "UPDATE deposit_accounts SET balance = $1, version = $2 WHERE id = $3 AND version = $4"
-    }
-    fn select() -> &'static str {
-        "SELECT id, balance, version FROM deposit_accounts WHERE id = $1"
-    }
+    const PLAIN_UPDATE: &'static str = "UPDATE deposit_accounts SET balance = $1 WHERE id = $2";
+    const VERSIONED_UPDATE: &'static str =
+        "UPDATE deposit_accounts SET balance = $1, version = $2 WHERE id = $3 AND version = $4";
+    const SELECT: &'static str = "SELECT id, balance, version FROM deposit_accounts WHERE id = $1";
 }
 
 impl Dialect for sqlx::MySql {
     const LABEL: &'static str = "mariadb";
-    const LOCK: &'static str = " FOR UPDATE";
     const BEGIN: &'static str = "START TRANSACTION";
-    fn plain_update() -> &'static str {
-        "UPDATE deposit_accounts SET balance = ? WHERE id = ?"
-    }
-    fn versioned_update() -> &'static str {
-        "UPDATE deposit_accounts SET balance = ?, version = ? WHERE id = ? AND version = ?"
-    }
-    fn select() -> &'static str {
-        "SELECT id, balance, version FROM deposit_accounts WHERE id = ?"
-    }
 }
 
 impl Dialect for sqlx::Sqlite {
@@ -137,15 +122,6 @@ impl Dialect for sqlx::Sqlite {
     // SQLite locks the whole database for writing instead; see BEGIN.
     const LOCK: &'static str = "";
     const BEGIN: &'static str = "BEGIN IMMEDIATE";
-    fn plain_update() -> &'static str {
-        "UPDATE deposit_accounts SET balance = ? WHERE id = ?"
-    }
-    fn versioned_update() -> &'static str {
-        "UPDATE deposit_accounts SET balance = ?, version = ? WHERE id = ? AND version = ?"
-    }
-    fn select() -> &'static str {
-        "SELECT id, balance, version FROM deposit_accounts WHERE id = ?"
-    }
 }
 
 /// The first backoff ceiling of the optimistic strategies' retries, in microseconds
@@ -202,7 +178,7 @@ where
     match strategy {
         Strategy::Naive => {
             let account = read(pool, id).await?;
-            sqlx::query(DB::plain_update())
+            sqlx::query(DB::PLAIN_UPDATE)
                 .bind(account.balance + amount)
                 .bind(id)
                 .execute(pool)
@@ -235,14 +211,14 @@ where
                     tokio::time::sleep,
                     |error: &Option<sqlx::Error>| error.is_none(),
                     |_| async {
-                        let row = sqlx::query(DB::select())
+                        let row = sqlx::query(DB::SELECT)
                             .bind(id)
                             .fetch_one(pool)
                             .await
                             .map_err(Some)?;
                         let (balance, version): (i64, i64) =
                             (row.try_get(1).map_err(Some)?, row.try_get(2).map_err(Some)?);
-                        let result = sqlx::query(DB::versioned_update())
+                        let result = sqlx::query(DB::VERSIONED_UPDATE)
                             .bind(balance + amount)
                             .bind(version + 1)
                             .bind(id)
@@ -270,7 +246,7 @@ where
         Strategy::Pessimistic => {
             let mut connection = pool.acquire().await?;
             sqlx::raw_sql(DB::BEGIN).execute(&mut *connection).await?;
-            let locked = format!("{}{}", DB::select(), DB::LOCK);
+            let locked = format!("{}{}", DB::SELECT, DB::LOCK);
             let step = async {
                 let row = sqlx::query(sqlx::AssertSqlSafe(locked))
                     .bind(id)
@@ -278,7 +254,7 @@ where
                     .await?;
                 let balance: i64 = row.try_get(1)?;
                 let version: i64 = row.try_get(2)?;
-                sqlx::query(DB::versioned_update())
+                sqlx::query(DB::VERSIONED_UPDATE)
                     .bind(balance + amount)
                     .bind(version + 1)
                     .bind(id)
