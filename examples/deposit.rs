@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use optimistic_core::retry::RetryPolicy;
+use optimistic_core::retry::{Retried, RetryError, RetryPolicy};
 use optimistic_core::sea_query::{Expr, ExprTrait};
 use optimistic_core::sqlx::{Backend, SqlxBinder, SqlxValues};
 use optimistic_core::{ExecuteError, Version, optimistic};
@@ -196,13 +196,7 @@ where
                     result
                 })
                 .await;
-            stats.tally(
-                outcome
-                    .as_ref()
-                    .map(|done| done.attempts)
-                    .map_err(|e| e.attempts()),
-                amount,
-            );
+            stats.tally(&outcome, amount);
         }
         Strategy::OptimisticSql => {
             // `None` is a stale write (retry); `Some` a driver error (give up).
@@ -235,13 +229,7 @@ where
                     },
                 )
                 .await;
-            stats.tally(
-                outcome
-                    .as_ref()
-                    .map(|done| done.attempts)
-                    .map_err(|e| e.attempts()),
-                amount,
-            );
+            stats.tally(&outcome, amount);
         }
         Strategy::Pessimistic => {
             let mut connection = pool.acquire().await?;
@@ -295,12 +283,15 @@ struct Stats {
 }
 
 impl Stats {
-    /// Counts a retried deposit: `Ok(attempts)` succeeded, `Err(attempts)` gave up.
-    fn tally(&self, attempts: Result<u32, u32>, amount: i64) {
-        let used = attempts.unwrap_or_else(|attempts| attempts);
+    /// Counts a retried deposit: its retries, and whether it gave up (then not lost).
+    fn tally<T, E>(&self, outcome: &Result<Retried<T>, RetryError<E>>, amount: i64) {
+        let used = match outcome {
+            Ok(done) => done.attempts,
+            Err(error) => error.attempts(),
+        };
         self.retries
             .fetch_add(u64::from(used.saturating_sub(1)), Ordering::Relaxed);
-        if attempts.is_err() {
+        if outcome.is_err() {
             self.failed.fetch_add(1, Ordering::Relaxed);
             self.failed_amount.fetch_add(amount, Ordering::Relaxed);
         }

@@ -227,7 +227,9 @@ impl RetryPolicy {
         C: Fn(&E) -> bool,
         F: FnMut(u32) -> Result<T, E>,
     {
-        for attempts in 1.. {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
             match attempt(attempts) {
                 Ok(value) => return Ok(Retried { value, attempts }),
                 Err(error) => match self.decide(attempts, error, &is_retryable) {
@@ -236,7 +238,6 @@ impl RetryPolicy {
                 },
             }
         }
-        unreachable!("the loop returns by max_attempts")
     }
 
     /// The async [`retry`](Self::retry): `sleep` is the runtime's timer, e.g.
@@ -270,7 +271,9 @@ impl RetryPolicy {
         S: FnMut(Duration) -> Sleep,
         Sleep: Future<Output = ()>,
     {
-        for attempts in 1.. {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
             match attempt(attempts).await {
                 Ok(value) => return Ok(Retried { value, attempts }),
                 Err(error) => match self.decide(attempts, error, &is_retryable) {
@@ -279,7 +282,6 @@ impl RetryPolicy {
                 },
             }
         }
-        unreachable!("the loop returns by max_attempts")
     }
 
     /// [`retry_async`](Self::retry_async) on tokio's timer (feature `tokio`).
