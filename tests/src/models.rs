@@ -152,14 +152,6 @@ pub fn stamped_ddl(dialect: crate::namespace::Dialect, precise: bool) -> String 
     format!("CREATE TABLE stamped (id BIGINT PRIMARY KEY, note TEXT, stamp {column} NOT NULL)")
 }
 
-/// The DDL for [`Seat`] on SQLite.
-pub const SEATS_SQLITE: &str = "CREATE TABLE seats (
-    id INTEGER PRIMARY KEY,
-    is_booked BOOLEAN NOT NULL,
-    passenger_name TEXT,
-    version BIGINT NOT NULL
-)";
-
 /// Everything the attribute can configure at once: a schema, a composite key, renamed columns
 /// (one of them the reserved word `order`), a skipped field, and the version found by its type.
 #[optimistic(schema = "main", table = "seat_assignments")]

@@ -11,7 +11,7 @@ use tempfile::TempDir;
 /// A fresh SQLite database file in its own temporary directory.
 pub struct TempSqlite {
     // Dropping the directory deletes the file; `Drop` runs on panic too.
-    dir: TempDir,
+    _dir: TempDir,
     path: PathBuf,
 }
 
@@ -20,7 +20,7 @@ impl TempSqlite {
     pub fn new(schema: &str) -> Self {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let path = dir.path().join("test.sqlite3");
-        let db = TempSqlite { dir, path };
+        let db = TempSqlite { _dir: dir, path };
         db.connect()
             .execute_batch(schema)
             .expect("create the test schema");
@@ -30,11 +30,6 @@ impl TempSqlite {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// The directory holding the file.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// A new connection that waits for locks instead of failing at once, so concurrent writers

@@ -5,12 +5,12 @@ use std::thread;
 
 use optimistic_core::sea_query::{Expr, ExprTrait, Query, SqliteQueryBuilder};
 use optimistic_core::{Error, Operation, Version};
-use optimistic_tests::models::{ASSIGNMENTS_SQLITE, Assignment, SEATS_SQLITE, Seat, SeatIden};
+use optimistic_tests::models::{ASSIGNMENTS_SQLITE, Assignment, SEATS, Seat, SeatIden};
 use optimistic_tests::sqlite::{TempSqlite, execute, load_seat};
 use sea_query_rusqlite::RusqliteBinder;
 
 fn seats_with(seats: &[Seat]) -> TempSqlite {
-    let db = TempSqlite::new(SEATS_SQLITE);
+    let db = TempSqlite::new(SEATS);
     let connection = db.connect();
     for seat in seats {
         assert_eq!(execute(&connection, &seat.insert()), 1);
@@ -167,7 +167,7 @@ fn a_row_at_the_largest_version_is_refused_and_nothing_is_written() {
 #[test]
 fn several_matched_rows_are_never_success() {
     // No primary key: the same id twice, which the versioned write cannot tell apart.
-    let db = TempSqlite::new(&SEATS_SQLITE.replace("INTEGER PRIMARY KEY", "INTEGER"));
+    let db = TempSqlite::new(&SEATS.replace("BIGINT PRIMARY KEY", "BIGINT"));
     let mut connection = db.connect();
     for _ in 0..2 {
         execute(&connection, &Seat::free(2).insert());
