@@ -30,11 +30,12 @@ impl Dialect {
     }
 }
 
-const KINDS: usize = 4;
+const KINDS: usize = 5;
 const INSERT: usize = 0;
 const UPDATE: usize = 1;
 const TOUCH: usize = 2;
 const DELETE: usize = 3;
+const SELECT_BY_KEY: usize = 4;
 
 /// One mapped struct's rendered SQL, per statement kind and dialect. The macro gives each
 /// struct a `static` one.
@@ -75,6 +76,11 @@ pub struct CachedUpdate<T: Optimistic> {
 }
 
 impl<T: Optimistic> CachedUpdate<T> {
+    /// Moves the SQL and values out for a driver that takes them by value; `check` still works.
+    pub fn take_sql_and_values(&mut self) -> (Cow<'static, str>, Values) {
+        take(&mut self.sql, &mut self.values)
+    }
+
     /// Exactly [`Update::check`](crate::Update::check).
     pub fn check(&self, rows_affected: u64) -> Result<T::Version, Error<T>> {
         check_update(
@@ -100,10 +106,23 @@ pub struct CachedDelete<T: Optimistic> {
 }
 
 impl<T: Optimistic> CachedDelete<T> {
+    /// Moves the SQL and values out for a driver that takes them by value; `check` still works.
+    pub fn take_sql_and_values(&mut self) -> (Cow<'static, str>, Values) {
+        take(&mut self.sql, &mut self.values)
+    }
+
     /// Exactly [`Delete::check`](crate::Delete::check).
     pub fn check(&self, rows_affected: u64) -> Result<(), Error<T>> {
         check_rows(&self.key, &self.expected, Operation::Delete, rows_affected)
     }
+}
+
+/// Leaves an empty text and no values behind (neither allocates).
+fn take(sql: &mut Cow<'static, str>, values: &mut Values) -> (Cow<'static, str>, Values) {
+    (
+        std::mem::take(sql),
+        std::mem::replace(values, Values(Vec::new())),
+    )
 }
 
 fn render(dialect: Dialect, statement: &impl sea_query::QueryStatementWriter) -> (String, Values) {
@@ -139,6 +158,16 @@ fn text<T: Optimistic>(
 pub(crate) fn insert<T: Optimistic>(row: &T, dialect: Dialect) -> (Cow<'static, str>, Values) {
     let sql = text::<T>(INSERT, dialect, || render(dialect, &row.insert()).0);
     (sql, Values(row.values()))
+}
+
+pub(crate) fn select_by_key<T: Optimistic>(
+    key: &T::Key,
+    dialect: Dialect,
+) -> (Cow<'static, str>, Values) {
+    let sql = text::<T>(SELECT_BY_KEY, dialect, || {
+        render(dialect, &crate::statement::select_by_key::<T>(key)).0
+    });
+    (sql, Values(T::key_values(key)))
 }
 
 pub(crate) fn update<T: Optimistic>(

@@ -297,6 +297,20 @@ pub trait Optimistic: Sized {
     fn select() -> SelectStatement {
         statement::select::<Self>()
     }
+
+    /// `SELECT every persisted column FROM table WHERE key`: the read before a write.
+    fn select_by_key(key: &Self::Key) -> SelectStatement {
+        statement::select_by_key::<Self>(key)
+    }
+
+    /// [`select_by_key`](Optimistic::select_by_key) on the cached fast path: the same SQL and
+    /// values, the text rendered once per struct and dialect.
+    fn select_by_key_cached(
+        key: &Self::Key,
+        dialect: Dialect,
+    ) -> (std::borrow::Cow<'static, str>, sea_query::Values) {
+        cached::select_by_key::<Self>(key, dialect)
+    }
 }
 
 /// The structs of `docs/MIGRATING.md`, compiled as doctests.

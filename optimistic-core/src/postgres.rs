@@ -10,7 +10,7 @@ use sea_query_postgres::{PostgresValue, PostgresValues};
 pub use sea_query_postgres::PostgresBinder;
 
 use crate::ExecuteError;
-use crate::{Optimistic, Version, VersionedStatement};
+use crate::{Dialect, Optimistic, Version, VersionedStatement};
 
 type BoxError = Box<dyn std::error::Error + Sync + Send>;
 
@@ -35,10 +35,11 @@ impl<'a> FromSql<'a> for Version {
 
 fn bind<S: VersionedStatement>(statement: &S) -> (String, PostgresValues) {
     let (sql, values) = statement.build(PostgresQueryBuilder);
-    (
-        sql,
-        PostgresValues(values.into_iter().map(PostgresValue).collect()),
-    )
+    (sql, bind_values(values))
+}
+
+fn bind_values(values: sea_query::Values) -> PostgresValues {
+    PostgresValues(values.into_iter().map(PostgresValue).collect())
 }
 
 /// Runs a versioned [`Update`](crate::Update) or [`Delete`](crate::Delete) on a tokio-postgres
@@ -59,15 +60,55 @@ where
     Ok(statement.check(rows)?)
 }
 
-/// Inserts a row with [`Optimistic::insert`] on a tokio-postgres client or transaction.
+/// Inserts a row with [`Optimistic::insert`] (on the cached path) on a tokio-postgres client or
+/// transaction.
 pub async fn insert<T, C>(client: &C, row: &T) -> Result<(), ::tokio_postgres::Error>
 where
     T: Optimistic,
     C: ::tokio_postgres::GenericClient,
 {
-    let (sql, values) = row.insert().build_postgres(PostgresQueryBuilder);
-    client.execute(sql.as_str(), &values.as_params()).await?;
+    let (sql, values) = row.insert_cached(Dialect::Postgres);
+    client
+        .execute(&*sql, &bind_values(values).as_params())
+        .await?;
     Ok(())
+}
+
+/// `execute(client, &row.update())` on the cached fast path ([`Optimistic::update_cached`]):
+/// the same SQL, values and check, without building the statement. Returns the new version.
+pub async fn update<T, C>(
+    client: &C,
+    row: &T,
+) -> Result<T::Version, ExecuteError<T, ::tokio_postgres::Error>>
+where
+    T: Optimistic,
+    C: ::tokio_postgres::GenericClient,
+{
+    let mut update = row.update_cached(Dialect::Postgres);
+    let (sql, values) = update.take_sql_and_values();
+    let rows = client
+        .execute(&*sql, &bind_values(values).as_params())
+        .await
+        .map_err(ExecuteError::Driver)?;
+    Ok(update.check(rows)?)
+}
+
+/// `execute(client, &row.delete())` on the cached fast path ([`Optimistic::delete_cached`]).
+pub async fn delete<T, C>(
+    client: &C,
+    row: &T,
+) -> Result<(), ExecuteError<T, ::tokio_postgres::Error>>
+where
+    T: Optimistic,
+    C: ::tokio_postgres::GenericClient,
+{
+    let mut delete = row.delete_cached(Dialect::Postgres);
+    let (sql, values) = delete.take_sql_and_values();
+    let rows = client
+        .execute(&*sql, &bind_values(values).as_params())
+        .await
+        .map_err(ExecuteError::Driver)?;
+    Ok(delete.check(rows)?)
 }
 
 /// The same for the blocking [`postgres`](::postgres) client.
@@ -90,14 +131,46 @@ pub mod blocking {
         Ok(statement.check(rows)?)
     }
 
-    /// Inserts a row with [`Optimistic::insert`] on a blocking client or transaction.
+    /// Inserts a row with [`Optimistic::insert`] (on the cached path) on a blocking client or
+    /// transaction.
     pub fn insert<T, C>(client: &mut C, row: &T) -> Result<(), ::postgres::Error>
     where
         T: Optimistic,
         C: ::postgres::GenericClient,
     {
-        let (sql, values) = row.insert().build_postgres(PostgresQueryBuilder);
-        client.execute(sql.as_str(), &values.as_params())?;
+        let (sql, values) = row.insert_cached(Dialect::Postgres);
+        client.execute(&*sql, &bind_values(values).as_params())?;
         Ok(())
+    }
+
+    /// [`update`](super::update) for a blocking client or transaction.
+    pub fn update<T, C>(
+        client: &mut C,
+        row: &T,
+    ) -> Result<T::Version, ExecuteError<T, ::postgres::Error>>
+    where
+        T: Optimistic,
+        C: ::postgres::GenericClient,
+    {
+        let mut update = row.update_cached(Dialect::Postgres);
+        let (sql, values) = update.take_sql_and_values();
+        let rows = client
+            .execute(&*sql, &bind_values(values).as_params())
+            .map_err(ExecuteError::Driver)?;
+        Ok(update.check(rows)?)
+    }
+
+    /// [`delete`](super::delete) for a blocking client or transaction.
+    pub fn delete<T, C>(client: &mut C, row: &T) -> Result<(), ExecuteError<T, ::postgres::Error>>
+    where
+        T: Optimistic,
+        C: ::postgres::GenericClient,
+    {
+        let mut delete = row.delete_cached(Dialect::Postgres);
+        let (sql, values) = delete.take_sql_and_values();
+        let rows = client
+            .execute(&*sql, &bind_values(values).as_params())
+            .map_err(ExecuteError::Driver)?;
+        Ok(delete.check(rows)?)
     }
 }

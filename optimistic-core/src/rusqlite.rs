@@ -29,7 +29,7 @@ use sea_query_rusqlite::{RusqliteValue, RusqliteValues};
 pub use sea_query_rusqlite::RusqliteBinder;
 
 use crate::ExecuteError;
-use crate::{Optimistic, Version, VersionedStatement};
+use crate::{Dialect, Optimistic, Version, VersionedStatement};
 
 impl ToSql for Version {
     fn to_sql(&self) -> ::rusqlite::Result<ToSqlOutput<'_>> {
@@ -61,9 +61,45 @@ pub fn execute<S: VersionedStatement>(
     Ok(statement.check(rows as u64)?)
 }
 
-/// Inserts a row with [`Optimistic::insert`].
+/// Inserts a row with [`Optimistic::insert`] (on the cached path).
 pub fn insert<T: Optimistic>(connection: &Connection, row: &T) -> Result<(), Error> {
-    let (sql, values) = row.insert().build_rusqlite(SqliteQueryBuilder);
-    connection.execute(&sql, &*values.as_params())?;
+    let (sql, values) = row.insert_cached(Dialect::Sqlite);
+    run_prepared(connection, &sql, values)?;
     Ok(())
+}
+
+/// `execute(connection, &row.update())` on the cached fast path
+/// ([`Optimistic::update_cached`]), through rusqlite's prepared-statement cache: the same SQL,
+/// values and check. Returns the row's new version. Use [`execute`] for an update you changed.
+pub fn update<T: Optimistic>(
+    connection: &Connection,
+    row: &T,
+) -> Result<T::Version, ExecuteError<T, Error>> {
+    let mut update = row.update_cached(Dialect::Sqlite);
+    let (sql, values) = update.take_sql_and_values();
+    let rows = run_prepared(connection, &sql, values).map_err(ExecuteError::Driver)?;
+    Ok(update.check(rows as u64)?)
+}
+
+/// `execute(connection, &row.delete())` on the cached fast path ([`Optimistic::delete_cached`]).
+pub fn delete<T: Optimistic>(
+    connection: &Connection,
+    row: &T,
+) -> Result<(), ExecuteError<T, Error>> {
+    let mut delete = row.delete_cached(Dialect::Sqlite);
+    let (sql, values) = delete.take_sql_and_values();
+    let rows = run_prepared(connection, &sql, values).map_err(ExecuteError::Driver)?;
+    Ok(delete.check(rows as u64)?)
+}
+
+/// Runs a statement through the connection's prepared-statement cache; the rows it changed.
+fn run_prepared(
+    connection: &Connection,
+    sql: &str,
+    values: sea_query::Values,
+) -> Result<usize, Error> {
+    let values = RusqliteValues(values.into_iter().map(RusqliteValue).collect());
+    connection
+        .prepare_cached(sql)?
+        .execute(&*values.as_params())
 }

@@ -13,8 +13,13 @@ use ::sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row
 /// queries you write yourself.
 pub use sea_query_sqlx::{SqlxBinder, SqlxValues};
 
+use std::borrow::Cow;
+
+use ::sqlx::query::Query;
+use sea_query::Values;
+
 use crate::ExecuteError;
-use crate::{Batch, BatchOutcome, Error, Optimistic, Update, Version, VersionedStatement};
+use crate::{Batch, BatchOutcome, Dialect, Error, Optimistic, Update, Version, VersionedStatement};
 
 /// Stored as `BIGINT` (the column must be `BIGINT` on PostgreSQL, where `i64` is `INT8`).
 impl<DB: Database> Type<DB> for Version
@@ -54,6 +59,9 @@ pub trait Backend: Database {
     /// The sea-query builder for its dialect.
     type QueryBuilder: sea_query::QueryBuilder + Default;
 
+    /// Its dialect on the cached fast path.
+    const DIALECT: Dialect;
+
     /// Whether it runs data-modifying CTEs, so a stale update can report the row's current
     /// version in the same statement ([`Update::with_current`](crate::Update::with_current)).
     const DATA_MODIFYING_CTE: bool = false;
@@ -65,6 +73,7 @@ pub trait Backend: Database {
 #[cfg(feature = "sqlx-postgres")]
 impl Backend for ::sqlx::Postgres {
     type QueryBuilder = sea_query::PostgresQueryBuilder;
+    const DIALECT: Dialect = Dialect::Postgres;
     const DATA_MODIFYING_CTE: bool = true;
 
     fn rows_affected(result: &Self::QueryResult) -> u64 {
@@ -75,6 +84,7 @@ impl Backend for ::sqlx::Postgres {
 #[cfg(feature = "sqlx-mysql")]
 impl Backend for ::sqlx::MySql {
     type QueryBuilder = sea_query::MysqlQueryBuilder;
+    const DIALECT: Dialect = Dialect::Mysql;
 
     fn rows_affected(result: &Self::QueryResult) -> u64 {
         result.rows_affected()
@@ -84,6 +94,7 @@ impl Backend for ::sqlx::MySql {
 #[cfg(feature = "sqlx-sqlite")]
 impl Backend for ::sqlx::Sqlite {
     type QueryBuilder = sea_query::SqliteQueryBuilder;
+    const DIALECT: Dialect = Dialect::Sqlite;
 
     fn rows_affected(result: &Self::QueryResult) -> u64 {
         result.rows_affected()
@@ -110,7 +121,20 @@ where
     Ok(statement.check(DB::rows_affected(&result))?)
 }
 
-/// Inserts a row with [`Optimistic::insert`].
+/// A query from SQL on the cached path: the cached text goes to sqlx as a `&'static str`, so
+/// neither this crate nor sqlx's statement cache copies it.
+fn cached_query<DB>(sql: Cow<'static, str>, values: Values) -> Query<'static, DB, SqlxValues>
+where
+    DB: Database,
+    SqlxValues: IntoArguments<DB>,
+{
+    match sql {
+        Cow::Borrowed(sql) => ::sqlx::query_with(sql, SqlxValues(values)),
+        Cow::Owned(sql) => ::sqlx::query_with(::sqlx::AssertSqlSafe(sql), SqlxValues(values)),
+    }
+}
+
+/// Inserts a row with [`Optimistic::insert`] (on the cached path).
 pub async fn insert<'e, T, E, DB>(executor: E, row: &T) -> Result<(), ::sqlx::Error>
 where
     T: Optimistic,
@@ -118,11 +142,64 @@ where
     DB: Backend,
     SqlxValues: IntoArguments<DB>,
 {
-    let (sql, values) = row.insert().build_sqlx(DB::QueryBuilder::default());
-    ::sqlx::query_with(::sqlx::AssertSqlSafe(sql), values)
-        .execute(executor)
-        .await?;
+    let (sql, values) = row.insert_cached(DB::DIALECT);
+    cached_query(sql, values).execute(executor).await?;
     Ok(())
+}
+
+/// `execute(executor, &row.update())` on the cached fast path
+/// ([`Optimistic::update_cached`]): the same SQL, values and check, without building the
+/// statement each time. Returns the row's new version. Use [`execute`] for an update you
+/// changed (an extra condition, fewer columns).
+pub async fn update<'e, T, E, DB>(
+    executor: E,
+    row: &T,
+) -> Result<T::Version, ExecuteError<T, ::sqlx::Error>>
+where
+    T: Optimistic,
+    E: Executor<'e, Database = DB>,
+    DB: Backend,
+    SqlxValues: IntoArguments<DB>,
+{
+    let mut update = row.update_cached(DB::DIALECT);
+    let (sql, values) = update.take_sql_and_values();
+    let result = cached_query(sql, values)
+        .execute(executor)
+        .await
+        .map_err(ExecuteError::Driver)?;
+    Ok(update.check(DB::rows_affected(&result))?)
+}
+
+/// `execute(executor, &row.delete())` on the cached fast path ([`Optimistic::delete_cached`]).
+pub async fn delete<'e, T, E, DB>(
+    executor: E,
+    row: &T,
+) -> Result<(), ExecuteError<T, ::sqlx::Error>>
+where
+    T: Optimistic,
+    E: Executor<'e, Database = DB>,
+    DB: Backend,
+    SqlxValues: IntoArguments<DB>,
+{
+    let mut delete = row.delete_cached(DB::DIALECT);
+    let (sql, values) = delete.take_sql_and_values();
+    let result = cached_query(sql, values)
+        .execute(executor)
+        .await
+        .map_err(ExecuteError::Driver)?;
+    Ok(delete.check(DB::rows_affected(&result))?)
+}
+
+/// The query that reads one row by its key ([`Optimistic::select_by_key_cached`]), every
+/// column in field order; run it with `.fetch_optional(executor)` or `.fetch_one(..)`.
+pub fn select_by_key<T, DB>(key: &T::Key) -> Query<'static, DB, SqlxValues>
+where
+    T: Optimistic,
+    DB: Backend,
+    SqlxValues: IntoArguments<DB>,
+{
+    let (sql, values) = T::select_by_key_cached(key, DB::DIALECT);
+    cached_query(sql, values)
 }
 
 /// Runs a versioned update and, when it is stale, says why: [`StaleReason::Changed`] with the

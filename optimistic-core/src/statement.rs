@@ -542,6 +542,13 @@ pub(crate) fn select<T: Optimistic>() -> SelectStatement {
     statement
 }
 
+/// `SELECT every column FROM table WHERE key`.
+pub(crate) fn select_by_key<T: Optimistic>(key: &T::Key) -> SelectStatement {
+    let mut statement = select::<T>();
+    where_key_is::<T>(key, &mut statement);
+    statement
+}
+
 /// `version = ?`, or `version IS NULL` for a NULL version (`= NULL` would match nothing).
 fn version_matches(column: &'static str, expected: &impl VersionValue) -> Expr {
     if expected.is_null() {
@@ -561,10 +568,15 @@ fn key_lookup<T: Optimistic>(key: &T::Key, selected: Expr) -> SelectStatement {
     let table = T::TABLE;
     let mut statement = Query::select();
     statement.expr(selected).from(table.table_name());
-    for (column, value) in table.key_columns().zip(T::key_values(key)) {
+    where_key_is::<T>(key, &mut statement);
+    statement
+}
+
+/// `AND key_column = value` for each column of `key`.
+fn where_key_is<T: Optimistic>(key: &T::Key, statement: &mut SelectStatement) {
+    for (column, value) in T::TABLE.key_columns().zip(T::key_values(key)) {
         statement.and_where(Expr::col(column.name()).eq(value));
     }
-    statement
 }
 
 /// `key_column = value` for each key column, in order.

@@ -7,7 +7,9 @@ use std::fmt;
 use std::path::Path;
 
 use optimistic_core::retry::Retryable;
-use optimistic_core::sea_query::{MysqlQueryBuilder, SelectStatement, UpdateStatement, Value};
+use optimistic_core::sea_query::{
+    MysqlQueryBuilder, SelectStatement, UpdateStatement, Value, Values,
+};
 use optimistic_core::{ExecuteError, Optimistic, Version, VersionedStatement};
 use sea_query_sqlx::{SqlxBinder, SqlxValues};
 use sqlx::{ColumnIndex, Connection, Decode, Executor, IntoArguments, Row, Type};
@@ -52,6 +54,9 @@ pub type Outcome<S> = Result<
     <S as VersionedStatement>::Output,
     ExecuteError<<S as VersionedStatement>::Row, DriverError>,
 >;
+
+/// What a fast-path write gives through a facade.
+pub type FastOutcome<T, O> = Result<O, ExecuteError<T, DriverError>>;
 
 /// The type to decode a column as.
 #[derive(Clone, Copy, Debug)]
@@ -123,8 +128,15 @@ pub trait Db {
     fn insert<T: Optimistic>(&mut self, row: &T);
     /// Runs a `SELECT` and decodes each row's columns as `kinds`.
     fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>>;
+    /// Reads the rows with `key` through the cached `SELECT .. WHERE key` (the driver's helper
+    /// where core has one), decoding each row's columns as `kinds`.
+    fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>>;
     /// Runs a versioned statement and checks it, through the driver's helper.
     fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S>;
+    /// `row.update()` through the driver's cached fast path (`update(connection, &row)`).
+    fn update_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, T::Version>;
+    /// `row.delete()` through the driver's cached fast path (`delete(connection, &row)`).
+    fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()>;
     /// Runs any update as is, returning the rows it affected: the naive, unchecked path.
     fn run_plain(&mut self, statement: &UpdateStatement) -> u64;
     /// Whether "rows affected" counts matched rows (true) or only changed ones (MySQL without
@@ -230,11 +242,65 @@ where
 
     fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
         let (sql, values) = select.build_sqlx(DB::QueryBuilder::default());
-        let rows = self
+        self.fetch_query(sqlx::query_with(sqlx::AssertSqlSafe(sql), values), kinds)
+    }
+
+    fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+        self.fetch_query(optimistic_core::sqlx::select_by_key::<T, DB>(key), kinds)
+    }
+
+    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
+        self.runtime
+            .block_on(optimistic_core::sqlx::execute(
+                &mut self.connection,
+                statement,
+            ))
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn update_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, T::Version> {
+        self.runtime
+            .block_on(optimistic_core::sqlx::update(&mut self.connection, row))
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
+        self.runtime
+            .block_on(optimistic_core::sqlx::delete(&mut self.connection, row))
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
+        let (sql, values) = statement.build_sqlx(DB::QueryBuilder::default());
+        let result = self
             .runtime
             .block_on(
-                sqlx::query_with(sqlx::AssertSqlSafe(sql), values).fetch_all(&mut self.connection),
+                sqlx::query_with(sqlx::AssertSqlSafe(sql), values).execute(&mut self.connection),
             )
+            .expect("update with sqlx");
+        DB::rows_affected(&result)
+    }
+}
+
+impl<DB> SqlxDb<DB>
+where
+    DB: optimistic_core::sqlx::Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    SqlxValues: IntoArguments<DB>,
+    for<'r> i64: Decode<'r, DB> + Type<DB>,
+    for<'r> bool: Decode<'r, DB> + Type<DB>,
+    for<'r> Option<String>: Decode<'r, DB>,
+    String: Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    fn fetch_query(
+        &mut self,
+        query: sqlx::query::Query<'_, DB, SqlxValues>,
+        kinds: &[Kind],
+    ) -> Vec<Vec<Cell>> {
+        let rows = self
+            .runtime
+            .block_on(query.fetch_all(&mut self.connection))
             .expect("select with sqlx");
         rows.iter()
             .map(|row| {
@@ -253,26 +319,6 @@ where
                     .collect()
             })
             .collect()
-    }
-
-    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
-        self.runtime
-            .block_on(optimistic_core::sqlx::execute(
-                &mut self.connection,
-                statement,
-            ))
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
-
-    fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
-        let (sql, values) = statement.build_sqlx(DB::QueryBuilder::default());
-        let result = self
-            .runtime
-            .block_on(
-                sqlx::query_with(sqlx::AssertSqlSafe(sql), values).execute(&mut self.connection),
-            )
-            .expect("update with sqlx");
-        DB::rows_affected(&result)
     }
 }
 
@@ -352,9 +398,49 @@ impl Db for RusqliteDb {
     }
 
     fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+        let (sql, values) = select.build(optimistic_core::sea_query::SqliteQueryBuilder);
+        self.fetch_sql(&sql, values, kinds)
+    }
+
+    fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+        let (sql, values) = T::select_by_key_cached(key, optimistic_core::Dialect::Sqlite);
+        self.fetch_sql(&sql, values, kinds)
+    }
+
+    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
+        optimistic_core::rusqlite::execute(&self.0, statement)
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn update_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, T::Version> {
+        optimistic_core::rusqlite::update(&self.0, row)
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
+        optimistic_core::rusqlite::delete(&self.0, row)
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
         use sea_query_rusqlite::RusqliteBinder;
-        let (sql, values) = select.build_rusqlite(optimistic_core::sea_query::SqliteQueryBuilder);
-        let mut statement = self.0.prepare(&sql).expect("prepare with rusqlite");
+        let (sql, values) =
+            statement.build_rusqlite(optimistic_core::sea_query::SqliteQueryBuilder);
+        self.0
+            .execute(&sql, &*values.as_params())
+            .expect("update with rusqlite") as u64
+    }
+}
+
+impl RusqliteDb {
+    fn fetch_sql(&mut self, sql: &str, values: Values, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+        let values = sea_query_rusqlite::RusqliteValues(
+            values
+                .into_iter()
+                .map(sea_query_rusqlite::RusqliteValue)
+                .collect(),
+        );
+        let mut statement = self.0.prepare(sql).expect("prepare with rusqlite");
         let rows = statement
             .query_map(&*values.as_params(), |row| {
                 kinds
@@ -374,20 +460,15 @@ impl Db for RusqliteDb {
         rows.collect::<rusqlite::Result<_>>()
             .expect("decode with rusqlite")
     }
+}
 
-    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
-        optimistic_core::rusqlite::execute(&self.0, statement)
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
-
-    fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
-        use sea_query_rusqlite::RusqliteBinder;
-        let (sql, values) =
-            statement.build_rusqlite(optimistic_core::sea_query::SqliteQueryBuilder);
-        self.0
-            .execute(&sql, &*values.as_params())
-            .expect("update with rusqlite") as u64
-    }
+fn postgres_values(values: Values) -> sea_query_postgres::PostgresValues {
+    sea_query_postgres::PostgresValues(
+        values
+            .into_iter()
+            .map(sea_query_postgres::PostgresValue)
+            .collect(),
+    )
 }
 
 fn postgres_cells(row: &tokio_postgres::Row, kinds: &[Kind]) -> Vec<Cell> {
@@ -446,11 +527,25 @@ impl Db for TokioPostgresDb {
     }
 
     fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        use sea_query_postgres::PostgresBinder;
-        let (sql, values) = select.build_postgres(optimistic_core::sea_query::PostgresQueryBuilder);
+        let (sql, values) = select.build(optimistic_core::sea_query::PostgresQueryBuilder);
         let rows = self
             .runtime
-            .block_on(self.client.query(sql.as_str(), &values.as_params()))
+            .block_on(
+                self.client
+                    .query(&sql, &postgres_values(values).as_params()),
+            )
+            .expect("select with tokio-postgres");
+        rows.iter().map(|row| postgres_cells(row, kinds)).collect()
+    }
+
+    fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+        let (sql, values) = T::select_by_key_cached(key, optimistic_core::Dialect::Postgres);
+        let rows = self
+            .runtime
+            .block_on(
+                self.client
+                    .query(&*sql, &postgres_values(values).as_params()),
+            )
             .expect("select with tokio-postgres");
         rows.iter().map(|row| postgres_cells(row, kinds)).collect()
     }
@@ -458,6 +553,18 @@ impl Db for TokioPostgresDb {
     fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
         self.runtime
             .block_on(optimistic_core::postgres::execute(&self.client, statement))
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn update_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, T::Version> {
+        self.runtime
+            .block_on(optimistic_core::postgres::update(&self.client, row))
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
+        self.runtime
+            .block_on(optimistic_core::postgres::delete(&self.client, row))
             .map_err(|error| error.map_driver(DriverError::from))
     }
 
@@ -507,17 +614,35 @@ impl Db for BlockingPostgresDb {
     }
 
     fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        use sea_query_postgres::PostgresBinder;
-        let (sql, values) = select.build_postgres(optimistic_core::sea_query::PostgresQueryBuilder);
+        let (sql, values) = select.build(optimistic_core::sea_query::PostgresQueryBuilder);
         let rows = self
             .0
-            .query(sql.as_str(), &values.as_params())
+            .query(&sql, &postgres_values(values).as_params())
+            .expect("select with postgres");
+        rows.iter().map(|row| postgres_cells(row, kinds)).collect()
+    }
+
+    fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+        let (sql, values) = T::select_by_key_cached(key, optimistic_core::Dialect::Postgres);
+        let rows = self
+            .0
+            .query(&*sql, &postgres_values(values).as_params())
             .expect("select with postgres");
         rows.iter().map(|row| postgres_cells(row, kinds)).collect()
     }
 
     fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
         optimistic_core::postgres::blocking::execute(&mut self.0, statement)
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn update_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, T::Version> {
+        optimistic_core::postgres::blocking::update(&mut self.0, row)
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
+        optimistic_core::postgres::blocking::delete(&mut self.0, row)
             .map_err(|error| error.map_driver(DriverError::from))
     }
 
@@ -550,7 +675,49 @@ impl MysqlDb {
         }
     }
 
-    fn bind(values: optimistic_core::sea_query::Values) -> mysql::Params {
+    fn fetch_sql(&mut self, sql: &str, values: Values, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+        use mysql::prelude::Queryable;
+        let rows: Vec<mysql::Row> = self
+            .connection
+            .exec(sql, Self::bind(values))
+            .expect("select with mysql");
+        rows.into_iter()
+            .map(|row| {
+                kinds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, kind)| match kind {
+                        Kind::Int => Cell::Int(row.get(i).expect("an integer")),
+                        Kind::Bool => Cell::Bool(row.get(i).expect("a boolean")),
+                        Kind::Text => Cell::Text(row.get(i).expect("text")),
+                        Kind::Version => {
+                            Cell::Version(Version::from(row.get::<i64, _>(i).expect("a version")))
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Runs a write; the rows it affected, as this connection counts them.
+    fn exec<T: Optimistic>(
+        &mut self,
+        sql: &str,
+        values: Values,
+    ) -> Result<u64, ExecuteError<T, DriverError>> {
+        use mysql::prelude::Queryable;
+        self.connection
+            .exec_drop(sql, Self::bind(values))
+            .map_err(|error| {
+                ExecuteError::Driver(DriverError {
+                    source: Box::new(error),
+                    retryable: false,
+                })
+            })?;
+        Ok(self.connection.affected_rows())
+    }
+
+    fn bind(values: Values) -> mysql::Params {
         let values = values.into_iter().map(|value| match value {
             Value::Bool(v) => v.map_or(mysql::Value::NULL, mysql::Value::from),
             Value::SmallInt(v) => v.map_or(mysql::Value::NULL, mysql::Value::from),
@@ -592,42 +759,34 @@ impl Db for MysqlDb {
     }
 
     fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        use mysql::prelude::Queryable;
         let (sql, values) = select.build(MysqlQueryBuilder);
-        let rows: Vec<mysql::Row> = self
-            .connection
-            .exec(sql, Self::bind(values))
-            .expect("select with mysql");
-        rows.into_iter()
-            .map(|row| {
-                kinds
-                    .iter()
-                    .enumerate()
-                    .map(|(i, kind)| match kind {
-                        Kind::Int => Cell::Int(row.get(i).expect("an integer")),
-                        Kind::Bool => Cell::Bool(row.get(i).expect("a boolean")),
-                        Kind::Text => Cell::Text(row.get(i).expect("text")),
-                        Kind::Version => {
-                            Cell::Version(Version::from(row.get::<i64, _>(i).expect("a version")))
-                        }
-                    })
-                    .collect()
-            })
-            .collect()
+        self.fetch_sql(&sql, values, kinds)
+    }
+
+    fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+        let (sql, values) = T::select_by_key_cached(key, optimistic_core::Dialect::Mysql);
+        self.fetch_sql(&sql, values, kinds)
+    }
+
+    // No helper in core for this driver: the cached SQL and values, bound by hand.
+    fn update_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, T::Version> {
+        let mut update = row.update_cached(optimistic_core::Dialect::Mysql);
+        let (sql, values) = update.take_sql_and_values();
+        let rows = self.exec(&sql, values)?;
+        Ok(update.check(rows)?)
+    }
+
+    fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
+        let mut delete = row.delete_cached(optimistic_core::Dialect::Mysql);
+        let (sql, values) = delete.take_sql_and_values();
+        let rows = self.exec(&sql, values)?;
+        Ok(delete.check(rows)?)
     }
 
     fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
-        use mysql::prelude::Queryable;
         let (sql, values) = statement.build(MysqlQueryBuilder);
-        self.connection
-            .exec_drop(sql, Self::bind(values))
-            .map_err(|error| {
-                ExecuteError::Driver(DriverError {
-                    source: Box::new(error),
-                    retryable: false,
-                })
-            })?;
-        Ok(statement.check(self.connection.affected_rows())?)
+        let rows = self.exec(&sql, values)?;
+        Ok(statement.check(rows)?)
     }
 
     fn counts_matched_rows(&self) -> bool {
@@ -644,13 +803,10 @@ impl Db for MysqlDb {
     }
 }
 
-/// Reads seat `id` back through the generated `SELECT`.
+/// Reads seat `id` back through the cached `SELECT .. WHERE key`.
 pub fn load_seat(db: &mut impl Db, id: i64) -> Option<crate::models::Seat> {
-    use crate::models::{Seat, SeatIden};
-    use optimistic_core::sea_query::{Expr, ExprTrait};
-    let mut select = Seat::select();
-    select.and_where(Expr::col(SeatIden::Id).eq(id));
-    let rows = db.fetch(&select, &[Kind::Int, Kind::Bool, Kind::Text, Kind::Version]);
+    use crate::models::Seat;
+    let rows = db.fetch_by_key::<Seat>(&id, &[Kind::Int, Kind::Bool, Kind::Text, Kind::Version]);
     rows.into_iter().next().map(|row| Seat {
         id: row[0].int(),
         is_booked: row[1].bool(),
@@ -659,13 +815,10 @@ pub fn load_seat(db: &mut impl Db, id: i64) -> Option<crate::models::Seat> {
     })
 }
 
-/// Reads order `id` back.
+/// Reads order `id` back (a reserved-word table and columns) by key.
 pub fn load_order(db: &mut impl Db, id: i64) -> Option<crate::models::Order> {
-    use crate::models::{Order, OrderIden};
-    use optimistic_core::sea_query::{Expr, ExprTrait};
-    let mut select = Order::select();
-    select.and_where(Expr::col(OrderIden::Id).eq(id));
-    let rows = db.fetch(&select, &[Kind::Int, Kind::Text, Kind::Text, Kind::Version]);
+    use crate::models::Order;
+    let rows = db.fetch_by_key::<Order>(&id, &[Kind::Int, Kind::Text, Kind::Text, Kind::Version]);
     rows.into_iter().next().map(|row| Order {
         id: row[0].int(),
         group_name: row[1].text().expect("group is NOT NULL"),

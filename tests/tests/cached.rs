@@ -74,6 +74,14 @@ fn same_as_the_builder<T: Optimistic>(row: &T) {
                 format!("{:?}", cached.check(2)),
                 format!("{:?}", row.delete().check(2))
             );
+
+            let key = row.key();
+            let (sql, values) = T::select_by_key_cached(&key, dialect);
+            assert_eq!(
+                (sql.into_owned(), values),
+                built(dialect, &T::select_by_key(&key)),
+                "{dialect:?} select by key"
+            );
         }
     }
 }

@@ -5,7 +5,7 @@
 use optimistic_core::sea_query::{Expr, ExprTrait, Query};
 use optimistic_core::{Error, ExecuteError, Operation, Version};
 use optimistic_tests::db::{Db, load_order, load_seat};
-use optimistic_tests::models::{Order, SEATS, Seat, orders_ddl};
+use optimistic_tests::models::{Legacy, Order, SEATS, Seat, legacy_ddl, orders_ddl};
 
 fn seat_table(db: &mut impl Db) -> Seat {
     db.batch(SEATS);
@@ -169,6 +169,107 @@ fn version_overflow(db: &mut impl Db) {
     assert_eq!(load_seat(db, 2), Some(full), "{}", db.label());
 }
 
+/// The drivers' cached fast path (`update(conn, &row)`, `delete(conn, &row)`, reading by key):
+/// the same outcomes as the builder path in `lifecycle`.
+fn fast_path_lifecycle(db: &mut impl Db) {
+    let original = seat_table(db);
+    let label = db.label();
+
+    let mut ada = book(&original, "Ada");
+    ada.version = db
+        .update_fast(&ada)
+        .unwrap_or_else(|e| panic!("{label}: {e}"));
+    assert_eq!(ada.version, Version::from(2), "{label}");
+    assert_eq!(load_seat(db, 2), Some(ada.clone()), "{label}");
+
+    let grace = book(&original, "Grace");
+    let error = db.update_fast(&grace).unwrap_err();
+    let stale = error
+        .as_stale()
+        .unwrap_or_else(|| panic!("{label}: {error}"));
+    assert_eq!(
+        (*stale.key(), stale.expected(), stale.operation()),
+        (2, Version::INITIAL, Operation::Update),
+        "{label}"
+    );
+    assert_eq!(load_seat(db, 2), Some(ada.clone()), "{label}: leaked");
+
+    let error = db.delete_fast(&original).unwrap_err();
+    assert_eq!(
+        error.as_stale().map(|s| s.operation()),
+        Some(Operation::Delete),
+        "{label}"
+    );
+    assert_eq!(load_seat(db, 2), Some(ada.clone()), "{label}: deleted");
+
+    db.delete_fast(&ada).unwrap();
+    assert_eq!(load_seat(db, 2), None, "{label}");
+    assert!(db.delete_fast(&ada).unwrap_err().is_stale(), "{label}");
+    assert!(db.update_fast(&ada).unwrap_err().is_stale(), "{label}");
+}
+
+/// The fast path's two uncached shapes: a NULL expected version (`IS NULL`) and a version at
+/// its maximum (refused before anything runs).
+fn fast_path_null_and_full_versions(db: &mut impl Db) {
+    let label = db.label();
+    db.batch(&legacy_ddl("BIGINT"));
+    let blank = Legacy {
+        id: 1,
+        note: None,
+        lock_version: None::<i64>,
+    };
+    db.insert(&blank);
+    let first = Legacy {
+        note: Some("first".into()),
+        ..blank.clone()
+    };
+    assert_eq!(db.update_fast(&first).unwrap(), Some(1), "{label}");
+    assert!(db.update_fast(&blank).unwrap_err().is_stale(), "{label}");
+    assert!(db.delete_fast(&blank).unwrap_err().is_stale(), "{label}");
+    let at_one = Legacy {
+        lock_version: Some(1),
+        ..first
+    };
+    db.delete_fast(&at_one).unwrap();
+
+    db.batch(SEATS);
+    let full = Seat {
+        version: Version::MAX,
+        ..Seat::free(2)
+    };
+    db.insert(&full);
+    let error = db.update_fast(&book(&full, "Ada")).unwrap_err();
+    assert!(
+        matches!(error, ExecuteError::Check(Error::VersionOverflow { .. })),
+        "{label}: {error}"
+    );
+    assert_eq!(load_seat(db, 2), Some(full), "{label}");
+}
+
+/// Reserved words and hostile strings through the fast path, read back by key.
+fn fast_path_hostile_strings(db: &mut impl Db) {
+    db.batch(&orders_ddl(db.dialect()));
+    for (id, text) in (1..).zip(["O'Brien", "\"; DROP TABLE \"order\"; --", "`x` $1 ? %s", ""]) {
+        let mut order = Order {
+            id,
+            group_name: text.to_owned(),
+            selection: None,
+            version: Version::INITIAL,
+        };
+        db.insert(&order);
+        order.selection = Some(text.repeat(2));
+        order.version = db.update_fast(&order).unwrap();
+        assert_eq!(
+            load_order(db, id),
+            Some(order.clone()),
+            "{}: {text:?}",
+            db.label()
+        );
+        db.delete_fast(&order).unwrap();
+        assert_eq!(load_order(db, id), None, "{}: {text:?}", db.label());
+    }
+}
+
 macro_rules! through_every_driver {
     ($($scenario:ident),* $(,)?) => {
         mod rusqlite {
@@ -236,4 +337,7 @@ through_every_driver!(
     rolled_back_transaction,
     reserved_words_and_hostile_strings,
     version_overflow,
+    fast_path_lifecycle,
+    fast_path_null_and_full_versions,
+    fast_path_hostile_strings,
 );

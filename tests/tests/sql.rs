@@ -99,6 +99,16 @@ fn assignment_select() {
 }
 
 #[test]
+fn seat_select_by_key() {
+    insta::assert_snapshot!(render(&Seat::select_by_key(&2)));
+}
+
+#[test]
+fn assignment_select_by_key() {
+    insta::assert_snapshot!(render(&Assignment::select_by_key(&assignment().key())));
+}
+
+#[test]
 fn generic_code_sees_the_same_statements() {
     fn through_the_trait<T: Optimistic>(row: &T) -> String {
         render(&*row.update())
