@@ -206,6 +206,8 @@ fn inherent_methods(model: &Model) -> TokenStream {
          Run it, then call `check` on it."
     );
     let doc_select = format!("`SELECT` of every persisted column of `{table}`, in field order.");
+    let doc_select_by_key =
+        format!("`SELECT` of every persisted column of the row of `{table}` with this key.");
     let doc_verify = format!(
         "`SELECT` that confirms this row of `{table}` is still at this version (an optimistic \
          read check). Run it, then call `check` with the rows it returned."
@@ -255,6 +257,13 @@ fn inherent_methods(model: &Model) -> TokenStream {
             #[doc = #doc_select]
             #vis fn select() -> #sea_query::SelectStatement {
                 <Self as #krate::Optimistic>::select()
+            }
+
+            #[doc = #doc_select_by_key]
+            #vis fn select_by_key(
+                key: &<Self as #krate::Optimistic>::Key,
+            ) -> #sea_query::SelectStatement {
+                <Self as #krate::Optimistic>::select_by_key(key)
             }
 
             #[doc = #doc_verify]

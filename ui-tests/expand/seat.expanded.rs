@@ -136,6 +136,12 @@ impl Seat {
     pub fn select() -> ::optimistic_core::__private::sea_query::SelectStatement {
         <Self as ::optimistic_core::Optimistic>::select()
     }
+    ///`SELECT` of every persisted column of the row of `seats` with this key.
+    pub fn select_by_key(
+        key: &<Self as ::optimistic_core::Optimistic>::Key,
+    ) -> ::optimistic_core::__private::sea_query::SelectStatement {
+        <Self as ::optimistic_core::Optimistic>::select_by_key(key)
+    }
     ///`SELECT` that confirms this row of `seats` is still at this version (an optimistic read check). Run it, then call `check` with the rows it returned.
     pub fn verify(&self) -> ::optimistic_core::Verify<Self> {
         <Self as ::optimistic_core::Optimistic>::verify(self)
