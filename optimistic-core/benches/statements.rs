@@ -3,6 +3,9 @@
 //! measuring), and against the cached fast path.
 //!
 //!     cargo bench -p optimistic-core --bench statements
+//!
+//! `-- --probe KIND/PATH/DIALECT N` instead builds one statement N times and exits, for
+//! counting instructions under callgrind (`scripts/statement-instructions.sh`).
 
 use divan::{Bencher, black_box};
 use optimistic_core::sea_query::{
@@ -13,7 +16,77 @@ use optimistic_core::{Dialect, Optimistic, Version, optimistic};
 
 fn main() {
     equivalence();
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|arg| arg == "--probe") {
+        let case = args.get(at + 1).map(String::as_str).unwrap_or_default();
+        let times = args.get(at + 2).and_then(|n| n.parse().ok());
+        match times.and_then(|times| probe(case, times)) {
+            Some(()) => return,
+            None => {
+                eprintln!(
+                    "usage: --probe update|delete|insert/generated|hand_written|cached/postgres|mysql|sqlite N"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
     divan::main();
+}
+
+/// Builds the statement `case` names `times` times; `None` for a case that does not exist.
+fn probe(case: &str, times: u32) -> Option<()> {
+    let mut parts = case.split('/');
+    let (kind, path, dialect) = (parts.next()?, parts.next()?, parts.next()?);
+    let dialect = match dialect {
+        "postgres" => Dialect::Postgres,
+        "mysql" => Dialect::Mysql,
+        "sqlite" => Dialect::Sqlite,
+        _ => return None,
+    };
+    macro_rules! cases {
+        ($builder:expr) => {
+            match (kind, path) {
+                ("update", "generated") => {
+                    Box::new(|s: &Seat| drop(black_box(s.update().build($builder))))
+                }
+                ("update", "hand_written") => {
+                    Box::new(|s: &Seat| drop(black_box(manual_update(s, $builder))))
+                }
+                ("update", "cached") => {
+                    Box::new(move |s: &Seat| drop(black_box(s.update_cached(dialect))))
+                }
+                ("delete", "generated") => {
+                    Box::new(|s: &Seat| drop(black_box(s.delete().build($builder))))
+                }
+                ("delete", "hand_written") => {
+                    Box::new(|s: &Seat| drop(black_box(manual_delete(s, $builder))))
+                }
+                ("delete", "cached") => {
+                    Box::new(move |s: &Seat| drop(black_box(s.delete_cached(dialect))))
+                }
+                ("insert", "generated") => {
+                    Box::new(|s: &Seat| drop(black_box(s.insert().build($builder))))
+                }
+                ("insert", "hand_written") => {
+                    Box::new(|s: &Seat| drop(black_box(manual_insert(s, $builder))))
+                }
+                ("insert", "cached") => {
+                    Box::new(move |s: &Seat| drop(black_box(s.insert_cached(dialect))))
+                }
+                _ => return None,
+            }
+        };
+    }
+    let build: Box<dyn Fn(&Seat)> = match dialect {
+        Dialect::Postgres => cases!(PostgresQueryBuilder),
+        Dialect::Mysql => cases!(MysqlQueryBuilder),
+        Dialect::Sqlite => cases!(SqliteQueryBuilder),
+    };
+    let seat = seat();
+    for _ in 0..times {
+        build(black_box(&seat));
+    }
+    Some(())
 }
 
 #[optimistic(table = "seats")]
