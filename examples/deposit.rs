@@ -2,7 +2,9 @@
 //! locking" article (1,000 deposits over 100 accounts from 100 concurrent tasks).
 //!
 //! - `naive`: read the balance, add, write it back: loses deposits (counted).
-//! - `optimistic`: this crate's versioned update, re-run by its retry helper.
+//! - `optimistic`: this crate's versioned update, re-run by its retry helper, with statements
+//!   built per call (`execute(pool, &account.update())`).
+//! - `optimistic-cached`: the same on the cached fast path (`update(pool, &account)`).
 //! - `optimistic-sql`: the same with hand-written SQL strings on the same driver and the same
 //!   retry policy: the overhead baseline for this crate.
 //! - `pessimistic`: `SELECT .. FOR UPDATE` in a transaction (`BEGIN IMMEDIATE` on SQLite).
@@ -12,6 +14,7 @@
 //! cargo run --release --example deposit                                  # SQLite
 //! POSTGRES_URL=.. MYSQL_URL=.. cargo run --release --example deposit     # all three
 //! cargo run --release --example deposit -- --deposits 5000 --accounts 10 --tasks 50 --repeat 5 --json out.json
+//! cargo run --release --example deposit -- --strategies optimistic,optimistic-sql --repeat 21
 //! cargo run --release --example deposit -- --sweep docs/contention.csv   # PostgreSQL grid
 //! ```
 //!
@@ -41,14 +44,16 @@ struct Account {
 enum Strategy {
     Naive,
     Optimistic,
+    OptimisticCached,
     OptimisticSql,
     Pessimistic,
     Atomic,
 }
 
-const STRATEGIES: [Strategy; 5] = [
+const STRATEGIES: [Strategy; 6] = [
     Strategy::Naive,
     Strategy::Optimistic,
+    Strategy::OptimisticCached,
     Strategy::OptimisticSql,
     Strategy::Pessimistic,
     Strategy::Atomic,
@@ -59,6 +64,7 @@ impl Strategy {
         match self {
             Strategy::Naive => "naive",
             Strategy::Optimistic => "optimistic",
+            Strategy::OptimisticCached => "optimistic-cached",
             Strategy::OptimisticSql => "optimistic-sql",
             Strategy::Pessimistic => "pessimistic",
             Strategy::Atomic => "atomic",
@@ -67,6 +73,12 @@ impl Strategy {
 
     fn safe(self) -> bool {
         self != Strategy::Naive
+    }
+
+    fn parse(name: &str) -> Option<Strategy> {
+        STRATEGIES
+            .into_iter()
+            .find(|strategy| strategy.name() == name)
     }
 }
 
@@ -84,6 +96,20 @@ struct Report {
     retries: u64,
     failed: u64,
     lost: i64,
+    /// CPU time this process (client, pool, driver threads) spent on the run, where known.
+    cpu: Option<Duration>,
+}
+
+/// The CPU time this process has used so far, user and system, from `/proc/self/stat`
+/// (Linux only, in ticks of USER_HZ, which is 100 on Linux): enough to compare strategies
+/// over runs of hundreds of milliseconds.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name in parentheses may hold spaces; fields count from after it.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |index: usize| fields.get(index)?.parse::<u64>().ok();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    Some(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }
 
 /// The account and amount of deposit `n`: spread over the accounts pseudo-randomly, the same
@@ -145,12 +171,33 @@ where
     for<'r> i64: Decode<'r, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
 {
-    let mut select = Account::select();
-    select.and_where(Expr::col(AccountIden::Id).eq(id));
-    let (sql, values) = select.build_sqlx(DB::QueryBuilder::default());
+    let (sql, values) = Account::select_by_key(&id).build_sqlx(DB::QueryBuilder::default());
     let row = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
         .fetch_one(pool)
         .await?;
+    decode(&row)
+}
+
+/// Reads account `id` on the cached path.
+async fn read_cached<DB>(pool: &Pool<DB>, id: i64) -> Result<Account, sqlx::Error>
+where
+    DB: Dialect,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    SqlxValues: IntoArguments<DB>,
+    for<'r> i64: Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    let row = optimistic_core::sqlx::select_by_key::<Account, DB>(&id)
+        .fetch_one(pool)
+        .await?;
+    decode(&row)
+}
+
+fn decode<R: Row>(row: &R) -> Result<Account, sqlx::Error>
+where
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    usize: ColumnIndex<R>,
+{
     Ok(Account {
         id: row.try_get(0)?,
         balance: row.try_get(1)?,
@@ -190,6 +237,20 @@ where
                     let mut account = read(pool, id).await.map_err(ExecuteError::Driver)?;
                     account.balance += amount;
                     let result = optimistic_core::sqlx::execute(pool, &account.update()).await;
+                    if matches!(&result, Err(error) if error.is_stale()) {
+                        stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                    }
+                    result
+                })
+                .await;
+            stats.tally(&outcome, amount);
+        }
+        Strategy::OptimisticCached => {
+            let outcome = policy()
+                .retry_tokio(|_| async {
+                    let mut account = read_cached(pool, id).await.map_err(ExecuteError::Driver)?;
+                    account.balance += amount;
+                    let result = optimistic_core::sqlx::update(pool, &account).await;
                     if matches!(&result, Err(error) if error.is_stale()) {
                         stats.conflicts.fetch_add(1, Ordering::Relaxed);
                     }
@@ -332,6 +393,7 @@ where
         .await?;
     }
     let stats = Arc::new(Stats::default());
+    let cpu_before = process_cpu();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for task in 0..workload.tasks {
@@ -348,6 +410,9 @@ where
         task.await??;
     }
     let wall = started.elapsed();
+    let cpu = process_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
 
     let expected: i64 = (0..workload.deposits)
         .map(|n| deposit(n, workload.accounts).1)
@@ -363,13 +428,35 @@ where
         failed: stats.failed.load(Ordering::Relaxed),
         // Deposits only add, so a shortfall in the total is exactly what went missing silently.
         lost: expected - stats.failed_amount.load(Ordering::Relaxed) - stored,
+        cpu,
     })
 }
 
-/// The median run (by wall time) of one strategy; losses and failures count from any run.
+/// The median of `samples` and a distribution-free 95% confidence interval for it: the order
+/// statistics of ranks n/2 - 0.98 sqrt(n) and n/2 + 0.98 sqrt(n) + 1 (the normal
+/// approximation to the binomial), fair from about ten samples.
+fn median_with_interval(mut samples: Vec<f64>) -> [f64; 3] {
+    samples.sort_by(f64::total_cmp);
+    let n = samples.len() as f64;
+    let rank = |offset: f64| ((n / 2.0 + offset).round().clamp(1.0, n) as usize) - 1;
+    let spread = 0.98 * n.sqrt();
+    [
+        samples[rank(-spread)],
+        samples[samples.len() / 2],
+        samples[rank(spread + 1.0)],
+    ]
+}
+
+/// The median run (by wall time) of one strategy, with the median CPU time; losses and
+/// failures count from any run.
 fn median(mut runs: Vec<Report>) -> Report {
+    let mut cpu: Option<Vec<Duration>> = runs.iter().map(|report| report.cpu).collect();
     runs.sort_by_key(|report| report.wall);
     let mut median = runs[runs.len() / 2].clone();
+    median.cpu = cpu.as_mut().map(|cpu| {
+        cpu.sort();
+        cpu[cpu.len() / 2]
+    });
     median.lost = runs.iter().map(|r| r.lost).max().unwrap_or(0);
     median.failed = runs.iter().map(|r| r.failed).max().unwrap_or(0);
     median
@@ -379,10 +466,14 @@ struct Line {
     backend: &'static str,
     strategy: Strategy,
     report: Report,
+    /// Its wall time over the first strategy's in the same round, over the rounds: the median
+    /// and its 95% confidence interval.
+    paired: [f64; 3],
 }
 
 async fn all_strategies<DB>(
     pool: Pool<DB>,
+    strategies: &[Strategy],
     workload: Workload,
     repeat: usize,
     rows: &mut Vec<Line>,
@@ -397,18 +488,35 @@ where
     usize: ColumnIndex<DB::Row>,
 {
     // Interleaved: each repeat runs every strategy once, so drift on the machine (disk
-    // flushes, other load) falls on all of them alike rather than on whichever ran last.
-    let mut runs: Vec<Vec<Report>> = vec![Vec::new(); STRATEGIES.len()];
-    for _ in 0..repeat.max(1) {
-        for (strategy, runs) in STRATEGIES.iter().zip(&mut runs) {
-            runs.push(run(&pool, *strategy, workload).await?);
+    // flushes, other load) falls on all of them alike rather than on whichever ran last; and
+    // each repeat starts one strategy later, so none always runs in the wake of the same one.
+    let mut runs: Vec<Vec<Report>> = vec![Vec::new(); strategies.len()];
+    for round in 0..repeat.max(1) {
+        for slot in 0..strategies.len() {
+            let index = (round + slot) % strategies.len();
+            let report = run(&pool, strategies[index], workload).await?;
+            eprintln!(
+                "{} round {round:>2} {:<17} {:>8.1} ms {:>5} conflicts",
+                DB::LABEL,
+                strategies[index].name(),
+                report.wall.as_secs_f64() * 1e3,
+                report.conflicts
+            );
+            runs[index].push(report);
         }
     }
-    for (strategy, runs) in STRATEGIES.into_iter().zip(runs) {
+    let baseline: Vec<Duration> = runs[0].iter().map(|report| report.wall).collect();
+    for (&strategy, runs) in strategies.iter().zip(runs) {
+        let ratios: Vec<f64> = runs
+            .iter()
+            .zip(&baseline)
+            .map(|(report, base)| report.wall.as_secs_f64() / base.as_secs_f64())
+            .collect();
         rows.push(Line {
             backend: DB::LABEL,
             strategy,
             report: median(runs),
+            paired: median_with_interval(ratios),
         });
     }
     sqlx::raw_sql("DROP TABLE IF EXISTS deposit_accounts")
@@ -417,19 +525,32 @@ where
     Ok(())
 }
 
+/// The process's CPU time per deposit, in microseconds.
+fn cpu_per_deposit(report: &Report, workload: Workload) -> Option<f64> {
+    Some(report.cpu?.as_secs_f64() * 1e6 / workload.deposits as f64)
+}
+
 fn print_table(rows: &[Line], workload: Workload) {
     println!(
         "{} deposits over {} accounts from {} tasks (median of the runs)\n",
         workload.deposits, workload.accounts, workload.tasks
     );
     println!(
-        "{:<9} {:<15} {:>10} {:>11} {:>10} {:>8} {:>7} {:>5}",
-        "backend", "strategy", "wall", "deposits/s", "conflicts", "retries", "failed", "lost"
+        "{:<9} {:<17} {:>10} {:>11} {:>10} {:>8} {:>7} {:>5} {:>12}",
+        "backend",
+        "strategy",
+        "wall",
+        "deposits/s",
+        "conflicts",
+        "retries",
+        "failed",
+        "lost",
+        "cpu/deposit"
     );
     for row in rows {
         let r = &row.report;
         println!(
-            "{:<9} {:<15} {:>8.1}ms {:>11.0} {:>10} {:>8} {:>7} {:>5}",
+            "{:<9} {:<17} {:>8.1}ms {:>11.0} {:>10} {:>8} {:>7} {:>5} {:>10}",
             row.backend,
             row.strategy.name(),
             r.wall.as_secs_f64() * 1e3,
@@ -437,7 +558,27 @@ fn print_table(rows: &[Line], workload: Workload) {
             r.conflicts,
             r.retries,
             r.failed,
-            r.lost
+            r.lost,
+            cpu_per_deposit(r, workload).map_or("-".into(), |us| format!("{us:.0}us")),
+        );
+    }
+}
+
+/// Paired ratios: a strategy against the first one listed, round by round, which cancels the
+/// drift that moves both within a round (contended runs vary 10-15% from one to the next).
+fn print_paired(rows: &[Line], rounds: usize) {
+    if rounds < 10 {
+        return;
+    }
+    println!(
+        "\nwall time over the first strategy's in the same round, {rounds} rounds: median [95% CI]"
+    );
+    for row in rows {
+        let [low, median, high] = row.paired;
+        println!(
+            "{:<9} {:<17} {median:.3} [{low:.3}, {high:.3}]",
+            row.backend,
+            row.strategy.name()
         );
     }
 }
@@ -447,8 +588,9 @@ fn json(rows: &[Line], workload: Workload) -> String {
         .iter()
         .map(|row| {
             let r = &row.report;
+            let cpu = cpu_per_deposit(r, workload).map_or("null".into(), |us| format!("{us:.1}"));
             format!(
-                r#"{{"backend":"{}","strategy":"{}","wall_ms":{:.3},"deposits_per_s":{:.1},"conflicts":{},"retries":{},"failed":{},"lost":{}}}"#,
+                r#"{{"backend":"{}","strategy":"{}","wall_ms":{:.3},"deposits_per_s":{:.1},"conflicts":{},"retries":{},"failed":{},"lost":{},"cpu_us_per_deposit":{cpu}}}"#,
                 row.backend,
                 row.strategy.name(),
                 r.wall.as_secs_f64() * 1e3,
@@ -476,6 +618,8 @@ struct Args {
     repeat: usize,
     json: Option<String>,
     sweep: Option<String>,
+    /// The strategies to run, in order; one may appear twice (an A/A comparison).
+    strategies: Vec<Strategy>,
 }
 
 fn args() -> Result<Args, String> {
@@ -489,6 +633,7 @@ fn args() -> Result<Args, String> {
         json: None,
         sweep: None,
         hot: None,
+        strategies: STRATEGIES.to_vec(),
     };
     let mut words = std::env::args().skip(1);
     while let Some(flag) = words.next() {
@@ -506,6 +651,12 @@ fn args() -> Result<Args, String> {
             "--sweep" => args.sweep = Some(value()?),
             "--base-delay-us" => BASE_DELAY_US.store(number(value()?)? as u64, Ordering::Relaxed),
             "--hot" => args.hot = Some(number(value()?)? as i64),
+            "--strategies" => {
+                args.strategies = value()?
+                    .split(',')
+                    .map(|name| Strategy::parse(name).ok_or(format!("no strategy `{name}`")))
+                    .collect::<Result<_, _>>()?;
+            }
             other => {
                 return Err(format!(
                     "unknown flag {other}; see the top of examples/deposit.rs"
@@ -609,10 +760,11 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         .acquire_timeout(Duration::from_secs(120))
         .connect_with(options)
         .await?;
-    all_strategies(sqlite, workload, args.repeat, &mut rows).await?;
+    all_strategies(sqlite, &args.strategies, workload, args.repeat, &mut rows).await?;
     if let Ok(url) = std::env::var("POSTGRES_URL") {
         all_strategies(
             pool::<sqlx::Postgres>(&url, connections).await?,
+            &args.strategies,
             workload,
             args.repeat,
             &mut rows,
@@ -622,6 +774,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     if let Ok(url) = std::env::var("MYSQL_URL") {
         all_strategies(
             pool::<sqlx::MySql>(&url, connections).await?,
+            &args.strategies,
             workload,
             args.repeat,
             &mut rows,
@@ -630,6 +783,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
 
     print_table(&rows, workload);
+    print_paired(&rows, args.repeat);
     if let Some(path) = &args.json {
         std::fs::write(path, json(&rows, workload))?;
         println!("\nwrote {path}");
