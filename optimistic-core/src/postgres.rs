@@ -1,5 +1,9 @@
 //! [tokio-postgres](::tokio_postgres) and [postgres](::postgres): `Version` as a column type,
-//! and helpers that run and check the versioned statements (feature `postgres`).
+//! and helpers that run and check the versioned statements (feature `postgres`):
+//! `execute(client, &row.update())` for a statement you built, `update(client, &row)` and
+//! `delete(client, &row)` for the unchanged ones on the cached fast path. Given SQL text,
+//! tokio-postgres prepares it afresh on every call either way: the cached path saves building
+//! the statement, not that round trip.
 
 use ::postgres_types::{FromSql, IsNull, ToSql, Type, accepts, to_sql_checked};
 use sea_query::PostgresQueryBuilder;
@@ -10,6 +14,7 @@ use sea_query_postgres::{PostgresValue, PostgresValues};
 pub use sea_query_postgres::PostgresBinder;
 
 use crate::ExecuteError;
+use crate::cached::CachedWrite;
 use crate::{Dialect, Optimistic, Version, VersionedStatement};
 
 type BoxError = Box<dyn std::error::Error + Sync + Send>;
@@ -84,13 +89,7 @@ where
     T: Optimistic,
     C: ::tokio_postgres::GenericClient,
 {
-    let mut update = row.update_cached(Dialect::Postgres);
-    let (sql, values) = update.take_sql_and_values();
-    let rows = client
-        .execute(&*sql, &bind_values(values).as_params())
-        .await
-        .map_err(ExecuteError::Driver)?;
-    Ok(update.check(rows)?)
+    run_cached(client, row.update_cached(Dialect::Postgres)).await
 }
 
 /// `execute(client, &row.delete())` on the cached fast path ([`Optimistic::delete_cached`]).
@@ -102,13 +101,23 @@ where
     T: Optimistic,
     C: ::tokio_postgres::GenericClient,
 {
-    let mut delete = row.delete_cached(Dialect::Postgres);
-    let (sql, values) = delete.take_sql_and_values();
+    run_cached(client, row.delete_cached(Dialect::Postgres)).await
+}
+
+async fn run_cached<S, C>(
+    client: &C,
+    mut statement: S,
+) -> Result<S::Output, ExecuteError<S::Row, ::tokio_postgres::Error>>
+where
+    S: CachedWrite,
+    C: ::tokio_postgres::GenericClient,
+{
+    let (sql, values) = statement.take_sql_and_values();
     let rows = client
         .execute(&*sql, &bind_values(values).as_params())
         .await
         .map_err(ExecuteError::Driver)?;
-    Ok(delete.check(rows)?)
+    Ok(statement.check(rows)?)
 }
 
 /// The same for the blocking [`postgres`](::postgres) client.
@@ -152,12 +161,7 @@ pub mod blocking {
         T: Optimistic,
         C: ::postgres::GenericClient,
     {
-        let mut update = row.update_cached(Dialect::Postgres);
-        let (sql, values) = update.take_sql_and_values();
-        let rows = client
-            .execute(&*sql, &bind_values(values).as_params())
-            .map_err(ExecuteError::Driver)?;
-        Ok(update.check(rows)?)
+        run_cached(client, row.update_cached(Dialect::Postgres))
     }
 
     /// [`delete`](super::delete) for a blocking client or transaction.
@@ -166,11 +170,21 @@ pub mod blocking {
         T: Optimistic,
         C: ::postgres::GenericClient,
     {
-        let mut delete = row.delete_cached(Dialect::Postgres);
-        let (sql, values) = delete.take_sql_and_values();
+        run_cached(client, row.delete_cached(Dialect::Postgres))
+    }
+
+    fn run_cached<S, C>(
+        client: &mut C,
+        mut statement: S,
+    ) -> Result<S::Output, ExecuteError<S::Row, ::postgres::Error>>
+    where
+        S: CachedWrite,
+        C: ::postgres::GenericClient,
+    {
+        let (sql, values) = statement.take_sql_and_values();
         let rows = client
             .execute(&*sql, &bind_values(values).as_params())
             .map_err(ExecuteError::Driver)?;
-        Ok(delete.check(rows)?)
+        Ok(statement.check(rows)?)
     }
 }

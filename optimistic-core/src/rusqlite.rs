@@ -16,6 +16,13 @@
 //! seat.is_booked = true;
 //! seat.version = db::execute(&connection, &seat.update())?;
 //! assert!(db::execute(&connection, &other_reader.update()).unwrap_err().is_stale());
+//!
+//! // The same on the cached fast path: no statement built per call.
+//! seat.is_booked = false;
+//! seat.version = db::update(&connection, &seat)?;
+//! assert_eq!(seat.version, Version::from(3));
+//! assert!(db::delete(&connection, &other_reader).unwrap_err().is_stale());
+//! db::delete(&connection, &seat)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -29,6 +36,7 @@ use sea_query_rusqlite::{RusqliteValue, RusqliteValues};
 pub use sea_query_rusqlite::RusqliteBinder;
 
 use crate::ExecuteError;
+use crate::cached::CachedWrite;
 use crate::{Dialect, Optimistic, Version, VersionedStatement};
 
 impl ToSql for Version {
@@ -75,10 +83,7 @@ pub fn update<T: Optimistic>(
     connection: &Connection,
     row: &T,
 ) -> Result<T::Version, ExecuteError<T, Error>> {
-    let mut update = row.update_cached(Dialect::Sqlite);
-    let (sql, values) = update.take_sql_and_values();
-    let rows = run_prepared(connection, &sql, values).map_err(ExecuteError::Driver)?;
-    Ok(update.check(rows as u64)?)
+    run_cached(connection, row.update_cached(Dialect::Sqlite))
 }
 
 /// `execute(connection, &row.delete())` on the cached fast path ([`Optimistic::delete_cached`]).
@@ -86,10 +91,16 @@ pub fn delete<T: Optimistic>(
     connection: &Connection,
     row: &T,
 ) -> Result<(), ExecuteError<T, Error>> {
-    let mut delete = row.delete_cached(Dialect::Sqlite);
-    let (sql, values) = delete.take_sql_and_values();
+    run_cached(connection, row.delete_cached(Dialect::Sqlite))
+}
+
+fn run_cached<S: CachedWrite>(
+    connection: &Connection,
+    mut statement: S,
+) -> Result<S::Output, ExecuteError<S::Row, Error>> {
+    let (sql, values) = statement.take_sql_and_values();
     let rows = run_prepared(connection, &sql, values).map_err(ExecuteError::Driver)?;
-    Ok(delete.check(rows as u64)?)
+    Ok(statement.check(rows as u64)?)
 }
 
 /// Runs a statement through the connection's prepared-statement cache; the rows it changed.

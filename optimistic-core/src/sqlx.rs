@@ -1,8 +1,11 @@
-//! [sqlx](::sqlx): `Version` as a column type on every sqlx database, and an async helper that
-//! runs and checks the versioned statements (features `sqlx-postgres`, `sqlx-mysql`,
+//! [sqlx](::sqlx): `Version` as a column type on every sqlx database, and async helpers that
+//! run and check the versioned statements (features `sqlx-postgres`, `sqlx-mysql`,
 //! `sqlx-sqlite`).
 //!
-//! `execute` takes anything sqlx executes on: a pool, a connection, a transaction.
+//! `execute(pool, &row.update())` runs a statement you built (and may have changed);
+//! `update(pool, &row)` and `delete(pool, &row)` run the unchanged statements on the cached
+//! fast path; `select_by_key::<Row, _>(&key)` is the read before them. Each takes anything sqlx
+//! executes on: a pool, a connection, a transaction.
 //! On MySQL / MariaDB sqlx asks for found rows, so "rows affected" counts matched rows; the
 //! versioned write changes the version column anyway, so both counts agree.
 
@@ -19,6 +22,7 @@ use ::sqlx::query::Query;
 use sea_query::Values;
 
 use crate::ExecuteError;
+use crate::cached::CachedWrite;
 use crate::{Batch, BatchOutcome, Dialect, Error, Optimistic, Update, Version, VersionedStatement};
 
 /// Stored as `BIGINT` (the column must be `BIGINT` on PostgreSQL, where `i64` is `INT8`).
@@ -161,13 +165,7 @@ where
     DB: Backend,
     SqlxValues: IntoArguments<DB>,
 {
-    let mut update = row.update_cached(DB::DIALECT);
-    let (sql, values) = update.take_sql_and_values();
-    let result = cached_query(sql, values)
-        .execute(executor)
-        .await
-        .map_err(ExecuteError::Driver)?;
-    Ok(update.check(DB::rows_affected(&result))?)
+    run_cached(executor, row.update_cached(DB::DIALECT)).await
 }
 
 /// `execute(executor, &row.delete())` on the cached fast path ([`Optimistic::delete_cached`]).
@@ -181,13 +179,25 @@ where
     DB: Backend,
     SqlxValues: IntoArguments<DB>,
 {
-    let mut delete = row.delete_cached(DB::DIALECT);
-    let (sql, values) = delete.take_sql_and_values();
+    run_cached(executor, row.delete_cached(DB::DIALECT)).await
+}
+
+async fn run_cached<'e, S, E, DB>(
+    executor: E,
+    mut statement: S,
+) -> Result<S::Output, ExecuteError<S::Row, ::sqlx::Error>>
+where
+    S: CachedWrite,
+    E: Executor<'e, Database = DB>,
+    DB: Backend,
+    SqlxValues: IntoArguments<DB>,
+{
+    let (sql, values) = statement.take_sql_and_values();
     let result = cached_query(sql, values)
         .execute(executor)
         .await
         .map_err(ExecuteError::Driver)?;
-    Ok(delete.check(DB::rows_affected(&result))?)
+    Ok(statement.check(DB::rows_affected(&result))?)
 }
 
 /// The query that reads one row by its key ([`Optimistic::select_by_key_cached`]), every
