@@ -381,9 +381,12 @@ where
     )
     .execute(pool)
     .await?;
+    // One transaction: a commit per account made SQLite's setup (one fsync each) take longer
+    // than the measured run.
+    let mut setup = pool.begin().await?;
     for id in 1..=workload.accounts {
         optimistic_core::sqlx::insert(
-            pool,
+            &mut *setup,
             &Account {
                 id,
                 balance: 0,
@@ -392,6 +395,7 @@ where
         )
         .await?;
     }
+    setup.commit().await?;
     let stats = Arc::new(Stats::default());
     let cpu_before = process_cpu();
     let started = Instant::now();
@@ -583,14 +587,15 @@ fn print_paired(rows: &[Line], rounds: usize) {
     }
 }
 
-fn json(rows: &[Line], workload: Workload) -> String {
+fn json(rows: &[Line], workload: Workload, rounds: usize) -> String {
     let entries: Vec<String> = rows
         .iter()
         .map(|row| {
             let r = &row.report;
             let cpu = cpu_per_deposit(r, workload).map_or("null".into(), |us| format!("{us:.1}"));
+            let [low, median, high] = row.paired;
             format!(
-                r#"{{"backend":"{}","strategy":"{}","wall_ms":{:.3},"deposits_per_s":{:.1},"conflicts":{},"retries":{},"failed":{},"lost":{},"cpu_us_per_deposit":{cpu}}}"#,
+                r#"{{"backend":"{}","strategy":"{}","wall_ms":{:.3},"deposits_per_s":{:.1},"conflicts":{},"retries":{},"failed":{},"lost":{},"cpu_us_per_deposit":{cpu},"wall_over_first":{{"median":{median:.4},"ci95":[{low:.4},{high:.4}]}}}}"#,
                 row.backend,
                 row.strategy.name(),
                 r.wall.as_secs_f64() * 1e3,
@@ -603,7 +608,7 @@ fn json(rows: &[Line], workload: Workload) -> String {
         })
         .collect();
     format!(
-        "{{\"deposits\":{},\"accounts\":{},\"tasks\":{},\"results\":[\n  {}\n]}}\n",
+        "{{\"deposits\":{},\"accounts\":{},\"tasks\":{},\"rounds\":{rounds},\"results\":[\n  {}\n]}}\n",
         workload.deposits,
         workload.accounts,
         workload.tasks,
@@ -785,7 +790,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     print_table(&rows, workload);
     print_paired(&rows, args.repeat);
     if let Some(path) = &args.json {
-        std::fs::write(path, json(&rows, workload))?;
+        std::fs::write(path, json(&rows, workload, args.repeat.max(1)))?;
         println!("\nwrote {path}");
     }
     let broken: Vec<_> = rows
