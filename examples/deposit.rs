@@ -231,26 +231,23 @@ where
                 .execute(pool)
                 .await?;
         }
-        Strategy::Optimistic => {
+        Strategy::Optimistic | Strategy::OptimisticCached => {
+            // The same loop; only how the statements are made differs.
+            let cached = strategy == Strategy::OptimisticCached;
             let outcome = policy()
                 .retry_tokio(|_| async {
-                    let mut account = read(pool, id).await.map_err(ExecuteError::Driver)?;
+                    let account = if cached {
+                        read_cached(pool, id).await
+                    } else {
+                        read(pool, id).await
+                    };
+                    let mut account = account.map_err(ExecuteError::Driver)?;
                     account.balance += amount;
-                    let result = optimistic_core::sqlx::execute(pool, &account.update()).await;
-                    if matches!(&result, Err(error) if error.is_stale()) {
-                        stats.conflicts.fetch_add(1, Ordering::Relaxed);
-                    }
-                    result
-                })
-                .await;
-            stats.tally(&outcome, amount);
-        }
-        Strategy::OptimisticCached => {
-            let outcome = policy()
-                .retry_tokio(|_| async {
-                    let mut account = read_cached(pool, id).await.map_err(ExecuteError::Driver)?;
-                    account.balance += amount;
-                    let result = optimistic_core::sqlx::update(pool, &account).await;
+                    let result = if cached {
+                        optimistic_core::sqlx::update(pool, &account).await
+                    } else {
+                        optimistic_core::sqlx::execute(pool, &account.update()).await
+                    };
                     if matches!(&result, Err(error) if error.is_stale()) {
                         stats.conflicts.fetch_add(1, Ordering::Relaxed);
                     }
