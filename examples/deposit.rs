@@ -162,24 +162,8 @@ fn policy() -> RetryPolicy {
         .with_max_delay(Duration::from_millis(100))
 }
 
-async fn read<DB>(pool: &Pool<DB>, id: i64) -> Result<Account, sqlx::Error>
-where
-    DB: Dialect,
-    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    SqlxValues: IntoArguments<DB>,
-    for<'r> i64: Decode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
-    let (sql, values) = Account::select_by_key(&id).build_sqlx(DB::QueryBuilder::default());
-    let row = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
-        .fetch_one(pool)
-        .await?;
-    decode(&row)
-}
-
-/// Reads account `id` on the cached path.
-async fn read_cached<DB>(pool: &Pool<DB>, id: i64) -> Result<Account, sqlx::Error>
+/// Reads account `id`, building the `SELECT` or (`cached`) on the cached path.
+async fn read<DB>(pool: &Pool<DB>, id: i64, cached: bool) -> Result<Account, sqlx::Error>
 where
     DB: Dialect,
     for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
@@ -187,10 +171,13 @@ where
     for<'r> i64: Decode<'r, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
 {
-    let row = optimistic_core::sqlx::select_by_key::<Account, DB>(&id)
-        .fetch_one(pool)
-        .await?;
-    decode(&row)
+    let query = if cached {
+        optimistic_core::sqlx::select_by_key::<Account, DB>(&id)
+    } else {
+        let (sql, values) = Account::select_by_key(&id).build_sqlx(DB::QueryBuilder::default());
+        sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+    };
+    decode(&query.fetch_one(pool).await?)
 }
 
 fn decode<R: Row>(row: &R) -> Result<Account, sqlx::Error>
@@ -224,7 +211,7 @@ where
 {
     match strategy {
         Strategy::Naive => {
-            let account = read(pool, id).await?;
+            let account = read(pool, id, false).await?;
             sqlx::query(DB::PLAIN_UPDATE)
                 .bind(account.balance + amount)
                 .bind(id)
@@ -236,12 +223,7 @@ where
             let cached = strategy == Strategy::OptimisticCached;
             let outcome = policy()
                 .retry_tokio(|_| async {
-                    let account = if cached {
-                        read_cached(pool, id).await
-                    } else {
-                        read(pool, id).await
-                    };
-                    let mut account = account.map_err(ExecuteError::Driver)?;
+                    let mut account = read(pool, id, cached).await.map_err(ExecuteError::Driver)?;
                     account.balance += amount;
                     let result = if cached {
                         optimistic_core::sqlx::update(pool, &account).await
@@ -420,7 +402,7 @@ where
         .sum();
     let mut stored = 0;
     for id in 1..=workload.accounts {
-        stored += read(pool, id).await?.balance;
+        stored += read(pool, id, false).await?.balance;
     }
     Ok(Report {
         wall,
