@@ -503,6 +503,14 @@ impl TokioPostgresDb {
         runtime.spawn(connection);
         TokioPostgresDb { runtime, client }
     }
+
+    fn fetch_sql(&mut self, sql: &str, values: Values, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+        let rows = self
+            .runtime
+            .block_on(self.client.query(sql, &postgres_values(values).as_params()))
+            .expect("select with tokio-postgres");
+        rows.iter().map(|row| postgres_cells(row, kinds)).collect()
+    }
 }
 
 impl Db for TokioPostgresDb {
@@ -528,28 +536,13 @@ impl Db for TokioPostgresDb {
 
     fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
         let (sql, values) = select.build(optimistic_core::sea_query::PostgresQueryBuilder);
-        let rows = self
-            .runtime
-            .block_on(
-                self.client
-                    .query(&sql, &postgres_values(values).as_params()),
-            )
-            .expect("select with tokio-postgres");
-        rows.iter().map(|row| postgres_cells(row, kinds)).collect()
+        self.fetch_sql(&sql, values, kinds)
     }
 
     fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>> {
         let (sql, values) = T::select_by_key_cached(key, optimistic_core::Dialect::Postgres);
-        let rows = self
-            .runtime
-            .block_on(
-                self.client
-                    .query(&*sql, &postgres_values(values).as_params()),
-            )
-            .expect("select with tokio-postgres");
-        rows.iter().map(|row| postgres_cells(row, kinds)).collect()
+        self.fetch_sql(&sql, values, kinds)
     }
-
     fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
         self.runtime
             .block_on(optimistic_core::postgres::execute(&self.client, statement))
@@ -591,6 +584,14 @@ impl BlockingPostgresDb {
                 .expect("connect with postgres"),
         )
     }
+
+    fn fetch_sql(&mut self, sql: &str, values: Values, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+        let rows = self
+            .0
+            .query(sql, &postgres_values(values).as_params())
+            .expect("select with postgres");
+        rows.iter().map(|row| postgres_cells(row, kinds)).collect()
+    }
 }
 
 impl Db for BlockingPostgresDb {
@@ -615,22 +616,13 @@ impl Db for BlockingPostgresDb {
 
     fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
         let (sql, values) = select.build(optimistic_core::sea_query::PostgresQueryBuilder);
-        let rows = self
-            .0
-            .query(&sql, &postgres_values(values).as_params())
-            .expect("select with postgres");
-        rows.iter().map(|row| postgres_cells(row, kinds)).collect()
+        self.fetch_sql(&sql, values, kinds)
     }
 
     fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>> {
         let (sql, values) = T::select_by_key_cached(key, optimistic_core::Dialect::Postgres);
-        let rows = self
-            .0
-            .query(&*sql, &postgres_values(values).as_params())
-            .expect("select with postgres");
-        rows.iter().map(|row| postgres_cells(row, kinds)).collect()
+        self.fetch_sql(&sql, values, kinds)
     }
-
     fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
         optimistic_core::postgres::blocking::execute(&mut self.0, statement)
             .map_err(|error| error.map_driver(DriverError::from))
