@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use optimistic_core::retry::{Retried, RetryError, RetryPolicy};
 use optimistic_core::sea_query::{Expr, ExprTrait};
 use optimistic_core::sqlx::{Backend, SqlxBinder, SqlxValues};
-use optimistic_core::{ExecuteError, Version, optimistic};
+use optimistic_core::{Version, optimistic};
 use sqlx::pool::PoolOptions;
 use sqlx::{ColumnIndex, Database, Decode, Executor, IntoArguments, Pool, Row, Type};
 
@@ -223,12 +223,14 @@ where
             let cached = strategy == Strategy::OptimisticCached;
             let outcome = policy()
                 .retry_tokio(|_| async {
-                    let mut account = read(pool, id, cached).await.map_err(ExecuteError::Driver)?;
+                    let mut account = read(pool, id, cached).await?;
                     account.balance += amount;
                     let result = if cached {
-                        optimistic_core::sqlx::update(pool, &account).await
+                        optimistic_core::sqlx::update(pool, &mut account).await
                     } else {
-                        optimistic_core::sqlx::execute(pool, &account.update()).await
+                        optimistic_core::sqlx::execute(pool, &account.update())
+                            .await
+                            .map(|version| account.version = version)
                     };
                     if matches!(&result, Err(error) if error.is_stale()) {
                         stats.conflicts.fetch_add(1, Ordering::Relaxed);

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use crate::Optimistic;
 use crate::version::DisplayVersion;
+use crate::{Optimistic, Table};
 
 /// The versioned statement an outcome belongs to.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -119,23 +119,243 @@ impl<T: Optimistic> Stale<T> {
 
 impl<T: Optimistic> fmt::Display for Stale<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
+        let current = match &self.reason {
+            None => None,
+            Some(StaleReason::Changed { current }) => Some(Some(DisplayVersion(current))),
+            Some(StaleReason::Deleted) => Some(None),
+        };
+        fmt_stale(
             f,
-            "stale {}: expected version {}, but the row ",
             RowName::<T>(&self.key),
-            DisplayVersion(&self.expected)
-        )?;
-        match &self.reason {
-            None => f.write_str("was changed or deleted"),
-            Some(StaleReason::Changed { current }) => {
-                write!(f, "is now at version {}", DisplayVersion(current))
-            }
-            Some(StaleReason::Deleted) => f.write_str("was deleted"),
-        }
+            DisplayVersion(&self.expected),
+            current,
+        )
     }
 }
 
 impl<T: Optimistic> std::error::Error for Stale<T> {}
+
+/// The one wording of a stale write, typed or erased. `current`: `None` when the reason is
+/// unknown, `Some(None)` when the row was deleted.
+fn fmt_stale(
+    f: &mut fmt::Formatter<'_>,
+    row: impl fmt::Display,
+    expected: impl fmt::Display,
+    current: Option<Option<impl fmt::Display>>,
+) -> fmt::Result {
+    write!(f, "stale {row}: expected version {expected}, but the row ")?;
+    match current {
+        None => f.write_str("was changed or deleted"),
+        Some(Some(current)) => write!(f, "is now at version {current}"),
+        Some(None) => f.write_str("was deleted"),
+    }
+}
+
+/// A [`Stale`] error with its row type erased, so that one error type can carry the stale
+/// writes of several structs (two tables written in one transaction). The key and versions are
+/// kept as text; the message is the same as the typed error's.
+///
+/// ```
+/// use optimistic_core::{optimistic, AnyStale, Version};
+///
+/// #[optimistic(table = "seats")]
+/// struct Seat { id: i64, version: Version }
+///
+/// let seat = Seat { id: 2, version: Version::from(3) };
+/// let stale = seat.update().check(0).unwrap_err().as_stale().unwrap().clone();
+/// let erased = AnyStale::from(stale);
+/// assert_eq!((erased.table().name(), erased.key(), erased.expected()), ("seats", "id = 2", "3"));
+/// assert_eq!(erased.to_string(), "stale seats (id = 2): expected version 3, but the row was changed or deleted");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnyStale {
+    table: Table,
+    key: String,
+    expected: String,
+    operation: Operation,
+    reason: Option<StaleReason<String>>,
+}
+
+impl AnyStale {
+    /// The table of the row the write was aimed at.
+    pub fn table(&self) -> Table {
+        self.table
+    }
+
+    /// The row's key as text: `id = 2`, or `flight = "BA117", seat = 2`.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The version the write expected, as text (`3`, `NULL`, a timestamp).
+    pub fn expected(&self) -> &str {
+        &self.expected
+    }
+
+    /// Which statement went stale.
+    pub fn operation(&self) -> Operation {
+        self.operation
+    }
+
+    /// Changed (to which version, as text) or deleted, when that was looked up.
+    pub fn reason(&self) -> Option<&StaleReason<String>> {
+        self.reason.as_ref()
+    }
+}
+
+impl<T: Optimistic> From<Stale<T>> for AnyStale {
+    fn from(stale: Stale<T>) -> Self {
+        let text = |version: &T::Version| DisplayVersion(version).to_string();
+        AnyStale {
+            table: T::TABLE,
+            key: KeyText::<T>(&stale.key).to_string(),
+            expected: text(&stale.expected),
+            operation: stale.operation,
+            reason: stale.reason.as_ref().map(|reason| match reason {
+                StaleReason::Changed { current } => StaleReason::Changed {
+                    current: text(current),
+                },
+                StaleReason::Deleted => StaleReason::Deleted,
+            }),
+        }
+    }
+}
+
+impl fmt::Display for AnyStale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let current = match &self.reason {
+            None => None,
+            Some(StaleReason::Changed { current }) => Some(Some(current)),
+            Some(StaleReason::Deleted) => Some(None),
+        };
+        fmt_stale(
+            f,
+            format_args!("{} ({})", self.table, self.key),
+            &self.expected,
+            current,
+        )
+    }
+}
+
+impl std::error::Error for AnyStale {}
+
+/// An [`Error`] with its row type erased: one error type for a transaction that writes several
+/// structs. Its message is the typed error's.
+///
+/// ```
+/// use optimistic_core::{optimistic, AnyError, Version};
+///
+/// #[optimistic(table = "seats")]
+/// struct Seat { id: i64, version: Version }
+///
+/// let seat = Seat { id: 2, version: Version::MAX };
+/// let error = AnyError::from(seat.update().check(0).unwrap_err());
+/// assert!(matches!(error, AnyError::VersionOverflow { .. }));
+/// assert!(!error.is_stale());
+/// assert_eq!(error.key(), "id = 2");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnyError {
+    /// [`Error::Stale`]: changed or deleted by someone else; re-read and retry.
+    #[error(transparent)]
+    Stale(AnyStale),
+    /// [`Error::KeyNotUnique`]: the write reached several rows; roll back.
+    #[error("{message}")]
+    KeyNotUnique {
+        /// The table.
+        table: Table,
+        /// The key, as text.
+        key: String,
+        /// How many rows the driver reported as affected.
+        rows_affected: u64,
+        /// The typed error's message.
+        message: String,
+    },
+    /// [`Error::VersionOverflow`]: the version cannot be bumped; nothing was written.
+    #[error("{message}")]
+    VersionOverflow {
+        /// The table.
+        table: Table,
+        /// The key, as text.
+        key: String,
+        /// The typed error's message.
+        message: String,
+    },
+    /// [`Error::VersionNotStored`]: the version column rounds the version.
+    #[error("{message}")]
+    VersionNotStored {
+        /// The table.
+        table: Table,
+        /// The key, as text.
+        key: String,
+        /// The typed error's message.
+        message: String,
+    },
+}
+
+impl AnyError {
+    /// Whether the row was changed or deleted by someone else, so a re-read and retry may
+    /// succeed.
+    pub fn is_stale(&self) -> bool {
+        matches!(self, AnyError::Stale(_))
+    }
+
+    /// The stale-write details, when that is what happened.
+    pub fn as_stale(&self) -> Option<&AnyStale> {
+        match self {
+            AnyError::Stale(stale) => Some(stale),
+            _ => None,
+        }
+    }
+
+    /// The table of the row the write was aimed at.
+    pub fn table(&self) -> Table {
+        match self {
+            AnyError::Stale(stale) => stale.table,
+            AnyError::KeyNotUnique { table, .. }
+            | AnyError::VersionOverflow { table, .. }
+            | AnyError::VersionNotStored { table, .. } => *table,
+        }
+    }
+
+    /// The row's key, as text.
+    pub fn key(&self) -> &str {
+        match self {
+            AnyError::Stale(stale) => &stale.key,
+            AnyError::KeyNotUnique { key, .. }
+            | AnyError::VersionOverflow { key, .. }
+            | AnyError::VersionNotStored { key, .. } => key,
+        }
+    }
+}
+
+impl<T: Optimistic> From<Error<T>> for AnyError {
+    fn from(error: Error<T>) -> Self {
+        // Rendered before the row type is forgotten, which its Display needs.
+        let message = error.to_string();
+        let (table, key) = (T::TABLE, KeyText::<T>(error.key()).to_string());
+        match error {
+            Error::Stale(stale) => AnyError::Stale(stale.into()),
+            Error::KeyNotUnique { rows_affected, .. } => AnyError::KeyNotUnique {
+                table,
+                key,
+                rows_affected,
+                message,
+            },
+            Error::VersionOverflow { .. } => AnyError::VersionOverflow {
+                table,
+                key,
+                message,
+            },
+            Error::VersionNotStored { .. } => AnyError::VersionNotStored {
+                table,
+                key,
+                message,
+            },
+        }
+    }
+}
 
 /// Why a versioned write did not succeed. Returned by [`Update::check`](crate::Update::check)
 /// and [`Delete::check`](crate::Delete::check).
@@ -279,11 +499,18 @@ pub enum ColumnError {
 /// `seats (id = 2)`: the table and the key's columns and values, for messages.
 struct RowName<'a, T: Optimistic>(&'a T::Key);
 
+/// `id = 2`: the key's columns and values.
+struct KeyText<'a, T: Optimistic>(&'a T::Key);
+
+impl<T: Optimistic> fmt::Display for KeyText<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        T::fmt_key(self.0, f)
+    }
+}
+
 impl<T: Optimistic> fmt::Display for RowName<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (", T::TABLE)?;
-        T::fmt_key(self.0, f)?;
-        f.write_str(")")
+        write!(f, "{} ({})", T::TABLE, KeyText::<T>(self.0))
     }
 }
 

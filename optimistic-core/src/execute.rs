@@ -1,10 +1,26 @@
 //! The error of the driver helpers (the `sqlx`, `rusqlite` and `postgres` modules).
 
-use crate::{Error, Optimistic, Stale};
+use crate::{AnyError, AnyStale, Error, Optimistic, Stale};
 
 /// Why running a versioned statement did not succeed: the database answered and the check
 /// failed ([`Check`](ExecuteError::Check): stale, key not unique, version overflow), or the
 /// driver itself failed ([`Driver`](ExecuteError::Driver): connection, syntax, constraint).
+///
+/// Each driver module converts its own error into it with `?` (`From<sqlx::Error>`,
+/// `From<rusqlite::Error>`, `From<tokio_postgres::Error>`), and [`AnyExecuteError`] takes it
+/// for any row type.
+///
+/// ```
+/// use optimistic_core::{optimistic, ExecuteError, Version};
+///
+/// #[optimistic(table = "seats")]
+/// struct Seat { id: i64, version: Version }
+///
+/// let seat = Seat { id: 2, version: Version::INITIAL };
+/// let error: ExecuteError<Seat, std::io::Error> = seat.update().check(0).unwrap_err().into();
+/// assert!(error.is_stale());
+/// assert_eq!(error.as_stale().map(|stale| *stale.key()), Some(2));
+/// ```
 #[derive(thiserror::Error)]
 pub enum ExecuteError<T: Optimistic, E> {
     /// The statement ran; its rows affected say it did not apply.
@@ -53,3 +69,95 @@ impl<T: Optimistic, E> From<Error<T>> for ExecuteError<T, E> {
         ExecuteError::Check(error)
     }
 }
+
+/// [`ExecuteError`] for any row type: the error of a transaction that writes several structs.
+/// `?` converts into it from each [`ExecuteError<T, E>`](ExecuteError), from [`Error<T>`], and
+/// (per driver module) from the driver's own error; it is
+/// [`Retryable`](crate::retry::Retryable) like the typed error.
+///
+/// ```
+/// use optimistic_core::{optimistic, AnyExecuteError, ExecuteError, Version};
+///
+/// #[optimistic(table = "seats")]
+/// struct Seat { id: i64, version: Version }
+/// #[optimistic(table = "orders")]
+/// struct Order { id: i64, version: Version }
+///
+/// fn book(seat: &mut Seat, order: &Order) -> Result<(), AnyExecuteError<std::io::Error>> {
+///     seat.version = seat.update().check(1)?; // Error<Seat>
+///     let order_error: ExecuteError<Order, std::io::Error> = order.update().check(0).unwrap_err().into();
+///     Err(order_error)?;                   // ExecuteError<Order, _>
+///     Ok(())
+/// }
+///
+/// let mut seat = Seat { id: 1, version: Version::INITIAL };
+/// let error = book(&mut seat, &Order { id: 7, version: Version::INITIAL }).unwrap_err();
+/// assert_eq!(error.as_stale().map(|stale| stale.table().name()), Some("orders"));
+/// assert_eq!(error.to_string(), "stale orders (id = 7): expected version 1, but the row was changed or deleted");
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum AnyExecuteError<E> {
+    /// The statement ran; its rows affected say it did not apply.
+    #[error(transparent)]
+    Check(AnyError),
+    /// The driver failed before there was an outcome to check.
+    #[error("driver error: {0}")]
+    Driver(#[source] E),
+}
+
+impl<E> AnyExecuteError<E> {
+    /// Whether a row was changed or deleted by someone else since it was read.
+    pub fn is_stale(&self) -> bool {
+        self.as_stale().is_some()
+    }
+
+    /// The stale-write details, when that is what happened.
+    pub fn as_stale(&self) -> Option<&AnyStale> {
+        match self {
+            AnyExecuteError::Check(error) => error.as_stale(),
+            AnyExecuteError::Driver(_) => None,
+        }
+    }
+}
+
+impl<T: Optimistic, E> From<ExecuteError<T, E>> for AnyExecuteError<E> {
+    fn from(error: ExecuteError<T, E>) -> Self {
+        match error {
+            ExecuteError::Check(error) => AnyExecuteError::Check(error.into()),
+            ExecuteError::Driver(error) => AnyExecuteError::Driver(error),
+        }
+    }
+}
+
+impl<T: Optimistic, E> From<Error<T>> for AnyExecuteError<E> {
+    fn from(error: Error<T>) -> Self {
+        AnyExecuteError::Check(error.into())
+    }
+}
+
+impl<E> From<AnyError> for AnyExecuteError<E> {
+    fn from(error: AnyError) -> Self {
+        AnyExecuteError::Check(error)
+    }
+}
+
+/// `From<driver error>` for [`ExecuteError`] and [`AnyExecuteError`], one driver at a time (a
+/// blanket `From<E>` would collide with `From<Error<T>>`).
+#[allow(unused_macros)]
+macro_rules! from_driver_error {
+    ($driver:ty) => {
+        impl<T: $crate::Optimistic> From<$driver> for $crate::ExecuteError<T, $driver> {
+            fn from(error: $driver) -> Self {
+                $crate::ExecuteError::Driver(error)
+            }
+        }
+
+        impl From<$driver> for $crate::AnyExecuteError<$driver> {
+            fn from(error: $driver) -> Self {
+                $crate::AnyExecuteError::Driver(error)
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use from_driver_error;

@@ -133,6 +133,7 @@ mod error;
 mod execute;
 pub mod http;
 pub mod retry;
+mod row;
 mod statement;
 mod table;
 pub mod timestamp;
@@ -151,8 +152,9 @@ pub mod sqlx;
 
 pub use batch::{Batch, BatchIncomplete, BatchOutcome, WrittenRows};
 pub use cached::{CachedDelete, CachedUpdate, Dialect};
-pub use error::{ColumnError, Error, Operation, Stale, StaleReason};
-pub use execute::ExecuteError;
+pub use error::{AnyError, AnyStale, ColumnError, Error, Operation, Stale, StaleReason};
+pub use execute::{AnyExecuteError, ExecuteError};
+pub use row::{DriverRow, FromRow, GetColumn};
 pub use statement::{Delete, Update, Verify, VersionedStatement};
 pub use table::{Column, Role, Table};
 pub use version::{InitialVersion, Version, VersionValue};
@@ -190,6 +192,10 @@ pub trait Optimistic: Sized {
     /// The version this row was read (or created) at.
     fn version(&self) -> Self::Version;
 
+    /// Stores the version a successful write returned. The driver helpers that take `&mut row`
+    /// call it, so the row is ready for its next write.
+    fn set_version(&mut self, version: Self::Version);
+
     /// Calls `visit` with the position (in [`TABLE`](Optimistic::TABLE)'s columns) and value of
     /// each column whose role `wanted` accepts, in column order. Generated so that a statement
     /// clones only the fields it binds (a delete, only the key) and allocates nothing.
@@ -208,8 +214,19 @@ pub trait Optimistic: Sized {
     /// The values of a key's columns, in key-column order (to look a row up by its key alone).
     fn key_values(key: &Self::Key) -> Vec<Value>;
 
-    /// Writes a key as `id = 2`, or `flight = "BA117", seat = 2` for a composite key.
-    fn fmt_key(key: &Self::Key, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+    /// Writes a key for messages: `id = 2`, or `flight = "BA117", seat = 2` for a composite
+    /// key. The default writes the first key column's name and the key's `Debug`;
+    /// `#[optimistic]` overrides it for composite keys.
+    fn fmt_key(key: &Self::Key, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut keys = Self::TABLE
+            .columns()
+            .iter()
+            .filter(|column| column.role() == Role::Key);
+        if let Some(column) = keys.next() {
+            write!(f, "{} = ", column.name())?;
+        }
+        fmt::Debug::fmt(key, f)
+    }
 
     /// `INSERT INTO table (every persisted column) VALUES (..)`, with the version as the row
     /// holds it ([`Version::INITIAL`] for a new row built with `Version::default()`).
@@ -322,6 +339,7 @@ pub struct MigrationGuide;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::cached::SqlCache;
+    pub use crate::row::SkippedDefault;
     pub use sea_query;
 
     /// The version column's value, for the generated `Optimistic::values`.

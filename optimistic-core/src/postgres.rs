@@ -15,7 +15,20 @@ pub use sea_query_postgres::PostgresBinder;
 
 use crate::ExecuteError;
 use crate::cached::CachedWrite;
-use crate::{Dialect, Optimistic, Version, VersionedStatement};
+use crate::{Dialect, DriverRow, FromRow, GetColumn, Optimistic, Version, VersionedStatement};
+use ::tokio_postgres::Row;
+
+crate::execute::from_driver_error!(::tokio_postgres::Error);
+
+impl DriverRow for Row {
+    type Error = ::tokio_postgres::Error;
+}
+
+impl<T: for<'a> FromSql<'a>> GetColumn<T> for Row {
+    fn get_column(&self, column: &'static str) -> Result<T, ::tokio_postgres::Error> {
+        self.try_get(column)
+    }
+}
 
 type BoxError = Box<dyn std::error::Error + Sync + Send>;
 
@@ -80,16 +93,34 @@ where
 }
 
 /// `execute(client, &row.update())` on the cached fast path ([`Optimistic::update_cached`]):
-/// the same SQL, values and check, without building the statement. Returns the new version.
+/// the same SQL, values and check, without building the statement. On success the row holds
+/// its new version; on any error it is left as it was.
 pub async fn update<T, C>(
     client: &C,
-    row: &T,
-) -> Result<T::Version, ExecuteError<T, ::tokio_postgres::Error>>
+    row: &mut T,
+) -> Result<(), ExecuteError<T, ::tokio_postgres::Error>>
 where
     T: Optimistic,
     C: ::tokio_postgres::GenericClient,
 {
-    run_cached(client, row.update_cached(Dialect::Postgres)).await
+    let version = run_cached(client, row.update_cached(Dialect::Postgres)).await?;
+    row.set_version(version);
+    Ok(())
+}
+
+/// `execute(client, &row.touch())` on the cached fast path: bumps the version only, and stores
+/// it in the row on success.
+pub async fn touch<T, C>(
+    client: &C,
+    row: &mut T,
+) -> Result<(), ExecuteError<T, ::tokio_postgres::Error>>
+where
+    T: Optimistic,
+    C: ::tokio_postgres::GenericClient,
+{
+    let version = run_cached(client, row.touch_cached(Dialect::Postgres)).await?;
+    row.set_version(version);
+    Ok(())
 }
 
 /// `execute(client, &row.delete())` on the cached fast path ([`Optimistic::delete_cached`]).
@@ -102,6 +133,23 @@ where
     C: ::tokio_postgres::GenericClient,
 {
     run_cached(client, row.delete_cached(Dialect::Postgres)).await
+}
+
+/// Reads the row with this key into the struct ([`FromRow`](crate::FromRow), by column name),
+/// or `None` when there is none: `fetch_by_key::<Seat, _>(&client, &2)`.
+pub async fn fetch_by_key<T, C>(
+    client: &C,
+    key: &T::Key,
+) -> Result<Option<T>, ::tokio_postgres::Error>
+where
+    T: Optimistic + FromRow<Row>,
+    C: ::tokio_postgres::GenericClient,
+{
+    let (sql, values) = T::select_by_key_cached(key, Dialect::Postgres);
+    let row = client
+        .query_opt(&*sql, &bind_values(values).as_params())
+        .await?;
+    row.as_ref().map(T::from_row).transpose()
 }
 
 async fn run_cached<S, C>(
@@ -152,16 +200,33 @@ pub mod blocking {
         Ok(())
     }
 
-    /// [`update`](super::update) for a blocking client or transaction.
+    /// [`update`](super::update) for a blocking client or transaction: stores the new version
+    /// in the row on success.
     pub fn update<T, C>(
         client: &mut C,
-        row: &T,
-    ) -> Result<T::Version, ExecuteError<T, ::postgres::Error>>
+        row: &mut T,
+    ) -> Result<(), ExecuteError<T, ::postgres::Error>>
     where
         T: Optimistic,
         C: ::postgres::GenericClient,
     {
-        run_cached(client, row.update_cached(Dialect::Postgres))
+        let version = run_cached(client, row.update_cached(Dialect::Postgres))?;
+        row.set_version(version);
+        Ok(())
+    }
+
+    /// [`touch`](super::touch) for a blocking client or transaction.
+    pub fn touch<T, C>(
+        client: &mut C,
+        row: &mut T,
+    ) -> Result<(), ExecuteError<T, ::postgres::Error>>
+    where
+        T: Optimistic,
+        C: ::postgres::GenericClient,
+    {
+        let version = run_cached(client, row.touch_cached(Dialect::Postgres))?;
+        row.set_version(version);
+        Ok(())
     }
 
     /// [`delete`](super::delete) for a blocking client or transaction.
@@ -171,6 +236,17 @@ pub mod blocking {
         C: ::postgres::GenericClient,
     {
         run_cached(client, row.delete_cached(Dialect::Postgres))
+    }
+
+    /// [`fetch_by_key`](super::fetch_by_key) for a blocking client or transaction.
+    pub fn fetch_by_key<T, C>(client: &mut C, key: &T::Key) -> Result<Option<T>, ::postgres::Error>
+    where
+        T: Optimistic + FromRow<Row>,
+        C: ::postgres::GenericClient,
+    {
+        let (sql, values) = T::select_by_key_cached(key, Dialect::Postgres);
+        let row = client.query_opt(&*sql, &bind_values(values).as_params())?;
+        row.as_ref().map(T::from_row).transpose()
     }
 
     fn run_cached<S, C>(

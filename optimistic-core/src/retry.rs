@@ -116,6 +116,21 @@ impl<T: Optimistic, E: Retryable> Retryable for crate::ExecuteError<T, E> {
     }
 }
 
+impl Retryable for crate::AnyError {
+    fn is_retryable(&self) -> bool {
+        self.is_stale()
+    }
+}
+
+impl<E: Retryable> Retryable for crate::AnyExecuteError<E> {
+    fn is_retryable(&self) -> bool {
+        match self {
+            crate::AnyExecuteError::Check(error) => error.is_retryable(),
+            crate::AnyExecuteError::Driver(error) => error.is_retryable(),
+        }
+    }
+}
+
 /// SQLSTATE 40001 (serialization failure; also MySQL's deadlock) and 40P01 (PostgreSQL's
 /// deadlock), which PostgreSQL, MySQL and distributed SQL databases such as CockroachDB return
 /// for transactions the client should retry.

@@ -1,33 +1,44 @@
 //! [rusqlite](::rusqlite): `Version` as a column type, and helpers that run and check the
 //! versioned statements (feature `rusqlite`).
 //!
+//! [`fetch_by_key`] reads a row into the struct; [`update`] and [`touch`] write it back and
+//! store its new version in it; [`delete`] removes it; [`execute`] runs a statement you built
+//! (and may have changed). The error converts from `rusqlite::Error` with `?`.
+//!
 //! ```
-//! # use optimistic_core::{optimistic, Version};
-//! # #[optimistic(table = "seats")]
-//! # struct Seat { id: i64, is_booked: bool, version: Version }
+//! use optimistic_core::{optimistic, ExecuteError, Version};
 //! use optimistic_core::rusqlite as db;
 //!
-//! let connection = rusqlite::Connection::open_in_memory()?;
-//! connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN, version BIGINT)")?;
-//! let mut seat = Seat { id: 2, is_booked: false, version: Version::INITIAL };
-//! db::insert(&connection, &seat)?;
+//! #[optimistic(table = "seats")]
+//! #[derive(Debug, Clone, PartialEq)]
+//! struct Seat { id: i64, is_booked: bool, version: Version }
 //!
-//! let other_reader = Seat { id: 2, is_booked: true, version: Version::INITIAL };
-//! seat.is_booked = true;
-//! seat.version = db::execute(&connection, &seat.update())?;
-//! assert!(db::execute(&connection, &other_reader.update()).unwrap_err().is_stale());
+//! fn main() -> Result<(), ExecuteError<Seat, rusqlite::Error>> {
+//!     let connection = rusqlite::Connection::open_in_memory()?;
+//!     connection.execute_batch(
+//!         "CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)",
+//!     )?;
+//!     db::insert(&connection, &Seat { id: 2, is_booked: false, version: Version::INITIAL })?;
 //!
-//! // The same on the cached fast path: no statement built per call.
-//! seat.is_booked = false;
-//! seat.version = db::update(&connection, &seat)?;
-//! assert_eq!(seat.version, Version::from(3));
-//! assert!(db::delete(&connection, &other_reader).unwrap_err().is_stale());
-//! db::delete(&connection, &seat)?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//!     let mut seat = db::fetch_by_key::<Seat>(&connection, &2)?.expect("seat 2 exists");
+//!     let other_reader = seat.clone();
+//!     seat.is_booked = true;
+//!     db::update(&connection, &mut seat)?;          // stores the new version in `seat`
+//!     assert_eq!(seat.version, Version::from(2));
+//!
+//!     // The other reader still holds version 1: its write goes stale, and it is left as it was.
+//!     let mut other = other_reader.clone();
+//!     assert!(db::update(&connection, &mut other).unwrap_err().is_stale());
+//!     assert_eq!(other, other_reader);
+//!
+//!     db::delete(&connection, &seat)?;
+//!     assert_eq!(db::fetch_by_key::<Seat>(&connection, &2)?, None);
+//!     Ok(())
+//! }
 //! ```
 
 use ::rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use ::rusqlite::{Connection, Error};
+use ::rusqlite::{Connection, Error, OptionalExtension, Row};
 use sea_query::SqliteQueryBuilder;
 use sea_query_rusqlite::{RusqliteValue, RusqliteValues};
 
@@ -37,7 +48,7 @@ pub use sea_query_rusqlite::RusqliteBinder;
 
 use crate::ExecuteError;
 use crate::cached::CachedWrite;
-use crate::{Dialect, Optimistic, Version, VersionedStatement};
+use crate::{Dialect, DriverRow, FromRow, GetColumn, Optimistic, Version, VersionedStatement};
 
 impl ToSql for Version {
     fn to_sql(&self) -> ::rusqlite::Result<ToSqlOutput<'_>> {
@@ -78,12 +89,26 @@ pub fn insert<T: Optimistic>(connection: &Connection, row: &T) -> Result<(), Err
 
 /// `execute(connection, &row.update())` on the cached fast path
 /// ([`Optimistic::update_cached`]), through rusqlite's prepared-statement cache: the same SQL,
-/// values and check. Returns the row's new version. Use [`execute`] for an update you changed.
+/// values and check. On success the row holds its new version; on any error it is left as it
+/// was. Use [`execute`] for an update you changed.
 pub fn update<T: Optimistic>(
     connection: &Connection,
-    row: &T,
-) -> Result<T::Version, ExecuteError<T, Error>> {
-    run_cached(connection, row.update_cached(Dialect::Sqlite))
+    row: &mut T,
+) -> Result<(), ExecuteError<T, Error>> {
+    let version = run_cached(connection, row.update_cached(Dialect::Sqlite))?;
+    row.set_version(version);
+    Ok(())
+}
+
+/// `execute(connection, &row.touch())` on the cached fast path: bumps the version only, and
+/// stores it in the row on success.
+pub fn touch<T: Optimistic>(
+    connection: &Connection,
+    row: &mut T,
+) -> Result<(), ExecuteError<T, Error>> {
+    let version = run_cached(connection, row.touch_cached(Dialect::Sqlite))?;
+    row.set_version(version);
+    Ok(())
 }
 
 /// `execute(connection, &row.delete())` on the cached fast path ([`Optimistic::delete_cached`]).
@@ -92,6 +117,32 @@ pub fn delete<T: Optimistic>(
     row: &T,
 ) -> Result<(), ExecuteError<T, Error>> {
     run_cached(connection, row.delete_cached(Dialect::Sqlite))
+}
+
+/// Reads the row with this key into the struct ([`FromRow`](crate::FromRow), by column name),
+/// or `None` when there is none: `fetch_by_key::<Seat>(&connection, &2)`.
+pub fn fetch_by_key<T>(connection: &Connection, key: &T::Key) -> Result<Option<T>, Error>
+where
+    T: Optimistic + for<'s> FromRow<Row<'s>>,
+{
+    let (sql, values) = T::select_by_key_cached(key, Dialect::Sqlite);
+    let values = RusqliteValues(values.into_iter().map(RusqliteValue).collect());
+    connection
+        .prepare_cached(&sql)?
+        .query_row(&*values.as_params(), |row| T::from_row(row))
+        .optional()
+}
+
+crate::execute::from_driver_error!(Error);
+
+impl DriverRow for Row<'_> {
+    type Error = Error;
+}
+
+impl<T: FromSql> GetColumn<T> for Row<'_> {
+    fn get_column(&self, column: &'static str) -> Result<T, Error> {
+        self.get(column)
+    }
 }
 
 fn run_cached<S: CachedWrite>(

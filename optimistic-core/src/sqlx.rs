@@ -23,7 +23,10 @@ use sea_query::Values;
 
 use crate::ExecuteError;
 use crate::cached::CachedWrite;
-use crate::{Batch, BatchOutcome, Dialect, Error, Optimistic, Update, Version, VersionedStatement};
+use crate::{
+    Batch, BatchOutcome, Dialect, DriverRow, Error, FromRow, Optimistic, Update, Version,
+    VersionedStatement,
+};
 
 /// Stored as `BIGINT` (the column must be `BIGINT` on PostgreSQL, where `i64` is `INT8`).
 impl<DB: Database> Type<DB> for Version
@@ -57,6 +60,32 @@ where
         i64::decode(value).map(Version::from)
     }
 }
+
+crate::execute::from_driver_error!(::sqlx::Error);
+
+/// Reads each sqlx row type by column name, for [`FromRow`](crate::FromRow).
+macro_rules! sqlx_row {
+    ($feature:literal, $row:ty, $db:ty) => {
+        #[cfg(feature = $feature)]
+        impl crate::DriverRow for $row {
+            type Error = ::sqlx::Error;
+        }
+
+        #[cfg(feature = $feature)]
+        impl<T> crate::GetColumn<T> for $row
+        where
+            T: for<'r> Decode<'r, $db> + Type<$db>,
+        {
+            fn get_column(&self, column: &'static str) -> Result<T, ::sqlx::Error> {
+                self.try_get(column)
+            }
+        }
+    };
+}
+
+sqlx_row!("sqlx-postgres", ::sqlx::postgres::PgRow, ::sqlx::Postgres);
+sqlx_row!("sqlx-mysql", ::sqlx::mysql::MySqlRow, ::sqlx::MySql);
+sqlx_row!("sqlx-sqlite", ::sqlx::sqlite::SqliteRow, ::sqlx::Sqlite);
 
 /// A sqlx database this crate can render SQL for.
 pub trait Backend: Database {
@@ -153,19 +182,40 @@ where
 
 /// `execute(executor, &row.update())` on the cached fast path
 /// ([`Optimistic::update_cached`]): the same SQL, values and check, without building the
-/// statement each time. Returns the row's new version. Use [`execute`] for an update you
-/// changed (an extra condition, fewer columns).
+/// statement each time. On success the row holds its new version, ready for its next write;
+/// on any error it is left as it was. Use [`execute`] for an update you changed (an extra
+/// condition, fewer columns).
 pub async fn update<'e, T, E, DB>(
     executor: E,
-    row: &T,
-) -> Result<T::Version, ExecuteError<T, ::sqlx::Error>>
+    row: &mut T,
+) -> Result<(), ExecuteError<T, ::sqlx::Error>>
 where
     T: Optimistic,
     E: Executor<'e, Database = DB>,
     DB: Backend,
     SqlxValues: IntoArguments<DB>,
 {
-    run_cached(executor, row.update_cached(DB::DIALECT)).await
+    let version = run_cached(executor, row.update_cached(DB::DIALECT)).await?;
+    row.set_version(version);
+    Ok(())
+}
+
+/// `execute(executor, &row.touch())` on the cached fast path ([`Optimistic::touch_cached`]):
+/// bumps the version only, so concurrent writers who read the old one go stale. Stores the new
+/// version in the row on success, as [`update`] does.
+pub async fn touch<'e, T, E, DB>(
+    executor: E,
+    row: &mut T,
+) -> Result<(), ExecuteError<T, ::sqlx::Error>>
+where
+    T: Optimistic,
+    E: Executor<'e, Database = DB>,
+    DB: Backend,
+    SqlxValues: IntoArguments<DB>,
+{
+    let version = run_cached(executor, row.touch_cached(DB::DIALECT)).await?;
+    row.set_version(version);
+    Ok(())
 }
 
 /// `execute(executor, &row.delete())` on the cached fast path ([`Optimistic::delete_cached`]).
@@ -180,6 +230,22 @@ where
     SqlxValues: IntoArguments<DB>,
 {
     run_cached(executor, row.delete_cached(DB::DIALECT)).await
+}
+
+/// Reads the row with this key into the struct ([`FromRow`](crate::FromRow), by column name),
+/// or `None` when there is none: `fetch_by_key::<Seat, _>(&pool, &2)`.
+pub async fn fetch_by_key<'e, T, E>(executor: E, key: &T::Key) -> Result<Option<T>, ::sqlx::Error>
+where
+    T: Optimistic + FromRow<<E::Database as Database>::Row>,
+    E: Executor<'e>,
+    E::Database: Backend,
+    <E::Database as Database>::Row: DriverRow<Error = ::sqlx::Error>,
+    SqlxValues: IntoArguments<E::Database>,
+{
+    let row = select_by_key::<T, E::Database>(key)
+        .fetch_optional(executor)
+        .await?;
+    row.as_ref().map(T::from_row).transpose()
 }
 
 async fn run_cached<'e, S, E, DB>(

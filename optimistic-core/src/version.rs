@@ -144,7 +144,13 @@ impl<V: VersionValue> fmt::Display for DisplayVersion<'_, V> {
 /// assert_eq!(Version::from(i64::MAX).next(), None);
 /// assert_eq!(v.to_string(), "1");
 /// ```
+///
+/// A `Version` that a write returns is the row's new version: dropping it is a warning,
+/// because the row's next write would then expect the old one and go stale.
+///
+/// With the `serde` feature it serializes as the plain number (`3`).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[must_use = "this is the row's new version: store it in the row (`row.version = ..`), or its next write goes stale; the driver helpers that take `&mut row` store it for you"]
 pub struct Version(i64);
 
 impl Version {
@@ -230,6 +236,24 @@ impl ValueType for Version {
 
     fn column_type() -> sea_query::ColumnType {
         sea_query::ColumnType::BigInteger
+    }
+}
+
+/// The plain number.
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+impl serde::Serialize for Version {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i64(self.0)
+    }
+}
+
+/// From the plain number.
+#[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+impl<'de> serde::Deserialize<'de> for Version {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        i64::deserialize(deserializer).map(Version)
     }
 }
 

@@ -10,10 +10,12 @@ use crate::model::{Model, Role};
 pub(crate) fn expand(model: &Model) -> TokenStream {
     let iden = iden_enum(model);
     let optimistic = impl_optimistic(model);
+    let from_row = impl_from_row(model);
     let inherent = inherent_methods(model);
     quote! {
         #iden
         #optimistic
+        #from_row
         #inherent
     }
 }
@@ -36,16 +38,14 @@ fn impl_optimistic(model: &Model) -> TokenStream {
 
     let keys: Vec<_> = model.keys().collect();
     let (key_type, key_value, fmt_key) = match keys.as_slice() {
+        // One key: the trait's own `fmt_key`, where `Key: Debug` is known, so a key type
+        // without `Debug` is reported once, at `type Key`.
         [key] => {
             let (field, ty) = (&key.field, &key.ty);
-            let label = format!("{} = ", key.name);
             (
                 quote_spanned!(ty.span()=> #ty),
                 quote_spanned!(ty.span()=> ::core::clone::Clone::clone(&self.#field)),
-                quote_spanned! {ty.span()=>
-                    f.write_str(#label)?;
-                    ::core::fmt::Debug::fmt(key, f)
-                },
+                None,
             )
         }
         keys => {
@@ -66,10 +66,15 @@ fn impl_optimistic(model: &Model) -> TokenStream {
             (
                 quote_spanned!(span=> (#(#types,)*)),
                 quote!((#(#values,)*)),
-                quote! {
-                    #(#parts)*
-                    ::core::result::Result::Ok(())
-                },
+                Some(quote! {
+                    fn fmt_key(
+                        key: &Self::Key,
+                        f: &mut ::core::fmt::Formatter<'_>,
+                    ) -> ::core::fmt::Result {
+                        #(#parts)*
+                        ::core::result::Result::Ok(())
+                    }
+                }),
             )
         }
     };
@@ -107,6 +112,7 @@ fn impl_optimistic(model: &Model) -> TokenStream {
         let field = &column.field;
         quote_spanned!(column.ty.span()=> ::core::clone::Clone::clone(&self.#field))
     });
+    let version_field = version_column.map(|column| &column.field);
     let visits = model.columns.iter().enumerate().map(|(position, column)| {
         let field = &column.field;
         let role = role_path(krate, column.role);
@@ -146,6 +152,10 @@ fn impl_optimistic(model: &Model) -> TokenStream {
                 #version
             }
 
+            fn set_version(&mut self, version: Self::Version) {
+                self.#version_field = version;
+            }
+
             fn visit_values<W, F>(&self, wanted: W, mut visit: F)
             where
                 W: ::core::ops::Fn(#krate::Role) -> bool,
@@ -164,11 +174,55 @@ fn impl_optimistic(model: &Model) -> TokenStream {
                 ::std::vec::Vec::from([#(#key_values),*])
             }
 
-            fn fmt_key(
-                key: &Self::Key,
-                f: &mut ::core::fmt::Formatter<'_>,
-            ) -> ::core::fmt::Result {
-                #fmt_key
+            #fmt_key
+        }
+    }
+}
+
+/// `FromRow<R>` for every row type `R` that reads each persisted field's type by column name.
+/// The bounds sit on `R`, so they are checked where a row is read, not here: a field type that
+/// one enabled driver cannot decode does not break the struct for the others.
+fn impl_from_row(model: &Model) -> TokenStream {
+    let Model { ident, krate, .. } = model;
+    let mut generics = model.generics.clone();
+    generics
+        .params
+        .push(syn::parse_quote!(__OptimisticRow: ?::core::marker::Sized));
+    let (impl_generics, _, _) = generics.split_for_impl();
+    let (_, ty_generics, where_clause) = model.generics.split_for_impl();
+    let predicates = where_clause.map(|clause| &clause.predicates);
+
+    let reads = model.columns.iter().map(|column| {
+        let (field, ty, name) = (&column.field, &column.ty, &column.name);
+        let bound = quote_spanned! {ty.span()=>
+            __OptimisticRow: #krate::GetColumn<#ty>
+        };
+        let read = quote_spanned! {ty.span()=>
+            #field: <__OptimisticRow as #krate::GetColumn<#ty>>::get_column(row, #name)?
+        };
+        (bound, read)
+    });
+    let defaults = model.skipped.iter().map(|(field, ty)| {
+        let bound = quote_spanned! {ty.span()=>
+            __OptimisticRow: #krate::__private::SkippedDefault<#ty>
+        };
+        let read = quote_spanned! {ty.span()=>
+            #field: <__OptimisticRow as #krate::__private::SkippedDefault<#ty>>::skipped_default()
+        };
+        (bound, read)
+    });
+    let (bounds, fields): (Vec<_>, Vec<_>) = reads.chain(defaults).unzip();
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics #krate::FromRow<__OptimisticRow> for #ident #ty_generics
+        where
+            #(#bounds,)*
+            #predicates
+        {
+            fn from_row(
+                row: &__OptimisticRow,
+            ) -> ::core::result::Result<Self, <__OptimisticRow as #krate::DriverRow>::Error> {
+                ::core::result::Result::Ok(Self { #(#fields,)* })
             }
         }
     }

@@ -15,6 +15,8 @@ pub(crate) struct Model {
     pub(crate) table: String,
     /// Persisted columns in field order; skipped fields are not here.
     pub(crate) columns: Vec<Column>,
+    /// Fields marked `skip`: reading a row fills them with `Default::default()`.
+    pub(crate) skipped: Vec<(Ident, Type)>,
 }
 
 /// A persisted field and the column it maps to.

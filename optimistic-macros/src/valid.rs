@@ -95,6 +95,12 @@ pub(crate) fn validate(cx: &Ctxt, input: &Input) -> Option<Model> {
         schema,
         table,
         columns,
+        skipped: input
+            .fields
+            .iter()
+            .filter(|field| field.attrs.skip.is_some())
+            .map(|field| (field.ident.clone(), field.ty.clone()))
+            .collect(),
     })
 }
 

@@ -10,7 +10,9 @@ use optimistic_core::retry::Retryable;
 use optimistic_core::sea_query::{
     MysqlQueryBuilder, SelectStatement, UpdateStatement, Value, Values,
 };
-use optimistic_core::{ExecuteError, Optimistic, Version, VersionedStatement};
+use optimistic_core::{
+    DriverRow, ExecuteError, FromRow, GetColumn, Optimistic, Version, VersionedStatement,
+};
 use sea_query_sqlx::{SqlxBinder, SqlxValues};
 use sqlx::{ColumnIndex, Connection, Decode, Executor, IntoArguments, Row, Type};
 use tokio::runtime::Runtime;
@@ -133,10 +135,16 @@ pub trait Db {
     fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>>;
     /// Runs a versioned statement and checks it, through the driver's helper.
     fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S>;
-    /// `row.update()` through the driver's cached fast path (`update(connection, &row)`).
-    fn update_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, T::Version>;
+    /// `row.update()` through the driver's cached fast path (`update(connection, &mut row)`),
+    /// which stores the new version in the row.
+    fn update_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()>;
+    /// `row.touch()` through the driver's cached fast path (`touch(connection, &mut row)`).
+    fn touch_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()>;
     /// `row.delete()` through the driver's cached fast path (`delete(connection, &row)`).
     fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()>;
+    /// Reads a [`Passenger`](crate::models::Passenger) into the struct through the driver's
+    /// `fetch_by_key` (or, for a driver core has no helper for, its own `GetColumn`).
+    fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger>;
     /// Runs any update as is, returning the rows it affected: the naive, unchecked path.
     fn run_plain(&mut self, statement: &UpdateStatement) -> u64;
     /// Whether "rows affected" counts matched rows (true) or only changed ones (MySQL without
@@ -217,6 +225,8 @@ where
     for<'r> Option<String>: Decode<'r, DB>,
     String: Type<DB>,
     usize: ColumnIndex<DB::Row>,
+    crate::models::Passenger: FromRow<DB::Row>,
+    DB::Row: DriverRow<Error = sqlx::Error>,
 {
     fn label(&self) -> &'static str {
         self.label
@@ -258,10 +268,25 @@ where
             .map_err(|error| error.map_driver(DriverError::from))
     }
 
-    fn update_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, T::Version> {
+    fn update_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
         self.runtime
             .block_on(optimistic_core::sqlx::update(&mut self.connection, row))
             .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn touch_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
+        self.runtime
+            .block_on(optimistic_core::sqlx::touch(&mut self.connection, row))
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger> {
+        self.runtime
+            .block_on(optimistic_core::sqlx::fetch_by_key(
+                &mut self.connection,
+                &id,
+            ))
+            .unwrap_or_else(|error| panic!("{}: {error}", self.label))
     }
 
     fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
@@ -412,9 +437,19 @@ impl Db for RusqliteDb {
             .map_err(|error| error.map_driver(DriverError::from))
     }
 
-    fn update_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, T::Version> {
+    fn update_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
         optimistic_core::rusqlite::update(&self.0, row)
             .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn touch_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
+        optimistic_core::rusqlite::touch(&self.0, row)
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger> {
+        optimistic_core::rusqlite::fetch_by_key(&self.0, &id)
+            .unwrap_or_else(|error| panic!("rusqlite: {error}"))
     }
 
     fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
@@ -549,10 +584,22 @@ impl Db for TokioPostgresDb {
             .map_err(|error| error.map_driver(DriverError::from))
     }
 
-    fn update_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, T::Version> {
+    fn update_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
         self.runtime
             .block_on(optimistic_core::postgres::update(&self.client, row))
             .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn touch_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
+        self.runtime
+            .block_on(optimistic_core::postgres::touch(&self.client, row))
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger> {
+        self.runtime
+            .block_on(optimistic_core::postgres::fetch_by_key(&self.client, &id))
+            .unwrap_or_else(|error| panic!("tokio-postgres: {error}"))
     }
 
     fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
@@ -628,9 +675,19 @@ impl Db for BlockingPostgresDb {
             .map_err(|error| error.map_driver(DriverError::from))
     }
 
-    fn update_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, T::Version> {
+    fn update_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
         optimistic_core::postgres::blocking::update(&mut self.0, row)
             .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn touch_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
+        optimistic_core::postgres::blocking::touch(&mut self.0, row)
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger> {
+        optimistic_core::postgres::blocking::fetch_by_key(&mut self.0, &id)
+            .unwrap_or_else(|error| panic!("postgres: {error}"))
     }
 
     fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
@@ -645,6 +702,47 @@ impl Db for BlockingPostgresDb {
         self.0
             .execute(sql.as_str(), &values.as_params())
             .expect("update with postgres")
+    }
+}
+
+/// A `mysql` crate row, read by column name the way a user of a driver that core does not
+/// know would: `GetColumn` on their own wrapper.
+struct MysqlRow(mysql::Row);
+
+impl DriverRow for MysqlRow {
+    type Error = String;
+}
+
+impl MysqlRow {
+    fn get<T: mysql::prelude::FromValue>(&self, column: &'static str) -> Result<T, String> {
+        match self.0.get_opt::<T, _>(column) {
+            Some(value) => value.map_err(|error| format!("column {column}: {error}")),
+            None => Err(format!("no column {column}")),
+        }
+    }
+}
+
+impl GetColumn<i64> for MysqlRow {
+    fn get_column(&self, column: &'static str) -> Result<i64, String> {
+        self.get(column)
+    }
+}
+
+impl GetColumn<String> for MysqlRow {
+    fn get_column(&self, column: &'static str) -> Result<String, String> {
+        self.get(column)
+    }
+}
+
+impl GetColumn<Option<String>> for MysqlRow {
+    fn get_column(&self, column: &'static str) -> Result<Option<String>, String> {
+        self.get(column)
+    }
+}
+
+impl GetColumn<Version> for MysqlRow {
+    fn get_column(&self, column: &'static str) -> Result<Version, String> {
+        self.get::<i64>(column).map(Version::from)
     }
 }
 
@@ -709,6 +807,18 @@ impl MysqlDb {
         Ok(self.connection.affected_rows())
     }
 
+    /// Runs a cached update and stores the version it returns, as the core helpers do.
+    fn exec_cached<T: Optimistic>(
+        &mut self,
+        row: &mut T,
+        mut update: optimistic_core::CachedUpdate<T>,
+    ) -> FastOutcome<T, ()> {
+        let (sql, values) = update.take_sql_and_values();
+        let rows = self.exec(&sql, values)?;
+        row.set_version(update.check(rows)?);
+        Ok(())
+    }
+
     fn bind(values: Values) -> mysql::Params {
         let values = values.into_iter().map(|value| match value {
             Value::Bool(v) => v.map_or(mysql::Value::NULL, mysql::Value::from),
@@ -761,11 +871,25 @@ impl Db for MysqlDb {
     }
 
     // No helper in core for this driver: the cached SQL and values, bound by hand.
-    fn update_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, T::Version> {
-        let mut update = row.update_cached(optimistic_core::Dialect::Mysql);
-        let (sql, values) = update.take_sql_and_values();
-        let rows = self.exec(&sql, values)?;
-        Ok(update.check(rows)?)
+    fn update_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
+        let update = row.update_cached(optimistic_core::Dialect::Mysql);
+        self.exec_cached(row, update)
+    }
+
+    fn touch_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
+        let touch = row.touch_cached(optimistic_core::Dialect::Mysql);
+        self.exec_cached(row, touch)
+    }
+
+    fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger> {
+        use mysql::prelude::Queryable;
+        let (sql, values) =
+            crate::models::Passenger::select_by_key_cached(&id, optimistic_core::Dialect::Mysql);
+        let row: Option<mysql::Row> = self
+            .connection
+            .exec_first(&*sql, Self::bind(values))
+            .expect("select with mysql");
+        row.map(|row| FromRow::from_row(&MysqlRow(row)).expect("read the row"))
     }
 
     fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {

@@ -240,3 +240,31 @@ mod quiet {
 }
 
 pub use quiet::{ledger_insert, note_update};
+
+/// Read back by key through every driver: renamed columns (the version's too), a skipped field,
+/// and a table whose columns stand in another order than the fields.
+#[optimistic(table = "passengers")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Passenger {
+    /// The key.
+    pub id: i64,
+    /// Stored in column `full_name`.
+    #[optimistic(column = "full_name")]
+    pub name: String,
+    /// Nullable.
+    pub nickname: Option<String>,
+    /// Not persisted: reading a row gives 0.
+    #[optimistic(skip)]
+    pub visits: u32,
+    /// Stored in column `lock_version`.
+    #[optimistic(version, column = "lock_version")]
+    pub version: Version,
+}
+
+/// The DDL for [`Passenger`], columns in reverse order; valid on every backend.
+pub const PASSENGERS: &str = "CREATE TABLE passengers (
+    lock_version BIGINT NOT NULL,
+    nickname TEXT,
+    full_name TEXT NOT NULL,
+    id BIGINT PRIMARY KEY
+)";

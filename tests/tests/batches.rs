@@ -25,7 +25,7 @@ fn setup(db: &mut impl Db) -> Vec<Seat> {
             passenger_name: Some("other".into()),
             ..Seat::free(id)
         };
-        db.run(&taken.update()).unwrap();
+        let _moved_on = db.run(&taken.update()).unwrap();
     }
     (1..=ROWS)
         .map(|id| Seat {

@@ -96,7 +96,7 @@ fn any_driver_can_probe_by_hand() {
     db.insert(&Seat::free(2));
     let mut other = Seat::free(2);
     other.is_booked = true;
-    db.run(&other.update()).unwrap();
+    let _moved_on = db.run(&other.update()).unwrap();
 
     let Err(ExecuteError::Check(Error::Stale(stale))) = db.run(&Seat::free(2).update()) else {
         panic!("expected a stale write");

@@ -5,7 +5,9 @@
 use optimistic_core::sea_query::{Expr, ExprTrait, Query};
 use optimistic_core::{Error, ExecuteError, Operation, Version};
 use optimistic_tests::db::{Db, load_order, load_seat};
-use optimistic_tests::models::{Legacy, Order, SEATS, Seat, legacy_ddl, orders_ddl};
+use optimistic_tests::models::{
+    Legacy, Order, PASSENGERS, Passenger, SEATS, Seat, legacy_ddl, orders_ddl,
+};
 
 fn seat_table(db: &mut impl Db) -> Seat {
     db.batch(SEATS);
@@ -169,21 +171,21 @@ fn version_overflow(db: &mut impl Db) {
     assert_eq!(load_seat(db, 2), Some(full), "{}", db.label());
 }
 
-/// The drivers' cached fast path (`update(conn, &row)`, `delete(conn, &row)`, reading by key):
-/// the same outcomes as the builder path in `lifecycle`.
+/// The drivers' cached fast path (`update(conn, &mut row)`, `touch`, `delete(conn, &row)`,
+/// reading by key): the same outcomes as the builder path in `lifecycle`; the row holds its new
+/// version after a success and is left exactly as it was after a failure.
 fn fast_path_lifecycle(db: &mut impl Db) {
     let original = seat_table(db);
     let label = db.label();
 
     let mut ada = book(&original, "Ada");
-    ada.version = db
-        .update_fast(&ada)
+    db.update_fast(&mut ada)
         .unwrap_or_else(|e| panic!("{label}: {e}"));
     assert_eq!(ada.version, Version::from(2), "{label}");
     assert_eq!(load_seat(db, 2), Some(ada.clone()), "{label}");
 
-    let grace = book(&original, "Grace");
-    let error = db.update_fast(&grace).unwrap_err();
+    let mut grace = book(&original, "Grace");
+    let error = db.update_fast(&mut grace).unwrap_err();
     let stale = error
         .as_stale()
         .unwrap_or_else(|| panic!("{label}: {error}"));
@@ -192,7 +194,28 @@ fn fast_path_lifecycle(db: &mut impl Db) {
         (2, Version::INITIAL, Operation::Update),
         "{label}"
     );
+    assert_eq!(
+        grace,
+        book(&original, "Grace"),
+        "{label}: a failed update changed the row"
+    );
     assert_eq!(load_seat(db, 2), Some(ada.clone()), "{label}: leaked");
+
+    db.touch_fast(&mut ada)
+        .unwrap_or_else(|e| panic!("{label}: {e}"));
+    assert_eq!(ada.version, Version::from(3), "{label}");
+    assert_eq!(load_seat(db, 2), Some(ada.clone()), "{label}");
+    let error = db.touch_fast(&mut grace).unwrap_err();
+    assert_eq!(
+        error.as_stale().map(|s| s.operation()),
+        Some(Operation::Touch),
+        "{label}"
+    );
+    assert_eq!(
+        grace.version,
+        Version::INITIAL,
+        "{label}: a failed touch changed the row"
+    );
 
     let error = db.delete_fast(&original).unwrap_err();
     assert_eq!(
@@ -205,7 +228,35 @@ fn fast_path_lifecycle(db: &mut impl Db) {
     db.delete_fast(&ada).unwrap();
     assert_eq!(load_seat(db, 2), None, "{label}");
     assert!(db.delete_fast(&ada).unwrap_err().is_stale(), "{label}");
-    assert!(db.update_fast(&ada).unwrap_err().is_stale(), "{label}");
+    assert!(db.update_fast(&mut ada).unwrap_err().is_stale(), "{label}");
+    assert_eq!(ada.version, Version::from(3), "{label}");
+}
+
+/// `fetch_by_key` into the struct: renamed columns read under their own names whatever the
+/// table's column order, a skipped field filled with its default, `None` for no row; then the
+/// read row is written back with `update(conn, &mut row)` and read again.
+fn read_by_key_into_the_struct(db: &mut impl Db) {
+    let label = db.label();
+    db.batch(PASSENGERS);
+    assert_eq!(db.read_passenger(1), None, "{label}");
+    let ada = Passenger {
+        id: 1,
+        name: "Ada".into(),
+        nickname: None,
+        visits: 7,
+        version: Version::from(5),
+    };
+    db.insert(&ada);
+    let mut read = db
+        .read_passenger(1)
+        .unwrap_or_else(|| panic!("{label}: not found"));
+    assert_eq!(read, Passenger { visits: 0, ..ada }, "{label}");
+
+    read.nickname = Some("Countess of Lovelace".into());
+    db.update_fast(&mut read)
+        .unwrap_or_else(|e| panic!("{label}: {e}"));
+    assert_eq!(read.version, Version::from(6), "{label}");
+    assert_eq!(db.read_passenger(1), Some(read), "{label}");
 }
 
 /// The fast path's two uncached shapes: a NULL expected version (`IS NULL`) and a version at
@@ -219,18 +270,20 @@ fn fast_path_null_and_full_versions(db: &mut impl Db) {
         lock_version: None::<i64>,
     };
     db.insert(&blank);
-    let first = Legacy {
+    let mut first = Legacy {
         note: Some("first".into()),
         ..blank.clone()
     };
-    assert_eq!(db.update_fast(&first).unwrap(), Some(1), "{label}");
-    assert!(db.update_fast(&blank).unwrap_err().is_stale(), "{label}");
+    db.update_fast(&mut first).unwrap();
+    assert_eq!(first.lock_version, Some(1), "{label}");
+    let mut stale_blank = blank.clone();
+    assert!(
+        db.update_fast(&mut stale_blank).unwrap_err().is_stale(),
+        "{label}"
+    );
+    assert_eq!(stale_blank, blank, "{label}");
     assert!(db.delete_fast(&blank).unwrap_err().is_stale(), "{label}");
-    let at_one = Legacy {
-        lock_version: Some(1),
-        ..first
-    };
-    db.delete_fast(&at_one).unwrap();
+    db.delete_fast(&first).unwrap();
 
     db.batch(SEATS);
     let full = Seat {
@@ -238,7 +291,7 @@ fn fast_path_null_and_full_versions(db: &mut impl Db) {
         ..Seat::free(2)
     };
     db.insert(&full);
-    let error = db.update_fast(&book(&full, "Ada")).unwrap_err();
+    let error = db.update_fast(&mut book(&full, "Ada")).unwrap_err();
     assert!(
         matches!(error, ExecuteError::Check(Error::VersionOverflow { .. })),
         "{label}: {error}"
@@ -258,7 +311,7 @@ fn fast_path_hostile_strings(db: &mut impl Db) {
         };
         db.insert(&order);
         order.selection = Some(text.repeat(2));
-        order.version = db.update_fast(&order).unwrap();
+        db.update_fast(&mut order).unwrap();
         assert_eq!(
             load_order(db, id),
             Some(order.clone()),
@@ -340,4 +393,5 @@ through_every_driver!(
     fast_path_lifecycle,
     fast_path_null_and_full_versions,
     fast_path_hostile_strings,
+    read_by_key_into_the_struct,
 );

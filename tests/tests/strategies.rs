@@ -96,7 +96,7 @@ fn read_checks_see_changes(db: &mut impl Db) {
 
     let mut writer = article();
     writer.body = "Edited".into();
-    db.run(&writer.update()).unwrap();
+    let _moved_on = db.run(&writer.update()).unwrap();
     let error = reader.verify().check(fetch_count(db, &reader)).unwrap_err();
     assert!(error.is_stale(), "{}: {error}", db.label());
     assert!(

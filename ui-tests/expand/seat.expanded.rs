@@ -58,6 +58,9 @@ impl ::optimistic_core::Optimistic for Seat {
     fn version(&self) -> Self::Version {
         ::core::clone::Clone::clone(&self.version)
     }
+    fn set_version(&mut self, version: Self::Version) {
+        self.version = version;
+    }
     fn visit_values<W, F>(&self, wanted: W, mut visit: F)
     where
         W: ::core::ops::Fn(::optimistic_core::Role) -> bool,
@@ -106,12 +109,36 @@ impl ::optimistic_core::Optimistic for Seat {
             >::into(::core::clone::Clone::clone(key)),
         ])
     }
-    fn fmt_key(
-        key: &Self::Key,
-        f: &mut ::core::fmt::Formatter<'_>,
-    ) -> ::core::fmt::Result {
-        f.write_str("id = ")?;
-        ::core::fmt::Debug::fmt(key, f)
+}
+#[automatically_derived]
+impl<__OptimisticRow: ?::core::marker::Sized> ::optimistic_core::FromRow<__OptimisticRow>
+for Seat
+where
+    __OptimisticRow: ::optimistic_core::GetColumn<i64>,
+    __OptimisticRow: ::optimistic_core::GetColumn<bool>,
+    __OptimisticRow: ::optimistic_core::GetColumn<Option<String>>,
+    __OptimisticRow: ::optimistic_core::GetColumn<Version>,
+{
+    fn from_row(
+        row: &__OptimisticRow,
+    ) -> ::core::result::Result<
+        Self,
+        <__OptimisticRow as ::optimistic_core::DriverRow>::Error,
+    > {
+        ::core::result::Result::Ok(Self {
+            id: <__OptimisticRow as ::optimistic_core::GetColumn<
+                i64,
+            >>::get_column(row, "id")?,
+            is_booked: <__OptimisticRow as ::optimistic_core::GetColumn<
+                bool,
+            >>::get_column(row, "is_booked")?,
+            passenger_name: <__OptimisticRow as ::optimistic_core::GetColumn<
+                Option<String>,
+            >>::get_column(row, "passenger_name")?,
+            version: <__OptimisticRow as ::optimistic_core::GetColumn<
+                Version,
+            >>::get_column(row, "version")?,
+        })
     }
 }
 #[allow(dead_code)]

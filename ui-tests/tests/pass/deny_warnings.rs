@@ -29,6 +29,22 @@ pub mod model {
         pub(crate) version: Version,
     }
 
+    /// Not persisted, and not `Default`: reading a row into `Session` is refused where it is
+    /// tried, but the struct itself compiles.
+    pub struct Socket(());
+
+    /// A skipped field without `Default`.
+    #[optimistic]
+    pub struct Session {
+        /// The key.
+        pub id: i64,
+        /// Not persisted.
+        #[optimistic(skip)]
+        pub socket: Socket,
+        /// The version.
+        pub version: Version,
+    }
+
     // Private; its fields are read only by the generated code.
     #[optimistic]
     struct Hidden {
