@@ -34,6 +34,9 @@ pub(crate) struct FieldAttrs {
     pub(crate) column: Option<WithSpan<String>>,
     pub(crate) skip: Option<Span>,
     pub(crate) excluded: Option<Span>,
+    /// Some option on the field was not understood (and reported): it may have been meant as
+    /// `key` or `version`, so a missing key or version is not reported on top of it.
+    pub(crate) misread: bool,
 }
 
 const STRUCT_OPTIONS: &[&str] = &["table", "schema", "crate"];
@@ -112,15 +115,18 @@ pub(crate) fn parse_field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
                     "`{}` is a struct option: write it in the `#[{NAME}(..)]` above the struct",
                     path_name(&meta)
                 )));
+                parsed.misread = true;
                 skip_value(&meta)?;
             } else {
                 cx.push(unknown(&meta, FIELD_OPTIONS));
+                parsed.misread = true;
                 skip_value(&meta)?;
             }
             Ok(())
         });
         if let Err(error) = result {
             cx.push(error);
+            parsed.misread = true;
         }
     }
     parsed

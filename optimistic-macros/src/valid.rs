@@ -169,7 +169,8 @@ fn resolve_keys<'a>(cx: &Ctxt, input: &Input<'a>, persisted: &[&Field<'a>]) -> V
                 .filter(|field| field.ident.unraw() == "id" && field.attrs.version.is_none()),
         );
     }
-    if keys.is_empty() && !input.fields.iter().any(|f| f.attrs.key.is_some()) {
+    let misread = input.fields.iter().any(|f| f.attrs.misread);
+    if keys.is_empty() && !misread && !input.fields.iter().any(|f| f.attrs.key.is_some()) {
         cx.error_at(
             &input.item.ident,
             format!(
@@ -225,14 +226,35 @@ fn resolve_version<'a>(
         .collect();
     match typed.as_slice() {
         [version] => Some(version.ident),
+        // A misspelled option was reported already, and may have been meant as `version`.
+        [] if input.fields.iter().any(|f| f.attrs.misread) => None,
         [] => {
-            cx.error_at(
-                &input.item.ident,
-                format!(
-                    "`#[{NAME}]` needs a version field: mark one field `#[{NAME}(version)]` or \
-                     give it the type `Version`"
+            // A field named like a version column is most likely it, with another type.
+            let named = persisted.iter().find(|field| {
+                field.attrs.key.is_none()
+                    && matches!(
+                        field.ident.unraw().to_string().as_str(),
+                        "version" | "lock_version"
+                    )
+            });
+            match named {
+                Some(field) => cx.error_at(
+                    field.ident,
+                    format!(
+                        "`#[{NAME}]` needs a version field, and `{0}` is not marked as one: \
+                         mark it `#[{NAME}(version)]` to keep its type (`i64`, `i32`, `i16`, or \
+                         an `Option` of one), or give it the type `Version`",
+                        field.ident
+                    ),
                 ),
-            );
+                None => cx.error_at(
+                    &input.item.ident,
+                    format!(
+                        "`#[{NAME}]` needs a version field: mark one field `#[{NAME}(version)]` \
+                         or give it the type `Version`"
+                    ),
+                ),
+            }
             None
         }
         [first, rest @ ..] => {
