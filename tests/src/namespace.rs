@@ -2,8 +2,9 @@
 //! test, created fresh and dropped when the test ends, pass or fail (`Drop` runs on panic).
 //!
 //! The servers are opt-in: `OPTIMISTIC_TEST_POSTGRES_URL` and `OPTIMISTIC_TEST_MYSQL_URL`.
-//! Unset, the server's tests print that they were skipped and pass; set, an unreachable server
-//! fails them.
+//! Unset, the server's tests are ignored (`build.rs` turns each variable into a cfg that the
+//! tests' `#[cfg_attr(.., ignore = ..)]` reads), so the runner counts them as ignored; set, an
+//! unreachable server fails them.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -15,14 +16,18 @@ pub const POSTGRES_URL: &str = "OPTIMISTIC_TEST_POSTGRES_URL";
 /// The variable that enables the MariaDB / MySQL tests.
 pub const MYSQL_URL: &str = "OPTIMISTIC_TEST_MYSQL_URL";
 
-/// The server's URL, or `None` (and a note on stderr) when its variable is unset.
-pub fn server_url(variable: &str) -> Option<String> {
+/// The server's URL.
+///
+/// # Panics
+///
+/// When the variable is unset: a test that needs the server must be ignored without it.
+pub fn server_url(variable: &str) -> String {
     match std::env::var(variable) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!("skipped: set {variable} to run this test against a real server");
-            None
-        }
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "{variable} is not set: this test needs its server and should have been ignored \
+             (mark it `#[cfg_attr(not(..), ignore = ..)]`, see tests/build.rs)"
+        ),
     }
 }
 
@@ -65,16 +70,16 @@ pub struct PgSchema {
 }
 
 impl PgSchema {
-    /// Creates the schema, or `None` when PostgreSQL tests are not enabled.
+    /// Creates the schema.
     ///
     /// # Panics
     ///
-    /// When the variable is set but the server cannot be reached.
-    pub fn new() -> Option<Self> {
-        let url = server_url(POSTGRES_URL)?;
+    /// When the variable is unset, or the server cannot be reached.
+    pub fn new() -> Self {
+        let url = server_url(POSTGRES_URL);
         let schema = unique_name();
         admin_postgres(&url, &format!("CREATE SCHEMA {schema}"));
-        Some(PgSchema { url, schema })
+        PgSchema { url, schema }
     }
 
     /// sqlx options whose connections use the schema.
@@ -124,16 +129,16 @@ pub struct MyDatabase {
 }
 
 impl MyDatabase {
-    /// Creates the database, or `None` when MySQL tests are not enabled.
+    /// Creates the database.
     ///
     /// # Panics
     ///
-    /// When the variable is set but the server cannot be reached.
-    pub fn new() -> Option<Self> {
-        let url = server_url(MYSQL_URL)?;
+    /// When the variable is unset, or the server cannot be reached.
+    pub fn new() -> Self {
+        let url = server_url(MYSQL_URL);
         let database = unique_name();
         admin_mysql(&url, &format!("CREATE DATABASE {database}"));
-        Some(MyDatabase { url, database })
+        MyDatabase { url, database }
     }
 
     /// sqlx options for the database.

@@ -157,12 +157,12 @@ macro_rules! on_every_backend {
             let file = super::TempSqlite::new("");
             super::$scenario(&mut super::SqlxDb::sqlite(file.path()));
         })* }
-        mod postgres { $(#[test] fn $scenario() {
-            let Some(schema) = super::PgSchema::new() else { return };
+        mod postgres { $(#[test] #[cfg_attr(not(optimistic_postgres), ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run")] fn $scenario() {
+            let schema = super::PgSchema::new();
             super::$scenario(&mut super::SqlxDb::postgres(&schema));
         })* }
-        mod mariadb { $(#[test] fn $scenario() {
-            let Some(database) = super::MyDatabase::new() else { return };
+        mod mariadb { $(#[test] #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")] fn $scenario() {
+            let database = super::MyDatabase::new();
             super::$scenario(&mut super::SqlxDb::mysql(&database));
         })* }
     };

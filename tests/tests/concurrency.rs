@@ -169,42 +169,43 @@ fn sqlite_rusqlite_control_loses_updates() {
 }
 
 #[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
 fn postgres_sqlx_no_lost_updates() {
-    let Some(schema) = PgSchema::new() else {
-        return;
-    };
+    let schema = PgSchema::new();
     assert_no_lost_updates("postgres", contend(|| SqlxDb::postgres(&schema), true));
 }
 
 #[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
 fn postgres_sqlx_control_loses_updates() {
-    let Some(schema) = PgSchema::new() else {
-        return;
-    };
+    let schema = PgSchema::new();
     assert_control_loses_updates("postgres", contend(|| SqlxDb::postgres(&schema), false));
 }
 
 #[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
 fn mariadb_sqlx_no_lost_updates() {
-    let Some(database) = MyDatabase::new() else {
-        return;
-    };
+    let database = MyDatabase::new();
     assert_no_lost_updates("mariadb", contend(|| SqlxDb::mysql(&database), true));
 }
 
 #[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
 fn mariadb_sqlx_control_loses_updates() {
-    let Some(database) = MyDatabase::new() else {
-        return;
-    };
+    let database = MyDatabase::new();
     assert_control_loses_updates("mariadb", contend(|| SqlxDb::mysql(&database), false));
 }
 
 #[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
 fn mariadb_without_found_rows_no_lost_updates() {
-    let Some(database) = MyDatabase::new() else {
-        return;
-    };
+    let database = MyDatabase::new();
     assert_no_lost_updates(
         "mariadb (changed rows)",
         contend(|| MysqlDb::connect(&database, false), true),

@@ -341,43 +341,43 @@ macro_rules! through_every_driver {
         }
         mod sqlx_postgres {
             use optimistic_tests::{db::SqlxDb, namespace::PgSchema};
-            $(#[test] fn $scenario() {
-                let Some(schema) = PgSchema::new() else { return };
+            $(#[test] #[cfg_attr(not(optimistic_postgres), ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run")] fn $scenario() {
+                let schema = PgSchema::new();
                 super::$scenario(&mut SqlxDb::postgres(&schema));
             })*
         }
         mod tokio_postgres {
             use optimistic_tests::{db::TokioPostgresDb, namespace::PgSchema};
-            $(#[test] fn $scenario() {
-                let Some(schema) = PgSchema::new() else { return };
+            $(#[test] #[cfg_attr(not(optimistic_postgres), ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run")] fn $scenario() {
+                let schema = PgSchema::new();
                 super::$scenario(&mut TokioPostgresDb::connect(&schema));
             })*
         }
         mod postgres_blocking {
             use optimistic_tests::{db::BlockingPostgresDb, namespace::PgSchema};
-            $(#[test] fn $scenario() {
-                let Some(schema) = PgSchema::new() else { return };
+            $(#[test] #[cfg_attr(not(optimistic_postgres), ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run")] fn $scenario() {
+                let schema = PgSchema::new();
                 super::$scenario(&mut BlockingPostgresDb::connect(&schema));
             })*
         }
         mod sqlx_mysql {
             use optimistic_tests::{db::SqlxDb, namespace::MyDatabase};
-            $(#[test] fn $scenario() {
-                let Some(database) = MyDatabase::new() else { return };
+            $(#[test] #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")] fn $scenario() {
+                let database = MyDatabase::new();
                 super::$scenario(&mut SqlxDb::mysql(&database));
             })*
         }
         mod mysql_changed_rows {
             use optimistic_tests::{db::MysqlDb, namespace::MyDatabase};
-            $(#[test] fn $scenario() {
-                let Some(database) = MyDatabase::new() else { return };
+            $(#[test] #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")] fn $scenario() {
+                let database = MyDatabase::new();
                 super::$scenario(&mut MysqlDb::connect(&database, false));
             })*
         }
         mod mysql_found_rows {
             use optimistic_tests::{db::MysqlDb, namespace::MyDatabase};
-            $(#[test] fn $scenario() {
-                let Some(database) = MyDatabase::new() else { return };
+            $(#[test] #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")] fn $scenario() {
+                let database = MyDatabase::new();
                 super::$scenario(&mut MysqlDb::connect(&database, true));
             })*
         }

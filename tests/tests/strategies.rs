@@ -121,15 +121,15 @@ macro_rules! on_every_backend {
         }
         mod postgres {
             use optimistic_tests::{db::SqlxDb, namespace::PgSchema};
-            $(#[test] fn $scenario() {
-                let Some(schema) = PgSchema::new() else { return };
+            $(#[test] #[cfg_attr(not(optimistic_postgres), ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run")] fn $scenario() {
+                let schema = PgSchema::new();
                 super::$scenario(&mut SqlxDb::postgres(&schema));
             })*
         }
         mod mariadb {
             use optimistic_tests::{db::SqlxDb, namespace::MyDatabase};
-            $(#[test] fn $scenario() {
-                let Some(database) = MyDatabase::new() else { return };
+            $(#[test] #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")] fn $scenario() {
+                let database = MyDatabase::new();
                 super::$scenario(&mut SqlxDb::mysql(&database));
             })*
         }

@@ -132,26 +132,32 @@ mod postgres {
     use optimistic_tests::{db::SqlxDb, namespace::PgSchema};
 
     #[test]
+    #[cfg_attr(
+        not(optimistic_postgres),
+        ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+    )]
     fn chrono_versions() {
-        let Some(schema) = PgSchema::new() else {
-            return;
-        };
+        let schema = PgSchema::new();
         round_trip_and_never_repeat::<Chrono>(&mut SqlxDb::postgres(&schema));
     }
 
     #[test]
+    #[cfg_attr(
+        not(optimistic_postgres),
+        ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+    )]
     fn time_versions() {
-        let Some(schema) = PgSchema::new() else {
-            return;
-        };
+        let schema = PgSchema::new();
         round_trip_and_never_repeat::<Time>(&mut SqlxDb::postgres(&schema));
     }
 
     #[test]
+    #[cfg_attr(
+        not(optimistic_postgres),
+        ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+    )]
     fn low_precision_column_is_reported() {
-        let Some(schema) = PgSchema::new() else {
-            return;
-        };
+        let schema = PgSchema::new();
         super::low_precision_column_is_reported::<Chrono>(&mut SqlxDb::postgres(&schema));
     }
 }
@@ -161,26 +167,23 @@ mod mariadb {
     use optimistic_tests::{db::SqlxDb, namespace::MyDatabase};
 
     #[test]
+    #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
     fn chrono_versions() {
-        let Some(database) = MyDatabase::new() else {
-            return;
-        };
+        let database = MyDatabase::new();
         round_trip_and_never_repeat::<Chrono>(&mut SqlxDb::mysql(&database));
     }
 
     #[test]
+    #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
     fn time_versions() {
-        let Some(database) = MyDatabase::new() else {
-            return;
-        };
+        let database = MyDatabase::new();
         round_trip_and_never_repeat::<Time>(&mut SqlxDb::mysql(&database));
     }
 
     #[test]
+    #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
     fn low_precision_column_is_reported() {
-        let Some(database) = MyDatabase::new() else {
-            return;
-        };
+        let database = MyDatabase::new();
         super::low_precision_column_is_reported::<Time>(&mut SqlxDb::mysql(&database));
     }
 }
