@@ -75,6 +75,8 @@ impl PgSchema {
     /// # Panics
     ///
     /// When the variable is unset, or the server cannot be reached.
+    // Not `Default`: it creates a schema on a server.
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         let url = server_url(POSTGRES_URL);
         let schema = unique_name();
@@ -134,6 +136,8 @@ impl MyDatabase {
     /// # Panics
     ///
     /// When the variable is unset, or the server cannot be reached.
+    // Not `Default`: it creates a database on a server.
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         let url = server_url(MYSQL_URL);
         let database = unique_name();
