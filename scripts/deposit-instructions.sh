@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 deposits="${1:-500}"
 target="${CARGO_TARGET_DIR:-target}/deposit-instructions"
 CARGO_PROFILE_RELEASE_DEBUG=true CARGO_TARGET_DIR="$target" \
-  cargo build --locked --release --example deposit >/dev/null 2>&1
+  cargo build --locked --release -p optimistic-server-examples --example deposit >/dev/null 2>&1
 binary="$target/release/examples/deposit"
 backends=1
 [ -n "${POSTGRES_URL:-}" ] && backends=$((backends + 1))
