@@ -145,13 +145,15 @@ impl<E> From<AnyError> for AnyExecuteError<E> {
 /// blanket `From<E>` would collide with `From<Error<T>>`).
 #[allow(unused_macros)]
 macro_rules! from_driver_error {
-    ($driver:ty) => {
+    ($driver:ty, $feature:meta) => {
+        #[cfg_attr(docsrs, doc(cfg($feature)))]
         impl<T: $crate::Optimistic> From<$driver> for $crate::ExecuteError<T, $driver> {
             fn from(error: $driver) -> Self {
                 $crate::ExecuteError::Driver(error)
             }
         }
 
+        #[cfg_attr(docsrs, doc(cfg($feature)))]
         impl From<$driver> for $crate::AnyExecuteError<$driver> {
             fn from(error: $driver) -> Self {
                 $crate::AnyExecuteError::Driver(error)

@@ -85,14 +85,14 @@
 //!   `seat.delete()`, `seat.verify()`, `Seat::select()`, and `seat.update_excluded()` when
 //!   the struct has excluded fields (so the struct cannot have inherent methods of those names
 //!   itself);
-//! - `enum SeatIden`, a sea-query [`Iden`](sea_query::Iden) with a `Table` variant and one variant
+//! - `enum SeatIden`, a sea-query [`Iden`] with a `Table` variant and one variant
 //!   per persisted column in PascalCase (`SeatIden::IsBooked` is `is_booked`), with the struct's
 //!   visibility, for hand-written queries. A field whose variant would be `Table` gets
 //!   `TableColumn`; one whose name gives no identifier (`self_`, `__`) gets `Column<N>`, N being
 //!   its position among the persisted fields.
 //!
 //! Nothing else is added to your namespace. Every persisted field's type must convert into a
-//! sea-query [`Value`](sea_query::Value) (`Into<Value>` + `Clone`); key types must also be
+//! sea-query [`Value`] (`Into<Value>` + `Clone`); key types must also be
 //! `Debug` (for error messages) and at least as visible as the struct (they are its
 //! [`Optimistic::Key`]).
 //!
@@ -122,6 +122,7 @@
 //! The struct itself never changes behind your back: store the version `check` returns
 //! (`seat.version = update.check(rows)?`) and, on an error, the struct is exactly as it was.
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // Lets this crate's own tests use the macro, whose output names `::optimistic_core`.
 #[cfg(test)]
@@ -140,14 +141,24 @@ pub mod timestamp;
 mod version;
 
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
 #[cfg(feature = "rusqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
 pub mod rusqlite;
 #[cfg(any(
     feature = "sqlx-postgres",
     feature = "sqlx-mysql",
     feature = "sqlx-sqlite"
 ))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql",
+        feature = "sqlx-sqlite"
+    )))
+)]
 pub mod sqlx;
 
 pub use batch::{Batch, BatchIncomplete, BatchOutcome, WrittenRows};

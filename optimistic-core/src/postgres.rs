@@ -1,4 +1,4 @@
-//! [tokio-postgres](::tokio_postgres) and [postgres](::postgres): `Version` as a column type,
+//! [tokio-postgres](::tokio_postgres) and [postgres]: `Version` as a column type,
 //! and helpers that run and check the versioned statements (feature `postgres`):
 //! `execute(client, &row.update())` for a statement you built, `update(client, &row)` and
 //! `delete(client, &row)` for the unchanged ones on the cached fast path. Given SQL text,
@@ -18,12 +18,14 @@ use crate::cached::CachedWrite;
 use crate::{Dialect, DriverRow, FromRow, GetColumn, Optimistic, Version, VersionedStatement};
 use ::tokio_postgres::Row;
 
-crate::execute::from_driver_error!(::tokio_postgres::Error);
+crate::execute::from_driver_error!(::tokio_postgres::Error, feature = "postgres");
 
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 impl DriverRow for Row {
     type Error = ::tokio_postgres::Error;
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 impl<T: for<'a> FromSql<'a>> GetColumn<T> for Row {
     fn get_column(&self, column: &'static str) -> Result<T, ::tokio_postgres::Error> {
         self.try_get(column)
@@ -33,6 +35,7 @@ impl<T: for<'a> FromSql<'a>> GetColumn<T> for Row {
 type BoxError = Box<dyn std::error::Error + Sync + Send>;
 
 /// Binds as `BIGINT` (`INT8`).
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 impl ToSql for Version {
     fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxError> {
         self.get().to_sql(ty, out)
@@ -43,6 +46,7 @@ impl ToSql for Version {
 }
 
 /// Reads a `BIGINT`; a NULL is an error, never a silent version.
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 impl<'a> FromSql<'a> for Version {
     fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
         i64::from_sql(ty, raw).map(Version::from)
@@ -135,7 +139,7 @@ where
     run_cached(client, row.delete_cached(Dialect::Postgres)).await
 }
 
-/// Reads the row with this key into the struct ([`FromRow`](crate::FromRow), by column name),
+/// Reads the row with this key into the struct ([`FromRow`], by column name),
 /// or `None` when there is none: `fetch_by_key::<Seat, _>(&client, &2)`.
 pub async fn fetch_by_key<T, C>(
     client: &C,
@@ -168,7 +172,7 @@ where
     Ok(statement.check(rows)?)
 }
 
-/// The same for the blocking [`postgres`](::postgres) client.
+/// The same for the blocking [`postgres`] client.
 pub mod blocking {
     use super::*;
 

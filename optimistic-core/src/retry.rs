@@ -141,6 +141,14 @@ pub const RETRYABLE_SQLSTATES: [&str; 2] = ["40001", "40P01"];
     feature = "sqlx-mysql",
     feature = "sqlx-sqlite"
 ))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql",
+        feature = "sqlx-sqlite"
+    )))
+)]
 impl Retryable for ::sqlx::Error {
     fn is_retryable(&self) -> bool {
         let Some(error) = self.as_database_error() else {
@@ -160,6 +168,7 @@ impl Retryable for ::sqlx::Error {
 }
 
 #[cfg(feature = "rusqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
 impl Retryable for ::rusqlite::Error {
     fn is_retryable(&self) -> bool {
         use ::rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
@@ -171,6 +180,7 @@ impl Retryable for ::rusqlite::Error {
 }
 
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 impl Retryable for ::tokio_postgres::Error {
     fn is_retryable(&self) -> bool {
         self.code()
@@ -301,6 +311,7 @@ impl RetryPolicy {
 
     /// [`retry_async`](Self::retry_async) on tokio's timer (feature `tokio`).
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub async fn retry_tokio<T, E, F, Fut>(&self, attempt: F) -> Result<Retried<T>, RetryError<E>>
     where
         E: Retryable,

@@ -1,4 +1,4 @@
-//! [rusqlite](::rusqlite): `Version` as a column type, and helpers that run and check the
+//! [rusqlite]: `Version` as a column type, and helpers that run and check the
 //! versioned statements (feature `rusqlite`).
 //!
 //! [`fetch_by_key`] reads a row into the struct; [`update`] and [`touch`] write it back and
@@ -50,6 +50,7 @@ use crate::ExecuteError;
 use crate::cached::CachedWrite;
 use crate::{Dialect, DriverRow, FromRow, GetColumn, Optimistic, Version, VersionedStatement};
 
+#[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
 impl ToSql for Version {
     fn to_sql(&self) -> ::rusqlite::Result<ToSqlOutput<'_>> {
         Ok(ToSqlOutput::from(self.get()))
@@ -57,6 +58,7 @@ impl ToSql for Version {
 }
 
 /// Reads an `INTEGER`; a NULL is an error, never a silent version.
+#[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
 impl FromSql for Version {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         match value {
@@ -119,7 +121,7 @@ pub fn delete<T: Optimistic>(
     run_cached(connection, row.delete_cached(Dialect::Sqlite))
 }
 
-/// Reads the row with this key into the struct ([`FromRow`](crate::FromRow), by column name),
+/// Reads the row with this key into the struct ([`FromRow`], by column name),
 /// or `None` when there is none: `fetch_by_key::<Seat>(&connection, &2)`.
 pub fn fetch_by_key<T>(connection: &Connection, key: &T::Key) -> Result<Option<T>, Error>
 where
@@ -133,12 +135,14 @@ where
         .optional()
 }
 
-crate::execute::from_driver_error!(Error);
+crate::execute::from_driver_error!(Error, feature = "rusqlite");
 
+#[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
 impl DriverRow for Row<'_> {
     type Error = Error;
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
 impl<T: FromSql> GetColumn<T> for Row<'_> {
     fn get_column(&self, column: &'static str) -> Result<T, Error> {
         self.get(column)

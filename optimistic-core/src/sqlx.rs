@@ -1,4 +1,4 @@
-//! [sqlx](::sqlx): `Version` as a column type on every sqlx database, and async helpers that
+//! [sqlx]: `Version` as a column type on every sqlx database, and async helpers that
 //! run and check the versioned statements (features `sqlx-postgres`, `sqlx-mysql`,
 //! `sqlx-sqlite`).
 //!
@@ -29,6 +29,14 @@ use crate::{
 };
 
 /// Stored as `BIGINT` (the column must be `BIGINT` on PostgreSQL, where `i64` is `INT8`).
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql",
+        feature = "sqlx-sqlite"
+    )))
+)]
 impl<DB: Database> Type<DB> for Version
 where
     i64: Type<DB>,
@@ -42,6 +50,14 @@ where
     }
 }
 
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql",
+        feature = "sqlx-sqlite"
+    )))
+)]
 impl<'q, DB: Database> Encode<'q, DB> for Version
 where
     i64: Encode<'q, DB>,
@@ -52,6 +68,14 @@ where
 }
 
 /// A NULL is a decode error, never a silent version.
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql",
+        feature = "sqlx-sqlite"
+    )))
+)]
 impl<'r, DB: Database> Decode<'r, DB> for Version
 where
     i64: Decode<'r, DB>,
@@ -61,17 +85,26 @@ where
     }
 }
 
-crate::execute::from_driver_error!(::sqlx::Error);
+crate::execute::from_driver_error!(
+    ::sqlx::Error,
+    any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql",
+        feature = "sqlx-sqlite"
+    )
+);
 
 /// Reads each sqlx row type by column name, for [`FromRow`](crate::FromRow).
 macro_rules! sqlx_row {
     ($feature:literal, $row:ty, $db:ty) => {
         #[cfg(feature = $feature)]
+        #[cfg_attr(docsrs, doc(cfg(feature = $feature)))]
         impl crate::DriverRow for $row {
             type Error = ::sqlx::Error;
         }
 
         #[cfg(feature = $feature)]
+        #[cfg_attr(docsrs, doc(cfg(feature = $feature)))]
         impl<T> crate::GetColumn<T> for $row
         where
             T: for<'r> Decode<'r, $db> + Type<$db>,
@@ -104,6 +137,15 @@ pub trait Backend: Database {
 }
 
 #[cfg(feature = "sqlx-postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx-postgres")))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql",
+        feature = "sqlx-sqlite"
+    )))
+)]
 impl Backend for ::sqlx::Postgres {
     type QueryBuilder = sea_query::PostgresQueryBuilder;
     const DIALECT: Dialect = Dialect::Postgres;
@@ -115,6 +157,15 @@ impl Backend for ::sqlx::Postgres {
 }
 
 #[cfg(feature = "sqlx-mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx-mysql")))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql",
+        feature = "sqlx-sqlite"
+    )))
+)]
 impl Backend for ::sqlx::MySql {
     type QueryBuilder = sea_query::MysqlQueryBuilder;
     const DIALECT: Dialect = Dialect::Mysql;
@@ -125,6 +176,15 @@ impl Backend for ::sqlx::MySql {
 }
 
 #[cfg(feature = "sqlx-sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx-sqlite")))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql",
+        feature = "sqlx-sqlite"
+    )))
+)]
 impl Backend for ::sqlx::Sqlite {
     type QueryBuilder = sea_query::SqliteQueryBuilder;
     const DIALECT: Dialect = Dialect::Sqlite;
@@ -134,7 +194,7 @@ impl Backend for ::sqlx::Sqlite {
     }
 }
 
-/// Runs a versioned [`Update`](crate::Update) or [`Delete`](crate::Delete) on a pool,
+/// Runs a versioned [`Update`] or [`Delete`](crate::Delete) on a pool,
 /// connection or transaction, and checks the rows it affected.
 pub async fn execute<'e, S, E, DB>(
     executor: E,
@@ -232,7 +292,7 @@ where
     run_cached(executor, row.delete_cached(DB::DIALECT)).await
 }
 
-/// Reads the row with this key into the struct ([`FromRow`](crate::FromRow), by column name),
+/// Reads the row with this key into the struct ([`FromRow`], by column name),
 /// or `None` when there is none: `fetch_by_key::<Seat, _>(&pool, &2)`.
 pub async fn fetch_by_key<'e, T, E>(executor: E, key: &T::Key) -> Result<Option<T>, ::sqlx::Error>
 where

@@ -30,6 +30,7 @@ mod with_chrono {
     use super::{TimestampVersion, next_micros};
     use crate::VersionValue;
 
+    #[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
     impl VersionValue for DateTime<Utc> {
         fn next(&self) -> Option<Self> {
             next_micros(self.timestamp_micros(), Utc::now().timestamp_micros())
@@ -45,6 +46,7 @@ mod with_chrono {
         }
     }
 
+    #[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
     impl TimestampVersion for DateTime<Utc> {
         fn now() -> Self {
             let now = Utc::now();
@@ -71,6 +73,7 @@ mod with_time {
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).ok()
     }
 
+    #[cfg_attr(docsrs, doc(cfg(feature = "time")))]
     impl VersionValue for OffsetDateTime {
         fn next(&self) -> Option<Self> {
             let now = micros(&OffsetDateTime::now_utc())?;
@@ -86,6 +89,7 @@ mod with_time {
         }
     }
 
+    #[cfg_attr(docsrs, doc(cfg(feature = "time")))]
     impl TimestampVersion for OffsetDateTime {
         fn now() -> Self {
             let now = OffsetDateTime::now_utc();

@@ -1,9 +1,9 @@
 //! The `#[optimistic]` attribute. Depend on `optimistic-core`, which re-exports it and documents
 //! it; the generated code names that crate.
 //!
-//! The pipeline: [`ast`] parses the item and its options ([`attr`]), [`valid`] checks them and
-//! fills in the defaults to build the plain-data [`model`], and [`expand`] generates from that.
-//! Errors are collected in a [`ctxt::Ctxt`] so one build reports every mistake.
+//! The pipeline: `ast` parses the item and its options (`attr`), `valid` checks them and fills
+//! in the defaults to build the plain-data `model`, and `expand` generates from that. Errors are
+//! collected in a `ctxt::Ctxt` so one build reports every mistake.
 
 mod ast;
 mod attr;
