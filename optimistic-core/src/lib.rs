@@ -341,10 +341,11 @@ pub trait Optimistic: Sized {
     }
 }
 
-/// The structs of `docs/MIGRATING.md`, compiled as doctests.
+/// The crate's README, compiled and run as doctests (inside the package, so that the packaged
+/// crate's doctests build too).
 #[cfg(doctest)]
-#[doc = include_str!("../../docs/MIGRATING.md")]
-pub struct MigrationGuide;
+#[doc = include_str!("../README.md")]
+pub struct Readme;
 
 /// For the generated code only; not part of the public API.
 #[doc(hidden)]
