@@ -195,16 +195,50 @@ pub trait Optimistic: Sized {
     const TABLE: Table;
 
     /// This row's key.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// assert_eq!(seat.key(), 2);
+    /// ```
     fn key(&self) -> Self::Key;
 
     /// The version field's type: [`Version`], an integer, or an `Option` of one.
     type Version: VersionValue;
 
     /// The version this row was read (or created) at.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// assert_eq!(Optimistic::version(&seat), Version::from(3));
+    /// ```
     fn version(&self) -> Self::Version;
 
     /// Stores the version a successful write returned. The driver helpers that take `&mut row`
     /// call it, so the row is ready for its next write.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// let mut seat = seat;
+    /// let update = seat.update();
+    /// seat.set_version(update.check(1)?);
+    /// assert_eq!(seat.version, Version::from(4));
+    /// # Ok::<(), optimistic_core::Error<Seat>>(())
+    /// ```
     fn set_version(&mut self, version: Self::Version);
 
     /// Calls `visit` with the position (in [`TABLE`](Optimistic::TABLE)'s columns) and value of
@@ -216,6 +250,16 @@ pub trait Optimistic: Sized {
         F: FnMut(usize, Value);
 
     /// The value of every column of [`TABLE`](Optimistic::TABLE), in its order.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// assert_eq!(seat.values(), [2_i64.into(), true.into(), Version::from(3).into()]);
+    /// ```
     fn values(&self) -> Vec<Value> {
         let mut values = Vec::with_capacity(Self::TABLE.columns().len());
         self.visit_values(|_| true, |_, value| values.push(value));
@@ -223,6 +267,16 @@ pub trait Optimistic: Sized {
     }
 
     /// The values of a key's columns, in key-column order (to look a row up by its key alone).
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// assert_eq!(Seat::key_values(&2), [2_i64.into()]);
+    /// ```
     fn key_values(key: &Self::Key) -> Vec<Value>;
 
     /// Writes a key for messages: `id = 2`, or `flight = "BA117", seat = 2` for a composite
@@ -241,12 +295,37 @@ pub trait Optimistic: Sized {
 
     /// `INSERT INTO table (every persisted column) VALUES (..)`, with the version as the row
     /// holds it ([`Version::INITIAL`] for a new row built with `Version::default()`).
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// let (sql, _) = Optimistic::insert(&seat).build(SqliteQueryBuilder);
+    /// assert_eq!(sql, r#"INSERT INTO "seats" ("id", "is_booked", "version") VALUES (?, ?, ?)"#);
+    /// ```
     fn insert(&self) -> InsertStatement {
         statement::insert(self)
     }
 
     /// `UPDATE table SET every data column, version = expected + 1 WHERE key AND version =
     /// expected`.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// let update = Optimistic::update(&seat);
+    /// let (sql, _) = update.build(SqliteQueryBuilder);
+    /// assert_eq!(sql, r#"UPDATE "seats" SET "is_booked" = ?, "version" = ? WHERE "id" = ? AND "version" = ?"#);
+    /// assert_eq!(update.check(1).ok(), Some(Version::from(4)));
+    /// assert!(update.check(0).unwrap_err().is_stale());
+    /// ```
     fn update(&self) -> Update<Self> {
         statement::update(self, Operation::Update, statement::Written::All)
     }
@@ -254,6 +333,21 @@ pub trait Optimistic: Sized {
     /// Like [`update`](Optimistic::update), but writes only `columns` (and the version):
     /// `seat.update_columns([SeatIden::IsBooked])`. A key, version or excluded column, or one
     /// the table does not have, is a [`ColumnError`] and nothing is built.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// let update = seat.update_columns([SeatIden::IsBooked])?;
+    /// let (sql, _) = update.build(SqliteQueryBuilder);
+    /// assert_eq!(sql, r#"UPDATE "seats" SET "is_booked" = ?, "version" = ? WHERE "id" = ? AND "version" = ?"#);
+    /// // The version bumps by itself; naming it is refused.
+    /// assert!(seat.update_columns([SeatIden::Version]).is_err());
+    /// # Ok::<(), optimistic_core::ColumnError>(())
+    /// ```
     fn update_columns<C: Iden>(
         &self,
         columns: impl IntoIterator<Item = C>,
@@ -269,22 +363,71 @@ pub trait Optimistic: Sized {
     /// `UPDATE table SET every excluded column WHERE key`: writes the columns marked
     /// `#[optimistic(excluded)]` (view counters, last-seen stamps) without checking or bumping
     /// the version, so they never make a concurrent versioned writer stale.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// #[optimistic(table = "articles")]
+    /// struct Article { id: i64, body: String, #[optimistic(excluded)] views: i64, version: Version }
+    ///
+    /// let article = Article { id: 1, body: "..".into(), views: 10, version: Version::from(3) };
+    /// let (sql, _) = article.update_excluded().build(SqliteQueryBuilder);
+    /// assert_eq!(sql, r#"UPDATE "articles" SET "views" = ? WHERE "id" = ?"#);
+    /// ```
     fn update_excluded(&self) -> UpdateStatement {
         statement::update_excluded(self)
     }
 
     /// `SELECT version FROM table WHERE key AND version = expected`: see [`Verify`].
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// let verify = seat.verify();
+    /// let (sql, _) = verify.build(SqliteQueryBuilder);
+    /// assert_eq!(sql, r#"SELECT "version" FROM "seats" WHERE "id" = ? AND "version" = ?"#);
+    /// assert!(verify.check(1).is_ok());
+    /// assert!(verify.check(0).unwrap_err().is_stale());
+    /// ```
     fn verify(&self) -> Verify<Self> {
         statement::verify(self)
     }
 
     /// `UPDATE table SET version = expected + 1 WHERE key AND version = expected`: claims the
     /// row, so that concurrent writers who read the old version go stale.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// let (sql, _) = Optimistic::touch(&seat).build(SqliteQueryBuilder);
+    /// assert_eq!(sql, r#"UPDATE "seats" SET "version" = ? WHERE "id" = ? AND "version" = ?"#);
+    /// ```
     fn touch(&self) -> Update<Self> {
         statement::update(self, Operation::Touch, statement::Written::None)
     }
 
     /// `DELETE FROM table WHERE key AND version = expected`.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// let delete = Optimistic::delete(&seat);
+    /// let (sql, _) = delete.build(SqliteQueryBuilder);
+    /// assert_eq!(sql, r#"DELETE FROM "seats" WHERE "id" = ? AND "version" = ?"#);
+    /// assert!(delete.check(1).is_ok());
+    /// ```
     fn delete(&self) -> Delete<Self> {
         statement::delete(self)
     }
@@ -298,6 +441,18 @@ pub trait Optimistic: Sized {
 
     /// [`insert`](Optimistic::insert) as SQL text and values for `dialect`, the text rendered
     /// once per struct and dialect and then reused: the fast path for hot loops.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// use optimistic_core::Dialect;
+    /// let (sql, values) = seat.insert_cached(Dialect::Sqlite);
+    /// assert_eq!((sql.into_owned(), values), Optimistic::insert(&seat).build(SqliteQueryBuilder));
+    /// ```
     fn insert_cached(
         &self,
         dialect: Dialect,
@@ -307,32 +462,107 @@ pub trait Optimistic: Sized {
 
     /// [`update`](Optimistic::update) on the cached fast path: the same SQL and values, and the
     /// same `check`.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// use optimistic_core::Dialect;
+    /// let cached = seat.update_cached(Dialect::Sqlite);
+    /// assert_eq!((cached.sql.to_string(), cached.values.clone()), seat.update().build(SqliteQueryBuilder));
+    /// assert_eq!(cached.check(1).ok(), Some(Version::from(4)));
+    /// ```
     fn update_cached(&self, dialect: Dialect) -> CachedUpdate<Self> {
         cached::update(self, dialect, Operation::Update)
     }
 
     /// [`touch`](Optimistic::touch) on the cached fast path.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// use optimistic_core::Dialect;
+    /// let cached = seat.touch_cached(Dialect::Sqlite);
+    /// assert_eq!(cached.sql, r#"UPDATE "seats" SET "version" = ? WHERE "id" = ? AND "version" = ?"#);
+    /// ```
     fn touch_cached(&self, dialect: Dialect) -> CachedUpdate<Self> {
         cached::update(self, dialect, Operation::Touch)
     }
 
     /// [`delete`](Optimistic::delete) on the cached fast path.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// use optimistic_core::Dialect;
+    /// let cached = seat.delete_cached(Dialect::Sqlite);
+    /// assert_eq!(cached.sql, r#"DELETE FROM "seats" WHERE "id" = ? AND "version" = ?"#);
+    /// assert!(cached.check(0).unwrap_err().is_stale());
+    /// ```
     fn delete_cached(&self, dialect: Dialect) -> CachedDelete<Self> {
         cached::delete(self, dialect)
     }
 
     /// `SELECT every persisted column FROM table`, in field order; add `.and_where(..)`.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// use optimistic_core::sea_query::{Expr, ExprTrait};
+    /// let (sql, _) = <Seat as Optimistic>::select()
+    ///     .and_where(Expr::col(SeatIden::IsBooked).eq(false))
+    ///     .build(SqliteQueryBuilder);
+    /// assert_eq!(sql, r#"SELECT "id", "is_booked", "version" FROM "seats" WHERE "is_booked" = ?"#);
+    /// ```
     fn select() -> SelectStatement {
         statement::select::<Self>()
     }
 
     /// `SELECT every persisted column FROM table WHERE key`: the read before a write.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// let (sql, _) = <Seat as Optimistic>::select_by_key(&2).build(SqliteQueryBuilder);
+    /// assert_eq!(sql, r#"SELECT "id", "is_booked", "version" FROM "seats" WHERE "id" = ?"#);
+    /// ```
     fn select_by_key(key: &Self::Key) -> SelectStatement {
         statement::select_by_key::<Self>(key)
     }
 
     /// [`select_by_key`](Optimistic::select_by_key) on the cached fast path: the same SQL and
     /// values, the text rendered once per struct and dialect.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// use optimistic_core::Dialect;
+    /// let (sql, values) = Seat::select_by_key_cached(&2, Dialect::Sqlite);
+    /// assert_eq!((sql.into_owned(), values), Seat::select_by_key(&2).build(SqliteQueryBuilder));
+    /// ```
     fn select_by_key_cached(
         key: &Self::Key,
         dialect: Dialect,

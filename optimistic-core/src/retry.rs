@@ -30,6 +30,16 @@ use crate::{Error, Optimistic};
 /// capped at `max_delay` ("full jitter"), so that writers who collided spread out instead of
 /// colliding again in lockstep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// ```
+/// use optimistic_core::retry::RetryPolicy;
+/// use std::time::Duration;
+///
+/// let policy = RetryPolicy::new(5)
+///     .with_base_delay(Duration::from_millis(2))
+///     .with_max_delay(Duration::from_millis(50));
+/// assert_eq!(policy.max_attempts(), 5);
+/// ```
 pub struct RetryPolicy {
     max_attempts: u32,
     base_delay: Duration,
@@ -47,6 +57,13 @@ impl Default for RetryPolicy {
 
 /// A successful run: the closure's value and how many attempts it took (1 = no retry).
 #[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// ```
+/// use optimistic_core::retry::RetryPolicy;
+///
+/// let done = RetryPolicy::new(3).retry_if(|_: &&str| false, |attempt| Ok(attempt * 2)).unwrap();
+/// assert_eq!((done.value, done.attempts), (2, 1));
+/// ```
 pub struct Retried<T> {
     /// What the closure returned.
     pub value: T,
@@ -56,6 +73,20 @@ pub struct Retried<T> {
 
 /// A run that gave up.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
+///
+/// ```
+/// # use optimistic_core::{optimistic, Error, Version};
+/// # #[optimistic(table = "seats")]
+/// # struct Seat { id: i64, version: Version }
+/// # let seat = Seat { id: 2, version: Version::INITIAL };
+/// use optimistic_core::retry::{RetryError, RetryPolicy};
+/// use std::time::Duration;
+///
+/// let policy = RetryPolicy::new(3).with_base_delay(Duration::ZERO);
+/// let gave_up = policy.retry(|_| seat.update().check(0).map(drop)).unwrap_err();
+/// assert!(matches!(gave_up, RetryError::Exhausted { attempts: 3, .. }));
+/// assert!(gave_up.into_inner().is_stale());
+/// ```
 pub enum RetryError<E> {
     /// Every attempt failed with a retryable error; `last` is the final one.
     #[error("gave up after {attempts} attempts: {last}")]
@@ -77,6 +108,14 @@ pub enum RetryError<E> {
 
 impl<E> RetryError<E> {
     /// The error that ended the run.
+    ///
+    /// ```
+    /// use optimistic_core::retry::RetryPolicy;
+    ///
+    /// let never = |_: &std::io::Error| false;
+    /// let failed = RetryPolicy::new(3).retry_if(never, |_| Err::<(), _>(std::io::Error::other("disk full")));
+    /// assert_eq!(failed.unwrap_err().into_inner().to_string(), "disk full");
+    /// ```
     pub fn into_inner(self) -> E {
         match self {
             RetryError::Exhausted { last, .. } => last,
@@ -85,6 +124,14 @@ impl<E> RetryError<E> {
     }
 
     /// Attempts used.
+    ///
+    /// ```
+    /// use optimistic_core::retry::RetryPolicy;
+    ///
+    /// let never = |_: &std::io::Error| false;
+    /// let failed = RetryPolicy::new(3).retry_if(never, |_| Err::<(), _>(std::io::Error::other("disk full")));
+    /// assert_eq!(failed.unwrap_err().attempts(), 1); // not retryable: stopped at once
+    /// ```
     pub fn attempts(&self) -> u32 {
         match self {
             RetryError::Exhausted { attempts, .. } | RetryError::Failed { attempts, .. } => {
@@ -96,6 +143,17 @@ impl<E> RetryError<E> {
 
 /// Errors that a fresh attempt may not meet again: stale writes, and the serialization failures
 /// and deadlocks that databases ask clients to retry.
+///
+/// ```
+/// # use optimistic_core::{optimistic, Error, Version};
+/// # #[optimistic(table = "seats")]
+/// # struct Seat { id: i64, version: Version }
+/// # let seat = Seat { id: 2, version: Version::INITIAL };
+/// use optimistic_core::retry::Retryable;
+///
+/// assert!(seat.update().check(0).unwrap_err().is_retryable()); // stale: read again and redo
+/// assert!(!Seat { id: 2, version: Version::MAX }.update().check(0).unwrap_err().is_retryable());
+/// ```
 pub trait Retryable {
     /// Whether re-running the whole read-modify-write may succeed.
     fn is_retryable(&self) -> bool;
@@ -195,6 +253,11 @@ enum Step<E> {
 
 impl RetryPolicy {
     /// At most `max_attempts` runs (at least one), backoff from 5 ms capped at 200 ms.
+    ///
+    /// ```
+    /// use optimistic_core::retry::RetryPolicy;
+    /// assert_eq!(RetryPolicy::new(3).max_attempts(), 3);
+    /// ```
     pub const fn new(max_attempts: u32) -> Self {
         RetryPolicy {
             max_attempts: if max_attempts == 0 { 1 } else { max_attempts },
@@ -204,24 +267,54 @@ impl RetryPolicy {
     }
 
     /// The ceiling of the first wait; it doubles with every attempt.
+    ///
+    /// ```
+    /// use optimistic_core::retry::RetryPolicy;
+    /// use std::time::Duration;
+    ///
+    /// let policy = RetryPolicy::new(4).with_base_delay(Duration::from_millis(1));
+    /// assert!(policy.backoff(1) <= Duration::from_millis(1));
+    /// ```
     pub const fn with_base_delay(mut self, base_delay: Duration) -> Self {
         self.base_delay = base_delay;
         self
     }
 
     /// The largest wait between two attempts.
+    ///
+    /// ```
+    /// use optimistic_core::retry::RetryPolicy;
+    /// use std::time::Duration;
+    ///
+    /// let policy = RetryPolicy::new(20).with_max_delay(Duration::from_millis(10));
+    /// assert!(policy.backoff(19) <= Duration::from_millis(10));
+    /// ```
     pub const fn with_max_delay(mut self, max_delay: Duration) -> Self {
         self.max_delay = max_delay;
         self
     }
 
     /// The most runs of the closure.
+    ///
+    /// ```
+    /// use optimistic_core::retry::RetryPolicy;
+    /// assert_eq!(RetryPolicy::default().max_attempts(), 10);
+    /// ```
     pub const fn max_attempts(&self) -> u32 {
         self.max_attempts
     }
 
     /// A random wait after failed attempt number `attempt` (1-based): uniform between zero and
     /// `min(max_delay, base_delay * 2^(attempt - 1))`.
+    ///
+    /// ```
+    /// use optimistic_core::retry::RetryPolicy;
+    /// use std::time::Duration;
+    ///
+    /// let policy = RetryPolicy::new(5).with_base_delay(Duration::from_millis(4));
+    /// // Full jitter: anywhere from zero to 4 ms * 2^(attempt - 1).
+    /// assert!(policy.backoff(3) <= Duration::from_millis(16));
+    /// ```
     pub fn backoff(&self, attempt: u32) -> Duration {
         let doubled = 1u32
             .checked_shl(attempt.saturating_sub(1))
@@ -234,6 +327,21 @@ impl RetryPolicy {
 
     /// Runs `attempt` (given the attempt number, from 1) until it succeeds, fails with an error
     /// that is not [`Retryable`], or the attempts run out; sleeps the thread in between.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Error, Version};
+    /// # #[optimistic(table = "seats")]
+    /// # struct Seat { id: i64, version: Version }
+    /// # let seat = Seat { id: 2, version: Version::INITIAL };
+    /// use optimistic_core::retry::RetryPolicy;
+    /// use std::time::Duration;
+    ///
+    /// // The first attempt goes stale, the second succeeds.
+    /// let policy = RetryPolicy::new(3).with_base_delay(Duration::ZERO);
+    /// let done = policy.retry(|attempt| seat.update().check(if attempt == 1 { 0 } else { 1 }))?;
+    /// assert_eq!((done.value, done.attempts), (Version::from(2), 2));
+    /// # Ok::<(), optimistic_core::retry::RetryError<Error<Seat>>>(())
+    /// ```
     pub fn retry<T, E, F>(&self, attempt: F) -> Result<Retried<T>, RetryError<E>>
     where
         E: Retryable,
@@ -267,6 +375,24 @@ impl RetryPolicy {
 
     /// The async [`retry`](Self::retry): `sleep` is the runtime's timer, e.g.
     /// `tokio::time::sleep`, so this crate depends on no runtime.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Error, Version};
+    /// # #[optimistic(table = "seats")]
+    /// # struct Seat { id: i64, version: Version }
+    /// # let seat = Seat { id: 2, version: Version::INITIAL };
+    /// use optimistic_core::retry::RetryPolicy;
+    /// use std::time::Duration;
+    ///
+    /// // Any runtime's sleep works; this one returns at once.
+    /// async fn no_sleep(_: Duration) {}
+    /// let policy = RetryPolicy::new(3);
+    /// let seat = &seat;
+    /// let run = policy.retry_async(no_sleep, |attempt| async move {
+    ///     seat.update().check(if attempt == 1 { 0 } else { 1 })
+    /// });
+    /// # let _ = run; // a future: `.await` it on your runtime
+    /// ```
     pub async fn retry_async<T, E, F, Fut, S, Sleep>(
         &self,
         sleep: S,

@@ -70,6 +70,25 @@ impl FromSql for Version {
 
 /// Runs a versioned [`Update`](crate::Update) or [`Delete`](crate::Delete) and checks the rows
 /// it affected. Works inside a transaction too (`Transaction` derefs to `Connection`).
+///
+/// ```
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::rusqlite as db;
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # let connection = rusqlite::Connection::open_in_memory()?;
+/// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
+/// #                           INSERT INTO seats VALUES (2, FALSE, 1);")?;
+/// let mut seat = db::fetch_by_key::<Seat>(&connection, &2)?.unwrap();
+/// seat.is_booked = true;
+/// // A statement you changed: only while the seat is still free.
+/// let mut update = seat.update();
+/// update.and_where(optimistic_core::sea_query::Expr::cust("is_booked = FALSE"));
+/// seat.version = db::execute(&connection, &update)?;
+/// assert_eq!(seat.version, Version::from(2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn execute<S: VersionedStatement>(
     connection: &Connection,
     statement: &S,
@@ -83,6 +102,21 @@ pub fn execute<S: VersionedStatement>(
 }
 
 /// Inserts a row with [`Optimistic::insert`] (on the cached path).
+///
+/// ```
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::rusqlite as db;
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # let connection = rusqlite::Connection::open_in_memory()?;
+/// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
+/// #                           INSERT INTO seats VALUES (2, FALSE, 1);")?;
+/// let seat = Seat { id: 3, is_booked: false, version: Version::INITIAL };
+/// db::insert(&connection, &seat)?;
+/// assert_eq!(db::fetch_by_key::<Seat>(&connection, &3)?, Some(seat));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn insert<T: Optimistic>(connection: &Connection, row: &T) -> Result<(), Error> {
     let (sql, values) = row.insert_cached(Dialect::Sqlite);
     run_prepared(connection, &sql, values)?;
@@ -93,6 +127,27 @@ pub fn insert<T: Optimistic>(connection: &Connection, row: &T) -> Result<(), Err
 /// ([`Optimistic::update_cached`]), through rusqlite's prepared-statement cache: the same SQL,
 /// values and check. On success the row holds its new version; on any error it is left as it
 /// was. Use [`execute`] for an update you changed.
+///
+/// ```
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::rusqlite as db;
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # let connection = rusqlite::Connection::open_in_memory()?;
+/// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
+/// #                           INSERT INTO seats VALUES (2, FALSE, 1);")?;
+/// let mut seat = db::fetch_by_key::<Seat>(&connection, &2)?.unwrap();
+/// let stale_copy = seat.clone();
+/// seat.is_booked = true;
+/// db::update(&connection, &mut seat)?;
+/// assert_eq!(seat.version, Version::from(2));
+///
+/// let mut late = stale_copy.clone();
+/// assert!(db::update(&connection, &mut late).unwrap_err().is_stale());
+/// assert_eq!(late, stale_copy); // untouched by the failed write
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn update<T: Optimistic>(
     connection: &Connection,
     row: &mut T,
@@ -104,6 +159,21 @@ pub fn update<T: Optimistic>(
 
 /// `execute(connection, &row.touch())` on the cached fast path: bumps the version only, and
 /// stores it in the row on success.
+///
+/// ```
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::rusqlite as db;
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # let connection = rusqlite::Connection::open_in_memory()?;
+/// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
+/// #                           INSERT INTO seats VALUES (2, FALSE, 1);")?;
+/// let mut seat = db::fetch_by_key::<Seat>(&connection, &2)?.unwrap();
+/// db::touch(&connection, &mut seat)?;
+/// assert_eq!(seat.version, Version::from(2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn touch<T: Optimistic>(
     connection: &Connection,
     row: &mut T,
@@ -114,6 +184,21 @@ pub fn touch<T: Optimistic>(
 }
 
 /// `execute(connection, &row.delete())` on the cached fast path ([`Optimistic::delete_cached`]).
+///
+/// ```
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::rusqlite as db;
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # let connection = rusqlite::Connection::open_in_memory()?;
+/// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
+/// #                           INSERT INTO seats VALUES (2, FALSE, 1);")?;
+/// let seat = db::fetch_by_key::<Seat>(&connection, &2)?.unwrap();
+/// db::delete(&connection, &seat)?;
+/// assert_eq!(db::fetch_by_key::<Seat>(&connection, &2)?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn delete<T: Optimistic>(
     connection: &Connection,
     row: &T,
@@ -123,6 +208,21 @@ pub fn delete<T: Optimistic>(
 
 /// Reads the row with this key into the struct ([`FromRow`], by column name),
 /// or `None` when there is none: `fetch_by_key::<Seat>(&connection, &2)`.
+///
+/// ```
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::rusqlite as db;
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # let connection = rusqlite::Connection::open_in_memory()?;
+/// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
+/// #                           INSERT INTO seats VALUES (2, FALSE, 1);")?;
+/// let seat = db::fetch_by_key::<Seat>(&connection, &2)?;
+/// assert_eq!(seat, Some(Seat { id: 2, is_booked: false, version: Version::INITIAL }));
+/// assert_eq!(db::fetch_by_key::<Seat>(&connection, &9)?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn fetch_by_key<T>(connection: &Connection, key: &T::Key) -> Result<Option<T>, Error>
 where
     T: Optimistic + for<'s> FromRow<Row<'s>>,
