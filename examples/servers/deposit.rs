@@ -4,7 +4,7 @@
 //! - `naive`: read the balance, add, write it back: loses deposits (counted).
 //! - `optimistic`: this crate's versioned update, re-run by its retry helper, with statements
 //!   built per call (`execute(pool, &account.update())`).
-//! - `optimistic-cached`: the same on the cached fast path (`update(pool, &account)`).
+//! - `optimistic-cached`: the same on the cached fast path (`update(pool, &mut account)`).
 //! - `optimistic-sql`: the same with hand-written SQL strings on the same driver and the same
 //!   retry policy: the overhead baseline for this crate.
 //! - `pessimistic`: `SELECT .. FOR UPDATE` in a transaction (`BEGIN IMMEDIATE` on SQLite).

@@ -1,9 +1,10 @@
 //! [tokio-postgres](::tokio_postgres) and [postgres]: `Version` as a column type,
 //! and helpers that run and check the versioned statements (feature `postgres`):
-//! `execute(client, &row.update())` for a statement you built, `update(client, &row)` and
-//! `delete(client, &row)` for the unchanged ones on the cached fast path. Given SQL text,
-//! tokio-postgres prepares it afresh on every call either way: the cached path saves building
-//! the statement, not that round trip.
+//! `fetch_by_key::<Seat, _>(client, &key)` reads a row into the struct; `update(client, &mut row)`
+//! and `touch(client, &mut row)` write it on the cached fast path and store the new version in
+//! it; `delete(client, &row)`; `execute(client, &row.update())` for a statement you built.
+//! Given SQL text, tokio-postgres prepares it afresh on every call either way: the cached path
+//! saves building the statement, not that round trip.
 
 use ::postgres_types::{FromSql, IsNull, ToSql, Type, accepts, to_sql_checked};
 use sea_query::PostgresQueryBuilder;

@@ -2,9 +2,10 @@
 //! run and check the versioned statements (features `sqlx-postgres`, `sqlx-mysql`,
 //! `sqlx-sqlite`).
 //!
-//! `execute(pool, &row.update())` runs a statement you built (and may have changed);
-//! `update(pool, &row)` and `delete(pool, &row)` run the unchanged statements on the cached
-//! fast path; `select_by_key::<Row, _>(&key)` is the read before them. Each takes anything sqlx
+//! `fetch_by_key::<Seat, _>(pool, &key)` reads a row into the struct; `update(pool, &mut row)`
+//! and `touch(pool, &mut row)` write it on the cached fast path and store the new version in it;
+//! `delete(pool, &row)`; `execute(pool, &row.update())` runs a statement you built (and may have
+//! changed); `select_by_key::<Seat, DB>(&key)` is the raw sqlx query of the read. Each takes anything sqlx
 //! executes on: a pool, a connection, a transaction.
 //! On MySQL / MariaDB sqlx asks for found rows, so "rows affected" counts matched rows; the
 //! versioned write changes the version column anyway, so both counts agree.
