@@ -7,10 +7,10 @@
 use std::process::ExitCode;
 
 use optimistic_core::retry::RetryPolicy;
-use optimistic_core::sea_query::{Expr, ExprTrait, SqliteQueryBuilder};
-use optimistic_core::{Version, optimistic};
+use optimistic_core::rusqlite::{fetch_by_key, insert, update};
+use optimistic_core::sea_query::SqliteQueryBuilder;
+use optimistic_core::{ExecuteError, Version, optimistic};
 use rusqlite::Connection;
-use sea_query_rusqlite::RusqliteBinder;
 
 #[optimistic(table = "accounts")]
 #[derive(Debug, Clone)]
@@ -20,17 +20,9 @@ struct Account {
     version: Version,
 }
 
+/// The account, read into the struct by column name; a missing one is an error.
 fn read(connection: &Connection, id: i64) -> rusqlite::Result<Account> {
-    let mut select = Account::select();
-    select.and_where(Expr::col(AccountIden::Id).eq(id));
-    let (sql, values) = select.build_rusqlite(SqliteQueryBuilder);
-    connection.query_row(&sql, &*values.as_params(), |row| {
-        Ok(Account {
-            id: row.get(0)?,
-            balance: row.get(1)?,
-            version: row.get(2)?, // `Version` is a rusqlite column type
-        })
-    })
+    fetch_by_key::<Account>(connection, &id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
 }
 
 fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
@@ -44,27 +36,27 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         balance: 0,
         version: Version::INITIAL,
     };
-    optimistic_core::rusqlite::insert(&connection, &account)?;
+    insert(&connection, &account)?;
 
     // Both tellers read the account at version 1.
     let mut alice = read(&connection, 1)?;
     let mut bob = alice.clone();
 
     alice.balance += 100;
-    alice.version = optimistic_core::rusqlite::execute(&connection, &alice.update())?;
+    update(&connection, &mut alice)?; // stores the new version in `alice`
     println!("alice deposited 100: version {}", alice.version);
 
     bob.balance += 50;
-    let update = bob.update();
-    println!("bob runs: {}", update.to_string(SqliteQueryBuilder));
-    let error = optimistic_core::rusqlite::execute(&connection, &update).unwrap_err();
+    println!("bob runs: {}", bob.update().to_string(SqliteQueryBuilder));
+    let error = update(&connection, &mut bob).unwrap_err();
     println!("bob: {error}");
 
     // The fix: re-run the whole read-modify-write until it applies.
     let done = RetryPolicy::default().retry(|_attempt| {
-        let mut fresh = read(&connection, 1).map_err(optimistic_core::ExecuteError::Driver)?;
+        let mut fresh = read(&connection, 1)?;
         fresh.balance += 50;
-        optimistic_core::rusqlite::execute(&connection, &fresh.update())
+        update(&connection, &mut fresh)?;
+        Ok::<_, ExecuteError<Account, rusqlite::Error>>(fresh.version)
     })?;
     println!(
         "bob deposited 50 after {} attempt(s): version {}",
