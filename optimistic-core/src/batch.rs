@@ -14,6 +14,23 @@ const ALIAS: &str = "optimistic_batch";
 /// ([`updates`](Batch::updates)); either way [`BatchOutcome`] names the stale keys. For
 /// all-or-nothing, run it in a transaction and roll back when
 /// [`BatchOutcome::all_or_nothing`] says so.
+///
+/// ```
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::sea_query::SqliteQueryBuilder;
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// let two = Seat { id: 2, is_booked: true, version: Version::from(4) };
+/// let three = Seat { id: 3, is_booked: true, version: Version::from(7) };
+/// let batch = optimistic_core::Batch::new([&two, &three]);
+/// // One statement per row, anywhere; seat 2 matched no row.
+/// let rows_affected: Vec<u64> = vec![0, 1];
+/// let outcome = batch.outcome_from_rows(&rows_affected)?;
+/// assert_eq!(outcome.stale, [2]);
+/// assert_eq!(outcome.written, [(3, Version::from(8))]);
+/// # Ok::<(), optimistic_core::Error<Seat>>(())
+/// ```
 #[must_use = "a Batch does nothing until a driver runs it"]
 pub struct Batch<T: Optimistic> {
     updates: Vec<Update<T>>,
@@ -27,6 +44,21 @@ pub type WrittenRows<T> = Vec<(<T as Optimistic>::Key, <T as Optimistic>::Versio
 
 /// What a batch did: which rows were written (with their new versions), which were stale, and
 /// which were refused because their version is at its type's maximum.
+///
+/// ```
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::sea_query::SqliteQueryBuilder;
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// let two = Seat { id: 2, is_booked: true, version: Version::from(4) };
+/// let three = Seat { id: 3, is_booked: true, version: Version::from(7) };
+/// let batch = optimistic_core::Batch::new([&two, &three]);
+/// let outcome = batch.outcome_from_rows(&[1, 1])?;
+/// assert!(outcome.is_complete());
+/// assert_eq!(outcome.written, [(2, Version::from(5)), (3, Version::from(8))]);
+/// # Ok::<(), optimistic_core::Error<Seat>>(())
+/// ```
 #[derive(Debug)]
 pub struct BatchOutcome<T: Optimistic> {
     /// Keys written, with the version each row has now.
@@ -44,6 +76,20 @@ pub struct BatchOutcome<T: Optimistic> {
      back the transaction",
     .stale.len() + .overflowed.len(), .total, .stale.len(), .overflowed.len()
 )]
+///
+/// ```
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::sea_query::SqliteQueryBuilder;
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// let two = Seat { id: 2, is_booked: true, version: Version::from(4) };
+/// let three = Seat { id: 3, is_booked: true, version: Version::from(7) };
+/// let batch = optimistic_core::Batch::new([&two, &three]);
+/// let incomplete = batch.outcome_from_rows(&[1, 0])?.all_or_nothing().unwrap_err();
+/// assert_eq!((incomplete.stale, incomplete.total), (vec![3], 2));
+/// # Ok::<(), optimistic_core::Error<Seat>>(())
+/// ```
 pub struct BatchIncomplete<T: Optimistic> {
     /// The stale keys.
     pub stale: Vec<T::Key>,
@@ -55,12 +101,42 @@ pub struct BatchIncomplete<T: Optimistic> {
 
 impl<T: Optimistic> BatchOutcome<T> {
     /// Whether every row was written.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let two = Seat { id: 2, is_booked: true, version: Version::from(4) };
+    /// let three = Seat { id: 3, is_booked: true, version: Version::from(7) };
+    /// let batch = optimistic_core::Batch::new([&two, &three]);
+    /// assert!(!batch.outcome_from_rows(&[0, 1])?.is_complete());
+    /// # Ok::<(), optimistic_core::Error<Seat>>(())
+    /// ```
     pub fn is_complete(&self) -> bool {
         self.stale.is_empty() && self.overflowed.is_empty()
     }
 
     /// The written rows if all were written, or [`BatchIncomplete`]: then roll back the
     /// transaction the batch ran in, so none of it stays.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let two = Seat { id: 2, is_booked: true, version: Version::from(4) };
+    /// let three = Seat { id: 3, is_booked: true, version: Version::from(7) };
+    /// let batch = optimistic_core::Batch::new([&two, &three]);
+    /// // In a transaction: commit on Ok, roll back on Err.
+    /// match batch.outcome_from_rows(&[1, 0])?.all_or_nothing() {
+    ///     Ok(written) => println!("commit: {written:?}"),
+    ///     Err(incomplete) => println!("roll back: {incomplete}"),
+    /// }
+    /// # Ok::<(), optimistic_core::Error<Seat>>(())
+    /// ```
     pub fn all_or_nothing(self) -> Result<WrittenRows<T>, BatchIncomplete<T>> {
         if self.is_complete() {
             Ok(self.written)
@@ -76,6 +152,18 @@ impl<T: Optimistic> BatchOutcome<T> {
 
 impl<T: Optimistic> Batch<T> {
     /// The versioned update of every row.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let two = Seat { id: 2, is_booked: true, version: Version::from(4) };
+    /// let three = Seat { id: 3, is_booked: true, version: Version::from(7) };
+    /// let batch = optimistic_core::Batch::new([&two, &three]);
+    /// assert_eq!(batch.updates().len(), 2);
+    /// ```
     pub fn new<'a>(rows: impl IntoIterator<Item = &'a T>) -> Self
     where
         T: 'a,
@@ -101,6 +189,19 @@ impl<T: Optimistic> Batch<T> {
     }
 
     /// One versioned update per row: the portable way, for any backend.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let two = Seat { id: 2, is_booked: true, version: Version::from(4) };
+    /// let three = Seat { id: 3, is_booked: true, version: Version::from(7) };
+    /// let batch = optimistic_core::Batch::new([&two, &three]);
+    /// let (sql, _) = batch.updates()[0].build(SqliteQueryBuilder);
+    /// assert_eq!(sql, r#"UPDATE "seats" SET "is_booked" = ?, "version" = ? WHERE "id" = ? AND "version" = ?"#);
+    /// ```
     pub fn updates(&self) -> &[Update<T>] {
         &self.updates
     }
@@ -109,6 +210,21 @@ impl<T: Optimistic> Batch<T> {
     /// batch WHERE key = batch.key AND version = batch.expected RETURNING batch.index`: decode
     /// the returned indices (`BIGINT`) and pass them to [`outcome`](Batch::outcome). `None`
     /// when no row can be written (empty, or all at their largest version).
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let two = Seat { id: 2, is_booked: true, version: Version::from(4) };
+    /// let three = Seat { id: 3, is_booked: true, version: Version::from(7) };
+    /// let batch = optimistic_core::Batch::new([&two, &three]);
+    /// use optimistic_core::sea_query::PostgresQueryBuilder;
+    ///
+    /// let (sql, _) = batch.postgres().expect("rows to write").build(PostgresQueryBuilder);
+    /// assert!(sql.starts_with(r#"UPDATE "seats" SET"#) && sql.contains("RETURNING"));
+    /// ```
     pub fn postgres(&self) -> Option<UpdateStatement> {
         if self.tuples.is_empty() {
             return None;
@@ -155,6 +271,21 @@ impl<T: Optimistic> Batch<T> {
 
     /// The outcome from the row indices the PostgreSQL statement returned. An index returned
     /// twice means its key matched two rows: [`Error::KeyNotUnique`], never success.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let two = Seat { id: 2, is_booked: true, version: Version::from(4) };
+    /// let three = Seat { id: 3, is_booked: true, version: Version::from(7) };
+    /// let batch = optimistic_core::Batch::new([&two, &three]);
+    /// // The PostgreSQL statement returned the index of row 1 only (seat 3).
+    /// let outcome = batch.outcome([1])?;
+    /// assert_eq!(outcome.stale, [2]);
+    /// # Ok::<(), optimistic_core::Error<Seat>>(())
+    /// ```
     pub fn outcome(
         &self,
         written: impl IntoIterator<Item = i64>,
@@ -170,6 +301,22 @@ impl<T: Optimistic> Batch<T> {
 
     /// The outcome from the rows each of [`updates`](Batch::updates) affected, in order. More
     /// than one row for a key is [`Error::KeyNotUnique`].
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let two = Seat { id: 2, is_booked: true, version: Version::from(4) };
+    /// let three = Seat { id: 3, is_booked: true, version: Version::from(7) };
+    /// let batch = optimistic_core::Batch::new([&two, &three]);
+    /// let outcome = batch.outcome_from_rows(&[1, 1])?;
+    /// assert!(outcome.is_complete());
+    /// // A key that matched two rows is never success.
+    /// assert!(batch.outcome_from_rows(&[2, 1]).is_err());
+    /// # Ok::<(), optimistic_core::Error<Seat>>(())
+    /// ```
     pub fn outcome_from_rows(&self, rows_affected: &[u64]) -> Result<BatchOutcome<T>, Error<T>> {
         self.collect(rows_affected)
     }

@@ -14,6 +14,19 @@ use crate::version::VersionValue;
 use crate::{Error, Operation, Optimistic, Role};
 
 /// A SQL dialect the cached path renders for.
+///
+/// ```
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::sea_query::SqliteQueryBuilder;
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// use optimistic_core::{Dialect, Optimistic};
+///
+/// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+/// assert_eq!(seat.delete_cached(Dialect::Postgres).sql, r#"DELETE FROM "seats" WHERE "id" = $1 AND "version" = $2"#);
+/// assert_eq!(seat.delete_cached(Dialect::Mysql).sql, "DELETE FROM `seats` WHERE `id` = ? AND `version` = ?");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dialect {
     /// PostgreSQL: `$1` placeholders, `"quoted"` identifiers.
@@ -61,6 +74,22 @@ impl SqlCache {
 }
 
 /// SQL text and values ready for a driver, with the outcome check of a versioned update.
+///
+/// ```
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::sea_query::SqliteQueryBuilder;
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// use optimistic_core::{Dialect, Optimistic};
+///
+/// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+/// let mut update = seat.update_cached(Dialect::Sqlite);
+/// let (sql, values) = update.take_sql_and_values();
+/// // ... hand `sql` and `values` to the driver; it reports one row:
+/// assert_eq!(update.check(1).ok(), Some(Version::from(4)));
+/// # let _ = (sql, values);
+/// ```
 #[derive(Debug)]
 #[must_use = "a cached update does nothing until a driver runs it and `check` reads the rows"]
 pub struct CachedUpdate<T: Optimistic> {
@@ -94,6 +123,19 @@ impl<T: Optimistic> CachedUpdate<T> {
 }
 
 /// SQL text and values of a versioned delete, with its outcome check.
+///
+/// ```
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::sea_query::SqliteQueryBuilder;
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// use optimistic_core::{Dialect, Optimistic};
+///
+/// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+/// let delete = seat.delete_cached(Dialect::Sqlite);
+/// assert!(delete.check(0).unwrap_err().is_stale());
+/// ```
 #[derive(Debug)]
 #[must_use = "a cached delete does nothing until a driver runs it and `check` reads the rows"]
 pub struct CachedDelete<T: Optimistic> {

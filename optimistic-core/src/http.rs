@@ -28,12 +28,24 @@ pub const PRECONDITION_REQUIRED: u16 = 428;
 
 impl Version {
     /// The version as a strong entity tag: `"3"`, quotes included, for the `ETag` header.
+    ///
+    /// ```
+    /// use optimistic_core::Version;
+    /// assert_eq!(Version::from(3).to_etag(), r#""3""#);
+    /// ```
     pub fn to_etag(self) -> String {
         format!("\"{self}\"")
     }
 
     /// The version in a strong entity tag made by [`to_etag`](Version::to_etag); `None` for a
     /// weak tag or anything else.
+    ///
+    /// ```
+    /// use optimistic_core::Version;
+    /// assert_eq!(Version::from_etag(r#""3""#), Some(Version::from(3)));
+    /// assert_eq!(Version::from_etag(r#"W/"3""#), None); // weak
+    /// assert_eq!(Version::from_etag("3"), None); // unquoted
+    /// ```
     pub fn from_etag(tag: &str) -> Option<Version> {
         let opaque = tag.strip_prefix('"')?.strip_suffix('"')?;
         if opaque.is_empty() || !opaque.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
@@ -44,6 +56,17 @@ impl Version {
 }
 
 /// One entity tag of an `If-Match` list.
+///
+/// ```
+/// use optimistic_core::http::{EntityTag, IfMatch};
+///
+/// let parsed = IfMatch::parse(r#"W/"2", "3""#)?;
+/// assert_eq!(parsed, IfMatch::Tags(vec![
+///     EntityTag { weak: true, opaque: "2".into() },
+///     EntityTag { weak: false, opaque: "3".into() },
+/// ]));
+/// # Ok::<(), optimistic_core::http::Precondition>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntityTag {
     /// `W/` was given: a weak tag, which `If-Match` never matches.
@@ -53,6 +76,15 @@ pub struct EntityTag {
 }
 
 /// A parsed `If-Match` header.
+///
+/// ```
+/// use optimistic_core::http::IfMatch;
+/// use optimistic_core::Version;
+///
+/// assert!(IfMatch::parse("*")?.matches(Version::from(9)));
+/// assert!(IfMatch::parse(r#""1", "3""#)?.matches(Version::from(3)));
+/// # Ok::<(), optimistic_core::http::Precondition>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IfMatch {
     /// `*`: any current version of the resource.
@@ -62,6 +94,13 @@ pub enum IfMatch {
 }
 
 /// Why a write's precondition does not hold; [`status`](Precondition::status) is the response.
+///
+/// ```
+/// use optimistic_core::http::{expected_version, Precondition};
+///
+/// assert_eq!(expected_version(None, || None), Err(Precondition::Required));
+/// assert_eq!(Precondition::Required.status(), 428);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Precondition {
     /// No `If-Match`: 428.
@@ -74,6 +113,12 @@ pub enum Precondition {
 
 impl Precondition {
     /// The HTTP status to answer with.
+    ///
+    /// ```
+    /// use optimistic_core::http::Precondition;
+    /// assert_eq!(Precondition::Failed.status(), 412);
+    /// assert_eq!(Precondition::Malformed("no quotes".into()).status(), 400);
+    /// ```
     pub fn status(&self) -> u16 {
         match self {
             Precondition::Required => PRECONDITION_REQUIRED,
@@ -102,6 +147,13 @@ impl std::error::Error for Precondition {}
 
 impl IfMatch {
     /// Parses `*` or a comma-separated list of entity tags (`"3"`, `W/"3"`).
+    ///
+    /// ```
+    /// use optimistic_core::http::IfMatch;
+    ///
+    /// assert_eq!(IfMatch::parse("*"), Ok(IfMatch::Any));
+    /// assert_eq!(IfMatch::parse("3").unwrap_err().status(), 400); // tags are quoted
+    /// ```
     pub fn parse(value: &str) -> Result<IfMatch, Precondition> {
         let value = value.trim();
         if value == "*" {
@@ -151,6 +203,15 @@ impl IfMatch {
 
     /// Whether the resource at version `current` satisfies it, comparing strongly: a weak tag
     /// never matches.
+    ///
+    /// ```
+    /// use optimistic_core::http::IfMatch;
+    /// use optimistic_core::Version;
+    ///
+    /// assert!(IfMatch::parse(r#""3""#)?.matches(Version::from(3)));
+    /// assert!(!IfMatch::parse(r#"W/"3""#)?.matches(Version::from(3))); // weak never matches
+    /// # Ok::<(), optimistic_core::http::Precondition>(())
+    /// ```
     pub fn matches(&self, current: Version) -> bool {
         match self {
             IfMatch::Any => true,
@@ -162,6 +223,15 @@ impl IfMatch {
 
     /// The one version a single strong tag names, so the write can expect it without reading
     /// the resource first.
+    ///
+    /// ```
+    /// use optimistic_core::http::IfMatch;
+    /// use optimistic_core::Version;
+    ///
+    /// assert_eq!(IfMatch::parse(r#""3""#)?.single_version(), Some(Version::from(3)));
+    /// assert_eq!(IfMatch::parse(r#""3", "4""#)?.single_version(), None);
+    /// # Ok::<(), optimistic_core::http::Precondition>(())
+    /// ```
     pub fn single_version(&self) -> Option<Version> {
         match self {
             IfMatch::Tags(tags) if tags.len() == 1 && !tags[0].weak => {
@@ -176,6 +246,17 @@ impl IfMatch {
 /// header. One strong tag names it directly; `*` or a list needs the resource's `current`
 /// version (read lazily, `None` when the resource does not exist). Run the versioned write with
 /// the result; a stale outcome is then `412` too ([`status_of`]).
+///
+/// ```
+/// use optimistic_core::http::{expected_version, Precondition};
+/// use optimistic_core::Version;
+///
+/// // One strong tag names the version: no read needed.
+/// assert_eq!(expected_version(Some(r#""3""#), || None), Ok(Version::from(3)));
+/// // `*` needs the current version; a missing resource fails.
+/// assert_eq!(expected_version(Some("*"), || Some(Version::from(5))), Ok(Version::from(5)));
+/// assert_eq!(expected_version(Some("*"), || None), Err(Precondition::Failed));
+/// ```
 pub fn expected_version(
     if_match: Option<&str>,
     current: impl FnOnce() -> Option<Version>,
@@ -193,6 +274,17 @@ pub fn expected_version(
 /// The HTTP status for a failed versioned write: 412 when it went stale (the client must read
 /// again), 500 for the errors that are the server's own (a non-unique key, an exhausted
 /// version).
+///
+/// ```
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::sea_query::SqliteQueryBuilder;
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+/// let stale = seat.update().check(0).unwrap_err();
+/// assert_eq!(optimistic_core::http::status_of(&stale), 412);
+/// ```
 pub fn status_of<T: Optimistic>(error: &Error<T>) -> u16 {
     if error.is_stale() {
         PRECONDITION_FAILED

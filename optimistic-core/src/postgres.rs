@@ -67,6 +67,24 @@ fn bind_values(values: sea_query::Values) -> PostgresValues {
 
 /// Runs a versioned [`Update`](crate::Update) or [`Delete`](crate::Delete) on a tokio-postgres
 /// client or transaction, and checks the rows it affected.
+///
+/// ```no_run
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let (client, connection) =
+///     tokio_postgres::connect("host=127.0.0.1 user=postgres dbname=test", tokio_postgres::NoTls).await?;
+/// tokio::spawn(connection);
+/// use optimistic_core::postgres::{execute, fetch_by_key};
+///
+/// let mut seat = fetch_by_key::<Seat, _>(&client, &2).await?.expect("seat 2");
+/// seat.is_booked = true;
+/// seat.version = execute(&client, &seat.update()).await?;
+/// # Ok(())
+/// # }
+/// ```
 pub async fn execute<S, C>(
     client: &C,
     statement: &S,
@@ -85,6 +103,21 @@ where
 
 /// Inserts a row with [`Optimistic::insert`] (on the cached path) on a tokio-postgres client or
 /// transaction.
+///
+/// ```no_run
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let (client, connection) =
+///     tokio_postgres::connect("host=127.0.0.1 user=postgres dbname=test", tokio_postgres::NoTls).await?;
+/// tokio::spawn(connection);
+/// let seat = Seat { id: 3, is_booked: false, version: Version::INITIAL };
+/// optimistic_core::postgres::insert(&client, &seat).await?;
+/// # Ok(())
+/// # }
+/// ```
 pub async fn insert<T, C>(client: &C, row: &T) -> Result<(), ::tokio_postgres::Error>
 where
     T: Optimistic,
@@ -100,6 +133,24 @@ where
 /// `execute(client, &row.update())` on the cached fast path ([`Optimistic::update_cached`]):
 /// the same SQL, values and check, without building the statement. On success the row holds
 /// its new version; on any error it is left as it was.
+///
+/// ```no_run
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let (client, connection) =
+///     tokio_postgres::connect("host=127.0.0.1 user=postgres dbname=test", tokio_postgres::NoTls).await?;
+/// tokio::spawn(connection);
+/// use optimistic_core::postgres::{fetch_by_key, update};
+///
+/// let mut seat = fetch_by_key::<Seat, _>(&client, &2).await?.expect("seat 2");
+/// seat.is_booked = true;
+/// update(&client, &mut seat).await?; // stores the new version in `seat`
+/// # Ok(())
+/// # }
+/// ```
 pub async fn update<T, C>(
     client: &C,
     row: &mut T,
@@ -115,6 +166,23 @@ where
 
 /// `execute(client, &row.touch())` on the cached fast path: bumps the version only, and stores
 /// it in the row on success.
+///
+/// ```no_run
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let (client, connection) =
+///     tokio_postgres::connect("host=127.0.0.1 user=postgres dbname=test", tokio_postgres::NoTls).await?;
+/// tokio::spawn(connection);
+/// use optimistic_core::postgres::{fetch_by_key, touch};
+///
+/// let mut seat = fetch_by_key::<Seat, _>(&client, &2).await?.expect("seat 2");
+/// touch(&client, &mut seat).await?;
+/// # Ok(())
+/// # }
+/// ```
 pub async fn touch<T, C>(
     client: &C,
     row: &mut T,
@@ -129,6 +197,23 @@ where
 }
 
 /// `execute(client, &row.delete())` on the cached fast path ([`Optimistic::delete_cached`]).
+///
+/// ```no_run
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let (client, connection) =
+///     tokio_postgres::connect("host=127.0.0.1 user=postgres dbname=test", tokio_postgres::NoTls).await?;
+/// tokio::spawn(connection);
+/// use optimistic_core::postgres::{delete, fetch_by_key};
+///
+/// let seat = fetch_by_key::<Seat, _>(&client, &2).await?.expect("seat 2");
+/// delete(&client, &seat).await?;
+/// # Ok(())
+/// # }
+/// ```
 pub async fn delete<T, C>(
     client: &C,
     row: &T,
@@ -142,6 +227,21 @@ where
 
 /// Reads the row with this key into the struct ([`FromRow`], by column name),
 /// or `None` when there is none: `fetch_by_key::<Seat, _>(&client, &2)`.
+///
+/// ```no_run
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let (client, connection) =
+///     tokio_postgres::connect("host=127.0.0.1 user=postgres dbname=test", tokio_postgres::NoTls).await?;
+/// tokio::spawn(connection);
+/// let seat = optimistic_core::postgres::fetch_by_key::<Seat, _>(&client, &2).await?;
+/// println!("{seat:?}");
+/// # Ok(())
+/// # }
+/// ```
 pub async fn fetch_by_key<T, C>(
     client: &C,
     key: &T::Key,
@@ -178,6 +278,19 @@ pub mod blocking {
     use super::*;
 
     /// Runs a versioned statement on a blocking client or transaction and checks it.
+    ///
+    /// ```no_run
+    /// # use optimistic_core::{optimistic, Version};
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres dbname=test", postgres::NoTls)?;
+    /// let mut seat = Seat { id: 2, is_booked: true, version: Version::INITIAL };
+    /// seat.version = optimistic_core::postgres::blocking::execute(&mut client, &seat.update())?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn execute<S, C>(
         client: &mut C,
         statement: &S,
@@ -195,6 +308,19 @@ pub mod blocking {
 
     /// Inserts a row with [`Optimistic::insert`] (on the cached path) on a blocking client or
     /// transaction.
+    ///
+    /// ```no_run
+    /// # use optimistic_core::{optimistic, Version};
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres dbname=test", postgres::NoTls)?;
+    /// let seat = Seat { id: 3, is_booked: false, version: Version::INITIAL };
+    /// optimistic_core::postgres::blocking::insert(&mut client, &seat)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn insert<T, C>(client: &mut C, row: &T) -> Result<(), ::postgres::Error>
     where
         T: Optimistic,
@@ -207,6 +333,22 @@ pub mod blocking {
 
     /// [`update`](super::update) for a blocking client or transaction: stores the new version
     /// in the row on success.
+    ///
+    /// ```no_run
+    /// # use optimistic_core::{optimistic, Version};
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres dbname=test", postgres::NoTls)?;
+    /// use optimistic_core::postgres::blocking::{fetch_by_key, update};
+    ///
+    /// let mut seat = fetch_by_key::<Seat, _>(&mut client, &2)?.expect("seat 2");
+    /// seat.is_booked = true;
+    /// update(&mut client, &mut seat)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn update<T, C>(
         client: &mut C,
         row: &mut T,
@@ -221,6 +363,21 @@ pub mod blocking {
     }
 
     /// [`touch`](super::touch) for a blocking client or transaction.
+    ///
+    /// ```no_run
+    /// # use optimistic_core::{optimistic, Version};
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres dbname=test", postgres::NoTls)?;
+    /// use optimistic_core::postgres::blocking::{fetch_by_key, touch};
+    ///
+    /// let mut seat = fetch_by_key::<Seat, _>(&mut client, &2)?.expect("seat 2");
+    /// touch(&mut client, &mut seat)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn touch<T, C>(
         client: &mut C,
         row: &mut T,
@@ -235,6 +392,21 @@ pub mod blocking {
     }
 
     /// [`delete`](super::delete) for a blocking client or transaction.
+    ///
+    /// ```no_run
+    /// # use optimistic_core::{optimistic, Version};
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres dbname=test", postgres::NoTls)?;
+    /// use optimistic_core::postgres::blocking::{delete, fetch_by_key};
+    ///
+    /// let seat = fetch_by_key::<Seat, _>(&mut client, &2)?.expect("seat 2");
+    /// delete(&mut client, &seat)?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn delete<T, C>(client: &mut C, row: &T) -> Result<(), ExecuteError<T, ::postgres::Error>>
     where
         T: Optimistic,
@@ -244,6 +416,19 @@ pub mod blocking {
     }
 
     /// [`fetch_by_key`](super::fetch_by_key) for a blocking client or transaction.
+    ///
+    /// ```no_run
+    /// # use optimistic_core::{optimistic, Version};
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres dbname=test", postgres::NoTls)?;
+    /// let seat = optimistic_core::postgres::blocking::fetch_by_key::<Seat, _>(&mut client, &2)?;
+    /// println!("{seat:?}");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn fetch_by_key<T, C>(client: &mut C, key: &T::Key) -> Result<Option<T>, ::postgres::Error>
     where
         T: Optimistic + FromRow<Row>,

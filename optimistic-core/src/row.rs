@@ -49,6 +49,24 @@
 //! ```
 
 /// A driver's result row; names the error its column reads fail with.
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), rusqlite::Error> {
+/// # let db = rusqlite::Connection::open_in_memory()?;
+/// use optimistic_core::{DriverRow, GetColumn};
+///
+/// // Generic over any driver's row that reads an `i64`.
+/// fn id_of<R: GetColumn<i64>>(row: &R) -> Result<i64, <R as DriverRow>::Error> {
+///     row.get_column("id")
+/// }
+/// let id = db.query_row("SELECT 7 AS id", [], |row| id_of(row))?;
+/// assert_eq!(id, 7);
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
 pub trait DriverRow {
     /// The driver's error: a missing column, or a value that does not decode as the field's type.
     type Error;
@@ -62,6 +80,26 @@ pub trait DriverRow {
     label = "the driver does not decode `{T}`",
     note = "every persisted field of an `#[optimistic]` struct is read by its driver: give the field a type the driver decodes, or mark it `#[optimistic(skip)]`"
 )]
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), rusqlite::Error> {
+/// # let db = rusqlite::Connection::open_in_memory()?;
+/// use optimistic_core::{GetColumn, Version};
+///
+/// let version = db.query_row("SELECT 3 AS version", [], |row| {
+///     GetColumn::<Version>::get_column(row, "version")
+/// })?;
+/// assert_eq!(version, Version::from(3));
+/// // A NULL is an error, never a version.
+/// assert!(db.query_row("SELECT NULL AS version", [], |row| {
+///     GetColumn::<Version>::get_column(row, "version")
+/// }).is_err());
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
 pub trait GetColumn<T>: DriverRow {
     /// The column's value; an error when the row has no such column or the value does not
     /// decode (a NULL into a non-`Option` type is such an error, never a default).
@@ -73,6 +111,32 @@ pub trait GetColumn<T>: DriverRow {
 /// Columns are read by name, so the `SELECT`'s column order does not matter, and a renamed
 /// column (`#[optimistic(column = "..")]`) is read under its own name. A skipped field
 /// (`#[optimistic(skip)]`) gets its type's `Default`.
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), rusqlite::Error> {
+/// # let db = rusqlite::Connection::open_in_memory()?;
+/// use optimistic_core::{optimistic, FromRow, Version};
+///
+/// #[optimistic(table = "seats")]
+/// #[derive(Debug, PartialEq)]
+/// struct Seat {
+///     id: i64,
+///     #[optimistic(column = "booked")]
+///     is_booked: bool,
+///     version: Version,
+/// }
+///
+/// // Any column order, extra columns ignored: fields are read by column name.
+/// let seat = db.query_row("SELECT 1 AS version, 'x' AS note, TRUE AS booked, 2 AS id", [], |row| {
+///     Seat::from_row(row)
+/// })?;
+/// assert_eq!(seat, Seat { id: 2, is_booked: true, version: Version::INITIAL });
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
 pub trait FromRow<R: DriverRow + ?Sized>: Sized {
     /// Reads every persisted field from `row`.
     fn from_row(row: &R) -> Result<Self, R::Error>;

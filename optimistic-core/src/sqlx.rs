@@ -122,6 +122,15 @@ sqlx_row!("sqlx-mysql", ::sqlx::mysql::MySqlRow, ::sqlx::MySql);
 sqlx_row!("sqlx-sqlite", ::sqlx::sqlite::SqliteRow, ::sqlx::Sqlite);
 
 /// A sqlx database this crate can render SQL for.
+///
+/// ```
+/// # #[cfg(feature = "sqlx-sqlite")] {
+/// use optimistic_core::sqlx::Backend;
+/// use optimistic_core::Dialect;
+///
+/// assert_eq!(<sqlx::Sqlite as Backend>::DIALECT, Dialect::Sqlite);
+/// # }
+/// ```
 pub trait Backend: Database {
     /// The sea-query builder for its dialect.
     type QueryBuilder: sea_query::QueryBuilder + Default;
@@ -197,6 +206,40 @@ impl Backend for ::sqlx::Sqlite {
 
 /// Runs a versioned [`Update`] or [`Delete`](crate::Delete) on a pool,
 /// connection or transaction, and checks the rows it affected.
+///
+/// ```
+/// # #[cfg(feature = "sqlx-sqlite")]
+/// # mod example {
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
+/// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
+/// use optimistic_core::sea_query::Expr;
+/// use optimistic_core::sqlx::{execute, fetch_by_key};
+///
+/// let mut seat = fetch_by_key::<Seat, _>(&pool, &2).await?.expect("seat 2");
+/// seat.is_booked = true;
+/// // An update you changed: only while the seat is still free.
+/// let mut update = seat.update();
+/// update.and_where(Expr::cust("is_booked = FALSE"));
+/// seat.version = execute(&pool, &update).await?;
+/// assert_eq!(seat.version, Version::from(2));
+/// # Ok(())
+/// # }
+/// # }
+/// # #[cfg(feature = "sqlx-sqlite")]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// #     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// #         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
+/// #         sqlx::raw_sql("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
+/// #                        INSERT INTO seats VALUES (2, FALSE, 1);").execute(&pool).await?;
+/// #         example::run(pool).await
+/// #     })
+/// # }
+/// # #[cfg(not(feature = "sqlx-sqlite"))]
+/// # fn main() {}
+/// ```
 pub async fn execute<'e, S, E, DB>(
     executor: E,
     statement: &S,
@@ -229,6 +272,35 @@ where
 }
 
 /// Inserts a row with [`Optimistic::insert`] (on the cached path).
+///
+/// ```
+/// # #[cfg(feature = "sqlx-sqlite")]
+/// # mod example {
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
+/// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
+/// use optimistic_core::sqlx::{fetch_by_key, insert};
+///
+/// let seat = Seat { id: 3, is_booked: false, version: Version::INITIAL };
+/// insert(&pool, &seat).await?;
+/// assert_eq!(fetch_by_key::<Seat, _>(&pool, &3).await?, Some(seat));
+/// # Ok(())
+/// # }
+/// # }
+/// # #[cfg(feature = "sqlx-sqlite")]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// #     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// #         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
+/// #         sqlx::raw_sql("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
+/// #                        INSERT INTO seats VALUES (2, FALSE, 1);").execute(&pool).await?;
+/// #         example::run(pool).await
+/// #     })
+/// # }
+/// # #[cfg(not(feature = "sqlx-sqlite"))]
+/// # fn main() {}
+/// ```
 pub async fn insert<'e, T, E, DB>(executor: E, row: &T) -> Result<(), ::sqlx::Error>
 where
     T: Optimistic,
@@ -246,6 +318,41 @@ where
 /// statement each time. On success the row holds its new version, ready for its next write;
 /// on any error it is left as it was. Use [`execute`] for an update you changed (an extra
 /// condition, fewer columns).
+///
+/// ```
+/// # #[cfg(feature = "sqlx-sqlite")]
+/// # mod example {
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
+/// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
+/// use optimistic_core::sqlx::{fetch_by_key, update};
+///
+/// let mut seat = fetch_by_key::<Seat, _>(&pool, &2).await?.expect("seat 2");
+/// let read_earlier = seat.clone();
+/// seat.is_booked = true;
+/// update(&pool, &mut seat).await?; // stores the new version in `seat`
+/// assert_eq!(seat.version, Version::from(2));
+///
+/// let mut late = read_earlier.clone();
+/// assert!(update(&pool, &mut late).await.unwrap_err().is_stale());
+/// assert_eq!(late, read_earlier); // untouched by the failed write
+/// # Ok(())
+/// # }
+/// # }
+/// # #[cfg(feature = "sqlx-sqlite")]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// #     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// #         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
+/// #         sqlx::raw_sql("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
+/// #                        INSERT INTO seats VALUES (2, FALSE, 1);").execute(&pool).await?;
+/// #         example::run(pool).await
+/// #     })
+/// # }
+/// # #[cfg(not(feature = "sqlx-sqlite"))]
+/// # fn main() {}
+/// ```
 pub async fn update<'e, T, E, DB>(
     executor: E,
     row: &mut T,
@@ -264,6 +371,35 @@ where
 /// `execute(executor, &row.touch())` on the cached fast path ([`Optimistic::touch_cached`]):
 /// bumps the version only, so concurrent writers who read the old one go stale. Stores the new
 /// version in the row on success, as [`update`] does.
+///
+/// ```
+/// # #[cfg(feature = "sqlx-sqlite")]
+/// # mod example {
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
+/// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
+/// use optimistic_core::sqlx::{fetch_by_key, touch};
+///
+/// let mut seat = fetch_by_key::<Seat, _>(&pool, &2).await?.expect("seat 2");
+/// touch(&pool, &mut seat).await?;
+/// assert_eq!(seat.version, Version::from(2));
+/// # Ok(())
+/// # }
+/// # }
+/// # #[cfg(feature = "sqlx-sqlite")]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// #     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// #         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
+/// #         sqlx::raw_sql("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
+/// #                        INSERT INTO seats VALUES (2, FALSE, 1);").execute(&pool).await?;
+/// #         example::run(pool).await
+/// #     })
+/// # }
+/// # #[cfg(not(feature = "sqlx-sqlite"))]
+/// # fn main() {}
+/// ```
 pub async fn touch<'e, T, E, DB>(
     executor: E,
     row: &mut T,
@@ -280,6 +416,35 @@ where
 }
 
 /// `execute(executor, &row.delete())` on the cached fast path ([`Optimistic::delete_cached`]).
+///
+/// ```
+/// # #[cfg(feature = "sqlx-sqlite")]
+/// # mod example {
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
+/// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
+/// use optimistic_core::sqlx::{delete, fetch_by_key};
+///
+/// let seat = fetch_by_key::<Seat, _>(&pool, &2).await?.expect("seat 2");
+/// delete(&pool, &seat).await?;
+/// assert_eq!(fetch_by_key::<Seat, _>(&pool, &2).await?, None);
+/// # Ok(())
+/// # }
+/// # }
+/// # #[cfg(feature = "sqlx-sqlite")]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// #     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// #         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
+/// #         sqlx::raw_sql("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
+/// #                        INSERT INTO seats VALUES (2, FALSE, 1);").execute(&pool).await?;
+/// #         example::run(pool).await
+/// #     })
+/// # }
+/// # #[cfg(not(feature = "sqlx-sqlite"))]
+/// # fn main() {}
+/// ```
 pub async fn delete<'e, T, E, DB>(
     executor: E,
     row: &T,
@@ -295,6 +460,35 @@ where
 
 /// Reads the row with this key into the struct ([`FromRow`], by column name),
 /// or `None` when there is none: `fetch_by_key::<Seat, _>(&pool, &2)`.
+///
+/// ```
+/// # #[cfg(feature = "sqlx-sqlite")]
+/// # mod example {
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
+/// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
+/// use optimistic_core::sqlx::fetch_by_key;
+///
+/// let seat = fetch_by_key::<Seat, _>(&pool, &2).await?;
+/// assert_eq!(seat, Some(Seat { id: 2, is_booked: false, version: Version::INITIAL }));
+/// assert_eq!(fetch_by_key::<Seat, _>(&pool, &9).await?, None);
+/// # Ok(())
+/// # }
+/// # }
+/// # #[cfg(feature = "sqlx-sqlite")]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// #     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// #         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
+/// #         sqlx::raw_sql("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
+/// #                        INSERT INTO seats VALUES (2, FALSE, 1);").execute(&pool).await?;
+/// #         example::run(pool).await
+/// #     })
+/// # }
+/// # #[cfg(not(feature = "sqlx-sqlite"))]
+/// # fn main() {}
+/// ```
 pub async fn fetch_by_key<'e, T, E>(executor: E, key: &T::Key) -> Result<Option<T>, ::sqlx::Error>
 where
     T: Optimistic + FromRow<<E::Database as Database>::Row>,
@@ -329,6 +523,36 @@ where
 
 /// The query that reads one row by its key ([`Optimistic::select_by_key_cached`]), every
 /// column in field order; run it with `.fetch_optional(executor)` or `.fetch_one(..)`.
+///
+/// ```
+/// # #[cfg(feature = "sqlx-sqlite")]
+/// # mod example {
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
+/// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
+/// use optimistic_core::sqlx::select_by_key;
+/// use sqlx::Row;
+///
+/// let row = select_by_key::<Seat, sqlx::Sqlite>(&2).fetch_one(&pool).await?;
+/// let version: Version = row.try_get("version")?;
+/// assert_eq!(version, Version::INITIAL);
+/// # Ok(())
+/// # }
+/// # }
+/// # #[cfg(feature = "sqlx-sqlite")]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// #     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// #         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
+/// #         sqlx::raw_sql("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
+/// #                        INSERT INTO seats VALUES (2, FALSE, 1);").execute(&pool).await?;
+/// #         example::run(pool).await
+/// #     })
+/// # }
+/// # #[cfg(not(feature = "sqlx-sqlite"))]
+/// # fn main() {}
+/// ```
 pub fn select_by_key<T, DB>(key: &T::Key) -> Query<'static, DB, SqlxValues>
 where
     T: Optimistic,
@@ -346,6 +570,42 @@ where
 /// later state than the update did.
 ///
 /// [`StaleReason::Changed`]: crate::StaleReason::Changed
+///
+/// ```
+/// # #[cfg(feature = "sqlx-sqlite")]
+/// # mod example {
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
+/// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
+/// use optimistic_core::sqlx::{execute_explained, fetch_by_key, update};
+/// use optimistic_core::StaleReason;
+///
+/// let read_earlier = fetch_by_key::<Seat, _>(&pool, &2).await?.expect("seat 2");
+/// let mut other = read_earlier.clone();
+/// update(&pool, &mut other).await?; // someone else moves the row to version 2
+///
+/// let mut connection = pool.acquire().await?;
+/// let update = read_earlier.update();
+/// let error = execute_explained::<Seat, sqlx::Sqlite>(&mut connection, &update).await.unwrap_err();
+/// let stale = error.as_stale().expect("stale");
+/// assert_eq!(stale.reason(), Some(&StaleReason::Changed { current: Version::from(2) }));
+/// # Ok(())
+/// # }
+/// # }
+/// # #[cfg(feature = "sqlx-sqlite")]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// #     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// #         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
+/// #         sqlx::raw_sql("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
+/// #                        INSERT INTO seats VALUES (2, FALSE, 1);").execute(&pool).await?;
+/// #         example::run(pool).await
+/// #     })
+/// # }
+/// # #[cfg(not(feature = "sqlx-sqlite"))]
+/// # fn main() {}
+/// ```
 pub async fn execute_explained<T, DB>(
     connection: &mut DB::Connection,
     update: &Update<T>,
@@ -402,6 +662,44 @@ where
 /// Runs a [`Batch`]: one statement on PostgreSQL, one per row elsewhere, all on `connection`
 /// (a transaction derefs to one). For all-or-nothing, run it in a transaction and roll back
 /// when [`BatchOutcome::all_or_nothing`] fails.
+///
+/// ```
+/// # #[cfg(feature = "sqlx-sqlite")]
+/// # mod example {
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
+/// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
+/// use optimistic_core::sqlx::{execute_batch, fetch_by_key, insert, update};
+/// use optimistic_core::Batch;
+///
+/// insert(&pool, &Seat { id: 3, is_booked: false, version: Version::INITIAL }).await?;
+/// let mut two = fetch_by_key::<Seat, _>(&pool, &2).await?.expect("seat 2");
+/// let three = fetch_by_key::<Seat, _>(&pool, &3).await?.expect("seat 3");
+/// update(&pool, &mut two.clone()).await?; // seat 2 moves on under us
+/// two.is_booked = true;
+///
+/// let mut connection = pool.acquire().await?;
+/// let batch = Batch::new([&two, &three]);
+/// let outcome = execute_batch::<Seat, sqlx::Sqlite>(&mut connection, &batch).await?;
+/// assert_eq!(outcome.stale, [2]);
+/// assert_eq!(outcome.written, [(3, Version::from(2))]);
+/// # Ok(())
+/// # }
+/// # }
+/// # #[cfg(feature = "sqlx-sqlite")]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// #     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// #         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
+/// #         sqlx::raw_sql("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
+/// #                        INSERT INTO seats VALUES (2, FALSE, 1);").execute(&pool).await?;
+/// #         example::run(pool).await
+/// #     })
+/// # }
+/// # #[cfg(not(feature = "sqlx-sqlite"))]
+/// # fn main() {}
+/// ```
 pub async fn execute_batch<T, DB>(
     connection: &mut DB::Connection,
     batch: &Batch<T>,

@@ -17,6 +17,21 @@ use crate::{ColumnError, Error, Operation, Optimistic, Role, Stale};
 /// Derefs to [`UpdateStatement`], so `.build(..)`, `.to_string(..)` and extra `.and_where(..)`
 /// work on it directly. After the driver ran it, pass the rows it affected to
 /// [`check`](Update::check): the row is only up to date once `check` says so.
+///
+/// ```
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::sea_query::SqliteQueryBuilder;
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+/// let update = seat.update();
+/// let (sql, values) = update.build(SqliteQueryBuilder);
+/// assert_eq!(sql, r#"UPDATE "seats" SET "is_booked" = ?, "version" = ? WHERE "id" = ? AND "version" = ?"#);
+/// assert_eq!(values.0.len(), 4);
+/// // ... the driver runs it and reports one row:
+/// assert_eq!(update.check(1).ok(), Some(Version::from(4)));
+/// ```
 #[must_use = "an Update does nothing until a driver runs it and `check` reads the rows affected"]
 pub struct Update<T: Optimistic> {
     statement: UpdateStatement,
@@ -31,6 +46,18 @@ pub struct Update<T: Optimistic> {
 ///
 /// Derefs to [`DeleteStatement`]; after the driver ran it, pass the rows it affected to
 /// [`check`](Delete::check).
+///
+/// ```
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::sea_query::SqliteQueryBuilder;
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+/// let delete = seat.delete();
+/// assert_eq!(delete.build(SqliteQueryBuilder).0, r#"DELETE FROM "seats" WHERE "id" = ? AND "version" = ?"#);
+/// assert!(delete.check(0).unwrap_err().is_stale());
+/// ```
 #[must_use = "a Delete does nothing until a driver runs it and `check` reads the rows affected"]
 pub struct Delete<T: Optimistic> {
     statement: DeleteStatement,
@@ -47,6 +74,18 @@ pub struct Delete<T: Optimistic> {
 /// a shared row lock (`.lock_shared()`, PostgreSQL `FOR SHARE`, MySQL `LOCK IN SHARE MODE`), or
 /// claim the row with [`touch`](Optimistic::touch), which bumps the version so concurrent
 /// writers go stale (JPA's `OPTIMISTIC_FORCE_INCREMENT`).
+///
+/// ```
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::sea_query::SqliteQueryBuilder;
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+/// let verify = seat.verify().lock_shared().to_owned();
+/// assert_eq!(verify.build(optimistic_core::sea_query::PostgresQueryBuilder).0,
+///     r#"SELECT "version" FROM "seats" WHERE "id" = $1 AND "version" = $2 FOR SHARE"#);
+/// ```
 #[must_use = "a Verify does nothing until a driver runs it and `check` reads the rows returned"]
 pub struct Verify<T: Optimistic> {
     statement: SelectStatement,
@@ -67,6 +106,20 @@ impl<T: Optimistic> Verify<T> {
     /// column did not store the version exactly, and is [`Error::VersionNotStored`]. Run it
     /// once on a new table (or after each write) to catch a timestamp column without
     /// microseconds before its writes all go stale.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// use optimistic_core::Error;
+    ///
+    /// // Just written in this transaction, yet not found at its version: the column rounds it.
+    /// let error = seat.verify().check_stored(0).unwrap_err();
+    /// assert!(matches!(error, Error::VersionNotStored { .. }));
+    /// ```
     pub fn check_stored(&self, rows_returned: u64) -> Result<(), Error<T>> {
         match rows_returned {
             0 => Err(Error::VersionNotStored {
@@ -137,6 +190,18 @@ impl<T: Optimistic> Update<T> {
 
     /// The version the row will have after the update, or `None` when the expected version is
     /// its type's maximum (the statement then matches no row, and `check` reports the overflow).
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// assert_eq!(seat.update().next_version(), Some(Version::from(4)));
+    /// let full = Seat { version: Version::MAX, ..seat };
+    /// assert_eq!(full.update().next_version(), None);
+    /// ```
     pub fn next_version(&self) -> Option<T::Version> {
         self.next.clone()
     }
@@ -151,6 +216,19 @@ impl<T: Optimistic> Update<T> {
     /// FROM written) AS written, (SELECT version FROM table WHERE key) AS current, EXISTS(..) AS
     /// found`. It returns one row: decode `written` as an optional version, and `current` as a
     /// version when `found` is true, then call [`check_current`](Update::check_current).
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// use optimistic_core::sea_query::PostgresQueryBuilder;
+    ///
+    /// let (sql, _) = seat.update().with_current().build(PostgresQueryBuilder);
+    /// assert!(sql.starts_with("WITH"));
+    /// ```
     pub fn with_current(&self) -> WithQuery {
         let version = T::TABLE.version_column();
         let mut update = self.statement.clone();
@@ -180,6 +258,24 @@ impl<T: Optimistic> Update<T> {
     /// except when a concurrent transaction committed while the update waited for the row's
     /// lock: the snapshot still shows the expected version then, which explains nothing, so the
     /// reason is left unknown (run [`Stale::probe`] for it).
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+    /// use optimistic_core::StaleReason;
+    ///
+    /// let update = seat.update();
+    /// // The statement wrote nothing, and the row is at version 5 now.
+    /// let error = update.check_current(None, Some(Version::from(5))).unwrap_err();
+    /// assert_eq!(
+    ///     error.as_stale().and_then(|stale| stale.reason()),
+    ///     Some(&StaleReason::Changed { current: Version::from(5) })
+    /// );
+    /// ```
     pub fn check_current(
         &self,
         written: Option<T::Version>,
@@ -242,6 +338,22 @@ impl<T: Optimistic> Delete<T> {
 
 /// A versioned write whose outcome `check` reads from the rows affected: [`Update`] or
 /// [`Delete`]. The driver helpers take either.
+///
+/// ```
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::sea_query::SqliteQueryBuilder;
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
+/// use optimistic_core::VersionedStatement;
+///
+/// fn sql_of<S: VersionedStatement>(statement: &S) -> String {
+///     statement.build(SqliteQueryBuilder).0
+/// }
+/// assert!(sql_of(&seat.update()).starts_with("UPDATE"));
+/// assert!(sql_of(&seat.delete()).starts_with("DELETE"));
+/// ```
 pub trait VersionedStatement: sealed::Sealed {
     /// The mapped row type.
     type Row: Optimistic;
