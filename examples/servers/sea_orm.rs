@@ -1,61 +1,44 @@
-//! SeaORM 2 executing the versioned statements: an application on SeaORM adds optimistic
-//! locking to a table without changing its entities. Runs on an in-memory SQLite database.
+//! SeaORM 2 with optimistic locking on an entity's own `Model`: read it with
+//! `Entity::find_by_id`, change it, write it with a versioned update that reports a typed stale
+//! error (never `DbErr::RecordNotUpdated`), and retry. Runs on an in-memory SQLite database.
 //!
-//!     cargo run --example sea_orm
+//!     cargo run -p optimistic-server-examples --example sea_orm
 
 use std::process::ExitCode;
 
 use optimistic_core::retry::RetryPolicy;
-use optimistic_core::sea_query::{Expr, ExprTrait};
-use optimistic_core::{Error, Optimistic, Update, Version, optimistic};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbErr};
+use optimistic_core::sea_orm::update;
+use optimistic_core::{ExecuteError, Version};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Database, DbErr, EntityTrait, Set};
 
-#[optimistic(table = "accounts")]
-#[derive(Debug, Clone)]
-struct Account {
-    id: i64,
-    balance: i64,
-    version: Version,
-}
+mod account {
+    use optimistic_core::{Version, optimistic};
+    use sea_orm::entity::prelude::*;
 
-async fn read(db: &DatabaseConnection, id: i64) -> Result<Account, DbErr> {
-    let mut select = Account::select();
-    select.and_where(Expr::col(AccountIden::Id).eq(id));
-    let row = db
-        .query_one(&select)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound(format!("account {id}")))?;
-    Ok(Account {
-        id: row.try_get_by_index(0)?,
-        balance: row.try_get_by_index(1)?,
-        version: Version::from(row.try_get_by_index::<i64>(2)?),
-    })
-}
-
-/// Runs a versioned update through SeaORM and checks it. An application would keep `DbErr`
-/// and the check outcome apart like this.
-#[derive(Debug)]
-enum WriteError {
-    Check(Error<Account>),
-    Db(DbErr),
-}
-
-impl std::error::Error for WriteError {}
-
-impl std::fmt::Display for WriteError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            WriteError::Check(error) => error.fmt(f),
-            WriteError::Db(error) => error.fmt(f),
-        }
+    // `#[optimistic]` names the table itself: SeaORM's `table_name` is not read.
+    #[optimistic(table = "accounts")]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "accounts")]
+    pub(crate) struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i64,
+        pub balance: i64,
+        pub version: Version,
     }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub(crate) enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
 }
 
-async fn run(db: &DatabaseConnection, update: &Update<Account>) -> Result<Version, WriteError> {
-    let result = db.execute(&**update).await.map_err(WriteError::Db)?;
-    update
-        .check(result.rows_affected())
-        .map_err(WriteError::Check)
+use account::Entity as Account;
+
+async fn read(db: &impl ConnectionTrait, id: i64) -> Result<account::Model, DbErr> {
+    Account::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("account {id}")))
 }
 
 #[tokio::main]
@@ -65,34 +48,35 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         "CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance BIGINT NOT NULL, version BIGINT NOT NULL)",
     )
     .await?;
-    let account = Account {
-        id: 1,
-        balance: 0,
-        version: Version::INITIAL,
-    };
-    db.execute(&account.insert()).await?;
+    // SeaORM's own insert: `Version` is a SeaORM value.
+    account::ActiveModel {
+        id: Set(1),
+        balance: Set(0),
+        version: Set(Version::INITIAL),
+    }
+    .insert(&db)
+    .await?;
 
+    // Both tellers read the account at version 1.
     let mut alice = read(&db, 1).await?;
     let mut bob = alice.clone();
 
     alice.balance += 100;
-    alice.version = run(&db, &alice.update()).await?;
+    update(&db, &mut alice).await?; // stores the new version in `alice`
     println!("alice deposited 100: version {}", alice.version);
 
     bob.balance += 50;
-    let error = run(&db, &bob.update()).await.unwrap_err();
+    let error = update(&db, &mut bob).await.unwrap_err();
     println!("bob: {error}");
 
+    // Read again and redo the change until it applies; `DbErr` is retryable as it is.
     let done = RetryPolicy::default()
-        .retry_async_if(
-            tokio::time::sleep,
-            |error: &WriteError| matches!(error, WriteError::Check(check) if check.is_stale()),
-            |_attempt| async {
-                let mut fresh = read(&db, 1).await.map_err(WriteError::Db)?;
-                fresh.balance += 50;
-                run(&db, &fresh.update()).await
-            },
-        )
+        .retry_tokio(|_attempt| async {
+            let mut fresh = read(&db, 1).await?;
+            fresh.balance += 50;
+            update(&db, &mut fresh).await?;
+            Ok::<_, ExecuteError<account::Model, DbErr>>(fresh.version)
+        })
         .await?;
     println!(
         "bob deposited 50 after {} attempt(s): version {}",
@@ -100,7 +84,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     );
 
     let account = read(&db, 1).await?;
-    println!("final: {account:?} (table {})", Account::TABLE);
+    println!("final: {account:?}");
     Ok(
         if account.balance == 150 && account.version == Version::from(3) {
             ExitCode::SUCCESS

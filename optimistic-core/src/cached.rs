@@ -160,7 +160,12 @@ impl<T: Optimistic> CachedDelete<T> {
 }
 
 /// A cached versioned write, as the driver helpers run it: SQL and values out, rows in.
-#[cfg(any(feature = "_sqlx", feature = "rusqlite", feature = "postgres"))]
+#[cfg(any(
+    feature = "_sqlx",
+    feature = "rusqlite",
+    feature = "postgres",
+    feature = "sea-orm"
+))]
 pub(crate) trait CachedWrite {
     type Row: Optimistic;
     type Output;
@@ -168,7 +173,12 @@ pub(crate) trait CachedWrite {
     fn check(&self, rows_affected: u64) -> Result<Self::Output, Error<Self::Row>>;
 }
 
-#[cfg(any(feature = "_sqlx", feature = "rusqlite", feature = "postgres"))]
+#[cfg(any(
+    feature = "_sqlx",
+    feature = "rusqlite",
+    feature = "postgres",
+    feature = "sea-orm"
+))]
 impl<T: Optimistic> CachedWrite for CachedUpdate<T> {
     type Row = T;
     type Output = T::Version;
@@ -180,7 +190,12 @@ impl<T: Optimistic> CachedWrite for CachedUpdate<T> {
     }
 }
 
-#[cfg(any(feature = "_sqlx", feature = "rusqlite", feature = "postgres"))]
+#[cfg(any(
+    feature = "_sqlx",
+    feature = "rusqlite",
+    feature = "postgres",
+    feature = "sea-orm"
+))]
 impl<T: Optimistic> CachedWrite for CachedDelete<T> {
     type Row = T;
     type Output = ();

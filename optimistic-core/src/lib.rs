@@ -146,6 +146,9 @@ pub mod postgres;
 #[cfg(feature = "rusqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
 pub mod rusqlite;
+#[cfg(feature = "sea-orm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
+pub mod sea_orm;
 #[cfg(any(
     feature = "sqlx-postgres",
     feature = "sqlx-mysql",

@@ -194,17 +194,15 @@ impl<E: Retryable> Retryable for crate::AnyExecuteError<E> {
 /// for transactions the client should retry.
 pub const RETRYABLE_SQLSTATES: [&str; 2] = ["40001", "40P01"];
 
-#[cfg(any(
-    feature = "sqlx-postgres",
-    feature = "sqlx-mysql",
-    feature = "sqlx-sqlite"
-))]
+// SeaORM's errors carry sqlx's, so the sea-orm feature needs this too.
+#[cfg(any(feature = "_sqlx", feature = "sea-orm"))]
 #[cfg_attr(
     docsrs,
     doc(cfg(any(
         feature = "sqlx-postgres",
         feature = "sqlx-mysql",
-        feature = "sqlx-sqlite"
+        feature = "sqlx-sqlite",
+        feature = "sea-orm"
     )))
 )]
 impl Retryable for ::sqlx::Error {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use optimistic_core::retry::Retryable;
 use optimistic_core::sea_query::{
-    MysqlQueryBuilder, SelectStatement, UpdateStatement, Value, Values,
+    MysqlQueryBuilder, QueryStatementWriter, SelectStatement, UpdateStatement, Value, Values,
 };
 use optimistic_core::{
     DriverRow, ExecuteError, FromRow, GetColumn, Optimistic, Version, VersionedStatement,
@@ -702,6 +702,193 @@ impl Db for BlockingPostgresDb {
         self.0
             .execute(sql.as_str(), &values.as_params())
             .expect("update with postgres")
+    }
+}
+
+/// SeaORM 2 on one of its sqlx backends, through a pool of one connection (so that `BEGIN` and
+/// the statements after it share it), with `optimistic_core::sea_orm`'s helpers.
+pub struct SeaOrmDb {
+    runtime: Runtime,
+    db: sea_orm::DatabaseConnection,
+    label: &'static str,
+    dialect: Dialect,
+}
+
+impl SeaOrmDb {
+    /// SeaORM on the test schema.
+    pub fn postgres(schema: &PgSchema) -> Self {
+        let runtime = runtime();
+        let pool = runtime
+            .block_on(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(schema.sqlx_options()),
+            )
+            .expect("connect to PostgreSQL with SeaORM");
+        let db = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+        SeaOrmDb {
+            runtime,
+            db,
+            label: "sea-orm-postgres",
+            dialect: Dialect::Postgres,
+        }
+    }
+
+    /// SeaORM on the test database.
+    pub fn mysql(database: &MyDatabase) -> Self {
+        let runtime = runtime();
+        let pool = runtime
+            .block_on(
+                sqlx::mysql::MySqlPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(database.sqlx_options()),
+            )
+            .expect("connect to MySQL with SeaORM");
+        let db = sea_orm::SqlxMySqlConnector::from_sqlx_mysql_pool(pool);
+        SeaOrmDb {
+            runtime,
+            db,
+            label: "sea-orm-mysql",
+            dialect: Dialect::Mysql,
+        }
+    }
+
+    /// SeaORM on a SQLite file.
+    pub fn sqlite(path: &Path) -> Self {
+        let runtime = runtime();
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .busy_timeout(std::time::Duration::from_secs(30));
+        let pool = runtime
+            .block_on(
+                sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options),
+            )
+            .expect("open SQLite with SeaORM");
+        let db = sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool);
+        SeaOrmDb {
+            runtime,
+            db,
+            label: "sea-orm-sqlite",
+            dialect: Dialect::Sqlite,
+        }
+    }
+
+    fn build(&self, statement: &impl QueryStatementWriter) -> (String, Values) {
+        match self.dialect {
+            Dialect::Postgres => statement.build(optimistic_core::sea_query::PostgresQueryBuilder),
+            Dialect::Mysql => statement.build(optimistic_core::sea_query::MysqlQueryBuilder),
+            Dialect::Sqlite => statement.build(optimistic_core::sea_query::SqliteQueryBuilder),
+        }
+    }
+
+    fn statement(&self, sql: String, values: Values) -> sea_orm::Statement {
+        sea_orm::Statement::from_sql_and_values(self.db.get_database_backend(), sql, values.0)
+    }
+
+    fn fetch_sql(&mut self, sql: String, values: Values, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+        use sea_orm::ConnectionTrait;
+        let statement = self.statement(sql, values);
+        let rows = self
+            .runtime
+            .block_on(self.db.query_all_raw(statement))
+            .expect("select with SeaORM");
+        rows.iter()
+            .map(|row| {
+                kinds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, kind)| {
+                        let cell = match kind {
+                            Kind::Int => row.try_get_by_index(i).map(Cell::Int),
+                            Kind::Bool => row.try_get_by_index(i).map(Cell::Bool),
+                            Kind::Text => row.try_get_by_index(i).map(Cell::Text),
+                            Kind::Version => row.try_get_by_index(i).map(Cell::Version),
+                        };
+                        cell.unwrap_or_else(|error| panic!("decode column {i}: {error}"))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+impl Db for SeaOrmDb {
+    fn label(&self) -> &'static str {
+        self.label
+    }
+
+    fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    fn batch(&mut self, sql: &str) {
+        use sea_orm::ConnectionTrait;
+        self.runtime
+            .block_on(self.db.execute_unprepared(sql))
+            .unwrap_or_else(|error| panic!("{sql}: {error}"));
+    }
+
+    fn insert<T: Optimistic>(&mut self, row: &T) {
+        self.runtime
+            .block_on(optimistic_core::sea_orm::insert(&self.db, row))
+            .expect("insert with SeaORM");
+    }
+
+    fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+        let (sql, values) = self.build(select);
+        self.fetch_sql(sql, values, kinds)
+    }
+
+    fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+        let dialect = match self.dialect {
+            Dialect::Postgres => optimistic_core::Dialect::Postgres,
+            Dialect::Mysql => optimistic_core::Dialect::Mysql,
+            Dialect::Sqlite => optimistic_core::Dialect::Sqlite,
+        };
+        let (sql, values) = T::select_by_key_cached(key, dialect);
+        self.fetch_sql(sql.into_owned(), values, kinds)
+    }
+
+    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
+        self.runtime
+            .block_on(optimistic_core::sea_orm::execute(&self.db, statement))
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn update_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
+        self.runtime
+            .block_on(optimistic_core::sea_orm::update(&self.db, row))
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn touch_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
+        self.runtime
+            .block_on(optimistic_core::sea_orm::touch(&self.db, row))
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
+        self.runtime
+            .block_on(optimistic_core::sea_orm::delete(&self.db, row))
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
+    fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger> {
+        self.runtime
+            .block_on(optimistic_core::sea_orm::fetch_by_key(&self.db, &id))
+            .unwrap_or_else(|error| panic!("{}: {error}", self.label))
+    }
+
+    fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
+        use sea_orm::ConnectionTrait;
+        let (sql, values) = self.build(statement);
+        let statement = self.statement(sql, values);
+        self.runtime
+            .block_on(self.db.execute_raw(statement))
+            .expect("update with SeaORM")
+            .rows_affected()
     }
 }
 

@@ -360,6 +360,27 @@ macro_rules! through_every_driver {
                 super::$scenario(&mut BlockingPostgresDb::connect(&schema));
             })*
         }
+        mod sea_orm_sqlite {
+            use optimistic_tests::{db::SeaOrmDb, sqlite::TempSqlite};
+            $(#[test] fn $scenario() {
+                let file = TempSqlite::new("");
+                super::$scenario(&mut SeaOrmDb::sqlite(file.path()));
+            })*
+        }
+        mod sea_orm_postgres {
+            use optimistic_tests::{db::SeaOrmDb, namespace::PgSchema};
+            $(#[test] #[cfg_attr(not(optimistic_postgres), ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run")] fn $scenario() {
+                let schema = PgSchema::new();
+                super::$scenario(&mut SeaOrmDb::postgres(&schema));
+            })*
+        }
+        mod sea_orm_mysql {
+            use optimistic_tests::{db::SeaOrmDb, namespace::MyDatabase};
+            $(#[test] #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")] fn $scenario() {
+                let database = MyDatabase::new();
+                super::$scenario(&mut SeaOrmDb::mysql(&database));
+            })*
+        }
         mod sqlx_mysql {
             use optimistic_tests::{db::SqlxDb, namespace::MyDatabase};
             $(#[test] #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")] fn $scenario() {

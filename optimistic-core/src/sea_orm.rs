@@ -1,0 +1,327 @@
+//! [SeaORM](::sea_orm) 2: `Version` as a SeaORM value, and the same helpers as the other driver modules,
+//! on any [`ConnectionTrait`] (a `DatabaseConnection` or a `DatabaseTransaction`) (feature
+//! `sea-orm`).
+//!
+//! `fetch_by_key::<Seat, _>(db, &key)` reads a row into the struct; `update(db, &mut row)` and
+//! `touch(db, &mut row)` write it on the cached fast path and store the new version in it;
+//! `delete(db, &row)`; `execute(db, &row.update())` runs a statement you built. The SQL dialect
+//! is the connection's own. `DbErr` converts into [`ExecuteError`] with `?`, and is
+//! [`Retryable`]: stale writes, SQLSTATE 40001 / 40P01 and (with this
+//! crate's `sqlx-sqlite` feature too) SQLite's busy and locked.
+//!
+//! SeaORM's own `update` filters on the primary key alone and reports 0 rows as
+//! `DbErr::RecordNotUpdated`; these helpers add `AND version = ?` and report a typed
+//! [`Stale`](crate::Stale) instead.
+//!
+//! ```no_run
+//! use optimistic_core::sea_orm::{fetch_by_key, update};
+//! use optimistic_core::{optimistic, ExecuteError, Version};
+//!
+//! #[optimistic(table = "seats")]
+//! #[derive(Debug, Clone, PartialEq)]
+//! struct Seat { id: i64, is_booked: bool, version: Version }
+//!
+//! async fn book(db: &sea_orm::DatabaseConnection) -> Result<Seat, ExecuteError<Seat, sea_orm::DbErr>> {
+//!     let mut seat = fetch_by_key::<Seat, _>(db, &2)
+//!         .await?
+//!         .ok_or(sea_orm::DbErr::RecordNotFound("seat 2".into()))?;
+//!     seat.is_booked = true;
+//!     update(db, &mut seat).await?; // stores the new version in `seat`
+//!     Ok(seat)
+//! }
+//! //! ```
+
+use std::borrow::Cow;
+
+use ::sea_orm::{
+    ColIdx, ConnectionTrait, DbBackend, DbErr, QueryResult, RuntimeErr, Statement, TryGetError,
+    TryGetable,
+};
+use sea_query::{MysqlQueryBuilder, PostgresQueryBuilder, SqliteQueryBuilder, Values};
+
+use crate::ExecuteError;
+use crate::cached::CachedWrite;
+use crate::retry::Retryable;
+use crate::{
+    Dialect, DriverRow, Error, FromRow, GetColumn, Optimistic, Update, Version, VersionedStatement,
+};
+
+crate::execute::from_driver_error!(DbErr, feature = "sea-orm");
+
+/// Reads a `BIGINT` (or a smaller integer); a NULL is an error, never a version. `Option<Version>`
+/// reads a NULL as `None`.
+#[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
+impl TryGetable for Version {
+    fn try_get_by<I: ColIdx>(res: &QueryResult, index: I) -> Result<Self, TryGetError> {
+        i64::try_get_by(res, index).map(Version::from)
+    }
+}
+
+#[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
+impl DriverRow for QueryResult {
+    type Error = DbErr;
+}
+
+#[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
+impl<T: TryGetable> GetColumn<T> for QueryResult {
+    fn get_column(&self, column: &'static str) -> Result<T, DbErr> {
+        self.try_get("", column)
+    }
+}
+
+/// Stale writes are retried by the retry helper's callers through [`ExecuteError`]; here: the
+/// database's own "try again" answers, carried by sqlx inside SeaORM's errors.
+#[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
+impl Retryable for DbErr {
+    fn is_retryable(&self) -> bool {
+        match self {
+            DbErr::Conn(RuntimeErr::SqlxError(error))
+            | DbErr::Exec(RuntimeErr::SqlxError(error))
+            | DbErr::Query(RuntimeErr::SqlxError(error)) => error.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+/// The connection's dialect; SeaORM may add backends this crate cannot render for.
+fn dialect(backend: DbBackend) -> Result<Dialect, DbErr> {
+    match backend {
+        DbBackend::Postgres => Ok(Dialect::Postgres),
+        DbBackend::MySql => Ok(Dialect::Mysql),
+        DbBackend::Sqlite => Ok(Dialect::Sqlite),
+        _ => Err(DbErr::BackendNotSupported {
+            db: "this",
+            ctx: "optimistic-core renders SQL for PostgreSQL, MySQL / MariaDB and SQLite",
+        }),
+    }
+}
+
+fn statement(backend: DbBackend, sql: Cow<'static, str>, values: Values) -> Statement {
+    Statement::from_sql_and_values(backend, sql.into_owned(), values.0)
+}
+
+/// Runs a versioned [`Update`] or [`Delete`](crate::Delete) you built (and may have changed)
+/// and checks the rows it affected; returns the new version for an update.
+///
+/// ```no_run
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # async fn run(db: &sea_orm::DatabaseConnection, mut seat: Seat) -> Result<(), Box<dyn std::error::Error>> {
+/// seat.is_booked = true;
+/// seat.version = optimistic_core::sea_orm::execute(db, &seat.update()).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn execute<S, C>(db: &C, statement: &S) -> Result<S::Output, ExecuteError<S::Row, DbErr>>
+where
+    S: VersionedStatement,
+    C: ConnectionTrait,
+{
+    let backend = db.get_database_backend();
+    let (sql, values) = match dialect(backend)? {
+        Dialect::Postgres => statement.build(PostgresQueryBuilder),
+        Dialect::Mysql => statement.build(MysqlQueryBuilder),
+        Dialect::Sqlite => statement.build(SqliteQueryBuilder),
+    };
+    let result = db
+        .execute_raw(self::statement(backend, sql.into(), values))
+        .await?;
+    Ok(statement.check(result.rows_affected())?)
+}
+
+/// Inserts a row with [`Optimistic::insert`] (on the cached path).
+///
+/// ```no_run
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # async fn run(db: &sea_orm::DatabaseConnection) -> Result<(), Box<dyn std::error::Error>> {
+/// let seat = Seat { id: 3, is_booked: false, version: Version::INITIAL };
+/// optimistic_core::sea_orm::insert(db, &seat).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn insert<T, C>(db: &C, row: &T) -> Result<(), DbErr>
+where
+    T: Optimistic,
+    C: ConnectionTrait,
+{
+    let backend = db.get_database_backend();
+    let (sql, values) = row.insert_cached(dialect(backend)?);
+    db.execute_raw(statement(backend, sql, values)).await?;
+    Ok(())
+}
+
+/// `execute(db, &row.update())` on the cached fast path: on success the row holds its new
+/// version; on any error it is left as it was. A stale write is
+/// [`Error::Stale`], never `DbErr::RecordNotUpdated`.
+///
+/// ```no_run
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # async fn run(db: &sea_orm::DatabaseConnection) -> Result<(), Box<dyn std::error::Error>> {
+/// use optimistic_core::sea_orm::{fetch_by_key, update};
+///
+/// let mut seat = fetch_by_key::<Seat, _>(db, &2).await?.expect("seat 2");
+/// seat.is_booked = true;
+/// update(db, &mut seat).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn update<T, C>(db: &C, row: &mut T) -> Result<(), ExecuteError<T, DbErr>>
+where
+    T: Optimistic,
+    C: ConnectionTrait,
+{
+    let backend = db.get_database_backend();
+    let version = run_cached(db, backend, row.update_cached(dialect(backend)?)).await?;
+    row.set_version(version);
+    Ok(())
+}
+
+/// `execute(db, &row.touch())` on the cached fast path: bumps the version only, and stores it
+/// in the row on success.
+///
+/// ```no_run
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # async fn run(db: &sea_orm::DatabaseConnection, mut seat: Seat) -> Result<(), Box<dyn std::error::Error>> {
+/// optimistic_core::sea_orm::touch(db, &mut seat).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn touch<T, C>(db: &C, row: &mut T) -> Result<(), ExecuteError<T, DbErr>>
+where
+    T: Optimistic,
+    C: ConnectionTrait,
+{
+    let backend = db.get_database_backend();
+    let version = run_cached(db, backend, row.touch_cached(dialect(backend)?)).await?;
+    row.set_version(version);
+    Ok(())
+}
+
+/// `execute(db, &row.delete())` on the cached fast path.
+///
+/// ```no_run
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # async fn run(db: &sea_orm::DatabaseConnection, seat: Seat) -> Result<(), Box<dyn std::error::Error>> {
+/// optimistic_core::sea_orm::delete(db, &seat).await?;
+/// # Ok(())
+/// # }
+/// ```
+pub async fn delete<T, C>(db: &C, row: &T) -> Result<(), ExecuteError<T, DbErr>>
+where
+    T: Optimistic,
+    C: ConnectionTrait,
+{
+    let backend = db.get_database_backend();
+    run_cached(db, backend, row.delete_cached(dialect(backend)?)).await
+}
+
+async fn run_cached<S, C>(
+    db: &C,
+    backend: DbBackend,
+    mut cached: S,
+) -> Result<S::Output, ExecuteError<S::Row, DbErr>>
+where
+    S: CachedWrite,
+    C: ConnectionTrait,
+{
+    let (sql, values) = cached.take_sql_and_values();
+    let result = db.execute_raw(statement(backend, sql, values)).await?;
+    Ok(cached.check(result.rows_affected())?)
+}
+
+/// Reads the row with this key into the struct ([`FromRow`], by column name), or `None` when
+/// there is none.
+///
+/// ```no_run
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # #[derive(Debug)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # async fn run(db: &sea_orm::DatabaseConnection) -> Result<(), Box<dyn std::error::Error>> {
+/// let seat = optimistic_core::sea_orm::fetch_by_key::<Seat, _>(db, &2).await?;
+/// println!("{seat:?}");
+/// # Ok(())
+/// # }
+/// ```
+pub async fn fetch_by_key<T, C>(db: &C, key: &T::Key) -> Result<Option<T>, DbErr>
+where
+    T: Optimistic + FromRow<QueryResult>,
+    C: ConnectionTrait,
+{
+    let backend = db.get_database_backend();
+    let (sql, values) = T::select_by_key_cached(key, dialect(backend)?);
+    let row = db.query_one_raw(statement(backend, sql, values)).await?;
+    row.as_ref().map(T::from_row).transpose()
+}
+
+/// Runs a versioned update and, when it is stale, says why ([`StaleReason`]): in the same
+/// statement on PostgreSQL ([`Update::with_current`]), elsewhere by running
+/// [`Stale::probe`](crate::Stale::probe) right after on the same connection.
+///
+/// [`StaleReason`]: crate::StaleReason
+///
+/// ```no_run
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "seats")]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # async fn run(db: &sea_orm::DatabaseConnection, seat: Seat) -> Result<(), Box<dyn std::error::Error>> {
+/// match optimistic_core::sea_orm::execute_explained(db, &seat.update()).await {
+///     Err(error) => println!("{error}"), // `.., but the row is now at version 5`
+///     Ok(version) => println!("now at {version}"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub async fn execute_explained<T, C>(
+    db: &C,
+    update: &Update<T>,
+) -> Result<T::Version, ExecuteError<T, DbErr>>
+where
+    T: Optimistic,
+    T::Version: TryGetable,
+    C: ConnectionTrait,
+{
+    let backend = db.get_database_backend();
+    if dialect(backend)? == Dialect::Postgres {
+        let (sql, values) = update.with_current().build(PostgresQueryBuilder);
+        let row = db
+            .query_one_raw(statement(backend, sql.into(), values))
+            .await?
+            .ok_or_else(|| DbErr::Custom("the update returned no row".into()))?;
+        let written: Option<T::Version> = row.try_get_by_index(0)?;
+        let found: bool = row.try_get_by_index(2)?;
+        let current = if found {
+            Some(row.try_get_by_index::<T::Version>(1)?)
+        } else {
+            None
+        };
+        return Ok(update.check_current(written, current)?);
+    }
+    match execute(db, update).await {
+        Err(ExecuteError::Check(Error::Stale(stale))) => {
+            let probe = stale.probe();
+            let (sql, values) = match dialect(backend)? {
+                Dialect::Mysql => probe.build(MysqlQueryBuilder),
+                _ => probe.build(SqliteQueryBuilder),
+            };
+            let row = db
+                .query_one_raw(statement(backend, sql.into(), values))
+                .await?;
+            let current = match row {
+                Some(row) => Some(row.try_get_by_index::<T::Version>(0)?),
+                None => None,
+            };
+            Err(ExecuteError::Check(Error::Stale(stale.explain(current))))
+        }
+        other => other,
+    }
+}
