@@ -34,8 +34,8 @@
 use std::borrow::Cow;
 
 use ::sea_orm::{
-    ColIdx, ConnectionTrait, DbBackend, DbErr, QueryResult, RuntimeErr, Statement, TryGetError,
-    TryGetable,
+    ActiveModelTrait, ColIdx, ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic, Iterable,
+    QueryResult, RuntimeErr, Statement, TryGetError, TryGetable, TryIntoModel,
 };
 use sea_query::{MysqlQueryBuilder, PostgresQueryBuilder, SqliteQueryBuilder, Values};
 
@@ -324,4 +324,92 @@ where
         }
         other => other,
     }
+}
+
+/// The entity's `Model` of an `ActiveModel`.
+type ModelOf<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
+
+/// SeaORM's `ActiveModel` path with optimistic locking (SeaQL/sea-orm#804), for an entity whose
+/// `Model` carries `#[optimistic]`: the update writes only the columns set on the ActiveModel,
+/// plus `version = loaded + 1`, `WHERE key AND version = loaded`, and returns the updated
+/// `Model`, or a typed [`Stale`](crate::Stale) when the row moved on, never
+/// `DbErr::RecordNotUpdated`. The loaded version is the one the ActiveModel holds (from
+/// `model.into_active_model()`).
+///
+/// ```no_run
+/// use optimistic_core::sea_orm::VersionedActiveModel;
+/// use sea_orm::{EntityTrait, IntoActiveModel, Set};
+/// # mod account {
+/// #     use optimistic_core::{optimistic, Version};
+/// #     use sea_orm::entity::prelude::*;
+/// #     #[optimistic(table = "accounts")]
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+/// #     #[sea_orm(table_name = "accounts")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key, auto_increment = false)]
+/// #         pub id: i64,
+/// #         pub balance: i64,
+/// #         pub version: Version,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// #     impl ActiveModelBehavior for ActiveModel {}
+/// # }
+/// # async fn run(db: &sea_orm::DatabaseConnection) -> Result<(), Box<dyn std::error::Error>> {
+///
+/// let account = account::Entity::find_by_id(1).one(db).await?.expect("account 1");
+/// let mut active = account.into_active_model();
+/// active.balance = Set(150);
+/// // UPDATE accounts SET balance = 150, version = 4 WHERE id = 1 AND version = 3
+/// let account = active.update_versioned(db).await?;
+/// println!("now at version {}", account.version);
+/// # Ok(())
+/// # }
+/// ```
+#[allow(async_fn_in_trait)] // callers use concrete ActiveModels, whose futures are Send as usual
+pub trait VersionedActiveModel: ActiveModelTrait + TryIntoModel<ModelOf<Self>> + Sized
+where
+    ModelOf<Self>: Optimistic,
+{
+    /// Writes the columns set on this ActiveModel and bumps the version, only if the row is
+    /// still at the version the ActiveModel holds. Nothing set: nothing written, the `Model` as
+    /// it is. A key column set (or one `#[optimistic]` does not map) is refused before
+    /// anything runs.
+    async fn update_versioned<C: ConnectionTrait>(
+        self,
+        db: &C,
+    ) -> Result<ModelOf<Self>, ExecuteError<ModelOf<Self>, DbErr>> {
+        let version_column = ModelOf::<Self>::TABLE.version_column();
+        let changed: Vec<&'static str> = <Self::Entity as EntityTrait>::Column::iter()
+            .filter(|column| self.get(*column).is_set())
+            .map(|column| column.as_str())
+            .filter(|column| *column != version_column)
+            .collect();
+        let mut model = self.try_into_model()?;
+        if changed.is_empty() {
+            return Ok(model);
+        }
+        let update = model
+            .update_columns(changed)
+            .map_err(|error| ExecuteError::Driver(DbErr::Custom(error.to_string())))?;
+        let version = execute(db, &update).await?;
+        model.set_version(version);
+        Ok(model)
+    }
+
+    /// Deletes the row, only if it is still at the version this ActiveModel holds.
+    async fn delete_versioned<C: ConnectionTrait>(
+        self,
+        db: &C,
+    ) -> Result<(), ExecuteError<ModelOf<Self>, DbErr>> {
+        let model = self.try_into_model()?;
+        delete(db, &model).await
+    }
+}
+
+impl<A> VersionedActiveModel for A
+where
+    A: ActiveModelTrait + TryIntoModel<ModelOf<A>>,
+    ModelOf<A>: Optimistic,
+{
 }

@@ -268,3 +268,63 @@ pub const PASSENGERS: &str = "CREATE TABLE passengers (
     full_name TEXT NOT NULL,
     id BIGINT PRIMARY KEY
 )";
+
+/// A SeaORM entity whose `Model` is also `#[optimistic]`, written above `DeriveEntityModel`.
+pub mod seat_entity {
+    use optimistic_core::{Version, optimistic};
+    use sea_orm::entity::prelude::*;
+
+    /// The seat, as SeaORM sees it; the table of [`SEATS`](super::SEATS).
+    #[optimistic(table = "seats")]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "seats")]
+    pub struct Model {
+        /// Primary key.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i64,
+        /// Whether someone holds the seat.
+        pub is_booked: bool,
+        /// Who holds it.
+        pub passenger_name: Option<String>,
+        /// Bumped by every write.
+        pub version: Version,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The same table with `#[optimistic]` below `DeriveEntityModel`, and a renamed version column.
+pub mod order_entity {
+    use optimistic_core::{Version, optimistic};
+    use sea_orm::entity::prelude::*;
+
+    /// The order of [`orders_ddl`](super::orders_ddl): reserved words as names.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[optimistic(table = "order")]
+    #[sea_orm(table_name = "order")]
+    pub struct Model {
+        /// Primary key.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i64,
+        /// Stored in column `group`.
+        #[optimistic(column = "group")]
+        #[sea_orm(column_name = "group")]
+        pub group_name: String,
+        /// Stored in column `select`.
+        #[optimistic(column = "select")]
+        #[sea_orm(column_name = "select")]
+        pub selection: Option<String>,
+        /// The version.
+        pub version: Version,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
