@@ -54,6 +54,22 @@ pub enum StaleReason<V> {
 /// Its message names the table, the key and the version that was expected:
 /// `stale seats (id = 2): expected version 3, but the row was changed or deleted`, or with a
 /// reason `.., but the row is now at version 5` / `.., but the row was deleted`.
+///
+/// ```
+/// # use optimistic_core::{optimistic, Error, Version};
+/// # #[optimistic(table = "seat")]
+/// # struct Seat { id: i64, version: Version }
+/// # let seat = Seat { id: 2, version: Version::INITIAL };
+/// let error = seat.update().check(0).unwrap_err();
+/// let stale = error.as_stale().expect("stale");
+/// assert_eq!((*stale.key(), stale.expected()), (2, Version::INITIAL));
+/// // What the row looks like now, if you look it up (`probe`), goes into the message:
+/// let explained = stale.clone().explain(Some(Version::from(5)));
+/// assert_eq!(
+///     explained.to_string(),
+///     "stale seat (id = 2): expected version 1, but the row is now at version 5"
+/// );
+/// ```
 pub struct Stale<T: Optimistic> {
     key: T::Key,
     expected: T::Version,
@@ -359,6 +375,19 @@ impl<T: Optimistic> From<Error<T>> for AnyError {
 
 /// Why a versioned write did not succeed. Returned by [`Update::check`](crate::Update::check)
 /// and [`Delete::check`](crate::Delete::check).
+///
+/// ```
+/// # use optimistic_core::{optimistic, Error, Version};
+/// # #[optimistic(table = "seats")]
+/// # struct Seat { id: i64, version: Version }
+/// # let seat = Seat { id: 2, version: Version::INITIAL };
+/// match seat.update().check(0) {
+///     Ok(version) => println!("written, now at {version}"),
+///     Err(Error::Stale(stale)) => println!("read again and retry: {stale}"),
+///     Err(other) => println!("roll back: {other}"),
+/// }
+/// assert!(matches!(Seat { id: 2, version: Version::MAX }.update().check(0), Err(Error::VersionOverflow { .. })));
+/// ```
 #[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error<T: Optimistic> {

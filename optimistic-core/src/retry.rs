@@ -349,6 +349,19 @@ impl RetryPolicy {
     }
 
     /// [`retry`](Self::retry) with the caller deciding which errors are worth another attempt.
+    ///
+    /// ```
+    /// use optimistic_core::retry::RetryPolicy;
+    /// use std::time::Duration;
+    ///
+    /// // Your own classifier: here, retry only "busy".
+    /// let policy = RetryPolicy::new(4).with_base_delay(Duration::ZERO);
+    /// let done = policy.retry_if(
+    ///     |error: &String| error == "busy",
+    ///     |attempt| if attempt < 3 { Err("busy".to_owned()) } else { Ok("done") },
+    /// );
+    /// assert_eq!(done.map(|done| done.attempts), Ok(3));
+    /// ```
     pub fn retry_if<T, E, C, F>(
         &self,
         is_retryable: C,
@@ -407,6 +420,18 @@ impl RetryPolicy {
     }
 
     /// The async [`retry_if`](Self::retry_if).
+    ///
+    /// ```
+    /// use optimistic_core::retry::RetryPolicy;
+    /// use std::time::Duration;
+    ///
+    /// async fn no_sleep(_: Duration) {}
+    /// let policy = RetryPolicy::new(3);
+    /// let run = policy.retry_async_if(no_sleep, |error: &&str| *error == "busy", |attempt| async move {
+    ///     if attempt == 1 { Err("busy") } else { Ok(attempt) }
+    /// });
+    /// # let _ = run; // a future: `.await` it on your runtime
+    /// ```
     pub async fn retry_async_if<T, E, C, F, Fut, S, Sleep>(
         &self,
         mut sleep: S,
@@ -434,6 +459,23 @@ impl RetryPolicy {
     }
 
     /// [`retry_async`](Self::retry_async) on tokio's timer (feature `tokio`).
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Error, Version};
+    /// # #[optimistic(table = "seats")]
+    /// # struct Seat { id: i64, version: Version }
+    /// # let seat = Seat { id: 2, version: Version::INITIAL };
+    /// use optimistic_core::retry::RetryPolicy;
+    /// use std::time::Duration;
+    ///
+    /// let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// let policy = RetryPolicy::new(3).with_base_delay(Duration::from_micros(10));
+    /// let done = runtime.block_on(policy.retry_tokio(|attempt| {
+    ///     let seat = &seat;
+    ///     async move { seat.update().check(if attempt == 1 { 0 } else { 1 }) }
+    /// }));
+    /// assert_eq!(done.map(|done| done.attempts).ok(), Some(2));
+    /// ```
     #[cfg(feature = "tokio")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub async fn retry_tokio<T, E, F, Fut>(&self, attempt: F) -> Result<Retried<T>, RetryError<E>>
