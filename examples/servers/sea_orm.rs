@@ -15,8 +15,8 @@ mod account {
     use optimistic_core::{Version, optimistic};
     use sea_orm::entity::prelude::*;
 
-    // `#[optimistic]` names the table itself: SeaORM's `table_name` is not read.
-    #[optimistic(table = "accounts")]
+    // `#[optimistic]` takes the table, column names and primary key from `#[sea_orm(..)]`.
+    #[optimistic]
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "accounts")]
     pub(crate) struct Model {

@@ -69,6 +69,10 @@
 //!   `@OptimisticLock(excluded = true)`): the versioned update does not write it, and
 //!   `update_excluded()` writes it without checking or bumping the version.
 //!
+//! On a SeaORM entity's `Model`, the entity's own `#[sea_orm(table_name = "..")]`,
+//! `#[sea_orm(column_name = "..")]` and `#[sea_orm(primary_key)]` are the defaults for
+//! `table`, `column` and `key`, so they are stated once.
+//!
 //! `#[optimistic]` may stand before or after the struct's `#[derive(..)]`. Generic structs
 //! work; state the bounds the fields need (`T: Into<Value> + Clone`) on the struct.
 //!

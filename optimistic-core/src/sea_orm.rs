@@ -342,7 +342,7 @@ type ModelOf<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
 /// # mod account {
 /// #     use optimistic_core::{optimistic, Version};
 /// #     use sea_orm::entity::prelude::*;
-/// #     #[optimistic(table = "accounts")]
+/// #     #[optimistic]
 /// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 /// #     #[sea_orm(table_name = "accounts")]
 /// #     pub struct Model {

@@ -39,6 +39,39 @@ pub(crate) struct FieldAttrs {
     pub(crate) misread: bool,
 }
 
+/// What a SeaORM entity's own `#[sea_orm(..)]` attributes say about names: read as defaults,
+/// so an entity states its table, column names and primary key once. Everything else in them
+/// is SeaORM's business: other options and malformed values are passed over silently.
+#[derive(Default)]
+pub(crate) struct SeaOrmNames {
+    /// `table_name = ".."` on the struct.
+    pub(crate) table: Option<String>,
+    /// `column_name = ".."` on a field.
+    pub(crate) column: Option<String>,
+    /// `primary_key` on a field.
+    pub(crate) primary_key: bool,
+}
+
+/// Reads the names out of every `#[sea_orm(..)]` among `attrs`.
+pub(crate) fn parse_sea_orm(attrs: &[Attribute]) -> SeaOrmNames {
+    let mut names = SeaOrmNames::default();
+    for attr in attrs.iter().filter(|attr| attr.path().is_ident("sea_orm")) {
+        // SeaORM reports its own mistakes; a malformed attribute just gives no names here.
+        let _ = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("table_name") {
+                names.table = Some(meta.value()?.parse::<LitStr>()?.value());
+            } else if meta.path.is_ident("column_name") {
+                names.column = Some(meta.value()?.parse::<LitStr>()?.value());
+            } else {
+                names.primary_key |= meta.path.is_ident("primary_key");
+                skip_value(&meta)?;
+            }
+            Ok(())
+        });
+    }
+    names
+}
+
 const STRUCT_OPTIONS: &[&str] = &["table", "schema", "crate"];
 const FIELD_OPTIONS: &[&str] = &["key", "version", "column", "skip", "excluded"];
 

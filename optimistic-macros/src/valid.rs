@@ -15,9 +15,10 @@ use crate::model::{Column, Model, Role};
 
 pub(crate) fn validate(cx: &Ctxt, input: &Input) -> Option<Model> {
     let item = input.item;
-    let table = match &input.attrs.table {
-        Some(table) => non_empty(cx, table.value.clone(), table.span, "table"),
-        None => snake_case(&item.ident.unraw().to_string()),
+    let table = match (&input.attrs.table, &input.sea_orm.table) {
+        (Some(table), _) => non_empty(cx, table.value.clone(), table.span, "table"),
+        (None, Some(sea_orm_table)) => sea_orm_table.clone(),
+        (None, None) => snake_case(&item.ident.unraw().to_string()),
     };
     let schema = input
         .attrs
@@ -161,6 +162,15 @@ fn resolve_keys<'a>(cx: &Ctxt, input: &Input<'a>, persisted: &[&Field<'a>]) -> V
         .copied()
         .filter(|field| field.attrs.key.is_some())
         .collect();
+    // Unmarked: a SeaORM entity's primary key, else the field named `id`.
+    if keys.is_empty() {
+        keys.extend(
+            persisted
+                .iter()
+                .copied()
+                .filter(|field| field.sea_orm.primary_key && field.attrs.version.is_none()),
+        );
+    }
     if keys.is_empty() {
         keys.extend(
             persisted
@@ -274,9 +284,10 @@ fn resolve_version<'a>(
 }
 
 fn column_name(cx: &Ctxt, field: &Field) -> String {
-    match &field.attrs.column {
-        Some(column) => non_empty(cx, column.value.clone(), column.span, "column"),
-        None => field.ident.unraw().to_string(),
+    match (&field.attrs.column, &field.sea_orm.column) {
+        (Some(column), _) => non_empty(cx, column.value.clone(), column.span, "column"),
+        (None, Some(sea_orm_column)) => sea_orm_column.clone(),
+        (None, None) => field.ident.unraw().to_string(),
     }
 }
 
@@ -441,6 +452,44 @@ mod tests {
         assert_eq!(model.columns[2].variant, "TableColumn");
         assert_eq!(model.columns[3].name, "lock_version");
         assert_eq!(model.columns[3].role, Role::Version);
+    }
+
+    #[test]
+    fn reads_a_sea_orm_entitys_names_behind_its_own_options() {
+        let (model, errors) = check(
+            quote!(),
+            parse_quote! {
+                #[sea_orm(table_name = "seat_assignments", comment = "x")]
+                struct Model {
+                    #[sea_orm(primary_key, auto_increment = false)] flight: String,
+                    #[sea_orm(primary_key)] seat: i32,
+                    #[sea_orm(column_name = "passenger", column_type = "Text", nullable)] name: Option<String>,
+                    #[optimistic(column = "mine")] #[sea_orm(column_name = "theirs")] other: i64,
+                    #[sea_orm(ignore)] #[optimistic(skip)] cache: u8,
+                    version: Version,
+                }
+            },
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let model = model.unwrap();
+        assert_eq!(model.table, "seat_assignments");
+        let keys: Vec<_> = model.keys().map(|c| c.name.as_str()).collect();
+        assert_eq!(keys, ["flight", "seat"]);
+        let names: Vec<_> = model.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["flight", "seat", "passenger", "mine", "version"]);
+
+        let (model, errors) = check(
+            quote!(table = "ours"),
+            parse_quote! {
+                #[sea_orm(table_name = "theirs")]
+                struct Model { #[sea_orm(primary_key)] code: String, #[optimistic(key)] id: i64, version: Version }
+            },
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let model = model.unwrap();
+        assert_eq!(model.table, "ours");
+        let keys: Vec<_> = model.keys().map(|c| c.name.as_str()).collect();
+        assert_eq!(keys, ["id"], "a marked key wins over SeaORM's");
     }
 
     #[test]

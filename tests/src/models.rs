@@ -297,25 +297,25 @@ pub mod seat_entity {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// The same table with `#[optimistic]` below `DeriveEntityModel`, and a renamed version column.
+/// `#[optimistic]` below `DeriveEntityModel`, taking the table and column names from SeaORM's
+/// attributes.
 pub mod order_entity {
     use optimistic_core::{Version, optimistic};
     use sea_orm::entity::prelude::*;
 
-    /// The order of [`orders_ddl`](super::orders_ddl): reserved words as names.
+    /// The order of [`orders_ddl`](super::orders_ddl): reserved words as names, stated once,
+    /// in SeaORM's attributes, which `#[optimistic]` reads.
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[optimistic(table = "order")]
+    #[optimistic]
     #[sea_orm(table_name = "order")]
     pub struct Model {
         /// Primary key.
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: i64,
         /// Stored in column `group`.
-        #[optimistic(column = "group")]
         #[sea_orm(column_name = "group")]
         pub group_name: String,
         /// Stored in column `select`.
-        #[optimistic(column = "select")]
         #[sea_orm(column_name = "select")]
         pub selection: Option<String>,
         /// The version.
