@@ -96,7 +96,7 @@ fn dialect(backend: DbBackend) -> Result<Dialect, DbErr> {
     }
 }
 
-fn statement(backend: DbBackend, sql: Cow<'static, str>, values: Values) -> Statement {
+fn raw_statement(backend: DbBackend, sql: Cow<'static, str>, values: Values) -> Statement {
     Statement::from_sql_and_values(backend, sql.into_owned(), values.0)
 }
 
@@ -125,7 +125,7 @@ where
         Dialect::Sqlite => statement.build(SqliteQueryBuilder),
     };
     let result = db
-        .execute_raw(self::statement(backend, sql.into(), values))
+        .execute_raw(raw_statement(backend, sql.into(), values))
         .await?;
     Ok(statement.check(result.rows_affected())?)
 }
@@ -149,7 +149,7 @@ where
 {
     let backend = db.get_database_backend();
     let (sql, values) = row.insert_cached(dialect(backend)?);
-    db.execute_raw(statement(backend, sql, values)).await?;
+    db.execute_raw(raw_statement(backend, sql, values)).await?;
     Ok(())
 }
 
@@ -234,7 +234,7 @@ where
     C: ConnectionTrait,
 {
     let (sql, values) = cached.take_sql_and_values();
-    let result = db.execute_raw(statement(backend, sql, values)).await?;
+    let result = db.execute_raw(raw_statement(backend, sql, values)).await?;
     Ok(cached.check(result.rows_affected())?)
 }
 
@@ -259,7 +259,9 @@ where
 {
     let backend = db.get_database_backend();
     let (sql, values) = T::select_by_key_cached(key, dialect(backend)?);
-    let row = db.query_one_raw(statement(backend, sql, values)).await?;
+    let row = db
+        .query_one_raw(raw_statement(backend, sql, values))
+        .await?;
     row.as_ref().map(T::from_row).transpose()
 }
 
@@ -294,7 +296,7 @@ where
     if dialect(backend)? == Dialect::Postgres {
         let (sql, values) = update.with_current().build(PostgresQueryBuilder);
         let row = db
-            .query_one_raw(statement(backend, sql.into(), values))
+            .query_one_raw(raw_statement(backend, sql.into(), values))
             .await?
             .ok_or_else(|| DbErr::Custom("the update returned no row".into()))?;
         let written: Option<T::Version> = row.try_get_by_index(0)?;
@@ -314,7 +316,7 @@ where
                 _ => probe.build(SqliteQueryBuilder),
             };
             let row = db
-                .query_one_raw(statement(backend, sql.into(), values))
+                .query_one_raw(raw_statement(backend, sql.into(), values))
                 .await?;
             let current = match row {
                 Some(row) => Some(row.try_get_by_index::<T::Version>(0)?),
