@@ -164,7 +164,8 @@ impl<T: Optimistic> CachedDelete<T> {
     feature = "_sqlx",
     feature = "rusqlite",
     feature = "postgres",
-    feature = "sea-orm"
+    feature = "sea-orm",
+    feature = "_diesel"
 ))]
 pub(crate) trait CachedWrite {
     type Row: Optimistic;
@@ -177,7 +178,8 @@ pub(crate) trait CachedWrite {
     feature = "_sqlx",
     feature = "rusqlite",
     feature = "postgres",
-    feature = "sea-orm"
+    feature = "sea-orm",
+    feature = "_diesel"
 ))]
 impl<T: Optimistic> CachedWrite for CachedUpdate<T> {
     type Row = T;
@@ -194,7 +196,8 @@ impl<T: Optimistic> CachedWrite for CachedUpdate<T> {
     feature = "_sqlx",
     feature = "rusqlite",
     feature = "postgres",
-    feature = "sea-orm"
+    feature = "sea-orm",
+    feature = "_diesel"
 ))]
 impl<T: Optimistic> CachedWrite for CachedDelete<T> {
     type Row = T;

@@ -144,6 +144,16 @@ mod table;
 pub mod timestamp;
 mod version;
 
+#[cfg(feature = "_diesel")]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "diesel-postgres",
+        feature = "diesel-mysql",
+        feature = "diesel-sqlite"
+    )))
+)]
+pub mod diesel;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;

@@ -150,10 +150,23 @@ impl<V: VersionValue> fmt::Display for DisplayVersion<'_, V> {
 ///
 /// With the `serde` feature it serializes as the plain number (`3`).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+// Diesel: usable in its query DSL (`seats::version.eq(seat.version)`) and in `Queryable` structs
+// as a `BigInt`; `crate::diesel` has its `ToSql` / `FromSql`.
+#[cfg_attr(
+    feature = "_diesel",
+    derive(::diesel::expression::AsExpression, ::diesel::deserialize::FromSqlRow),
+    diesel(sql_type = ::diesel::sql_types::BigInt)
+)]
 #[must_use = "this is the row's new version: store it in the row (`row.version = ..`), or its next write goes stale; the driver helpers that take `&mut row` store it for you"]
 pub struct Version(i64);
 
 impl Version {
+    /// The number itself, by reference (Diesel serializes from a borrow).
+    #[cfg(feature = "_diesel")]
+    pub(crate) fn as_i64(&self) -> &i64 {
+        &self.0
+    }
+
     /// The version a new row starts at: 1.
     pub const INITIAL: Version = Version(1);
 

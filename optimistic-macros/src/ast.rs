@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, Ident, Type};
 
-use crate::attr::{self, FieldAttrs, SeaOrmNames, StructAttrs};
+use crate::attr::{self, FieldAttrs, OrmNames, StructAttrs};
 use crate::ctxt::Ctxt;
 
 /// The annotated struct, borrowing from the parsed item.
@@ -12,7 +12,7 @@ pub(crate) struct Input<'a> {
     pub(crate) item: &'a DeriveInput,
     pub(crate) attrs: StructAttrs,
     /// A SeaORM entity's table name, the default for `table`.
-    pub(crate) sea_orm: SeaOrmNames,
+    pub(crate) orm: OrmNames,
     pub(crate) fields: Vec<Field<'a>>,
 }
 
@@ -21,7 +21,7 @@ pub(crate) struct Field<'a> {
     pub(crate) ty: &'a Type,
     pub(crate) attrs: FieldAttrs,
     /// A SeaORM entity field's column name and primary-key mark, defaults for ours.
-    pub(crate) sea_orm: SeaOrmNames,
+    pub(crate) orm: OrmNames,
 }
 
 /// Parses the macro arguments and the item. `None` when the item is not a struct with named
@@ -80,14 +80,14 @@ pub(crate) fn parse<'a>(cx: &Ctxt, args: TokenStream, item: &'a DeriveInput) -> 
                 ident: field.ident.as_ref()?,
                 ty: &field.ty,
                 attrs: attr::parse_field_attrs(cx, &field.attrs),
-                sea_orm: attr::parse_sea_orm(&field.attrs),
+                orm: attr::parse_orm_names(&field.attrs),
             })
         })
         .collect();
     Some(Input {
         item,
         attrs,
-        sea_orm: attr::parse_sea_orm(&item.attrs),
+        orm: attr::parse_orm_names(&item.attrs),
         fields,
     })
 }

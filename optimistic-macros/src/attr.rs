@@ -1,6 +1,7 @@
 //! Parses the options of `#[optimistic(..)]`, on the struct and on its fields.
 
 use proc_macro2::{Span, TokenTree};
+use syn::ext::IdentExt;
 use syn::meta::ParseNestedMeta;
 use syn::parse::Parser;
 use syn::spanned::Spanned;
@@ -39,35 +40,66 @@ pub(crate) struct FieldAttrs {
     pub(crate) misread: bool,
 }
 
-/// What a SeaORM entity's own `#[sea_orm(..)]` attributes say about names: read as defaults,
-/// so an entity states its table, column names and primary key once. Everything else in them
-/// is SeaORM's business: other options and malformed values are passed over silently.
+/// What an ORM's own attributes say about names, read as defaults so a model states its table,
+/// column names and primary key once: SeaORM's `#[sea_orm(..)]` and Diesel's `#[diesel(..)]`.
+/// Everything else in them is the ORM's business: other options and malformed values are passed
+/// over silently.
 #[derive(Default)]
-pub(crate) struct SeaOrmNames {
-    /// `table_name = ".."` on the struct.
+pub(crate) struct OrmNames {
+    /// `table_name = ".."` (SeaORM) or `table_name = path::to::table` (Diesel) on the struct.
     pub(crate) table: Option<String>,
-    /// `column_name = ".."` on a field.
+    /// `column_name = ".."` (SeaORM) or `column_name = ident` (Diesel) on a field.
     pub(crate) column: Option<String>,
-    /// `primary_key` on a field.
+    /// SeaORM's `primary_key` on a field.
     pub(crate) primary_key: bool,
+    /// Diesel's `primary_key(a, b)` on the struct: the key fields, by name.
+    pub(crate) primary_key_fields: Vec<String>,
 }
 
-/// Reads the names out of every `#[sea_orm(..)]` among `attrs`.
-pub(crate) fn parse_sea_orm(attrs: &[Attribute]) -> SeaOrmNames {
-    let mut names = SeaOrmNames::default();
-    for attr in attrs.iter().filter(|attr| attr.path().is_ident("sea_orm")) {
-        // SeaORM reports its own mistakes; a malformed attribute just gives no names here.
-        let _ = attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("table_name") {
-                names.table = Some(meta.value()?.parse::<LitStr>()?.value());
-            } else if meta.path.is_ident("column_name") {
-                names.column = Some(meta.value()?.parse::<LitStr>()?.value());
-            } else {
-                names.primary_key |= meta.path.is_ident("primary_key");
-                skip_value(&meta)?;
-            }
-            Ok(())
-        });
+/// Reads the names out of every `#[sea_orm(..)]` and `#[diesel(..)]` among `attrs`.
+pub(crate) fn parse_orm_names(attrs: &[Attribute]) -> OrmNames {
+    let mut names = OrmNames::default();
+    for attr in attrs {
+        // The ORM reports its own mistakes; a malformed attribute just gives no names here.
+        if attr.path().is_ident("sea_orm") {
+            let _ = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("table_name") {
+                    names.table = Some(meta.value()?.parse::<LitStr>()?.value());
+                } else if meta.path.is_ident("column_name") {
+                    names.column = Some(meta.value()?.parse::<LitStr>()?.value());
+                } else {
+                    names.primary_key |= meta.path.is_ident("primary_key");
+                    skip_value(&meta)?;
+                }
+                Ok(())
+            });
+        } else if attr.path().is_ident("diesel") {
+            let _ = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("table_name") {
+                    // The `table!` module's name, which is the SQL name unless `sql_name` says
+                    // otherwise (and then `#[optimistic(table = ..)]` must).
+                    let path = meta.value()?.parse::<syn::Path>()?;
+                    names.table = path.segments.last().map(|s| s.ident.unraw().to_string());
+                } else if meta.path.is_ident("column_name") {
+                    let value = meta.value()?;
+                    names.column = Some(if value.peek(LitStr) {
+                        value.parse::<LitStr>()?.value()
+                    } else {
+                        value.parse::<syn::Ident>()?.unraw().to_string()
+                    });
+                } else if meta.path.is_ident("primary_key") {
+                    meta.parse_nested_meta(|key| {
+                        if let Some(ident) = key.path.get_ident() {
+                            names.primary_key_fields.push(ident.unraw().to_string());
+                        }
+                        Ok(())
+                    })?;
+                } else {
+                    skip_value(&meta)?;
+                }
+                Ok(())
+            });
+        }
     }
     names
 }

@@ -15,9 +15,9 @@ use crate::model::{Column, Model, Role};
 
 pub(crate) fn validate(cx: &Ctxt, input: &Input) -> Option<Model> {
     let item = input.item;
-    let table = match (&input.attrs.table, &input.sea_orm.table) {
+    let table = match (&input.attrs.table, &input.orm.table) {
         (Some(table), _) => non_empty(cx, table.value.clone(), table.span, "table"),
-        (None, Some(sea_orm_table)) => sea_orm_table.clone(),
+        (None, Some(orm_table)) => orm_table.clone(),
         (None, None) => snake_case(&item.ident.unraw().to_string()),
     };
     let schema = input
@@ -162,14 +162,14 @@ fn resolve_keys<'a>(cx: &Ctxt, input: &Input<'a>, persisted: &[&Field<'a>]) -> V
         .copied()
         .filter(|field| field.attrs.key.is_some())
         .collect();
-    // Unmarked: a SeaORM entity's primary key, else the field named `id`.
+    // Unmarked: the ORM's primary key (SeaORM's on its fields, Diesel's on the struct), else
+    // the field named `id`.
     if keys.is_empty() {
-        keys.extend(
-            persisted
-                .iter()
-                .copied()
-                .filter(|field| field.sea_orm.primary_key && field.attrs.version.is_none()),
-        );
+        let diesel_keys = &input.orm.primary_key_fields;
+        keys.extend(persisted.iter().copied().filter(|field| {
+            let named = || diesel_keys.contains(&field.ident.unraw().to_string());
+            (field.orm.primary_key || named()) && field.attrs.version.is_none()
+        }));
     }
     if keys.is_empty() {
         keys.extend(
@@ -284,9 +284,9 @@ fn resolve_version<'a>(
 }
 
 fn column_name(cx: &Ctxt, field: &Field) -> String {
-    match (&field.attrs.column, &field.sea_orm.column) {
+    match (&field.attrs.column, &field.orm.column) {
         (Some(column), _) => non_empty(cx, column.value.clone(), column.span, "column"),
-        (None, Some(sea_orm_column)) => sea_orm_column.clone(),
+        (None, Some(orm_column)) => orm_column.clone(),
         (None, None) => field.ident.unraw().to_string(),
     }
 }
@@ -490,6 +490,49 @@ mod tests {
         assert_eq!(model.table, "ours");
         let keys: Vec<_> = model.keys().map(|c| c.name.as_str()).collect();
         assert_eq!(keys, ["id"], "a marked key wins over SeaORM's");
+    }
+
+    #[test]
+    fn reads_a_diesel_models_names_behind_its_own_options() {
+        let (model, errors) = check(
+            quote!(),
+            parse_quote! {
+                #[derive(Queryable, Selectable, Identifiable)]
+                #[diesel(table_name = crate::schema::seat_assignments, check_for_backend(diesel::pg::Pg))]
+                #[diesel(primary_key(flight, seat))]
+                struct Assignment {
+                    flight: String,
+                    seat: i32,
+                    #[diesel(column_name = passenger, sql_type = Text)] name: Option<String>,
+                    #[optimistic(column = "mine")] #[diesel(column_name = theirs)] other: i64,
+                    #[diesel(column_name = "quoted")] quoted: i64,
+                    id: i64,
+                    version: Version,
+                }
+            },
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let model = model.unwrap();
+        assert_eq!(model.table, "seat_assignments");
+        let keys: Vec<_> = model.keys().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["flight", "seat"],
+            "Diesel's primary key wins over `id`"
+        );
+        let names: Vec<_> = model.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "flight",
+                "seat",
+                "passenger",
+                "mine",
+                "quoted",
+                "id",
+                "version"
+            ]
+        );
     }
 
     #[test]

@@ -1,0 +1,775 @@
+//! [Diesel](::diesel) 2.3: `Version` as a Diesel `BigInt`, and the same helpers as the other
+//! driver modules, on any Diesel connection of a backend (features `diesel-postgres`,
+//! `diesel-mysql`, `diesel-sqlite`).
+//!
+//! [`fetch_by_key`] reads a row into the struct (which derives Diesel's `QueryableByName`);
+//! [`update`] and [`touch`] write it back on the cached fast path and store its new version in
+//! it only once the write has landed; [`delete`] removes it; [`execute`] runs a statement you
+//! built (and may have changed). `diesel::result::Error` converts into [`ExecuteError`] with
+//! `?` (so they work inside `connection.transaction(..)`), and is [`Retryable`]: stale writes,
+//! serialization failures (SQLSTATE 40001, MySQL 1213), PostgreSQL deadlocks and SQLite's busy
+//! and locked database.
+//!
+//! `#[optimistic]` sits beside Diesel's derives and reads their names: the table from
+//! `#[diesel(table_name = ..)]` (the `table!` module's name), columns from
+//! `#[diesel(column_name = ..)]` and the key from `#[diesel(primary_key(..))]`. A name that
+//! `table!` changes with `#[sql_name = ".."]` must be stated with `#[optimistic(table = ..)]` or
+//! `#[optimistic(column = ..)]`, which always win.
+//!
+//! ```
+//! use diesel::prelude::*;
+//! use optimistic_core::diesel as db;
+//! use optimistic_core::{optimistic, ExecuteError, Version};
+//!
+//! diesel::table! {
+//!     seats (id) {
+//!         id -> BigInt,
+//!         is_booked -> Bool,
+//!         version -> BigInt,
+//!     }
+//! }
+//!
+//! #[optimistic]
+//! #[derive(Queryable, Selectable, QueryableByName, Debug, Clone, PartialEq)]
+//! #[diesel(table_name = seats)]
+//! struct Seat { id: i64, is_booked: bool, version: Version }
+//!
+//! fn main() -> Result<(), ExecuteError<Seat, diesel::result::Error>> {
+//!     let mut connection = SqliteConnection::establish(":memory:").expect("in-memory SQLite");
+//!     diesel::sql_query("CREATE TABLE seats (id BIGINT PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)")
+//!         .execute(&mut connection)?;
+//!     db::insert(&mut connection, &Seat { id: 2, is_booked: false, version: Version::INITIAL })?;
+//!
+//!     // Diesel's own queries read `Version` too.
+//!     let mut seat: Seat = seats::table.find(2).select(Seat::as_select()).first(&mut connection)?;
+//!     let other_reader = seat.clone();
+//!     seat.is_booked = true;
+//!     db::update(&mut connection, &mut seat)?; // stores the new version in `seat`
+//!     assert_eq!(seat.version, Version::from(2));
+//!
+//!     // The other reader still holds version 1: its write goes stale, and it is left as it was.
+//!     let mut other = other_reader.clone();
+//!     assert!(db::update(&mut connection, &mut other).unwrap_err().is_stale());
+//!     assert_eq!(other, other_reader);
+//!
+//!     db::delete(&mut connection, &seat)?;
+//!     assert_eq!(db::fetch_by_key::<Seat, _>(&mut connection, &2)?, None);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The statements are sea-query's, rendered for the connection's backend and bound through
+//! Diesel's public query-builder API ([`Statement`]), so no Diesel feature beyond the backend is
+//! needed. Values of these sea-query kinds bind: booleans, integers of every width (unsigned
+//! ones natively on MySQL, widened elsewhere), floats, strings, chars and bytes; any other kind
+//! (a timestamp version, JSON, a UUID) is refused with [`UnsupportedValue`] before anything is
+//! sent.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Range;
+
+use ::diesel::backend::Backend as DieselBackend;
+use ::diesel::connection::{Connection, LoadConnection};
+use ::diesel::deserialize::{self, FromSql, QueryableByName};
+use ::diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use ::diesel::query_dsl::RunQueryDsl;
+use ::diesel::query_dsl::methods::LoadQuery;
+use ::diesel::result::{DatabaseErrorKind, Error, OptionalExtension, QueryResult};
+use ::diesel::serialize::{self, Output, ToSql};
+use ::diesel::sql_types::{
+    BigInt, Binary, Bool, Double, Float, HasSqlType, Integer, Nullable, SmallInt, Text, Untyped,
+};
+use sea_query::{
+    MysqlQueryBuilder, PostgresQueryBuilder, QueryStatementWriter, SqliteQueryBuilder, Value,
+    Values,
+};
+
+use self::sealed::Bind;
+use crate::cached::CachedWrite;
+use crate::retry::Retryable;
+use crate::{Dialect, ExecuteError, Optimistic, Version, VersionedStatement};
+
+crate::execute::from_driver_error!(
+    Error,
+    any(
+        feature = "diesel-postgres",
+        feature = "diesel-mysql",
+        feature = "diesel-sqlite"
+    )
+);
+
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "diesel-postgres",
+        feature = "diesel-mysql",
+        feature = "diesel-sqlite"
+    )))
+)]
+impl<DB> ToSql<BigInt, DB> for Version
+where
+    DB: DieselBackend,
+    i64: ToSql<BigInt, DB>,
+{
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+        self.as_i64().to_sql(out)
+    }
+}
+
+/// Reads a `BIGINT`; a NULL is an error (Diesel's "unexpected null"), never a version.
+/// `Option<Version>` in a `Nullable<BigInt>` column reads a NULL as `None`.
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "diesel-postgres",
+        feature = "diesel-mysql",
+        feature = "diesel-sqlite"
+    )))
+)]
+impl<DB> FromSql<BigInt, DB> for Version
+where
+    DB: DieselBackend,
+    i64: FromSql<BigInt, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+        i64::from_sql(bytes).map(Version::from)
+    }
+}
+
+/// Stale writes are [`crate::Error`]s, not Diesel's; of Diesel's own errors, serialization
+/// failures (PostgreSQL's SQLSTATE 40001, MySQL's 1213 deadlock), PostgreSQL's deadlock
+/// (40P01, which Diesel does not classify, so it is recognised by its message "deadlock
+/// detected": a server whose `lc_messages` is not English reports it unrecognised) and SQLite's
+/// "database is locked" / "database table is locked" are worth a retry.
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "diesel-postgres",
+        feature = "diesel-mysql",
+        feature = "diesel-sqlite"
+    )))
+)]
+impl Retryable for Error {
+    fn is_retryable(&self) -> bool {
+        match self {
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+            Error::DatabaseError(_, info) => {
+                let message = info.message();
+                message.starts_with("deadlock detected")
+                    || message.starts_with("database is locked")
+                    || message.starts_with("database table is locked")
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A Diesel backend these helpers render and bind statements for: `Pg`, `Mysql` or `Sqlite`,
+/// as the features enable them. Sealed.
+pub trait Backend: DieselBackend + sealed::Sealed {}
+
+#[cfg(feature = "diesel-postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "diesel-postgres")))]
+impl Backend for ::diesel::pg::Pg {}
+
+#[cfg(feature = "diesel-mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "diesel-mysql")))]
+impl Backend for ::diesel::mysql::Mysql {}
+
+#[cfg(feature = "diesel-sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "diesel-sqlite")))]
+impl Backend for ::diesel::sqlite::Sqlite {}
+
+mod sealed {
+    use super::*;
+
+    /// A value owned by a [`Statement`](super::Statement), already in the form its backend
+    /// binds. Every value is bound as nullable, so `None` is SQL NULL.
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum Bind {
+        Bool(Option<bool>),
+        TinyInt(Option<i8>),
+        SmallInt(Option<i16>),
+        Int(Option<i32>),
+        BigInt(Option<i64>),
+        TinyUnsigned(Option<u8>),
+        SmallUnsigned(Option<u16>),
+        Unsigned(Option<u32>),
+        BigUnsigned(Option<u64>),
+        Float(Option<f32>),
+        Double(Option<f64>),
+        Text(Option<String>),
+        Bytes(Option<Vec<u8>>),
+    }
+
+    pub trait Sealed: DieselBackend {
+        /// The SQL dialect sea-query renders for this backend.
+        const DIALECT: Dialect;
+        /// Pushes one value, with its placeholder.
+        fn push_bind<'b>(out: &mut AstPass<'_, 'b, Self>, bind: &'b Bind) -> QueryResult<()>;
+    }
+
+    #[cfg(feature = "diesel-postgres")]
+    impl Sealed for ::diesel::pg::Pg {
+        const DIALECT: Dialect = Dialect::Postgres;
+        fn push_bind<'b>(out: &mut AstPass<'_, 'b, Self>, bind: &'b Bind) -> QueryResult<()> {
+            push_portable(out, bind)
+        }
+    }
+
+    #[cfg(feature = "diesel-mysql")]
+    impl Sealed for ::diesel::mysql::Mysql {
+        const DIALECT: Dialect = Dialect::Mysql;
+        fn push_bind<'b>(out: &mut AstPass<'_, 'b, Self>, bind: &'b Bind) -> QueryResult<()> {
+            use ::diesel::sql_types::{TinyInt, Unsigned};
+            match bind {
+                Bind::TinyInt(v) => out.push_bind_param::<Nullable<TinyInt>, _>(v),
+                Bind::TinyUnsigned(v) => out.push_bind_param::<Nullable<Unsigned<TinyInt>>, _>(v),
+                Bind::SmallUnsigned(v) => out.push_bind_param::<Nullable<Unsigned<SmallInt>>, _>(v),
+                Bind::Unsigned(v) => out.push_bind_param::<Nullable<Unsigned<Integer>>, _>(v),
+                Bind::BigUnsigned(v) => out.push_bind_param::<Nullable<Unsigned<BigInt>>, _>(v),
+                portable => push_portable(out, portable),
+            }
+        }
+    }
+
+    #[cfg(feature = "diesel-sqlite")]
+    impl Sealed for ::diesel::sqlite::Sqlite {
+        const DIALECT: Dialect = Dialect::Sqlite;
+        fn push_bind<'b>(out: &mut AstPass<'_, 'b, Self>, bind: &'b Bind) -> QueryResult<()> {
+            push_portable(out, bind)
+        }
+    }
+}
+
+/// Binds the kinds every backend has; [`Bind::from_value`] has already widened the rest for
+/// backends without them.
+fn push_portable<'b, DB>(out: &mut AstPass<'_, 'b, DB>, bind: &'b Bind) -> QueryResult<()>
+where
+    DB: DieselBackend
+        + HasSqlType<Bool>
+        + HasSqlType<SmallInt>
+        + HasSqlType<Integer>
+        + HasSqlType<BigInt>
+        + HasSqlType<Float>
+        + HasSqlType<Double>
+        + HasSqlType<Text>
+        + HasSqlType<Binary>,
+    bool: ToSql<Bool, DB>,
+    i16: ToSql<SmallInt, DB>,
+    i32: ToSql<Integer, DB>,
+    i64: ToSql<BigInt, DB>,
+    f32: ToSql<Float, DB>,
+    f64: ToSql<Double, DB>,
+    String: ToSql<Text, DB>,
+    Vec<u8>: ToSql<Binary, DB>,
+{
+    match bind {
+        Bind::Bool(v) => out.push_bind_param::<Nullable<Bool>, _>(v),
+        Bind::SmallInt(v) => out.push_bind_param::<Nullable<SmallInt>, _>(v),
+        Bind::Int(v) => out.push_bind_param::<Nullable<Integer>, _>(v),
+        Bind::BigInt(v) => out.push_bind_param::<Nullable<BigInt>, _>(v),
+        Bind::Float(v) => out.push_bind_param::<Nullable<Float>, _>(v),
+        Bind::Double(v) => out.push_bind_param::<Nullable<Double>, _>(v),
+        Bind::Text(v) => out.push_bind_param::<Nullable<Text>, _>(v),
+        Bind::Bytes(v) => out.push_bind_param::<Nullable<Binary>, _>(v),
+        // Only MySQL has these; `from_value` widened them for the others.
+        other => Err(Error::QueryBuilderError(
+            format!("optimistic_core::diesel: {other:?} has no binding on this backend").into(),
+        )),
+    }
+}
+
+impl Bind {
+    /// The value in the form `dialect` binds, or why it cannot be bound.
+    fn from_value(value: Value, dialect: Dialect) -> Result<Bind, UnsupportedValue> {
+        let mysql = dialect == Dialect::Mysql;
+        Ok(match value {
+            Value::Bool(v) => Bind::Bool(v),
+            Value::TinyInt(v) if mysql => Bind::TinyInt(v),
+            Value::TinyInt(v) => Bind::SmallInt(v.map(i16::from)),
+            Value::SmallInt(v) => Bind::SmallInt(v),
+            Value::Int(v) => Bind::Int(v),
+            Value::BigInt(v) => Bind::BigInt(v),
+            Value::TinyUnsigned(v) if mysql => Bind::TinyUnsigned(v),
+            Value::TinyUnsigned(v) => Bind::SmallInt(v.map(i16::from)),
+            Value::SmallUnsigned(v) if mysql => Bind::SmallUnsigned(v),
+            Value::SmallUnsigned(v) => Bind::Int(v.map(i32::from)),
+            Value::Unsigned(v) if mysql => Bind::Unsigned(v),
+            Value::Unsigned(v) => Bind::BigInt(v.map(i64::from)),
+            Value::BigUnsigned(v) if mysql => Bind::BigUnsigned(v),
+            Value::BigUnsigned(v) => Bind::BigInt(
+                v.map(i64::try_from)
+                    .transpose()
+                    .map_err(|_| UnsupportedValue::new("BigUnsigned above i64::MAX", dialect))?,
+            ),
+            Value::Float(v) => Bind::Float(v),
+            Value::Double(v) => Bind::Double(v),
+            Value::String(v) => Bind::Text(v),
+            Value::Char(v) => Bind::Text(v.map(String::from)),
+            Value::Bytes(v) => Bind::Bytes(v),
+            other => {
+                // The variant's name, without its (possibly long) payload.
+                let debug = format!("{other:?}");
+                let kind = debug.split('(').next().unwrap_or_default().to_owned();
+                return Err(UnsupportedValue::new(kind, dialect));
+            }
+        })
+    }
+}
+
+/// A sea-query value of a kind this module does not bind through Diesel (a timestamp, JSON, a
+/// UUID, an unsigned integer above `i64::MAX` outside MySQL). It reaches you as the source of
+/// `diesel::result::Error::SerializationError`, before anything was sent.
+///
+/// ```
+/// # #[cfg(feature = "diesel-sqlite")] {
+/// use optimistic_core::diesel::{Statement, UnsupportedValue};
+/// use optimistic_core::sea_query::Query;
+///
+/// let select = Query::select().expr(u64::MAX).to_owned();
+/// let Err(diesel::result::Error::SerializationError(error)) =
+///     Statement::<diesel::sqlite::Sqlite>::new(&select)
+/// else {
+///     panic!("u64::MAX does not fit SQLite's integers");
+/// };
+/// assert!(error.downcast_ref::<UnsupportedValue>().is_some());
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsupportedValue {
+    kind: String,
+    dialect: Dialect,
+}
+
+impl UnsupportedValue {
+    fn new(kind: impl Into<String>, dialect: Dialect) -> Self {
+        UnsupportedValue {
+            kind: kind.into(),
+            dialect,
+        }
+    }
+
+    /// The sea-query value's kind, e.g. `ChronoDateTimeUtc`.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+}
+
+impl fmt::Display for UnsupportedValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "optimistic_core::diesel cannot bind a sea-query `{}` value for {:?}: write this \
+             statement with Diesel's own query builder, or use another driver module",
+            self.kind, self.dialect
+        )
+    }
+}
+
+impl std::error::Error for UnsupportedValue {}
+
+/// A sea-query statement rendered for the backend `DB`, with its values, as a Diesel query:
+/// run it with `RunQueryDsl` (`.execute(conn)`, or `.load::<T>(conn)` / `.get_result::<T>(conn)`
+/// into a struct deriving `QueryableByName`, as Diesel's `sql_query` does).
+///
+/// ```
+/// # #[cfg(feature = "diesel-sqlite")] {
+/// use diesel::prelude::*;
+/// use optimistic_core::diesel::Statement;
+/// use optimistic_core::sea_query::{Expr, ExprTrait, Query};
+///
+/// #[derive(QueryableByName, Debug, PartialEq)]
+/// struct Answer {
+///     #[diesel(sql_type = diesel::sql_types::BigInt)]
+///     answer: i64,
+/// }
+///
+/// let mut connection = SqliteConnection::establish(":memory:")?;
+/// let select = Query::select().expr_as(Expr::val(40_i64).add(2), "answer").to_owned();
+/// let statement = Statement::<diesel::sqlite::Sqlite>::new(&select)?;
+/// assert_eq!(statement.sql(), r#"SELECT ? + ? AS "answer""#);
+/// assert_eq!(statement.get_result::<Answer>(&mut connection)?, Answer { answer: 42 });
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Statement<DB> {
+    sql: Cow<'static, str>,
+    /// Where each placeholder sits in `sql`, in the order of `binds`.
+    placeholders: Vec<Range<usize>>,
+    binds: Vec<Bind>,
+    backend: PhantomData<fn() -> DB>,
+}
+
+impl<DB: Backend> Statement<DB> {
+    /// Renders `statement` for `DB` and takes over its values; an error if a value cannot be
+    /// bound ([`UnsupportedValue`]).
+    pub fn new(statement: &impl QueryStatementWriter) -> QueryResult<Self> {
+        let (sql, values) = match DB::DIALECT {
+            Dialect::Postgres => statement.build(PostgresQueryBuilder),
+            Dialect::Mysql => statement.build(MysqlQueryBuilder),
+            Dialect::Sqlite => statement.build(SqliteQueryBuilder),
+        };
+        Self::from_parts(sql.into(), values)
+    }
+
+    fn versioned<S: VersionedStatement>(statement: &S) -> QueryResult<Self> {
+        let (sql, values) = match DB::DIALECT {
+            Dialect::Postgres => statement.build(PostgresQueryBuilder),
+            Dialect::Mysql => statement.build(MysqlQueryBuilder),
+            Dialect::Sqlite => statement.build(SqliteQueryBuilder),
+        };
+        Self::from_parts(sql.into(), values)
+    }
+
+    /// SQL as sea-query rendered it for `DB`, and its values in placeholder order.
+    fn from_parts(sql: Cow<'static, str>, values: Values) -> QueryResult<Self> {
+        let placeholders = placeholders(&sql, DB::DIALECT);
+        if placeholders.len() != values.0.len() {
+            return Err(Error::QueryBuilderError(
+                format!(
+                    "optimistic_core::diesel: {} placeholders for {} values in {sql}",
+                    placeholders.len(),
+                    values.0.len()
+                )
+                .into(),
+            ));
+        }
+        let binds = values
+            .into_iter()
+            .map(|value| Bind::from_value(value, DB::DIALECT))
+            .collect::<Result<_, _>>()
+            .map_err(|error| Error::SerializationError(Box::new(error)))?;
+        Ok(Statement {
+            sql,
+            placeholders,
+            binds,
+            backend: PhantomData,
+        })
+    }
+
+    /// The SQL, with the backend's placeholders (`$1` on PostgreSQL, `?` elsewhere).
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+}
+
+impl<DB> fmt::Debug for Statement<DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Statement")
+            .field("sql", &self.sql)
+            .field("binds", &self.binds)
+            .finish()
+    }
+}
+
+impl<DB: Backend> QueryFragment<DB> for Statement<DB> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        // Diesel writes its own placeholder for each bind, so the SQL goes in between them.
+        let mut written = 0;
+        for (placeholder, bind) in self.placeholders.iter().zip(&self.binds) {
+            out.push_sql(&self.sql[written..placeholder.start]);
+            DB::push_bind(&mut out, bind)?;
+            written = placeholder.end;
+        }
+        out.push_sql(&self.sql[written..]);
+        Ok(())
+    }
+}
+
+/// Not known statically; Diesel caches the prepared statement by its SQL.
+impl<DB> QueryId for Statement<DB> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+/// Rows are read by column name, as from Diesel's `sql_query`.
+impl<DB: Backend> Query for Statement<DB> {
+    type SqlType = Untyped;
+}
+
+impl<DB, C> RunQueryDsl<C> for Statement<DB> {}
+
+/// The byte ranges of the bind placeholders in `sql` as sea-query renders it for `dialect`:
+/// `$n` on PostgreSQL, `?` elsewhere, outside quoted identifiers and string literals.
+fn placeholders(sql: &str, dialect: Dialect) -> Vec<Range<usize>> {
+    let bytes = sql.as_bytes();
+    let mut found = Vec::new();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        match quote {
+            Some(open) if byte == open => {
+                // A doubled quote is the quote character itself.
+                if bytes.get(i + 1) == Some(&open) {
+                    i += 1;
+                } else {
+                    quote = None;
+                }
+            }
+            // MySQL strings escape with a backslash.
+            Some(b'\'' | b'"') if byte == b'\\' && dialect == Dialect::Mysql => i += 1,
+            Some(_) => {}
+            None => match byte {
+                b'\'' | b'"' | b'`' => quote = Some(byte),
+                b'?' if dialect != Dialect::Postgres => found.push(i..i + 1),
+                b'$' if dialect == Dialect::Postgres => {
+                    let digits = bytes[i + 1..]
+                        .iter()
+                        .take_while(|b| b.is_ascii_digit())
+                        .count();
+                    if digits > 0 {
+                        found.push(i..i + 1 + digits);
+                        i += digits;
+                    }
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    found
+}
+
+/// Runs a versioned [`Update`](crate::Update) or [`Delete`](crate::Delete) you built (and may
+/// have changed) and checks the rows it affected; returns the new version for an update.
+///
+/// ```
+/// # use diesel::prelude::*;
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::diesel as db;
+/// # diesel::table! { seats (id) { id -> BigInt, is_booked -> Bool, version -> BigInt } }
+/// # #[optimistic]
+/// # #[derive(QueryableByName, Debug, Clone, PartialEq)]
+/// # #[diesel(table_name = seats)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # let mut connection = SqliteConnection::establish(":memory:")?;
+/// # diesel::sql_query("CREATE TABLE seats (id BIGINT PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").execute(&mut connection)?;
+/// # diesel::sql_query("INSERT INTO seats VALUES (2, FALSE, 1)").execute(&mut connection)?;
+/// let mut seat = db::fetch_by_key::<Seat, _>(&mut connection, &2)?.unwrap();
+/// seat.is_booked = true;
+/// // A statement you changed: only while the seat is still free.
+/// let mut update = seat.update();
+/// update.and_where(optimistic_core::sea_query::Expr::cust("is_booked = FALSE"));
+/// seat.version = db::execute(&mut connection, &update)?;
+/// assert_eq!(seat.version, Version::from(2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn execute<S, C>(
+    connection: &mut C,
+    statement: &S,
+) -> Result<S::Output, ExecuteError<S::Row, Error>>
+where
+    S: VersionedStatement,
+    C: Connection,
+    C::Backend: Backend,
+{
+    let rows = Statement::<C::Backend>::versioned(statement)?.execute(connection)?;
+    Ok(statement.check(rows as u64)?)
+}
+
+/// Inserts a row with [`Optimistic::insert`] (on the cached path).
+///
+/// ```
+/// # use diesel::prelude::*;
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::diesel as db;
+/// # diesel::table! { seats (id) { id -> BigInt, is_booked -> Bool, version -> BigInt } }
+/// # #[optimistic]
+/// # #[derive(QueryableByName, Debug, Clone, PartialEq)]
+/// # #[diesel(table_name = seats)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # let mut connection = SqliteConnection::establish(":memory:")?;
+/// # diesel::sql_query("CREATE TABLE seats (id BIGINT PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").execute(&mut connection)?;
+/// let seat = Seat { id: 3, is_booked: false, version: Version::INITIAL };
+/// db::insert(&mut connection, &seat)?;
+/// assert_eq!(db::fetch_by_key::<Seat, _>(&mut connection, &3)?, Some(seat));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn insert<T, C>(connection: &mut C, row: &T) -> QueryResult<()>
+where
+    T: Optimistic,
+    C: Connection,
+    C::Backend: Backend,
+{
+    let (sql, values) = row.insert_cached(<C::Backend as sealed::Sealed>::DIALECT);
+    Statement::<C::Backend>::from_parts(sql, values)?.execute(connection)?;
+    Ok(())
+}
+
+/// `execute(connection, &row.update())` on the cached fast path
+/// ([`Optimistic::update_cached`]): the same SQL, values and check. On success the row holds
+/// its new version; on any error it is left as it was. Use [`execute`] for an update you
+/// changed.
+///
+/// ```
+/// # use diesel::prelude::*;
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::diesel as db;
+/// # diesel::table! { seats (id) { id -> BigInt, is_booked -> Bool, version -> BigInt } }
+/// # #[optimistic]
+/// # #[derive(QueryableByName, Debug, Clone, PartialEq)]
+/// # #[diesel(table_name = seats)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # let mut connection = SqliteConnection::establish(":memory:")?;
+/// # diesel::sql_query("CREATE TABLE seats (id BIGINT PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").execute(&mut connection)?;
+/// # diesel::sql_query("INSERT INTO seats VALUES (2, FALSE, 1)").execute(&mut connection)?;
+/// let mut seat = db::fetch_by_key::<Seat, _>(&mut connection, &2)?.unwrap();
+/// let stale_copy = seat.clone();
+/// seat.is_booked = true;
+/// db::update(&mut connection, &mut seat)?;
+/// assert_eq!(seat.version, Version::from(2));
+///
+/// let mut late = stale_copy.clone();
+/// assert!(db::update(&mut connection, &mut late).unwrap_err().is_stale());
+/// assert_eq!(late, stale_copy); // untouched by the failed write
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn update<T, C>(connection: &mut C, row: &mut T) -> Result<(), ExecuteError<T, Error>>
+where
+    T: Optimistic,
+    C: Connection,
+    C::Backend: Backend,
+{
+    let cached = row.update_cached(<C::Backend as sealed::Sealed>::DIALECT);
+    let version = run_cached(connection, cached)?;
+    row.set_version(version);
+    Ok(())
+}
+
+/// `execute(connection, &row.touch())` on the cached fast path: bumps the version only, and
+/// stores it in the row on success.
+///
+/// ```
+/// # use diesel::prelude::*;
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::diesel as db;
+/// # diesel::table! { seats (id) { id -> BigInt, is_booked -> Bool, version -> BigInt } }
+/// # #[optimistic]
+/// # #[derive(QueryableByName, Debug, Clone, PartialEq)]
+/// # #[diesel(table_name = seats)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # let mut connection = SqliteConnection::establish(":memory:")?;
+/// # diesel::sql_query("CREATE TABLE seats (id BIGINT PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").execute(&mut connection)?;
+/// # diesel::sql_query("INSERT INTO seats VALUES (2, FALSE, 1)").execute(&mut connection)?;
+/// let mut seat = db::fetch_by_key::<Seat, _>(&mut connection, &2)?.unwrap();
+/// db::touch(&mut connection, &mut seat)?;
+/// assert_eq!(seat.version, Version::from(2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn touch<T, C>(connection: &mut C, row: &mut T) -> Result<(), ExecuteError<T, Error>>
+where
+    T: Optimistic,
+    C: Connection,
+    C::Backend: Backend,
+{
+    let cached = row.touch_cached(<C::Backend as sealed::Sealed>::DIALECT);
+    let version = run_cached(connection, cached)?;
+    row.set_version(version);
+    Ok(())
+}
+
+/// `execute(connection, &row.delete())` on the cached fast path ([`Optimistic::delete_cached`]).
+///
+/// ```
+/// # use diesel::prelude::*;
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::diesel as db;
+/// # diesel::table! { seats (id) { id -> BigInt, is_booked -> Bool, version -> BigInt } }
+/// # #[optimistic]
+/// # #[derive(QueryableByName, Debug, Clone, PartialEq)]
+/// # #[diesel(table_name = seats)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # let mut connection = SqliteConnection::establish(":memory:")?;
+/// # diesel::sql_query("CREATE TABLE seats (id BIGINT PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").execute(&mut connection)?;
+/// # diesel::sql_query("INSERT INTO seats VALUES (2, FALSE, 1)").execute(&mut connection)?;
+/// let seat = db::fetch_by_key::<Seat, _>(&mut connection, &2)?.unwrap();
+/// db::delete(&mut connection, &seat)?;
+/// assert_eq!(db::fetch_by_key::<Seat, _>(&mut connection, &2)?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn delete<T, C>(connection: &mut C, row: &T) -> Result<(), ExecuteError<T, Error>>
+where
+    T: Optimistic,
+    C: Connection,
+    C::Backend: Backend,
+{
+    run_cached(
+        connection,
+        row.delete_cached(<C::Backend as sealed::Sealed>::DIALECT),
+    )
+}
+
+/// Reads the row with this key into the struct, by column name (it derives Diesel's
+/// `QueryableByName`, with `#[diesel(table_name = ..)]` or a `sql_type` per field), or `None`
+/// when there is none: `fetch_by_key::<Seat, _>(&mut connection, &2)`.
+///
+/// ```
+/// # use diesel::prelude::*;
+/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::diesel as db;
+/// # diesel::table! { seats (id) { id -> BigInt, is_booked -> Bool, version -> BigInt } }
+/// # #[optimistic]
+/// # #[derive(QueryableByName, Debug, Clone, PartialEq)]
+/// # #[diesel(table_name = seats)]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # let mut connection = SqliteConnection::establish(":memory:")?;
+/// # diesel::sql_query("CREATE TABLE seats (id BIGINT PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").execute(&mut connection)?;
+/// # diesel::sql_query("INSERT INTO seats VALUES (2, FALSE, 1)").execute(&mut connection)?;
+/// let seat = db::fetch_by_key::<Seat, _>(&mut connection, &2)?;
+/// assert_eq!(seat, Some(Seat { id: 2, is_booked: false, version: Version::INITIAL }));
+/// assert_eq!(db::fetch_by_key::<Seat, _>(&mut connection, &9)?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn fetch_by_key<T, C>(connection: &mut C, key: &T::Key) -> QueryResult<Option<T>>
+where
+    T: Optimistic + QueryableByName<C::Backend>,
+    C: LoadConnection,
+    C::Backend: Backend,
+    for<'q> Statement<C::Backend>: LoadQuery<'q, C, T>,
+{
+    let (sql, values) = T::select_by_key_cached(key, <C::Backend as sealed::Sealed>::DIALECT);
+    Statement::<C::Backend>::from_parts(sql, values)?
+        .get_result(connection)
+        .optional()
+}
+
+fn run_cached<S, C>(
+    connection: &mut C,
+    mut statement: S,
+) -> Result<S::Output, ExecuteError<S::Row, Error>>
+where
+    S: CachedWrite,
+    C: Connection,
+    C::Backend: Backend,
+{
+    let (sql, values) = statement.take_sql_and_values();
+    let rows = Statement::<C::Backend>::from_parts(sql, values)?.execute(connection)?;
+    Ok(statement.check(rows as u64)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(sql: &str, dialect: Dialect) -> Vec<&str> {
+        placeholders(sql, dialect)
+            .into_iter()
+            .map(|range| &sql[range])
+            .collect()
+    }
+
+    #[test]
+    fn finds_placeholders_outside_quotes_only() {
+        let sql = r#"UPDATE "a ""?"" $1" SET "x" = $1, 'it''s $2 ?' = $2 WHERE "$3" = $3"#;
+        assert_eq!(texts(sql, Dialect::Postgres), ["$1", "$2", "$3"]);
+        let sql = r"UPDATE `a ``?` SET `x` = ?, 'it\'s ?' = ? WHERE `?` = ?";
+        assert_eq!(texts(sql, Dialect::Mysql), ["?", "?", "?"]);
+        let sql = r#"SELECT "?" FROM "t" WHERE 'a\' = ? AND "b" = ?"#;
+        assert_eq!(texts(sql, Dialect::Sqlite), ["?", "?"]);
+        assert_eq!(texts("SELECT $ + $12", Dialect::Postgres), ["$12"]);
+    }
+}
