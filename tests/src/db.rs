@@ -1145,3 +1145,211 @@ pub fn load_counters(db: &mut impl Db) -> Vec<crate::models::Counter> {
         })
         .collect()
 }
+
+/// A core `diesel::Statement` typed for positional reading, which the facade's `fetch` needs
+/// (Diesel reads untyped SQL by column name only, and `fetch` knows positions).
+struct Typed<DB, ST>(
+    optimistic_core::diesel::Statement<DB>,
+    std::marker::PhantomData<ST>,
+);
+
+impl<DB, ST> diesel::query_builder::QueryFragment<DB> for Typed<DB, ST>
+where
+    DB: optimistic_core::diesel::Backend,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        pass: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+}
+
+impl<DB, ST> diesel::query_builder::QueryId for Typed<DB, ST> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB, ST> diesel::query_builder::Query for Typed<DB, ST> {
+    type SqlType = ST;
+}
+
+impl<DB, ST, C> diesel::RunQueryDsl<C> for Typed<DB, ST> {}
+
+/// Diesel, synchronous, on one connection.
+pub struct DieselDb<C> {
+    connection: C,
+    label: &'static str,
+    dialect: Dialect,
+}
+
+impl DieselDb<diesel::PgConnection> {
+    /// Diesel on the test schema.
+    pub fn postgres(schema: &PgSchema) -> Self {
+        use diesel::connection::{Connection, SimpleConnection};
+        let mut connection = diesel::PgConnection::establish(&schema.url)
+            .expect("connect to PostgreSQL with Diesel");
+        connection
+            .batch_execute(&format!("SET search_path TO {}", schema.schema))
+            .expect("set the search path");
+        DieselDb {
+            connection,
+            label: "diesel-postgres",
+            dialect: Dialect::Postgres,
+        }
+    }
+}
+
+impl DieselDb<diesel::MysqlConnection> {
+    /// Diesel on the test database.
+    pub fn mysql(database: &MyDatabase) -> Self {
+        use diesel::connection::Connection;
+        let connection = diesel::MysqlConnection::establish(&database.database_url())
+            .expect("connect to MySQL with Diesel");
+        DieselDb {
+            connection,
+            label: "diesel-mysql",
+            dialect: Dialect::Mysql,
+        }
+    }
+}
+
+impl DieselDb<diesel::SqliteConnection> {
+    /// Diesel on a SQLite file, waiting up to 30 s for locks.
+    pub fn sqlite(path: &Path) -> Self {
+        use diesel::connection::{Connection, SimpleConnection};
+        let mut connection =
+            diesel::SqliteConnection::establish(path.to_str().expect("a UTF-8 path"))
+                .expect("open SQLite with Diesel");
+        connection
+            .batch_execute("PRAGMA busy_timeout = 30000")
+            .expect("set the busy timeout");
+        DieselDb {
+            connection,
+            label: "diesel-sqlite",
+            dialect: Dialect::Sqlite,
+        }
+    }
+}
+
+/// The same `Db` implementation for each Diesel connection type: the helpers are generic, but
+/// positional reads need each backend's concrete types.
+macro_rules! diesel_db {
+    ($connection:ty, $backend:ty) => {
+        impl DieselDb<$connection> {
+            fn statement(
+                &self,
+                statement: &impl QueryStatementWriter,
+            ) -> optimistic_core::diesel::Statement<$backend> {
+                optimistic_core::diesel::Statement::new(statement)
+                    .unwrap_or_else(|error| panic!("{}: {error}", self.label))
+            }
+
+            fn load<ST, R>(&mut self, statement: &impl QueryStatementWriter) -> Vec<R>
+            where
+                Typed<$backend, ST>: for<'q> diesel::query_dsl::LoadQuery<'q, $connection, R>,
+            {
+                use diesel::RunQueryDsl;
+                let typed = Typed(self.statement(statement), std::marker::PhantomData);
+                typed
+                    .load(&mut self.connection)
+                    .unwrap_or_else(|error| panic!("{}: select: {error}", self.label))
+            }
+        }
+
+        impl Db for DieselDb<$connection> {
+            fn label(&self) -> &'static str {
+                self.label
+            }
+
+            fn dialect(&self) -> Dialect {
+                self.dialect
+            }
+
+            fn batch(&mut self, sql: &str) {
+                use diesel::connection::SimpleConnection;
+                self.connection
+                    .batch_execute(sql)
+                    .unwrap_or_else(|error| panic!("{sql}: {error}"));
+            }
+
+            fn insert<T: Optimistic>(&mut self, row: &T) {
+                optimistic_core::diesel::insert(&mut self.connection, row)
+                    .unwrap_or_else(|error| panic!("{}: insert: {error}", self.label));
+            }
+
+            fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+                use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+                use Kind::{Bool as B, Int as I, Text as T, Version as V};
+                match kinds {
+                    [I, B, T, V] => self
+                        .load::<(BigInt, Bool, Nullable<Text>, BigInt), (i64, bool, Option<String>, Version)>(select)
+                        .into_iter()
+                        .map(|(a, b, c, d)| vec![Cell::Int(a), Cell::Bool(b), Cell::Text(c), Cell::Version(d)])
+                        .collect(),
+                    [I, T, T, V] => self
+                        .load::<(BigInt, Nullable<Text>, Nullable<Text>, BigInt), (i64, Option<String>, Option<String>, Version)>(select)
+                        .into_iter()
+                        .map(|(a, b, c, d)| vec![Cell::Int(a), Cell::Text(b), Cell::Text(c), Cell::Version(d)])
+                        .collect(),
+                    [I, I, V] => self
+                        .load::<(BigInt, BigInt, BigInt), (i64, i64, Version)>(select)
+                        .into_iter()
+                        .map(|(a, b, c)| vec![Cell::Int(a), Cell::Int(b), Cell::Version(c)])
+                        .collect(),
+                    other => panic!("DieselDb::fetch: add a case for {other:?}"),
+                }
+            }
+
+            fn fetch_by_key<T: Optimistic>(
+                &mut self,
+                key: &T::Key,
+                kinds: &[Kind],
+            ) -> Vec<Vec<Cell>> {
+                self.fetch(&T::select_by_key(key), kinds)
+            }
+
+            fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
+                optimistic_core::diesel::execute(&mut self.connection, statement)
+                    .map_err(|error| error.map_driver(DriverError::from))
+            }
+
+            fn update_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
+                optimistic_core::diesel::update(&mut self.connection, row)
+                    .map_err(|error| error.map_driver(DriverError::from))
+            }
+
+            fn touch_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
+                optimistic_core::diesel::touch(&mut self.connection, row)
+                    .map_err(|error| error.map_driver(DriverError::from))
+            }
+
+            fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
+                optimistic_core::diesel::delete(&mut self.connection, row)
+                    .map_err(|error| error.map_driver(DriverError::from))
+            }
+
+            fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger> {
+                optimistic_core::diesel::fetch_by_key::<crate::models::DieselPassenger, _>(
+                    &mut self.connection,
+                    &id,
+                )
+                .unwrap_or_else(|error| panic!("{}: {error}", self.label))
+                .map(Into::into)
+            }
+
+            fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
+                use diesel::RunQueryDsl;
+                let rows = self
+                    .statement(statement)
+                    .execute(&mut self.connection)
+                    .unwrap_or_else(|error| panic!("{}: update: {error}", self.label));
+                rows as u64
+            }
+        }
+    };
+}
+
+diesel_db!(diesel::PgConnection, diesel::pg::Pg);
+diesel_db!(diesel::MysqlConnection, diesel::mysql::Mysql);
+diesel_db!(diesel::SqliteConnection, diesel::sqlite::Sqlite);

@@ -328,3 +328,68 @@ pub mod order_entity {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// Diesel's schema for the tables the Diesel tests read with Diesel's own derives.
+pub mod diesel_schema {
+    diesel::table! {
+        /// [`Seat`](crate::models::Seat)'s table.
+        seats (id) {
+            /// The key.
+            id -> BigInt,
+            /// Booked?
+            is_booked -> Bool,
+            /// By whom.
+            passenger_name -> Nullable<Text>,
+            /// The version.
+            version -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        /// [`Passenger`](crate::models::Passenger)'s table.
+        passengers (id) {
+            /// The key.
+            id -> BigInt,
+            /// The name.
+            full_name -> Text,
+            /// Nullable.
+            nickname -> Nullable<Text>,
+            /// The version, under Rails' name.
+            lock_version -> BigInt,
+        }
+    }
+}
+
+/// [`Passenger`] as a Diesel user writes it: Diesel's derives beside `#[optimistic]`, whose
+/// table and column names come from `#[diesel(..)]` alone. (Diesel's `QueryableByName` has no
+/// way to skip a field, so this one has no `visits`.)
+#[optimistic]
+#[derive(
+    Debug, Clone, PartialEq, diesel::Queryable, diesel::Selectable, diesel::QueryableByName,
+)]
+#[diesel(table_name = diesel_schema::passengers)]
+pub struct DieselPassenger {
+    /// The key.
+    pub id: i64,
+    /// Stored in column `full_name`.
+    #[diesel(column_name = full_name)]
+    pub name: String,
+    /// Nullable.
+    pub nickname: Option<String>,
+    /// Stored in column `lock_version`.
+    #[optimistic(version)]
+    #[diesel(column_name = lock_version)]
+    pub version: Version,
+}
+
+impl From<DieselPassenger> for Passenger {
+    fn from(row: DieselPassenger) -> Self {
+        Passenger {
+            id: row.id,
+            name: row.name,
+            nickname: row.nickname,
+            visits: 0,
+            version: row.version,
+        }
+    }
+}

@@ -153,6 +153,14 @@ impl MyDatabase {
             .database(&self.database)
     }
 
+    /// The URL of the database itself (the server URL with its path replaced), for Diesel.
+    pub fn database_url(&self) -> String {
+        let server = self.url.split('?').next().unwrap_or(&self.url);
+        let (scheme, rest) = server.split_once("://").expect("a URL with a scheme");
+        let host = rest.split('/').next().unwrap_or(rest);
+        format!("{scheme}://{host}/{}", self.database)
+    }
+
     /// `mysql` crate options for the database; `found_rows` asks for CLIENT_FOUND_ROWS.
     pub fn mysql_options(&self, found_rows: bool) -> mysql::Opts {
         let url = mysql::Opts::from_url(&self.url).expect("parse the MySQL URL");

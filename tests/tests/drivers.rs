@@ -381,6 +381,27 @@ macro_rules! through_every_driver {
                 super::$scenario(&mut SeaOrmDb::mysql(&database));
             })*
         }
+        mod diesel_sqlite {
+            use optimistic_tests::{db::DieselDb, sqlite::TempSqlite};
+            $(#[test] fn $scenario() {
+                let file = TempSqlite::new("");
+                super::$scenario(&mut DieselDb::sqlite(file.path()));
+            })*
+        }
+        mod diesel_postgres {
+            use optimistic_tests::{db::DieselDb, namespace::PgSchema};
+            $(#[test] #[cfg_attr(not(optimistic_postgres), ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run")] fn $scenario() {
+                let schema = PgSchema::new();
+                super::$scenario(&mut DieselDb::postgres(&schema));
+            })*
+        }
+        mod diesel_mysql {
+            use optimistic_tests::{db::DieselDb, namespace::MyDatabase};
+            $(#[test] #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")] fn $scenario() {
+                let database = MyDatabase::new();
+                super::$scenario(&mut DieselDb::mysql(&database));
+            })*
+        }
         mod sqlx_mysql {
             use optimistic_tests::{db::SqlxDb, namespace::MyDatabase};
             $(#[test] #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")] fn $scenario() {
