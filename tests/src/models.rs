@@ -297,6 +297,46 @@ pub mod seat_entity {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// The entity of SeaORM's issue #804 ("Optimistic Locking"), as our MIGRATING guide writes it:
+/// `#[optimistic(version)]` where #804 proposed `#[sea_orm(version)]`, and `i64` for its `usize`,
+/// which SeaORM has no column type for.
+pub mod fruit {
+    use optimistic_core::optimistic;
+    use sea_orm::entity::prelude::*;
+
+    /// A fruit.
+    #[optimistic]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "fruit")]
+    pub struct Model {
+        /// Primary key.
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        /// The name.
+        pub name: String,
+        /// The optimistic lock.
+        #[optimistic(version)]
+        pub opt_lock: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The DDL for [`fruit`] in `dialect`, with the auto-increment key SeaORM expects of an `i32`
+/// `primary_key`.
+pub fn fruit_ddl(dialect: crate::namespace::Dialect) -> String {
+    let id = match dialect {
+        crate::namespace::Dialect::Postgres => "SERIAL PRIMARY KEY",
+        crate::namespace::Dialect::Mysql => "INTEGER AUTO_INCREMENT PRIMARY KEY",
+        crate::namespace::Dialect::Sqlite => "INTEGER PRIMARY KEY",
+    };
+    format!("CREATE TABLE fruit (id {id}, name TEXT NOT NULL, opt_lock BIGINT NOT NULL)")
+}
+
 /// `#[optimistic]` below `DeriveEntityModel`, taking the table and column names from SeaORM's
 /// attributes.
 pub mod order_entity {

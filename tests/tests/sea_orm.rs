@@ -5,7 +5,7 @@
 
 use optimistic_core::sea_orm::VersionedActiveModel;
 use optimistic_core::{Error, ExecuteError, Operation, StaleReason, Version};
-use optimistic_tests::models::{SEATS, order_entity, orders_ddl, seat_entity};
+use optimistic_tests::models::{SEATS, fruit, fruit_ddl, order_entity, orders_ddl, seat_entity};
 use optimistic_tests::namespace::{Dialect, MyDatabase, PgSchema};
 use optimistic_tests::sqlite::TempSqlite;
 use sea_orm::{
@@ -131,6 +131,68 @@ async fn attribute_below_the_derive(db: DatabaseConnection, dialect: Dialect) {
     assert_eq!(stored, Some(read), "{dialect:?}");
 }
 
+/// SeaORM issue #804's entity: its proposed SQL (`SET .., opt_lock = <next> WHERE id = ? AND
+/// opt_lock = ?`) through the ActiveModel and through the `Model`, and a stale write reported as
+/// such, not as `RecordNotUpdated`.
+async fn issue_804_fruit(db: DatabaseConnection, dialect: Dialect) {
+    db.execute_unprepared(&fruit_ddl(dialect)).await.unwrap();
+    let apple = fruit::ActiveModel {
+        name: Set("Apple".into()),
+        opt_lock: Set(1),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let read = fruit::Entity::find_by_id(apple.id).one(&db).await.unwrap();
+    let read = read.expect("the apple");
+    assert_eq!(read, apple, "{dialect:?}");
+
+    let mut active = read.clone().into_active_model();
+    active.name = Set("Banana".into());
+    let banana = active.update_versioned(&db).await.unwrap();
+    assert_eq!(
+        (banana.name.as_str(), banana.opt_lock),
+        ("Banana", 2),
+        "{dialect:?}"
+    );
+
+    let mut cherry = banana.clone();
+    cherry.name = "Cherry".into();
+    optimistic_core::sea_orm::update(&db, &mut cherry)
+        .await
+        .unwrap();
+    assert_eq!(cherry.opt_lock, 3, "{dialect:?}");
+    let stored = fruit::Entity::find_by_id(apple.id).one(&db).await.unwrap();
+    assert_eq!(stored, Some(cherry.clone()), "{dialect:?}");
+
+    let mut late = read.into_active_model();
+    late.name = Set("Durian".into());
+    let error = late.update_versioned(&db).await.unwrap_err();
+    let stale = error
+        .as_stale()
+        .unwrap_or_else(|| panic!("{dialect:?}: {error}"));
+    assert_eq!(
+        (*stale.key(), stale.expected()),
+        (apple.id, 1),
+        "{dialect:?}"
+    );
+    assert!(
+        optimistic_core::sea_orm::update(&db, &mut banana.clone())
+            .await
+            .unwrap_err()
+            .is_stale(),
+        "{dialect:?}"
+    );
+    cherry
+        .into_active_model()
+        .delete_versioned(&db)
+        .await
+        .unwrap();
+    let gone = fruit::Entity::find_by_id(apple.id).one(&db).await.unwrap();
+    assert_eq!(gone, None, "{dialect:?}");
+}
+
 macro_rules! on_every_backend {
     ($($scenario:ident),* $(,)?) => {
         mod sea_orm_sqlite {
@@ -181,4 +243,8 @@ macro_rules! on_every_backend {
     };
 }
 
-on_every_backend!(active_model_lifecycle, attribute_below_the_derive);
+on_every_backend!(
+    active_model_lifecycle,
+    attribute_below_the_derive,
+    issue_804_fruit
+);
