@@ -38,20 +38,22 @@ impl Version {
     }
 
     /// The version in a strong entity tag made by [`to_etag`](Version::to_etag); `None` for a
-    /// weak tag or anything else.
+    /// weak tag or anything else, including a tag that parses to a number but is not spelled as
+    /// `to_etag` spells it (`"03"`, `"+3"`, `"-0"`).
     ///
     /// ```
     /// use optimistic_core::Version;
     /// assert_eq!(Version::from_etag(r#""3""#), Some(Version::from(3)));
     /// assert_eq!(Version::from_etag(r#"W/"3""#), None); // weak
     /// assert_eq!(Version::from_etag("3"), None); // unquoted
+    /// assert_eq!(Version::from_etag(r#""03""#), None); // never issued
     /// ```
     pub fn from_etag(tag: &str) -> Option<Version> {
         let opaque = tag.strip_prefix('"')?.strip_suffix('"')?;
-        if opaque.is_empty() || !opaque.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
-            return None;
-        }
-        opaque.parse::<i64>().ok().map(Version::from)
+        let number = opaque.parse::<i64>().ok()?;
+        // Strong comparison is exact: only the spelling `to_etag` gives names the version, so
+        // `"03"`, `"+3"` or `"-0"` name none (and then match nothing, alone or in a list).
+        (number.to_string() == opaque).then_some(Version::from(number))
     }
 }
 
@@ -347,6 +349,28 @@ mod tests {
         assert_eq!(Version::from_etag(r#"W/"3""#), None);
         assert_eq!(Version::from_etag(r#""abc""#), None);
         assert_eq!(Version::from_etag(r#""99999999999999999999""#), None);
+    }
+
+    /// Strong comparison (RFC 9110, 8.8.3.2) is character by character: a tag we never issued
+    /// names no version, even when it parses to one.
+    #[test]
+    fn etags_we_never_issued_name_no_version() {
+        for tag in [
+            r#""007""#, r#""03""#, r#""00""#, r#""-0""#, r#""+3""#, r#""""#, r#""-""#,
+        ] {
+            assert_eq!(Version::from_etag(tag), None, "{tag}");
+        }
+        let current = || Some(Version::from(3));
+        assert_eq!(
+            expected_version(Some(r#""03""#), current),
+            Err(Precondition::Failed),
+            "alone it must fail as it does in a list"
+        );
+        assert_eq!(
+            expected_version(Some(r#""03", "4""#), current),
+            Err(Precondition::Failed)
+        );
+        assert_eq!(Version::from_etag(r#""0""#), Some(Version::from(0)));
     }
 
     #[test]
