@@ -81,6 +81,7 @@ impl Retryable for DbErr {
             _ => false,
         }
     }
+
 }
 
 /// The connection's dialect; SeaORM may add backends this crate cannot render for.
@@ -302,7 +303,12 @@ where
         let written: Option<T::Version> = row.try_get_by_index(0)?;
         let found: bool = row.try_get_by_index(2)?;
         let current = if found {
-            Some(row.try_get_by_index::<T::Version>(1)?)
+            // `None`: the row is there with a NULL version, which `T::Version` cannot hold;
+            // stale, without a reason.
+            match row.try_get_by_index::<Option<T::Version>>(1)? {
+                Some(version) => Some(version),
+                None => return update.check(0).map_err(ExecuteError::Check),
+            }
         } else {
             None
         };
@@ -319,7 +325,10 @@ where
                 .query_one_raw(raw_statement(backend, sql.into(), values))
                 .await?;
             let current = match row {
-                Some(row) => Some(row.try_get_by_index::<T::Version>(0)?),
+                Some(row) => match row.try_get_by_index::<Option<T::Version>>(0)? {
+                    Some(version) => Some(version),
+                    None => return Err(ExecuteError::Check(Error::Stale(stale))),
+                },
                 None => None,
             };
             Err(ExecuteError::Check(Error::Stale(stale.explain(current))))

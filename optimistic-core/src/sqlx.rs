@@ -82,6 +82,12 @@ where
     i64: Decode<'r, DB>,
 {
     fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        // sqlx's SQLite decodes a NULL integer as 0; a version must never be made up.
+        if ::sqlx::ValueRef::is_null(&value) {
+            return Err(
+                "unexpected NULL in a version column (a nullable one is `Option<Version>`)".into(),
+            );
+        }
         i64::decode(value).map(Version::from)
     }
 }
@@ -630,10 +636,13 @@ where
         let written: Option<T::Version> = row.try_get(0).map_err(ExecuteError::Driver)?;
         let found: bool = row.try_get(2).map_err(ExecuteError::Driver)?;
         let current = if found {
-            Some(
-                row.try_get::<T::Version, _>(1)
-                    .map_err(ExecuteError::Driver)?,
-            )
+            match current_version::<T, DB>(&row, 1) {
+                Ok(Some(version)) => Some(version),
+                // The row is there with a NULL version, which `T::Version` cannot hold: stale,
+                // without a reason.
+                Ok(None) => return update.check(0).map_err(ExecuteError::Check),
+                Err(error) => return Err(ExecuteError::Driver(error)),
+            }
         } else {
             None
         };
@@ -647,15 +656,38 @@ where
                 .await
                 .map_err(ExecuteError::Driver)?;
             let current = match row {
-                Some(row) => Some(
-                    row.try_get::<T::Version, _>(0)
-                        .map_err(ExecuteError::Driver)?,
-                ),
+                Some(row) => match current_version::<T, DB>(&row, 0) {
+                    Ok(Some(version)) => Some(version),
+                    Ok(None) => return Err(ExecuteError::Check(Error::Stale(stale))),
+                    Err(error) => return Err(ExecuteError::Driver(error)),
+                },
                 None => None,
             };
             Err(ExecuteError::Check(Error::Stale(stale.explain(current))))
         }
         other => other,
+    }
+}
+
+/// The version in column `index` of a row that exists; `None` when it is a NULL that
+/// `T::Version` cannot hold (a nullable version reads it as its own `None`).
+fn current_version<T, DB>(row: &DB::Row, index: usize) -> Result<Option<T::Version>, ::sqlx::Error>
+where
+    T: Optimistic,
+    DB: Backend,
+    for<'r> T::Version: Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    match row.try_get::<T::Version, _>(index) {
+        Ok(version) => Ok(Some(version)),
+        Err(_)
+            if row
+                .try_get_raw(index)
+                .is_ok_and(|raw| ::sqlx::ValueRef::is_null(&raw)) =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(error),
     }
 }
 

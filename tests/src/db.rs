@@ -787,6 +787,22 @@ impl SeaOrmDb {
         sea_orm::Statement::from_sql_and_values(self.db.get_database_backend(), sql, values.0)
     }
 
+    /// `execute_explained` through SeaORM.
+    pub fn run_explained<T>(
+        &mut self,
+        update: &optimistic_core::Update<T>,
+    ) -> Result<T::Version, ExecuteError<T, DriverError>>
+    where
+        T: Optimistic,
+        T::Version: sea_orm::TryGetable,
+    {
+        self.runtime
+            .block_on(optimistic_core::sea_orm::execute_explained(
+                &self.db, update,
+            ))
+            .map_err(|error| error.map_driver(DriverError::from))
+    }
+
     fn fetch_sql(&mut self, sql: String, values: Values, kinds: &[Kind]) -> Vec<Vec<Cell>> {
         use sea_orm::ConnectionTrait;
         let statement = self.statement(sql, values);
@@ -1353,3 +1369,4 @@ macro_rules! diesel_db {
 diesel_db!(diesel::PgConnection, diesel::pg::Pg);
 diesel_db!(diesel::MysqlConnection, diesel::mysql::Mysql);
 diesel_db!(diesel::SqliteConnection, diesel::sqlite::Sqlite);
+

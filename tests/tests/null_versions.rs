@@ -1,0 +1,144 @@
+//! A NULL in a version column is never a version: reading it into `Version` is an error on every
+//! driver and backend (sqlx on SQLite once read it as 0), and a stale write against such a row
+//! is reported as stale, without a reason, rather than as a decode failure.
+
+use optimistic_core::{Error, ExecuteError, Version};
+use optimistic_tests::db::{Db, SeaOrmDb, SqlxDb};
+use optimistic_tests::models::Seat;
+use optimistic_tests::namespace::{MyDatabase, PgSchema};
+use optimistic_tests::sqlite::TempSqlite;
+
+/// [`Seat`]'s table with a nullable version column, holding seat 2 at version NULL.
+const NULLABLE_SEATS: &str = "CREATE TABLE seats (
+    id BIGINT PRIMARY KEY,
+    is_booked BOOLEAN NOT NULL,
+    passenger_name TEXT,
+    version BIGINT
+)";
+const NULL_ROW: &str = "INSERT INTO seats (id, is_booked, version) VALUES (2, FALSE, NULL)";
+
+fn assert_unexplained_stale<E: std::fmt::Display>(
+    label: &str,
+    outcome: Result<Version, ExecuteError<Seat, E>>,
+) {
+    match outcome {
+        Err(ExecuteError::Check(Error::Stale(stale))) => {
+            assert_eq!(stale.reason(), None, "{label}: a NULL version is no reason")
+        }
+        Err(other) => panic!("{label}: expected a stale error, got {other}"),
+        Ok(version) => panic!("{label}: the write matched a NULL version: {version:?}"),
+    }
+}
+
+/// sqlx: `fetch_by_key` and `try_get::<Version>` refuse the NULL; `execute_explained` says stale.
+fn sqlx_null_version<DB>(mut db: SqlxDb<DB>, pool: sqlx::Pool<DB>)
+where
+    SqlxDb<DB>: Db,
+    DB: optimistic_core::sqlx::Backend,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    sea_query_sqlx::SqlxValues: sqlx::IntoArguments<DB>,
+    for<'r> Version: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'r> bool: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+    Seat: optimistic_core::FromRow<DB::Row>,
+    DB::Row: optimistic_core::DriverRow<Error = sqlx::Error>,
+    for<'q> DB::Arguments: sqlx::IntoArguments<DB>,
+{
+    use sqlx::Row;
+    let label = db.label();
+    db.batch(NULLABLE_SEATS);
+    db.batch(NULL_ROW);
+    let runtime = optimistic_tests::namespace::runtime();
+
+    let read = runtime.block_on(optimistic_core::sqlx::fetch_by_key::<Seat, _>(&pool, &2));
+    assert!(read.is_err(), "{label}: read a NULL version as {read:?}");
+    let row = runtime
+        .block_on(
+            sqlx::query(sqlx::AssertSqlSafe("SELECT version FROM seats".to_owned()))
+                .fetch_one(&pool),
+        )
+        .unwrap();
+    let decoded = row.try_get::<Version, _>(0);
+    assert!(decoded.is_err(), "{label}: decoded NULL as {decoded:?}");
+    let nullable = row.try_get::<Option<Version>, _>(0).unwrap();
+    assert_eq!(nullable, None, "{label}");
+
+    assert_unexplained_stale(label, db.run_explained(&Seat::free(2).update()));
+}
+
+#[test]
+fn sqlx_sqlite_null_version_is_never_a_version() {
+    let file = TempSqlite::new("");
+    let pool = optimistic_tests::namespace::runtime()
+        .block_on(
+            sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(file.path())),
+        )
+        .unwrap();
+    sqlx_null_version(SqlxDb::sqlite(file.path()), pool);
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn sqlx_postgres_null_version_is_never_a_version() {
+    let schema = PgSchema::new();
+    let options = schema.sqlx_options();
+    let pool = optimistic_tests::namespace::runtime()
+        .block_on(
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options),
+        )
+        .unwrap();
+    sqlx_null_version(SqlxDb::postgres(&schema), pool);
+}
+
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn sqlx_mysql_null_version_is_never_a_version() {
+    let database = MyDatabase::new();
+    let pool = optimistic_tests::namespace::runtime()
+        .block_on(
+            sqlx::mysql::MySqlPoolOptions::new()
+                .max_connections(1)
+                .connect_with(database.sqlx_options()),
+        )
+        .unwrap();
+    sqlx_null_version(SqlxDb::mysql(&database), pool);
+}
+
+/// SeaORM: `execute_explained` against a NULL version says stale.
+fn sea_orm_null_version(mut db: SeaOrmDb) {
+    let label = db.label();
+    db.batch(NULLABLE_SEATS);
+    db.batch(NULL_ROW);
+    assert_unexplained_stale(label, db.run_explained(&Seat::free(2).update()));
+}
+
+#[test]
+fn sea_orm_sqlite_null_version_is_stale_when_explained() {
+    let file = TempSqlite::new("");
+    sea_orm_null_version(SeaOrmDb::sqlite(file.path()));
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn sea_orm_postgres_null_version_is_stale_when_explained() {
+    let schema = PgSchema::new();
+    sea_orm_null_version(SeaOrmDb::postgres(&schema));
+}
+
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn sea_orm_mysql_null_version_is_stale_when_explained() {
+    let database = MyDatabase::new();
+    sea_orm_null_version(SeaOrmDb::mysql(&database));
+}
