@@ -164,18 +164,30 @@ impl Retryable for Error {
             _ => false,
         }
     }
+
 }
 
 /// A Diesel backend these helpers render and bind statements for: `Pg`, `Mysql` or `Sqlite`,
 /// as the features enable them. Sealed.
 pub trait Backend: DieselBackend + sealed::Sealed {}
 
-#[cfg(feature = "diesel-postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "diesel-postgres")))]
+/// The SQL dialect sea-query renders for `DB`.
+pub(crate) fn dialect<DB: Backend>() -> Dialect {
+    DB::DIALECT
+}
+
+#[cfg(any(feature = "diesel-postgres", feature = "diesel-async-postgres"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "diesel-postgres", feature = "diesel-async-postgres")))
+)]
 impl Backend for ::diesel::pg::Pg {}
 
-#[cfg(feature = "diesel-mysql")]
-#[cfg_attr(docsrs, doc(cfg(feature = "diesel-mysql")))]
+#[cfg(any(feature = "diesel-mysql", feature = "diesel-async-mysql"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "diesel-mysql", feature = "diesel-async-mysql")))
+)]
 impl Backend for ::diesel::mysql::Mysql {}
 
 #[cfg(feature = "diesel-sqlite")]
@@ -211,7 +223,7 @@ mod sealed {
         fn push_bind<'b>(out: &mut AstPass<'_, 'b, Self>, bind: &'b Bind) -> QueryResult<()>;
     }
 
-    #[cfg(feature = "diesel-postgres")]
+    #[cfg(any(feature = "diesel-postgres", feature = "diesel-async-postgres"))]
     impl Sealed for ::diesel::pg::Pg {
         const DIALECT: Dialect = Dialect::Postgres;
         fn push_bind<'b>(out: &mut AstPass<'_, 'b, Self>, bind: &'b Bind) -> QueryResult<()> {
@@ -219,7 +231,7 @@ mod sealed {
         }
     }
 
-    #[cfg(feature = "diesel-mysql")]
+    #[cfg(any(feature = "diesel-mysql", feature = "diesel-async-mysql"))]
     impl Sealed for ::diesel::mysql::Mysql {
         const DIALECT: Dialect = Dialect::Mysql;
         fn push_bind<'b>(out: &mut AstPass<'_, 'b, Self>, bind: &'b Bind) -> QueryResult<()> {
@@ -415,7 +427,7 @@ impl<DB: Backend> Statement<DB> {
         Self::from_parts(sql.into(), values)
     }
 
-    fn versioned<S: VersionedStatement>(statement: &S) -> QueryResult<Self> {
+    pub(crate) fn versioned<S: VersionedStatement>(statement: &S) -> QueryResult<Self> {
         let (sql, values) = match DB::DIALECT {
             Dialect::Postgres => statement.build(PostgresQueryBuilder),
             Dialect::Mysql => statement.build(MysqlQueryBuilder),
@@ -425,7 +437,7 @@ impl<DB: Backend> Statement<DB> {
     }
 
     /// SQL as sea-query rendered it for `DB`, and its values in placeholder order.
-    fn from_parts(sql: Cow<'static, str>, values: Values) -> QueryResult<Self> {
+    pub(crate) fn from_parts(sql: Cow<'static, str>, values: Values) -> QueryResult<Self> {
         let placeholders = placeholders(&sql, DB::DIALECT);
         if placeholders.len() != values.0.len() {
             return Err(Error::QueryBuilderError(
@@ -595,7 +607,7 @@ where
     C: Connection,
     C::Backend: Backend,
 {
-    let (sql, values) = row.insert_cached(<C::Backend as sealed::Sealed>::DIALECT);
+    let (sql, values) = row.insert_cached(dialect::<C::Backend>());
     Statement::<C::Backend>::from_parts(sql, values)?.execute(connection)?;
     Ok(())
 }
@@ -634,7 +646,7 @@ where
     C: Connection,
     C::Backend: Backend,
 {
-    let cached = row.update_cached(<C::Backend as sealed::Sealed>::DIALECT);
+    let cached = row.update_cached(dialect::<C::Backend>());
     let version = run_cached(connection, cached)?;
     row.set_version(version);
     Ok(())
@@ -666,7 +678,7 @@ where
     C: Connection,
     C::Backend: Backend,
 {
-    let cached = row.touch_cached(<C::Backend as sealed::Sealed>::DIALECT);
+    let cached = row.touch_cached(dialect::<C::Backend>());
     let version = run_cached(connection, cached)?;
     row.set_version(version);
     Ok(())
@@ -697,10 +709,7 @@ where
     C: Connection,
     C::Backend: Backend,
 {
-    run_cached(
-        connection,
-        row.delete_cached(<C::Backend as sealed::Sealed>::DIALECT),
-    )
+    run_cached(connection, row.delete_cached(dialect::<C::Backend>()))
 }
 
 /// Reads the row with this key into the struct, by column name (it derives Diesel's
@@ -731,7 +740,7 @@ where
     C::Backend: Backend,
     for<'q> Statement<C::Backend>: LoadQuery<'q, C, T>,
 {
-    let (sql, values) = T::select_by_key_cached(key, <C::Backend as sealed::Sealed>::DIALECT);
+    let (sql, values) = T::select_by_key_cached(key, dialect::<C::Backend>());
     Statement::<C::Backend>::from_parts(sql, values)?
         .get_result(connection)
         .optional()

@@ -1370,3 +1370,210 @@ diesel_db!(diesel::PgConnection, diesel::pg::Pg);
 diesel_db!(diesel::MysqlConnection, diesel::mysql::Mysql);
 diesel_db!(diesel::SqliteConnection, diesel::sqlite::Sqlite);
 
+/// diesel-async, on one connection, driven by its own runtime.
+pub struct DieselAsyncDb<C> {
+    runtime: Runtime,
+    connection: C,
+    label: &'static str,
+    dialect: Dialect,
+}
+
+impl DieselAsyncDb<diesel_async::AsyncPgConnection> {
+    /// diesel-async (tokio-postgres underneath) on the test schema.
+    pub fn postgres(schema: &PgSchema) -> Self {
+        use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+        let runtime = runtime();
+        let connection = runtime.block_on(async {
+            let mut connection = diesel_async::AsyncPgConnection::establish(&schema.url)
+                .await
+                .expect("connect to PostgreSQL with diesel-async");
+            connection
+                .batch_execute(&format!("SET search_path TO {}", schema.schema))
+                .await
+                .expect("set the search path");
+            connection
+        });
+        DieselAsyncDb {
+            runtime,
+            connection,
+            label: "diesel-async-postgres",
+            dialect: Dialect::Postgres,
+        }
+    }
+}
+
+impl DieselAsyncDb<diesel_async::AsyncMysqlConnection> {
+    /// diesel-async (mysql_async underneath) on the test database.
+    pub fn mysql(database: &MyDatabase) -> Self {
+        use diesel_async::AsyncConnection;
+        let runtime = runtime();
+        let connection = runtime
+            .block_on(diesel_async::AsyncMysqlConnection::establish(
+                &database.database_url(),
+            ))
+            .expect("connect to MySQL with diesel-async");
+        DieselAsyncDb {
+            runtime,
+            connection,
+            label: "diesel-async-mysql",
+            dialect: Dialect::Mysql,
+        }
+    }
+}
+
+/// diesel-async's wrapper that runs a synchronous connection on a blocking thread.
+pub type AsyncSqlite =
+    diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>;
+
+impl DieselAsyncDb<AsyncSqlite> {
+    /// diesel-async's `SyncConnectionWrapper` on a SQLite file, waiting up to 30 s for locks.
+    pub fn sqlite(path: &Path) -> Self {
+        use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let connection = runtime.block_on(async {
+            let mut connection = AsyncSqlite::establish(path.to_str().expect("a UTF-8 path"))
+                .await
+                .expect("open SQLite with diesel-async");
+            connection
+                .batch_execute("PRAGMA busy_timeout = 30000")
+                .await
+                .expect("set the busy timeout");
+            connection
+        });
+        DieselAsyncDb {
+            runtime,
+            connection,
+            label: "diesel-async-sqlite",
+            dialect: Dialect::Sqlite,
+        }
+    }
+}
+
+/// The same `Db` implementation for each diesel-async connection type, as for Diesel.
+macro_rules! diesel_async_db {
+    ($connection:ty, $backend:ty) => {
+        impl DieselAsyncDb<$connection> {
+            fn load<ST, R>(&mut self, statement: &impl QueryStatementWriter) -> Vec<R>
+            where
+                ST: Send + 'static,
+                R: Send + 'static,
+                Typed<$backend, ST>: for<'q> diesel_async::methods::LoadQuery<'q, $connection, R>,
+            {
+                use diesel_async::RunQueryDsl;
+                let statement = optimistic_core::diesel::Statement::new(statement)
+                    .unwrap_or_else(|error| panic!("{}: {error}", self.label));
+                let typed = Typed(statement, std::marker::PhantomData);
+                self.runtime
+                    .block_on(typed.load(&mut self.connection))
+                    .unwrap_or_else(|error| panic!("{}: select: {error}", self.label))
+            }
+        }
+
+        impl Db for DieselAsyncDb<$connection> {
+            fn label(&self) -> &'static str {
+                self.label
+            }
+
+            fn dialect(&self) -> Dialect {
+                self.dialect
+            }
+
+            fn batch(&mut self, sql: &str) {
+                use diesel_async::SimpleAsyncConnection;
+                self.runtime
+                    .block_on(self.connection.batch_execute(sql))
+                    .unwrap_or_else(|error| panic!("{sql}: {error}"));
+            }
+
+            fn insert<T: Optimistic>(&mut self, row: &T) {
+                self.runtime
+                    .block_on(optimistic_core::diesel_async::insert(&mut self.connection, row))
+                    .unwrap_or_else(|error| panic!("{}: insert: {error}", self.label));
+            }
+
+            fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+                use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+                use Kind::{Bool as B, Int as I, Text as T, Version as V};
+                match kinds {
+                    [I, B, T, V] => self
+                        .load::<(BigInt, Bool, Nullable<Text>, BigInt), (i64, bool, Option<String>, Version)>(select)
+                        .into_iter()
+                        .map(|(a, b, c, d)| vec![Cell::Int(a), Cell::Bool(b), Cell::Text(c), Cell::Version(d)])
+                        .collect(),
+                    [I, T, T, V] => self
+                        .load::<(BigInt, Nullable<Text>, Nullable<Text>, BigInt), (i64, Option<String>, Option<String>, Version)>(select)
+                        .into_iter()
+                        .map(|(a, b, c, d)| vec![Cell::Int(a), Cell::Text(b), Cell::Text(c), Cell::Version(d)])
+                        .collect(),
+                    [I, I, V] => self
+                        .load::<(BigInt, BigInt, BigInt), (i64, i64, Version)>(select)
+                        .into_iter()
+                        .map(|(a, b, c)| vec![Cell::Int(a), Cell::Int(b), Cell::Version(c)])
+                        .collect(),
+                    other => panic!("DieselAsyncDb::fetch: add a case for {other:?}"),
+                }
+            }
+
+            fn fetch_by_key<T: Optimistic>(
+                &mut self,
+                key: &T::Key,
+                kinds: &[Kind],
+            ) -> Vec<Vec<Cell>> {
+                self.fetch(&T::select_by_key(key), kinds)
+            }
+
+            fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
+                self.runtime
+                    .block_on(optimistic_core::diesel_async::execute(&mut self.connection, statement))
+                    .map_err(|error| error.map_driver(DriverError::from))
+            }
+
+            fn update_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
+                self.runtime
+                    .block_on(optimistic_core::diesel_async::update(&mut self.connection, row))
+                    .map_err(|error| error.map_driver(DriverError::from))
+            }
+
+            fn touch_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
+                self.runtime
+                    .block_on(optimistic_core::diesel_async::touch(&mut self.connection, row))
+                    .map_err(|error| error.map_driver(DriverError::from))
+            }
+
+            fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
+                self.runtime
+                    .block_on(optimistic_core::diesel_async::delete(&mut self.connection, row))
+                    .map_err(|error| error.map_driver(DriverError::from))
+            }
+
+            fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger> {
+                self.runtime
+                    .block_on(optimistic_core::diesel_async::fetch_by_key::<
+                        crate::models::DieselPassenger,
+                        _,
+                    >(&mut self.connection, &id))
+                    .unwrap_or_else(|error| panic!("{}: {error}", self.label))
+                    .map(Into::into)
+            }
+
+            fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
+                use diesel_async::RunQueryDsl;
+                let statement = optimistic_core::diesel::Statement::<$backend>::new(statement)
+                    .unwrap_or_else(|error| panic!("{}: {error}", self.label));
+                let rows = self
+                    .runtime
+                    .block_on(statement.execute(&mut self.connection))
+                    .unwrap_or_else(|error| panic!("{}: update: {error}", self.label));
+                rows as u64
+            }
+        }
+    };
+}
+
+diesel_async_db!(diesel_async::AsyncPgConnection, diesel::pg::Pg);
+diesel_async_db!(diesel_async::AsyncMysqlConnection, diesel::mysql::Mysql);
+diesel_async_db!(AsyncSqlite, diesel::sqlite::Sqlite);

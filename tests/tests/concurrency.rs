@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use optimistic_core::Version;
 use optimistic_core::retry::RetryPolicy;
 use optimistic_core::sea_query::{Expr, ExprTrait, Query};
-use optimistic_tests::db::{Db, DieselDb, MysqlDb, RusqliteDb, SeaOrmDb, SqlxDb, load_counters};
+use optimistic_tests::db::{
+    Db, DieselAsyncDb, DieselDb, MysqlDb, RusqliteDb, SeaOrmDb, SqlxDb, load_counters,
+};
 use optimistic_tests::models::{COUNTERS, Counter, CounterIden};
 use optimistic_tests::namespace::{MyDatabase, PgSchema};
 use optimistic_tests::sqlite::TempSqlite;
@@ -337,5 +339,69 @@ fn mariadb_diesel_control_loses_updates() {
     assert_control_loses_updates(
         "mariadb (Diesel)",
         contend(|| DieselDb::mysql(&database), false),
+    );
+}
+
+#[test]
+fn sqlite_diesel_async_no_lost_updates() {
+    let file = TempSqlite::new("");
+    assert_no_lost_updates(
+        "sqlite (diesel-async)",
+        contend(|| DieselAsyncDb::sqlite(file.path()), true),
+    );
+}
+
+#[test]
+fn sqlite_diesel_async_control_loses_updates() {
+    let file = TempSqlite::new("");
+    assert_control_loses_updates(
+        "sqlite (diesel-async)",
+        contend(|| DieselAsyncDb::sqlite(file.path()), false),
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn postgres_diesel_async_no_lost_updates() {
+    let schema = PgSchema::new();
+    assert_no_lost_updates(
+        "postgres (diesel-async)",
+        contend(|| DieselAsyncDb::postgres(&schema), true),
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn postgres_diesel_async_control_loses_updates() {
+    let schema = PgSchema::new();
+    assert_control_loses_updates(
+        "postgres (diesel-async)",
+        contend(|| DieselAsyncDb::postgres(&schema), false),
+    );
+}
+
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn mariadb_diesel_async_no_lost_updates() {
+    let database = MyDatabase::new();
+    assert_no_lost_updates(
+        "mariadb (diesel-async)",
+        contend(|| DieselAsyncDb::mysql(&database), true),
+    );
+}
+
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn mariadb_diesel_async_control_loses_updates() {
+    let database = MyDatabase::new();
+    assert_control_loses_updates(
+        "mariadb (diesel-async)",
+        contend(|| DieselAsyncDb::mysql(&database), false),
     );
 }

@@ -402,6 +402,27 @@ macro_rules! through_every_driver {
                 super::$scenario(&mut DieselDb::mysql(&database));
             })*
         }
+        mod diesel_async_sqlite {
+            use optimistic_tests::{db::DieselAsyncDb, sqlite::TempSqlite};
+            $(#[test] fn $scenario() {
+                let file = TempSqlite::new("");
+                super::$scenario(&mut DieselAsyncDb::sqlite(file.path()));
+            })*
+        }
+        mod diesel_async_postgres {
+            use optimistic_tests::{db::DieselAsyncDb, namespace::PgSchema};
+            $(#[test] #[cfg_attr(not(optimistic_postgres), ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run")] fn $scenario() {
+                let schema = PgSchema::new();
+                super::$scenario(&mut DieselAsyncDb::postgres(&schema));
+            })*
+        }
+        mod diesel_async_mysql {
+            use optimistic_tests::{db::DieselAsyncDb, namespace::MyDatabase};
+            $(#[test] #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")] fn $scenario() {
+                let database = MyDatabase::new();
+                super::$scenario(&mut DieselAsyncDb::mysql(&database));
+            })*
+        }
         mod sqlx_mysql {
             use optimistic_tests::{db::SqlxDb, namespace::MyDatabase};
             $(#[test] #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")] fn $scenario() {
