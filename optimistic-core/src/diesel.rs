@@ -165,6 +165,33 @@ impl Retryable for Error {
         }
     }
 
+    /// PostgreSQL's lock timeout and `NOWAIT` failure (55P03, which Diesel does not classify,
+    /// so recognised by their messages) and MySQL's 1205, by its message.
+    fn is_lock_timeout(&self) -> bool {
+        let Error::DatabaseError(_, info) = self else {
+            return false;
+        };
+        let message = info.message();
+        message.starts_with("canceling statement due to lock timeout")
+            || message.starts_with("could not obtain lock on")
+            || crate::retry::is_mysql_lock_wait_timeout(message)
+    }
+
+    /// PostgreSQL's connection went bad while a statement was out (Diesel's
+    /// `ClosedConnection`), or MySQL lost it during a query (errors 2013, 2006, by message).
+    fn is_outcome_unknown(&self) -> bool {
+        match self {
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+            Error::DatabaseError(_, info) => {
+                let message = info.message();
+                message.starts_with("Lost connection to MySQL server")
+                    || message.starts_with("Lost connection to server")
+                    || message.starts_with("MySQL server has gone away")
+                    || message.starts_with("Server has gone away")
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A Diesel backend these helpers render and bind statements for: `Pg`, `Mysql` or `Sqlite`,

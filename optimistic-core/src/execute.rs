@@ -26,9 +26,40 @@ pub enum ExecuteError<T: Optimistic, E> {
     /// The statement ran; its rows affected say it did not apply.
     #[error(transparent)]
     Check(Error<T>),
-    /// The driver failed before there was an outcome to check.
+    /// The driver failed: usually before the statement ran, so nothing was written. But when the
+    /// connection was lost after the statement (or its COMMIT) was sent, it may have been
+    /// applied: [`is_outcome_unknown`](ExecuteError::is_outcome_unknown) says so, and such a
+    /// write must be read back, not blindly retried.
     #[error("driver error: {0}")]
     Driver(#[source] E),
+}
+
+impl<T: Optimistic, E: crate::retry::Retryable> ExecuteError<T, E> {
+    /// Whether the write may have been applied although this is an error: the connection was
+    /// lost after the statement or its COMMIT was sent ([`Retryable::is_outcome_unknown`]). No
+    /// retry policy re-runs it; read the row back to learn what happened.
+    ///
+    /// [`Retryable::is_outcome_unknown`]: crate::retry::Retryable::is_outcome_unknown
+    ///
+    /// ```
+    /// use optimistic_core::{optimistic, ExecuteError, Version};
+    /// use optimistic_core::retry::Retryable;
+    ///
+    /// #[optimistic(table = "seats")]
+    /// struct Seat { id: i64, version: Version }
+    ///
+    /// #[derive(Debug)]
+    /// struct ConnectionReset;
+    /// impl Retryable for ConnectionReset {
+    ///     fn is_retryable(&self) -> bool { false }
+    ///     fn is_outcome_unknown(&self) -> bool { true }
+    /// }
+    /// let error: ExecuteError<Seat, _> = ExecuteError::Driver(ConnectionReset);
+    /// assert!(error.is_outcome_unknown() && !error.is_retryable());
+    /// ```
+    pub fn is_outcome_unknown(&self) -> bool {
+        crate::retry::Retryable::is_outcome_unknown(self)
+    }
 }
 
 impl<T: Optimistic, E> ExecuteError<T, E> {
@@ -100,9 +131,30 @@ pub enum AnyExecuteError<E> {
     /// The statement ran; its rows affected say it did not apply.
     #[error(transparent)]
     Check(AnyError),
-    /// The driver failed before there was an outcome to check.
+    /// The driver failed; as for [`ExecuteError::Driver`], the write may have been applied when
+    /// [`is_outcome_unknown`](AnyExecuteError::is_outcome_unknown) says so.
     #[error("driver error: {0}")]
     Driver(#[source] E),
+}
+
+impl<E: crate::retry::Retryable> AnyExecuteError<E> {
+    /// Whether the write may have been applied although this is an error
+    /// ([`ExecuteError::is_outcome_unknown`]).
+    ///
+    /// ```
+    /// use optimistic_core::AnyExecuteError;
+    /// use optimistic_core::retry::Retryable;
+    ///
+    /// #[derive(Debug)]
+    /// struct Refused;
+    /// impl Retryable for Refused {
+    ///     fn is_retryable(&self) -> bool { false }
+    /// }
+    /// assert!(!AnyExecuteError::Driver(Refused).is_outcome_unknown());
+    /// ```
+    pub fn is_outcome_unknown(&self) -> bool {
+        crate::retry::Retryable::is_outcome_unknown(self)
+    }
 }
 
 impl<E> AnyExecuteError<E> {

@@ -44,6 +44,7 @@ pub struct RetryPolicy {
     max_attempts: u32,
     base_delay: Duration,
     max_delay: Duration,
+    lock_timeouts: bool,
 }
 
 impl Default for RetryPolicy {
@@ -154,9 +155,72 @@ impl<E> RetryError<E> {
 /// assert!(seat.update().check(0).unwrap_err().is_retryable()); // stale: read again and redo
 /// assert!(!Seat { id: 2, version: Version::MAX }.update().check(0).unwrap_err().is_retryable());
 /// ```
+///
+/// A lock wait that timed out is not retryable by default: it usually means a long transaction
+/// holds the row, and retrying only queues more waiters behind it. A policy can opt in with
+/// [`RetryPolicy::with_lock_timeouts`]; [`is_lock_timeout`](Retryable::is_lock_timeout) tells
+/// them apart.
 pub trait Retryable {
     /// Whether re-running the whole read-modify-write may succeed.
     fn is_retryable(&self) -> bool;
+
+    /// Whether this is a lock wait that timed out or could not start: PostgreSQL's SQLSTATE
+    /// 55P03 (`lock_timeout`, `NOWAIT`) and MySQL / MariaDB's error 1205 ("Lock wait timeout
+    /// exceeded"). SQLite's busy database is retryable already. `false` unless a driver's error
+    /// says so.
+    ///
+    /// ```
+    /// use optimistic_core::retry::Retryable;
+    ///
+    /// struct Timeout;
+    /// impl Retryable for Timeout {
+    ///     fn is_retryable(&self) -> bool { false }
+    ///     fn is_lock_timeout(&self) -> bool { true }
+    /// }
+    /// assert!(Timeout.is_lock_timeout() && !Timeout.is_retryable());
+    /// ```
+    fn is_lock_timeout(&self) -> bool {
+        false
+    }
+
+    /// Whether the write may have been applied although the driver reports a failure: the
+    /// statement (or the COMMIT of its transaction) was sent, and the connection failed before
+    /// the answer came back (it was reset, killed or reached its end). Re-running such a write
+    /// may apply it twice, so no policy retries it: read the row back to learn what happened.
+    /// Drivers say so for lost connections, not for failures to connect; `false` unless a
+    /// driver's error says so.
+    ///
+    /// ```
+    /// use optimistic_core::retry::Retryable;
+    ///
+    /// struct ConnectionReset;
+    /// impl Retryable for ConnectionReset {
+    ///     fn is_retryable(&self) -> bool { false }
+    ///     fn is_outcome_unknown(&self) -> bool { true }
+    /// }
+    /// assert!(ConnectionReset.is_outcome_unknown());
+    /// ```
+    fn is_outcome_unknown(&self) -> bool {
+        false
+    }
+}
+
+/// Whether an I/O failure on a database connection leaves a sent write's outcome unknown: every
+/// kind but those that mean the connection was never made.
+#[cfg(any(feature = "_sqlx", feature = "sea-orm", feature = "postgres"))]
+pub(crate) fn io_outcome_unknown(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind::{
+        AddrInUse, AddrNotAvailable, ConnectionRefused, InvalidInput, NotFound, PermissionDenied,
+    };
+    !matches!(
+        kind,
+        ConnectionRefused
+            | NotFound
+            | AddrNotAvailable
+            | AddrInUse
+            | PermissionDenied
+            | InvalidInput
+    )
 }
 
 impl<T: Optimistic> Retryable for Error<T> {
@@ -170,6 +234,20 @@ impl<T: Optimistic, E: Retryable> Retryable for crate::ExecuteError<T, E> {
         match self {
             crate::ExecuteError::Check(error) => error.is_retryable(),
             crate::ExecuteError::Driver(error) => error.is_retryable(),
+        }
+    }
+
+    fn is_lock_timeout(&self) -> bool {
+        match self {
+            crate::ExecuteError::Check(_) => false,
+            crate::ExecuteError::Driver(error) => error.is_lock_timeout(),
+        }
+    }
+
+    fn is_outcome_unknown(&self) -> bool {
+        match self {
+            crate::ExecuteError::Check(_) => false,
+            crate::ExecuteError::Driver(error) => error.is_outcome_unknown(),
         }
     }
 }
@@ -187,6 +265,31 @@ impl<E: Retryable> Retryable for crate::AnyExecuteError<E> {
             crate::AnyExecuteError::Driver(error) => error.is_retryable(),
         }
     }
+
+    fn is_lock_timeout(&self) -> bool {
+        match self {
+            crate::AnyExecuteError::Check(_) => false,
+            crate::AnyExecuteError::Driver(error) => error.is_lock_timeout(),
+        }
+    }
+
+    fn is_outcome_unknown(&self) -> bool {
+        match self {
+            crate::AnyExecuteError::Check(_) => false,
+            crate::AnyExecuteError::Driver(error) => error.is_outcome_unknown(),
+        }
+    }
+}
+
+/// PostgreSQL's SQLSTATE for a lock that could not be had in time (`lock_timeout`, `NOWAIT`).
+#[cfg(any(feature = "_sqlx", feature = "sea-orm", feature = "postgres"))]
+const LOCK_NOT_AVAILABLE: &str = "55P03";
+
+/// MySQL / MariaDB's error 1205, whose SQLSTATE (HY000) is too generic to test; its message is
+/// fixed by the server (in English unless `lc_messages` says otherwise).
+#[cfg(any(feature = "_sqlx", feature = "sea-orm", feature = "_diesel"))]
+pub(crate) fn is_mysql_lock_wait_timeout(message: &str) -> bool {
+    message.starts_with("Lock wait timeout exceeded")
 }
 
 /// SQLSTATE 40001 (serialization failure; also MySQL's deadlock) and 40P01 (PostgreSQL's
@@ -221,6 +324,28 @@ impl Retryable for ::sqlx::Error {
             .code()
             .is_some_and(|code| RETRYABLE_SQLSTATES.contains(&code.as_ref()))
     }
+
+    fn is_lock_timeout(&self) -> bool {
+        let Some(error) = self.as_database_error() else {
+            return false;
+        };
+        #[cfg(feature = "sqlx-mysql")]
+        if let Some(error) = error.try_downcast_ref::<::sqlx::mysql::MySqlDatabaseError>() {
+            return error.number() == 1205;
+        }
+        error.code().is_some_and(|code| code == LOCK_NOT_AVAILABLE)
+            || is_mysql_lock_wait_timeout(error.message())
+    }
+
+    /// An I/O failure after the connection was made (MariaDB answering a KILL with an end of
+    /// stream, a reset), a protocol error or a crashed connection worker.
+    fn is_outcome_unknown(&self) -> bool {
+        match self {
+            ::sqlx::Error::Io(error) => io_outcome_unknown(error.kind()),
+            ::sqlx::Error::Protocol(_) | ::sqlx::Error::WorkerCrashed => true,
+            _ => false,
+        }
+    }
 }
 
 #[cfg(feature = "rusqlite")]
@@ -242,6 +367,21 @@ impl Retryable for ::tokio_postgres::Error {
         self.code()
             .is_some_and(|state| RETRYABLE_SQLSTATES.contains(&state.code()))
     }
+
+    fn is_lock_timeout(&self) -> bool {
+        self.code()
+            .is_some_and(|state| state.code() == LOCK_NOT_AVAILABLE)
+    }
+
+    /// The connection closed, or failed with an I/O error, without the server's answer.
+    fn is_outcome_unknown(&self) -> bool {
+        if self.as_db_error().is_some() {
+            return false;
+        }
+        let io = std::error::Error::source(self)
+            .and_then(|source| source.downcast_ref::<std::io::Error>());
+        self.is_closed() || io.is_some_and(|error| io_outcome_unknown(error.kind()))
+    }
 }
 
 enum Step<E> {
@@ -261,6 +401,7 @@ impl RetryPolicy {
             max_attempts: if max_attempts == 0 { 1 } else { max_attempts },
             base_delay: Duration::from_millis(5),
             max_delay: Duration::from_millis(200),
+            lock_timeouts: false,
         }
     }
 
@@ -290,6 +431,50 @@ impl RetryPolicy {
     pub const fn with_max_delay(mut self, max_delay: Duration) -> Self {
         self.max_delay = max_delay;
         self
+    }
+
+    /// Whether [`retry`](Self::retry), [`retry_async`](Self::retry_async) and
+    /// [`retry_tokio`](Self::retry_tokio) also retry lock waits that timed out
+    /// ([`Retryable::is_lock_timeout`]). Off by default: a timed-out lock wait usually means a
+    /// long transaction holds the row, and more waiters queue behind it; turn it on where lock
+    /// waits are short by design (a `lock_timeout` of a few milliseconds used as a busy signal).
+    ///
+    /// ```
+    /// use optimistic_core::retry::{RetryPolicy, Retryable};
+    /// use std::time::Duration;
+    ///
+    /// struct LockTimeout;
+    /// impl Retryable for LockTimeout {
+    ///     fn is_retryable(&self) -> bool { false }
+    ///     fn is_lock_timeout(&self) -> bool { true }
+    /// }
+    /// let first_times_out = |attempt| if attempt == 1 { Err(LockTimeout) } else { Ok(attempt) };
+    ///
+    /// let policy = RetryPolicy::new(3).with_base_delay(Duration::ZERO);
+    /// assert!(policy.retry(first_times_out).is_err()); // the default: not retried
+    /// let patient = policy.with_lock_timeouts(true);
+    /// assert_eq!(patient.retry(first_times_out).ok().map(|done| done.attempts), Some(2));
+    /// ```
+    pub const fn with_lock_timeouts(mut self, retry: bool) -> Self {
+        self.lock_timeouts = retry;
+        self
+    }
+
+    /// Whether lock timeouts are retried ([`with_lock_timeouts`](Self::with_lock_timeouts)).
+    ///
+    /// ```
+    /// use optimistic_core::retry::RetryPolicy;
+    /// assert!(!RetryPolicy::default().retries_lock_timeouts());
+    /// ```
+    pub const fn retries_lock_timeouts(&self) -> bool {
+        self.lock_timeouts
+    }
+
+    /// Whether this policy retries `error`: [`Retryable::is_retryable`], and lock timeouts when
+    /// opted in.
+    fn retries<E: Retryable>(&self, error: &E) -> bool {
+        !error.is_outcome_unknown()
+            && (error.is_retryable() || (self.lock_timeouts && error.is_lock_timeout()))
     }
 
     /// The most runs of the closure.
@@ -345,7 +530,7 @@ impl RetryPolicy {
         E: Retryable,
         F: FnMut(u32) -> Result<T, E>,
     {
-        self.retry_if(E::is_retryable, attempt)
+        self.retry_if(|error: &E| self.retries(error), attempt)
     }
 
     /// [`retry`](Self::retry) with the caller deciding which errors are worth another attempt.
@@ -416,7 +601,8 @@ impl RetryPolicy {
         S: FnMut(Duration) -> Sleep,
         Sleep: Future<Output = ()>,
     {
-        self.retry_async_if(sleep, E::is_retryable, attempt).await
+        self.retry_async_if(sleep, |error: &E| self.retries(error), attempt)
+            .await
     }
 
     /// The async [`retry_if`](Self::retry_if).

@@ -82,6 +82,23 @@ impl Retryable for DbErr {
         }
     }
 
+    fn is_lock_timeout(&self) -> bool {
+        match self {
+            DbErr::Conn(RuntimeErr::SqlxError(error))
+            | DbErr::Exec(RuntimeErr::SqlxError(error))
+            | DbErr::Query(RuntimeErr::SqlxError(error)) => error.is_lock_timeout(),
+            _ => false,
+        }
+    }
+
+    fn is_outcome_unknown(&self) -> bool {
+        match self {
+            DbErr::Conn(RuntimeErr::SqlxError(error))
+            | DbErr::Exec(RuntimeErr::SqlxError(error))
+            | DbErr::Query(RuntimeErr::SqlxError(error)) => error.is_outcome_unknown(),
+            _ => false,
+        }
+    }
 }
 
 /// The connection's dialect; SeaORM may add backends this crate cannot render for.

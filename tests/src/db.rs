@@ -26,12 +26,18 @@ pub struct DriverError {
     pub source: Box<dyn StdError + Send + Sync>,
     /// Whether it is a serialization failure, deadlock or busy database.
     pub retryable: bool,
+    /// Whether the write may have been applied although this is an error.
+    pub outcome_unknown: bool,
+    /// Whether a lock wait timed out.
+    pub lock_timeout: bool,
 }
 
 impl DriverError {
     fn from<E: StdError + Retryable + Send + Sync + 'static>(error: E) -> Self {
         DriverError {
             retryable: error.is_retryable(),
+            outcome_unknown: error.is_outcome_unknown(),
+            lock_timeout: error.is_lock_timeout(),
             source: Box::new(error),
         }
     }
@@ -48,6 +54,14 @@ impl StdError for DriverError {}
 impl Retryable for DriverError {
     fn is_retryable(&self) -> bool {
         self.retryable
+    }
+
+    fn is_outcome_unknown(&self) -> bool {
+        self.outcome_unknown
+    }
+
+    fn is_lock_timeout(&self) -> bool {
+        self.lock_timeout
     }
 }
 
@@ -174,6 +188,40 @@ impl SqlxDb<sqlx::Postgres> {
             connection,
             label: "sqlx-postgres",
             dialect: Dialect::Postgres,
+        }
+    }
+}
+
+impl SqlxDb<sqlx::Postgres> {
+    /// sqlx on the test schema, through a proxy on `port` of 127.0.0.1.
+    pub fn postgres_via(schema: &PgSchema, port: u16) -> Self {
+        let runtime = runtime();
+        let options = schema.sqlx_options().host("127.0.0.1").port(port);
+        let connection = runtime
+            .block_on(sqlx::PgConnection::connect_with(&options))
+            .expect("connect to PostgreSQL through the proxy");
+        SqlxDb {
+            runtime,
+            connection,
+            label: "sqlx-postgres (proxied)",
+            dialect: Dialect::Postgres,
+        }
+    }
+}
+
+impl SqlxDb<sqlx::MySql> {
+    /// sqlx on the test database, through a proxy on `port` of 127.0.0.1.
+    pub fn mysql_via(database: &MyDatabase, port: u16) -> Self {
+        let runtime = runtime();
+        let options = database.sqlx_options().host("127.0.0.1").port(port);
+        let connection = runtime
+            .block_on(sqlx::MySqlConnection::connect_with(&options))
+            .expect("connect to MySQL through the proxy");
+        SqlxDb {
+            runtime,
+            connection,
+            label: "sqlx-mysql (proxied)",
+            dialect: Dialect::Mysql,
         }
     }
 }
@@ -1002,9 +1050,12 @@ impl MysqlDb {
         self.connection
             .exec_drop(sql, Self::bind(values))
             .map_err(|error| {
+                // The `mysql` crate has no classification here: neither retried nor unknown.
                 ExecuteError::Driver(DriverError {
                     source: Box::new(error),
                     retryable: false,
+                    outcome_unknown: false,
+                    lock_timeout: false,
                 })
             })?;
         Ok(self.connection.affected_rows())

@@ -9,6 +9,7 @@
 pub mod db;
 pub mod models;
 pub mod namespace;
+pub mod proxy;
 pub mod sqlite;
 
 /// The README's Rust snippets, compiled and run as doctests.

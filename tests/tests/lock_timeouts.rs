@@ -1,0 +1,104 @@
+//! A lock wait that times out (PostgreSQL 55P03, MariaDB 1205) is told apart from other errors
+//! on every driver: not retried by default, retried when the policy opts in. On PostgreSQL and
+//! MariaDB when their variables are set.
+
+use std::time::Duration;
+
+use optimistic_core::Version;
+use optimistic_core::retry::{RetryError, RetryPolicy, Retryable};
+use optimistic_tests::db::{
+    BlockingPostgresDb, Db, DieselAsyncDb, DieselDb, SeaOrmDb, SqlxDb, TokioPostgresDb, load_seat,
+};
+use optimistic_tests::models::{SEATS, Seat};
+use optimistic_tests::namespace::{Dialect, MyDatabase, PgSchema};
+
+/// `holder` locks seat 2; `writer`, whose lock waits time out quickly, tries to book it.
+fn lock_timeout_is_told_apart(holder: &mut impl Db, writer: &mut impl Db) {
+    let label = writer.label();
+    holder.batch(SEATS);
+    holder.insert(&Seat::free(2));
+    let (lock, timeout) = match holder.dialect() {
+        Dialect::Mysql => (
+            "START TRANSACTION; SELECT * FROM seats WHERE id = 2 FOR UPDATE",
+            "SET SESSION innodb_lock_wait_timeout = 1",
+        ),
+        _ => (
+            "BEGIN; SELECT * FROM seats WHERE id = 2 FOR UPDATE",
+            "SET lock_timeout = '100ms'",
+        ),
+    };
+    writer.batch(timeout);
+    let booked = || Seat {
+        is_booked: true,
+        ..Seat::free(2)
+    };
+
+    holder.batch(lock);
+    let error = writer.update_fast(&mut booked()).unwrap_err();
+    assert!(error.is_lock_timeout(), "{label}: {error}");
+    assert!(!error.is_retryable(), "{label}: {error}");
+    assert!(!error.is_outcome_unknown(), "{label}: {error}");
+
+    // The default policy hands it back at once.
+    let policy = RetryPolicy::new(3).with_base_delay(Duration::ZERO);
+    let given_up = policy.retry(|_| writer.update_fast(&mut booked()));
+    assert!(
+        matches!(given_up, Err(RetryError::Failed { attempts: 1, .. })),
+        "{label}: {given_up:?}"
+    );
+
+    // Opted in, it retries; the holder lets go after the second timeout.
+    let patient = policy.with_lock_timeouts(true);
+    let done = patient
+        .retry(|attempt| {
+            if attempt == 3 {
+                holder.batch("ROLLBACK");
+            }
+            let mut seat = booked();
+            writer.update_fast(&mut seat).map(|()| seat)
+        })
+        .unwrap_or_else(|error| panic!("{label}: {error}"));
+    assert_eq!(done.attempts, 3, "{label}");
+    assert_eq!(done.value.version, Version::from(2), "{label}");
+    assert_eq!(load_seat(holder, 2), Some(done.value), "{label}");
+}
+
+macro_rules! on_postgres {
+    ($($name:ident: $writer:expr),* $(,)?) => {$(
+        #[test]
+        #[cfg_attr(not(optimistic_postgres), ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run")]
+        fn $name() {
+            let schema = PgSchema::new();
+            let connect: fn(&PgSchema) -> _ = $writer;
+            lock_timeout_is_told_apart(&mut SqlxDb::postgres(&schema), &mut connect(&schema));
+        }
+    )*};
+}
+
+macro_rules! on_mariadb {
+    ($($name:ident: $writer:expr),* $(,)?) => {$(
+        #[test]
+        #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+        fn $name() {
+            let database = MyDatabase::new();
+            let connect: fn(&MyDatabase) -> _ = $writer;
+            lock_timeout_is_told_apart(&mut SqlxDb::mysql(&database), &mut connect(&database));
+        }
+    )*};
+}
+
+on_postgres!(
+    postgres_sqlx_lock_timeout: SqlxDb::postgres,
+    postgres_tokio_postgres_lock_timeout: TokioPostgresDb::connect,
+    postgres_blocking_lock_timeout: BlockingPostgresDb::connect,
+    postgres_sea_orm_lock_timeout: SeaOrmDb::postgres,
+    postgres_diesel_lock_timeout: DieselDb::postgres,
+    postgres_diesel_async_lock_timeout: DieselAsyncDb::postgres,
+);
+
+on_mariadb!(
+    mariadb_sqlx_lock_timeout: SqlxDb::mysql,
+    mariadb_sea_orm_lock_timeout: SeaOrmDb::mysql,
+    mariadb_diesel_lock_timeout: DieselDb::mysql,
+    mariadb_diesel_async_lock_timeout: DieselAsyncDb::mysql,
+);

@@ -1,0 +1,359 @@
+//! A write that committed while its answer was lost: the client sees an error, and that error
+//! must say the outcome is unknown (never "not applied"), so that nothing retries it blindly.
+//! A proxy between client and server (`optimistic_tests::proxy`) lets the statement through and
+//! drops the server's answer, then closes the connection; the row is then read back directly.
+//! On PostgreSQL and MariaDB when their variables are set.
+
+use optimistic_core::retry::{RetryError, RetryPolicy, Retryable};
+use optimistic_core::{ExecuteError, Version};
+use optimistic_tests::db::{Db, DriverError, SqlxDb, load_counters};
+use optimistic_tests::models::{COUNTERS, Counter, SEATS, Seat};
+use optimistic_tests::namespace::{MyDatabase, PgSchema, runtime};
+use optimistic_tests::proxy::{Proxy, server_address, through};
+
+/// Checks what a driver reported for the write whose answer was lost: outcome unknown, not
+/// retryable, and no retry policy re-runs it. Returns whether the row shows the write.
+fn assert_reported_unknown<E: Retryable + std::fmt::Display>(
+    label: &str,
+    error: ExecuteError<Seat, E>,
+    db: &mut impl Db,
+) -> bool {
+    assert!(error.is_outcome_unknown(), "{label}: {error}");
+    assert!(!error.is_retryable(), "{label}: {error}");
+    assert!(!error.is_stale(), "{label}: {error}");
+    let mut returned = Some(error);
+    let retried = RetryPolicy::new(5).retry(|_| Err::<(), _>(returned.take().expect("one run")));
+    assert!(
+        matches!(retried, Err(RetryError::Failed { attempts: 1, .. })),
+        "{label}: a policy re-ran a write whose outcome is unknown"
+    );
+    let stored = optimistic_tests::db::load_seat(db, 2).expect("seat 2");
+    eprintln!(
+        "{label}: outcome unknown reported; the row is at version {}",
+        stored.version
+    );
+    assert!(
+        stored.version == Version::INITIAL || stored == booked(),
+        "{label}: the row is neither before nor after the write: {stored:?}"
+    );
+    stored == booked()
+}
+
+fn booked() -> Seat {
+    Seat {
+        is_booked: true,
+        passenger_name: Some("Ada".into()),
+        version: Version::from(2),
+        ..Seat::free(2)
+    }
+}
+
+/// Seats 1 and 2; seat 1 is written once through the proxied connection first, so the prepared
+/// statement is cached and the lost write is a single round trip.
+fn setup(db: &mut impl Db) {
+    db.batch(SEATS);
+    db.insert(&Seat::free(1));
+    db.insert(&Seat::free(2));
+}
+
+fn warm_up_seat() -> Seat {
+    Seat {
+        is_booked: true,
+        ..Seat::free(1)
+    }
+}
+
+fn write_seat() -> Seat {
+    Seat {
+        is_booked: true,
+        passenger_name: Some("Ada".into()),
+        ..Seat::free(2)
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn postgres_sqlx_lost_answer_is_outcome_unknown() {
+    let schema = PgSchema::new();
+    let mut direct = SqlxDb::postgres(&schema);
+    setup(&mut direct);
+    let proxy = Proxy::start(server_address(&schema.url));
+    let options = through(&schema.url, &proxy)
+        .parse::<sqlx::postgres::PgConnectOptions>()
+        .unwrap()
+        .options([("search_path", schema.schema.as_str())]);
+    let runtime = runtime();
+    let mut connection = runtime
+        .block_on(<sqlx::PgConnection as sqlx::Connection>::connect_with(
+            &options,
+        ))
+        .unwrap();
+    runtime
+        .block_on(optimistic_core::sqlx::update(
+            &mut connection,
+            &mut warm_up_seat(),
+        ))
+        .unwrap();
+    proxy.lose_answers();
+    let error = runtime
+        .block_on(optimistic_core::sqlx::update(
+            &mut connection,
+            &mut write_seat(),
+        ))
+        .unwrap_err();
+    let applied = assert_reported_unknown("sqlx-postgres", error, &mut direct);
+    assert!(applied, "sqlx-postgres: the write should have committed");
+}
+
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn mariadb_sqlx_lost_answer_is_outcome_unknown() {
+    let database = MyDatabase::new();
+    let mut direct = SqlxDb::mysql(&database);
+    setup(&mut direct);
+    let proxy = Proxy::start(server_address(&database.url));
+    let options = through(&database.url, &proxy)
+        .parse::<sqlx::mysql::MySqlConnectOptions>()
+        .unwrap()
+        .database(&database.database);
+    let runtime = runtime();
+    let mut connection = runtime
+        .block_on(<sqlx::MySqlConnection as sqlx::Connection>::connect_with(
+            &options,
+        ))
+        .unwrap();
+    runtime
+        .block_on(optimistic_core::sqlx::update(
+            &mut connection,
+            &mut warm_up_seat(),
+        ))
+        .unwrap();
+    proxy.lose_answers();
+    let error = runtime
+        .block_on(optimistic_core::sqlx::update(
+            &mut connection,
+            &mut write_seat(),
+        ))
+        .unwrap_err();
+    let applied = assert_reported_unknown("sqlx-mysql", error, &mut direct);
+    assert!(applied, "sqlx-mysql: the write should have committed");
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn postgres_tokio_postgres_lost_answer_is_outcome_unknown() {
+    let schema = PgSchema::new();
+    let mut direct = SqlxDb::postgres(&schema);
+    setup(&mut direct);
+    let proxy = Proxy::start(server_address(&schema.url));
+    let direct_config = schema.client_config();
+    let mut config = postgres::Config::new();
+    config.host("127.0.0.1").port(proxy.port());
+    config.user(direct_config.get_user().unwrap_or("postgres"));
+    config.dbname(direct_config.get_dbname().unwrap_or("test"));
+    config.options(direct_config.get_options().unwrap_or_default());
+    let mut client = config.connect(postgres::NoTls).unwrap();
+    optimistic_core::postgres::blocking::update(&mut client, &mut warm_up_seat()).unwrap();
+    proxy.lose_answers();
+    let error =
+        optimistic_core::postgres::blocking::update(&mut client, &mut write_seat()).unwrap_err();
+    // tokio-postgres prepares each statement anew, so the answer lost may be the prepare's and
+    // the write never ran; either way the report must be "unknown".
+    assert_reported_unknown("postgres", error, &mut direct);
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn postgres_diesel_lost_answer_is_outcome_unknown() {
+    use diesel::connection::{Connection, SimpleConnection};
+    let schema = PgSchema::new();
+    let mut direct = SqlxDb::postgres(&schema);
+    setup(&mut direct);
+    let proxy = Proxy::start(server_address(&schema.url));
+    let mut connection = diesel::PgConnection::establish(&through(&schema.url, &proxy)).unwrap();
+    connection
+        .batch_execute(&format!("SET search_path TO {}", schema.schema))
+        .unwrap();
+    optimistic_core::diesel::update(&mut connection, &mut warm_up_seat()).unwrap();
+    proxy.lose_answers();
+    let error = optimistic_core::diesel::update(&mut connection, &mut write_seat()).unwrap_err();
+    let applied = assert_reported_unknown("diesel-postgres", error, &mut direct);
+    assert!(applied, "diesel-postgres: the write should have committed");
+}
+
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn mariadb_diesel_lost_answer_is_outcome_unknown() {
+    use diesel::connection::Connection;
+    let database = MyDatabase::new();
+    let mut direct = SqlxDb::mysql(&database);
+    setup(&mut direct);
+    let proxy = Proxy::start(server_address(&database.url));
+    let url = through(&database.database_url(), &proxy);
+    let mut connection = diesel::MysqlConnection::establish(&url).unwrap();
+    optimistic_core::diesel::update(&mut connection, &mut warm_up_seat()).unwrap();
+    proxy.lose_answers();
+    let error = optimistic_core::diesel::update(&mut connection, &mut write_seat()).unwrap_err();
+    let applied = assert_reported_unknown("diesel-mysql", error, &mut direct);
+    assert!(applied, "diesel-mysql: the write should have committed");
+}
+
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn mariadb_sea_orm_lost_answer_is_outcome_unknown() {
+    let database = MyDatabase::new();
+    let mut direct = SqlxDb::mysql(&database);
+    setup(&mut direct);
+    let proxy = Proxy::start(server_address(&database.url));
+    let options = through(&database.url, &proxy)
+        .parse::<sqlx::mysql::MySqlConnectOptions>()
+        .unwrap()
+        .database(&database.database);
+    let runtime = runtime();
+    let pool = runtime
+        .block_on(
+            sqlx::mysql::MySqlPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options),
+        )
+        .unwrap();
+    let db = sea_orm::SqlxMySqlConnector::from_sqlx_mysql_pool(pool);
+    runtime
+        .block_on(optimistic_core::sea_orm::update(&db, &mut warm_up_seat()))
+        .unwrap();
+    proxy.lose_answers();
+    let error = runtime
+        .block_on(optimistic_core::sea_orm::update(&db, &mut write_seat()))
+        .unwrap_err();
+    // Whether it committed depends on where the answer was lost (SeaORM prepares each
+    // statement anew); either way the report must be "unknown".
+    assert_reported_unknown("sea-orm-mysql", error, &mut direct);
+}
+
+/// The control, a deposit loop: read the counter, add 10, write it back, where the first
+/// attempt's answer is lost after it committed. Retrying every error (the naive loop) re-reads
+/// and deposits again, so the deposit lands twice; the retry policy stops at the unknown outcome
+/// and hands it back, and the deposit lands once. Returns the final total and how the loop ended.
+fn deposit_through_a_lost_answer(
+    proxied: impl Db,
+    direct: &mut impl Db,
+    proxy: &Proxy,
+    retry_every_error: bool,
+) -> (
+    i64,
+    Result<u32, RetryError<ExecuteError<Counter, DriverError>>>,
+) {
+    // The same update once on another row first, so the lost one is a single round trip on a
+    // prepared statement and surely runs on the server.
+    let mut proxied = proxied;
+    let mut other = load_counters(&mut proxied).remove(1);
+    other.total += 1;
+    proxied.update_fast(&mut other).expect("the warm-up write");
+    let mut proxied = Some(proxied);
+    let policy = RetryPolicy::new(5).with_base_delay(std::time::Duration::ZERO);
+    let mut attempt = |_attempt: u32| {
+        let mut counter = match proxied.as_mut() {
+            Some(db) => load_counters(db).remove(0),
+            None => load_counters(direct).remove(0),
+        };
+        counter.total += 10;
+        match proxied.take() {
+            // The first attempt: its answer gets lost, and its connection with it.
+            Some(mut db) => {
+                proxy.lose_answers();
+                db.update_fast(&mut counter)
+            }
+            // The others on a fresh connection, as a reconnecting client would.
+            None => direct.update_fast(&mut counter),
+        }
+    };
+    let outcome = if retry_every_error {
+        policy.retry_if(|_: &ExecuteError<Counter, DriverError>| true, &mut attempt)
+    } else {
+        policy.retry(&mut attempt)
+    };
+    let total = load_counters(direct).remove(0).total;
+    (total, outcome.map(|done| done.attempts))
+}
+
+fn counters(db: &mut impl Db) {
+    db.batch(COUNTERS);
+    for id in [1, 2] {
+        db.insert(&Counter {
+            id,
+            total: 0,
+            version: Version::INITIAL,
+        });
+    }
+}
+
+fn assert_deposit_once_and_control_twice<D: Db>(
+    label: &str,
+    connect_proxied: impl Fn(&Proxy) -> D,
+    mut direct: D,
+    server: std::net::SocketAddr,
+) {
+    counters(&mut direct);
+    let proxy = Proxy::start(server);
+    let (total, outcome) =
+        deposit_through_a_lost_answer(connect_proxied(&proxy), &mut direct, &proxy, true);
+    assert_eq!(
+        outcome.ok(),
+        Some(2),
+        "{label}: the naive loop retried once"
+    );
+    assert_eq!(
+        total, 20,
+        "{label}: the control must apply the deposit twice"
+    );
+
+    let proxy = Proxy::start(server);
+    let (total, outcome) =
+        deposit_through_a_lost_answer(connect_proxied(&proxy), &mut direct, &proxy, false);
+    let error = outcome.unwrap_err();
+    assert!(
+        error.attempts() == 1 && error.into_inner().is_outcome_unknown(),
+        "{label}"
+    );
+    assert_eq!(
+        total, 30,
+        "{label}: the deposit must land once (20 before, + 10)"
+    );
+    eprintln!("{label}: retry every error: deposited twice; the policy: once, reported unknown");
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn postgres_sqlx_unknown_outcome_is_not_retried_and_the_control_deposits_twice() {
+    let schema = PgSchema::new();
+    assert_deposit_once_and_control_twice(
+        "sqlx-postgres",
+        |proxy| SqlxDb::postgres_via(&schema, proxy.port()),
+        SqlxDb::postgres(&schema),
+        server_address(&schema.url),
+    );
+}
+
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn mariadb_sqlx_unknown_outcome_is_not_retried_and_the_control_deposits_twice() {
+    let database = MyDatabase::new();
+    assert_deposit_once_and_control_twice(
+        "sqlx-mysql",
+        |proxy| SqlxDb::mysql_via(&database, proxy.port()),
+        SqlxDb::mysql(&database),
+        server_address(&database.url),
+    );
+}
