@@ -2,7 +2,7 @@
 //! behind "the write committed, but the client saw an error". Once [`Proxy::lose_answers`] is
 //! called, what the client sends still reaches the server, but what the server sends back is
 //! dropped, and the client's connection is closed a moment later, as a dying link or a killed
-//! proxy would.
+//! proxy would; [`Proxy::cut`] closes every connection at once, wherever its statements are.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -56,6 +56,17 @@ impl Proxy {
     /// The port clients connect to instead of the server's.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Cuts every connection open through the proxy now, as a failing link would: statements
+    /// the server already has still run; their answers are lost. Returns how many were cut.
+    pub fn cut(&self) -> u64 {
+        let mut clients = self.clients.lock().unwrap();
+        let cut = clients.len() as u64;
+        for client in clients.drain(..) {
+            let _ = client.shutdown(Shutdown::Both);
+        }
+        cut
     }
 
     /// From now on, the server's answers are dropped and each client connection that was due

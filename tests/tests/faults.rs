@@ -1,0 +1,529 @@
+//! Deposits under connection kills: 8 writers make read-modify-write deposits on 4 accounts
+//! while a killer terminates their connections every 20 ms (only the connections this test
+//! opened, found by application name on PostgreSQL and by database on MariaDB). A trigger keeps
+//! a ledger of the writes that really committed, each tagged with its deposit's number, and
+//! every deposit's reported outcome is compared with it:
+//!
+//! - nothing is applied twice, and the balances and versions match the ledger (nothing lost);
+//! - every deposit reported done is in the ledger, none reported failed is;
+//! - every deposit that committed without being reported done was reported as unknown.
+//!
+//! The control runs the same harness retrying every error, and applies deposits twice.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use optimistic_core::retry::{RetryPolicy, Retryable};
+use optimistic_core::{ExecuteError, Version, optimistic};
+use optimistic_tests::namespace::{MyDatabase, PgSchema};
+use optimistic_tests::proxy::{Proxy, server_address};
+use sqlx::Connection;
+
+const WORKERS: u64 = 8;
+const ACCOUNTS: i64 = 4;
+const KILL_EVERY: Duration = Duration::from_millis(20);
+
+/// An account; `last_deposit` names the deposit that wrote it last, for the ledger.
+#[optimistic(table = "accounts")]
+#[derive(Debug, Clone, PartialEq)]
+struct Account {
+    id: i64,
+    balance: i64,
+    last_deposit: i64,
+    version: Version,
+}
+
+/// One attempt's failure: reading (nothing was written, so another attempt is safe) or
+/// writing (classified by the library).
+#[derive(Debug)]
+enum AttemptError {
+    Read(sqlx::Error),
+    Write(ExecuteError<Account, sqlx::Error>),
+}
+
+impl std::fmt::Display for AttemptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttemptError::Read(error) => write!(f, "read: {error}"),
+            AttemptError::Write(error) => write!(f, "write: {error}"),
+        }
+    }
+}
+
+impl Retryable for AttemptError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            AttemptError::Read(_) => true,
+            AttemptError::Write(error) => error.is_retryable(),
+        }
+    }
+
+    fn is_outcome_unknown(&self) -> bool {
+        matches!(self, AttemptError::Write(error) if error.is_outcome_unknown())
+    }
+}
+
+/// What a deposit's caller was told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reported {
+    Done,
+    Unknown,
+    Failed,
+}
+
+/// The database side of the harness, for one backend.
+trait Server: Sync {
+    type Connection: sqlx::Connection + Send;
+    /// Deposits per worker: enough for the kills to land mid-write many times.
+    const DEPOSITS_PER_WORKER: u64;
+    /// Opens a writer's connection (one the killer may kill).
+    fn writer(&self) -> impl Future<Output = Result<Self::Connection, sqlx::Error>>;
+    /// Opens a connection the killer leaves alone.
+    fn admin(&self) -> impl Future<Output = Self::Connection>;
+    /// The accounts, the ledger and its trigger.
+    fn schema(&self) -> &'static str;
+    /// Terminates every writer connection; returns how many.
+    fn kill_writers(
+        &self,
+        admin: &mut Self::Connection,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>>;
+    /// One deposit attempt on `connection`.
+    fn attempt(
+        connection: &mut Self::Connection,
+        account: i64,
+        deposit: i64,
+    ) -> impl Future<Output = Result<(), AttemptError>>;
+    /// Runs plain SQL.
+    fn run(connection: &mut Self::Connection, sql: &str) -> impl Future<Output = ()>;
+    /// Inserts an account.
+    fn insert(connection: &mut Self::Connection, account: &Account) -> impl Future<Output = ()>;
+    /// The ledger (deposit, account, amount) and the accounts (id, balance, version).
+    fn read_back(connection: &mut Self::Connection) -> impl Future<Output = (Ledger, Accounts)>;
+}
+
+macro_rules! sqlx_server_helpers {
+    ($connection:ty) => {
+        async fn attempt(
+            connection: &mut $connection,
+            account: i64,
+            deposit: i64,
+        ) -> Result<(), AttemptError> {
+            let mut row =
+                optimistic_core::sqlx::fetch_by_key::<Account, _>(&mut *connection, &account)
+                    .await
+                    .map_err(AttemptError::Read)?
+                    .expect("the account exists");
+            row.balance += deposit;
+            row.last_deposit = deposit;
+            optimistic_core::sqlx::update(&mut *connection, &mut row)
+                .await
+                .map_err(AttemptError::Write)
+        }
+
+        async fn insert(connection: &mut $connection, account: &Account) {
+            optimistic_core::sqlx::insert(connection, account)
+                .await
+                .expect("insert an account");
+        }
+
+        async fn run(connection: &mut $connection, sql: &str) {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(connection)
+                .await
+                .unwrap_or_else(|error| panic!("{sql}: {error}"));
+        }
+
+        async fn read_back(connection: &mut $connection) -> (Ledger, Accounts) {
+            let ledger = sqlx::query_as(sqlx::AssertSqlSafe(
+                "SELECT deposit, account, amount FROM ledger".to_owned(),
+            ))
+            .fetch_all(&mut *connection)
+            .await
+            .unwrap();
+            let accounts = sqlx::query_as(sqlx::AssertSqlSafe(
+                "SELECT id, balance, version FROM accounts ORDER BY id".to_owned(),
+            ))
+            .fetch_all(&mut *connection)
+            .await
+            .unwrap();
+            (ledger, accounts)
+        }
+    };
+}
+
+/// PostgreSQL's writers connect through a proxy: `pg_terminate_backend` aborts a statement
+/// cleanly (the client hears of it), so every other kill cuts the link instead, which can lose
+/// the answer to a statement that committed.
+struct Postgres<'a> {
+    schema: &'a PgSchema,
+    proxy: Proxy,
+    ticks: std::sync::atomic::AtomicU64,
+}
+
+impl<'a> Postgres<'a> {
+    fn new(schema: &'a PgSchema) -> Self {
+        Postgres {
+            schema,
+            proxy: Proxy::start(server_address(&schema.url)),
+            ticks: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl Server for Postgres<'_> {
+    type Connection = sqlx::PgConnection;
+    const DEPOSITS_PER_WORKER: u64 = 60;
+
+    async fn writer(&self) -> Result<sqlx::PgConnection, sqlx::Error> {
+        let options = self
+            .schema
+            .sqlx_options()
+            .host("127.0.0.1")
+            .port(self.proxy.port())
+            .application_name(&self.schema.schema);
+        sqlx::PgConnection::connect_with(&options).await
+    }
+
+    async fn admin(&self) -> sqlx::PgConnection {
+        sqlx::PgConnection::connect_with(&self.schema.sqlx_options())
+            .await
+            .expect("an admin connection")
+    }
+
+    fn schema(&self) -> &'static str {
+        "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, last_deposit BIGINT NOT NULL, version BIGINT NOT NULL);
+         CREATE TABLE ledger (deposit BIGINT NOT NULL, account BIGINT NOT NULL, amount BIGINT NOT NULL);
+         CREATE FUNCTION record_deposit() RETURNS trigger AS $$
+         BEGIN
+             INSERT INTO ledger VALUES (NEW.last_deposit, NEW.id, NEW.balance - OLD.balance);
+             RETURN NEW;
+         END $$ LANGUAGE plpgsql;
+         CREATE TRIGGER accounts_ledger AFTER UPDATE ON accounts
+             FOR EACH ROW EXECUTE FUNCTION record_deposit();"
+    }
+
+    async fn kill_writers(&self, admin: &mut sqlx::PgConnection) -> Result<u64, sqlx::Error> {
+        if self.ticks.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+            return Ok(self.proxy.cut());
+        }
+        let killed: Vec<(bool,)> = sqlx::query_as(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+        )
+        .bind(&self.schema.schema)
+        .fetch_all(admin)
+        .await?;
+        Ok(killed.len() as u64)
+    }
+
+    sqlx_server_helpers!(sqlx::PgConnection);
+}
+
+struct Mariadb<'a>(&'a MyDatabase);
+
+impl Server for Mariadb<'_> {
+    type Connection = sqlx::MySqlConnection;
+    // MariaDB is faster here, and its kills are fewer per second.
+    const DEPOSITS_PER_WORKER: u64 = 400;
+
+    async fn writer(&self) -> Result<sqlx::MySqlConnection, sqlx::Error> {
+        sqlx::MySqlConnection::connect_with(&self.0.sqlx_options()).await
+    }
+
+    async fn admin(&self) -> sqlx::MySqlConnection {
+        // No database: the killer finds the writers by theirs.
+        let options = self
+            .0
+            .url
+            .parse::<sqlx::mysql::MySqlConnectOptions>()
+            .expect("parse the MySQL URL");
+        sqlx::MySqlConnection::connect_with(&options)
+            .await
+            .expect("an admin connection")
+    }
+
+    fn schema(&self) -> &'static str {
+        "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, last_deposit BIGINT NOT NULL, version BIGINT NOT NULL);
+         CREATE TABLE ledger (deposit BIGINT NOT NULL, account BIGINT NOT NULL, amount BIGINT NOT NULL);
+         CREATE TRIGGER accounts_ledger AFTER UPDATE ON accounts FOR EACH ROW
+             INSERT INTO ledger VALUES (NEW.last_deposit, NEW.id, NEW.balance - OLD.balance);"
+    }
+
+    async fn kill_writers(&self, admin: &mut sqlx::MySqlConnection) -> Result<u64, sqlx::Error> {
+        let ids: Vec<(i64,)> = sqlx::query_as(
+            "SELECT id FROM information_schema.processlist WHERE db = ? AND id <> CONNECTION_ID()",
+        )
+        .bind(&self.0.database)
+        .fetch_all(&mut *admin)
+        .await?;
+        for (id,) in &ids {
+            // The connection may be gone already.
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("KILL CONNECTION {id}")))
+                .execute(&mut *admin)
+                .await;
+        }
+        Ok(ids.len() as u64)
+    }
+
+    sqlx_server_helpers!(sqlx::MySqlConnection);
+}
+
+/// The ledger's rows: (deposit, account, amount).
+type Ledger = Vec<(i64, i64, i64)>;
+/// The accounts' rows: (id, balance, version).
+type Accounts = Vec<(i64, i64, i64)>;
+
+struct Run {
+    reported: BTreeMap<i64, Reported>,
+    ledger: Ledger,
+    accounts: Accounts,
+    kills: u64,
+    elapsed: Duration,
+}
+
+/// The deposits, under the killer; `retry_every_error` is the control.
+fn deposits_under_kills<S: Server>(server: &S, retry_every_error: bool) -> Run {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut admin = server.admin().await;
+        let mut setup = server.writer().await.unwrap();
+        S::run(&mut setup, server.schema()).await;
+        for id in 1..=ACCOUNTS {
+            let account = Account {
+                id,
+                balance: 0,
+                last_deposit: 0,
+                version: Version::INITIAL,
+            };
+            S::insert(&mut setup, &account).await;
+        }
+        drop(setup);
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let killer = {
+            let stop = Arc::clone(&stop);
+            async move {
+                let mut kills = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    tokio::time::sleep(KILL_EVERY).await;
+                    match server.kill_writers(&mut admin).await {
+                        Ok(killed) => kills += killed,
+                        Err(error) => panic!("the killer failed: {error}"),
+                    }
+                }
+                kills
+            }
+        };
+        let workers = futures_join_all((0..WORKERS).map(|worker| async move {
+            let policy = RetryPolicy::new(50)
+                .with_base_delay(Duration::from_millis(1))
+                .with_max_delay(Duration::from_millis(20));
+            // Taken out for an attempt and put back after a success: a failed attempt's
+            // connection is dropped, and the next attempt connects afresh.
+            let slot: Rc<Cell<Option<S::Connection>>> = Rc::new(Cell::new(None));
+            let mut reported = Vec::new();
+            for n in 0..S::DEPOSITS_PER_WORKER {
+                // Each deposit's amount is its own number, so the ledger names it.
+                let deposit = (worker * S::DEPOSITS_PER_WORKER + n + 1) as i64;
+                let account = deposit % ACCOUNTS + 1;
+                let attempt = |_| {
+                    let slot = Rc::clone(&slot);
+                    async move {
+                        let mut connection = match slot.take() {
+                            Some(connection) => connection,
+                            None => server.writer().await.map_err(AttemptError::Read)?,
+                        };
+                        let outcome = S::attempt(&mut connection, account, deposit).await;
+                        if outcome.is_ok() {
+                            slot.set(Some(connection));
+                        }
+                        outcome
+                    }
+                };
+                let outcome = if retry_every_error {
+                    policy
+                        .retry_async_if(tokio::time::sleep, |_: &AttemptError| true, attempt)
+                        .await
+                } else {
+                    policy.retry_tokio(attempt).await
+                };
+                let told = match outcome {
+                    Ok(_) => Reported::Done,
+                    Err(error) => {
+                        if error.into_inner().is_outcome_unknown() {
+                            Reported::Unknown
+                        } else {
+                            Reported::Failed
+                        }
+                    }
+                };
+                reported.push((deposit, told));
+            }
+            reported
+        }));
+        let work = async {
+            let reported = workers.await;
+            stop.store(true, Ordering::SeqCst);
+            (reported, started.elapsed())
+        };
+        let ((reported, elapsed), kills) = tokio::join!(work, killer);
+        let mut verify = server.writer().await.expect("a connection to read back");
+        let (ledger, accounts) = S::read_back(&mut verify).await;
+        Run {
+            reported: reported.into_iter().flatten().collect(),
+            ledger,
+            accounts,
+            kills,
+            elapsed,
+        }
+    })
+}
+
+/// Runs the futures concurrently on the runtime and collects their outputs in order.
+async fn futures_join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut outputs = Vec::new();
+    let pinned: Vec<_> = futures.map(Box::pin).collect();
+    // Poll them together: one task each would need 'static futures.
+    let mut remaining: Vec<_> = pinned.into_iter().map(Some).collect();
+    let mut done: Vec<Option<F::Output>> = remaining.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, out) in remaining.iter_mut().zip(done.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => {
+                        *out = Some(value);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.extend(
+        done.into_iter()
+            .map(|out| out.expect("every future finished")),
+    );
+    outputs
+}
+
+/// Compares every reported outcome with the ledger; returns the deposits applied twice.
+fn compare(label: &str, run: &Run) -> usize {
+    let mut applied: BTreeMap<i64, usize> = BTreeMap::new();
+    for (deposit, account, amount) in &run.ledger {
+        assert_eq!(
+            *amount, *deposit,
+            "{label}: deposit {deposit} added {amount}"
+        );
+        assert_eq!(*account, deposit % ACCOUNTS + 1, "{label}");
+        *applied.entry(*deposit).or_default() += 1;
+    }
+    let twice = applied.values().filter(|&&count| count > 1).count();
+    let committed: BTreeSet<i64> = applied.keys().copied().collect();
+    let count = |what: Reported| run.reported.values().filter(|&&r| r == what).count();
+    let (done, unknown, failed) = (
+        count(Reported::Done),
+        count(Reported::Unknown),
+        count(Reported::Failed),
+    );
+    let unknown_committed = run
+        .reported
+        .iter()
+        .filter(|&(deposit, &r)| r == Reported::Unknown && committed.contains(deposit))
+        .count();
+    eprintln!(
+        "{label}: {} deposits in {:.1?} under {} kills: {done} done, {unknown} unknown ({unknown_committed} of them committed), {failed} failed; {} committed, {twice} applied twice",
+        run.reported.len(),
+        run.elapsed,
+        run.kills,
+        committed.len(),
+    );
+    for (&deposit, &told) in &run.reported {
+        match told {
+            Reported::Done => assert!(
+                committed.contains(&deposit),
+                "{label}: deposit {deposit} reported done is not in the ledger"
+            ),
+            Reported::Failed => assert!(
+                !committed.contains(&deposit),
+                "{label}: deposit {deposit} committed but was reported as a plain failure"
+            ),
+            Reported::Unknown => {}
+        }
+    }
+    // The balances and versions agree with the ledger: no update lost.
+    for (id, balance, version) in &run.accounts {
+        let entries: Vec<_> = run.ledger.iter().filter(|(_, a, _)| a == id).collect();
+        let sum: i64 = entries.iter().map(|(_, _, amount)| amount).sum();
+        assert_eq!(*balance, sum, "{label}: account {id} lost an update");
+        assert_eq!(*version, 1 + entries.len() as i64, "{label}: account {id}");
+    }
+    twice
+}
+
+fn assert_safe_under_kills<S: Server>(label: &str, server: &S) {
+    let run = deposits_under_kills(server, false);
+    assert!(run.kills > 0, "{label}: the killer killed nothing");
+    assert_eq!(
+        compare(label, &run),
+        0,
+        "{label}: a deposit was applied twice"
+    );
+}
+
+fn assert_control_applies_twice<S: Server>(label: &str, server: &S) {
+    let run = deposits_under_kills(server, true);
+    let twice = compare(&format!("{label} control"), &run);
+    assert!(
+        twice > 0,
+        "{label}: retrying every error applied nothing twice; the harness is blind"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn postgres_deposits_under_connection_kills() {
+    let schema = PgSchema::new();
+    assert_safe_under_kills("postgres", &Postgres::new(&schema));
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn postgres_control_retrying_every_error_applies_deposits_twice() {
+    let schema = PgSchema::new();
+    assert_control_applies_twice("postgres", &Postgres::new(&schema));
+}
+
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn mariadb_deposits_under_connection_kills() {
+    let database = MyDatabase::new();
+    assert_safe_under_kills("mariadb", &Mariadb(&database));
+}
+
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn mariadb_control_retrying_every_error_applies_deposits_twice() {
+    let database = MyDatabase::new();
+    assert_control_applies_twice("mariadb", &Mariadb(&database));
+}
