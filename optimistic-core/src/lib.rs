@@ -137,6 +137,7 @@ mod cached;
 mod error;
 mod execute;
 pub mod http;
+pub mod resolve;
 pub mod retry;
 mod row;
 mod statement;

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use optimistic_core::resolve::{Resolution, resolve};
 use optimistic_core::retry::{RetryPolicy, Retryable};
 use optimistic_core::{ExecuteError, Version, optimistic};
 use optimistic_tests::namespace::{MyDatabase, PgSchema};
@@ -91,12 +92,23 @@ trait Server: Sync {
         &self,
         admin: &mut Self::Connection,
     ) -> impl Future<Output = Result<u64, sqlx::Error>>;
-    /// One deposit attempt on `connection`.
+    /// One deposit attempt on `connection`; the row it is about to write goes to `intended`.
     fn attempt(
         connection: &mut Self::Connection,
         account: i64,
         deposit: i64,
+        intended: &Cell<Option<Account>>,
     ) -> impl Future<Output = Result<(), AttemptError>>;
+    /// Sends `row`'s versioned update as it is.
+    fn write(
+        connection: &mut Self::Connection,
+        row: &Account,
+    ) -> impl Future<Output = Result<(), ExecuteError<Account, sqlx::Error>>>;
+    /// Reads an account.
+    fn read(
+        connection: &mut Self::Connection,
+        account: i64,
+    ) -> impl Future<Output = Result<Option<Account>, sqlx::Error>>;
     /// Runs plain SQL.
     fn run(connection: &mut Self::Connection, sql: &str) -> impl Future<Output = ()>;
     /// Inserts an account.
@@ -107,10 +119,25 @@ trait Server: Sync {
 
 macro_rules! sqlx_server_helpers {
     ($connection:ty) => {
+        async fn write(
+            connection: &mut $connection,
+            row: &Account,
+        ) -> Result<(), ExecuteError<Account, sqlx::Error>> {
+            optimistic_core::sqlx::update(connection, &mut row.clone()).await
+        }
+
+        async fn read(
+            connection: &mut $connection,
+            account: i64,
+        ) -> Result<Option<Account>, sqlx::Error> {
+            optimistic_core::sqlx::fetch_by_key::<Account, _>(connection, &account).await
+        }
+
         async fn attempt(
             connection: &mut $connection,
             account: i64,
             deposit: i64,
+            intended: &Cell<Option<Account>>,
         ) -> Result<(), AttemptError> {
             let mut row =
                 optimistic_core::sqlx::fetch_by_key::<Account, _>(&mut *connection, &account)
@@ -119,6 +146,7 @@ macro_rules! sqlx_server_helpers {
                     .expect("the account exists");
             row.balance += deposit;
             row.last_deposit = deposit;
+            intended.set(Some(row.clone()));
             optimistic_core::sqlx::update(&mut *connection, &mut row)
                 .await
                 .map_err(AttemptError::Write)
@@ -284,8 +312,19 @@ struct Run {
     elapsed: Duration,
 }
 
-/// The deposits, under the killer; `retry_every_error` is the control.
-fn deposits_under_kills<S: Server>(server: &S, retry_every_error: bool) -> Run {
+/// How a worker handles a failed deposit.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The retry policy, which hands back an unknown outcome.
+    Policy,
+    /// The policy, then, for an unknown outcome, [`resolve_then_rewrite`].
+    Resolving,
+    /// The control: every error retried.
+    RetryEveryError,
+}
+
+/// The deposits, under the killer.
+fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -334,34 +373,41 @@ fn deposits_under_kills<S: Server>(server: &S, retry_every_error: bool) -> Run {
                 // Each deposit's amount is its own number, so the ledger names it.
                 let deposit = (worker * S::DEPOSITS_PER_WORKER + n + 1) as i64;
                 let account = deposit % ACCOUNTS + 1;
+                let intended: Rc<Cell<Option<Account>>> = Rc::new(Cell::new(None));
                 let attempt = |_| {
                     let slot = Rc::clone(&slot);
+                    let intended = Rc::clone(&intended);
                     async move {
                         let mut connection = match slot.take() {
                             Some(connection) => connection,
                             None => server.writer().await.map_err(AttemptError::Read)?,
                         };
-                        let outcome = S::attempt(&mut connection, account, deposit).await;
+                        let outcome =
+                            S::attempt(&mut connection, account, deposit, &intended).await;
                         if outcome.is_ok() {
                             slot.set(Some(connection));
                         }
                         outcome
                     }
                 };
-                let outcome = if retry_every_error {
-                    policy
-                        .retry_async_if(tokio::time::sleep, |_: &AttemptError| true, attempt)
-                        .await
-                } else {
-                    policy.retry_tokio(attempt).await
+                let outcome = match mode {
+                    Mode::RetryEveryError => {
+                        policy
+                            .retry_async_if(tokio::time::sleep, |_: &AttemptError| true, &attempt)
+                            .await
+                    }
+                    Mode::Policy | Mode::Resolving => policy.retry_tokio(&attempt).await,
                 };
                 let told = match outcome {
                     Ok(_) => Reported::Done,
                     Err(error) => {
-                        if error.into_inner().is_outcome_unknown() {
+                        if !error.into_inner().is_outcome_unknown() {
+                            Reported::Failed
+                        } else if mode != Mode::Resolving {
                             Reported::Unknown
                         } else {
-                            Reported::Failed
+                            let written = intended.take().expect("a write preceded it");
+                            resolve_then_rewrite(server, &written).await
                         }
                     }
                 };
@@ -385,6 +431,42 @@ fn deposits_under_kills<S: Server>(server: &S, retry_every_error: bool) -> Run {
             elapsed,
         }
     })
+}
+
+/// After an unknown outcome: read the row back and resolve; while it says "not applied", send
+/// the very same update again (it expects the same version, so it applies only if the lost one
+/// did not, even if that one is still running on the server) and look again.
+async fn resolve_then_rewrite<S: Server>(server: &S, written: &Account) -> Reported {
+    for _ in 0..50 {
+        match resolve(
+            written,
+            read_back_account::<S>(server, written.id).await.as_ref(),
+        ) {
+            Resolution::Applied { .. } => return Reported::Done,
+            Resolution::Superseded { .. } | Resolution::Deleted => return Reported::Unknown,
+            Resolution::NotApplied => {
+                if let Ok(mut connection) = server.writer().await
+                    && S::write(&mut connection, written).await.is_ok()
+                {
+                    return Reported::Done;
+                }
+                // Stale, or unknown again: the row says which next time round.
+            }
+        }
+    }
+    Reported::Unknown
+}
+
+/// Reads the account on a fresh connection, trying again while the killer gets in the way.
+async fn read_back_account<S: Server>(server: &S, account: i64) -> Option<Account> {
+    loop {
+        if let Ok(mut connection) = server.writer().await
+            && let Ok(row) = S::read(&mut connection, account).await
+        {
+            return row;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// Runs the futures concurrently on the runtime and collects their outputs in order.
@@ -476,7 +558,7 @@ fn compare(label: &str, run: &Run) -> usize {
 }
 
 fn assert_safe_under_kills<S: Server>(label: &str, server: &S) {
-    let run = deposits_under_kills(server, false);
+    let run = deposits_under_kills(server, Mode::Policy);
     assert!(run.kills > 0, "{label}: the killer killed nothing");
     assert_eq!(
         compare(label, &run),
@@ -485,8 +567,20 @@ fn assert_safe_under_kills<S: Server>(label: &str, server: &S) {
     );
 }
 
+/// Resolving unknown outcomes from the row and running the not-applied ones again still never
+/// applies a deposit twice, and leaves fewer unknown.
+fn assert_safe_when_resolving<S: Server>(label: &str, server: &S) {
+    let run = deposits_under_kills(server, Mode::Resolving);
+    assert!(run.kills > 0, "{label}: the killer killed nothing");
+    assert_eq!(
+        compare(&format!("{label} resolving"), &run),
+        0,
+        "{label}: resolve-then-retry applied a deposit twice"
+    );
+}
+
 fn assert_control_applies_twice<S: Server>(label: &str, server: &S) {
-    let run = deposits_under_kills(server, true);
+    let run = deposits_under_kills(server, Mode::RetryEveryError);
     let twice = compare(&format!("{label} control"), &run);
     assert!(
         twice > 0,
@@ -526,4 +620,21 @@ fn mariadb_deposits_under_connection_kills() {
 fn mariadb_control_retrying_every_error_applies_deposits_twice() {
     let database = MyDatabase::new();
     assert_control_applies_twice("mariadb", &Mariadb(&database));
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn postgres_resolving_unknown_outcomes_under_connection_kills() {
+    let schema = PgSchema::new();
+    assert_safe_when_resolving("postgres", &Postgres::new(&schema));
+}
+
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn mariadb_resolving_unknown_outcomes_under_connection_kills() {
+    let database = MyDatabase::new();
+    assert_safe_when_resolving("mariadb", &Mariadb(&database));
 }
