@@ -4,7 +4,7 @@
 //! client, pooled connections through them, and SQLite through diesel-async's
 //! `SyncConnectionWrapper`.
 //!
-//! The statements, the values they bind ([`Statement`](crate::diesel::Statement)), the reading
+//! The statements, the values they bind ([`Statement`]), the reading
 //! into `QueryableByName` structs and the errors are those of [`crate::diesel`]:
 //! `diesel::result::Error` converts into [`ExecuteError`] with `?` and is
 //! [`Retryable`](crate::retry::Retryable), so `RetryPolicy::retry_tokio` takes these helpers as
