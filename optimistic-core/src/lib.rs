@@ -620,4 +620,18 @@ pub mod __private {
     pub fn version_value<T: crate::Optimistic>(row: &T) -> sea_query::Value {
         crate::VersionValue::to_value(&row.version())
     }
+
+    /// Reads the version column for the generated `FromRow`, telling the row whether the
+    /// version type is nullable. Through `T::Version`, whose bound the `Optimistic` impl
+    /// checks, so a version type that is not one is reported there, once.
+    pub fn read_version<T, R>(
+        row: &R,
+        column: &'static str,
+    ) -> Result<T::Version, <R as crate::DriverRow>::Error>
+    where
+        T: crate::Optimistic,
+        R: crate::GetColumn<T::Version> + ?Sized,
+    {
+        row.get_version(column, <T::Version as crate::VersionValue>::NULLABLE)
+    }
 }

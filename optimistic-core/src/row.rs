@@ -104,6 +104,17 @@ pub trait GetColumn<T>: DriverRow {
     /// The column's value; an error when the row has no such column or the value does not
     /// decode (a NULL into a non-`Option` type is such an error, never a default).
     fn get_column(&self, column: &'static str) -> Result<T, Self::Error>;
+
+    /// The version column's value, where `nullable` says whether the version type holds a NULL
+    /// ([`VersionValue::NULLABLE`]): [`get_column`](GetColumn::get_column), which a driver
+    /// whose own decoding turns a NULL into a value (sqlx on SQLite reads it as 0) overrides to
+    /// refuse a NULL into a type that is not nullable.
+    ///
+    /// [`VersionValue::NULLABLE`]: crate::VersionValue::NULLABLE
+    fn get_version(&self, column: &'static str, nullable: bool) -> Result<T, Self::Error> {
+        let _ = nullable;
+        self.get_column(column)
+    }
 }
 
 /// A struct read from one driver row by column name; `#[optimistic]` implements it.

@@ -119,6 +119,23 @@ macro_rules! sqlx_row {
             fn get_column(&self, column: &'static str) -> Result<T, ::sqlx::Error> {
                 self.try_get(column)
             }
+
+            fn get_version(
+                &self,
+                column: &'static str,
+                nullable: bool,
+            ) -> Result<T, ::sqlx::Error> {
+                // sqlx's SQLite decodes a NULL integer as 0: a version must not be made up.
+                if !nullable && ::sqlx::ValueRef::is_null(&self.try_get_raw(column)?) {
+                    return Err(::sqlx::Error::ColumnDecode {
+                        index: format!("{column:?}"),
+                        source:
+                            "unexpected NULL in a version column (a nullable one is an `Option`)"
+                                .into(),
+                    });
+                }
+                self.try_get(column)
+            }
         }
     };
 }

@@ -22,6 +22,12 @@ pub trait VersionValue: Clone + fmt::Debug + PartialEq + Send + Sync {
     /// The value to bind for it.
     fn to_value(&self) -> Value;
 
+    /// Whether the type holds a NULL (`Option<V>`): reading a NULL version column into a type
+    /// that does not is an error on every driver ([`GetColumn::get_version`] is told this).
+    ///
+    /// [`GetColumn::get_version`]: crate::GetColumn::get_version
+    const NULLABLE: bool = false;
+
     /// Whether it is NULL, which statements must match with `IS NULL`.
     fn is_null(&self) -> bool {
         false
@@ -94,6 +100,8 @@ integer_versions!(i16, i32, i64);
 /// A nullable legacy column: NULL is matched with `IS NULL`, and the next version is the
 /// initial one.
 impl<V: InitialVersion> VersionValue for Option<V> {
+    const NULLABLE: bool = true;
+
     fn next(&self) -> Option<Self> {
         match self {
             None => Some(Some(V::INITIAL)),

@@ -197,8 +197,14 @@ fn impl_from_row(model: &Model) -> TokenStream {
         let bound = quote_spanned! {ty.span()=>
             __OptimisticRow: #krate::GetColumn<#ty>
         };
-        let read = quote_spanned! {ty.span()=>
-            #field: <__OptimisticRow as #krate::GetColumn<#ty>>::get_column(row, #name)?
+        let read = if column.role == Role::Version {
+            quote_spanned! {ty.span()=>
+                #field: #krate::__private::read_version::<Self, __OptimisticRow>(row, #name)?
+            }
+        } else {
+            quote_spanned! {ty.span()=>
+                #field: <__OptimisticRow as #krate::GetColumn<#ty>>::get_column(row, #name)?
+            }
         };
         (bound, read)
     });

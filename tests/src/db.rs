@@ -1299,6 +1299,33 @@ impl DieselDb<diesel::SqliteConnection> {
     }
 }
 
+/// The row shapes the Diesel facades read by position: Diesel needs each column's SQL type at
+/// compile time, so `fetch` knows the shapes the scenarios use.
+macro_rules! diesel_fetch_shapes {
+    ($db:ident, $select:ident, $kinds:ident, $facade:literal) => {{
+        use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+        use Kind::{Bool as B, Int as I, Text as T, Version as V};
+        match $kinds {
+            [I, B, T, V] => $db
+                .load::<(BigInt, Bool, Nullable<Text>, BigInt), (i64, bool, Option<String>, Version)>($select)
+                .into_iter()
+                .map(|(a, b, c, d)| vec![Cell::Int(a), Cell::Bool(b), Cell::Text(c), Cell::Version(d)])
+                .collect(),
+            [I, T, T, V] => $db
+                .load::<(BigInt, Nullable<Text>, Nullable<Text>, BigInt), (i64, Option<String>, Option<String>, Version)>($select)
+                .into_iter()
+                .map(|(a, b, c, d)| vec![Cell::Int(a), Cell::Text(b), Cell::Text(c), Cell::Version(d)])
+                .collect(),
+            [I, I, V] => $db
+                .load::<(BigInt, BigInt, BigInt), (i64, i64, Version)>($select)
+                .into_iter()
+                .map(|(a, b, c)| vec![Cell::Int(a), Cell::Int(b), Cell::Version(c)])
+                .collect(),
+            other => panic!("{}::fetch: add a case for {other:?}", $facade),
+        }
+    }};
+}
+
 /// The same `Db` implementation for each Diesel connection type: the helpers are generic, but
 /// positional reads need each backend's concrete types.
 macro_rules! diesel_db {
@@ -1346,26 +1373,7 @@ macro_rules! diesel_db {
             }
 
             fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-                use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-                use Kind::{Bool as B, Int as I, Text as T, Version as V};
-                match kinds {
-                    [I, B, T, V] => self
-                        .load::<(BigInt, Bool, Nullable<Text>, BigInt), (i64, bool, Option<String>, Version)>(select)
-                        .into_iter()
-                        .map(|(a, b, c, d)| vec![Cell::Int(a), Cell::Bool(b), Cell::Text(c), Cell::Version(d)])
-                        .collect(),
-                    [I, T, T, V] => self
-                        .load::<(BigInt, Nullable<Text>, Nullable<Text>, BigInt), (i64, Option<String>, Option<String>, Version)>(select)
-                        .into_iter()
-                        .map(|(a, b, c, d)| vec![Cell::Int(a), Cell::Text(b), Cell::Text(c), Cell::Version(d)])
-                        .collect(),
-                    [I, I, V] => self
-                        .load::<(BigInt, BigInt, BigInt), (i64, i64, Version)>(select)
-                        .into_iter()
-                        .map(|(a, b, c)| vec![Cell::Int(a), Cell::Int(b), Cell::Version(c)])
-                        .collect(),
-                    other => panic!("DieselDb::fetch: add a case for {other:?}"),
-                }
+                diesel_fetch_shapes!(self, select, kinds, "DieselDb")
             }
 
             fn fetch_by_key<T: Optimistic>(
@@ -1542,31 +1550,15 @@ macro_rules! diesel_async_db {
 
             fn insert<T: Optimistic>(&mut self, row: &T) {
                 self.runtime
-                    .block_on(optimistic_core::diesel_async::insert(&mut self.connection, row))
+                    .block_on(optimistic_core::diesel_async::insert(
+                        &mut self.connection,
+                        row,
+                    ))
                     .unwrap_or_else(|error| panic!("{}: insert: {error}", self.label));
             }
 
             fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-                use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-                use Kind::{Bool as B, Int as I, Text as T, Version as V};
-                match kinds {
-                    [I, B, T, V] => self
-                        .load::<(BigInt, Bool, Nullable<Text>, BigInt), (i64, bool, Option<String>, Version)>(select)
-                        .into_iter()
-                        .map(|(a, b, c, d)| vec![Cell::Int(a), Cell::Bool(b), Cell::Text(c), Cell::Version(d)])
-                        .collect(),
-                    [I, T, T, V] => self
-                        .load::<(BigInt, Nullable<Text>, Nullable<Text>, BigInt), (i64, Option<String>, Option<String>, Version)>(select)
-                        .into_iter()
-                        .map(|(a, b, c, d)| vec![Cell::Int(a), Cell::Text(b), Cell::Text(c), Cell::Version(d)])
-                        .collect(),
-                    [I, I, V] => self
-                        .load::<(BigInt, BigInt, BigInt), (i64, i64, Version)>(select)
-                        .into_iter()
-                        .map(|(a, b, c)| vec![Cell::Int(a), Cell::Int(b), Cell::Version(c)])
-                        .collect(),
-                    other => panic!("DieselAsyncDb::fetch: add a case for {other:?}"),
-                }
+                diesel_fetch_shapes!(self, select, kinds, "DieselAsyncDb")
             }
 
             fn fetch_by_key<T: Optimistic>(
@@ -1579,25 +1571,37 @@ macro_rules! diesel_async_db {
 
             fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
                 self.runtime
-                    .block_on(optimistic_core::diesel_async::execute(&mut self.connection, statement))
+                    .block_on(optimistic_core::diesel_async::execute(
+                        &mut self.connection,
+                        statement,
+                    ))
                     .map_err(|error| error.map_driver(DriverError::from))
             }
 
             fn update_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
                 self.runtime
-                    .block_on(optimistic_core::diesel_async::update(&mut self.connection, row))
+                    .block_on(optimistic_core::diesel_async::update(
+                        &mut self.connection,
+                        row,
+                    ))
                     .map_err(|error| error.map_driver(DriverError::from))
             }
 
             fn touch_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
                 self.runtime
-                    .block_on(optimistic_core::diesel_async::touch(&mut self.connection, row))
+                    .block_on(optimistic_core::diesel_async::touch(
+                        &mut self.connection,
+                        row,
+                    ))
                     .map_err(|error| error.map_driver(DriverError::from))
             }
 
             fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
                 self.runtime
-                    .block_on(optimistic_core::diesel_async::delete(&mut self.connection, row))
+                    .block_on(optimistic_core::diesel_async::delete(
+                        &mut self.connection,
+                        row,
+                    ))
                     .map_err(|error| error.map_driver(DriverError::from))
             }
 

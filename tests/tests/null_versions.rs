@@ -142,3 +142,37 @@ fn sea_orm_mysql_null_version_is_stale_when_explained() {
     let database = MyDatabase::new();
     sea_orm_null_version(SeaOrmDb::mysql(&database));
 }
+
+/// An integer version (Rails' nullable `lock_version` read into a plain `i64`) read through sqlx
+/// on SQLite: a NULL is an error, as on the other backends, and `Option<i64>` reads `None`.
+#[test]
+fn sqlx_sqlite_null_integer_version_is_never_a_version() {
+    use optimistic_tests::models::Legacy;
+    let file = TempSqlite::new("");
+    let runtime = optimistic_tests::namespace::runtime();
+    let pool = runtime
+        .block_on(
+            sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(file.path())),
+        )
+        .unwrap();
+    runtime
+        .block_on(
+            sqlx::raw_sql(
+                "CREATE TABLE legacy (id BIGINT PRIMARY KEY, note TEXT, lock_version BIGINT);
+                 INSERT INTO legacy VALUES (1, NULL, NULL);",
+            )
+            .execute(&pool),
+        )
+        .unwrap();
+    let plain = runtime.block_on(optimistic_core::sqlx::fetch_by_key::<Legacy<i64>, _>(
+        &pool, &1,
+    ));
+    assert!(plain.is_err(), "read a NULL version as {plain:?}");
+    let nullable = runtime
+        .block_on(optimistic_core::sqlx::fetch_by_key::<Legacy<Option<i64>>, _>(&pool, &1))
+        .unwrap()
+        .unwrap();
+    assert_eq!(nullable.lock_version, None);
+}

@@ -135,9 +135,10 @@ where
             passenger_name: <__OptimisticRow as ::optimistic_core::GetColumn<
                 Option<String>,
             >>::get_column(row, "passenger_name")?,
-            version: <__OptimisticRow as ::optimistic_core::GetColumn<
-                Version,
-            >>::get_column(row, "version")?,
+            version: ::optimistic_core::__private::read_version::<
+                Self,
+                __OptimisticRow,
+            >(row, "version")?,
         })
     }
 }
