@@ -5,10 +5,8 @@
 use std::process::ExitCode;
 
 use optimistic_core::retry::RetryPolicy;
-use optimistic_core::sea_query::{Expr, ExprTrait, PostgresQueryBuilder};
-use optimistic_core::sqlx::SqlxBinder;
-use optimistic_core::{ExecuteError, Version, optimistic};
-use sqlx::{PgPool, Row};
+use optimistic_core::{Version, optimistic};
+use sqlx::PgPool;
 
 #[optimistic(table = "optimistic_example_accounts")]
 #[derive(Debug, Clone)]
@@ -18,18 +16,11 @@ struct Account {
     version: Version,
 }
 
+/// Reads the account into the struct (by column name; `Version` is a sqlx column type).
 async fn read(pool: &PgPool, id: i64) -> Result<Account, sqlx::Error> {
-    let mut select = Account::select();
-    select.and_where(Expr::col(AccountIden::Id).eq(id));
-    let (sql, values) = select.build_sqlx(PostgresQueryBuilder);
-    let row = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
-        .fetch_one(pool)
-        .await?;
-    Ok(Account {
-        id: row.try_get(0)?,
-        balance: row.try_get(1)?,
-        version: row.try_get(2)?, // `Version` is a sqlx column type
-    })
+    optimistic_core::sqlx::fetch_by_key::<Account, _>(pool, &id)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)
 }
 
 #[tokio::main]
@@ -70,7 +61,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
 
     let done = RetryPolicy::default()
         .retry_tokio(|_attempt| async {
-            let mut fresh = read(&pool, 1).await.map_err(ExecuteError::Driver)?;
+            let mut fresh = read(&pool, 1).await?; // `?` turns sqlx::Error into ExecuteError
             fresh.balance += 50;
             optimistic_core::sqlx::execute(&pool, &fresh.update()).await
         })

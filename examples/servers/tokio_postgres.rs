@@ -5,10 +5,8 @@
 
 use std::process::ExitCode;
 
-use optimistic_core::postgres::PostgresBinder;
 use optimistic_core::retry::RetryPolicy;
-use optimistic_core::sea_query::{Expr, ExprTrait, PostgresQueryBuilder};
-use optimistic_core::{ExecuteError, Version, optimistic};
+use optimistic_core::{Version, optimistic};
 use tokio_postgres::{Client, NoTls};
 
 #[optimistic(table = "optimistic_example_accounts")]
@@ -19,16 +17,9 @@ struct Account {
     version: Version,
 }
 
-async fn read(client: &Client, id: i64) -> Result<Account, tokio_postgres::Error> {
-    let mut select = Account::select();
-    select.and_where(Expr::col(AccountIden::Id).eq(id));
-    let (sql, values) = select.build_postgres(PostgresQueryBuilder);
-    let row = client.query_one(sql.as_str(), &values.as_params()).await?;
-    Ok(Account {
-        id: row.try_get(0)?,
-        balance: row.try_get(1)?,
-        version: row.try_get(2)?, // `Version` is a postgres column type
-    })
+/// Reads the account into the struct (by column name; `Version` is a postgres column type).
+async fn read(client: &Client, id: i64) -> Result<Option<Account>, tokio_postgres::Error> {
+    optimistic_core::postgres::fetch_by_key::<Account, _>(client, &id).await
 }
 
 #[tokio::main]
@@ -52,7 +43,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     };
     optimistic_core::postgres::insert(&client, &account).await?;
 
-    let mut alice = read(&client, 1).await?;
+    let mut alice = read(&client, 1).await?.expect("account 1 exists");
     let mut bob = alice.clone();
 
     alice.balance += 100;
@@ -67,7 +58,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
 
     let done = RetryPolicy::default()
         .retry_tokio(|_attempt| async {
-            let mut fresh = read(&client, 1).await.map_err(ExecuteError::Driver)?;
+            let mut fresh = read(&client, 1).await?.expect("account 1 exists");
             fresh.balance += 50;
             optimistic_core::postgres::execute(&client, &fresh.update()).await
         })
@@ -77,7 +68,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         done.attempts, done.value
     );
 
-    let account = read(&client, 1).await?;
+    let account = read(&client, 1).await?.expect("account 1 exists");
     println!("final: {account:?}");
     client
         .batch_execute("DROP TABLE optimistic_example_accounts")
