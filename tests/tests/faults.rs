@@ -503,8 +503,10 @@ async fn futures_join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F:
     outputs
 }
 
-/// Compares every reported outcome with the ledger; returns the deposits applied twice.
-fn compare(label: &str, run: &Run) -> usize {
+/// Compares every reported outcome with the ledger; returns the deposits applied twice. The
+/// control's reports are not held to the promises (retrying every error, it may report a
+/// deposit failed after an earlier attempt of it committed): only its ledger is checked.
+fn compare(label: &str, run: &Run, control: bool) -> usize {
     let mut applied: BTreeMap<i64, usize> = BTreeMap::new();
     for (deposit, account, amount) in &run.ledger {
         assert_eq!(
@@ -534,7 +536,7 @@ fn compare(label: &str, run: &Run) -> usize {
         run.kills,
         committed.len(),
     );
-    for (&deposit, &told) in &run.reported {
+    for (&deposit, &told) in run.reported.iter().filter(|_| !control) {
         match told {
             Reported::Done => assert!(
                 committed.contains(&deposit),
@@ -561,7 +563,7 @@ fn assert_safe_under_kills<S: Server>(label: &str, server: &S) {
     let run = deposits_under_kills(server, Mode::Policy);
     assert!(run.kills > 0, "{label}: the killer killed nothing");
     assert_eq!(
-        compare(label, &run),
+        compare(label, &run, false),
         0,
         "{label}: a deposit was applied twice"
     );
@@ -573,7 +575,7 @@ fn assert_safe_when_resolving<S: Server>(label: &str, server: &S) {
     let run = deposits_under_kills(server, Mode::Resolving);
     assert!(run.kills > 0, "{label}: the killer killed nothing");
     assert_eq!(
-        compare(&format!("{label} resolving"), &run),
+        compare(&format!("{label} resolving"), &run, false),
         0,
         "{label}: resolve-then-retry applied a deposit twice"
     );
@@ -581,7 +583,7 @@ fn assert_safe_when_resolving<S: Server>(label: &str, server: &S) {
 
 fn assert_control_applies_twice<S: Server>(label: &str, server: &S) {
     let run = deposits_under_kills(server, Mode::RetryEveryError);
-    let twice = compare(&format!("{label} control"), &run);
+    let twice = compare(&format!("{label} control"), &run, true);
     assert!(
         twice > 0,
         "{label}: retrying every error applied nothing twice; the harness is blind"
