@@ -218,7 +218,11 @@ fn take(sql: &mut Cow<'static, str>, values: &mut Values) -> (Cow<'static, str>,
     )
 }
 
-fn render(dialect: Dialect, statement: &impl sea_query::QueryStatementWriter) -> (String, Values) {
+/// `statement` rendered for `dialect`, with its values.
+pub(crate) fn render(
+    dialect: Dialect,
+    statement: &impl sea_query::QueryStatementWriter,
+) -> (String, Values) {
     fn with<B: QueryBuilder>(
         builder: B,
         statement: &impl sea_query::QueryStatementWriter,
@@ -229,6 +233,19 @@ fn render(dialect: Dialect, statement: &impl sea_query::QueryStatementWriter) ->
         Dialect::Postgres => with(PostgresQueryBuilder, statement),
         Dialect::Mysql => with(MysqlQueryBuilder, statement),
         Dialect::Sqlite => with(SqliteQueryBuilder, statement),
+    }
+}
+
+/// A versioned `statement` rendered for `dialect`, with its values.
+#[cfg(any(feature = "sea-orm", feature = "_diesel"))]
+pub(crate) fn render_versioned(
+    dialect: Dialect,
+    statement: &impl crate::VersionedStatement,
+) -> (String, Values) {
+    match dialect {
+        Dialect::Postgres => statement.build(PostgresQueryBuilder),
+        Dialect::Mysql => statement.build(MysqlQueryBuilder),
+        Dialect::Sqlite => statement.build(SqliteQueryBuilder),
     }
 }
 

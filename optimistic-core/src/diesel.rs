@@ -81,13 +81,10 @@ use ::diesel::serialize::{self, Output, ToSql};
 use ::diesel::sql_types::{
     BigInt, Binary, Bool, Double, Float, HasSqlType, Integer, Nullable, SmallInt, Text, Untyped,
 };
-use sea_query::{
-    MysqlQueryBuilder, PostgresQueryBuilder, QueryStatementWriter, SqliteQueryBuilder, Value,
-    Values,
-};
+use sea_query::{QueryStatementWriter, Value, Values};
 
 use self::sealed::Bind;
-use crate::cached::CachedWrite;
+use crate::cached::{CachedWrite, render, render_versioned};
 use crate::retry::Retryable;
 use crate::{Dialect, ExecuteError, Optimistic, Version, VersionedStatement};
 
@@ -446,20 +443,12 @@ impl<DB: Backend> Statement<DB> {
     /// Renders `statement` for `DB` and takes over its values; an error if a value cannot be
     /// bound ([`UnsupportedValue`]).
     pub fn new(statement: &impl QueryStatementWriter) -> QueryResult<Self> {
-        let (sql, values) = match DB::DIALECT {
-            Dialect::Postgres => statement.build(PostgresQueryBuilder),
-            Dialect::Mysql => statement.build(MysqlQueryBuilder),
-            Dialect::Sqlite => statement.build(SqliteQueryBuilder),
-        };
+        let (sql, values) = render(DB::DIALECT, statement);
         Self::from_parts(sql.into(), values)
     }
 
     pub(crate) fn versioned<S: VersionedStatement>(statement: &S) -> QueryResult<Self> {
-        let (sql, values) = match DB::DIALECT {
-            Dialect::Postgres => statement.build(PostgresQueryBuilder),
-            Dialect::Mysql => statement.build(MysqlQueryBuilder),
-            Dialect::Sqlite => statement.build(SqliteQueryBuilder),
-        };
+        let (sql, values) = render_versioned(DB::DIALECT, statement);
         Self::from_parts(sql.into(), values)
     }
 

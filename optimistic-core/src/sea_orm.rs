@@ -37,10 +37,10 @@ use ::sea_orm::{
     ActiveModelTrait, ColIdx, ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic, Iterable,
     QueryResult, RuntimeErr, Statement, TryGetError, TryGetable, TryIntoModel,
 };
-use sea_query::{MysqlQueryBuilder, PostgresQueryBuilder, SqliteQueryBuilder, Values};
+use sea_query::{PostgresQueryBuilder, Values};
 
 use crate::ExecuteError;
-use crate::cached::CachedWrite;
+use crate::cached::{CachedWrite, render, render_versioned};
 use crate::retry::Retryable;
 use crate::{
     Dialect, DriverRow, Error, FromRow, GetColumn, Optimistic, Update, Version, VersionedStatement,
@@ -74,30 +74,25 @@ impl<T: TryGetable> GetColumn<T> for QueryResult {
 #[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
 impl Retryable for DbErr {
     fn is_retryable(&self) -> bool {
-        match self {
-            DbErr::Conn(RuntimeErr::SqlxError(error))
-            | DbErr::Exec(RuntimeErr::SqlxError(error))
-            | DbErr::Query(RuntimeErr::SqlxError(error)) => error.is_retryable(),
-            _ => false,
-        }
+        sqlx_error(self).is_some_and(Retryable::is_retryable)
     }
 
     fn is_lock_timeout(&self) -> bool {
-        match self {
-            DbErr::Conn(RuntimeErr::SqlxError(error))
-            | DbErr::Exec(RuntimeErr::SqlxError(error))
-            | DbErr::Query(RuntimeErr::SqlxError(error)) => error.is_lock_timeout(),
-            _ => false,
-        }
+        sqlx_error(self).is_some_and(Retryable::is_lock_timeout)
     }
 
     fn is_outcome_unknown(&self) -> bool {
-        match self {
-            DbErr::Conn(RuntimeErr::SqlxError(error))
-            | DbErr::Exec(RuntimeErr::SqlxError(error))
-            | DbErr::Query(RuntimeErr::SqlxError(error)) => error.is_outcome_unknown(),
-            _ => false,
-        }
+        sqlx_error(self).is_some_and(Retryable::is_outcome_unknown)
+    }
+}
+
+/// The sqlx error a SeaORM error carries, which decides how it is classified.
+fn sqlx_error(error: &DbErr) -> Option<&::sqlx::Error> {
+    match error {
+        DbErr::Conn(RuntimeErr::SqlxError(error))
+        | DbErr::Exec(RuntimeErr::SqlxError(error))
+        | DbErr::Query(RuntimeErr::SqlxError(error)) => Some(error),
+        _ => None,
     }
 }
 
@@ -137,11 +132,7 @@ where
     C: ConnectionTrait,
 {
     let backend = db.get_database_backend();
-    let (sql, values) = match dialect(backend)? {
-        Dialect::Postgres => statement.build(PostgresQueryBuilder),
-        Dialect::Mysql => statement.build(MysqlQueryBuilder),
-        Dialect::Sqlite => statement.build(SqliteQueryBuilder),
-    };
+    let (sql, values) = render_versioned(dialect(backend)?, statement);
     let result = db
         .execute_raw(raw_statement(backend, sql.into(), values))
         .await?;
@@ -333,11 +324,7 @@ where
     }
     match execute(db, update).await {
         Err(ExecuteError::Check(Error::Stale(stale))) => {
-            let probe = stale.probe();
-            let (sql, values) = match dialect(backend)? {
-                Dialect::Mysql => probe.build(MysqlQueryBuilder),
-                _ => probe.build(SqliteQueryBuilder),
-            };
+            let (sql, values) = render(dialect(backend)?, &stale.probe());
             let row = db
                 .query_one_raw(raw_statement(backend, sql.into(), values))
                 .await?;
