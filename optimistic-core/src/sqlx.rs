@@ -695,17 +695,13 @@ where
     for<'r> T::Version: Decode<'r, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
 {
-    match row.try_get::<T::Version, _>(index) {
-        Ok(version) => Ok(Some(version)),
-        Err(_)
-            if row
-                .try_get_raw(index)
-                .is_ok_and(|raw| ::sqlx::ValueRef::is_null(&raw)) =>
-        {
-            Ok(None)
-        }
-        Err(error) => Err(error),
+    // Decided by the version type, as `GetColumn::get_version` decides it: sqlx's SQLite would
+    // decode the NULL into an integer version as 0.
+    let nullable = <T::Version as crate::VersionValue>::NULLABLE;
+    if !nullable && ::sqlx::ValueRef::is_null(&row.try_get_raw(index)?) {
+        return Ok(None);
     }
+    row.try_get(index).map(Some)
 }
 
 /// Runs a [`Batch`]: one statement on PostgreSQL, one per row elsewhere, all on `connection`
