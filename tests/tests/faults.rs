@@ -361,7 +361,7 @@ fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
                 kills
             }
         };
-        let workers = futures_join_all((0..WORKERS).map(|worker| async move {
+        let workers = futures_util::future::join_all((0..WORKERS).map(|worker| async move {
             let policy = RetryPolicy::new(50)
                 .with_base_delay(Duration::from_millis(1))
                 .with_max_delay(Duration::from_millis(20));
@@ -467,40 +467,6 @@ async fn read_back_account<S: Server>(server: &S, account: i64) -> Option<Accoun
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-}
-
-/// Runs the futures concurrently on the runtime and collects their outputs in order.
-async fn futures_join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut outputs = Vec::new();
-    let pinned: Vec<_> = futures.map(Box::pin).collect();
-    // Poll them together: one task each would need 'static futures.
-    let mut remaining: Vec<_> = pinned.into_iter().map(Some).collect();
-    let mut done: Vec<Option<F::Output>> = remaining.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (slot, out) in remaining.iter_mut().zip(done.iter_mut()) {
-            if let Some(future) = slot {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => {
-                        *out = Some(value);
-                        *slot = None;
-                    }
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.extend(
-        done.into_iter()
-            .map(|out| out.expect("every future finished")),
-    );
-    outputs
 }
 
 /// Compares every reported outcome with the ledger; returns the deposits applied twice. The
