@@ -79,6 +79,19 @@ fn write_seat() -> Seat {
     }
 }
 
+/// The warm-up write, then the write whose answer is lost, through a facade on the proxy.
+fn write_through_a_lost_answer(
+    label: &str,
+    mut proxied: impl Db,
+    proxy: &Proxy,
+    direct: &mut impl Db,
+) -> bool {
+    proxied.update_fast(&mut warm_up_seat()).unwrap();
+    proxy.lose_answers();
+    let error = proxied.update_fast(&mut write_seat()).unwrap_err();
+    assert_reported_unknown(label, error, direct)
+}
+
 #[test]
 #[cfg_attr(
     not(optimistic_postgres),
@@ -89,30 +102,8 @@ fn postgres_sqlx_lost_answer_is_outcome_unknown() {
     let mut direct = SqlxDb::postgres(&schema);
     setup(&mut direct);
     let proxy = Proxy::start(server_address(&schema.url));
-    let options = through(&schema.url, &proxy)
-        .parse::<sqlx::postgres::PgConnectOptions>()
-        .unwrap()
-        .options([("search_path", schema.schema.as_str())]);
-    let runtime = runtime();
-    let mut connection = runtime
-        .block_on(<sqlx::PgConnection as sqlx::Connection>::connect_with(
-            &options,
-        ))
-        .unwrap();
-    runtime
-        .block_on(optimistic_core::sqlx::update(
-            &mut connection,
-            &mut warm_up_seat(),
-        ))
-        .unwrap();
-    proxy.lose_answers();
-    let error = runtime
-        .block_on(optimistic_core::sqlx::update(
-            &mut connection,
-            &mut write_seat(),
-        ))
-        .unwrap_err();
-    let applied = assert_reported_unknown("sqlx-postgres", error, &mut direct);
+    let proxied = SqlxDb::postgres_via(&schema, proxy.port());
+    let applied = write_through_a_lost_answer("sqlx-postgres", proxied, &proxy, &mut direct);
     assert!(applied, "sqlx-postgres: the write should have committed");
 }
 
@@ -123,30 +114,8 @@ fn mariadb_sqlx_lost_answer_is_outcome_unknown() {
     let mut direct = SqlxDb::mysql(&database);
     setup(&mut direct);
     let proxy = Proxy::start(server_address(&database.url));
-    let options = through(&database.url, &proxy)
-        .parse::<sqlx::mysql::MySqlConnectOptions>()
-        .unwrap()
-        .database(&database.database);
-    let runtime = runtime();
-    let mut connection = runtime
-        .block_on(<sqlx::MySqlConnection as sqlx::Connection>::connect_with(
-            &options,
-        ))
-        .unwrap();
-    runtime
-        .block_on(optimistic_core::sqlx::update(
-            &mut connection,
-            &mut warm_up_seat(),
-        ))
-        .unwrap();
-    proxy.lose_answers();
-    let error = runtime
-        .block_on(optimistic_core::sqlx::update(
-            &mut connection,
-            &mut write_seat(),
-        ))
-        .unwrap_err();
-    let applied = assert_reported_unknown("sqlx-mysql", error, &mut direct);
+    let proxied = SqlxDb::mysql_via(&database, proxy.port());
+    let applied = write_through_a_lost_answer("sqlx-mysql", proxied, &proxy, &mut direct);
     assert!(applied, "sqlx-mysql: the write should have committed");
 }
 
