@@ -691,6 +691,32 @@ impl RetryPolicy {
 mod tests {
     use super::*;
 
+    /// RELIABILITY's promise 3: an unknown outcome stops every policy, whatever else the
+    /// error says about itself.
+    #[test]
+    fn no_policy_retries_an_unknown_outcome() {
+        struct Lost;
+        impl Retryable for Lost {
+            fn is_retryable(&self) -> bool {
+                true
+            }
+            fn is_lock_timeout(&self) -> bool {
+                true
+            }
+            fn is_outcome_unknown(&self) -> bool {
+                true
+            }
+        }
+        let policy = RetryPolicy::new(5).with_base_delay(Duration::ZERO);
+        for policy in [policy, policy.with_lock_timeouts(true)] {
+            let outcome = policy.retry(|_| Err::<(), _>(Lost));
+            assert!(matches!(
+                outcome,
+                Err(RetryError::Failed { attempts: 1, .. })
+            ));
+        }
+    }
+
     #[test]
     fn backoff_stays_under_the_doubling_ceiling_and_the_cap() {
         let policy = RetryPolicy::new(50)
