@@ -175,7 +175,7 @@ impl<T: Optimistic> Batch<T> {
             if let Some(next) = update.next_version() {
                 let columns = T::TABLE.columns().iter().zip(row.values());
                 let keys = columns.clone().filter(|(c, _)| c.role() == Role::Key);
-                let data = columns.filter(|(c, _)| c.role() == Role::Data);
+                let data = columns.filter(|(c, _)| c.role().written_with_data());
                 let mut tuple = vec![Value::from(index as i64)];
                 tuple.extend(keys.map(|(_, value)| value));
                 tuple.push(update.expected().to_value());
@@ -247,7 +247,10 @@ impl<T: Optimistic> Batch<T> {
         statement
             .table(table.table_name())
             .from(TableRef::ValuesList(rows, Alias::new(ALIAS).into()));
-        let data = table.columns().iter().filter(|c| c.role() == Role::Data);
+        let data = table
+            .columns()
+            .iter()
+            .filter(|c| c.role().written_with_data());
         for (offset, data_column) in data.enumerate() {
             statement.value(data_column.name(), value(next + 1 + offset));
         }

@@ -300,12 +300,14 @@ pub(crate) fn update<T: Optimistic>(
                 UPDATE
             };
             let sql = text::<T>(kind, dialect, || render(dialect, &*build()).0);
-            // In placeholder order: SET data columns and the new version, WHERE key and the
+            // In placeholder order: SET data columns (and the write token) and the new version, WHERE key and the
             // expected version.
             let mut values = Vec::with_capacity(T::TABLE.columns().len() + 1);
-            if operation != Operation::Touch {
-                row.visit_values(|role| role == Role::Data, |_, value| values.push(value));
-            }
+            let written = |role: Role| match operation {
+                Operation::Touch => role == Role::WriteToken,
+                _ => role.written_with_data(),
+            };
+            row.visit_values(written, |_, value| values.push(value));
             values.push(next.to_value());
             row.visit_values(|role| role == Role::Key, |_, value| values.push(value));
             values.push(expected.to_value());

@@ -86,7 +86,7 @@ use sea_query::{QueryStatementWriter, Value, Values};
 use self::sealed::Bind;
 use crate::cached::{CachedWrite, render, render_versioned};
 use crate::retry::Retryable;
-use crate::{Dialect, ExecuteError, Optimistic, Version, VersionedStatement};
+use crate::{Dialect, ExecuteError, Optimistic, Version, VersionedStatement, WriteToken};
 
 crate::execute::from_driver_error!(
     Error,
@@ -97,43 +97,54 @@ crate::execute::from_driver_error!(
     )
 );
 
-#[cfg_attr(
-    docsrs,
-    doc(cfg(any(
-        feature = "diesel-postgres",
-        feature = "diesel-mysql",
-        feature = "diesel-sqlite"
-    )))
-)]
-impl<DB> ToSql<BigInt, DB> for Version
-where
-    DB: DieselBackend,
-    i64: ToSql<BigInt, DB>,
-{
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
-        self.as_i64().to_sql(out)
-    }
+/// `ToSql` and `FromSql` (Diesel's `BigInt`) for a column type of ours: `$bound` borrows the
+/// number it binds; reading a NULL is an error (Diesel's "unexpected null"), never a made-up
+/// value, while `Option<..>` in a `Nullable<BigInt>` column reads a NULL as `None`.
+macro_rules! diesel_bigint {
+    ($ty:ty, $bound:expr) => {
+        #[cfg_attr(
+            docsrs,
+            doc(cfg(any(
+                feature = "diesel-postgres",
+                feature = "diesel-mysql",
+                feature = "diesel-sqlite"
+            )))
+        )]
+        impl<DB> ToSql<BigInt, DB> for $ty
+        where
+            DB: DieselBackend,
+            i64: ToSql<BigInt, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+                let bound: fn(&$ty) -> &i64 = $bound;
+                bound(self).to_sql(out)
+            }
+        }
+
+        /// Reads a `BIGINT`; a NULL is an error, never a made-up value.
+        #[cfg_attr(
+            docsrs,
+            doc(cfg(any(
+                feature = "diesel-postgres",
+                feature = "diesel-mysql",
+                feature = "diesel-sqlite"
+            )))
+        )]
+        impl<DB> FromSql<BigInt, DB> for $ty
+        where
+            DB: DieselBackend,
+            i64: FromSql<BigInt, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+                i64::from_sql(bytes).map(<$ty>::from)
+            }
+        }
+    };
 }
 
-/// Reads a `BIGINT`; a NULL is an error (Diesel's "unexpected null"), never a version.
-/// `Option<Version>` in a `Nullable<BigInt>` column reads a NULL as `None`.
-#[cfg_attr(
-    docsrs,
-    doc(cfg(any(
-        feature = "diesel-postgres",
-        feature = "diesel-mysql",
-        feature = "diesel-sqlite"
-    )))
-)]
-impl<DB> FromSql<BigInt, DB> for Version
-where
-    DB: DieselBackend,
-    i64: FromSql<BigInt, DB>,
-{
-    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
-        i64::from_sql(bytes).map(Version::from)
-    }
-}
+diesel_bigint!(Version, Version::as_i64);
+// Binds the token the next write writes.
+diesel_bigint!(WriteToken, WriteToken::pending_ref);
 
 /// Stale writes are [`crate::Error`]s, not Diesel's; of Diesel's own errors, serialization
 /// failures (PostgreSQL's SQLSTATE 40001, MySQL's 1213 deadlock), PostgreSQL's deadlock

@@ -68,6 +68,10 @@
 //! - `excluded`: persisted, but left out of versioning (Hibernate's
 //!   `@OptimisticLock(excluded = true)`): the versioned update does not write it, and
 //!   `update_excluded()` writes it without checking or bumping the version.
+//! - `write_token`: a [`WriteToken`] column (`BIGINT NOT NULL`; `DEFAULT 0` suits a migration
+//!   on a table with rows) that every versioned write sets to a fresh random value, so that
+//!   [`resolve`](resolve::resolve) tells exactly whether a write whose answer was lost was
+//!   applied. At most one.
 //!
 //! On a SeaORM entity's `Model`, the entity's own `#[sea_orm(table_name = "..")]`,
 //! `#[sea_orm(column_name = "..")]` and `#[sea_orm(primary_key)]` are the defaults for
@@ -143,6 +147,7 @@ mod row;
 mod statement;
 mod table;
 pub mod timestamp;
+mod token;
 mod version;
 
 #[cfg(feature = "_diesel")]
@@ -200,6 +205,7 @@ pub use execute::{AnyExecuteError, ExecuteError};
 pub use row::{DriverRow, FromRow, GetColumn};
 pub use statement::{Delete, Update, Verify, VersionedStatement};
 pub use table::{Column, Role, Table};
+pub use token::WriteToken;
 pub use version::{InitialVersion, Version, VersionValue};
 
 /// The sea-query version this crate builds statements with, re-exported so your code and the
@@ -272,6 +278,21 @@ pub trait Optimistic: Sized {
     /// # Ok::<(), optimistic_core::Error<Seat>>(())
     /// ```
     fn set_version(&mut self, version: Self::Version);
+
+    /// The row's [`WriteToken`], if a field is marked `#[optimistic(write_token)]`; `None`
+    /// otherwise (the default). [`set_version`](Optimistic::set_version) moves it on.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version, WriteToken};
+    /// #[optimistic(table = "seats")]
+    /// struct Seat { id: i64, #[optimistic(write_token)] token: WriteToken, version: Version }
+    ///
+    /// let seat = Seat { id: 2, token: WriteToken::from(5), version: Version::from(3) };
+    /// assert_eq!(seat.write_token().map(WriteToken::current), Some(5));
+    /// ```
+    fn write_token(&self) -> Option<&WriteToken> {
+        None
+    }
 
     /// Calls `visit` with the position (in [`TABLE`](Optimistic::TABLE)'s columns) and value of
     /// each column whose role `wanted` accepts, in column order. Generated so that a statement
@@ -633,5 +654,34 @@ pub mod __private {
         R: crate::GetColumn<T::Version> + ?Sized,
     {
         row.get_version(column, <T::Version as crate::VersionValue>::NULLABLE)
+    }
+
+    /// What a `#[optimistic(write_token)]` field must be; a bound rather than a type, so that a
+    /// field of another type gets one error that says what to do.
+    #[diagnostic::on_unimplemented(
+        message = "`#[optimistic(write_token)]` needs a field of type `optimistic_core::WriteToken`, not `{Self}`",
+        label = "make this a `WriteToken` (its column is a `BIGINT NOT NULL`), or remove `write_token`"
+    )]
+    pub trait WriteTokenField {
+        /// The token itself.
+        fn token(&mut self) -> &mut crate::WriteToken;
+    }
+
+    impl WriteTokenField for crate::WriteToken {
+        fn token(&mut self) -> &mut crate::WriteToken {
+            self
+        }
+    }
+
+    /// The generated `set_version`'s second half: the write succeeded, so its token is the
+    /// column's now.
+    pub fn write_token_written<F: WriteTokenField>(field: &mut F) {
+        field.token().written();
+    }
+
+    /// The generated `Optimistic::write_token`. Untyped, so that a field of the wrong type is
+    /// reported once, by `write_token_written`'s bound, not here as well.
+    pub fn write_token_of(field: &dyn std::any::Any) -> Option<&crate::WriteToken> {
+        field.downcast_ref()
     }
 }

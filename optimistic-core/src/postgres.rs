@@ -16,7 +16,9 @@ pub use sea_query_postgres::PostgresBinder;
 
 use crate::ExecuteError;
 use crate::cached::CachedWrite;
-use crate::{Dialect, DriverRow, FromRow, GetColumn, Optimistic, Version, VersionedStatement};
+use crate::{
+    Dialect, DriverRow, FromRow, GetColumn, Optimistic, Version, VersionedStatement, WriteToken,
+};
 use ::tokio_postgres::Row;
 
 crate::execute::from_driver_error!(::tokio_postgres::Error, feature = "postgres");
@@ -35,26 +37,37 @@ impl<T: for<'a> FromSql<'a>> GetColumn<T> for Row {
 
 type BoxError = Box<dyn std::error::Error + Sync + Send>;
 
-/// Binds as `BIGINT` (`INT8`).
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-impl ToSql for Version {
-    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxError> {
-        self.get().to_sql(ty, out)
-    }
+/// `ToSql` and `FromSql` for a `BIGINT` column type of ours: `$bound` is the number it binds;
+/// reading a NULL is an error, never a made-up value.
+macro_rules! postgres_bigint {
+    ($ty:ty, $bound:expr) => {
+        /// Binds as `BIGINT` (`INT8`).
+        #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+        impl ToSql for $ty {
+            fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxError> {
+                let bound: fn(&$ty) -> i64 = $bound;
+                bound(self).to_sql(ty, out)
+            }
 
-    accepts!(INT8);
-    to_sql_checked!();
+            accepts!(INT8);
+            to_sql_checked!();
+        }
+
+        /// Reads a `BIGINT`; a NULL is an error, never a made-up value.
+        #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+        impl<'a> FromSql<'a> for $ty {
+            fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+                i64::from_sql(ty, raw).map(<$ty>::from)
+            }
+
+            accepts!(INT8);
+        }
+    };
 }
 
-/// Reads a `BIGINT`; a NULL is an error, never a silent version.
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-impl<'a> FromSql<'a> for Version {
-    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
-        i64::from_sql(ty, raw).map(Version::from)
-    }
-
-    accepts!(INT8);
-}
+postgres_bigint!(Version, |version| version.get());
+// Binds the token the next write writes.
+postgres_bigint!(WriteToken, |token| token.pending());
 
 fn bind<S: VersionedStatement>(statement: &S) -> (String, PostgresValues) {
     let (sql, values) = statement.build(PostgresQueryBuilder);

@@ -124,6 +124,23 @@ impl<E> RetryError<E> {
         }
     }
 
+    /// The error that ended the run, by reference: to ask it
+    /// [`is_outcome_unknown`](Retryable::is_outcome_unknown), say, and keep it.
+    ///
+    /// ```
+    /// use optimistic_core::retry::RetryPolicy;
+    ///
+    /// let never = |_: &std::io::Error| false;
+    /// let failed = RetryPolicy::new(3).retry_if(never, |_| Err::<(), _>(std::io::Error::other("disk full")));
+    /// assert_eq!(failed.unwrap_err().inner().kind(), std::io::ErrorKind::Other);
+    /// ```
+    pub fn inner(&self) -> &E {
+        match self {
+            RetryError::Exhausted { last, .. } => last,
+            RetryError::Failed { error, .. } => error,
+        }
+    }
+
     /// Attempts used.
     ///
     /// ```
@@ -472,7 +489,7 @@ impl RetryPolicy {
 
     /// Whether this policy retries `error`: [`Retryable::is_retryable`], and lock timeouts when
     /// opted in.
-    fn retries<E: Retryable>(&self, error: &E) -> bool {
+    pub(crate) fn retries<E: Retryable>(&self, error: &E) -> bool {
         !error.is_outcome_unknown()
             && (error.is_retryable() || (self.lock_timeouts && error.is_lock_timeout()))
     }

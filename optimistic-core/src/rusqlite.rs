@@ -48,25 +48,38 @@ pub use sea_query_rusqlite::RusqliteBinder;
 
 use crate::ExecuteError;
 use crate::cached::CachedWrite;
-use crate::{Dialect, DriverRow, FromRow, GetColumn, Optimistic, Version, VersionedStatement};
+use crate::{
+    Dialect, DriverRow, FromRow, GetColumn, Optimistic, Version, VersionedStatement, WriteToken,
+};
 
-#[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
-impl ToSql for Version {
-    fn to_sql(&self) -> ::rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.get()))
-    }
-}
-
-/// Reads an `INTEGER`; a NULL is an error, never a silent version.
-#[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
-impl FromSql for Version {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        match value {
-            ValueRef::Integer(version) => Ok(Version::from(version)),
-            _ => Err(FromSqlError::InvalidType),
+/// `ToSql` and `FromSql` for an `INTEGER` column type of ours: `$bound` is the number it
+/// binds; reading a NULL is an error, never a made-up value.
+macro_rules! rusqlite_integer {
+    ($ty:ty, $bound:expr) => {
+        #[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
+        impl ToSql for $ty {
+            fn to_sql(&self) -> ::rusqlite::Result<ToSqlOutput<'_>> {
+                let bound: fn(&$ty) -> i64 = $bound;
+                Ok(ToSqlOutput::from(bound(self)))
+            }
         }
-    }
+
+        /// Reads an `INTEGER`; a NULL is an error, never a made-up value.
+        #[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
+        impl FromSql for $ty {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                match value {
+                    ValueRef::Integer(number) => Ok(<$ty>::from(number)),
+                    _ => Err(FromSqlError::InvalidType),
+                }
+            }
+        }
+    };
 }
+
+rusqlite_integer!(Version, |version| version.get());
+// Binds the token the next write writes.
+rusqlite_integer!(WriteToken, |token| token.pending());
 
 /// Runs a versioned [`Update`](crate::Update) or [`Delete`](crate::Delete) and checks the rows
 /// it affected. Works inside a transaction too (`Transaction` derefs to `Connection`).

@@ -26,71 +26,89 @@ use crate::ExecuteError;
 use crate::cached::CachedWrite;
 use crate::{
     Batch, BatchOutcome, Dialect, DriverRow, Error, FromRow, Optimistic, Update, Version,
-    VersionedStatement,
+    VersionedStatement, WriteToken,
 };
 
-/// Stored as `BIGINT` (the column must be `BIGINT` on PostgreSQL, where `i64` is `INT8`).
-#[cfg_attr(
-    docsrs,
-    doc(cfg(any(
-        feature = "sqlx-postgres",
-        feature = "sqlx-mysql",
-        feature = "sqlx-sqlite"
-    )))
-)]
-impl<DB: Database> Type<DB> for Version
-where
-    i64: Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <i64 as Type<DB>>::type_info()
-    }
+/// `Type`, `Encode` and `Decode` for a `BIGINT` column type of ours: `$encoded` is the number
+/// it binds; a NULL is a decode error, never a made-up value.
+macro_rules! sqlx_bigint {
+    ($ty:ty, $encoded:expr, $null:literal) => {
+        /// Stored as `BIGINT` (the column must be `BIGINT` on PostgreSQL, where `i64` is `INT8`).
+        #[cfg_attr(
+            docsrs,
+            doc(cfg(any(
+                feature = "sqlx-postgres",
+                feature = "sqlx-mysql",
+                feature = "sqlx-sqlite"
+            )))
+        )]
+        impl<DB: Database> Type<DB> for $ty
+        where
+            i64: Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <i64 as Type<DB>>::type_info()
+            }
 
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <i64 as Type<DB>>::compatible(ty)
-    }
-}
-
-#[cfg_attr(
-    docsrs,
-    doc(cfg(any(
-        feature = "sqlx-postgres",
-        feature = "sqlx-mysql",
-        feature = "sqlx-sqlite"
-    )))
-)]
-impl<'q, DB: Database> Encode<'q, DB> for Version
-where
-    i64: Encode<'q, DB>,
-{
-    fn encode_by_ref(&self, buf: &mut DB::ArgumentBuffer) -> Result<IsNull, BoxDynError> {
-        self.get().encode_by_ref(buf)
-    }
-}
-
-/// A NULL is a decode error, never a silent version.
-#[cfg_attr(
-    docsrs,
-    doc(cfg(any(
-        feature = "sqlx-postgres",
-        feature = "sqlx-mysql",
-        feature = "sqlx-sqlite"
-    )))
-)]
-impl<'r, DB: Database> Decode<'r, DB> for Version
-where
-    i64: Decode<'r, DB>,
-{
-    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
-        // sqlx's SQLite decodes a NULL integer as 0; a version must never be made up.
-        if ::sqlx::ValueRef::is_null(&value) {
-            return Err(
-                "unexpected NULL in a version column (a nullable one is `Option<Version>`)".into(),
-            );
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <i64 as Type<DB>>::compatible(ty)
+            }
         }
-        i64::decode(value).map(Version::from)
-    }
+
+        #[cfg_attr(
+            docsrs,
+            doc(cfg(any(
+                feature = "sqlx-postgres",
+                feature = "sqlx-mysql",
+                feature = "sqlx-sqlite"
+            )))
+        )]
+        impl<'q, DB: Database> Encode<'q, DB> for $ty
+        where
+            i64: Encode<'q, DB>,
+        {
+            fn encode_by_ref(&self, buf: &mut DB::ArgumentBuffer) -> Result<IsNull, BoxDynError> {
+                let encoded: fn(&$ty) -> i64 = $encoded;
+                encoded(self).encode_by_ref(buf)
+            }
+        }
+
+        /// A NULL is a decode error, never a made-up value.
+        #[cfg_attr(
+            docsrs,
+            doc(cfg(any(
+                feature = "sqlx-postgres",
+                feature = "sqlx-mysql",
+                feature = "sqlx-sqlite"
+            )))
+        )]
+        impl<'r, DB: Database> Decode<'r, DB> for $ty
+        where
+            i64: Decode<'r, DB>,
+        {
+            fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+                // sqlx's SQLite decodes a NULL integer as 0.
+                if ::sqlx::ValueRef::is_null(&value) {
+                    return Err($null.into());
+                }
+                i64::decode(value).map(<$ty>::from)
+            }
+        }
+    };
 }
+
+sqlx_bigint!(
+    Version,
+    |version| version.get(),
+    "unexpected NULL in a version column (a nullable one is `Option<Version>`)"
+);
+// Binds the token the next write writes.
+sqlx_bigint!(
+    WriteToken,
+    |token| token.pending(),
+    "unexpected NULL in a write token column (it must be `NOT NULL`; `DEFAULT 0` suits rows \
+     written before it)"
+);
 
 crate::execute::from_driver_error!(
     ::sqlx::Error,

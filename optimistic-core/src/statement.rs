@@ -516,8 +516,11 @@ pub(crate) fn update<T: Optimistic>(row: &T, operation: Operation, written: Writ
     let mut statement = Query::update();
     statement.table(table.table_name());
     let columns = table.columns();
-    let wanted =
-        |role| role == Role::Key || (role == Role::Data && !matches!(written, Written::None));
+    let wanted = |role| {
+        role == Role::Key
+            || role == Role::WriteToken
+            || (role == Role::Data && !matches!(written, Written::None))
+    };
     row.visit_values(wanted, |position, value| {
         let column = &columns[position];
         match column.role() {
@@ -530,6 +533,10 @@ pub(crate) fn update<T: Optimistic>(row: &T, operation: Operation, written: Writ
                 {
                     return;
                 }
+                statement.value(column.name(), value);
+            }
+            // Every versioned write sets its own token, whatever else it writes.
+            Role::WriteToken => {
                 statement.value(column.name(), value);
             }
             Role::Version | Role::Excluded => {}
@@ -587,7 +594,8 @@ pub(crate) fn updatable_columns<T: Optimistic, C: Iden>(
                 .column(&name)
                 .map(|column| (column.name(), column.role()))
             {
-                Some((name, Role::Data)) => Ok(name),
+                // Written by every versioned update anyway; naming it changes nothing.
+                Some((name, Role::Data | Role::WriteToken)) => Ok(name),
                 Some((_, Role::Key)) => Err(ColumnError::Key {
                     table: table_name,
                     column: column_name,

@@ -30,6 +30,18 @@ pub enum Role {
     /// `@OptimisticLock(excluded = true)`): written by inserts and
     /// [`update_excluded`](crate::Optimistic::update_excluded), never by the versioned update.
     Excluded,
+    /// The [`WriteToken`](crate::WriteToken) column (`#[optimistic(write_token)]`): set to a
+    /// fresh token by inserts and by every versioned update (touches and `update_columns`
+    /// included), never checked in `WHERE`.
+    WriteToken,
+}
+
+impl Role {
+    /// Whether a versioned update that writes the data columns writes this column: data and
+    /// the write token.
+    pub(crate) fn written_with_data(self) -> bool {
+        matches!(self, Role::Data | Role::WriteToken)
+    }
 }
 
 /// One persisted column: its name in the database and its [`Role`].
@@ -109,7 +121,7 @@ impl Table {
                     versions += 1;
                     version = i;
                 }
-                Role::Data | Role::Excluded => {}
+                Role::Data | Role::Excluded | Role::WriteToken => {}
             }
             i += 1;
         }

@@ -27,7 +27,8 @@ pub(crate) struct StructAttrs {
     pub(crate) krate: Option<syn::Path>,
 }
 
-/// Options given on a field: `#[optimistic(key, version, column = "..", skip)]`.
+/// Options given on a field: `#[optimistic(key, version, column = "..", skip, excluded,
+/// write_token)]`.
 #[derive(Default)]
 pub(crate) struct FieldAttrs {
     pub(crate) key: Option<Span>,
@@ -35,6 +36,7 @@ pub(crate) struct FieldAttrs {
     pub(crate) column: Option<WithSpan<String>>,
     pub(crate) skip: Option<Span>,
     pub(crate) excluded: Option<Span>,
+    pub(crate) write_token: Option<Span>,
     /// Some option on the field was not understood (and reported): it may have been meant as
     /// `key` or `version`, so a missing key or version is not reported on top of it.
     pub(crate) misread: bool,
@@ -105,7 +107,14 @@ pub(crate) fn parse_orm_names(attrs: &[Attribute]) -> OrmNames {
 }
 
 const STRUCT_OPTIONS: &[&str] = &["table", "schema", "crate"];
-const FIELD_OPTIONS: &[&str] = &["key", "version", "column", "skip", "excluded"];
+const FIELD_OPTIONS: &[&str] = &[
+    "key",
+    "version",
+    "column",
+    "skip",
+    "excluded",
+    "write_token",
+];
 
 /// Parses the macro's own arguments, the `..` of `#[optimistic(..)]` on the struct.
 pub(crate) fn parse_struct_args(cx: &Ctxt, args: proc_macro2::TokenStream) -> StructAttrs {
@@ -168,6 +177,8 @@ pub(crate) fn parse_field_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
                 set_flag(cx, &meta, &mut parsed.skip);
             } else if meta.path.is_ident("excluded") {
                 set_flag(cx, &meta, &mut parsed.excluded);
+            } else if meta.path.is_ident("write_token") {
+                set_flag(cx, &meta, &mut parsed.write_token);
             } else if meta.path.is_ident("column") {
                 if let Some(value) = string_value(cx, &meta)? {
                     set_once(cx, &meta, &mut parsed.column, value);

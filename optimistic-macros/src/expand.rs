@@ -113,6 +113,23 @@ fn impl_optimistic(model: &Model) -> TokenStream {
         quote_spanned!(column.ty.span()=> ::core::clone::Clone::clone(&self.#field))
     });
     let version_field = version_column.map(|column| &column.field);
+    // Spanned at the field's type, so a field of another type is blamed there.
+    let (token_written, write_token) = match model.write_token() {
+        Some(column) => {
+            let (field, ty) = (&column.field, &column.ty);
+            (
+                Some(quote_spanned! {ty.span()=>
+                    #krate::__private::write_token_written(&mut self.#field);
+                }),
+                Some(quote! {
+                    fn write_token(&self) -> ::core::option::Option<&#krate::WriteToken> {
+                        #krate::__private::write_token_of(&self.#field)
+                    }
+                }),
+            )
+        }
+        None => (None, None),
+    };
     let visits = model.columns.iter().enumerate().map(|(position, column)| {
         let field = &column.field;
         let role = role_path(krate, column.role);
@@ -154,7 +171,10 @@ fn impl_optimistic(model: &Model) -> TokenStream {
 
             fn set_version(&mut self, version: Self::Version) {
                 self.#version_field = version;
+                #token_written
             }
+
+            #write_token
 
             fn visit_values<W, F>(&self, wanted: W, mut visit: F)
             where
@@ -240,6 +260,7 @@ fn role_path(krate: &syn::Path, role: Role) -> TokenStream {
         Role::Version => quote!(Version),
         Role::Data => quote!(Data),
         Role::Excluded => quote!(Excluded),
+        Role::WriteToken => quote!(WriteToken),
     };
     quote!(#krate::Role::#variant)
 }

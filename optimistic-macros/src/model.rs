@@ -37,6 +37,8 @@ pub(crate) enum Role {
     Data,
     /// Written by inserts and `update_excluded`, never by the versioned update.
     Excluded,
+    /// The `WriteToken` column: set by inserts and every versioned update, never checked.
+    WriteToken,
 }
 
 impl Model {
@@ -50,6 +52,12 @@ impl Model {
         self.columns
             .iter()
             .any(|column| column.role == Role::Excluded)
+    }
+
+    pub(crate) fn write_token(&self) -> Option<&Column> {
+        self.columns
+            .iter()
+            .find(|column| column.role == Role::WriteToken)
     }
 
     pub(crate) fn iden_ident(&self) -> Ident {

@@ -27,6 +27,7 @@ pub(crate) fn validate(cx: &Ctxt, input: &Input) -> Option<Model> {
         .map(|schema| non_empty(cx, schema.value.clone(), schema.span, "schema"));
 
     check_field_options(cx, &input.fields);
+    check_one_write_token(cx, &input.fields);
     let persisted: Vec<&Field> = input
         .fields
         .iter()
@@ -45,6 +46,8 @@ pub(crate) fn validate(cx: &Ctxt, input: &Input) -> Option<Model> {
                 Role::Version
             } else if field.attrs.excluded.is_some() {
                 Role::Excluded
+            } else if field.attrs.write_token.is_some() {
+                Role::WriteToken
             } else {
                 Role::Data
             };
@@ -134,6 +137,25 @@ fn check_field_options(cx: &Ctxt, fields: &[Field]) {
                 ));
             }
         }
+        if let Some(write_token) = attrs.write_token {
+            let clash = [
+                ("key", attrs.key),
+                ("version", attrs.version),
+                ("skip", attrs.skip),
+                ("excluded", attrs.excluded),
+            ]
+            .into_iter()
+            .find_map(|(what, span)| span.map(|_| what));
+            if let Some(what) = clash {
+                cx.push(syn::Error::new(
+                    write_token,
+                    format!(
+                        "`#[{NAME}(write_token)]` cannot go with `{what}`: the write token is a \
+                         column of its own, set by every versioned write; remove one of them"
+                    ),
+                ));
+            }
+        }
         if let Some(skip) = attrs.skip {
             let clash = [("key", attrs.key), ("version", attrs.version)]
                 .into_iter()
@@ -153,6 +175,34 @@ fn check_field_options(cx: &Ctxt, fields: &[Field]) {
                 ));
             }
         }
+    }
+}
+
+/// At most one field is the write token.
+fn check_one_write_token(cx: &Ctxt, fields: &[Field]) {
+    // A token also marked with a clashing option was reported already.
+    let marked: Vec<&Field> = fields
+        .iter()
+        .filter(|field| {
+            let attrs = &field.attrs;
+            attrs.write_token.is_some()
+                && [attrs.key, attrs.version, attrs.skip, attrs.excluded]
+                    .iter()
+                    .all(Option::is_none)
+        })
+        .collect();
+    for extra in marked.iter().skip(1) {
+        cx.push(syn::Error::new(
+            extra
+                .attrs
+                .write_token
+                .unwrap_or_else(|| extra.ident.span()),
+            format!(
+                "`#[{NAME}]` takes one write token field, and `{}` already is: remove this \
+                 `write_token`",
+                marked[0].ident
+            ),
+        ));
     }
 }
 
