@@ -12,6 +12,7 @@ use optimistic_core::sea_query::{
 };
 use optimistic_core::{
     DriverRow, ExecuteError, FromRow, GetColumn, Optimistic, Version, VersionedStatement,
+    WriteToken,
 };
 use sea_query_sqlx::{SqlxBinder, SqlxValues};
 use sqlx::{ColumnIndex, Connection, Decode, Executor, IntoArguments, Row, Type};
@@ -85,6 +86,8 @@ pub enum Kind {
     Text,
     /// The version column, decoded through the driver's `Version` support.
     Version,
+    /// A write token column, decoded through the driver's `WriteToken` support.
+    Token,
 }
 
 /// A decoded column.
@@ -98,6 +101,8 @@ pub enum Cell {
     Text(Option<String>),
     /// A version.
     Version(Version),
+    /// A write token.
+    Token(WriteToken),
 }
 
 impl Cell {
@@ -127,6 +132,13 @@ impl Cell {
         match self {
             Cell::Version(value) => *value,
             other => panic!("expected a version, got {other:?}"),
+        }
+    }
+    /// The write token.
+    pub fn token(&self) -> WriteToken {
+        match self {
+            Cell::Token(value) => *value,
+            other => panic!("expected a write token, got {other:?}"),
         }
     }
 }
@@ -386,6 +398,7 @@ where
                             Kind::Bool => row.try_get(i).map(Cell::Bool),
                             Kind::Text => row.try_get(i).map(Cell::Text),
                             Kind::Version => row.try_get(i).map(Cell::Version),
+                            Kind::Token => row.try_get(i).map(Cell::Token),
                         };
                         cell.unwrap_or_else(|error| panic!("decode column {i}: {error}"))
                     })
@@ -535,6 +548,7 @@ impl RusqliteDb {
                             Kind::Bool => Cell::Bool(row.get(i)?),
                             Kind::Text => Cell::Text(row.get(i)?),
                             Kind::Version => Cell::Version(row.get(i)?),
+                            Kind::Token => Cell::Token(row.get(i)?),
                         })
                     })
                     .collect::<rusqlite::Result<Vec<Cell>>>()
@@ -564,6 +578,7 @@ fn postgres_cells(row: &tokio_postgres::Row, kinds: &[Kind]) -> Vec<Cell> {
                 Kind::Bool => row.try_get(i).map(Cell::Bool),
                 Kind::Text => row.try_get(i).map(Cell::Text),
                 Kind::Version => row.try_get(i).map(Cell::Version),
+                Kind::Token => row.try_get(i).map(Cell::Token),
             };
             cell.unwrap_or_else(|error| panic!("decode column {i}: {error}"))
         })
@@ -869,6 +884,7 @@ impl SeaOrmDb {
                             Kind::Bool => row.try_get_by_index(i).map(Cell::Bool),
                             Kind::Text => row.try_get_by_index(i).map(Cell::Text),
                             Kind::Version => row.try_get_by_index(i).map(Cell::Version),
+                            Kind::Token => row.try_get_by_index(i).map(Cell::Token),
                         };
                         cell.unwrap_or_else(|error| panic!("decode column {i}: {error}"))
                     })
@@ -1033,6 +1049,9 @@ impl MysqlDb {
                         Kind::Text => Cell::Text(row.get(i).expect("text")),
                         Kind::Version => {
                             Cell::Version(Version::from(row.get::<i64, _>(i).expect("a version")))
+                        }
+                        Kind::Token => {
+                            Cell::Token(WriteToken::from(row.get::<i64, _>(i).expect("a token")))
                         }
                     })
                     .collect()
@@ -1304,7 +1323,7 @@ impl DieselDb<diesel::SqliteConnection> {
 macro_rules! diesel_fetch_shapes {
     ($db:ident, $select:ident, $kinds:ident, $facade:literal) => {{
         use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-        use Kind::{Bool as B, Int as I, Text as T, Version as V};
+        use Kind::{Bool as B, Int as I, Text as T, Token as K, Version as V};
         match $kinds {
             [I, B, T, V] => $db
                 .load::<(BigInt, Bool, Nullable<Text>, BigInt), (i64, bool, Option<String>, Version)>($select)
@@ -1315,6 +1334,11 @@ macro_rules! diesel_fetch_shapes {
                 .load::<(BigInt, Nullable<Text>, Nullable<Text>, BigInt), (i64, Option<String>, Option<String>, Version)>($select)
                 .into_iter()
                 .map(|(a, b, c, d)| vec![Cell::Int(a), Cell::Text(b), Cell::Text(c), Cell::Version(d)])
+                .collect(),
+            [I, T, K, V] => $db
+                .load::<(BigInt, Nullable<Text>, BigInt, BigInt), (i64, Option<String>, WriteToken, Version)>($select)
+                .into_iter()
+                .map(|(a, b, c, d)| vec![Cell::Int(a), Cell::Text(b), Cell::Token(c), Cell::Version(d)])
                 .collect(),
             [I, I, V] => $db
                 .load::<(BigInt, BigInt, BigInt), (i64, i64, Version)>($select)

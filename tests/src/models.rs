@@ -1,6 +1,6 @@
 //! Structs mapped with `#[optimistic]`, shared by the tests.
 
-use optimistic_core::{Version, optimistic};
+use optimistic_core::{Version, WriteToken, optimistic};
 
 /// The seat from the double-booking story: the README's struct.
 #[optimistic(table = "seats")]
@@ -102,6 +102,24 @@ pub struct Legacy<V: optimistic_core::VersionValue> {
 pub fn legacy_ddl(version_type: &str) -> String {
     format!("CREATE TABLE legacy (id BIGINT PRIMARY KEY, note TEXT, lock_version {version_type})")
 }
+
+/// A ticket whose every write sets a write token, so a lost answer resolves exactly.
+#[optimistic(table = "tickets")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ticket {
+    /// The key.
+    pub id: i64,
+    /// Some data.
+    pub note: Option<String>,
+    /// Set by every versioned write.
+    #[optimistic(write_token)]
+    pub write_token: WriteToken,
+    /// The version.
+    pub version: Version,
+}
+
+/// The DDL for [`Ticket`]: the token column as a migration adds it to a table with rows.
+pub const TICKETS: &str = "CREATE TABLE tickets (id BIGINT PRIMARY KEY, note TEXT, write_token BIGINT NOT NULL DEFAULT 0, version BIGINT NOT NULL)";
 
 /// An article whose view counter is excluded from versioning (Hibernate's
 /// `@OptimisticLock(excluded = true)`).

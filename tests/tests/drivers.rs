@@ -2,11 +2,14 @@
 //! PostgreSQL and MariaDB when `OPTIMISTIC_TEST_POSTGRES_URL` / `OPTIMISTIC_TEST_MYSQL_URL` are
 //! set. Each test gets its own SQLite file, PostgreSQL schema or MariaDB database.
 
+use optimistic_core::resolve::{Resolution, resolve};
 use optimistic_core::sea_query::{Expr, ExprTrait, Query};
-use optimistic_core::{Error, ExecuteError, Operation, Version};
+use optimistic_core::{Error, ExecuteError, Operation, Optimistic, Version};
+use optimistic_tests::db::{Cell, Kind};
 use optimistic_tests::db::{Db, load_order, load_seat};
 use optimistic_tests::models::{
-    Legacy, Order, PASSENGERS, Passenger, SEATS, Seat, legacy_ddl, orders_ddl,
+    Legacy, Order, PASSENGERS, Passenger, SEATS, Seat, TICKETS, Ticket, TicketIden, legacy_ddl,
+    orders_ddl,
 };
 
 fn seat_table(db: &mut impl Db) -> Seat {
@@ -323,6 +326,107 @@ fn fast_path_hostile_strings(db: &mut impl Db) {
     }
 }
 
+fn load_ticket(db: &mut impl Db, id: i64) -> Ticket {
+    let rows = db.fetch_by_key::<Ticket>(&id, &[Kind::Int, Kind::Text, Kind::Token, Kind::Version]);
+    let [row] = rows.as_slice() else {
+        panic!("{}: expected ticket {id}, got {rows:?}", db.label());
+    };
+    let [
+        Cell::Int(id),
+        Cell::Text(note),
+        Cell::Token(write_token),
+        Cell::Version(version),
+    ] = row.as_slice()
+    else {
+        panic!("{}: {row:?}", db.label());
+    };
+    Ticket {
+        id: *id,
+        note: note.clone(),
+        write_token: *write_token,
+        version: *version,
+    }
+}
+
+/// Every versioned write sets its own token, which the driver binds and reads back, and
+/// `resolve` tells a write that landed from one that did not by it alone.
+fn write_tokens(db: &mut impl Db) {
+    let label = db.label();
+    db.batch(TICKETS);
+    let new = Ticket {
+        id: 1,
+        note: None,
+        write_token: Default::default(),
+        version: Version::INITIAL,
+    };
+    db.insert(&new);
+    let mut ticket = load_ticket(db, 1);
+    assert_eq!(
+        ticket.write_token.current(),
+        new.write_token.pending(),
+        "{label}"
+    );
+
+    ticket.note = Some("window".into());
+    let sent = ticket.clone();
+    db.update_fast(&mut ticket).unwrap();
+    let stored = load_ticket(db, 1);
+    assert_eq!(
+        stored.write_token.current(),
+        sent.write_token.pending(),
+        "{label}"
+    );
+    assert_eq!(
+        stored, ticket,
+        "{label}: the row as written equals the row read back"
+    );
+    assert_eq!(
+        resolve(&sent, Some(&stored)),
+        Resolution::Applied {
+            version: Version::from(2)
+        },
+        "{label}"
+    );
+
+    // Another writer's identical change from the same version: not ours.
+    let mut twin = sent.clone();
+    twin.write_token = Default::default();
+    assert!(db.update_fast(&mut twin).unwrap_err().is_stale(), "{label}");
+    assert_eq!(
+        load_ticket(db, 1).write_token,
+        stored.write_token,
+        "{label}: a stale write moved the token"
+    );
+
+    let touching = ticket.write_token.pending();
+    db.touch_fast(&mut ticket).unwrap();
+    assert_eq!(
+        load_ticket(db, 1).write_token.current(),
+        touching,
+        "{label}: touch"
+    );
+
+    let by_columns = ticket.write_token.pending();
+    ticket.note = Some("aisle".into());
+    let version = db
+        .run(&ticket.update_columns([TicketIden::Note]).unwrap())
+        .unwrap();
+    ticket.set_version(version);
+    let stored = load_ticket(db, 1);
+    assert_eq!(
+        stored.write_token.current(),
+        by_columns,
+        "{label}: update_columns"
+    );
+    assert_eq!(
+        resolve(&sent, Some(&stored)),
+        Resolution::Superseded {
+            current: Version::from(4)
+        },
+        "{label}"
+    );
+}
+
 macro_rules! through_every_driver {
     ($($scenario:ident),* $(,)?) => {
         mod rusqlite {
@@ -457,4 +561,5 @@ through_every_driver!(
     fast_path_null_and_full_versions,
     fast_path_hostile_strings,
     read_by_key_into_the_struct,
+    write_tokens,
 );

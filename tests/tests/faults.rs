@@ -17,9 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use optimistic_core::resolve::{Resolution, resolve};
-use optimistic_core::retry::{RetryPolicy, Retryable};
-use optimistic_core::{ExecuteError, Version, optimistic};
+use optimistic_core::retry::{Retried, RetryError, RetryPolicy, Retryable};
+use optimistic_core::{ExecuteError, Version, WriteToken, optimistic};
 use optimistic_tests::namespace::{MyDatabase, PgSchema};
 use optimistic_tests::proxy::{Proxy, server_address};
 use sqlx::Connection;
@@ -28,13 +27,16 @@ const WORKERS: u64 = 8;
 const ACCOUNTS: i64 = 4;
 const KILL_EVERY: Duration = Duration::from_millis(20);
 
-/// An account; `last_deposit` names the deposit that wrote it last, for the ledger.
+/// An account; `last_deposit` names the deposit that wrote it last, for the ledger, and the
+/// write token makes resolving an unknown outcome exact.
 #[optimistic(table = "accounts")]
 #[derive(Debug, Clone, PartialEq)]
 struct Account {
     id: i64,
     balance: i64,
     last_deposit: i64,
+    #[optimistic(write_token)]
+    write_token: WriteToken,
     version: Version,
 }
 
@@ -92,17 +94,16 @@ trait Server: Sync {
         &self,
         admin: &mut Self::Connection,
     ) -> impl Future<Output = Result<u64, sqlx::Error>>;
-    /// One deposit attempt on `connection`; the row it is about to write goes to `intended`.
+    /// One deposit attempt on `connection`: read, change, versioned update.
     fn attempt(
         connection: &mut Self::Connection,
         account: i64,
         deposit: i64,
-        intended: &Cell<Option<Account>>,
     ) -> impl Future<Output = Result<(), AttemptError>>;
-    /// Sends `row`'s versioned update as it is.
+    /// Sends `row`'s versioned update as it is, storing its new version on success.
     fn write(
         connection: &mut Self::Connection,
-        row: &Account,
+        row: &mut Account,
     ) -> impl Future<Output = Result<(), ExecuteError<Account, sqlx::Error>>>;
     /// Reads an account.
     fn read(
@@ -121,9 +122,9 @@ macro_rules! sqlx_server_helpers {
     ($connection:ty) => {
         async fn write(
             connection: &mut $connection,
-            row: &Account,
+            row: &mut Account,
         ) -> Result<(), ExecuteError<Account, sqlx::Error>> {
-            optimistic_core::sqlx::update(connection, &mut row.clone()).await
+            optimistic_core::sqlx::update(connection, row).await
         }
 
         async fn read(
@@ -137,7 +138,6 @@ macro_rules! sqlx_server_helpers {
             connection: &mut $connection,
             account: i64,
             deposit: i64,
-            intended: &Cell<Option<Account>>,
         ) -> Result<(), AttemptError> {
             let mut row =
                 optimistic_core::sqlx::fetch_by_key::<Account, _>(&mut *connection, &account)
@@ -146,7 +146,6 @@ macro_rules! sqlx_server_helpers {
                     .expect("the account exists");
             row.balance += deposit;
             row.last_deposit = deposit;
-            intended.set(Some(row.clone()));
             optimistic_core::sqlx::update(&mut *connection, &mut row)
                 .await
                 .map_err(AttemptError::Write)
@@ -223,7 +222,7 @@ impl Server for Postgres<'_> {
     }
 
     fn schema(&self) -> &'static str {
-        "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, last_deposit BIGINT NOT NULL, version BIGINT NOT NULL);
+        "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, last_deposit BIGINT NOT NULL, write_token BIGINT NOT NULL DEFAULT 0, version BIGINT NOT NULL);
          CREATE TABLE ledger (deposit BIGINT NOT NULL, account BIGINT NOT NULL, amount BIGINT NOT NULL);
          CREATE FUNCTION record_deposit() RETURNS trigger AS $$
          BEGIN
@@ -274,7 +273,7 @@ impl Server for Mariadb<'_> {
     }
 
     fn schema(&self) -> &'static str {
-        "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, last_deposit BIGINT NOT NULL, version BIGINT NOT NULL);
+        "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, last_deposit BIGINT NOT NULL, write_token BIGINT NOT NULL DEFAULT 0, version BIGINT NOT NULL);
          CREATE TABLE ledger (deposit BIGINT NOT NULL, account BIGINT NOT NULL, amount BIGINT NOT NULL);
          CREATE TRIGGER accounts_ledger AFTER UPDATE ON accounts FOR EACH ROW
              INSERT INTO ledger VALUES (NEW.last_deposit, NEW.id, NEW.balance - OLD.balance);"
@@ -317,7 +316,7 @@ struct Run {
 enum Mode {
     /// The retry policy, which hands back an unknown outcome.
     Policy,
-    /// The policy, then, for an unknown outcome, [`resolve_then_rewrite`].
+    /// `RetryPolicy::retry_resolving_tokio`, which resolves unknown outcomes from the row.
     Resolving,
     /// The control: every error retried.
     RetryEveryError,
@@ -339,6 +338,7 @@ fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
                 id,
                 balance: 0,
                 last_deposit: 0,
+                write_token: WriteToken::new(),
                 version: Version::INITIAL,
             };
             S::insert(&mut setup, &account).await;
@@ -373,17 +373,14 @@ fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
                 // Each deposit's amount is its own number, so the ledger names it.
                 let deposit = (worker * S::DEPOSITS_PER_WORKER + n + 1) as i64;
                 let account = deposit % ACCOUNTS + 1;
-                let intended: Rc<Cell<Option<Account>>> = Rc::new(Cell::new(None));
                 let attempt = |_| {
                     let slot = Rc::clone(&slot);
-                    let intended = Rc::clone(&intended);
                     async move {
                         let mut connection = match slot.take() {
                             Some(connection) => connection,
                             None => server.writer().await.map_err(AttemptError::Read)?,
                         };
-                        let outcome =
-                            S::attempt(&mut connection, account, deposit, &intended).await;
+                        let outcome = S::attempt(&mut connection, account, deposit).await;
                         if outcome.is_ok() {
                             slot.set(Some(connection));
                         }
@@ -396,20 +393,22 @@ fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
                             .retry_async_if(tokio::time::sleep, |_: &AttemptError| true, &attempt)
                             .await
                     }
-                    Mode::Policy | Mode::Resolving => policy.retry_tokio(&attempt).await,
+                    Mode::Policy => policy.retry_tokio(&attempt).await,
+                    Mode::Resolving => {
+                        let mut writer = Writer {
+                            server,
+                            connection: slot.take(),
+                        };
+                        let outcome =
+                            resolving_deposit(&mut writer, &policy, account, deposit).await;
+                        slot.set(writer.connection);
+                        outcome
+                    }
                 };
                 let told = match outcome {
                     Ok(_) => Reported::Done,
-                    Err(error) => {
-                        if !error.into_inner().is_outcome_unknown() {
-                            Reported::Failed
-                        } else if mode != Mode::Resolving {
-                            Reported::Unknown
-                        } else {
-                            let written = intended.take().expect("a write preceded it");
-                            resolve_then_rewrite(server, &written).await
-                        }
-                    }
+                    Err(error) if error.inner().is_outcome_unknown() => Reported::Unknown,
+                    Err(_) => Reported::Failed,
                 };
                 reported.push((deposit, told));
             }
@@ -433,40 +432,67 @@ fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
     })
 }
 
-/// After an unknown outcome: read the row back and resolve; while it says "not applied", send
-/// the very same update again (it expects the same version, so it applies only if the lost one
-/// did not, even if that one is still running on the server) and look again.
-async fn resolve_then_rewrite<S: Server>(server: &S, written: &Account) -> Reported {
-    for _ in 0..50 {
-        match resolve(
-            written,
-            read_back_account::<S>(server, written.id).await.as_ref(),
-        ) {
-            Resolution::Applied { .. } => return Reported::Done,
-            Resolution::Superseded { .. } | Resolution::Deleted => return Reported::Unknown,
-            Resolution::NotApplied => {
-                if let Ok(mut connection) = server.writer().await
-                    && S::write(&mut connection, written).await.is_ok()
-                {
-                    return Reported::Done;
-                }
-                // Stale, or unknown again: the row says which next time round.
-            }
-        }
-    }
-    Reported::Unknown
+/// A writer's connection for the resolving retry: opened when needed, dropped after a failure
+/// (the killer may have ended it).
+struct Writer<'a, S: Server> {
+    server: &'a S,
+    connection: Option<S::Connection>,
 }
 
-/// Reads the account on a fresh connection, trying again while the killer gets in the way.
-async fn read_back_account<S: Server>(server: &S, account: i64) -> Option<Account> {
-    loop {
-        if let Ok(mut connection) = server.writer().await
-            && let Ok(row) = S::read(&mut connection, account).await
-        {
-            return row;
+impl<S: Server> Writer<'_, S> {
+    async fn connection(&mut self) -> Result<S::Connection, AttemptError> {
+        match self.connection.take() {
+            Some(connection) => Ok(connection),
+            None => self.server.writer().await.map_err(AttemptError::Read),
+        }
+    }
+
+    async fn update(&mut self, row: &mut Account) -> Result<(), AttemptError> {
+        let mut connection = self.connection().await?;
+        let outcome = S::write(&mut connection, row).await;
+        if outcome.is_ok() {
+            self.connection = Some(connection);
+        }
+        outcome.map_err(AttemptError::Write)
+    }
+
+    async fn read(&mut self, account: i64) -> Result<Option<Account>, AttemptError> {
+        let mut connection = self.connection().await?;
+        let row = S::read(&mut connection, account).await;
+        if row.is_ok() {
+            self.connection = Some(connection);
+        }
+        row.map_err(AttemptError::Read)
+    }
+}
+
+/// One deposit through `RetryPolicy::retry_resolving_tokio`: an unknown outcome is resolved
+/// from the row (exactly, by its write token) and the same update sent again while it has not
+/// been applied.
+async fn resolving_deposit<S: Server>(
+    writer: &mut Writer<'_, S>,
+    policy: &RetryPolicy,
+    account: i64,
+    deposit: i64,
+) -> Result<Retried<()>, RetryError<AttemptError>> {
+    let mut row = loop {
+        if let Ok(Some(row)) = writer.read(account).await {
+            break row;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    };
+    policy
+        .retry_resolving_tokio(
+            writer,
+            &mut row,
+            |row| {
+                row.balance += deposit;
+                row.last_deposit = deposit;
+            },
+            async |writer: &mut Writer<'_, S>, row: &mut Account| writer.update(row).await,
+            async |writer: &mut Writer<'_, S>, account: &i64| writer.read(*account).await,
+        )
+        .await
 }
 
 /// Compares every reported outcome with the ledger; returns the deposits applied twice. The
