@@ -89,8 +89,9 @@
 //! For `struct Seat`:
 //! - `impl Optimistic for Seat`, whose provided methods build the statements;
 //! - the same methods as inherent methods, so they need no import: `seat.insert()`,
-//!   `seat.update()`, `seat.update_columns([SeatIden::IsBooked])`, `seat.touch()`,
-//!   `seat.delete()`, `seat.verify()`, `Seat::select()`, and `seat.update_excluded()` when
+//!   `seat.update()`, `seat.update_columns([SeatIden::IsBooked])`,
+//!   `seat.update_changed(&original)`, `seat.touch()`, `seat.delete()`, `seat.verify()`,
+//!   `Seat::select()`, `Seat::select_by_key(&key)`, and `seat.update_excluded()` when
 //!   the struct has excluded fields (so the struct cannot have inherent methods of those names
 //!   itself);
 //! - `enum SeatIden`, a sea-query [`Iden`] with a `Table` variant and one variant
@@ -141,6 +142,7 @@ mod cached;
 mod error;
 mod execute;
 pub mod http;
+pub mod merge;
 pub mod resolve;
 pub mod retry;
 mod row;
@@ -412,6 +414,77 @@ pub trait Optimistic: Sized {
             statement::Written::Only(&columns),
         ))
     }
+
+    /// The data and excluded columns whose values differ between this row and `other`, in
+    /// column order: what an edit changed, given the row as it was read.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// #[optimistic(table = "passengers")]
+    /// #[derive(Clone)]
+    /// struct Passenger { id: i64, name: String, meal: Option<String>, version: Version }
+    ///
+    /// let read = Passenger { id: 1, name: "Ada".into(), meal: None, version: Version::from(3) };
+    /// let edited = Passenger { meal: Some("vegan".into()), ..read.clone() };
+    /// assert_eq!(edited.changed_columns(&read), ["meal"]);
+    /// ```
+    fn changed_columns(&self, other: &Self) -> Vec<&'static str> {
+        let columns = Self::TABLE.columns();
+        let edited = |role| matches!(role, Role::Data | Role::Excluded);
+        let mut mine = Vec::new();
+        self.visit_values(edited, |_, value| mine.push(value));
+        let mut mine = mine.into_iter();
+        let mut changed = Vec::new();
+        other.visit_values(edited, |position, value| {
+            if mine.next().is_some_and(|mine| mine != value) {
+                changed.push(columns[position].name());
+            }
+        });
+        changed
+    }
+
+    /// Like [`update`](Optimistic::update), but writes only the data columns that differ from
+    /// `original` (the row as it was read, at the same version), as Hibernate's
+    /// `@DynamicUpdate` does; still versioned. `None` when no data column changed: there is
+    /// nothing to write, and no statement (the version is not bumped either).
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "passengers")]
+    /// # #[derive(Clone)]
+    /// # struct Passenger { id: i64, name: String, meal: Option<String>, version: Version }
+    /// let read = Passenger { id: 1, name: "Ada".into(), meal: None, version: Version::from(3) };
+    /// let edited = Passenger { meal: Some("vegan".into()), ..read.clone() };
+    ///
+    /// let (sql, _) = edited.update_changed(&read).expect("a change").build(SqliteQueryBuilder);
+    /// assert_eq!(sql, r#"UPDATE "passengers" SET "meal" = ?, "version" = ? WHERE "id" = ? AND "version" = ?"#);
+    /// assert!(read.update_changed(&read).is_none());
+    /// ```
+    fn update_changed(&self, original: &Self) -> Option<Update<Self>> {
+        let changed: Vec<&'static str> = self
+            .changed_columns(original)
+            .into_iter()
+            .filter(|name| {
+                Self::TABLE
+                    .column(name)
+                    .is_some_and(|column| column.role() == Role::Data)
+            })
+            .collect();
+        if changed.is_empty() {
+            return None;
+        }
+        Some(statement::update(
+            self,
+            Operation::Update,
+            statement::Written::Only(&changed),
+        ))
+    }
+
+    /// Sets the field of column `position` (in [`TABLE`](Optimistic::TABLE)'s columns) to a
+    /// clone of `source`'s: how [`merge`](merge::merge) takes one side's edit of one field.
+    /// Generated; a position out of range changes nothing.
+    fn copy_column(&mut self, position: usize, source: &Self);
 
     /// `UPDATE table SET every excluded column WHERE key`: writes the columns marked
     /// `#[optimistic(excluded)]` (view counters, last-seen stamps) without checking or bumping

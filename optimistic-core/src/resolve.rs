@@ -9,7 +9,6 @@
 //! application's call. A [`WriteToken`](crate::WriteToken) column (`#[optimistic(write_token)]`)
 //! makes `Applied` exact. [`RetryPolicy::retry_resolving`] follows the recipe for you.
 
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use crate::retry::{Retried, RetryError, RetryPolicy, Retryable};
@@ -198,26 +197,14 @@ impl RetryPolicy {
         Write: FnMut(&mut C, &mut T) -> Result<(), E>,
         Read: FnMut(&mut C, &T::Key) -> Result<Option<T>, E>,
     {
-        // The async form, driven here: every future it awaits is ready at once, so one poll
-        // finishes it.
-        let run = self.retry_resolving_async(
-            |wait| {
-                std::thread::sleep(wait);
-                std::future::ready(())
-            },
+        crate::retry::run_ready(self.retry_resolving_async(
+            crate::retry::thread_sleep,
             connection,
             row,
             change,
             async |connection: &mut C, row: &mut T| write(connection, row),
             async |connection: &mut C, key: &T::Key| read(connection, key),
-        );
-        let mut run = std::pin::pin!(run);
-        let mut context = Context::from_waker(Waker::noop());
-        loop {
-            if let Poll::Ready(outcome) = run.as_mut().poll(&mut context) {
-                return outcome;
-            }
-        }
+        ))
     }
 
     /// The async [`retry_resolving`](RetryPolicy::retry_resolving): `sleep` is the runtime's

@@ -401,6 +401,24 @@ impl Retryable for ::tokio_postgres::Error {
     }
 }
 
+/// Runs a future whose every await is ready at once (the sync forms of the retry helpers drive
+/// their async forms with blocking closures), polling it to the end on this thread.
+pub(crate) fn run_ready<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+    }
+}
+
+/// A "sleep" for [`run_ready`]: blocks the thread, then is ready.
+pub(crate) fn thread_sleep(wait: Duration) -> std::future::Ready<()> {
+    std::thread::sleep(wait);
+    std::future::ready(())
+}
+
 enum Step<E> {
     Retry(Duration),
     Stop(RetryError<E>),

@@ -151,6 +151,13 @@ fn impl_optimistic(model: &Model) -> TokenStream {
         }
     });
 
+    let copies = model.columns.iter().enumerate().map(|(position, column)| {
+        let field = &column.field;
+        quote_spanned! {column.ty.span()=>
+            #position => self.#field = ::core::clone::Clone::clone(&source.#field),
+        }
+    });
+
     quote! {
         impl #impl_generics #krate::Optimistic for #ident #ty_generics #where_clause {
             // Spanned at the key's type, so "private type in public interface" points there.
@@ -182,6 +189,13 @@ fn impl_optimistic(model: &Model) -> TokenStream {
                 F: ::core::ops::FnMut(usize, #sea_query::Value),
             {
                 #(#visits)*
+            }
+
+            fn copy_column(&mut self, position: usize, source: &Self) {
+                match position {
+                    #(#copies)*
+                    _ => {}
+                }
             }
 
             fn sql_cache() -> ::core::option::Option<&'static #krate::__private::SqlCache> {
@@ -297,6 +311,10 @@ fn inherent_methods(model: &Model) -> TokenStream {
         "Versioned `UPDATE` of `{table}` that writes only `columns`; fails for a key, version or \
          excluded column. Run it, then call `check` on it."
     );
+    let doc_changed = format!(
+        "Versioned `UPDATE` of `{table}` that writes only the data columns that differ from \
+         `original` (the row as read); `None` when none does. Run it, then call `check` on it."
+    );
     let iden = model.iden_ident();
     let update_excluded = model.has_excluded().then(|| {
         let doc = format!(
@@ -358,6 +376,14 @@ fn inherent_methods(model: &Model) -> TokenStream {
                 columns: impl ::core::iter::IntoIterator<Item = #iden>,
             ) -> ::core::result::Result<#krate::Update<Self>, #krate::ColumnError> {
                 <Self as #krate::Optimistic>::update_columns(self, columns)
+            }
+
+            #[doc = #doc_changed]
+            #vis fn update_changed(
+                &self,
+                original: &Self,
+            ) -> ::core::option::Option<#krate::Update<Self>> {
+                <Self as #krate::Optimistic>::update_changed(self, original)
             }
 
             #update_excluded

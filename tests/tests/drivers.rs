@@ -2,8 +2,12 @@
 //! PostgreSQL and MariaDB when `OPTIMISTIC_TEST_POSTGRES_URL` / `OPTIMISTIC_TEST_MYSQL_URL` are
 //! set. Each test gets its own SQLite file, PostgreSQL schema or MariaDB database.
 
+use std::time::Duration;
+
+use optimistic_core::merge::{FieldConflict, MergeError};
 use optimistic_core::resolve::{Resolution, resolve};
-use optimistic_core::sea_query::{Expr, ExprTrait, Query};
+use optimistic_core::retry::RetryPolicy;
+use optimistic_core::sea_query::{Expr, ExprTrait, Query, Value};
 use optimistic_core::{Error, ExecuteError, Operation, Optimistic, Version};
 use optimistic_tests::db::{Cell, Kind};
 use optimistic_tests::db::{Db, load_order, load_seat};
@@ -260,6 +264,91 @@ fn read_by_key_into_the_struct(db: &mut impl Db) {
         .unwrap_or_else(|e| panic!("{label}: {e}"));
     assert_eq!(read.version, Version::from(6), "{label}");
     assert_eq!(db.read_passenger(1), Some(read), "{label}");
+}
+
+/// Two users edit different fields of one passenger: the second write goes stale, is merged
+/// with the first and lands, keeping both edits. Editing the same field is a conflict with both
+/// values, and leaves the row alone. Only the changed columns are written.
+fn merging_edits(db: &mut impl Db) {
+    let label = db.label();
+    db.batch(PASSENGERS);
+    db.insert(&Passenger {
+        id: 1,
+        name: "Ada Lovelace".into(),
+        nickname: None,
+        visits: 0,
+        version: Version::INITIAL,
+    });
+    let original = db.read_passenger(1).expect("the passenger");
+    let mut renamed = Passenger {
+        name: "Ada King".into(),
+        ..original.clone()
+    };
+    db.update_fast(&mut renamed).unwrap();
+
+    let policy = RetryPolicy::new(3).with_base_delay(Duration::ZERO);
+    let mut nicknamed = Passenger {
+        nickname: Some("Ada".into()),
+        ..original.clone()
+    };
+    let done = policy
+        .retry_merging(
+            db,
+            original.clone(),
+            &mut nicknamed,
+            |db, row| db.update_fast(row),
+            |db, id| Ok(db.read_passenger(*id)),
+        )
+        .unwrap_or_else(|error| panic!("{label}: {error}"));
+    assert_eq!(done.attempts, 2, "{label}");
+    let stored = db.read_passenger(1).expect("the passenger");
+    assert_eq!(
+        (
+            stored.name.as_str(),
+            stored.nickname.as_deref(),
+            stored.version
+        ),
+        ("Ada King", Some("Ada"), Version::from(3)),
+        "{label}: both edits land"
+    );
+    assert_eq!(stored, nicknamed, "{label}");
+
+    // The same field, from the same read: a conflict naming both values, nothing written.
+    let mut other = Passenger {
+        nickname: Some("Countess".into()),
+        ..original.clone()
+    };
+    let error = policy
+        .retry_merging(
+            db,
+            original.clone(),
+            &mut other,
+            |db, row| db.update_fast(row),
+            |db, id| Ok(db.read_passenger(*id)),
+        )
+        .unwrap_err();
+    let MergeError::Conflict(conflict) = error else {
+        panic!("{label}: {error}");
+    };
+    assert_eq!(
+        conflict.conflicts,
+        [FieldConflict {
+            column: "nickname",
+            original: Value::String(None),
+            mine: Value::from("Countess"),
+            theirs: Value::from("Ada"),
+        }],
+        "{label}"
+    );
+    assert_eq!(db.read_passenger(1), Some(stored.clone()), "{label}");
+
+    // An edit of one field writes that column alone; no edit, no statement.
+    let mut fresh = stored.clone();
+    fresh.nickname = None;
+    let update = fresh.update_changed(&stored).expect("a change");
+    fresh.version = db.run(&update).unwrap();
+    assert!(stored.update_changed(&stored).is_none(), "{label}");
+    assert_eq!(db.read_passenger(1), Some(fresh), "{label}");
 }
 
 /// The fast path's two uncached shapes: a NULL expected version (`IS NULL`) and a version at
@@ -562,4 +651,5 @@ through_every_driver!(
     fast_path_hostile_strings,
     read_by_key_into_the_struct,
     write_tokens,
+    merging_edits,
 );

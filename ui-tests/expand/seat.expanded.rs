@@ -94,6 +94,17 @@ impl ::optimistic_core::Optimistic for Seat {
             visit(3usize, ::optimistic_core::__private::version_value(self));
         }
     }
+    fn copy_column(&mut self, position: usize, source: &Self) {
+        match position {
+            0usize => self.id = ::core::clone::Clone::clone(&source.id),
+            1usize => self.is_booked = ::core::clone::Clone::clone(&source.is_booked),
+            2usize => {
+                self.passenger_name = ::core::clone::Clone::clone(&source.passenger_name);
+            }
+            3usize => self.version = ::core::clone::Clone::clone(&source.version),
+            _ => {}
+        }
+    }
     fn sql_cache() -> ::core::option::Option<
         &'static ::optimistic_core::__private::SqlCache,
     > {
@@ -183,5 +194,12 @@ impl Seat {
         ::optimistic_core::ColumnError,
     > {
         <Self as ::optimistic_core::Optimistic>::update_columns(self, columns)
+    }
+    ///Versioned `UPDATE` of `seats` that writes only the data columns that differ from `original` (the row as read); `None` when none does. Run it, then call `check` on it.
+    pub fn update_changed(
+        &self,
+        original: &Self,
+    ) -> ::core::option::Option<::optimistic_core::Update<Self>> {
+        <Self as ::optimistic_core::Optimistic>::update_changed(self, original)
     }
 }
