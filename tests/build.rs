@@ -5,6 +5,10 @@ fn main() {
     for (variable, cfg) in [
         ("OPTIMISTIC_TEST_POSTGRES_URL", "optimistic_postgres"),
         ("OPTIMISTIC_TEST_MYSQL_URL", "optimistic_mysql"),
+        // scripts/replica-servers.sh: a primary and its hot standby (both variables are read).
+        ("OPTIMISTIC_TEST_PRIMARY_URL", "optimistic_replica"),
+        // scripts/galera-servers.sh: three comma-separated node URLs.
+        ("OPTIMISTIC_TEST_GALERA_URLS", "optimistic_galera"),
     ] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
         println!("cargo::rerun-if-env-changed={variable}");

@@ -15,6 +15,13 @@ use tokio::runtime::Runtime;
 pub const POSTGRES_URL: &str = "OPTIMISTIC_TEST_POSTGRES_URL";
 /// The variable that enables the MariaDB / MySQL tests.
 pub const MYSQL_URL: &str = "OPTIMISTIC_TEST_MYSQL_URL";
+/// The variable that enables the replica tests: the primary of `scripts/replica-servers.sh`.
+pub const PRIMARY_URL: &str = "OPTIMISTIC_TEST_PRIMARY_URL";
+/// Its hot standby, read with the primary's.
+pub const STANDBY_URL: &str = "OPTIMISTIC_TEST_STANDBY_URL";
+/// The variable that enables the Galera tests: the URLs of `scripts/galera-servers.sh`'s three
+/// nodes, comma-separated.
+pub const GALERA_URLS: &str = "OPTIMISTIC_TEST_GALERA_URLS";
 
 /// The server's URL.
 ///
@@ -78,7 +85,11 @@ impl PgSchema {
     // Not `Default`: it creates a schema on a server.
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
-        let url = server_url(POSTGRES_URL);
+        PgSchema::on(server_url(POSTGRES_URL))
+    }
+
+    /// Creates the schema on the server at `url` (a primary, whose standbys then have it too).
+    pub fn on(url: String) -> Self {
         let schema = unique_name();
         admin_postgres(&url, &format!("CREATE SCHEMA {schema}"));
         PgSchema { url, schema }
@@ -86,8 +97,12 @@ impl PgSchema {
 
     /// sqlx options whose connections use the schema.
     pub fn sqlx_options(&self) -> sqlx::postgres::PgConnectOptions {
-        self.url
-            .parse::<sqlx::postgres::PgConnectOptions>()
+        self.sqlx_options_at(&self.url)
+    }
+
+    /// sqlx options for another server that has the schema (a standby of this one's).
+    pub fn sqlx_options_at(&self, url: &str) -> sqlx::postgres::PgConnectOptions {
+        url.parse::<sqlx::postgres::PgConnectOptions>()
             .expect("parse the PostgreSQL URL")
             .options([("search_path", self.schema.as_str())])
     }
@@ -114,7 +129,7 @@ fn admin_postgres(url: &str, sql: &str) {
     runtime().block_on(async {
         let mut connection = sqlx::PgConnection::connect(url)
             .await
-            .unwrap_or_else(|error| panic!("{POSTGRES_URL}={url} is set, but: {error}"));
+            .unwrap_or_else(|error| panic!("the test server {url} is named, but: {error}"));
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
             .execute(&mut connection)
             .await
@@ -139,7 +154,11 @@ impl MyDatabase {
     // Not `Default`: it creates a database on a server.
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
-        let url = server_url(MYSQL_URL);
+        MyDatabase::on(server_url(MYSQL_URL))
+    }
+
+    /// Creates the database on the server at `url` (a Galera node, whose peers then have it).
+    pub fn on(url: String) -> Self {
         let database = unique_name();
         admin_mysql(&url, &format!("CREATE DATABASE {database}"));
         MyDatabase { url, database }
@@ -147,8 +166,12 @@ impl MyDatabase {
 
     /// sqlx options for the database.
     pub fn sqlx_options(&self) -> sqlx::mysql::MySqlConnectOptions {
-        self.url
-            .parse::<sqlx::mysql::MySqlConnectOptions>()
+        self.sqlx_options_at(&self.url)
+    }
+
+    /// sqlx options for the database on another server that has it (a Galera peer).
+    pub fn sqlx_options_at(&self, url: &str) -> sqlx::mysql::MySqlConnectOptions {
+        url.parse::<sqlx::mysql::MySqlConnectOptions>()
             .expect("parse the MySQL URL")
             .database(&self.database)
     }
@@ -189,7 +212,7 @@ fn admin_mysql(url: &str, sql: &str) {
     runtime().block_on(async {
         let mut connection = sqlx::MySqlConnection::connect(url)
             .await
-            .unwrap_or_else(|error| panic!("{MYSQL_URL}={url} is set, but: {error}"));
+            .unwrap_or_else(|error| panic!("the test server {url} is named, but: {error}"));
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
             .execute(&mut connection)
             .await

@@ -1,0 +1,481 @@
+//! A 3-node MariaDB Galera cluster (`scripts/galera-servers.sh`): writers spread over the
+//! nodes. Two writers on one node collide on the version (`Stale`); on different nodes, the
+//! later commit fails certification (MariaDB's 1213 deadlock, SQLSTATE 40001) or, once the
+//! other write has replicated, goes stale. Both are retried; nothing is lost. The unversioned
+//! control loses updates. Then a node is killed mid-run: its writers reconnect to the others,
+//! and every deposit's reported outcome is checked against a trigger-kept ledger.
+//!
+//! Enabled by `OPTIMISTIC_TEST_GALERA_URLS` (the three nodes, comma-separated); each test has a
+//! database of its own, created through the first node and dropped after.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use optimistic_core::retry::{RetryPolicy, Retryable};
+use optimistic_core::{ExecuteError, Version, optimistic};
+use optimistic_tests::namespace::{GALERA_URLS, MyDatabase, server_url};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
+use sqlx::{Connection, Executor};
+
+const WORKERS_PER_NODE: i64 = 3;
+const ACCOUNTS: i64 = 4;
+const DEPOSITS_PER_WORKER: i64 = 40;
+/// Application logic between a deposit's read and its write, in the versioned runs and the
+/// control alike: the window in which a concurrent deposit on the same node slips in.
+const THINK_TIME: Duration = Duration::from_millis(1);
+
+/// An account; `last_deposit` names the deposit that wrote it last, for the ledger.
+#[optimistic(table = "accounts")]
+#[derive(Debug, Clone, PartialEq)]
+struct Account {
+    id: i64,
+    balance: i64,
+    last_deposit: i64,
+    version: Version,
+}
+
+const SCHEMA: &str = "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, last_deposit BIGINT NOT NULL, version BIGINT NOT NULL);
+     CREATE TABLE ledger (deposit BIGINT NOT NULL, account BIGINT NOT NULL, amount BIGINT NOT NULL);
+     CREATE TRIGGER accounts_ledger AFTER UPDATE ON accounts FOR EACH ROW
+         INSERT INTO ledger VALUES (NEW.last_deposit, NEW.id, NEW.balance - OLD.balance);";
+
+fn node_urls() -> Vec<String> {
+    let urls: Vec<String> = server_url(GALERA_URLS)
+        .split(',')
+        .map(|url| url.trim().to_owned())
+        .collect();
+    assert_eq!(urls.len(), 3, "{GALERA_URLS} names three nodes");
+    urls
+}
+
+/// The cluster through one fresh database: its connect options per node.
+struct Cluster {
+    urls: Vec<String>,
+    nodes: Vec<MySqlConnectOptions>,
+}
+
+impl Cluster {
+    fn new(database: &MyDatabase, urls: Vec<String>) -> Cluster {
+        let nodes = urls
+            .iter()
+            .map(|url| database.sqlx_options_at(url))
+            .collect();
+        Cluster { urls, nodes }
+    }
+
+    async fn setup(&self) {
+        let mut connection = MySqlConnection::connect_with(&self.nodes[0])
+            .await
+            .unwrap_or_else(|error| {
+                panic!(
+                    "{GALERA_URLS}: node {} is named, but: {error}",
+                    self.urls[0]
+                )
+            });
+        connection.execute(SCHEMA).await.expect("create the tables");
+        for id in 1..=ACCOUNTS {
+            let account = Account {
+                id,
+                balance: 0,
+                last_deposit: 0,
+                version: Version::INITIAL,
+            };
+            optimistic_core::sqlx::insert(&mut connection, &account)
+                .await
+                .expect("insert an account");
+        }
+        // A commit returns once certified; the other nodes apply it a moment later, so a read
+        // there can come too early (unless wsrep_sync_wait asks for causal reads).
+        for (node, options) in self.nodes.iter().enumerate() {
+            let mut connection = MySqlConnection::connect_with(options)
+                .await
+                .unwrap_or_else(|error| panic!("{GALERA_URLS}: node {}: {error}", self.urls[node]));
+            let started = Instant::now();
+            loop {
+                let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM accounts")
+                    .fetch_one(&mut connection)
+                    .await
+                    .expect("count the accounts");
+                if count == ACCOUNTS {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "node {} never saw the accounts",
+                    node + 1
+                );
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+
+    async fn read_back(&self, node: usize) -> (Vec<(i64, i64, i64)>, Vec<(i64, i64, i64)>) {
+        let mut connection = MySqlConnection::connect_with(&self.nodes[node])
+            .await
+            .expect("connect to read back");
+        let accounts = sqlx::query_as("SELECT id, balance, version FROM accounts ORDER BY id")
+            .fetch_all(&mut connection)
+            .await
+            .expect("read the accounts");
+        let ledger = sqlx::query_as("SELECT deposit, account, amount FROM ledger")
+            .fetch_all(&mut connection)
+            .await
+            .expect("read the ledger");
+        (accounts, ledger)
+    }
+}
+
+/// One attempt's failure: reading or connecting (nothing written, another attempt is safe) or
+/// writing (classified by the library).
+#[derive(Debug)]
+enum AttemptError {
+    Read(sqlx::Error),
+    Write(ExecuteError<Account, sqlx::Error>),
+}
+
+impl std::fmt::Display for AttemptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttemptError::Read(error) => write!(f, "read: {error}"),
+            AttemptError::Write(error) => write!(f, "write: {error}"),
+        }
+    }
+}
+
+impl Retryable for AttemptError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            AttemptError::Read(_) => true,
+            AttemptError::Write(error) => error.is_retryable(),
+        }
+    }
+
+    fn is_outcome_unknown(&self) -> bool {
+        matches!(self, AttemptError::Write(error) if error.is_outcome_unknown())
+    }
+}
+
+/// What a deposit's caller was told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reported {
+    Done,
+    Unknown,
+    Failed,
+}
+
+/// Conflicts the writers met, by kind.
+#[derive(Default)]
+struct Conflicts {
+    stale: AtomicU64,
+    certification: AtomicU64,
+}
+
+/// A writer's connection: to its own node while that one answers, then to the next.
+struct Writer<'a> {
+    cluster: &'a Cluster,
+    node: usize,
+    connection: Option<MySqlConnection>,
+}
+
+impl Writer<'_> {
+    async fn connection(&mut self) -> Result<MySqlConnection, AttemptError> {
+        if let Some(connection) = self.connection.take() {
+            return Ok(connection);
+        }
+        match MySqlConnection::connect_with(&self.cluster.nodes[self.node]).await {
+            Ok(connection) => Ok(connection),
+            Err(error) => {
+                // That node is down: the next attempt tries the next one.
+                self.node = (self.node + 1) % self.cluster.nodes.len();
+                Err(AttemptError::Read(error))
+            }
+        }
+    }
+
+    /// One deposit attempt: read on this writer's node, versioned update there.
+    async fn deposit(
+        &mut self,
+        id: i64,
+        deposit: i64,
+        conflicts: &Conflicts,
+    ) -> Result<(), AttemptError> {
+        let mut connection = self.connection().await?;
+        let outcome = async {
+            let mut row = optimistic_core::sqlx::fetch_by_key::<Account, _>(&mut connection, &id)
+                .await
+                .map_err(AttemptError::Read)?
+                .expect("the account exists");
+            row.balance += deposit;
+            row.last_deposit = deposit;
+            // The same think time as the control's.
+            tokio::time::sleep(THINK_TIME).await;
+            optimistic_core::sqlx::update(&mut connection, &mut row)
+                .await
+                .map_err(AttemptError::Write)
+        }
+        .await;
+        match &outcome {
+            Err(AttemptError::Write(error)) if error.is_stale() => {
+                conflicts.stale.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(AttemptError::Write(error)) if error.is_retryable() => {
+                conflicts.certification.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        // A connection that failed may be dead; a stale or conflicting one is fine.
+        if outcome.is_ok()
+            || matches!(&outcome, Err(error) if error.is_retryable() && !matches!(error, AttemptError::Read(_)))
+        {
+            self.connection = Some(connection);
+        }
+        outcome
+    }
+}
+
+/// Every worker's deposits, `WORKERS_PER_NODE` on each node; `during` runs beside them.
+async fn deposits(
+    cluster: &Cluster,
+    during: impl Future<Output = ()>,
+) -> (BTreeMap<i64, Reported>, Conflicts, Duration) {
+    let conflicts = Conflicts::default();
+    let policy = RetryPolicy::new(100)
+        .with_base_delay(Duration::from_millis(1))
+        .with_max_delay(Duration::from_millis(20));
+    let started = Instant::now();
+    let workers = (0..3 * WORKERS_PER_NODE).map(|worker| {
+        let (policy, conflicts) = (&policy, &conflicts);
+        async move {
+            let mut writer = Writer {
+                cluster,
+                node: (worker % 3) as usize,
+                connection: None,
+            };
+            let writer = tokio::sync::Mutex::new(&mut writer);
+            let mut reported = Vec::new();
+            for n in 0..DEPOSITS_PER_WORKER {
+                let deposit = worker * DEPOSITS_PER_WORKER + n + 1;
+                let id = deposit % ACCOUNTS + 1;
+                let outcome = policy
+                    .retry_tokio(|_| async {
+                        writer.lock().await.deposit(id, deposit, conflicts).await
+                    })
+                    .await;
+                let told = match outcome {
+                    Ok(_) => Reported::Done,
+                    Err(error) if error.inner().is_outcome_unknown() => Reported::Unknown,
+                    Err(_) => Reported::Failed,
+                };
+                reported.push((deposit, told));
+            }
+            reported
+        }
+    });
+    let (reported, ()) = tokio::join!(futures_util::future::join_all(workers), during);
+    let reported = reported.into_iter().flatten().collect();
+    (reported, conflicts, started.elapsed())
+}
+
+/// Checks the reported outcomes against the ledger; returns (done, unknown, failed, committed).
+fn check(
+    label: &str,
+    reported: &BTreeMap<i64, Reported>,
+    accounts: &[(i64, i64, i64)],
+    ledger: &[(i64, i64, i64)],
+) -> (usize, usize, usize, usize) {
+    let mut applied: BTreeMap<i64, usize> = BTreeMap::new();
+    for (deposit, account, amount) in ledger {
+        assert_eq!(amount, deposit, "{label}: deposit {deposit} added {amount}");
+        assert_eq!(*account, deposit % ACCOUNTS + 1, "{label}");
+        *applied.entry(*deposit).or_default() += 1;
+    }
+    let twice = applied.values().filter(|&&count| count > 1).count();
+    assert_eq!(twice, 0, "{label}: deposits applied twice");
+    let committed: BTreeSet<i64> = applied.keys().copied().collect();
+    for (deposit, told) in reported {
+        match told {
+            Reported::Done => assert!(
+                committed.contains(deposit),
+                "{label}: deposit {deposit} reported done is not in the ledger"
+            ),
+            Reported::Failed => assert!(
+                !committed.contains(deposit),
+                "{label}: deposit {deposit} committed but was reported as a plain failure"
+            ),
+            Reported::Unknown => {}
+        }
+    }
+    for (id, balance, version) in accounts {
+        let entries: Vec<_> = ledger.iter().filter(|(_, a, _)| a == id).collect();
+        assert_eq!(
+            *balance,
+            entries.iter().map(|(_, _, amount)| amount).sum::<i64>(),
+            "{label}: account {id} lost an update"
+        );
+        assert_eq!(*version, 1 + entries.len() as i64, "{label}: account {id}");
+    }
+    let count = |what| reported.values().filter(|&&r| r == what).count();
+    (
+        count(Reported::Done),
+        count(Reported::Unknown),
+        count(Reported::Failed),
+        committed.len(),
+    )
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_galera),
+    ignore = "run scripts/galera-servers.sh and set OPTIMISTIC_TEST_GALERA_URLS"
+)]
+fn galera_writers_on_three_nodes_lose_nothing() {
+    let urls = node_urls();
+    let database = MyDatabase::on(urls[0].clone());
+    let cluster = Cluster::new(&database, urls);
+    runtime().block_on(async {
+        cluster.setup().await;
+        let (reported, conflicts, elapsed) = deposits(&cluster, async {}).await;
+        // Every node holds the same rows: read back through the last one.
+        let (accounts, ledger) = cluster.read_back(2).await;
+        let (done, unknown, failed, committed) = check("galera", &reported, &accounts, &ledger);
+        let (stale, certification) = (
+            conflicts.stale.load(Ordering::Relaxed),
+            conflicts.certification.load(Ordering::Relaxed),
+        );
+        eprintln!(
+            "galera: {} deposits in {elapsed:.1?} on 3 nodes: {done} done, {unknown} unknown, {failed} failed, {committed} committed; {stale} stale, {certification} certification failures retried",
+            reported.len()
+        );
+        assert_eq!(done, reported.len(), "every deposit lands");
+        assert!(stale > 0, "no write went stale");
+        assert!(
+            certification > 0,
+            "no cross-node conflict failed certification; the writers did not collide across nodes"
+        );
+    });
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_galera),
+    ignore = "run scripts/galera-servers.sh and set OPTIMISTIC_TEST_GALERA_URLS"
+)]
+fn galera_control_unversioned_writes_lose_updates() {
+    let urls = node_urls();
+    let database = MyDatabase::on(urls[0].clone());
+    let cluster = Cluster::new(&database, urls);
+    runtime().block_on(async {
+        cluster.setup().await;
+        let workers = (0..3 * WORKERS_PER_NODE).map(|worker| {
+            let cluster = &cluster;
+            async move {
+                let mut connection =
+                    MySqlConnection::connect_with(&cluster.nodes[(worker % 3) as usize])
+                        .await
+                        .expect("connect");
+                for n in 0..DEPOSITS_PER_WORKER {
+                    let deposit = worker * DEPOSITS_PER_WORKER + n + 1;
+                    let id = deposit % ACCOUNTS + 1;
+                    // A certification failure is retried; the read-then-write still loses.
+                    loop {
+                        let row =
+                            optimistic_core::sqlx::fetch_by_key::<Account, _>(&mut connection, &id)
+                                .await
+                                .expect("read")
+                                .expect("the account exists");
+                        tokio::time::sleep(THINK_TIME).await;
+                        let written = sqlx::query(
+                            "UPDATE accounts SET balance = ?, version = version + 1 WHERE id = ?",
+                        )
+                        .bind(row.balance + deposit)
+                        .bind(id)
+                        .execute(&mut connection)
+                        .await;
+                        match written {
+                            Ok(_) => break,
+                            Err(error) if error.is_retryable() => continue,
+                            Err(error) => panic!("control write: {error}"),
+                        }
+                    }
+                }
+            }
+        });
+        futures_util::future::join_all(workers).await;
+        let (accounts, _) = cluster.read_back(0).await;
+        let stored: i64 = accounts.iter().map(|(_, balance, _)| balance).sum();
+        let total: i64 = (1..=3 * WORKERS_PER_NODE * DEPOSITS_PER_WORKER).sum();
+        eprintln!(
+            "galera control: {} of {total} deposited amount lost",
+            total - stored
+        );
+        assert!(
+            stored < total,
+            "the unversioned control lost nothing; the harness is blind"
+        );
+    });
+}
+
+/// Kills node 3's server outright (SIGKILL, as a crash or a pulled plug): statements in flight
+/// there lose their answers. Its pid is in the script's data directory.
+fn kill_node_3() {
+    let base = std::env::var("OPTIMISTIC_GALERA_DIR")
+        .unwrap_or_else(|_| "/var/lib/optimistic-galera".to_owned());
+    let pid_file = format!("{base}/node3/mysqld.pid");
+    let pid =
+        std::fs::read_to_string(&pid_file).unwrap_or_else(|error| panic!("{pid_file}: {error}"));
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", pid.trim()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success(), "kill node 3 ({pid_file})");
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_galera),
+    ignore = "run scripts/galera-servers.sh and set OPTIMISTIC_TEST_GALERA_URLS"
+)]
+fn galera_node_killed_mid_run_loses_nothing() {
+    let urls = node_urls();
+    let database = MyDatabase::on(urls[0].clone());
+    let cluster = Cluster::new(&database, urls);
+    let outcome = runtime().block_on(async {
+        cluster.setup().await;
+        let stop_node_3 = async {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            kill_node_3();
+        };
+        let (reported, conflicts, elapsed) = deposits(&cluster, stop_node_3).await;
+        let (accounts, ledger) = cluster.read_back(0).await;
+        (reported, conflicts, elapsed, accounts, ledger)
+    });
+    // Bring node 3 back for whatever runs next, before judging.
+    let restarted = std::process::Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scripts/galera-servers.sh"
+        ))
+        .arg("start")
+        .status()
+        .expect("run scripts/galera-servers.sh");
+    let (reported, conflicts, elapsed, accounts, ledger) = outcome;
+    let (done, unknown, failed, committed) =
+        check("galera, node 3 killed", &reported, &accounts, &ledger);
+    eprintln!(
+        "galera, node 3 killed mid-run: {} deposits in {elapsed:.1?}: {done} done, {unknown} unknown, {failed} failed, {committed} committed; {} stale, {} certification failures",
+        reported.len(),
+        conflicts.stale.load(Ordering::Relaxed),
+        conflicts.certification.load(Ordering::Relaxed),
+    );
+    assert!(restarted.success(), "node 3 did not rejoin");
+    assert!(done > 0, "nothing landed");
+}
