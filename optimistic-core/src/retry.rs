@@ -314,6 +314,16 @@ pub(crate) fn is_mysql_lock_wait_timeout(message: &str) -> bool {
 /// for transactions the client should retry.
 pub const RETRYABLE_SQLSTATES: [&str; 2] = ["40001", "40P01"];
 
+/// SQLSTATE 40003, `statement_completion_unknown`: CockroachDB's "result is ambiguous", sent
+/// when it cannot tell whether a commit happened. Reported as an unknown outcome, never retried.
+pub const OUTCOME_UNKNOWN_SQLSTATES: [&str; 1] = ["40003"];
+
+/// TiDB's own error numbers for a transaction to run again, on its MySQL protocol: 8002 (a
+/// `SELECT .. FOR UPDATE` transaction met a write conflict), 8022 (a transaction retry failed),
+/// 8028 (the schema changed under the transaction) and 9007 (a write conflict in TiKV). No
+/// MySQL or MariaDB error has these numbers.
+pub const TIDB_RETRYABLE_ERRORS: [u16; 4] = [8002, 8022, 8028, 9007];
+
 // SeaORM's errors carry sqlx's, so the sea-orm feature needs this too.
 #[cfg(any(feature = "_sqlx", feature = "sea-orm"))]
 #[cfg_attr(
@@ -337,6 +347,12 @@ impl Retryable for ::sqlx::Error {
                 ::sqlx::error::DatabaseError::code(error).and_then(|code| code.parse::<i32>().ok());
             return code.is_some_and(|code| matches!(code & 0xff, 5 | 6));
         }
+        #[cfg(feature = "sqlx-mysql")]
+        if let Some(error) = error.try_downcast_ref::<::sqlx::mysql::MySqlDatabaseError>()
+            && TIDB_RETRYABLE_ERRORS.contains(&error.number())
+        {
+            return true;
+        }
         error
             .code()
             .is_some_and(|code| RETRYABLE_SQLSTATES.contains(&code.as_ref()))
@@ -355,11 +371,15 @@ impl Retryable for ::sqlx::Error {
     }
 
     /// An I/O failure after the connection was made (MariaDB answering a KILL with an end of
-    /// stream, a reset), a protocol error or a crashed connection worker.
+    /// stream, a reset), a protocol error, a crashed connection worker, or the server saying
+    /// it does not know either (SQLSTATE 40003, [`OUTCOME_UNKNOWN_SQLSTATES`]).
     fn is_outcome_unknown(&self) -> bool {
         match self {
             ::sqlx::Error::Io(error) => io_outcome_unknown(error.kind()),
             ::sqlx::Error::Protocol(_) | ::sqlx::Error::WorkerCrashed => true,
+            ::sqlx::Error::Database(error) => error
+                .code()
+                .is_some_and(|code| OUTCOME_UNKNOWN_SQLSTATES.contains(&code.as_ref())),
             _ => false,
         }
     }
@@ -390,10 +410,11 @@ impl Retryable for ::tokio_postgres::Error {
             .is_some_and(|state| state.code() == LOCK_NOT_AVAILABLE)
     }
 
-    /// The connection closed, or failed with an I/O error, without the server's answer.
+    /// The connection closed, or failed with an I/O error, without the server's answer; or the
+    /// server says it does not know either (SQLSTATE 40003, [`OUTCOME_UNKNOWN_SQLSTATES`]).
     fn is_outcome_unknown(&self) -> bool {
-        if self.as_db_error().is_some() {
-            return false;
+        if let Some(error) = self.as_db_error() {
+            return OUTCOME_UNKNOWN_SQLSTATES.contains(&error.code().code());
         }
         let io = std::error::Error::source(self)
             .and_then(|source| source.downcast_ref::<std::io::Error>());
