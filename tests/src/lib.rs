@@ -7,6 +7,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod db;
+pub mod ledger;
 pub mod models;
 pub mod namespace;
 pub mod proxy;

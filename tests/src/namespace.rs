@@ -57,6 +57,15 @@ pub fn runtime() -> Runtime {
         .expect("build a tokio runtime")
 }
 
+/// A 4-worker runtime, for tests whose many writers must really run at once.
+pub fn multi_thread_runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("build a tokio runtime")
+}
+
 /// Which flavour of SQL a namespace speaks, for DDL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {

@@ -11,7 +11,7 @@
 //! The control runs the same harness retrying every error, and applies deposits twice.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use optimistic_core::retry::{Retried, RetryError, RetryPolicy, Retryable};
 use optimistic_core::{ExecuteError, Version, WriteToken, optimistic};
-use optimistic_tests::namespace::{MyDatabase, PgSchema};
+use optimistic_tests::ledger::{self, Accounts, Ledger, Reported};
+use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime};
 use optimistic_tests::proxy::{Proxy, server_address};
 use sqlx::Connection;
 
@@ -40,43 +41,7 @@ struct Account {
     version: Version,
 }
 
-/// One attempt's failure: reading (nothing was written, so another attempt is safe) or
-/// writing (classified by the library).
-#[derive(Debug)]
-enum AttemptError {
-    Read(sqlx::Error),
-    Write(ExecuteError<Account, sqlx::Error>),
-}
-
-impl std::fmt::Display for AttemptError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AttemptError::Read(error) => write!(f, "read: {error}"),
-            AttemptError::Write(error) => write!(f, "write: {error}"),
-        }
-    }
-}
-
-impl Retryable for AttemptError {
-    fn is_retryable(&self) -> bool {
-        match self {
-            AttemptError::Read(_) => true,
-            AttemptError::Write(error) => error.is_retryable(),
-        }
-    }
-
-    fn is_outcome_unknown(&self) -> bool {
-        matches!(self, AttemptError::Write(error) if error.is_outcome_unknown())
-    }
-}
-
-/// What a deposit's caller was told.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Reported {
-    Done,
-    Unknown,
-    Failed,
-}
+type AttemptError = optimistic_tests::ledger::AttemptError<Account>;
 
 /// The database side of the harness, for one backend.
 trait Server: Sync {
@@ -298,11 +263,6 @@ impl Server for Mariadb<'_> {
     sqlx_server_helpers!(sqlx::MySqlConnection);
 }
 
-/// The ledger's rows: (deposit, account, amount).
-type Ledger = Vec<(i64, i64, i64)>;
-/// The accounts' rows: (id, balance, version).
-type Accounts = Vec<(i64, i64, i64)>;
-
 struct Run {
     reported: BTreeMap<i64, Reported>,
     ledger: Ledger,
@@ -324,12 +284,7 @@ enum Mode {
 
 /// The deposits, under the killer.
 fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    multi_thread_runtime().block_on(async {
         let mut admin = server.admin().await;
         let mut setup = server.writer().await.unwrap();
         S::run(&mut setup, server.schema()).await;
@@ -495,60 +450,23 @@ async fn resolving_deposit<S: Server>(
         .await
 }
 
-/// Compares every reported outcome with the ledger; returns the deposits applied twice. The
-/// control's reports are not held to the promises (retrying every error, it may report a
-/// deposit failed after an earlier attempt of it committed): only its ledger is checked.
+/// Compares every reported outcome with the ledger and prints the tally; returns the deposits
+/// applied twice.
 fn compare(label: &str, run: &Run, control: bool) -> usize {
-    let mut applied: BTreeMap<i64, usize> = BTreeMap::new();
-    for (deposit, account, amount) in &run.ledger {
-        assert_eq!(
-            *amount, *deposit,
-            "{label}: deposit {deposit} added {amount}"
-        );
-        assert_eq!(*account, deposit % ACCOUNTS + 1, "{label}");
-        *applied.entry(*deposit).or_default() += 1;
-    }
-    let twice = applied.values().filter(|&&count| count > 1).count();
-    let committed: BTreeSet<i64> = applied.keys().copied().collect();
-    let count = |what: Reported| run.reported.values().filter(|&&r| r == what).count();
-    let (done, unknown, failed) = (
-        count(Reported::Done),
-        count(Reported::Unknown),
-        count(Reported::Failed),
-    );
-    let unknown_committed = run
-        .reported
-        .iter()
-        .filter(|&(deposit, &r)| r == Reported::Unknown && committed.contains(deposit))
-        .count();
+    let tally = ledger::check(label, &run.reported, &run.accounts, &run.ledger, !control);
     eprintln!(
-        "{label}: {} deposits in {:.1?} under {} kills: {done} done, {unknown} unknown ({unknown_committed} of them committed), {failed} failed; {} committed, {twice} applied twice",
+        "{label}: {} deposits in {:.1?} under {} kills: {} done, {} unknown ({} of them committed), {} failed; {} committed, {} applied twice",
         run.reported.len(),
         run.elapsed,
         run.kills,
-        committed.len(),
+        tally.done,
+        tally.unknown,
+        tally.unknown_committed,
+        tally.failed,
+        tally.committed,
+        tally.twice,
     );
-    for (&deposit, &told) in run.reported.iter().filter(|_| !control) {
-        match told {
-            Reported::Done => assert!(
-                committed.contains(&deposit),
-                "{label}: deposit {deposit} reported done is not in the ledger"
-            ),
-            Reported::Failed => assert!(
-                !committed.contains(&deposit),
-                "{label}: deposit {deposit} committed but was reported as a plain failure"
-            ),
-            Reported::Unknown => {}
-        }
-    }
-    // The balances and versions agree with the ledger: no update lost.
-    for (id, balance, version) in &run.accounts {
-        let entries: Vec<_> = run.ledger.iter().filter(|(_, a, _)| a == id).collect();
-        let sum: i64 = entries.iter().map(|(_, _, amount)| amount).sum();
-        assert_eq!(*balance, sum, "{label}: account {id} lost an update");
-        assert_eq!(*version, 1 + entries.len() as i64, "{label}: account {id}");
-    }
-    twice
+    tally.twice
 }
 
 fn assert_safe_under_kills<S: Server>(label: &str, server: &S) {

@@ -8,13 +8,14 @@
 //! Enabled by `OPTIMISTIC_TEST_GALERA_URLS` (the three nodes, comma-separated); each test has a
 //! database of its own, created through the first node and dropped after.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use optimistic_core::retry::{RetryPolicy, Retryable};
-use optimistic_core::{ExecuteError, Version, optimistic};
-use optimistic_tests::namespace::{GALERA_URLS, MyDatabase, server_url};
+use optimistic_core::{Version, optimistic};
+use optimistic_tests::ledger::{self, Accounts, Ledger, Reported, Tally};
+use optimistic_tests::namespace::{GALERA_URLS, MyDatabase, multi_thread_runtime, server_url};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::{Connection, Executor};
 
@@ -39,6 +40,17 @@ const SCHEMA: &str = "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGI
      CREATE TABLE ledger (deposit BIGINT NOT NULL, account BIGINT NOT NULL, amount BIGINT NOT NULL);
      CREATE TRIGGER accounts_ledger AFTER UPDATE ON accounts FOR EACH ROW
          INSERT INTO ledger VALUES (NEW.last_deposit, NEW.id, NEW.balance - OLD.balance);";
+
+/// Held by each test for its whole run: one of them kills a node, which the others must not
+/// meet halfway through their own runs.
+static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn exclusive_cluster() -> std::sync::MutexGuard<'static, ()> {
+    // A test that failed while holding it leaves the cluster as usable as any other.
+    CLUSTER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn node_urls() -> Vec<String> {
     let urls: Vec<String> = server_url(GALERA_URLS)
@@ -110,7 +122,7 @@ impl Cluster {
         }
     }
 
-    async fn read_back(&self, node: usize) -> (Vec<(i64, i64, i64)>, Vec<(i64, i64, i64)>) {
+    async fn read_back(&self, node: usize) -> (Accounts, Ledger) {
         let mut connection = MySqlConnection::connect_with(&self.nodes[node])
             .await
             .expect("connect to read back");
@@ -126,43 +138,7 @@ impl Cluster {
     }
 }
 
-/// One attempt's failure: reading or connecting (nothing written, another attempt is safe) or
-/// writing (classified by the library).
-#[derive(Debug)]
-enum AttemptError {
-    Read(sqlx::Error),
-    Write(ExecuteError<Account, sqlx::Error>),
-}
-
-impl std::fmt::Display for AttemptError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AttemptError::Read(error) => write!(f, "read: {error}"),
-            AttemptError::Write(error) => write!(f, "write: {error}"),
-        }
-    }
-}
-
-impl Retryable for AttemptError {
-    fn is_retryable(&self) -> bool {
-        match self {
-            AttemptError::Read(_) => true,
-            AttemptError::Write(error) => error.is_retryable(),
-        }
-    }
-
-    fn is_outcome_unknown(&self) -> bool {
-        matches!(self, AttemptError::Write(error) if error.is_outcome_unknown())
-    }
-}
-
-/// What a deposit's caller was told.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Reported {
-    Done,
-    Unknown,
-    Failed,
-}
+type AttemptError = optimistic_tests::ledger::AttemptError<Account>;
 
 /// Conflicts the writers met, by kind.
 #[derive(Default)]
@@ -277,76 +253,30 @@ async fn deposits(
     (reported, conflicts, started.elapsed())
 }
 
-/// Checks the reported outcomes against the ledger; returns (done, unknown, failed, committed).
-fn check(
-    label: &str,
-    reported: &BTreeMap<i64, Reported>,
-    accounts: &[(i64, i64, i64)],
-    ledger: &[(i64, i64, i64)],
-) -> (usize, usize, usize, usize) {
-    let mut applied: BTreeMap<i64, usize> = BTreeMap::new();
-    for (deposit, account, amount) in ledger {
-        assert_eq!(amount, deposit, "{label}: deposit {deposit} added {amount}");
-        assert_eq!(*account, deposit % ACCOUNTS + 1, "{label}");
-        *applied.entry(*deposit).or_default() += 1;
-    }
-    let twice = applied.values().filter(|&&count| count > 1).count();
-    assert_eq!(twice, 0, "{label}: deposits applied twice");
-    let committed: BTreeSet<i64> = applied.keys().copied().collect();
-    for (deposit, told) in reported {
-        match told {
-            Reported::Done => assert!(
-                committed.contains(deposit),
-                "{label}: deposit {deposit} reported done is not in the ledger"
-            ),
-            Reported::Failed => assert!(
-                !committed.contains(deposit),
-                "{label}: deposit {deposit} committed but was reported as a plain failure"
-            ),
-            Reported::Unknown => {}
-        }
-    }
-    for (id, balance, version) in accounts {
-        let entries: Vec<_> = ledger.iter().filter(|(_, a, _)| a == id).collect();
-        assert_eq!(
-            *balance,
-            entries.iter().map(|(_, _, amount)| amount).sum::<i64>(),
-            "{label}: account {id} lost an update"
-        );
-        assert_eq!(*version, 1 + entries.len() as i64, "{label}: account {id}");
-    }
-    let count = |what| reported.values().filter(|&&r| r == what).count();
-    (
-        count(Reported::Done),
-        count(Reported::Unknown),
-        count(Reported::Failed),
-        committed.len(),
-    )
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .expect("a runtime")
-}
-
 #[test]
 #[cfg_attr(
     not(optimistic_galera),
     ignore = "run scripts/galera-servers.sh and set OPTIMISTIC_TEST_GALERA_URLS"
 )]
 fn galera_writers_on_three_nodes_lose_nothing() {
+    let _cluster = exclusive_cluster();
     let urls = node_urls();
     let database = MyDatabase::on(urls[0].clone());
     let cluster = Cluster::new(&database, urls);
-    runtime().block_on(async {
+    multi_thread_runtime().block_on(async {
         cluster.setup().await;
         let (reported, conflicts, elapsed) = deposits(&cluster, async {}).await;
         // Every node holds the same rows: read back through the last one.
         let (accounts, ledger) = cluster.read_back(2).await;
-        let (done, unknown, failed, committed) = check("galera", &reported, &accounts, &ledger);
+        let Tally {
+            done,
+            unknown,
+            failed,
+            committed,
+            twice,
+            ..
+        } = ledger::check("galera", &reported, &accounts, &ledger, true);
+        assert_eq!(twice, 0, "a deposit was applied twice");
         let (stale, certification) = (
             conflicts.stale.load(Ordering::Relaxed),
             conflicts.certification.load(Ordering::Relaxed),
@@ -370,10 +300,11 @@ fn galera_writers_on_three_nodes_lose_nothing() {
     ignore = "run scripts/galera-servers.sh and set OPTIMISTIC_TEST_GALERA_URLS"
 )]
 fn galera_control_unversioned_writes_lose_updates() {
+    let _cluster = exclusive_cluster();
     let urls = node_urls();
     let database = MyDatabase::on(urls[0].clone());
     let cluster = Cluster::new(&database, urls);
-    runtime().block_on(async {
+    multi_thread_runtime().block_on(async {
         cluster.setup().await;
         let workers = (0..3 * WORKERS_PER_NODE).map(|worker| {
             let cluster = &cluster;
@@ -445,10 +376,11 @@ fn kill_node_3() {
     ignore = "run scripts/galera-servers.sh and set OPTIMISTIC_TEST_GALERA_URLS"
 )]
 fn galera_node_killed_mid_run_loses_nothing() {
+    let _cluster = exclusive_cluster();
     let urls = node_urls();
     let database = MyDatabase::on(urls[0].clone());
     let cluster = Cluster::new(&database, urls);
-    let outcome = runtime().block_on(async {
+    let outcome = multi_thread_runtime().block_on(async {
         cluster.setup().await;
         let stop_node_3 = async {
             tokio::time::sleep(Duration::from_millis(150)).await;
@@ -468,8 +400,15 @@ fn galera_node_killed_mid_run_loses_nothing() {
         .status()
         .expect("run scripts/galera-servers.sh");
     let (reported, conflicts, elapsed, accounts, ledger) = outcome;
-    let (done, unknown, failed, committed) =
-        check("galera, node 3 killed", &reported, &accounts, &ledger);
+    let Tally {
+        done,
+        unknown,
+        failed,
+        committed,
+        twice,
+        ..
+    } = ledger::check("galera, node 3 killed", &reported, &accounts, &ledger, true);
+    assert_eq!(twice, 0, "a deposit was applied twice");
     eprintln!(
         "galera, node 3 killed mid-run: {} deposits in {elapsed:.1?}: {done} done, {unknown} unknown, {failed} failed, {committed} committed; {} stale, {} certification failures",
         reported.len(),

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use optimistic_core::retry::RetryPolicy;
 use optimistic_core::{ExecuteError, Version, optimistic};
-use optimistic_tests::namespace::{PRIMARY_URL, PgSchema, STANDBY_URL, server_url};
+use optimistic_tests::namespace::{
+    PRIMARY_URL, PgSchema, STANDBY_URL, multi_thread_runtime, server_url,
+};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
@@ -243,14 +245,6 @@ fn every_deposit() -> impl Iterator<Item = (i64, i64)> {
     (0..WORKERS).flat_map(|worker| (0..DEPOSITS_PER_WORKER).map(move |n| deposit_amount(worker, n)))
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .expect("a runtime")
-}
-
 #[test]
 #[cfg_attr(
     not(optimistic_replica),
@@ -259,7 +253,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn replica_reads_with_versioned_writes_lose_nothing() {
     for retry_reads in [RetryReads::Primary, RetryReads::Standby] {
         let schema = schema();
-        runtime().block_on(async {
+        multi_thread_runtime().block_on(async {
             let replica = Replica::new(&schema).await;
             let (median, max) = replica.lag(20).await;
             let run = versioned_deposits(&replica, retry_reads).await;
@@ -300,7 +294,7 @@ fn replica_reads_with_versioned_writes_lose_nothing() {
 )]
 fn replica_control_unversioned_writes_lose_updates() {
     let schema = schema();
-    runtime().block_on(async {
+    multi_thread_runtime().block_on(async {
         let replica = Replica::new(&schema).await;
         unversioned_deposits(&replica).await;
         let accounts = replica.accounts().await;

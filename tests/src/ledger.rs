@@ -1,0 +1,130 @@
+//! The deposit harness of the fault tests (`faults.rs`, `galera.rs`): each deposit's amount is
+//! its own number, a trigger writes every committed update to a `ledger` table tagged with that
+//! number, and each deposit's reported outcome is checked against the ledger.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use optimistic_core::retry::Retryable;
+use optimistic_core::{ExecuteError, Optimistic};
+
+/// One attempt's failure: reading or connecting (nothing written, so another attempt is safe)
+/// or writing (classified by the library).
+#[derive(Debug)]
+pub enum AttemptError<T: Optimistic> {
+    /// Reading, or connecting.
+    Read(sqlx::Error),
+    /// The versioned write.
+    Write(ExecuteError<T, sqlx::Error>),
+}
+
+impl<T: Optimistic> fmt::Display for AttemptError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttemptError::Read(error) => write!(f, "read: {error}"),
+            AttemptError::Write(error) => write!(f, "write: {error}"),
+        }
+    }
+}
+
+impl<T: Optimistic> Retryable for AttemptError<T> {
+    fn is_retryable(&self) -> bool {
+        match self {
+            AttemptError::Read(_) => true,
+            AttemptError::Write(error) => error.is_retryable(),
+        }
+    }
+
+    fn is_outcome_unknown(&self) -> bool {
+        matches!(self, AttemptError::Write(error) if error.is_outcome_unknown())
+    }
+}
+
+/// What a deposit's caller was told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reported {
+    /// Done.
+    Done,
+    /// The outcome is unknown.
+    Unknown,
+    /// Failed, so not applied.
+    Failed,
+}
+
+/// The ledger's rows: (deposit, account, amount).
+pub type Ledger = Vec<(i64, i64, i64)>;
+/// The accounts' rows: (id, balance, version).
+pub type Accounts = Vec<(i64, i64, i64)>;
+
+/// What the ledger says of a run.
+#[derive(Debug)]
+pub struct Tally {
+    /// Deposits reported done.
+    pub done: usize,
+    /// Deposits reported unknown.
+    pub unknown: usize,
+    /// Of those, the ones that committed.
+    pub unknown_committed: usize,
+    /// Deposits reported failed.
+    pub failed: usize,
+    /// Deposits in the ledger.
+    pub committed: usize,
+    /// Deposits in the ledger more than once.
+    pub twice: usize,
+}
+
+/// Checks a run of deposits on `accounts` accounts (deposit `n` goes to account
+/// `n % accounts + 1`) against its ledger: every amount is its deposit's number, each account's
+/// balance and version match its ledger entries (nothing lost), and, when `hold_reports`, every
+/// deposit reported done is in the ledger and none reported failed is. A control that retries
+/// every error is not held to its reports (it may report a deposit failed after an earlier
+/// attempt of it committed): only its ledger is checked.
+pub fn check(
+    label: &str,
+    reported: &BTreeMap<i64, Reported>,
+    accounts: &Accounts,
+    ledger: &Ledger,
+    hold_reports: bool,
+) -> Tally {
+    let account_count = accounts.len() as i64;
+    let mut applied: BTreeMap<i64, usize> = BTreeMap::new();
+    for (deposit, account, amount) in ledger {
+        assert_eq!(amount, deposit, "{label}: deposit {deposit} added {amount}");
+        assert_eq!(*account, deposit % account_count + 1, "{label}");
+        *applied.entry(*deposit).or_default() += 1;
+    }
+    let committed: BTreeSet<i64> = applied.keys().copied().collect();
+    if hold_reports {
+        for (deposit, told) in reported {
+            match told {
+                Reported::Done => assert!(
+                    committed.contains(deposit),
+                    "{label}: deposit {deposit} reported done is not in the ledger"
+                ),
+                Reported::Failed => assert!(
+                    !committed.contains(deposit),
+                    "{label}: deposit {deposit} committed but was reported as a plain failure"
+                ),
+                Reported::Unknown => {}
+            }
+        }
+    }
+    for (id, balance, version) in accounts {
+        let entries: Vec<_> = ledger.iter().filter(|(_, a, _)| a == id).collect();
+        let sum: i64 = entries.iter().map(|(_, _, amount)| amount).sum();
+        assert_eq!(*balance, sum, "{label}: account {id} lost an update");
+        assert_eq!(*version, 1 + entries.len() as i64, "{label}: account {id}");
+    }
+    let count = |what| reported.values().filter(|&&r| r == what).count();
+    Tally {
+        done: count(Reported::Done),
+        unknown: count(Reported::Unknown),
+        unknown_committed: reported
+            .iter()
+            .filter(|&(deposit, &r)| r == Reported::Unknown && committed.contains(deposit))
+            .count(),
+        failed: count(Reported::Failed),
+        committed: committed.len(),
+        twice: applied.values().filter(|&&count| count > 1).count(),
+    }
+}
