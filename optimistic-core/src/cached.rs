@@ -330,7 +330,10 @@ pub(crate) fn update<T: Optimistic>(
 
 pub(crate) fn delete<T: Optimistic>(row: &T, dialect: Dialect) -> CachedDelete<T> {
     let expected = row.version();
-    let (sql, values) = if expected.is_null() {
+    // A NULL expected version (`IS NULL`) changes the SQL's shape; so do the NULLs of a table
+    // locked by values, whose delete compares every data column.
+    let uncached = expected.is_null() || T::TABLE.locking() != crate::Locking::Version;
+    let (sql, values) = if uncached {
         let (sql, values) = render(dialect, &*row.delete());
         (Cow::Owned(sql), values)
     } else {

@@ -142,6 +142,7 @@ impl<T: Optimistic> fmt::Display for Stale<T> {
         };
         fmt_stale(
             f,
+            T::TABLE,
             RowName::<T>(&self.key),
             DisplayVersion(&self.expected),
             current,
@@ -155,10 +156,23 @@ impl<T: Optimistic> std::error::Error for Stale<T> {}
 /// unknown, `Some(None)` when the row was deleted.
 fn fmt_stale(
     f: &mut fmt::Formatter<'_>,
+    table: Table,
     row: impl fmt::Display,
     expected: impl fmt::Display,
     current: Option<Option<impl fmt::Display>>,
 ) -> fmt::Result {
+    if table.locking() != crate::Locking::Version {
+        // No version to name: the compared values are what moved.
+        write!(
+            f,
+            "stale {row}: the row no longer holds the values it was read with; it "
+        )?;
+        return match current {
+            None => f.write_str("was changed or deleted"),
+            Some(Some(_)) => f.write_str("was changed"),
+            Some(None) => f.write_str("was deleted"),
+        };
+    }
     write!(f, "stale {row}: expected version {expected}, but the row ")?;
     match current {
         None => f.write_str("was changed or deleted"),
@@ -246,6 +260,7 @@ impl fmt::Display for AnyStale {
         };
         fmt_stale(
             f,
+            self.table,
             format_args!("{} ({})", self.table, self.key),
             &self.expected,
             current,

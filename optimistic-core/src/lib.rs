@@ -56,6 +56,12 @@
 //! - `schema = "name"`: qualifies the table (`"booking"."seats"`).
 //! - `crate = "path"`: where this crate is, when it is only reachable through a re-export
 //!   (default `::optimistic_core`).
+//! - `lock = "dirty"` or `lock = "all"`: for a table without a version column. Its update,
+//!   [`update_changed(&original)`](Optimistic::update_changed), compares the old values of the
+//!   columns it changes (`dirty`) or of every data column (`all`) instead of a version, and
+//!   `delete()` compares the row as read; there is no `update()`, `touch()` or `verify()`.
+//!   Float and JSON fields cannot be compared reliably and are refused unless `excluded`. See
+//!   [`Locking`]. (`lock = "version"`, the default, is a version column.)
 //!
 //! On a field, `#[optimistic(..)]` takes any of these, combined with commas:
 //! - `key`: part of the key (one or more fields). By default the field named `id`.
@@ -206,9 +212,9 @@ pub use error::{AnyError, AnyStale, ColumnError, Error, Operation, Stale, StaleR
 pub use execute::{AnyExecuteError, ExecuteError};
 pub use row::{DriverRow, FromRow, GetColumn};
 pub use statement::{Delete, Update, Verify, VersionedStatement};
-pub use table::{Column, Role, Table};
+pub use table::{Column, Locking, Role, Table};
 pub use token::WriteToken;
-pub use version::{InitialVersion, Version, VersionValue};
+pub use version::{InitialVersion, NoVersion, Version, VersionValue};
 
 /// The sea-query version this crate builds statements with, re-exported so your code and the
 /// generated code agree on one.
@@ -382,6 +388,7 @@ pub trait Optimistic: Sized {
     /// assert!(update.check(0).unwrap_err().is_stale());
     /// ```
     fn update(&self) -> Update<Self> {
+        const { statement::assert_versioned::<Self>() };
         statement::update(self, Operation::Update, statement::Written::All)
     }
 
@@ -407,6 +414,7 @@ pub trait Optimistic: Sized {
         &self,
         columns: impl IntoIterator<Item = C>,
     ) -> Result<Update<Self>, ColumnError> {
+        const { statement::assert_versioned::<Self>() };
         let columns = statement::updatable_columns::<Self, C>(columns)?;
         Ok(statement::update(
             self,
@@ -448,6 +456,24 @@ pub trait Optimistic: Sized {
     /// `@DynamicUpdate` does; still versioned. `None` when no data column changed: there is
     /// nothing to write, and no statement (the version is not bumped either).
     ///
+    /// On a table locked by values (`#[optimistic(lock = "dirty")]` or `"all"`) this is *the*
+    /// update: instead of a version it compares `original`'s values of the changed columns
+    /// (`dirty`) or of every data column (`all`), with `IS NULL` for a NULL, so that it
+    /// applies only to the row as it was read, and is stale otherwise.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// #[optimistic(table = "passengers", lock = "dirty")]
+    /// #[derive(Clone)]
+    /// struct Passenger { id: i64, name: String, meal: Option<String> }
+    ///
+    /// let read = Passenger { id: 1, name: "Ada".into(), meal: None };
+    /// let edited = Passenger { meal: Some("vegan".into()), ..read.clone() };
+    /// let (sql, _) = edited.update_changed(&read).expect("a change").build(SqliteQueryBuilder);
+    /// assert_eq!(sql, r#"UPDATE "passengers" SET "meal" = ? WHERE "id" = ? AND "meal" IS NULL"#);
+    /// ```
+    ///
     /// ```
     /// # use optimistic_core::{optimistic, Optimistic, Version};
     /// # use optimistic_core::sea_query::SqliteQueryBuilder;
@@ -474,11 +500,12 @@ pub trait Optimistic: Sized {
         if changed.is_empty() {
             return None;
         }
-        Some(statement::update(
-            self,
-            Operation::Update,
-            statement::Written::Only(&changed),
-        ))
+        Some(match Self::TABLE.locking() {
+            Locking::Version => {
+                statement::update(self, Operation::Update, statement::Written::Only(&changed))
+            }
+            Locking::Dirty | Locking::All => statement::update_by_values(self, original, &changed),
+        })
     }
 
     /// Sets the field of column `position` (in [`TABLE`](Optimistic::TABLE)'s columns) to a
@@ -537,10 +564,12 @@ pub trait Optimistic: Sized {
     /// assert_eq!(sql, r#"UPDATE "seats" SET "version" = ? WHERE "id" = ? AND "version" = ?"#);
     /// ```
     fn touch(&self) -> Update<Self> {
+        const { statement::assert_versioned::<Self>() };
         statement::update(self, Operation::Touch, statement::Written::None)
     }
 
-    /// `DELETE FROM table WHERE key AND version = expected`.
+    /// `DELETE FROM table WHERE key AND version = expected`; on a table locked by values,
+    /// `WHERE key AND` every data column as this row holds it.
     ///
     /// ```
     /// # use optimistic_core::{optimistic, Optimistic, Version};

@@ -10,7 +10,7 @@ use sea_query::{
 };
 
 use crate::version::VersionValue;
-use crate::{ColumnError, Error, Operation, Optimistic, Role, Stale};
+use crate::{ColumnError, Error, Locking, Operation, Optimistic, Role, Stale};
 
 /// A versioned `UPDATE`: `SET .., version = expected + 1 WHERE key AND version = expected`.
 ///
@@ -230,6 +230,7 @@ impl<T: Optimistic> Update<T> {
     /// assert!(sql.starts_with("WITH"));
     /// ```
     pub fn with_current(&self) -> WithQuery {
+        const { assert_versioned::<T>() };
         let version = T::TABLE.version_column();
         let mut update = self.statement.clone();
         update.returning_col(version);
@@ -509,6 +510,21 @@ pub(crate) enum Written<'a> {
     Only(&'a [&'static str]),
 }
 
+/// Refuses, when the program is built, a statement that needs a version column for a table
+/// locked by values: calling `update()`, `touch()`, `update_columns()`, `verify()` or their
+/// cached forms on such a row is a build error with this message. (In a `const` block, so it
+/// must sit only in functions that have no other use for such a table.)
+pub(crate) const fn assert_versioned<T: Optimistic>() {
+    assert!(
+        matches!(T::TABLE.locking(), Locking::Version),
+        "this table is locked by column values (`#[optimistic(lock = \"dirty\")]` or \"all\"), \
+         so it has no version to check or bump: write it with `update_changed(&original)`, and \
+         delete it with `delete()`"
+    );
+}
+
+/// A versioned `UPDATE`; the public builders that reach it refuse tables locked by values
+/// ([`assert_versioned`]).
 pub(crate) fn update<T: Optimistic>(row: &T, operation: Operation, written: Written) -> Update<T> {
     let table = T::TABLE;
     let expected = row.version();
@@ -563,6 +579,72 @@ pub(crate) fn update<T: Optimistic>(row: &T, operation: Operation, written: Writ
     }
 }
 
+/// A versioned `UPDATE` for a table locked by values: writes the `changed` data columns (and
+/// the write token) of `row`, only while the compared columns still hold `original`'s values:
+/// the changed ones ([`Locking::Dirty`]) or every data column ([`Locking::All`]).
+pub(crate) fn update_by_values<T: Optimistic>(
+    row: &T,
+    original: &T,
+    changed: &[&'static str],
+) -> Update<T> {
+    let table = T::TABLE;
+    let columns = table.columns();
+    let mut statement = Query::update();
+    statement.table(table.table_name());
+    row.visit_values(
+        |role| matches!(role, Role::Key | Role::Data | Role::WriteToken),
+        |position, value| {
+            let column = &columns[position];
+            match column.role() {
+                Role::Key => {
+                    statement.and_where(Expr::col(column.name()).eq(value));
+                }
+                Role::Data if !changed.contains(&column.name()) => {}
+                _ => {
+                    statement.value(column.name(), value);
+                }
+            }
+        },
+    );
+    let compared = |name: &'static str| match table.locking() {
+        Locking::Dirty => changed.contains(&name),
+        _ => true,
+    };
+    original.visit_values(
+        |role| role == Role::Data,
+        |position, value| {
+            let name = columns[position].name();
+            if compared(name) {
+                statement.and_where(value_matches(name, value));
+            }
+        },
+    );
+    Update {
+        statement,
+        key: row.key(),
+        expected: row.version(),
+        next: row.version().next(),
+        operation: Operation::Update,
+        row: PhantomData,
+    }
+}
+
+/// `column = value`, or `column IS NULL` for a NULL (which `=` never matches): NULL-safe on
+/// every backend without a dialect's own operator (`IS NOT DISTINCT FROM`, `<=>`, `IS`),
+/// because the value is known when the statement is built.
+fn value_matches(column: &'static str, value: sea_query::Value) -> Expr {
+    if value_is_null(&value) {
+        Expr::col(column).is_null()
+    } else {
+        Expr::col(column).eq(value)
+    }
+}
+
+/// Whether a bound value is a NULL of some type.
+fn value_is_null(value: &sea_query::Value) -> bool {
+    value == &value.as_null()
+}
+
 pub(crate) fn delete<T: Optimistic>(row: &T) -> Delete<T> {
     let table = T::TABLE;
     let expected = row.version();
@@ -571,7 +653,18 @@ pub(crate) fn delete<T: Optimistic>(row: &T) -> Delete<T> {
     where_key(row, |condition| {
         statement.and_where(condition);
     });
-    statement.and_where(version_matches(table.version_column(), &expected));
+    if table.locking() == Locking::Version {
+        statement.and_where(version_matches(table.version_column(), &expected));
+    } else {
+        // Locked by values: the row is deleted only as it was read, every data column alike.
+        let columns = table.columns();
+        row.visit_values(
+            |role| role == Role::Data,
+            |position, value| {
+                statement.and_where(value_matches(columns[position].name(), value));
+            },
+        );
+    }
     Delete {
         statement,
         key: row.key(),
@@ -635,6 +728,7 @@ pub(crate) fn update_excluded<T: Optimistic>(row: &T) -> UpdateStatement {
 }
 
 pub(crate) fn verify<T: Optimistic>(row: &T) -> Verify<T> {
+    const { assert_versioned::<T>() };
     let table = T::TABLE;
     let expected = row.version();
     let mut statement = Query::select();
@@ -680,7 +774,11 @@ fn version_matches(column: &'static str, expected: &impl VersionValue) -> Expr {
 
 /// `SELECT version FROM table WHERE key`: a row's current version, or no row once deleted.
 pub(crate) fn probe<T: Optimistic>(key: &T::Key) -> SelectStatement {
-    key_lookup::<T>(key, Expr::col(T::TABLE.version_column()))
+    match T::TABLE.locking() {
+        Locking::Version => key_lookup::<T>(key, Expr::col(T::TABLE.version_column())),
+        // No version to read: whether the row is still there.
+        _ => key_lookup::<T>(key, Expr::cust("NULL")),
+    }
 }
 
 /// `SELECT selected FROM table WHERE key`.
@@ -817,5 +915,122 @@ mod tests {
         let _ = update.check(0);
         let _ = update.check(1);
         assert_eq!(seat, before);
+    }
+
+    mod locked_by_values {
+        use crate::sea_query::{PostgresQueryBuilder, SqliteQueryBuilder};
+        use crate::{Dialect, NoVersion, Optimistic, optimistic};
+
+        #[optimistic(table = "passengers", lock = "dirty")]
+        #[derive(Debug, Clone, PartialEq)]
+        struct Dirty {
+            id: i64,
+            name: String,
+            meal: Option<String>,
+            #[optimistic(excluded)]
+            score: f64,
+        }
+
+        #[optimistic(table = "passengers", lock = "all")]
+        #[derive(Debug, Clone, PartialEq)]
+        struct All {
+            id: i64,
+            name: String,
+            meal: Option<String>,
+        }
+
+        #[test]
+        fn dirty_compares_the_changed_columns_old_values_null_safely() {
+            let read = Dirty {
+                id: 1,
+                name: "Ada".into(),
+                meal: None,
+                score: 0.5,
+            };
+            let edited = Dirty {
+                meal: Some("vegan".into()),
+                ..read.clone()
+            };
+            let (sql, values) = edited
+                .update_changed(&read)
+                .unwrap()
+                .build(PostgresQueryBuilder);
+            assert_eq!(
+                sql,
+                r#"UPDATE "passengers" SET "meal" = $1 WHERE "id" = $2 AND "meal" IS NULL"#
+            );
+            assert_eq!(values.0.len(), 2);
+            let back = Dirty {
+                meal: Some("kosher".into()),
+                ..edited.clone()
+            };
+            let (sql, _) = back
+                .update_changed(&edited)
+                .unwrap()
+                .build(SqliteQueryBuilder);
+            assert_eq!(
+                sql,
+                r#"UPDATE "passengers" SET "meal" = ? WHERE "id" = ? AND "meal" = ?"#
+            );
+            assert!(read.update_changed(&read).is_none());
+        }
+
+        #[test]
+        fn all_compares_every_data_column_and_delete_compares_the_row_as_read() {
+            let read = All {
+                id: 1,
+                name: "Ada".into(),
+                meal: None,
+            };
+            let edited = All {
+                name: "Ada King".into(),
+                ..read.clone()
+            };
+            let (sql, _) = edited
+                .update_changed(&read)
+                .unwrap()
+                .build(SqliteQueryBuilder);
+            assert_eq!(
+                sql,
+                r#"UPDATE "passengers" SET "name" = ? WHERE "id" = ? AND "name" = ? AND "meal" IS NULL"#
+            );
+            let (sql, _) = read.delete().build(SqliteQueryBuilder);
+            assert_eq!(
+                sql,
+                r#"DELETE FROM "passengers" WHERE "id" = ? AND "name" = ? AND "meal" IS NULL"#
+            );
+            // The cached form renders the same statement (never from the cache: NULLs shape it).
+            let cached = read.delete_cached(Dialect::Sqlite);
+            assert_eq!(
+                (cached.sql.into_owned(), cached.values),
+                read.delete().build(SqliteQueryBuilder)
+            );
+        }
+
+        #[test]
+        fn stale_says_the_values_moved_not_a_version() {
+            let read = All {
+                id: 1,
+                name: "Ada".into(),
+                meal: None,
+            };
+            let edited = All {
+                name: "B".into(),
+                ..read.clone()
+            };
+            let update = edited.update_changed(&read).unwrap();
+            assert_eq!(update.check(1).unwrap(), NoVersion);
+            assert_eq!(
+                update.check(0).unwrap_err().to_string(),
+                "stale passengers (id = 1): the row no longer holds the values it was read with; it was changed or deleted"
+            );
+            let (sql, _) = update.probe().build(SqliteQueryBuilder);
+            assert_eq!(sql, r#"SELECT NULL FROM "passengers" WHERE "id" = ?"#);
+            let (sql, _) = read.insert().build(SqliteQueryBuilder);
+            assert_eq!(
+                sql,
+                r#"INSERT INTO "passengers" ("id", "name", "meal") VALUES (?, ?, ?)"#
+            );
+        }
     }
 }

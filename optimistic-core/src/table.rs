@@ -44,6 +44,33 @@ impl Role {
     }
 }
 
+/// How a table's writes detect that the row changed since it was read.
+///
+/// ```
+/// # use optimistic_core::{optimistic, Optimistic, Version};
+/// use optimistic_core::Locking;
+///
+/// #[optimistic(table = "seats")]
+/// struct Seat { id: i64, is_booked: bool, version: Version }
+/// #[optimistic(table = "legacy_seats", lock = "dirty")]
+/// struct LegacySeat { id: i64, is_booked: bool }
+///
+/// assert_eq!(Seat::TABLE.locking(), Locking::Version);
+/// assert_eq!(LegacySeat::TABLE.locking(), Locking::Dirty);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[non_exhaustive]
+pub enum Locking {
+    /// A version column, checked and bumped by every write (the default).
+    Version,
+    /// No version column: an update compares the old values of the columns it changes
+    /// (Hibernate's `OptimisticLockType.DIRTY`), so edits of different columns both land.
+    Dirty,
+    /// No version column: an update compares the old values of every data column
+    /// (`OptimisticLockType.ALL`), so any concurrent edit of the row makes it stale.
+    All,
+}
+
 /// One persisted column: its name in the database and its [`Role`].
 ///
 /// ```
@@ -96,8 +123,10 @@ pub struct Table {
     schema: Option<&'static str>,
     name: &'static str,
     columns: &'static [Column],
-    /// Position of the version column, found once in `new` (a `const fn`).
+    /// Position of the version column, found once in `new` (a `const fn`); unused when the
+    /// table is locked by values.
     version: usize,
+    locking: Locking,
 }
 
 impl Table {
@@ -138,7 +167,52 @@ impl Table {
             name,
             columns,
             version,
+            locking: Locking::Version,
         }
+    }
+
+    /// A table without a version column, whose writes compare column values instead
+    /// (`#[optimistic(lock = "dirty")]` or `"all"`).
+    ///
+    /// # Panics
+    ///
+    /// When `columns` hold no key column, or a version column, or `locking` is
+    /// [`Locking::Version`]; in the generated `const`, that is a compile error.
+    pub const fn locked_by_values(
+        schema: Option<&'static str>,
+        name: &'static str,
+        columns: &'static [Column],
+        locking: Locking,
+    ) -> Self {
+        let (mut keys, mut i) = (0, 0);
+        while i < columns.len() {
+            match columns[i].role {
+                Role::Key => keys += 1,
+                Role::Version => panic!("a table locked by values has no version column"),
+                Role::Data | Role::Excluded | Role::WriteToken => {}
+            }
+            i += 1;
+        }
+        assert!(
+            keys > 0,
+            "an optimistic table needs at least one key column"
+        );
+        assert!(
+            !matches!(locking, Locking::Version),
+            "a table locked by values needs `Locking::Dirty` or `Locking::All`"
+        );
+        Table {
+            schema,
+            name,
+            columns,
+            version: 0,
+            locking,
+        }
+    }
+
+    /// How its writes detect a concurrent change: a version column, or the values compared.
+    pub const fn locking(&self) -> Locking {
+        self.locking
     }
 
     /// The schema that qualifies the table name, if any.
@@ -156,9 +230,12 @@ impl Table {
         self.columns
     }
 
-    /// The name of the version column.
+    /// The name of the version column; empty for a table locked by values, which has none.
     pub const fn version_column(&self) -> &'static str {
-        self.columns[self.version].name
+        match self.locking {
+            Locking::Version => self.columns[self.version].name,
+            Locking::Dirty | Locking::All => "",
+        }
     }
 
     /// The column called `name`, if the table has it.

@@ -37,6 +37,30 @@ pub trait VersionValue: Clone + fmt::Debug + PartialEq + Send + Sync {
     fn fmt_version(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
 }
 
+/// The "version" of a table locked by values (`#[optimistic(lock = "dirty")]` or `"all"`),
+/// which has no version column: the old values are what a write compares. It is never bound.
+///
+/// ```
+/// use optimistic_core::{NoVersion, VersionValue};
+/// assert_eq!(NoVersion.next(), Some(NoVersion));
+/// ```
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct NoVersion;
+
+impl VersionValue for NoVersion {
+    fn next(&self) -> Option<Self> {
+        Some(NoVersion)
+    }
+
+    fn to_value(&self) -> Value {
+        Value::BigInt(None)
+    }
+
+    fn fmt_version(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(the values as read)")
+    }
+}
+
 /// A version type that a NULL version can start from.
 pub trait InitialVersion: VersionValue {
     /// The first version: 1.

@@ -19,12 +19,15 @@ pub(crate) struct WithSpan<T> {
     pub(crate) span: Span,
 }
 
-/// Options given on the struct: `#[optimistic(table = "..", schema = "..", crate = "..")]`.
+/// Options given on the struct: `#[optimistic(table = "..", schema = "..", crate = "..",
+/// lock = "..")]`.
 #[derive(Default)]
 pub(crate) struct StructAttrs {
     pub(crate) table: Option<WithSpan<String>>,
     pub(crate) schema: Option<WithSpan<String>>,
     pub(crate) krate: Option<syn::Path>,
+    /// `lock = "version" | "dirty" | "all"`.
+    pub(crate) lock: Option<WithSpan<String>>,
 }
 
 /// Options given on a field: `#[optimistic(key, version, column = "..", skip, excluded,
@@ -106,7 +109,7 @@ pub(crate) fn parse_orm_names(attrs: &[Attribute]) -> OrmNames {
     names
 }
 
-const STRUCT_OPTIONS: &[&str] = &["table", "schema", "crate"];
+const STRUCT_OPTIONS: &[&str] = &["table", "schema", "crate", "lock"];
 const FIELD_OPTIONS: &[&str] = &[
     "key",
     "version",
@@ -127,6 +130,10 @@ pub(crate) fn parse_struct_args(cx: &Ctxt, args: proc_macro2::TokenStream) -> St
         } else if meta.path.is_ident("schema") {
             if let Some(value) = string_value(cx, &meta)? {
                 set_once(cx, &meta, &mut attrs.schema, value);
+            }
+        } else if meta.path.is_ident("lock") {
+            if let Some(value) = string_value(cx, &meta)? {
+                set_once(cx, &meta, &mut attrs.lock, value);
             }
         } else if meta.path.is_ident("crate") {
             let literal: LitStr = meta.value()?.parse()?;

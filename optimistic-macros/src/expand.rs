@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::model::{Model, Role};
+use crate::model::{Lock, Model, Role};
 
 /// `impl Optimistic`, the inherent methods that forward to it, and the `<Struct>Iden` enum.
 pub(crate) fn expand(model: &Model) -> TokenStream {
@@ -104,15 +104,32 @@ fn impl_optimistic(model: &Model) -> TokenStream {
         .iter()
         .find(|column| column.role == Role::Version);
     // Spanned at the field's type, so an unsupported type is blamed there.
-    let version_type = version_column.map(|column| {
-        let ty = &column.ty;
-        quote_spanned!(ty.span()=> #ty)
-    });
-    let version = version_column.map(|column| {
-        let field = &column.field;
-        quote_spanned!(column.ty.span()=> ::core::clone::Clone::clone(&self.#field))
-    });
-    let version_field = version_column.map(|column| &column.field);
+    // A table locked by values has no version column: `NoVersion` stands in.
+    let (version_type, version, store_version) = match version_column {
+        Some(column) => {
+            let (field, ty) = (&column.field, &column.ty);
+            (
+                quote_spanned!(ty.span()=> #ty),
+                quote_spanned!(ty.span()=> ::core::clone::Clone::clone(&self.#field)),
+                quote!(self.#field = version;),
+            )
+        }
+        None => (
+            quote!(#krate::NoVersion),
+            quote!(#krate::NoVersion),
+            quote!(let _ = version;),
+        ),
+    };
+    let table_new = match model.lock {
+        Lock::Version => quote!(#krate::Table::new(#schema, #table, &[#(#columns),*])),
+        Lock::Dirty | Lock::All => {
+            let locking = match model.lock {
+                Lock::Dirty => quote!(#krate::Locking::Dirty),
+                _ => quote!(#krate::Locking::All),
+            };
+            quote!(#krate::Table::locked_by_values(#schema, #table, &[#(#columns),*], #locking))
+        }
+    };
     // Spanned at the field's type, so a field of another type is blamed there.
     let (token_written, write_token) = match model.write_token() {
         Some(column) => {
@@ -163,8 +180,7 @@ fn impl_optimistic(model: &Model) -> TokenStream {
             // Spanned at the key's type, so "private type in public interface" points there.
             type Key = #key_type;
 
-            const TABLE: #krate::Table =
-                #krate::Table::new(#schema, #table, &[#(#columns),*]);
+            const TABLE: #krate::Table = #table_new;
 
             fn key(&self) -> Self::Key {
                 #key_value
@@ -177,7 +193,7 @@ fn impl_optimistic(model: &Model) -> TokenStream {
             }
 
             fn set_version(&mut self, version: Self::Version) {
-                self.#version_field = version;
+                #store_version
                 #token_written
             }
 
@@ -328,6 +344,38 @@ fn inherent_methods(model: &Model) -> TokenStream {
             }
         }
     });
+    // A table locked by values has no version: no `update()`, `touch()`, `verify()` or
+    // `update_columns()`, so calling one is "no method" at the call site.
+    let (versioned_update, versioned_checks) = match model.lock {
+        Lock::Version => (
+            quote! {
+                #[doc = #doc_update]
+                #vis fn update(&self) -> #krate::Update<Self> {
+                    <Self as #krate::Optimistic>::update(self)
+                }
+
+                #[doc = #doc_touch]
+                #vis fn touch(&self) -> #krate::Update<Self> {
+                    <Self as #krate::Optimistic>::touch(self)
+                }
+            },
+            quote! {
+                #[doc = #doc_verify]
+                #vis fn verify(&self) -> #krate::Verify<Self> {
+                    <Self as #krate::Optimistic>::verify(self)
+                }
+
+                #[doc = #doc_columns]
+                #vis fn update_columns(
+                    &self,
+                    columns: impl ::core::iter::IntoIterator<Item = #iden>,
+                ) -> ::core::result::Result<#krate::Update<Self>, #krate::ColumnError> {
+                    <Self as #krate::Optimistic>::update_columns(self, columns)
+                }
+            },
+        ),
+        Lock::Dirty | Lock::All => (TokenStream::new(), TokenStream::new()),
+    };
     quote! {
         // The methods share the struct's visibility, so an unused one in a private struct would
         // trip `dead_code` in the user's crate.
@@ -338,15 +386,7 @@ fn inherent_methods(model: &Model) -> TokenStream {
                 <Self as #krate::Optimistic>::insert(self)
             }
 
-            #[doc = #doc_update]
-            #vis fn update(&self) -> #krate::Update<Self> {
-                <Self as #krate::Optimistic>::update(self)
-            }
-
-            #[doc = #doc_touch]
-            #vis fn touch(&self) -> #krate::Update<Self> {
-                <Self as #krate::Optimistic>::touch(self)
-            }
+            #versioned_update
 
             #[doc = #doc_delete]
             #vis fn delete(&self) -> #krate::Delete<Self> {
@@ -365,18 +405,7 @@ fn inherent_methods(model: &Model) -> TokenStream {
                 <Self as #krate::Optimistic>::select_by_key(key)
             }
 
-            #[doc = #doc_verify]
-            #vis fn verify(&self) -> #krate::Verify<Self> {
-                <Self as #krate::Optimistic>::verify(self)
-            }
-
-            #[doc = #doc_columns]
-            #vis fn update_columns(
-                &self,
-                columns: impl ::core::iter::IntoIterator<Item = #iden>,
-            ) -> ::core::result::Result<#krate::Update<Self>, #krate::ColumnError> {
-                <Self as #krate::Optimistic>::update_columns(self, columns)
-            }
+            #versioned_checks
 
             #[doc = #doc_changed]
             #vis fn update_changed(

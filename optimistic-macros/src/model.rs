@@ -17,6 +17,29 @@ pub(crate) struct Model {
     pub(crate) columns: Vec<Column>,
     /// Fields marked `skip`: reading a row fills them with `Default::default()`.
     pub(crate) skipped: Vec<(Ident, Type)>,
+    /// How writes detect a concurrent change.
+    pub(crate) lock: Lock,
+}
+
+/// `#[optimistic(lock = "..")]`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Lock {
+    /// A version column (the default).
+    Version,
+    /// The old values of the changed columns.
+    Dirty,
+    /// The old values of every data column.
+    All,
+}
+
+impl Lock {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Lock::Version => "version",
+            Lock::Dirty => "dirty",
+            Lock::All => "all",
+        }
+    }
 }
 
 /// A persisted field and the column it maps to.

@@ -11,7 +11,7 @@ use syn::{Type, parse_quote};
 use crate::ast::{Field, Input};
 use crate::attr::NAME;
 use crate::ctxt::Ctxt;
-use crate::model::{Column, Model, Role};
+use crate::model::{Column, Lock, Model, Role};
 
 pub(crate) fn validate(cx: &Ctxt, input: &Input) -> Option<Model> {
     let item = input.item;
@@ -34,7 +34,14 @@ pub(crate) fn validate(cx: &Ctxt, input: &Input) -> Option<Model> {
         .filter(|field| field.attrs.skip.is_none())
         .collect();
     let keys = resolve_keys(cx, input, &persisted);
-    let version = resolve_version(cx, input, &persisted);
+    let lock = resolve_lock(cx, input);
+    let version = match lock {
+        Lock::Version => resolve_version(cx, input, &persisted),
+        Lock::Dirty | Lock::All => {
+            check_locked_by_values(cx, lock, &persisted);
+            None
+        }
+    };
 
     let columns: Vec<Column> = persisted
         .iter()
@@ -105,8 +112,108 @@ pub(crate) fn validate(cx: &Ctxt, input: &Input) -> Option<Model> {
             .filter(|field| field.attrs.skip.is_some())
             .map(|field| (field.ident.clone(), field.ty.clone()))
             .collect(),
+        lock,
     })
 }
+
+/// `lock = "version" | "dirty" | "all"`; the default is a version column.
+fn resolve_lock(cx: &Ctxt, input: &Input) -> Lock {
+    let Some(lock) = &input.attrs.lock else {
+        return Lock::Version;
+    };
+    match lock.value.as_str() {
+        "version" => Lock::Version,
+        "dirty" => Lock::Dirty,
+        "all" => Lock::All,
+        other => {
+            cx.push(syn::Error::new(
+                lock.span,
+                format!(
+                    "`#[{NAME}(lock = {other:?})]` is not a way to lock: write `lock = \"dirty\"` \
+                     (compare the old values of the changed columns), `lock = \"all\"` (of every \
+                     column) or `lock = \"version\"` (a version column, the default)"
+                ),
+            ));
+            Lock::Version
+        }
+    }
+}
+
+/// A table locked by values has no version, and compares its data columns, which a float
+/// (or JSON, which PostgreSQL cannot compare) would make unreliable.
+fn check_locked_by_values(cx: &Ctxt, lock: Lock, persisted: &[&Field]) {
+    let lock = lock.name();
+    for field in persisted {
+        let attrs = &field.attrs;
+        if let Some(version) = attrs.version {
+            cx.push(syn::Error::new(
+                version,
+                format!(
+                    "`#[{NAME}(lock = \"{lock}\")]` compares column values instead of a version: \
+                     remove `version` here, or `lock` on the struct to keep the version column"
+                ),
+            ));
+            continue;
+        }
+        let compared =
+            attrs.key.is_none() && attrs.excluded.is_none() && attrs.write_token.is_none();
+        if !compared {
+            continue;
+        }
+        if last_segment_is(field.ty, "Version") {
+            cx.error_at(
+                field.ty,
+                format!(
+                    "`#[{NAME}(lock = \"{lock}\")]` has no version column, but this field is a \
+                     `Version`: remove the field, or `lock` on the struct to keep the version column"
+                ),
+            );
+        } else if let Some((unsafe_type, why)) = unreliably_equal(field.ty) {
+            cx.error_at(
+                field.ty,
+                format!(
+                    "`#[{NAME}(lock = \"{lock}\")]` cannot compare a `{unsafe_type}`: {why}; mark \
+                     the field `#[{NAME}(excluded)]` to leave it out of the comparison, or lock \
+                     the table with a version column"
+                ),
+            );
+        }
+    }
+}
+
+/// A type whose equality is unsafe for a value comparison (`f32`, `f64`, a JSON value, also
+/// inside an `Option`): its name and why.
+fn unreliably_equal(ty: &Type) -> Option<(String, &'static str)> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident == "Option"
+        && let syn::PathArguments::AngleBracketed(arguments) = &last.arguments
+        && let Some(syn::GenericArgument::Type(inner)) = arguments.args.first()
+    {
+        return unreliably_equal(inner);
+    }
+    let name = last.ident.to_string();
+    let in_serde_json = path
+        .path
+        .segments
+        .iter()
+        .any(|segment| segment.ident == "serde_json");
+    match name.as_str() {
+        "f32" | "f64" => Some((
+            name,
+            "a float read back may differ from what was written in its last bits, and then the \
+             write would never match",
+        )),
+        "Json" | "JsonValue" => Some((name, JSON_UNEQUAL)),
+        "Value" if in_serde_json => Some(("serde_json::Value".to_owned(), JSON_UNEQUAL)),
+        _ => None,
+    }
+}
+
+const JSON_UNEQUAL: &str =
+    "PostgreSQL's `json` has no equality, and a database may store JSON reformatted";
 
 /// Options that contradict each other on one field.
 fn check_field_options(cx: &Ctxt, fields: &[Field]) {

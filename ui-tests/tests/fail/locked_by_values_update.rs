@@ -1,0 +1,13 @@
+use optimistic_core::{optimistic, Optimistic};
+
+#[optimistic(lock = "all")]
+struct Passenger {
+    id: i64,
+    name: String,
+}
+
+fn main() {
+    let passenger = Passenger { id: 1, name: "Ada".into() };
+    // No version to check: `update_changed(&original)` is the update of such a table.
+    let _ = passenger.update();
+}
