@@ -1335,6 +1335,11 @@ macro_rules! diesel_fetch_shapes {
                 .into_iter()
                 .map(|(a, b, c, d)| vec![Cell::Int(a), Cell::Text(b), Cell::Text(c), Cell::Version(d)])
                 .collect(),
+            [I, T, T] => $db
+                .load::<(BigInt, Text, Nullable<Text>), (i64, String, Option<String>)>($select)
+                .into_iter()
+                .map(|(a, b, c)| vec![Cell::Int(a), Cell::Text(Some(b)), Cell::Text(c)])
+                .collect(),
             [I, T, K, V] => $db
                 .load::<(BigInt, Nullable<Text>, BigInt, BigInt), (i64, Option<String>, WriteToken, Version)>($select)
                 .into_iter()

@@ -84,6 +84,46 @@ pub struct Counter {
 pub const COUNTERS: &str =
     "CREATE TABLE counters (id BIGINT PRIMARY KEY, total BIGINT NOT NULL, version BIGINT NOT NULL)";
 
+/// The counters table as a legacy application without a version column sees it, locked by the
+/// old value of the column it changes.
+#[optimistic(table = "counters", lock = "dirty")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegacyCounter {
+    /// The key.
+    pub id: i64,
+    /// The running total.
+    pub total: i64,
+}
+
+/// A profile of a table without a version column, locked by the old values of the columns an
+/// update changes (Hibernate's `OptimisticLockType.DIRTY`).
+#[optimistic(table = "profiles", lock = "dirty")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct DirtyProfile {
+    /// The key.
+    pub id: i64,
+    /// Never NULL.
+    pub name: String,
+    /// Nullable.
+    pub nickname: Option<String>,
+}
+
+/// The same table, locked by the old values of every column (`OptimisticLockType.ALL`).
+#[optimistic(table = "profiles", lock = "all")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct AllProfile {
+    /// The key.
+    pub id: i64,
+    /// Never NULL.
+    pub name: String,
+    /// Nullable.
+    pub nickname: Option<String>,
+}
+
+/// The DDL for [`DirtyProfile`] and [`AllProfile`]: no version column.
+pub const PROFILES: &str =
+    "CREATE TABLE profiles (id BIGINT PRIMARY KEY, name TEXT NOT NULL, nickname TEXT)";
+
 /// A legacy table whose version column has the type `V`: an integer of any width, or a
 /// nullable one.
 #[optimistic(table = "legacy")]

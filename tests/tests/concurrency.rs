@@ -12,7 +12,7 @@ use optimistic_core::sea_query::{Expr, ExprTrait, Query};
 use optimistic_tests::db::{
     Db, DieselAsyncDb, DieselDb, MysqlDb, RusqliteDb, SeaOrmDb, SqlxDb, load_counters,
 };
-use optimistic_tests::models::{COUNTERS, Counter, CounterIden};
+use optimistic_tests::models::{COUNTERS, Counter, CounterIden, LegacyCounter};
 use optimistic_tests::namespace::{MyDatabase, PgSchema};
 use optimistic_tests::sqlite::TempSqlite;
 
@@ -63,8 +63,20 @@ fn load_counters_where(
     }
 }
 
+/// How each increment is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// Versioned update, retried when stale.
+    Versioned,
+    /// No version column: `LegacyCounter`, locked by the old total it changes, retried when
+    /// stale.
+    LockedByValues,
+    /// The control: a plain `UPDATE .. WHERE id = ?`.
+    Plain,
+}
+
 /// Runs the workload with one connection per worker from `connect`.
-fn contend<D: Db>(connect: impl Fn() -> D + Sync, versioned: bool) -> Report {
+fn contend<D: Db>(connect: impl Fn() -> D + Sync, path: Path) -> Report {
     let mut setup = connect();
     setup.batch(COUNTERS);
     for id in 1..=HOT_ROWS {
@@ -87,13 +99,30 @@ fn contend<D: Db>(connect: impl Fn() -> D + Sync, versioned: bool) -> Report {
                     let mut attempts = 0;
                     for i in 0..INCREMENTS / WORKERS {
                         let id = target(worker, i);
-                        if versioned {
+                        if path == Path::Versioned {
                             let done = policy
                                 .retry(|_| {
                                     let mut counter = read_counter(&mut db, id);
                                     thread::sleep(THINK);
                                     counter.total += 1;
                                     db.run(&counter.update())
+                                })
+                                .unwrap_or_else(|error| panic!("{}: {error}", db.label()));
+                            attempts += done.attempts;
+                        } else if path == Path::LockedByValues {
+                            let done = policy
+                                .retry(|_| {
+                                    let counter = read_counter(&mut db, id);
+                                    let read = LegacyCounter {
+                                        id,
+                                        total: counter.total,
+                                    };
+                                    thread::sleep(THINK);
+                                    let incremented = LegacyCounter {
+                                        total: read.total + 1,
+                                        ..read.clone()
+                                    };
+                                    db.run(&incremented.update_changed(&read).expect("a change"))
                                 })
                                 .unwrap_or_else(|error| panic!("{}: {error}", db.label()));
                             attempts += done.attempts;
@@ -145,6 +174,21 @@ fn assert_no_lost_updates(backend: &str, report: Report) {
     );
 }
 
+/// The value-locked path leaves the version column alone: only the totals are checked.
+fn assert_none_lost_by_values(backend: &str, report: Report) {
+    for counter in &report.totals {
+        assert_eq!(
+            counter.total,
+            expected_total(counter.id),
+            "{backend}: {counter:?}"
+        );
+    }
+    eprintln!(
+        "{backend}, locked by values: {INCREMENTS} increments, 0 lost, {} attempts in {:.2?}",
+        report.attempts, report.elapsed
+    );
+}
+
 fn assert_control_loses_updates(backend: &str, report: Report) {
     let landed: i64 = report.totals.iter().map(|c| c.total).sum();
     let lost = INCREMENTS as i64 - landed;
@@ -161,13 +205,19 @@ fn assert_control_loses_updates(backend: &str, report: Report) {
 #[test]
 fn sqlite_rusqlite_no_lost_updates() {
     let file = TempSqlite::new("");
-    assert_no_lost_updates("sqlite", contend(|| RusqliteDb::open(file.path()), true));
+    assert_no_lost_updates(
+        "sqlite",
+        contend(|| RusqliteDb::open(file.path()), Path::Versioned),
+    );
 }
 
 #[test]
 fn sqlite_rusqlite_control_loses_updates() {
     let file = TempSqlite::new("");
-    assert_control_loses_updates("sqlite", contend(|| RusqliteDb::open(file.path()), false));
+    assert_control_loses_updates(
+        "sqlite",
+        contend(|| RusqliteDb::open(file.path()), Path::Plain),
+    );
 }
 
 #[test]
@@ -177,7 +227,10 @@ fn sqlite_rusqlite_control_loses_updates() {
 )]
 fn postgres_sqlx_no_lost_updates() {
     let schema = PgSchema::new();
-    assert_no_lost_updates("postgres", contend(|| SqlxDb::postgres(&schema), true));
+    assert_no_lost_updates(
+        "postgres",
+        contend(|| SqlxDb::postgres(&schema), Path::Versioned),
+    );
 }
 
 #[test]
@@ -187,21 +240,27 @@ fn postgres_sqlx_no_lost_updates() {
 )]
 fn postgres_sqlx_control_loses_updates() {
     let schema = PgSchema::new();
-    assert_control_loses_updates("postgres", contend(|| SqlxDb::postgres(&schema), false));
+    assert_control_loses_updates(
+        "postgres",
+        contend(|| SqlxDb::postgres(&schema), Path::Plain),
+    );
 }
 
 #[test]
 #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
 fn mariadb_sqlx_no_lost_updates() {
     let database = MyDatabase::new();
-    assert_no_lost_updates("mariadb", contend(|| SqlxDb::mysql(&database), true));
+    assert_no_lost_updates(
+        "mariadb",
+        contend(|| SqlxDb::mysql(&database), Path::Versioned),
+    );
 }
 
 #[test]
 #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
 fn mariadb_sqlx_control_loses_updates() {
     let database = MyDatabase::new();
-    assert_control_loses_updates("mariadb", contend(|| SqlxDb::mysql(&database), false));
+    assert_control_loses_updates("mariadb", contend(|| SqlxDb::mysql(&database), Path::Plain));
 }
 
 #[test]
@@ -210,7 +269,7 @@ fn mariadb_without_found_rows_no_lost_updates() {
     let database = MyDatabase::new();
     assert_no_lost_updates(
         "mariadb (changed rows)",
-        contend(|| MysqlDb::connect(&database, false), true),
+        contend(|| MysqlDb::connect(&database, false), Path::Versioned),
     );
 }
 
@@ -219,7 +278,7 @@ fn sqlite_sea_orm_no_lost_updates() {
     let file = TempSqlite::new("");
     assert_no_lost_updates(
         "sqlite (SeaORM)",
-        contend(|| SeaOrmDb::sqlite(file.path()), true),
+        contend(|| SeaOrmDb::sqlite(file.path()), Path::Versioned),
     );
 }
 
@@ -228,7 +287,7 @@ fn sqlite_sea_orm_control_loses_updates() {
     let file = TempSqlite::new("");
     assert_control_loses_updates(
         "sqlite (SeaORM)",
-        contend(|| SeaOrmDb::sqlite(file.path()), false),
+        contend(|| SeaOrmDb::sqlite(file.path()), Path::Plain),
     );
 }
 
@@ -241,7 +300,7 @@ fn postgres_sea_orm_no_lost_updates() {
     let schema = PgSchema::new();
     assert_no_lost_updates(
         "postgres (SeaORM)",
-        contend(|| SeaOrmDb::postgres(&schema), true),
+        contend(|| SeaOrmDb::postgres(&schema), Path::Versioned),
     );
 }
 
@@ -254,7 +313,7 @@ fn postgres_sea_orm_control_loses_updates() {
     let schema = PgSchema::new();
     assert_control_loses_updates(
         "postgres (SeaORM)",
-        contend(|| SeaOrmDb::postgres(&schema), false),
+        contend(|| SeaOrmDb::postgres(&schema), Path::Plain),
     );
 }
 
@@ -264,7 +323,7 @@ fn mariadb_sea_orm_no_lost_updates() {
     let database = MyDatabase::new();
     assert_no_lost_updates(
         "mariadb (SeaORM)",
-        contend(|| SeaOrmDb::mysql(&database), true),
+        contend(|| SeaOrmDb::mysql(&database), Path::Versioned),
     );
 }
 
@@ -274,7 +333,7 @@ fn mariadb_sea_orm_control_loses_updates() {
     let database = MyDatabase::new();
     assert_control_loses_updates(
         "mariadb (SeaORM)",
-        contend(|| SeaOrmDb::mysql(&database), false),
+        contend(|| SeaOrmDb::mysql(&database), Path::Plain),
     );
 }
 
@@ -283,7 +342,7 @@ fn sqlite_diesel_no_lost_updates() {
     let file = TempSqlite::new("");
     assert_no_lost_updates(
         "sqlite (Diesel)",
-        contend(|| DieselDb::sqlite(file.path()), true),
+        contend(|| DieselDb::sqlite(file.path()), Path::Versioned),
     );
 }
 
@@ -292,7 +351,7 @@ fn sqlite_diesel_control_loses_updates() {
     let file = TempSqlite::new("");
     assert_control_loses_updates(
         "sqlite (Diesel)",
-        contend(|| DieselDb::sqlite(file.path()), false),
+        contend(|| DieselDb::sqlite(file.path()), Path::Plain),
     );
 }
 
@@ -305,7 +364,7 @@ fn postgres_diesel_no_lost_updates() {
     let schema = PgSchema::new();
     assert_no_lost_updates(
         "postgres (Diesel)",
-        contend(|| DieselDb::postgres(&schema), true),
+        contend(|| DieselDb::postgres(&schema), Path::Versioned),
     );
 }
 
@@ -318,7 +377,7 @@ fn postgres_diesel_control_loses_updates() {
     let schema = PgSchema::new();
     assert_control_loses_updates(
         "postgres (Diesel)",
-        contend(|| DieselDb::postgres(&schema), false),
+        contend(|| DieselDb::postgres(&schema), Path::Plain),
     );
 }
 
@@ -328,7 +387,7 @@ fn mariadb_diesel_no_lost_updates() {
     let database = MyDatabase::new();
     assert_no_lost_updates(
         "mariadb (Diesel)",
-        contend(|| DieselDb::mysql(&database), true),
+        contend(|| DieselDb::mysql(&database), Path::Versioned),
     );
 }
 
@@ -338,7 +397,7 @@ fn mariadb_diesel_control_loses_updates() {
     let database = MyDatabase::new();
     assert_control_loses_updates(
         "mariadb (Diesel)",
-        contend(|| DieselDb::mysql(&database), false),
+        contend(|| DieselDb::mysql(&database), Path::Plain),
     );
 }
 
@@ -347,7 +406,7 @@ fn sqlite_diesel_async_no_lost_updates() {
     let file = TempSqlite::new("");
     assert_no_lost_updates(
         "sqlite (diesel-async)",
-        contend(|| DieselAsyncDb::sqlite(file.path()), true),
+        contend(|| DieselAsyncDb::sqlite(file.path()), Path::Versioned),
     );
 }
 
@@ -356,7 +415,7 @@ fn sqlite_diesel_async_control_loses_updates() {
     let file = TempSqlite::new("");
     assert_control_loses_updates(
         "sqlite (diesel-async)",
-        contend(|| DieselAsyncDb::sqlite(file.path()), false),
+        contend(|| DieselAsyncDb::sqlite(file.path()), Path::Plain),
     );
 }
 
@@ -369,7 +428,7 @@ fn postgres_diesel_async_no_lost_updates() {
     let schema = PgSchema::new();
     assert_no_lost_updates(
         "postgres (diesel-async)",
-        contend(|| DieselAsyncDb::postgres(&schema), true),
+        contend(|| DieselAsyncDb::postgres(&schema), Path::Versioned),
     );
 }
 
@@ -382,7 +441,7 @@ fn postgres_diesel_async_control_loses_updates() {
     let schema = PgSchema::new();
     assert_control_loses_updates(
         "postgres (diesel-async)",
-        contend(|| DieselAsyncDb::postgres(&schema), false),
+        contend(|| DieselAsyncDb::postgres(&schema), Path::Plain),
     );
 }
 
@@ -392,7 +451,7 @@ fn mariadb_diesel_async_no_lost_updates() {
     let database = MyDatabase::new();
     assert_no_lost_updates(
         "mariadb (diesel-async)",
-        contend(|| DieselAsyncDb::mysql(&database), true),
+        contend(|| DieselAsyncDb::mysql(&database), Path::Versioned),
     );
 }
 
@@ -402,6 +461,38 @@ fn mariadb_diesel_async_control_loses_updates() {
     let database = MyDatabase::new();
     assert_control_loses_updates(
         "mariadb (diesel-async)",
-        contend(|| DieselAsyncDb::mysql(&database), false),
+        contend(|| DieselAsyncDb::mysql(&database), Path::Plain),
+    );
+}
+
+#[test]
+fn sqlite_rusqlite_locked_by_values_no_lost_updates() {
+    let file = TempSqlite::new("");
+    assert_none_lost_by_values(
+        "sqlite",
+        contend(|| RusqliteDb::open(file.path()), Path::LockedByValues),
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn postgres_sqlx_locked_by_values_no_lost_updates() {
+    let schema = PgSchema::new();
+    assert_none_lost_by_values(
+        "postgres",
+        contend(|| SqlxDb::postgres(&schema), Path::LockedByValues),
+    );
+}
+
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn mariadb_sqlx_locked_by_values_no_lost_updates() {
+    let database = MyDatabase::new();
+    assert_none_lost_by_values(
+        "mariadb",
+        contend(|| SqlxDb::mysql(&database), Path::LockedByValues),
     );
 }

@@ -12,8 +12,8 @@ use optimistic_core::{Error, ExecuteError, Operation, Optimistic, Version};
 use optimistic_tests::db::{Cell, Kind};
 use optimistic_tests::db::{Db, load_order, load_seat};
 use optimistic_tests::models::{
-    Legacy, Order, PASSENGERS, Passenger, SEATS, Seat, TICKETS, Ticket, TicketIden, legacy_ddl,
-    orders_ddl,
+    AllProfile, DirtyProfile, Legacy, Order, PASSENGERS, PROFILES, Passenger, SEATS, Seat, TICKETS,
+    Ticket, TicketIden, legacy_ddl, orders_ddl,
 };
 
 fn seat_table(db: &mut impl Db) -> Seat {
@@ -351,6 +351,97 @@ fn merging_edits(db: &mut impl Db) {
     assert_eq!(db.read_passenger(1), Some(fresh), "{label}");
 }
 
+/// Reads a profile through `P`'s mapping (both share the table).
+fn load_profile<P: Optimistic<Key = i64>>(
+    db: &mut impl Db,
+    id: i64,
+    build: fn(i64, String, Option<String>) -> P,
+) -> Option<P> {
+    let rows = db.fetch_by_key::<P>(&id, &[Kind::Int, Kind::Text, Kind::Text]);
+    rows.first()
+        .map(|row| build(row[0].int(), row[1].text().expect("a name"), row[2].text()))
+}
+
+/// A table without a version column, locked by values. `dirty`: edits of different columns
+/// from one read both land, an edit of a column changed since is stale (NULL old values
+/// included). `all`: any change since the read makes an edit stale. Deletes compare the row as
+/// read.
+fn locked_by_values(db: &mut impl Db) {
+    let label = db.label();
+    db.batch(PROFILES);
+    let dirty = |id, name, nickname| DirtyProfile { id, name, nickname };
+    let all = |id, name, nickname| AllProfile { id, name, nickname };
+    db.insert(&DirtyProfile {
+        id: 1,
+        name: "Ada".into(),
+        nickname: None,
+    });
+    db.insert(&DirtyProfile {
+        id: 2,
+        name: "Grace".into(),
+        nickname: None,
+    });
+
+    // Dirty: three edits from one read.
+    let read = load_profile(db, 1, dirty).expect("profile 1");
+    let renamed = DirtyProfile {
+        name: "Ada King".into(),
+        ..read.clone()
+    };
+    db.run(&renamed.update_changed(&read).unwrap())
+        .unwrap_or_else(|error| panic!("{label}: {error}"));
+    let nicknamed = DirtyProfile {
+        nickname: Some("Countess".into()),
+        ..read.clone()
+    };
+    db.run(&nicknamed.update_changed(&read).unwrap())
+        .unwrap_or_else(|error| panic!("{label}: another column, so it lands: {error}"));
+    let late_rename = DirtyProfile {
+        name: "Lovelace".into(),
+        ..read.clone()
+    };
+    let error = db
+        .run(&late_rename.update_changed(&read).unwrap())
+        .unwrap_err();
+    assert!(error.is_stale(), "{label}: {error}");
+    assert_eq!(
+        load_profile(db, 1, dirty),
+        Some(dirty(1, "Ada King".into(), Some("Countess".into()))),
+        "{label}: both non-overlapping edits, and not the stale one"
+    );
+    // A delete compares the row as read: stale from the old read, applied from the new one.
+    assert!(db.run(&read.delete()).unwrap_err().is_stale(), "{label}");
+    let now = load_profile(db, 1, dirty).expect("profile 1");
+    db.run(&now.delete())
+        .unwrap_or_else(|error| panic!("{label}: {error}"));
+    assert_eq!(load_profile(db, 1, dirty), None, "{label}");
+
+    // All: any change since the read, to any column, makes an edit stale.
+    let read = load_profile(db, 2, all).expect("profile 2");
+    let renamed = AllProfile {
+        name: "Grace Hopper".into(),
+        ..read.clone()
+    };
+    db.run(&renamed.update_changed(&read).unwrap())
+        .unwrap_or_else(|error| panic!("{label}: {error}"));
+    let nicknamed = AllProfile {
+        nickname: Some("Amazing Grace".into()),
+        ..read.clone()
+    };
+    let error = db
+        .run(&nicknamed.update_changed(&read).unwrap())
+        .unwrap_err();
+    assert!(
+        error.is_stale(),
+        "{label}: `all` compares the name too: {error}"
+    );
+    assert_eq!(
+        load_profile(db, 2, all),
+        Some(all(2, "Grace Hopper".into(), None)),
+        "{label}"
+    );
+}
+
 /// The fast path's two uncached shapes: a NULL expected version (`IS NULL`) and a version at
 /// its maximum (refused before anything runs).
 fn fast_path_null_and_full_versions(db: &mut impl Db) {
@@ -652,4 +743,5 @@ through_every_driver!(
     read_by_key_into_the_struct,
     write_tokens,
     merging_edits,
+    locked_by_values,
 );
