@@ -254,13 +254,25 @@ impl<T: Optimistic> Batch<T> {
         for (offset, data_column) in data.enumerate() {
             statement.value(data_column.name(), value(next + 1 + offset));
         }
-        statement.value(table.version_column(), value(next));
+        // `xmin` is PostgreSQL's to set.
+        if table.locking() != crate::Locking::Xmin {
+            statement.value(table.version_column(), value(next));
+        }
         for (offset, key) in table.key_columns().enumerate() {
             statement.and_where(
                 column(key.name()).equals((ALIAS, Alias::new(format!("column{}", 2 + offset)))),
             );
         }
-        let version = column(table.version_column());
+        let version = match table.locking() {
+            crate::Locking::Xmin => {
+                let qualified = match table.schema() {
+                    Some(schema) => format!(r#""{schema}"."{}"."xmin""#, table.name()),
+                    None => format!(r#""{}"."xmin""#, table.name()),
+                };
+                Expr::cust(format!("{qualified}::text::bigint"))
+            }
+            _ => column(table.version_column()),
+        };
         let matches = version.clone().eq(value(expected));
         statement.and_where(if nullable {
             // `=` never matches NULL; a NULL expected version must meet a NULL column.

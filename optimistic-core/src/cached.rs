@@ -267,7 +267,11 @@ fn text<T: Optimistic>(
 
 pub(crate) fn insert<T: Optimistic>(row: &T, dialect: Dialect) -> (Cow<'static, str>, Values) {
     let sql = text::<T>(INSERT, dialect, || render(dialect, &row.insert()).0);
-    (sql, Values(row.values()))
+    let mut values = Vec::with_capacity(T::TABLE.columns().len());
+    row.visit_values(crate::statement::inserted::<T>, |_, value| {
+        values.push(value)
+    });
+    (sql, Values(values))
 }
 
 pub(crate) fn select_by_key<T: Optimistic>(
@@ -308,7 +312,10 @@ pub(crate) fn update<T: Optimistic>(
                 _ => role.written_with_data(),
             };
             row.visit_values(written, |_, value| values.push(value));
-            values.push(next.to_value());
+            // `xmin` is never written: PostgreSQL sets it.
+            if T::TABLE.locking() != crate::Locking::Xmin {
+                values.push(next.to_value());
+            }
             row.visit_values(|role| role == Role::Key, |_, value| values.push(value));
             values.push(expected.to_value());
             (sql, Values(values))
@@ -332,7 +339,7 @@ pub(crate) fn delete<T: Optimistic>(row: &T, dialect: Dialect) -> CachedDelete<T
     let expected = row.version();
     // A NULL expected version (`IS NULL`) changes the SQL's shape; so do the NULLs of a table
     // locked by values, whose delete compares every data column.
-    let uncached = expected.is_null() || T::TABLE.locking() != crate::Locking::Version;
+    let uncached = expected.is_null() || !T::TABLE.locking().has_version();
     let (sql, values) = if uncached {
         let (sql, values) = render(dialect, &*row.delete());
         (Cow::Owned(sql), values)

@@ -86,7 +86,7 @@ use sea_query::{QueryStatementWriter, Value, Values};
 use self::sealed::Bind;
 use crate::cached::{CachedWrite, render, render_versioned};
 use crate::retry::Retryable;
-use crate::{Dialect, ExecuteError, Optimistic, Version, VersionedStatement, WriteToken};
+use crate::{Dialect, ExecuteError, Optimistic, Version, VersionedStatement, WriteToken, Xmin};
 
 crate::execute::from_driver_error!(
     Error,
@@ -145,6 +145,8 @@ macro_rules! diesel_bigint {
 diesel_bigint!(Version, Version::as_i64);
 // Binds the token the next write writes.
 diesel_bigint!(WriteToken, WriteToken::pending_ref);
+// PostgreSQL's `xmin`, read as `"xmin"::text::bigint`.
+diesel_bigint!(Xmin, Xmin::as_i64);
 
 /// Stale writes are [`crate::Error`]s, not Diesel's; of Diesel's own errors, serialization
 /// failures (PostgreSQL's SQLSTATE 40001, MySQL's 1213 deadlock), PostgreSQL's deadlock

@@ -161,7 +161,7 @@ fn fmt_stale(
     expected: impl fmt::Display,
     current: Option<Option<impl fmt::Display>>,
 ) -> fmt::Result {
-    if table.locking() != crate::Locking::Version {
+    if !table.locking().has_version() {
         // No version to name: the compared values are what moved.
         write!(
             f,

@@ -62,6 +62,9 @@
 //!   `delete()` compares the row as read; there is no `update()`, `touch()` or `verify()`.
 //!   Float and JSON fields cannot be compared reliably and are refused unless `excluded`. See
 //!   [`Locking`]. (`lock = "version"`, the default, is a version column.)
+//! - `lock = "xmin"`: PostgreSQL only, for tables without a version column: the version is
+//!   the `xmin` system column, read into a field `xmin: Xmin`, compared, never written. See
+//!   [`Xmin`] for its limits (after a write, read the row again before the next one).
 //!
 //! On a field, `#[optimistic(..)]` takes any of these, combined with commas:
 //! - `key`: part of the key (one or more fields). By default the field named `id`.
@@ -214,7 +217,7 @@ pub use row::{DriverRow, FromRow, GetColumn};
 pub use statement::{Delete, Update, Verify, VersionedStatement};
 pub use table::{Column, Locking, Role, Table};
 pub use token::WriteToken;
-pub use version::{InitialVersion, NoVersion, Version, VersionValue};
+pub use version::{InitialVersion, NoVersion, Version, VersionValue, Xmin};
 
 /// The sea-query version this crate builds statements with, re-exported so your code and the
 /// generated code agree on one.
@@ -501,7 +504,7 @@ pub trait Optimistic: Sized {
             return None;
         }
         Some(match Self::TABLE.locking() {
-            Locking::Version => {
+            Locking::Version | Locking::Xmin => {
                 statement::update(self, Operation::Update, statement::Written::Only(&changed))
             }
             Locking::Dirty | Locking::All => statement::update_by_values(self, original, &changed),

@@ -18,6 +18,7 @@ use crate::ExecuteError;
 use crate::cached::CachedWrite;
 use crate::{
     Dialect, DriverRow, FromRow, GetColumn, Optimistic, Version, VersionedStatement, WriteToken,
+    Xmin,
 };
 use ::tokio_postgres::Row;
 
@@ -68,6 +69,8 @@ macro_rules! postgres_bigint {
 postgres_bigint!(Version, |version| version.get());
 // Binds the token the next write writes.
 postgres_bigint!(WriteToken, |token| token.pending());
+// PostgreSQL's `xmin`, read as `"xmin"::text::bigint`.
+postgres_bigint!(Xmin, |xmin| i64::from(xmin.get()));
 
 fn bind<S: VersionedStatement>(statement: &S) -> (String, PostgresValues) {
     let (sql, values) = statement.build(PostgresQueryBuilder);

@@ -44,7 +44,7 @@ use crate::cached::{CachedWrite, render, render_versioned};
 use crate::retry::Retryable;
 use crate::{
     Dialect, DriverRow, Error, FromRow, GetColumn, Optimistic, Update, Version, VersionedStatement,
-    WriteToken,
+    WriteToken, Xmin,
 };
 
 crate::execute::from_driver_error!(DbErr, feature = "sea-orm");
@@ -55,6 +55,14 @@ crate::execute::from_driver_error!(DbErr, feature = "sea-orm");
 impl TryGetable for Version {
     fn try_get_by<I: ColIdx>(res: &QueryResult, index: I) -> Result<Self, TryGetError> {
         i64::try_get_by(res, index).map(Version::from)
+    }
+}
+
+/// Reads PostgreSQL's `xmin`, selected as `"xmin"::text::bigint`.
+#[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
+impl TryGetable for Xmin {
+    fn try_get_by<I: ColIdx>(res: &QueryResult, index: I) -> Result<Self, TryGetError> {
+        i64::try_get_by(res, index).map(Xmin::from)
     }
 }
 

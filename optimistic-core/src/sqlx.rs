@@ -26,7 +26,7 @@ use crate::ExecuteError;
 use crate::cached::CachedWrite;
 use crate::{
     Batch, BatchOutcome, Dialect, DriverRow, Error, FromRow, Optimistic, Update, Version,
-    VersionedStatement, WriteToken,
+    VersionedStatement, WriteToken, Xmin,
 };
 
 /// `Type`, `Encode` and `Decode` for a `BIGINT` column type of ours: `$encoded` is the number
@@ -101,6 +101,12 @@ sqlx_bigint!(
     Version,
     |version| version.get(),
     "unexpected NULL in a version column (a nullable one is `Option<Version>`)"
+);
+// PostgreSQL's `xmin`, read as `"xmin"::text::bigint`.
+sqlx_bigint!(
+    Xmin,
+    |xmin| i64::from(xmin.get()),
+    "unexpected NULL for `xmin` (read it as `\"xmin\"::text::bigint`)"
 );
 // Binds the token the next write writes.
 sqlx_bigint!(

@@ -233,7 +233,10 @@ impl<T: Optimistic> Update<T> {
         const { assert_versioned::<T>() };
         let version = T::TABLE.version_column();
         let mut update = self.statement.clone();
-        update.returning_col(version);
+        if T::TABLE.locking() != Locking::Xmin {
+            // An `xmin` update returns `"xmin"::text::bigint` already, named `xmin`.
+            update.returning_col(version);
+        }
         let written_table = "optimistic_written";
         let cte = CommonTableExpression::new()
             .query(update)
@@ -490,14 +493,25 @@ impl<T: Optimistic> std::fmt::Debug for Delete<T> {
     }
 }
 
+/// Whether an `INSERT` writes a column of this role: every one, but `xmin`, which is
+/// PostgreSQL's to set.
+pub(crate) fn inserted<T: Optimistic>(role: Role) -> bool {
+    !(role == Role::Version && T::TABLE.locking() == Locking::Xmin)
+}
+
 pub(crate) fn insert<T: Optimistic>(row: &T) -> InsertStatement {
     let table = T::TABLE;
+    let inserted = inserted::<T>;
     let mut values = Vec::with_capacity(table.columns().len());
-    row.visit_values(|_| true, |_, value| values.push(Expr::from(value)));
+    row.visit_values(inserted, |_, value| values.push(Expr::from(value)));
     let mut statement = Query::insert();
-    statement
-        .into_table(table.table_name())
-        .columns(table.columns().iter().map(|column| column.name()));
+    statement.into_table(table.table_name()).columns(
+        table
+            .columns()
+            .iter()
+            .filter(|column| inserted(column.role()))
+            .map(|column| column.name()),
+    );
     // Cannot fail: one value per column, as `visit_values` visits every column once.
     let _ = statement.values(values);
     statement
@@ -516,7 +530,7 @@ pub(crate) enum Written<'a> {
 /// must sit only in functions that have no other use for such a table.)
 pub(crate) const fn assert_versioned<T: Optimistic>() {
     assert!(
-        matches!(T::TABLE.locking(), Locking::Version),
+        T::TABLE.locking().has_version(),
         "this table is locked by column values (`#[optimistic(lock = \"dirty\")]` or \"all\"), \
          so it has no version to check or bump: write it with `update_changed(&original)`, and \
          delete it with `delete()`"
@@ -558,12 +572,26 @@ pub(crate) fn update<T: Optimistic>(row: &T, operation: Operation, written: Writ
             Role::Version | Role::Excluded => {}
         }
     });
-    // The new version is bound as a value rather than written `version + 1`: the WHERE pins the
-    // old one, so both mean the same, and binding keeps the parameter a BIGINT on every driver.
-    let version = table.version_column();
-    statement
-        .value(version, next.as_ref().unwrap_or(&expected).to_value())
-        .and_where(version_matches(version, &expected));
+    if table.locking() == Locking::Xmin {
+        // PostgreSQL sets `xmin` on every new row version; a touch still needs a SET, and the
+        // key set to itself makes the new row version without changing anything.
+        if statement.get_values().is_empty()
+            && let Some(key) = table.key_columns().next()
+        {
+            statement.value(key.name(), Expr::col(key.name()));
+        }
+        // What the write gave the row, for callers that fetch instead of counting rows.
+        statement.returning(Query::returning().expr(Expr::cust(r#""xmin"::text::bigint"#)));
+    } else {
+        // The new version is bound as a value rather than written `version + 1`: the WHERE
+        // pins the old one, so both mean the same, and binding keeps the parameter a BIGINT on
+        // every driver.
+        statement.value(
+            table.version_column(),
+            next.as_ref().unwrap_or(&expected).to_value(),
+        );
+    }
+    statement.and_where(version_matches::<T>(&expected));
     if next.is_none() {
         // At the type's maximum there is no next version: match nothing rather than write
         // without a bump (which a concurrent writer could not detect). `check` reports it.
@@ -653,8 +681,8 @@ pub(crate) fn delete<T: Optimistic>(row: &T) -> Delete<T> {
     where_key(row, |condition| {
         statement.and_where(condition);
     });
-    if table.locking() == Locking::Version {
-        statement.and_where(version_matches(table.version_column(), &expected));
+    if table.locking().has_version() {
+        statement.and_where(version_matches::<T>(&expected));
     } else {
         // Locked by values: the row is deleted only as it was read, every data column alike.
         let columns = table.columns();
@@ -733,12 +761,12 @@ pub(crate) fn verify<T: Optimistic>(row: &T) -> Verify<T> {
     let expected = row.version();
     let mut statement = Query::select();
     statement
-        .column(table.version_column())
+        .expr(table.version_expr())
         .from(table.table_name());
     where_key(row, |condition| {
         statement.and_where(condition);
     });
-    statement.and_where(version_matches(table.version_column(), &expected));
+    statement.and_where(version_matches::<T>(&expected));
     Verify {
         statement,
         key: row.key(),
@@ -750,9 +778,15 @@ pub(crate) fn verify<T: Optimistic>(row: &T) -> Verify<T> {
 pub(crate) fn select<T: Optimistic>() -> SelectStatement {
     let table = T::TABLE;
     let mut statement = Query::select();
-    statement
-        .columns(table.columns().iter().map(|column| column.name()))
-        .from(table.table_name());
+    for column in table.columns() {
+        if column.role() == Role::Version && table.locking() == Locking::Xmin {
+            // `xid` decodes as no integer type: read it as one, under its own name.
+            statement.expr_as(table.version_expr(), column.name());
+        } else {
+            statement.column(column.name());
+        }
+    }
+    statement.from(table.table_name());
     statement
 }
 
@@ -764,18 +798,19 @@ pub(crate) fn select_by_key<T: Optimistic>(key: &T::Key) -> SelectStatement {
 }
 
 /// `version = ?`, or `version IS NULL` for a NULL version (`= NULL` would match nothing).
-fn version_matches(column: &'static str, expected: &impl VersionValue) -> Expr {
+fn version_matches<T: Optimistic>(expected: &T::Version) -> Expr {
+    let version = T::TABLE.version_expr();
     if expected.is_null() {
-        Expr::col(column).is_null()
+        version.is_null()
     } else {
-        Expr::col(column).eq(expected.to_value())
+        version.eq(expected.to_value())
     }
 }
 
 /// `SELECT version FROM table WHERE key`: a row's current version, or no row once deleted.
 pub(crate) fn probe<T: Optimistic>(key: &T::Key) -> SelectStatement {
     match T::TABLE.locking() {
-        Locking::Version => key_lookup::<T>(key, Expr::col(T::TABLE.version_column())),
+        Locking::Version | Locking::Xmin => key_lookup::<T>(key, T::TABLE.version_expr()),
         // No version to read: whether the row is still there.
         _ => key_lookup::<T>(key, Expr::cust("NULL")),
     }
@@ -1030,6 +1065,82 @@ mod tests {
             assert_eq!(
                 sql,
                 r#"INSERT INTO "passengers" ("id", "name", "meal") VALUES (?, ?, ?)"#
+            );
+        }
+    }
+
+    mod xmin {
+        use crate::sea_query::PostgresQueryBuilder;
+        use crate::{Batch, Dialect, Optimistic, Xmin, optimistic};
+
+        #[optimistic(table = "accounts", lock = "xmin")]
+        #[derive(Debug, Clone, PartialEq)]
+        struct Account {
+            id: i64,
+            balance: i64,
+            xmin: Xmin,
+        }
+
+        fn account() -> Account {
+            Account {
+                id: 1,
+                balance: 5,
+                xmin: Xmin::from(700_u32),
+            }
+        }
+
+        #[test]
+        fn xmin_is_read_cast_compared_and_never_written() {
+            assert_eq!(
+                Account::select().to_string(PostgresQueryBuilder),
+                r#"SELECT "id", "balance", "xmin"::text::bigint AS "xmin" FROM "accounts""#
+            );
+            assert_eq!(
+                account().insert().build(PostgresQueryBuilder).0,
+                r#"INSERT INTO "accounts" ("id", "balance") VALUES ($1, $2)"#
+            );
+            assert_eq!(
+                account().touch().build(PostgresQueryBuilder).0,
+                r#"UPDATE "accounts" SET "id" = "id" WHERE "id" = $1 AND ("xmin"::text::bigint) = $2 RETURNING "xmin"::text::bigint"#
+            );
+            assert_eq!(
+                account().delete().build(PostgresQueryBuilder).0,
+                r#"DELETE FROM "accounts" WHERE "id" = $1 AND ("xmin"::text::bigint) = $2"#
+            );
+            let batch = Batch::new([&account()]);
+            let (sql, _) = batch.postgres().unwrap().build(PostgresQueryBuilder);
+            assert!(!sql.contains(r#""xmin" ="#), "{sql}");
+            assert!(sql.contains(r#""accounts"."xmin"::text::bigint"#), "{sql}");
+            // The cached forms bind what their SQL asks for.
+            for (cached, built) in [
+                (
+                    account().update_cached(Dialect::Postgres),
+                    account().update(),
+                ),
+                (account().touch_cached(Dialect::Postgres), account().touch()),
+            ] {
+                assert_eq!(
+                    (cached.sql.into_owned(), cached.values),
+                    built.build(PostgresQueryBuilder)
+                );
+            }
+            let (sql, values) = account().insert_cached(Dialect::Postgres);
+            assert_eq!(
+                (sql.into_owned(), values),
+                account().insert().build(PostgresQueryBuilder)
+            );
+        }
+
+        #[test]
+        fn after_a_write_the_xmin_is_unknown_and_a_write_from_it_cannot_match() {
+            assert_eq!(account().update().check(1).unwrap(), Xmin::UNKNOWN);
+            let unknown = Account {
+                xmin: Xmin::UNKNOWN,
+                ..account()
+            };
+            assert_eq!(
+                unknown.update().check(0).unwrap_err().to_string(),
+                "stale accounts (id = 1): expected version unknown (read the row again after writing it), but the row was changed or deleted"
             );
         }
     }

@@ -69,6 +69,17 @@ pub enum Locking {
     /// No version column: an update compares the old values of every data column
     /// (`OptimisticLockType.ALL`), so any concurrent edit of the row makes it stale.
     All,
+    /// PostgreSQL's `xmin` system column as the version (`#[optimistic(lock = "xmin")]`, as
+    /// Npgsql's `UseXminAsConcurrencyToken`): never written, only compared; see
+    /// [`Xmin`](crate::Xmin) for what it cannot do.
+    Xmin,
+}
+
+impl Locking {
+    /// Whether writes compare a version column (a real one, or `xmin`) rather than values.
+    pub(crate) const fn has_version(self) -> bool {
+        matches!(self, Locking::Version | Locking::Xmin)
+    }
 }
 
 /// One persisted column: its name in the database and its [`Role`].
@@ -198,7 +209,7 @@ impl Table {
             "an optimistic table needs at least one key column"
         );
         assert!(
-            !matches!(locking, Locking::Version),
+            matches!(locking, Locking::Dirty | Locking::All),
             "a table locked by values needs `Locking::Dirty` or `Locking::All`"
         );
         Table {
@@ -213,6 +224,31 @@ impl Table {
     /// How its writes detect a concurrent change: a version column, or the values compared.
     pub const fn locking(&self) -> Locking {
         self.locking
+    }
+
+    /// A PostgreSQL table whose version is its `xmin` system column (the one version column,
+    /// which must be called `xmin`): `#[optimistic(lock = "xmin")]`.
+    ///
+    /// # Panics
+    ///
+    /// As [`Table::new`]; in the generated `const`, that is a compile error.
+    pub const fn postgres_xmin(
+        schema: Option<&'static str>,
+        name: &'static str,
+        columns: &'static [Column],
+    ) -> Self {
+        let mut table = Table::new(schema, name, columns);
+        table.locking = Locking::Xmin;
+        table
+    }
+
+    /// The version column as an expression: the column, or for `xmin` (of type `xid`, which
+    /// neither binds nor decodes as an integer) `"xmin"::text::bigint`.
+    pub(crate) fn version_expr(&self) -> sea_query::Expr {
+        match self.locking {
+            Locking::Xmin => sea_query::Expr::cust(r#""xmin"::text::bigint"#),
+            _ => sea_query::Expr::col(self.version_column()),
+        }
     }
 
     /// The schema that qualifies the table name, if any.
@@ -233,7 +269,7 @@ impl Table {
     /// The name of the version column; empty for a table locked by values, which has none.
     pub const fn version_column(&self) -> &'static str {
         match self.locking {
-            Locking::Version => self.columns[self.version].name,
+            Locking::Version | Locking::Xmin => self.columns[self.version].name,
             Locking::Dirty | Locking::All => "",
         }
     }

@@ -61,6 +61,140 @@ impl VersionValue for NoVersion {
     }
 }
 
+/// PostgreSQL's `xmin` system column as a row's version (`#[optimistic(lock = "xmin")]`), for
+/// PostgreSQL-only schemas that cannot add a version column (Npgsql's
+/// `UseXminAsConcurrencyToken`). PostgreSQL sets it to the writing transaction's id on every
+/// new row version; `optimistic` only reads it (as `"xmin"::text::bigint`) and compares it.
+///
+/// **After a write the new `xmin` is not known** to `check` (PostgreSQL picks it): the row's
+/// version becomes [`Xmin::UNKNOWN`], with which a further write can only go stale, so read
+/// the row again before writing it again. (The generated `UPDATE` returns the new `xmin`, for
+/// callers who fetch its result instead of counting rows.)
+///
+/// Limits, as PostgreSQL documents them for `xmin`:
+/// - any writer changes it, even `UPDATE .. SET x = x`, so a no-op update makes readers stale;
+/// - two writes in one transaction leave the same `xmin`, so the second does not see the first
+///   (keep versioned writes of a row in separate transactions);
+/// - it is a 32-bit transaction id: `VACUUM FREEZE` (and anti-wraparound vacuums) may replace
+///   it with a frozen marker, which makes a reader stale though nothing changed, never the
+///   other way round;
+/// - PostgreSQL only (and its forks that keep `xmin`).
+///
+/// ```
+/// use optimistic_core::{optimistic, Xmin};
+/// use optimistic_core::sea_query::PostgresQueryBuilder;
+///
+/// #[optimistic(table = "accounts", lock = "xmin")]
+/// struct Account { id: i64, balance: i64, xmin: Xmin }
+///
+/// let account = Account { id: 1, balance: 10, xmin: Xmin::from(731_u32) };
+/// let (sql, _) = account.update().build(PostgresQueryBuilder);
+/// assert_eq!(
+///     sql,
+///     r#"UPDATE "accounts" SET "balance" = $1 WHERE "id" = $2 AND ("xmin"::text::bigint) = $3 RETURNING "xmin"::text::bigint"#
+/// );
+/// assert_eq!(account.update().check(1).ok(), Some(Xmin::UNKNOWN));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[cfg_attr(
+    feature = "_diesel",
+    derive(::diesel::expression::AsExpression, ::diesel::deserialize::FromSqlRow),
+    diesel(sql_type = ::diesel::sql_types::BigInt)
+)]
+pub struct Xmin(i64);
+
+impl Xmin {
+    /// The version of a row just written: not known; a write expecting it goes stale.
+    pub const UNKNOWN: Xmin = Xmin(0);
+
+    /// The transaction id, or 0 when [`UNKNOWN`](Xmin::UNKNOWN).
+    pub const fn get(self) -> u32 {
+        self.0 as u32
+    }
+
+    /// The id, by reference (Diesel serializes from a borrow).
+    #[cfg(feature = "_diesel")]
+    pub(crate) fn as_i64(&self) -> &i64 {
+        &self.0
+    }
+}
+
+/// [`Xmin::UNKNOWN`]: a row not read from the database has no `xmin` yet.
+impl Default for Xmin {
+    fn default() -> Self {
+        Xmin::UNKNOWN
+    }
+}
+
+impl From<u32> for Xmin {
+    fn from(xid: u32) -> Self {
+        Xmin(xid.into())
+    }
+}
+
+/// From `"xmin"::text::bigint`; a number no transaction id can be gives [`Xmin::UNKNOWN`].
+impl From<i64> for Xmin {
+    fn from(xid: i64) -> Self {
+        <u32 as TryFrom<i64>>::try_from(xid)
+            .map(Xmin::from)
+            .unwrap_or(Xmin::UNKNOWN)
+    }
+}
+
+impl VersionValue for Xmin {
+    /// PostgreSQL picks the next one: [`Xmin::UNKNOWN`].
+    fn next(&self) -> Option<Self> {
+        Some(Xmin::UNKNOWN)
+    }
+
+    fn to_value(&self) -> Value {
+        Value::BigInt(Some(self.0))
+    }
+
+    fn fmt_version(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == Xmin::UNKNOWN {
+            f.write_str("unknown (read the row again after writing it)")
+        } else {
+            write!(f, "xmin {}", self.0)
+        }
+    }
+}
+
+/// Binds as a `BIGINT` (compared with `"xmin"::text::bigint`).
+impl From<Xmin> for Value {
+    fn from(xmin: Xmin) -> Self {
+        Value::BigInt(Some(xmin.0))
+    }
+}
+
+impl Nullable for Xmin {
+    fn null() -> Value {
+        Value::BigInt(None)
+    }
+}
+
+/// Reads an `xmin` out of a sea-query [`Value`] (SeaORM uses this).
+impl ValueType for Xmin {
+    fn try_from(value: Value) -> Result<Self, ValueTypeErr> {
+        match value {
+            Value::BigInt(Some(xid)) => Ok(Xmin::from(xid)),
+            _ => Err(ValueTypeErr),
+        }
+    }
+
+    fn type_name() -> String {
+        "Xmin".to_owned()
+    }
+
+    fn array_type() -> sea_query::ArrayType {
+        sea_query::ArrayType::BigInt
+    }
+
+    fn column_type() -> sea_query::ColumnType {
+        sea_query::ColumnType::BigInteger
+    }
+}
+
 /// A version type that a NULL version can start from.
 pub trait InitialVersion: VersionValue {
     /// The first version: 1.

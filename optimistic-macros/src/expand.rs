@@ -122,6 +122,7 @@ fn impl_optimistic(model: &Model) -> TokenStream {
     };
     let table_new = match model.lock {
         Lock::Version => quote!(#krate::Table::new(#schema, #table, &[#(#columns),*])),
+        Lock::Xmin => quote!(#krate::Table::postgres_xmin(#schema, #table, &[#(#columns),*])),
         Lock::Dirty | Lock::All => {
             let locking = match model.lock {
                 Lock::Dirty => quote!(#krate::Locking::Dirty),
@@ -347,7 +348,7 @@ fn inherent_methods(model: &Model) -> TokenStream {
     // A table locked by values has no version: no `update()`, `touch()`, `verify()` or
     // `update_columns()`, so calling one is "no method" at the call site.
     let (versioned_update, versioned_checks) = match model.lock {
-        Lock::Version => (
+        Lock::Version | Lock::Xmin => (
             quote! {
                 #[doc = #doc_update]
                 #vis fn update(&self) -> #krate::Update<Self> {

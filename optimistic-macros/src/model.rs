@@ -30,6 +30,8 @@ pub(crate) enum Lock {
     Dirty,
     /// The old values of every data column.
     All,
+    /// PostgreSQL's `xmin` system column as the version.
+    Xmin,
 }
 
 impl Lock {
@@ -38,6 +40,7 @@ impl Lock {
             Lock::Version => "version",
             Lock::Dirty => "dirty",
             Lock::All => "all",
+            Lock::Xmin => "xmin",
         }
     }
 }

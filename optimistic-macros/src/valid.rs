@@ -37,6 +37,7 @@ pub(crate) fn validate(cx: &Ctxt, input: &Input) -> Option<Model> {
     let lock = resolve_lock(cx, input);
     let version = match lock {
         Lock::Version => resolve_version(cx, input, &persisted),
+        Lock::Xmin => resolve_xmin(cx, input, &persisted),
         Lock::Dirty | Lock::All => {
             check_locked_by_values(cx, lock, &persisted);
             None
@@ -125,18 +126,86 @@ fn resolve_lock(cx: &Ctxt, input: &Input) -> Lock {
         "version" => Lock::Version,
         "dirty" => Lock::Dirty,
         "all" => Lock::All,
+        "xmin" => Lock::Xmin,
         other => {
             cx.push(syn::Error::new(
                 lock.span,
                 format!(
                     "`#[{NAME}(lock = {other:?})]` is not a way to lock: write `lock = \"dirty\"` \
                      (compare the old values of the changed columns), `lock = \"all\"` (of every \
-                     column) or `lock = \"version\"` (a version column, the default)"
+                     column), `lock = \"xmin\"` (PostgreSQL's system column) or \
+                     `lock = \"version\"` (a version column, the default)"
                 ),
             ));
             Lock::Version
         }
     }
+}
+
+/// Under `lock = "xmin"`, the version is the field for PostgreSQL's `xmin`: marked `version`,
+/// or of type `Xmin`, or named `xmin`; of type `Xmin`, and in the column `xmin`.
+fn resolve_xmin<'a>(cx: &Ctxt, input: &Input<'a>, persisted: &[&Field<'a>]) -> Option<&'a Ident> {
+    let candidates: Vec<&Field> = persisted
+        .iter()
+        .copied()
+        .filter(|field| {
+            field.attrs.key.is_none()
+                && (field.attrs.version.is_some()
+                    || last_segment_is(field.ty, "Xmin")
+                    || field.ident.unraw() == "xmin")
+        })
+        .collect();
+    let Some(field) = candidates.first() else {
+        cx.error_at(
+            &input.item.ident,
+            format!(
+                "`#[{NAME}(lock = \"xmin\")]` needs a field for PostgreSQL's `xmin`: add \
+                 `xmin: optimistic_core::Xmin`"
+            ),
+        );
+        return None;
+    };
+    for other in &candidates[1..] {
+        cx.error_at(
+            other.ident,
+            format!(
+                "`#[{NAME}(lock = \"xmin\")]` takes one `xmin` field, and `{}` already is: \
+                 remove this one",
+                field.ident
+            ),
+        );
+    }
+    if !last_segment_is(field.ty, "Xmin") {
+        cx.error_at(
+            field.ty,
+            format!(
+                "`#[{NAME}(lock = \"xmin\")]` reads PostgreSQL's `xmin` (a transaction id) into \
+                 `optimistic_core::Xmin`: give `{}` that type",
+                field.ident
+            ),
+        );
+    }
+    if let Some(column) = &field.attrs.column
+        && column.value != "xmin"
+    {
+        cx.push(syn::Error::new(
+            column.span,
+            format!(
+                "`#[{NAME}(lock = \"xmin\")]` compares PostgreSQL's system column, which is \
+                 called `xmin`: remove `column = {:?}`",
+                column.value
+            ),
+        ));
+    } else if field.attrs.column.is_none() && field.ident.unraw() != "xmin" {
+        cx.error_at(
+            field.ident,
+            format!(
+                "`#[{NAME}(lock = \"xmin\")]` compares PostgreSQL's system column `xmin`: name \
+                 the field `xmin`, or add `#[{NAME}(column = \"xmin\")]`"
+            ),
+        );
+    }
+    Some(field.ident)
 }
 
 /// A table locked by values has no version, and compares its data columns, which a float
