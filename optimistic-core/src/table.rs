@@ -153,22 +153,7 @@ impl Table {
         name: &'static str,
         columns: &'static [Column],
     ) -> Self {
-        let (mut keys, mut versions, mut version, mut i) = (0, 0, 0, 0);
-        while i < columns.len() {
-            match columns[i].role {
-                Role::Key => keys += 1,
-                Role::Version => {
-                    versions += 1;
-                    version = i;
-                }
-                Role::Data | Role::Excluded | Role::WriteToken => {}
-            }
-            i += 1;
-        }
-        assert!(
-            keys > 0,
-            "an optimistic table needs at least one key column"
-        );
+        let (versions, version) = count_keys_and_versions(columns);
         assert!(
             versions == 1,
             "an optimistic table needs exactly one version column"
@@ -195,18 +180,10 @@ impl Table {
         columns: &'static [Column],
         locking: Locking,
     ) -> Self {
-        let (mut keys, mut i) = (0, 0);
-        while i < columns.len() {
-            match columns[i].role {
-                Role::Key => keys += 1,
-                Role::Version => panic!("a table locked by values has no version column"),
-                Role::Data | Role::Excluded | Role::WriteToken => {}
-            }
-            i += 1;
-        }
+        let (versions, _) = count_keys_and_versions(columns);
         assert!(
-            keys > 0,
-            "an optimistic table needs at least one key column"
+            versions == 0,
+            "a table locked by values has no version column"
         );
         assert!(
             matches!(locking, Locking::Dirty | Locking::All),
@@ -319,6 +296,28 @@ impl Table {
             None => TableName::from(self.name),
         }
     }
+}
+
+/// Checks that `columns` hold a key; returns how many version columns they hold, and where the
+/// last one is.
+const fn count_keys_and_versions(columns: &[Column]) -> (usize, usize) {
+    let (mut keys, mut versions, mut version, mut i) = (0, 0, 0, 0);
+    while i < columns.len() {
+        match columns[i].role {
+            Role::Key => keys += 1,
+            Role::Version => {
+                versions += 1;
+                version = i;
+            }
+            Role::Data | Role::Excluded | Role::WriteToken => {}
+        }
+        i += 1;
+    }
+    assert!(
+        keys > 0,
+        "an optimistic table needs at least one key column"
+    );
+    (versions, version)
 }
 
 /// `schema.table` or `table`, unquoted: for messages, not for SQL.
