@@ -43,12 +43,13 @@ impl Dialect {
     }
 }
 
-const KINDS: usize = 5;
+const KINDS: usize = 6;
 const INSERT: usize = 0;
 const UPDATE: usize = 1;
 const TOUCH: usize = 2;
 const DELETE: usize = 3;
 const SELECT_BY_KEY: usize = 4;
+const SELECT_BY_KEY_FOR_UPDATE: usize = 5;
 
 /// One mapped struct's rendered SQL, per statement kind and dialect. The macro gives each
 /// struct a `static` one.
@@ -280,6 +281,20 @@ pub(crate) fn select_by_key<T: Optimistic>(
 ) -> (Cow<'static, str>, Values) {
     let sql = text::<T>(SELECT_BY_KEY, dialect, || {
         render(dialect, &crate::statement::select_by_key::<T>(key)).0
+    });
+    (sql, Values(T::key_values(key)))
+}
+
+pub(crate) fn select_by_key_for_update<T: Optimistic>(
+    key: &T::Key,
+    dialect: Dialect,
+) -> (Cow<'static, str>, Values) {
+    let sql = text::<T>(SELECT_BY_KEY_FOR_UPDATE, dialect, || {
+        render(
+            dialect,
+            &crate::statement::select_by_key_for_update::<T>(key),
+        )
+        .0
     });
     (sql, Values(T::key_values(key)))
 }

@@ -727,6 +727,52 @@ pub trait Optimistic: Sized {
     ) -> (std::borrow::Cow<'static, str>, sea_query::Values) {
         cached::select_by_key::<Self>(key, dialect)
     }
+
+    /// [`select_by_key`](Optimistic::select_by_key) with a row lock, `.. FOR UPDATE` on
+    /// PostgreSQL and MySQL / MariaDB: run inside a transaction, it makes concurrent writers of
+    /// the row wait until that transaction ends, so the read-modify-write that follows cannot
+    /// go stale (the pessimistic path). SQLite has no row locks, and its rendering leaves the
+    /// clause out: run it in a `BEGIN IMMEDIATE` transaction, which takes the database's write
+    /// lock at once.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// use optimistic_core::sea_query::{MysqlQueryBuilder, PostgresQueryBuilder, SqliteQueryBuilder};
+    ///
+    /// let locked = Seat::select_by_key_for_update(&2);
+    /// assert_eq!(
+    ///     locked.build(PostgresQueryBuilder).0,
+    ///     r#"SELECT "id", "is_booked", "version" FROM "seats" WHERE "id" = $1 FOR UPDATE"#
+    /// );
+    /// assert!(locked.build(MysqlQueryBuilder).0.ends_with("FOR UPDATE"));
+    /// assert!(!locked.build(SqliteQueryBuilder).0.contains("FOR UPDATE"));
+    /// ```
+    fn select_by_key_for_update(key: &Self::Key) -> SelectStatement {
+        statement::select_by_key_for_update::<Self>(key)
+    }
+
+    /// [`select_by_key_for_update`](Optimistic::select_by_key_for_update) on the cached fast
+    /// path.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Optimistic, Version};
+    /// # use optimistic_core::sea_query::PostgresQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// use optimistic_core::Dialect;
+    /// let (sql, values) = Seat::select_by_key_for_update_cached(&2, Dialect::Postgres);
+    /// assert_eq!((sql.into_owned(), values), Seat::select_by_key_for_update(&2).build(PostgresQueryBuilder));
+    /// ```
+    fn select_by_key_for_update_cached(
+        key: &Self::Key,
+        dialect: Dialect,
+    ) -> (std::borrow::Cow<'static, str>, sea_query::Values) {
+        cached::select_by_key_for_update::<Self>(key, dialect)
+    }
 }
 
 /// The crate's README, compiled and run as doctests (inside the package, so that the packaged

@@ -790,6 +790,14 @@ pub(crate) fn select<T: Optimistic>() -> SelectStatement {
     statement
 }
 
+/// `SELECT every column FROM table WHERE key FOR UPDATE` (SQLite's builder leaves the lock
+/// out: there, a `BEGIN IMMEDIATE` transaction locks the database).
+pub(crate) fn select_by_key_for_update<T: Optimistic>(key: &T::Key) -> SelectStatement {
+    let mut statement = select_by_key::<T>(key);
+    statement.lock(sea_query::LockType::Update);
+    statement
+}
+
 /// `SELECT every column FROM table WHERE key`.
 pub(crate) fn select_by_key<T: Optimistic>(key: &T::Key) -> SelectStatement {
     let mut statement = select::<T>();

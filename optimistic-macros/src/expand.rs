@@ -320,6 +320,10 @@ fn inherent_methods(model: &Model) -> TokenStream {
     let doc_select = format!("`SELECT` of every persisted column of `{table}`, in field order.");
     let doc_select_by_key =
         format!("`SELECT` of every persisted column of the row of `{table}` with this key.");
+    let doc_select_for_update = format!(
+        "`SELECT .. FOR UPDATE` of the row of `{table}` with this key: in a transaction, it holds \
+         the row's lock until the transaction ends (SQLite: run it in `BEGIN IMMEDIATE`)."
+    );
     let doc_verify = format!(
         "`SELECT` that confirms this row of `{table}` is still at this version (an optimistic \
          read check). Run it, then call `check` with the rows it returned."
@@ -404,6 +408,13 @@ fn inherent_methods(model: &Model) -> TokenStream {
                 key: &<Self as #krate::Optimistic>::Key,
             ) -> #sea_query::SelectStatement {
                 <Self as #krate::Optimistic>::select_by_key(key)
+            }
+
+            #[doc = #doc_select_for_update]
+            #vis fn select_by_key_for_update(
+                key: &<Self as #krate::Optimistic>::Key,
+            ) -> #sea_query::SelectStatement {
+                <Self as #krate::Optimistic>::select_by_key_for_update(key)
             }
 
             #versioned_checks

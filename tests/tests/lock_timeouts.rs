@@ -7,25 +7,24 @@ use std::time::Duration;
 use optimistic_core::Version;
 use optimistic_core::retry::{RetryError, RetryPolicy, Retryable};
 use optimistic_tests::db::{
-    BlockingPostgresDb, Db, DieselAsyncDb, DieselDb, SeaOrmDb, SqlxDb, TokioPostgresDb, load_seat,
+    BlockingPostgresDb, Db, DieselAsyncDb, DieselDb, Kind, SeaOrmDb, SqlxDb, TokioPostgresDb,
+    load_seat,
 };
 use optimistic_tests::models::{SEATS, Seat};
 use optimistic_tests::namespace::{Dialect, MyDatabase, PgSchema};
 
-/// `holder` locks seat 2; `writer`, whose lock waits time out quickly, tries to book it.
+/// `holder` locks seat 2 with the generated `select_by_key_for_update`; `writer`, whose lock
+/// waits time out quickly, tries to book it.
 fn lock_timeout_is_told_apart(holder: &mut impl Db, writer: &mut impl Db) {
     let label = writer.label();
     holder.batch(SEATS);
     holder.insert(&Seat::free(2));
-    let (lock, timeout) = match holder.dialect() {
+    let (begin, timeout) = match holder.dialect() {
         Dialect::Mysql => (
-            "START TRANSACTION; SELECT * FROM seats WHERE id = 2 FOR UPDATE",
+            "START TRANSACTION",
             "SET SESSION innodb_lock_wait_timeout = 1",
         ),
-        _ => (
-            "BEGIN; SELECT * FROM seats WHERE id = 2 FOR UPDATE",
-            "SET lock_timeout = '100ms'",
-        ),
+        _ => ("BEGIN", "SET lock_timeout = '100ms'"),
     };
     writer.batch(timeout);
     let booked = || Seat {
@@ -33,7 +32,13 @@ fn lock_timeout_is_told_apart(holder: &mut impl Db, writer: &mut impl Db) {
         ..Seat::free(2)
     };
 
-    holder.batch(lock);
+    // The generated locked read holds the row for the holder's transaction.
+    holder.batch(begin);
+    let held = holder.fetch(
+        &Seat::select_by_key_for_update(&2),
+        &[Kind::Int, Kind::Bool, Kind::Text, Kind::Version],
+    );
+    assert_eq!(held.len(), 1, "{label}");
     let error = writer.update_fast(&mut booked()).unwrap_err();
     assert!(error.is_lock_timeout(), "{label}: {error}");
     assert!(!error.is_retryable(), "{label}: {error}");

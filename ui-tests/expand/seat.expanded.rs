@@ -181,6 +181,12 @@ impl Seat {
     ) -> ::optimistic_core::__private::sea_query::SelectStatement {
         <Self as ::optimistic_core::Optimistic>::select_by_key(key)
     }
+    ///`SELECT .. FOR UPDATE` of the row of `seats` with this key: in a transaction, it holds the row's lock until the transaction ends (SQLite: run it in `BEGIN IMMEDIATE`).
+    pub fn select_by_key_for_update(
+        key: &<Self as ::optimistic_core::Optimistic>::Key,
+    ) -> ::optimistic_core::__private::sea_query::SelectStatement {
+        <Self as ::optimistic_core::Optimistic>::select_by_key_for_update(key)
+    }
     ///`SELECT` that confirms this row of `seats` is still at this version (an optimistic read check). Run it, then call `check` with the rows it returned.
     pub fn verify(&self) -> ::optimistic_core::Verify<Self> {
         <Self as ::optimistic_core::Optimistic>::verify(self)
