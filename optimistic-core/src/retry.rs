@@ -729,6 +729,129 @@ impl RetryPolicy {
         self.retry_async(::tokio::time::sleep, attempt).await
     }
 
+    /// [`retry`](Self::retry), one resource per attempt: `acquire` gets it (a pooled
+    /// connection, a transaction) and `attempt` takes it, so every read and the write of one
+    /// attempt share one connection, and it is given back (or, failed, dropped) before the
+    /// backoff. A transaction commits at the end of the attempt that takes it; a failed one
+    /// rolls back when dropped. An error from `acquire` converts into the attempt's and is
+    /// judged like it.
+    ///
+    /// ```
+    /// use optimistic_core::retry::{RetryPolicy, Retryable};
+    /// use std::time::Duration;
+    ///
+    /// #[derive(Debug)]
+    /// struct Stale;
+    /// impl Retryable for Stale {
+    ///     fn is_retryable(&self) -> bool { true }
+    /// }
+    ///
+    /// // A stand-in pool that numbers the connections it hands out.
+    /// let mut handed_out = 0;
+    /// let policy = RetryPolicy::new(3).with_base_delay(Duration::ZERO);
+    /// let done = policy
+    ///     .retry_with(
+    ///         || { handed_out += 1; Ok::<_, Stale>(handed_out) },
+    ///         |connection, attempt| if attempt == 1 { Err(Stale) } else { Ok(connection) },
+    ///     )
+    ///     .unwrap();
+    /// // The second attempt ran on a connection of its own.
+    /// assert_eq!((done.value, done.attempts), (2, 2));
+    /// ```
+    pub fn retry_with<R, T, E, AE, A, F>(
+        &self,
+        mut acquire: A,
+        mut attempt: F,
+    ) -> Result<Retried<T>, RetryError<E>>
+    where
+        E: Retryable + From<AE>,
+        A: FnMut() -> Result<R, AE>,
+        F: FnMut(R, u32) -> Result<T, E>,
+    {
+        run_ready(self.retry_async_with(
+            thread_sleep,
+            async || acquire(),
+            async |resource, number| attempt(resource, number),
+        ))
+    }
+
+    /// The async [`retry_with`](Self::retry_with): `sleep` is the runtime's timer, `acquire`
+    /// and `attempt` are async closures.
+    ///
+    /// ```
+    /// # #[cfg(all(feature = "sqlx-sqlite", feature = "tokio"))] mod example {
+    /// # use optimistic_core::{optimistic, Version};
+    /// # #[optimistic(table = "accounts")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Account { id: i64, balance: i64, version: Version }
+    /// use optimistic_core::retry::RetryPolicy;
+    /// use optimistic_core::sqlx::{fetch_by_key, update};
+    ///
+    /// async fn deposit(pool: &sqlx::SqlitePool, id: i64) -> Result<(), Box<dyn std::error::Error>> {
+    ///     RetryPolicy::default()
+    ///         .retry_async_with(
+    ///             tokio::time::sleep,
+    ///             async || pool.acquire().await, // one connection per attempt
+    ///             async |mut connection, _| {
+    ///                 let mut account = fetch_by_key::<Account, _>(&mut *connection, &id)
+    ///                     .await?
+    ///                     .ok_or(sqlx::Error::RowNotFound)?;
+    ///                 account.balance += 10;
+    ///                 update(&mut *connection, &mut account).await
+    ///             },
+    ///         )
+    ///         .await?;
+    ///     Ok(())
+    /// }
+    /// # }
+    /// ```
+    pub async fn retry_async_with<R, T, E, AE, A, F, S, Sleep>(
+        &self,
+        mut sleep: S,
+        mut acquire: A,
+        mut attempt: F,
+    ) -> Result<Retried<T>, RetryError<E>>
+    where
+        E: Retryable + From<AE>,
+        A: AsyncFnMut() -> Result<R, AE>,
+        F: AsyncFnMut(R, u32) -> Result<T, E>,
+        S: FnMut(Duration) -> Sleep,
+        Sleep: Future<Output = ()>,
+    {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let outcome = match acquire().await {
+                Ok(resource) => attempt(resource, attempts).await,
+                Err(error) => Err(E::from(error)),
+            };
+            match outcome {
+                Ok(value) => return Ok(Retried { value, attempts }),
+                Err(error) => match self.decide(attempts, error, |error| self.retries(error)) {
+                    Step::Retry(wait) => sleep(wait).await,
+                    Step::Stop(error) => return Err(error),
+                },
+            }
+        }
+    }
+
+    /// [`retry_async_with`](Self::retry_async_with) on tokio's timer (feature `tokio`).
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub async fn retry_tokio_with<R, T, E, AE, A, F>(
+        &self,
+        acquire: A,
+        attempt: F,
+    ) -> Result<Retried<T>, RetryError<E>>
+    where
+        E: Retryable + From<AE>,
+        A: AsyncFnMut() -> Result<R, AE>,
+        F: AsyncFnMut(R, u32) -> Result<T, E>,
+    {
+        self.retry_async_with(::tokio::time::sleep, acquire, attempt)
+            .await
+    }
+
     fn decide<E>(&self, attempts: u32, error: E, is_retryable: impl Fn(&E) -> bool) -> Step<E> {
         if !is_retryable(&error) {
             Step::Stop(RetryError::Failed { error, attempts })
