@@ -146,6 +146,7 @@
 #[cfg(test)]
 extern crate self as optimistic_core;
 
+pub mod adaptive;
 mod batch;
 mod cached;
 mod error;

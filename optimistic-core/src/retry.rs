@@ -852,6 +852,20 @@ impl RetryPolicy {
             .await
     }
 
+    /// After failed attempt number `attempts`: the wait before the next one, or the error to
+    /// stop with, judged as [`retry`](Self::retry) judges it (for runners that loop themselves).
+    #[cfg(all(feature = "_sqlx", feature = "tokio"))]
+    pub(crate) fn decide_retry<E: Retryable>(
+        &self,
+        attempts: u32,
+        error: E,
+    ) -> Result<Duration, RetryError<E>> {
+        match self.decide(attempts, error, |error| self.retries(error)) {
+            Step::Retry(wait) => Ok(wait),
+            Step::Stop(error) => Err(error),
+        }
+    }
+
     fn decide<E>(&self, attempts: u32, error: E, is_retryable: impl Fn(&E) -> bool) -> Step<E> {
         if !is_retryable(&error) {
             Step::Stop(RetryError::Failed { error, attempts })

@@ -191,6 +191,11 @@ pub trait Backend: Database {
 
     /// The rows a statement affected.
     fn rows_affected(result: &Self::QueryResult) -> u64;
+
+    /// How a locked attempt ([`modify_adaptive`]) begins its transaction: `BEGIN`, where the
+    /// row lock is `FOR UPDATE`; SQLite has no row locks and takes the database's write lock
+    /// at once with `BEGIN IMMEDIATE`.
+    const BEGIN_LOCKED: &'static str = "BEGIN";
 }
 
 #[cfg(feature = "sqlx-postgres")]
@@ -245,6 +250,7 @@ impl Backend for ::sqlx::MySql {
 impl Backend for ::sqlx::Sqlite {
     type QueryBuilder = sea_query::SqliteQueryBuilder;
     const DIALECT: Dialect = Dialect::Sqlite;
+    const BEGIN_LOCKED: &'static str = "BEGIN IMMEDIATE";
 
     fn rows_affected(result: &Self::QueryResult) -> u64 {
         result.rows_affected()
@@ -548,6 +554,130 @@ where
         .fetch_optional(executor)
         .await?;
     row.as_ref().map(T::from_row).transpose()
+}
+
+/// A read-modify-write of the row of `T` with `key` under an [`AdaptivePolicy`]: each attempt
+/// takes one connection from `pool`, reads the row, applies `change` and writes it with its
+/// version. Where the policy says the row is hot (this call conflicted, or the row has lately),
+/// the attempt runs locked instead: in a transaction (`BEGIN IMMEDIATE` on SQLite), the row read
+/// with [`select_by_key_for_update`](Optimistic::select_by_key_for_update), changed, written
+/// and committed, so it cannot go stale. Returns the row as written. A missing row is
+/// `Driver(RowNotFound)`; failures are judged by the policy's [`RetryPolicy`], which never
+/// retries an unknown outcome. Feature `tokio` (the backoff sleeps on its timer).
+///
+/// ```
+/// # #[cfg(all(feature = "sqlx-sqlite", feature = "tokio"))] mod example {
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "accounts")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # pub struct Account { pub id: i64, pub balance: i64, pub version: Version }
+/// use optimistic_core::adaptive::AdaptivePolicy;
+/// use optimistic_core::retry::RetryPolicy;
+///
+/// pub async fn deposit(policy: &AdaptivePolicy, pool: &sqlx::SqlitePool) -> Result<Account, Box<dyn std::error::Error>> {
+///     let done = optimistic_core::sqlx::modify_adaptive(policy, pool, &1, |account: &mut Account| {
+///         account.balance += 10;
+///     })
+///     .await?;
+///     Ok(done.value)
+/// }
+/// # }
+/// ```
+///
+/// [`AdaptivePolicy`]: crate::adaptive::AdaptivePolicy
+/// [`RetryPolicy`]: crate::retry::RetryPolicy
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub async fn modify_adaptive<T, DB, F>(
+    policy: &crate::adaptive::AdaptivePolicy,
+    pool: &::sqlx::Pool<DB>,
+    key: &T::Key,
+    mut change: F,
+) -> Result<crate::retry::Retried<T>, crate::retry::RetryError<ExecuteError<T, ::sqlx::Error>>>
+where
+    T: Optimistic + FromRow<DB::Row>,
+    DB: Backend,
+    DB::Row: DriverRow<Error = ::sqlx::Error>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    SqlxValues: IntoArguments<DB>,
+    F: FnMut(&mut T),
+{
+    use crate::adaptive::Mode;
+    let (mut attempts, mut conflicts) = (0, 0);
+    loop {
+        attempts += 1;
+        let mode = policy.mode::<T>(key, conflicts);
+        let outcome = match mode {
+            Mode::Optimistic => match pool.acquire().await {
+                Ok(mut connection) => modify_once(&mut connection, key, &mut change, false).await,
+                Err(error) => Err(ExecuteError::Driver(error)),
+            },
+            Mode::Locked => match pool.begin_with(DB::BEGIN_LOCKED).await {
+                Ok(mut transaction) => {
+                    match modify_once(&mut transaction, key, &mut change, true).await {
+                        Ok(row) => transaction
+                            .commit()
+                            .await
+                            .map(|()| row)
+                            .map_err(ExecuteError::Driver),
+                        // Dropped: rolled back.
+                        Err(error) => Err(error),
+                    }
+                }
+                Err(error) => Err(ExecuteError::Driver(error)),
+            },
+        };
+        let error = match outcome {
+            Ok(row) => {
+                return Ok(crate::retry::Retried {
+                    value: row,
+                    attempts,
+                });
+            }
+            Err(error) => error,
+        };
+        if error.is_stale() {
+            conflicts += 1;
+            policy.contention().record_conflict::<T>(key);
+        }
+        match policy.retry().decide_retry(attempts, error) {
+            Ok(wait) => ::tokio::time::sleep(wait).await,
+            Err(stop) => return Err(stop),
+        }
+    }
+}
+
+/// One attempt on `connection`: read (locked or not), change, versioned write.
+#[cfg(feature = "tokio")]
+async fn modify_once<T, DB, F>(
+    connection: &mut DB::Connection,
+    key: &T::Key,
+    change: &mut F,
+    locked: bool,
+) -> Result<T, ExecuteError<T, ::sqlx::Error>>
+where
+    T: Optimistic + FromRow<DB::Row>,
+    DB: Backend,
+    DB::Row: DriverRow<Error = ::sqlx::Error>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    SqlxValues: IntoArguments<DB>,
+    F: FnMut(&mut T),
+{
+    let (sql, values) = if locked {
+        T::select_by_key_for_update_cached(key, DB::DIALECT)
+    } else {
+        T::select_by_key_cached(key, DB::DIALECT)
+    };
+    let found = cached_query::<DB>(sql, values)
+        .fetch_optional(&mut *connection)
+        .await?;
+    let mut row = match found {
+        Some(found) => T::from_row(&found)?,
+        None => return Err(ExecuteError::Driver(::sqlx::Error::RowNotFound)),
+    };
+    change(&mut row);
+    update(&mut *connection, &mut row).await?;
+    Ok(row)
 }
 
 async fn run_cached<'e, S, E, DB>(

@@ -1,0 +1,198 @@
+//! The adaptive policy under contention (`optimistic_core::sqlx::modify_adaptive`): 16 workers
+//! deposit into 2 hot rows with only 3 attempts each. Optimistic attempts alone run out (the
+//! control, under the same harness and budget, fails deposits); escalating to a row lock, every
+//! deposit lands and none is lost. SQLite always; PostgreSQL and MariaDB when named.
+
+use std::time::Duration;
+
+use optimistic_core::adaptive::AdaptivePolicy;
+use optimistic_core::retry::RetryPolicy;
+use optimistic_core::sqlx::{Backend, fetch_by_key, update};
+use optimistic_core::{Version, optimistic};
+use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime};
+use optimistic_tests::sqlite::TempSqlite;
+use sqlx::Pool;
+use sqlx::pool::PoolOptions;
+
+#[optimistic(table = "accounts")]
+#[derive(Debug, Clone, PartialEq)]
+struct Account {
+    id: i64,
+    balance: i64,
+    version: Version,
+}
+
+const ACCOUNTS: &str = "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, version BIGINT NOT NULL)";
+const WORKERS: i64 = 16;
+const DEPOSITS: i64 = 25;
+const HOT_ROWS: i64 = 2;
+
+/// Deposits (failed, total deposited) with escalation, or optimistic attempts only.
+macro_rules! deposits {
+    ($pool:expr, $adaptive:expr) => {{
+        let pool = $pool;
+        let retry = RetryPolicy::new(3)
+            .with_base_delay(Duration::from_micros(200))
+            .with_max_delay(Duration::from_millis(5));
+        let policy = AdaptivePolicy::new(retry);
+        let workers = (0..WORKERS).map(|worker| {
+            let (pool, policy) = (&pool, &policy);
+            async move {
+                let mut failed = 0;
+                for n in 0..DEPOSITS {
+                    let id = (worker + n) % HOT_ROWS + 1;
+                    let landed = if $adaptive {
+                        optimistic_core::sqlx::modify_adaptive(
+                            policy,
+                            pool,
+                            &id,
+                            |account: &mut Account| {
+                                account.balance += 1;
+                            },
+                        )
+                        .await
+                        .is_ok()
+                    } else {
+                        policy
+                            .retry()
+                            .retry_tokio_with(
+                                async || pool.acquire().await,
+                                async |mut connection, _| {
+                                    let mut account =
+                                        fetch_by_key::<Account, _>(&mut *connection, &id)
+                                            .await?
+                                            .expect("the account");
+                                    account.balance += 1;
+                                    update(&mut *connection, &mut account).await
+                                },
+                            )
+                            .await
+                            .is_ok()
+                    };
+                    if !landed {
+                        failed += 1;
+                    }
+                }
+                failed
+            }
+        });
+        let failed: i64 = futures_util::future::join_all(workers)
+            .await
+            .into_iter()
+            .sum();
+        let balances: Vec<(i64,)> = sqlx::query_as("SELECT balance FROM accounts")
+            .fetch_all(&pool)
+            .await
+            .expect("the balances");
+        let total: i64 = balances.iter().map(|(balance,)| balance).sum();
+        (failed, total)
+    }};
+}
+
+async fn setup<DB: Backend>(pool: &Pool<DB>)
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'c> &'c Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    sea_query_sqlx::SqlxValues: sqlx::IntoArguments<DB>,
+{
+    sqlx::raw_sql(ACCOUNTS).execute(pool).await.expect("create");
+    for id in 1..=HOT_ROWS {
+        let account = Account {
+            id,
+            balance: 0,
+            version: Version::INITIAL,
+        };
+        optimistic_core::sqlx::insert(pool, &account)
+            .await
+            .expect("insert");
+    }
+}
+
+fn judge(label: &str, adaptive: (i64, i64), optimistic_only: (i64, i64)) {
+    eprintln!(
+        "{label}: adaptive {} failed, {} of {} deposited; optimistic only {} failed, {} deposited",
+        adaptive.0,
+        adaptive.1,
+        WORKERS * DEPOSITS,
+        optimistic_only.0,
+        optimistic_only.1
+    );
+    assert_eq!(
+        adaptive,
+        (0, WORKERS * DEPOSITS),
+        "{label}: adaptive failed or lost deposits"
+    );
+    assert_eq!(
+        optimistic_only.0 + optimistic_only.1,
+        WORKERS * DEPOSITS,
+        "{label}: the optimistic control lost a deposit"
+    );
+    assert!(
+        optimistic_only.0 > 0,
+        "{label}: the optimistic control never ran out of attempts; the harness has no contention"
+    );
+}
+
+macro_rules! adaptive_test {
+    ($name:ident, $db:ty, $setup:expr, $ignore:meta) => {
+        #[test]
+        #[$ignore]
+        fn $name() {
+            let mut results = Vec::new();
+            for adaptive in [true, false] {
+                let (_namespace, options) = $setup;
+                results.push(multi_thread_runtime().block_on(async {
+                    let pool: Pool<$db> = PoolOptions::new()
+                        .max_connections(WORKERS as u32)
+                        .connect_with(options)
+                        .await
+                        .expect("connect");
+                    setup(&pool).await;
+                    deposits!(pool, adaptive)
+                }));
+            }
+            judge(stringify!($name), results[0], results[1]);
+        }
+    };
+}
+
+adaptive_test!(
+    sqlite_adaptive_deposits_never_fail,
+    sqlx::Sqlite,
+    {
+        let file = TempSqlite::new("");
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(file.path())
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10));
+        (file, options)
+    },
+    cfg_attr(any(), ignore)
+);
+adaptive_test!(
+    postgres_adaptive_deposits_never_fail,
+    sqlx::Postgres,
+    {
+        let schema = PgSchema::new();
+        let options = schema.sqlx_options();
+        (schema, options)
+    },
+    cfg_attr(
+        not(optimistic_postgres),
+        ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+    )
+);
+adaptive_test!(
+    mariadb_adaptive_deposits_never_fail,
+    sqlx::MySql,
+    {
+        let database = MyDatabase::new();
+        let options = database.sqlx_options();
+        (database, options)
+    },
+    cfg_attr(
+        not(optimistic_mysql),
+        ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run"
+    )
+);
