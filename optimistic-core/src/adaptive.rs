@@ -13,8 +13,8 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::Optimistic;
-use crate::retry::RetryPolicy;
+use crate::retry::{Retried, RetryError, RetryPolicy, Retryable};
+use crate::{ExecuteError, Optimistic};
 
 /// How one attempt runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -230,6 +230,91 @@ impl AdaptivePolicy {
             Mode::Locked
         } else {
             Mode::Optimistic
+        }
+    }
+
+    /// Runs `attempt` with the [`Mode`] this policy picks for each try on the row of `T` with
+    /// `key`, until it succeeds or the [`retry`](AdaptivePolicy::retry) policy stops; a stale
+    /// attempt counts as a conflict of the call and of the row. `attempt` does the work its
+    /// mode asks (the driver runners, such as `sqlx::modify_adaptive`, are this around their
+    /// driver); the thread sleeps between attempts.
+    ///
+    /// ```
+    /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
+    /// use optimistic_core::retry::{RetryPolicy, Retryable};
+    /// use optimistic_core::{optimistic, ExecuteError, Version};
+    /// use std::time::Duration;
+    ///
+    /// #[optimistic(table = "accounts")]
+    /// struct Account { id: i64, version: Version }
+    ///
+    /// /// Your driver's error.
+    /// #[derive(Debug)]
+    /// struct DriverError;
+    /// impl Retryable for DriverError {
+    ///     fn is_retryable(&self) -> bool { false }
+    /// }
+    ///
+    /// let policy = AdaptivePolicy::new(RetryPolicy::new(3).with_base_delay(Duration::ZERO));
+    /// let mut modes = Vec::new();
+    /// let done = policy.run::<Account, DriverError, _, _>(&1, |mode| {
+    ///     modes.push(mode);
+    ///     match mode {
+    ///         // Someone else wrote the row first.
+    ///         Mode::Optimistic => {
+    ///             let stale = Account { id: 1, version: Version::INITIAL }.update().check(0);
+    ///             Err(ExecuteError::Check(stale.unwrap_err()))
+    ///         }
+    ///         Mode::Locked => Ok("landed under the lock"),
+    ///     }
+    /// });
+    /// assert_eq!(done.map(|done| done.value).ok(), Some("landed under the lock"));
+    /// assert_eq!(modes, [Mode::Optimistic, Mode::Locked]);
+    /// ```
+    pub fn run<T, D, R, F>(
+        &self,
+        key: &T::Key,
+        mut attempt: F,
+    ) -> Result<Retried<R>, RetryError<ExecuteError<T, D>>>
+    where
+        T: Optimistic,
+        D: Retryable,
+        F: FnMut(Mode) -> Result<R, ExecuteError<T, D>>,
+    {
+        crate::retry::run_ready(
+            self.run_async(crate::retry::thread_sleep, key, async |mode| attempt(mode)),
+        )
+    }
+
+    /// The async [`run`](AdaptivePolicy::run): `sleep` is the runtime's timer.
+    pub async fn run_async<T, D, R, F, S, Sleep>(
+        &self,
+        mut sleep: S,
+        key: &T::Key,
+        mut attempt: F,
+    ) -> Result<Retried<R>, RetryError<ExecuteError<T, D>>>
+    where
+        T: Optimistic,
+        D: Retryable,
+        F: AsyncFnMut(Mode) -> Result<R, ExecuteError<T, D>>,
+        S: FnMut(Duration) -> Sleep,
+        Sleep: Future<Output = ()>,
+    {
+        let (mut attempts, mut conflicts) = (0, 0);
+        loop {
+            attempts += 1;
+            let error = match attempt(self.mode::<T>(key, conflicts)).await {
+                Ok(value) => return Ok(Retried { value, attempts }),
+                Err(error) => error,
+            };
+            if error.is_stale() {
+                conflicts += 1;
+                self.contention.record_conflict::<T>(key);
+            }
+            match self.retry.decide_retry(attempts, error) {
+                Ok(wait) => sleep(wait).await,
+                Err(stop) => return Err(stop),
+            }
         }
     }
 }

@@ -854,7 +854,6 @@ impl RetryPolicy {
 
     /// After failed attempt number `attempts`: the wait before the next one, or the error to
     /// stop with, judged as [`retry`](Self::retry) judges it (for runners that loop themselves).
-    #[cfg(all(feature = "_sqlx", feature = "tokio"))]
     pub(crate) fn decide_retry<E: Retryable>(
         &self,
         attempts: u32,

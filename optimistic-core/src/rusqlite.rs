@@ -219,6 +219,70 @@ pub fn delete<T: Optimistic>(
     run_cached(connection, row.delete_cached(Dialect::Sqlite))
 }
 
+/// A read-modify-write of the row of `T` with `key` under an
+/// [`AdaptivePolicy`](crate::adaptive::AdaptivePolicy): optimistic while the row is cool; once
+/// the call conflicted or the row is hot, in a `BEGIN IMMEDIATE` transaction (SQLite's write
+/// lock, taken at once), which cannot go stale. Returns the row as written; a missing row is
+/// `Driver(QueryReturnedNoRows)`.
+///
+/// ```
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "accounts")]
+/// # #[derive(Debug, Clone, PartialEq)]
+/// # struct Account { id: i64, balance: i64, version: Version }
+/// use optimistic_core::adaptive::AdaptivePolicy;
+/// use optimistic_core::retry::RetryPolicy;
+///
+/// let mut db = rusqlite::Connection::open_in_memory()?;
+/// db.execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL, version INTEGER NOT NULL);
+///                   INSERT INTO accounts VALUES (1, 100, 1);")?;
+/// let policy = AdaptivePolicy::new(RetryPolicy::new(3));
+/// let done = optimistic_core::rusqlite::modify_adaptive(&policy, &mut db, &1, |account: &mut Account| {
+///     account.balance += 10;
+/// })?;
+/// assert_eq!((done.value.balance, done.value.version), (110, Version::from(2)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn modify_adaptive<T, F>(
+    policy: &crate::adaptive::AdaptivePolicy,
+    connection: &mut Connection,
+    key: &T::Key,
+    mut change: F,
+) -> Result<crate::retry::Retried<T>, crate::retry::RetryError<ExecuteError<T, Error>>>
+where
+    T: Optimistic + for<'s> FromRow<Row<'s>>,
+    F: FnMut(&mut T),
+{
+    use crate::adaptive::Mode;
+    policy.run(key, |mode| match mode {
+        Mode::Optimistic => modify_once(connection, key, &mut change),
+        Mode::Locked => {
+            let transaction =
+                connection.transaction_with_behavior(::rusqlite::TransactionBehavior::Immediate)?;
+            // On an error the transaction is dropped: rolled back.
+            let row = modify_once(&transaction, key, &mut change)?;
+            transaction.commit()?;
+            Ok(row)
+        }
+    })
+}
+
+/// One attempt: read, change, versioned write.
+fn modify_once<T, F>(
+    connection: &Connection,
+    key: &T::Key,
+    change: &mut F,
+) -> Result<T, ExecuteError<T, Error>>
+where
+    T: Optimistic + for<'s> FromRow<Row<'s>>,
+    F: FnMut(&mut T),
+{
+    let mut row = fetch_by_key(connection, key)?.ok_or(Error::QueryReturnedNoRows)?;
+    change(&mut row);
+    update(connection, &mut row)?;
+    Ok(row)
+}
+
 /// Reads the row with this key into the struct ([`FromRow`], by column name),
 /// or `None` when there is none: `fetch_by_key::<Seat>(&connection, &2)`.
 ///

@@ -603,48 +603,21 @@ where
     F: FnMut(&mut T),
 {
     use crate::adaptive::Mode;
-    let (mut attempts, mut conflicts) = (0, 0);
-    loop {
-        attempts += 1;
-        let mode = policy.mode::<T>(key, conflicts);
-        let outcome = match mode {
-            Mode::Optimistic => match pool.acquire().await {
-                Ok(mut connection) => modify_once(&mut connection, key, &mut change, false).await,
-                Err(error) => Err(ExecuteError::Driver(error)),
-            },
-            Mode::Locked => match pool.begin_with(DB::BEGIN_LOCKED).await {
-                Ok(mut transaction) => {
-                    match modify_once(&mut transaction, key, &mut change, true).await {
-                        Ok(row) => transaction
-                            .commit()
-                            .await
-                            .map(|()| row)
-                            .map_err(ExecuteError::Driver),
-                        // Dropped: rolled back.
-                        Err(error) => Err(error),
-                    }
-                }
-                Err(error) => Err(ExecuteError::Driver(error)),
-            },
-        };
-        let error = match outcome {
-            Ok(row) => {
-                return Ok(crate::retry::Retried {
-                    value: row,
-                    attempts,
-                });
+    policy
+        .run_async(::tokio::time::sleep, key, async |mode| match mode {
+            Mode::Optimistic => {
+                let mut connection = pool.acquire().await?;
+                modify_once(&mut connection, key, &mut change, false).await
             }
-            Err(error) => error,
-        };
-        if error.is_stale() {
-            conflicts += 1;
-            policy.contention().record_conflict::<T>(key);
-        }
-        match policy.retry().decide_retry(attempts, error) {
-            Ok(wait) => ::tokio::time::sleep(wait).await,
-            Err(stop) => return Err(stop),
-        }
-    }
+            Mode::Locked => {
+                let mut transaction = pool.begin_with(DB::BEGIN_LOCKED).await?;
+                // On an error the transaction is dropped: rolled back.
+                let row = modify_once(&mut transaction, key, &mut change, true).await?;
+                transaction.commit().await?;
+                Ok(row)
+            }
+        })
+        .await
 }
 
 /// One attempt on `connection`: read (locked or not), change, versioned write.

@@ -196,3 +196,92 @@ adaptive_test!(
         ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run"
     )
 );
+
+/// Between read and write on rusqlite (threads, so the change may sleep), in both paths.
+const THINK: Duration = Duration::from_micros(300);
+
+/// The same on rusqlite, a connection per thread: `BEGIN IMMEDIATE` is the lock.
+#[test]
+fn sqlite_rusqlite_adaptive_deposits_never_fail() {
+    let mut results = Vec::new();
+    for adaptive in [true, false] {
+        let file = TempSqlite::new("");
+        let open = || {
+            let connection = rusqlite::Connection::open(file.path()).expect("open");
+            connection
+                .busy_timeout(Duration::from_secs(10))
+                .expect("busy timeout");
+            connection
+        };
+        let setup = open();
+        setup
+            .execute_batch(&format!("PRAGMA journal_mode = WAL; {ACCOUNTS}"))
+            .expect("create");
+        for id in 1..=HOT_ROWS {
+            let account = Account {
+                id,
+                balance: 0,
+                version: Version::INITIAL,
+            };
+            optimistic_core::rusqlite::insert(&setup, &account).expect("insert");
+        }
+        let retry = RetryPolicy::new(3)
+            .with_base_delay(Duration::from_micros(200))
+            .with_max_delay(Duration::from_millis(5));
+        let policy = AdaptivePolicy::new(retry);
+        let failed: i64 = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..WORKERS)
+                .map(|worker| {
+                    let (policy, open) = (&policy, &open);
+                    scope.spawn(move || {
+                        let mut connection = open();
+                        let mut failed = 0;
+                        for n in 0..DEPOSITS {
+                            let id = (worker + n) % HOT_ROWS + 1;
+                            let landed = if adaptive {
+                                optimistic_core::rusqlite::modify_adaptive(
+                                    policy,
+                                    &mut connection,
+                                    &id,
+                                    |account: &mut Account| {
+                                        std::thread::sleep(THINK);
+                                        account.balance += 1;
+                                    },
+                                )
+                                .is_ok()
+                            } else {
+                                policy
+                                    .retry()
+                                    .retry(|_| {
+                                        let mut account =
+                                            optimistic_core::rusqlite::fetch_by_key::<Account>(
+                                                &connection,
+                                                &id,
+                                            )?
+                                            .expect("the account");
+                                        std::thread::sleep(THINK);
+                                        account.balance += 1;
+                                        optimistic_core::rusqlite::update(&connection, &mut account)
+                                    })
+                                    .is_ok()
+                            };
+                            if !landed {
+                                failed += 1;
+                            }
+                        }
+                        failed
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| worker.join().unwrap())
+                .sum()
+        });
+        let total: i64 = setup
+            .query_row("SELECT SUM(balance) FROM accounts", [], |row| row.get(0))
+            .expect("sum");
+        results.push((failed, total));
+    }
+    judge("sqlite (rusqlite)", results[0], results[1]);
+}
