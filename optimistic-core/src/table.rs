@@ -58,6 +58,17 @@ impl Role {
 /// assert_eq!(Seat::TABLE.locking(), Locking::Version);
 /// assert_eq!(LegacySeat::TABLE.locking(), Locking::Dirty);
 /// ```
+///
+/// A table locked by values has no version to check: its `update()` does not build (the
+/// message says to use `update_changed(&original)`).
+///
+/// ```compile_fail
+/// # use optimistic_core::{optimistic, Optimistic};
+/// #[optimistic(table = "legacy_seats", lock = "all")]
+/// struct LegacySeat { id: i64, is_booked: bool }
+///
+/// let _ = Optimistic::update(&LegacySeat { id: 2, is_booked: true });
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[non_exhaustive]
 pub enum Locking {

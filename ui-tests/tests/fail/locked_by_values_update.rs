@@ -1,4 +1,4 @@
-use optimistic_core::{optimistic, Optimistic};
+use optimistic_core::optimistic;
 
 #[optimistic(lock = "all")]
 struct Passenger {
