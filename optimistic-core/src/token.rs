@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sea_query::{Nullable, Value, ValueType, ValueTypeErr};
 
+use crate::version::bigint_value_type;
+
 /// The value of a `#[optimistic(write_token)]` column (`BIGINT NOT NULL`): every versioned write
 /// of the row (insert, update, touch, `update_columns`, batches) sets the column to a fresh
 /// random value, so a write whose answer was lost can tell, by reading the row back, whether it
@@ -169,34 +171,8 @@ impl From<WriteToken> for Value {
     }
 }
 
-/// For sea-query's `Option<WriteToken>` conversions; the column itself is `NOT NULL`.
-impl Nullable for WriteToken {
-    fn null() -> Value {
-        Value::BigInt(None)
-    }
-}
-
-/// Reads a token (as `current`) out of a sea-query [`Value`] (SeaORM uses this).
-impl ValueType for WriteToken {
-    fn try_from(value: Value) -> Result<Self, ValueTypeErr> {
-        match value {
-            Value::BigInt(Some(current)) => Ok(WriteToken::from(current)),
-            _ => Err(ValueTypeErr),
-        }
-    }
-
-    fn type_name() -> String {
-        "WriteToken".to_owned()
-    }
-
-    fn array_type() -> sea_query::ArrayType {
-        sea_query::ArrayType::BigInt
-    }
-
-    fn column_type() -> sea_query::ColumnType {
-        sea_query::ColumnType::BigInteger
-    }
-}
+// Read back as `current`; the column itself is `NOT NULL`.
+bigint_value_type!(WriteToken, "WriteToken");
 
 /// `current`, as a plain number.
 #[cfg(feature = "serde")]

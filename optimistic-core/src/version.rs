@@ -5,6 +5,42 @@ use std::fmt;
 
 use sea_query::{Nullable, Value, ValueType, ValueTypeErr};
 
+/// `Nullable` and `ValueType` for a column type of ours stored as a `BIGINT` and built from an
+/// `i64` (`From<i64>`), so SeaORM and the sea-query glue crates can carry and read it back.
+macro_rules! bigint_value_type {
+    ($ty:ident, $name:literal) => {
+        /// A NULL of its column type, `BIGINT`.
+        impl Nullable for $ty {
+            fn null() -> Value {
+                Value::BigInt(None)
+            }
+        }
+
+        /// Reads it out of a sea-query [`Value`] (SeaORM uses this).
+        impl ValueType for $ty {
+            fn try_from(value: Value) -> Result<Self, ValueTypeErr> {
+                match value {
+                    Value::BigInt(Some(number)) => Ok($ty::from(number)),
+                    _ => Err(ValueTypeErr),
+                }
+            }
+
+            fn type_name() -> String {
+                $name.to_owned()
+            }
+
+            fn array_type() -> sea_query::ArrayType {
+                sea_query::ArrayType::BigInt
+            }
+
+            fn column_type() -> sea_query::ColumnType {
+                sea_query::ColumnType::BigInteger
+            }
+        }
+    };
+}
+pub(crate) use bigint_value_type;
+
 /// A type that can hold a row's version: [`Version`], `i16`, `i32`, `i64`, or an `Option` of one
 /// of them for a nullable legacy column.
 ///
@@ -168,33 +204,7 @@ impl From<Xmin> for Value {
     }
 }
 
-impl Nullable for Xmin {
-    fn null() -> Value {
-        Value::BigInt(None)
-    }
-}
-
-/// Reads an `xmin` out of a sea-query [`Value`] (SeaORM uses this).
-impl ValueType for Xmin {
-    fn try_from(value: Value) -> Result<Self, ValueTypeErr> {
-        match value {
-            Value::BigInt(Some(xid)) => Ok(Xmin::from(xid)),
-            _ => Err(ValueTypeErr),
-        }
-    }
-
-    fn type_name() -> String {
-        "Xmin".to_owned()
-    }
-
-    fn array_type() -> sea_query::ArrayType {
-        sea_query::ArrayType::BigInt
-    }
-
-    fn column_type() -> sea_query::ColumnType {
-        sea_query::ColumnType::BigInteger
-    }
-}
+bigint_value_type!(Xmin, "Xmin");
 
 /// A version type that a NULL version can start from.
 pub trait InitialVersion: VersionValue {
