@@ -61,19 +61,31 @@ fn node_urls() -> Vec<String> {
     urls
 }
 
-/// The cluster through one fresh database: its connect options per node.
+/// The cluster, this test's turn on it, and one fresh database: its connect options per node.
 struct Cluster {
     urls: Vec<String>,
     nodes: Vec<MySqlConnectOptions>,
+    // Dropped in this order: the database goes before the turn is given back.
+    _database: MyDatabase,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Cluster {
-    fn new(database: &MyDatabase, urls: Vec<String>) -> Cluster {
+    /// Waits for this test's turn, then makes the database through the first node.
+    fn fresh() -> Cluster {
+        let turn = exclusive_cluster();
+        let urls = node_urls();
+        let database = MyDatabase::on(urls[0].clone());
         let nodes = urls
             .iter()
             .map(|url| database.sqlx_options_at(url))
             .collect();
-        Cluster { urls, nodes }
+        Cluster {
+            urls,
+            nodes,
+            _database: database,
+            _turn: turn,
+        }
     }
 
     async fn setup(&self) {
@@ -259,10 +271,7 @@ async fn deposits(
     ignore = "run scripts/galera-servers.sh and set OPTIMISTIC_TEST_GALERA_URLS"
 )]
 fn galera_writers_on_three_nodes_lose_nothing() {
-    let _cluster = exclusive_cluster();
-    let urls = node_urls();
-    let database = MyDatabase::on(urls[0].clone());
-    let cluster = Cluster::new(&database, urls);
+    let cluster = Cluster::fresh();
     multi_thread_runtime().block_on(async {
         cluster.setup().await;
         let (reported, conflicts, elapsed) = deposits(&cluster, async {}).await;
@@ -300,10 +309,7 @@ fn galera_writers_on_three_nodes_lose_nothing() {
     ignore = "run scripts/galera-servers.sh and set OPTIMISTIC_TEST_GALERA_URLS"
 )]
 fn galera_control_unversioned_writes_lose_updates() {
-    let _cluster = exclusive_cluster();
-    let urls = node_urls();
-    let database = MyDatabase::on(urls[0].clone());
-    let cluster = Cluster::new(&database, urls);
+    let cluster = Cluster::fresh();
     multi_thread_runtime().block_on(async {
         cluster.setup().await;
         let workers = (0..3 * WORKERS_PER_NODE).map(|worker| {
@@ -376,10 +382,7 @@ fn kill_node_3() {
     ignore = "run scripts/galera-servers.sh and set OPTIMISTIC_TEST_GALERA_URLS"
 )]
 fn galera_node_killed_mid_run_loses_nothing() {
-    let _cluster = exclusive_cluster();
-    let urls = node_urls();
-    let database = MyDatabase::on(urls[0].clone());
-    let cluster = Cluster::new(&database, urls);
+    let cluster = Cluster::fresh();
     let outcome = multi_thread_runtime().block_on(async {
         cluster.setup().await;
         let stop_node_3 = async {
