@@ -8,6 +8,9 @@ use rusqlite::Connection;
 use sea_query_rusqlite::RusqliteBinder;
 use tempfile::TempDir;
 
+/// How long a connection waits for another's lock before SQLite reports it busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A fresh SQLite database file in its own temporary directory.
 pub struct TempSqlite {
     // Dropping the directory deletes the file; `Drop` runs on panic too.
@@ -32,12 +35,19 @@ impl TempSqlite {
         &self.path
     }
 
+    /// sqlx options for the file, waiting for locks as [`connect`](TempSqlite::connect) does.
+    pub fn sqlx_options(&self) -> sqlx::sqlite::SqliteConnectOptions {
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&self.path)
+            .busy_timeout(BUSY_TIMEOUT)
+    }
+
     /// A new connection that waits for locks instead of failing at once, so concurrent writers
     /// queue up as they would on a server.
     pub fn connect(&self) -> Connection {
         let connection = Connection::open(&self.path).expect("open the test database");
         connection
-            .busy_timeout(Duration::from_secs(30))
+            .busy_timeout(BUSY_TIMEOUT)
             .expect("set the busy timeout");
         connection
     }

@@ -161,11 +161,9 @@ adaptive_test!(
     sqlx::Sqlite,
     {
         let file = TempSqlite::new("");
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(file.path())
-            .create_if_missing(true)
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-            .busy_timeout(Duration::from_secs(10));
+        let options = file
+            .sqlx_options()
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
         (file, options)
     },
     cfg_attr(any(), ignore)
@@ -206,14 +204,7 @@ fn sqlite_rusqlite_adaptive_deposits_never_fail() {
     let mut results = Vec::new();
     for adaptive in [true, false] {
         let file = TempSqlite::new("");
-        let open = || {
-            let connection = rusqlite::Connection::open(file.path()).expect("open");
-            connection
-                .busy_timeout(Duration::from_secs(10))
-                .expect("busy timeout");
-            connection
-        };
-        let setup = open();
+        let setup = file.connect();
         setup
             .execute_batch(&format!("PRAGMA journal_mode = WAL; {ACCOUNTS}"))
             .expect("create");
@@ -232,9 +223,9 @@ fn sqlite_rusqlite_adaptive_deposits_never_fail() {
         let failed: i64 = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..WORKERS)
                 .map(|worker| {
-                    let (policy, open) = (&policy, &open);
+                    let (policy, file) = (&policy, &file);
                     scope.spawn(move || {
-                        let mut connection = open();
+                        let mut connection = file.connect();
                         let mut failed = 0;
                         for n in 0..DEPOSITS {
                             let id = (worker + n) % HOT_ROWS + 1;

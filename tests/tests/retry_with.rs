@@ -127,9 +127,7 @@ one_connection_per_attempt!(
     sqlx::Sqlite,
     {
         let file = TempSqlite::new("");
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(file.path())
-            .create_if_missing(true);
+        let options = file.sqlx_options();
         (file, options)
     },
     cfg_attr(any(), ignore)
