@@ -321,14 +321,8 @@ impl RetryPolicy {
                 }
                 Err(error) => error,
             };
-            if !self.retries(&error) {
-                return Err(MergeError::Retry(RetryError::Failed { error, attempts }));
-            }
-            if attempts >= self.max_attempts() {
-                return Err(MergeError::Retry(RetryError::Exhausted {
-                    last: error,
-                    attempts,
-                }));
+            if let Some(stop) = self.stop(attempts, &error, |error| self.retries(error)) {
+                return Err(MergeError::Retry(stop(error, attempts)));
             }
             sleep(self.backoff(attempts)).await;
             let theirs = match read(connection, &row.key()).await {

@@ -274,14 +274,8 @@ impl RetryPolicy {
                 unknown = Some(error);
             } else if unknown.is_none() {
                 // Not applied: read afresh, change again, write again.
-                if !self.retries(&error) {
-                    return Err(RetryError::Failed { error, attempts });
-                }
-                if attempts >= self.max_attempts() {
-                    return Err(RetryError::Exhausted {
-                        last: error,
-                        attempts,
-                    });
+                if let Some(stop) = self.stop(attempts, &error, |error| self.retries(error)) {
+                    return Err(stop(error, attempts));
                 }
                 let fresh = loop {
                     sleep(self.backoff(attempts)).await;

@@ -866,15 +866,27 @@ impl RetryPolicy {
     }
 
     fn decide<E>(&self, attempts: u32, error: E, is_retryable: impl Fn(&E) -> bool) -> Step<E> {
-        if !is_retryable(&error) {
-            Step::Stop(RetryError::Failed { error, attempts })
+        match self.stop(attempts, &error, is_retryable) {
+            Some(stop) => Step::Stop(stop(error, attempts)),
+            None => Step::Retry(self.backoff(attempts)),
+        }
+    }
+
+    /// Whether the run ends after failed attempt number `attempts`, and how to report `error`
+    /// if so: the one rule of every loop here, for those that still need the error when it
+    /// goes on.
+    pub(crate) fn stop<E>(
+        &self,
+        attempts: u32,
+        error: &E,
+        is_retryable: impl Fn(&E) -> bool,
+    ) -> Option<fn(E, u32) -> RetryError<E>> {
+        if !is_retryable(error) {
+            Some(|error, attempts| RetryError::Failed { error, attempts })
         } else if attempts >= self.max_attempts {
-            Step::Stop(RetryError::Exhausted {
-                last: error,
-                attempts,
-            })
+            Some(|last, attempts| RetryError::Exhausted { last, attempts })
         } else {
-            Step::Retry(self.backoff(attempts))
+            None
         }
     }
 }
