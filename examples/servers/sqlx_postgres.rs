@@ -59,12 +59,19 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         .unwrap_err();
     println!("bob: {error}");
 
+    // One connection per attempt: the read and the write share it.
     let done = RetryPolicy::default()
-        .retry_tokio(|_attempt| async {
-            let mut fresh = read(&pool, 1).await?; // `?` turns sqlx::Error into ExecuteError
-            fresh.balance += 50;
-            optimistic_core::sqlx::execute(&pool, &fresh.update()).await
-        })
+        .retry_tokio_with(
+            || pool.acquire(),
+            |mut connection, _attempt| async move {
+                let mut fresh =
+                    optimistic_core::sqlx::fetch_by_key::<Account, _>(&mut *connection, &1)
+                        .await?
+                        .ok_or(sqlx::Error::RowNotFound)?; // `?` makes it an ExecuteError
+                fresh.balance += 50;
+                optimistic_core::sqlx::execute(&mut *connection, &fresh.update()).await
+            },
+        )
         .await?;
     println!(
         "bob deposited 50 after {} attempt(s): version {}",

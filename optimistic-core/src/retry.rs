@@ -770,13 +770,16 @@ impl RetryPolicy {
     {
         run_ready(self.retry_async_with(
             thread_sleep,
-            async || acquire(),
-            async |resource, number| attempt(resource, number),
+            || std::future::ready(acquire()),
+            |resource, number| std::future::ready(attempt(resource, number)),
         ))
     }
 
     /// The async [`retry_with`](Self::retry_with): `sleep` is the runtime's timer, `acquire`
-    /// and `attempt` are async closures.
+    /// and `attempt` return futures. The attempt's future owns its resource, so write it as
+    /// `|mut connection, _| async move { .. }`; closures returning futures (rather than
+    /// `async` closures) keep the whole retry `Send`, so it runs in `tokio::spawn` and web
+    /// handlers.
     ///
     /// ```
     /// # #[cfg(all(feature = "sqlx-sqlite", feature = "tokio"))] mod example {
@@ -791,8 +794,8 @@ impl RetryPolicy {
     ///     RetryPolicy::default()
     ///         .retry_async_with(
     ///             tokio::time::sleep,
-    ///             async || pool.acquire().await, // one connection per attempt
-    ///             async |mut connection, _| {
+    ///             || pool.acquire(), // one connection per attempt
+    ///             |mut connection, _| async move {
     ///                 let mut account = fetch_by_key::<Account, _>(&mut *connection, &id)
     ///                     .await?
     ///                     .ok_or(sqlx::Error::RowNotFound)?;
@@ -805,7 +808,7 @@ impl RetryPolicy {
     /// }
     /// # }
     /// ```
-    pub async fn retry_async_with<R, T, E, AE, A, F, S, Sleep>(
+    pub async fn retry_async_with<R, T, E, AE, A, Acquired, F, Attempted, S, Sleep>(
         &self,
         mut sleep: S,
         mut acquire: A,
@@ -813,8 +816,10 @@ impl RetryPolicy {
     ) -> Result<Retried<T>, RetryError<E>>
     where
         E: Retryable + From<AE>,
-        A: AsyncFnMut() -> Result<R, AE>,
-        F: AsyncFnMut(R, u32) -> Result<T, E>,
+        A: FnMut() -> Acquired,
+        Acquired: Future<Output = Result<R, AE>>,
+        F: FnMut(R, u32) -> Attempted,
+        Attempted: Future<Output = Result<T, E>>,
         S: FnMut(Duration) -> Sleep,
         Sleep: Future<Output = ()>,
     {
@@ -838,15 +843,17 @@ impl RetryPolicy {
     /// [`retry_async_with`](Self::retry_async_with) on tokio's timer (feature `tokio`).
     #[cfg(feature = "tokio")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-    pub async fn retry_tokio_with<R, T, E, AE, A, F>(
+    pub async fn retry_tokio_with<R, T, E, AE, A, Acquired, F, Attempted>(
         &self,
         acquire: A,
         attempt: F,
     ) -> Result<Retried<T>, RetryError<E>>
     where
         E: Retryable + From<AE>,
-        A: AsyncFnMut() -> Result<R, AE>,
-        F: AsyncFnMut(R, u32) -> Result<T, E>,
+        A: FnMut() -> Acquired,
+        Acquired: Future<Output = Result<R, AE>>,
+        F: FnMut(R, u32) -> Attempted,
+        Attempted: Future<Output = Result<T, E>>,
     {
         self.retry_async_with(::tokio::time::sleep, acquire, attempt)
             .await

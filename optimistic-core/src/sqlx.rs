@@ -542,23 +542,27 @@ where
 /// # #[cfg(not(feature = "sqlx-sqlite"))]
 /// # fn main() {}
 /// ```
-pub async fn fetch_by_key<'e, T, E>(executor: E, key: &T::Key) -> Result<Option<T>, ::sqlx::Error>
+// The database is a parameter of its own, not `E::Database`: a projection in the bounds makes
+// a future holding this one unprovably `Send` (rustc cannot normalize it once lifetimes are
+// erased), so `fetch_by_key(&mut *connection, ..)` would not compile inside `tokio::spawn`.
+pub async fn fetch_by_key<'e, T, DB>(
+    executor: impl Executor<'e, Database = DB>,
+    key: &T::Key,
+) -> Result<Option<T>, ::sqlx::Error>
 where
-    T: Optimistic + FromRow<<E::Database as Database>::Row>,
-    E: Executor<'e>,
-    E::Database: Backend,
-    <E::Database as Database>::Row: DriverRow<Error = ::sqlx::Error>,
-    SqlxValues: IntoArguments<E::Database>,
+    T: Optimistic + FromRow<DB::Row>,
+    DB: Backend,
+    DB::Row: DriverRow<Error = ::sqlx::Error>,
+    SqlxValues: IntoArguments<DB>,
 {
-    let row = select_by_key::<T, E::Database>(key)
-        .fetch_optional(executor)
-        .await?;
+    let row = select_by_key::<T, DB>(key).fetch_optional(executor).await?;
     row.as_ref().map(T::from_row).transpose()
 }
 
 /// A read-modify-write of the row of `T` with `key` under an [`AdaptivePolicy`]: each attempt
 /// takes one connection from `pool`, reads the row, applies `change` and writes it with its
-/// version. Where the policy says the row is hot (this call conflicted, or the row has lately),
+/// version. (To await your own work between the read and the write, run
+/// [`AdaptivePolicy::run_async`] with a closure that does this per [`Mode`].) Where the policy says the row is hot (this call conflicted, or the row has lately),
 /// the attempt runs locked instead: in a transaction (`BEGIN IMMEDIATE` on SQLite), the row read
 /// with [`select_by_key_for_update`](Optimistic::select_by_key_for_update), changed, written
 /// and committed, so it cannot go stale. Returns the row as written. A missing row is
@@ -585,6 +589,8 @@ where
 /// ```
 ///
 /// [`AdaptivePolicy`]: crate::adaptive::AdaptivePolicy
+/// [`AdaptivePolicy::run_async`]: crate::adaptive::AdaptivePolicy::run_async
+/// [`Mode`]: crate::adaptive::Mode
 /// [`RetryPolicy`]: crate::retry::RetryPolicy
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
@@ -592,7 +598,7 @@ pub async fn modify_adaptive<T, DB, F>(
     policy: &crate::adaptive::AdaptivePolicy,
     pool: &::sqlx::Pool<DB>,
     key: &T::Key,
-    mut change: F,
+    change: F,
 ) -> Result<crate::retry::Retried<T>, crate::retry::RetryError<ExecuteError<T, ::sqlx::Error>>>
 where
     T: Optimistic + FromRow<DB::Row>,
@@ -600,21 +606,27 @@ where
     DB::Row: DriverRow<Error = ::sqlx::Error>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     SqlxValues: IntoArguments<DB>,
-    F: FnMut(&mut T),
+    F: FnMut(&mut T) + Send,
 {
     use crate::adaptive::Mode;
+    // Each attempt's future borrows `change`, which a closure returning futures cannot lend
+    // out; a mutex can, and is only held while `change` runs (never across an await).
+    let change = std::sync::Mutex::new(change);
+    let change = &change;
     policy
-        .run_async(::tokio::time::sleep, key, async |mode| match mode {
-            Mode::Optimistic => {
-                let mut connection = pool.acquire().await?;
-                modify_once(&mut connection, key, &mut change, false).await
-            }
-            Mode::Locked => {
-                let mut transaction = pool.begin_with(DB::BEGIN_LOCKED).await?;
-                // On an error the transaction is dropped: rolled back.
-                let row = modify_once(&mut transaction, key, &mut change, true).await?;
-                transaction.commit().await?;
-                Ok(row)
+        .run_async(::tokio::time::sleep, key, |mode| async move {
+            match mode {
+                Mode::Optimistic => {
+                    let mut connection = pool.acquire().await?;
+                    modify_once(&mut connection, key, change, false).await
+                }
+                Mode::Locked => {
+                    let mut transaction = pool.begin_with(DB::BEGIN_LOCKED).await?;
+                    // On an error the transaction is dropped: rolled back.
+                    let row = modify_once(&mut transaction, key, change, true).await?;
+                    transaction.commit().await?;
+                    Ok(row)
+                }
             }
         })
         .await
@@ -625,7 +637,7 @@ where
 async fn modify_once<T, DB, F>(
     connection: &mut DB::Connection,
     key: &T::Key,
-    change: &mut F,
+    change: &std::sync::Mutex<F>,
     locked: bool,
 ) -> Result<T, ExecuteError<T, ::sqlx::Error>>
 where
@@ -648,7 +660,10 @@ where
         Some(found) => T::from_row(&found)?,
         None => return Err(ExecuteError::Driver(::sqlx::Error::RowNotFound)),
     };
-    change(&mut row);
+    // A panic in `change` poisons nothing we rely on: the row is the attempt's own.
+    (change
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()))(&mut row);
     update(&mut *connection, &mut row).await?;
     Ok(row)
 }

@@ -57,11 +57,11 @@ macro_rules! one_connection_per_attempt {
                 // lands on the same connection), versioned write.
                 let done = policy
                     .retry_tokio_with(
-                        async || {
+                        || {
                             acquired += 1;
-                            pool.acquire().await
+                            pool.acquire()
                         },
-                        async |mut connection, attempt| {
+                        |mut connection, attempt| async move {
                             let mut account = fetch_by_key::<Account, _>(&mut *connection, &1)
                                 .await?
                                 .expect("the account");
@@ -87,8 +87,8 @@ macro_rules! one_connection_per_attempt {
                 // A transaction per attempt: the stale attempt's writes roll back with it.
                 let done = policy
                     .retry_tokio_with(
-                        async || pool.begin().await,
-                        async |mut transaction, attempt| {
+                        || pool.begin(),
+                        |mut transaction, attempt| async move {
                             let mut account = fetch_by_key::<Account, _>(&mut *transaction, &1)
                                 .await?
                                 .expect("the account");
@@ -158,3 +158,64 @@ one_connection_per_attempt!(
         ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run"
     )
 );
+
+/// The retry helpers' futures are `Send`: they run in `tokio::spawn`, as in a web handler. This
+/// compiles only if they are (an `async` closure, or a bound naming `E::Database`, made them
+/// unprovably `Send`), and it runs every one of them on a spawned task.
+#[test]
+fn the_helpers_run_in_spawned_tasks() {
+    use optimistic_core::adaptive::AdaptivePolicy;
+    use std::sync::Arc;
+
+    let file = TempSqlite::new(ACCOUNTS);
+    let options = file.sqlx_options();
+    runtime().block_on(async {
+        let pool: Pool<sqlx::Sqlite> = PoolOptions::new()
+            .connect_with(options)
+            .await
+            .expect("connect");
+        let account = Account {
+            id: 1,
+            balance: 0,
+            version: Version::INITIAL,
+        };
+        optimistic_core::sqlx::insert(&pool, &account)
+            .await
+            .expect("insert");
+        let policy = Arc::new(AdaptivePolicy::new(RetryPolicy::new(3)));
+
+        let with_pool = pool.clone();
+        let retried = tokio::spawn(async move {
+            let pool = &with_pool;
+            RetryPolicy::new(3)
+                .retry_tokio_with(
+                    || pool.acquire(),
+                    |mut connection, _| async move {
+                        let mut account = fetch_by_key::<Account, _>(&mut *connection, &1)
+                            .await?
+                            .ok_or(sqlx::Error::RowNotFound)?;
+                        account.balance += 1;
+                        update(&mut *connection, &mut account).await?;
+                        Ok::<_, ExecuteError<Account, sqlx::Error>>(account.balance)
+                    },
+                )
+                .await
+                .map(|done| done.value)
+        });
+        assert_eq!(retried.await.expect("the task").expect("retried"), 1);
+
+        let (adaptive_pool, adaptive_policy) = (pool.clone(), Arc::clone(&policy));
+        let adaptive = tokio::spawn(async move {
+            optimistic_core::sqlx::modify_adaptive(
+                &adaptive_policy,
+                &adaptive_pool,
+                &1,
+                |account: &mut Account| account.balance += 1,
+            )
+            .await
+            .map(|done| done.value.balance)
+        });
+        assert_eq!(adaptive.await.expect("the task").expect("modified"), 2);
+        assert_eq!(policy.counts().optimistic, 1);
+    });
+}
