@@ -3,14 +3,23 @@
 //! Optimistic locking wins while conflicts are rare; on a hot row every conflict wastes a read
 //! and a write, and `SELECT .. FOR UPDATE` wins. An [`AdaptivePolicy`] decides per attempt: it
 //! runs the read-modify-write optimistically, and under a row lock ([`Mode::Locked`]) once this
-//! call has met `escalate_after` conflicts, or when the row has been hot lately
-//! ([`Contention`] keeps a decaying count of conflicts per table and key, in bounded memory), so
-//! a hot row starts locked. A locked attempt cannot go stale. The driver runners take one change
-//! closure and decide how it runs (`optimistic_core::sqlx::modify_adaptive`).
+//! call has met `escalate_after` conflicts (at once, with no backoff: the lock queues it), or
+//! when the row has been hot lately, so that a hot row starts locked. A locked attempt cannot
+//! go stale.
+//!
+//! "Hot" is a rate, not a count: [`Contention`] keeps, per table and key, the share of recent
+//! optimistic attempts that went stale (a moving average that also fades with time), in
+//! bounded memory. A row read often but rarely in conflict stays optimistic; a row where about
+//! one attempt in three goes stale is cheaper locked. Locked rows still run one attempt in
+//! `probe_every` optimistically, so a row that cooled down goes back to optimistic attempts.
+//! The driver runners take one change closure and decide how it runs
+//! (`optimistic_core::sqlx::modify_adaptive`, `optimistic_core::rusqlite::modify_adaptive`).
 
 use std::collections::HashMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::retry::{Retried, RetryError, RetryPolicy, Retryable};
@@ -26,8 +35,13 @@ pub enum Mode {
     Locked,
 }
 
-/// Recent conflicts per table and key, each decaying by half every `half_life`, in at most
-/// `capacity` entries (the coolest goes first).
+/// The weight of the latest optimistic attempt in a row's conflict rate.
+const RATE_WEIGHT: f64 = 0.15;
+
+/// Per table and key, the share of recent optimistic attempts that went stale: a moving average
+/// over attempts (each weighs 15%) that also halves every `half_life` without attempts, in at
+/// most `capacity` rows (the least recently seen goes first). Rows enter on their first
+/// conflict, so rows that never conflict cost nothing.
 ///
 /// ```
 /// use optimistic_core::adaptive::Contention;
@@ -38,80 +52,120 @@ pub enum Mode {
 /// struct Account { id: i64, balance: i64, version: Version }
 ///
 /// let contention = Contention::new(1_000, Duration::from_secs(1));
-/// contention.record_conflict::<Account>(&7);
-/// contention.record_conflict::<Account>(&7);
-/// assert!(contention.heat::<Account>(&7) > 1.9);
-/// assert_eq!(contention.heat::<Account>(&8), 0.0);
+/// for _ in 0..3 {
+///     contention.record_conflict::<Account>(&7);
+/// }
+/// assert!(contention.conflict_rate::<Account>(&7) > 0.35);
+/// contention.record_success::<Account>(&7);
+/// assert!(contention.conflict_rate::<Account>(&7) < 0.35);
+/// assert_eq!(contention.conflict_rate::<Account>(&8), 0.0);
 /// ```
 pub struct Contention {
-    rows: Mutex<HashMap<RowId, Heat>>,
+    rows: Mutex<HashMap<u64, Heat>>,
     capacity: usize,
     half_life: Duration,
-}
-
-/// A row's table and key, as text (keys of any type, in one map).
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-struct RowId {
-    table: String,
-    key: String,
+    /// Keys each row by a hash of its table and key (no allocation per attempt); two rows
+    /// sharing a hash share a rate, which only costs a needless lock now and then.
+    hasher: RandomState,
 }
 
 #[derive(Clone, Copy, Debug)]
 struct Heat {
-    score: f64,
+    rate: f64,
     at: Instant,
+    /// Locked attempts since the row last ran optimistically.
+    locked_in_a_row: u32,
 }
 
 impl Contention {
-    /// Room for `capacity` rows (at least one); a conflict's weight halves every `half_life`.
+    /// Room for `capacity` rows (at least one); without attempts, a row's rate halves every
+    /// `half_life`.
     pub fn new(capacity: usize, half_life: Duration) -> Self {
         Contention {
             rows: Mutex::new(HashMap::new()),
             capacity: capacity.max(1),
             half_life,
+            hasher: RandomState::new(),
         }
     }
 
-    /// Counts a conflict on the row of `T` with `key`.
+    /// Counts a stale optimistic attempt on the row of `T` with `key`.
     pub fn record_conflict<T: Optimistic>(&self, key: &T::Key) {
-        self.record_conflict_at::<T>(key, Instant::now());
+        self.record_at::<T>(key, true, Instant::now());
     }
 
-    /// The row's decayed conflict count now: 0 for a row never (or long ago) in conflict.
-    pub fn heat<T: Optimistic>(&self, key: &T::Key) -> f64 {
-        self.heat_at::<T>(key, Instant::now())
+    /// Counts an optimistic attempt that landed (on a row seen in conflict before; others
+    /// are not kept).
+    pub fn record_success<T: Optimistic>(&self, key: &T::Key) {
+        self.record_at::<T>(key, false, Instant::now());
     }
 
-    fn record_conflict_at<T: Optimistic>(&self, key: &T::Key, now: Instant) {
-        let row = row_id::<T>(key);
-        let mut rows = self.lock();
-        let score = rows.get(&row).map_or(0.0, |heat| self.decayed(*heat, now)) + 1.0;
-        if !rows.contains_key(&row) && rows.len() >= self.capacity {
-            // Bounded: the coolest row makes room.
-            let coolest = rows
-                .iter()
-                .min_by(|a, b| self.decayed(*a.1, now).total_cmp(&self.decayed(*b.1, now)))
-                .map(|(row, _)| row.clone());
-            if let Some(coolest) = coolest {
-                rows.remove(&coolest);
-            }
-        }
-        rows.insert(row, Heat { score, at: now });
-    }
-
-    fn heat_at<T: Optimistic>(&self, key: &T::Key, now: Instant) -> f64 {
+    /// The row's recent share of stale optimistic attempts, 0 to 1: 0 for a row never (or
+    /// long ago) in conflict.
+    pub fn conflict_rate<T: Optimistic>(&self, key: &T::Key) -> f64 {
+        let now = Instant::now();
         self.lock()
-            .get(&row_id::<T>(key))
-            .map_or(0.0, |heat| self.decayed(*heat, now))
+            .get(&self.row_id::<T>(key))
+            .map_or(0.0, |heat| self.decayed(heat, now))
     }
 
-    fn decayed(&self, heat: Heat, now: Instant) -> f64 {
+    fn record_at<T: Optimistic>(&self, key: &T::Key, conflict: bool, now: Instant) {
+        let row = self.row_id::<T>(key);
+        let mut rows = self.lock();
+        let previous = match rows.get(&row) {
+            Some(heat) => self.decayed(heat, now),
+            None if !conflict => return,
+            None => {
+                if rows.len() >= self.capacity {
+                    // Bounded: the row seen least recently makes room.
+                    let oldest = rows
+                        .iter()
+                        .min_by_key(|(_, heat)| heat.at)
+                        .map(|(row, _)| *row);
+                    if let Some(oldest) = oldest {
+                        rows.remove(&oldest);
+                    }
+                }
+                0.0
+            }
+        };
+        let outcome = if conflict { 1.0 } else { 0.0 };
+        rows.insert(
+            row,
+            Heat {
+                rate: previous + RATE_WEIGHT * (outcome - previous),
+                at: now,
+                locked_in_a_row: 0,
+            },
+        );
+    }
+
+    /// Whether the next attempt on the row runs locked: its rate is at least `hot_at`, and it
+    /// is not the row's turn to probe optimistically (once every `probe_every` attempts).
+    fn hot<T: Optimistic>(&self, key: &T::Key, hot_at: f64, probe_every: u32) -> bool {
+        let now = Instant::now();
+        let mut rows = self.lock();
+        let Some(heat) = rows.get_mut(&self.row_id::<T>(key)) else {
+            return false;
+        };
+        if self.decayed(heat, now) < hot_at {
+            return false;
+        }
+        heat.locked_in_a_row += 1;
+        if heat.locked_in_a_row >= probe_every {
+            heat.locked_in_a_row = 0;
+            return false;
+        }
+        true
+    }
+
+    fn decayed(&self, heat: &Heat, now: Instant) -> f64 {
         if self.half_life.is_zero() {
             return 0.0;
         }
         let halvings =
             now.saturating_duration_since(heat.at).as_secs_f64() / self.half_life.as_secs_f64();
-        heat.score * 0.5_f64.powf(halvings)
+        heat.rate * 0.5_f64.powf(halvings)
     }
 
     /// How many rows it holds.
@@ -124,8 +178,29 @@ impl Contention {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RowId, Heat>> {
-        // A panic elsewhere while holding it leaves counts, not broken invariants.
+    fn row_id<T: Optimistic>(&self, key: &T::Key) -> u64 {
+        struct KeyText<'a, T: Optimistic>(&'a T::Key);
+        impl<T: Optimistic> fmt::Display for KeyText<'_, T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                T::fmt_key(self.0, f)
+            }
+        }
+        /// Feeds formatted text straight into the hasher.
+        struct Feed<H>(H);
+        impl<H: Hasher> fmt::Write for Feed<H> {
+            fn write_str(&mut self, text: &str) -> fmt::Result {
+                self.0.write(text.as_bytes());
+                Ok(())
+            }
+        }
+        let mut feed = Feed(self.hasher.build_hasher());
+        // Writing into a hasher cannot fail.
+        let _ = write!(feed, "{}\0{}", T::TABLE, KeyText::<T>(key));
+        feed.0.finish()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Heat>> {
+        // A panic elsewhere while holding it leaves rates, not broken invariants.
         self.rows
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -142,24 +217,15 @@ impl fmt::Debug for Contention {
     }
 }
 
-fn row_id<T: Optimistic>(key: &T::Key) -> RowId {
-    struct KeyText<'a, T: Optimistic>(&'a T::Key);
-    impl<T: Optimistic> fmt::Display for KeyText<'_, T> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            T::fmt_key(self.0, f)
-        }
-    }
-    RowId {
-        table: T::TABLE.to_string(),
-        key: KeyText::<T>(key).to_string(),
-    }
-}
-
 /// A [`RetryPolicy`] that escalates to a row lock where optimistic attempts keep conflicting.
 ///
-/// Defaults: escalate after 1 conflict on the call; a row whose decayed conflict count is at
-/// least 1.5 (two conflicts within about a half-life) starts locked; a conflict's weight halves every second; 4,096 rows remembered.
-/// They are first guesses, to be tuned by the contention sweep (docs/BENCHMARKS.md).
+/// Defaults, from the contention sweep in docs/BENCHMARKS.md:
+/// - escalate after **1** conflict on the call, with no backoff before the locked attempt;
+/// - a row starts locked once about **30%** of its recent optimistic attempts went stale (on
+///   loopback PostgreSQL a locked deposit costs about 1.25 optimistic ones, and a conflict
+///   about one more attempt, so locking pays from about a third);
+/// - a locked row probes with an optimistic attempt once every **32** attempts;
+/// - rates halve every **second** without attempts; **4,096** rows remembered.
 ///
 /// ```
 /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
@@ -172,8 +238,9 @@ fn row_id<T: Optimistic>(key: &T::Key) -> RowId {
 /// let policy = AdaptivePolicy::new(RetryPolicy::new(3));
 /// assert_eq!(policy.mode::<Account>(&1, 0), Mode::Optimistic);
 /// assert_eq!(policy.mode::<Account>(&1, 1), Mode::Locked); // this call conflicted once
-/// policy.contention().record_conflict::<Account>(&2);
-/// policy.contention().record_conflict::<Account>(&2);
+/// for _ in 0..3 {
+///     policy.contention().record_conflict::<Account>(&2);
+/// }
 /// assert_eq!(policy.mode::<Account>(&2, 0), Mode::Locked); // a hot row starts locked
 /// ```
 #[derive(Debug)]
@@ -181,7 +248,28 @@ pub struct AdaptivePolicy {
     retry: RetryPolicy,
     escalate_after: u32,
     hot_at: f64,
+    probe_every: u32,
     contention: Contention,
+    counts: Counters,
+}
+
+/// What a policy has done so far, over every call: how its attempts ran and how many went
+/// stale. A cheap way to see whether, and how often, rows are escalated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AdaptiveCounts {
+    /// Attempts run optimistically.
+    pub optimistic: u64,
+    /// Attempts run under a row lock.
+    pub locked: u64,
+    /// Attempts that went stale (always optimistic ones: a locked attempt cannot).
+    pub conflicts: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    optimistic: AtomicU64,
+    locked: AtomicU64,
+    conflicts: AtomicU64,
 }
 
 impl AdaptivePolicy {
@@ -190,8 +278,10 @@ impl AdaptivePolicy {
         AdaptivePolicy {
             retry,
             escalate_after: 1,
-            hot_at: 1.5,
+            hot_at: 0.3,
+            probe_every: 32,
             contention: Contention::new(4_096, Duration::from_secs(1)),
+            counts: Counters::default(),
         }
     }
 
@@ -201,9 +291,17 @@ impl AdaptivePolicy {
         self
     }
 
-    /// The decayed conflict count at which a row's first attempt is locked.
-    pub fn with_hot_at(mut self, heat: f64) -> Self {
-        self.hot_at = heat;
+    /// The share of stale optimistic attempts (0 to 1) at which a row's attempts start
+    /// locked; above 1, rows only escalate per call.
+    pub fn with_hot_at(mut self, conflict_rate: f64) -> Self {
+        self.hot_at = conflict_rate;
+        self
+    }
+
+    /// On a hot row, one attempt in `attempts` still runs optimistically (at least 1; 1 never
+    /// locks a row by its rate), so a row that cooled down is noticed.
+    pub fn with_probe_every(mut self, attempts: u32) -> Self {
+        self.probe_every = attempts.max(1);
         self
     }
 
@@ -223,10 +321,21 @@ impl AdaptivePolicy {
         &self.contention
     }
 
+    /// The attempts this policy has run, by mode, and the conflicts among them.
+    pub fn counts(&self) -> AdaptiveCounts {
+        AdaptiveCounts {
+            optimistic: self.counts.optimistic.load(Ordering::Relaxed),
+            locked: self.counts.locked.load(Ordering::Relaxed),
+            conflicts: self.counts.conflicts.load(Ordering::Relaxed),
+        }
+    }
+
     /// How the next attempt on the row of `T` with `key` runs, this call having met
-    /// `conflicts` so far.
+    /// `conflicts` so far. (On a hot row this counts towards its next optimistic probe.)
     pub fn mode<T: Optimistic>(&self, key: &T::Key, conflicts: u32) -> Mode {
-        if conflicts >= self.escalate_after || self.contention.heat::<T>(key) >= self.hot_at {
+        if conflicts >= self.escalate_after
+            || self.contention.hot::<T>(key, self.hot_at, self.probe_every)
+        {
             Mode::Locked
         } else {
             Mode::Optimistic
@@ -270,6 +379,8 @@ impl AdaptivePolicy {
     /// });
     /// assert_eq!(done.map(|done| done.value).ok(), Some("landed under the lock"));
     /// assert_eq!(modes, [Mode::Optimistic, Mode::Locked]);
+    /// let counts = policy.counts();
+    /// assert_eq!((counts.optimistic, counts.locked, counts.conflicts), (1, 1, 1));
     /// ```
     pub fn run<T, D, R, F>(
         &self,
@@ -281,13 +392,14 @@ impl AdaptivePolicy {
         D: Retryable,
         F: FnMut(Mode) -> Result<R, ExecuteError<T, D>>,
     {
-        crate::retry::run_ready(
-            self.run_async(crate::retry::thread_sleep, key, async |mode| attempt(mode)),
-        )
+        crate::retry::run_ready(self.run_async(crate::retry::thread_sleep, key, |mode| {
+            std::future::ready(attempt(mode))
+        }))
     }
 
-    /// The async [`run`](AdaptivePolicy::run): `sleep` is the runtime's timer.
-    pub async fn run_async<T, D, R, F, S, Sleep>(
+    /// The async [`run`](AdaptivePolicy::run): `sleep` is the runtime's timer; `attempt`
+    /// returns a future (`|mode| async move { .. }`), which keeps the run `Send`.
+    pub async fn run_async<T, D, R, F, Attempted, S, Sleep>(
         &self,
         mut sleep: S,
         key: &T::Key,
@@ -296,22 +408,38 @@ impl AdaptivePolicy {
     where
         T: Optimistic,
         D: Retryable,
-        F: AsyncFnMut(Mode) -> Result<R, ExecuteError<T, D>>,
+        F: FnMut(Mode) -> Attempted,
+        Attempted: Future<Output = Result<R, ExecuteError<T, D>>>,
         S: FnMut(Duration) -> Sleep,
         Sleep: Future<Output = ()>,
     {
         let (mut attempts, mut conflicts) = (0, 0);
         loop {
             attempts += 1;
-            let error = match attempt(self.mode::<T>(key, conflicts)).await {
-                Ok(value) => return Ok(Retried { value, attempts }),
+            let mode = self.mode::<T>(key, conflicts);
+            match mode {
+                Mode::Optimistic => &self.counts.optimistic,
+                Mode::Locked => &self.counts.locked,
+            }
+            .fetch_add(1, Ordering::Relaxed);
+            let error = match attempt(mode).await {
+                Ok(value) => {
+                    if mode == Mode::Optimistic {
+                        self.contention.record_success::<T>(key);
+                    }
+                    return Ok(Retried { value, attempts });
+                }
                 Err(error) => error,
             };
-            if error.is_stale() {
+            let stale = error.is_stale();
+            if stale {
                 conflicts += 1;
+                self.counts.conflicts.fetch_add(1, Ordering::Relaxed);
                 self.contention.record_conflict::<T>(key);
             }
             match self.retry.decide_retry(attempts, error) {
+                // Escalating: the row lock queues the next attempt, a backoff would only idle.
+                Ok(_) if stale && conflicts >= self.escalate_after => {}
                 Ok(wait) => sleep(wait).await,
                 Err(stop) => return Err(stop),
             }
@@ -331,33 +459,116 @@ mod tests {
     }
 
     #[test]
-    fn heat_halves_every_half_life() {
+    fn the_rate_follows_recent_attempts_and_fades_with_time() {
         let contention = Contention::new(10, Duration::from_secs(2));
         let start = Instant::now();
-        contention.record_conflict_at::<Account>(&1, start);
-        contention.record_conflict_at::<Account>(&1, start);
-        let later = start + Duration::from_secs(2);
-        assert!((contention.heat_at::<Account>(&1, later) - 1.0).abs() < 1e-9);
-        let much_later = start + Duration::from_secs(40);
-        assert!(contention.heat_at::<Account>(&1, much_later) < 1e-5);
+        contention.record_at::<Account>(&1, false, start);
+        assert_eq!(contention.len(), 0, "rows enter on a conflict");
+        for _ in 0..40 {
+            contention.record_at::<Account>(&1, true, start);
+        }
+        let rate = |at| {
+            let rows = contention.lock();
+            contention.decayed(&rows[&contention.row_id::<Account>(&1)], at)
+        };
+        assert!(rate(start) > 0.99);
+        assert!((rate(start + Duration::from_secs(2)) - rate(start) / 2.0).abs() < 1e-9);
+        for _ in 0..40 {
+            contention.record_at::<Account>(&1, false, start);
+        }
+        assert!(rate(start) < 0.01);
     }
 
     #[test]
-    fn memory_is_bounded_and_the_coolest_row_goes_first() {
+    fn a_row_rarely_in_conflict_stays_optimistic() {
+        let policy = AdaptivePolicy::new(RetryPolicy::new(3));
+        // One attempt in ten stale: cheaper optimistic.
+        for attempt in 0..200 {
+            if attempt % 10 == 0 {
+                policy.contention().record_conflict::<Account>(&1);
+            } else {
+                policy.contention().record_success::<Account>(&1);
+            }
+            assert_eq!(policy.mode::<Account>(&1, 0), Mode::Optimistic);
+        }
+    }
+
+    #[test]
+    fn a_hot_row_runs_locked_but_probes() {
+        let policy = AdaptivePolicy::new(RetryPolicy::new(3)).with_probe_every(4);
+        for _ in 0..10 {
+            policy.contention().record_conflict::<Account>(&1);
+        }
+        let modes: Vec<Mode> = (0..8).map(|_| policy.mode::<Account>(&1, 0)).collect();
+        use Mode::{Locked, Optimistic};
+        assert_eq!(
+            modes,
+            [
+                Locked, Locked, Locked, Optimistic, Locked, Locked, Locked, Optimistic
+            ]
+        );
+        assert_eq!(
+            policy.mode::<Account>(&2, 0),
+            Optimistic,
+            "other rows are cool"
+        );
+    }
+
+    #[test]
+    fn memory_is_bounded_and_the_least_recent_row_goes_first() {
         let contention = Contention::new(3, Duration::from_secs(1));
         let start = Instant::now();
-        for (id, conflicts) in [(1, 3), (2, 1), (3, 2)] {
-            for _ in 0..conflicts {
-                contention.record_conflict_at::<Account>(&id, start);
-            }
+        for id in 1..=3 {
+            contention.record_at::<Account>(&id, true, start + Duration::from_millis(id as u64));
         }
-        contention.record_conflict_at::<Account>(&4, start);
+        contention.record_at::<Account>(&4, true, start + Duration::from_millis(10));
         assert_eq!(contention.len(), 3);
-        assert_eq!(
-            contention.heat_at::<Account>(&2, start),
-            0.0,
-            "the coolest went"
+        let rows = contention.lock();
+        assert!(
+            !rows.contains_key(&contention.row_id::<Account>(&1)),
+            "the oldest went"
         );
-        assert!(contention.heat_at::<Account>(&1, start) > 2.9);
+        assert!(rows.contains_key(&contention.row_id::<Account>(&4)));
+    }
+
+    #[test]
+    fn an_escalated_attempt_does_not_back_off() {
+        let policy =
+            AdaptivePolicy::new(RetryPolicy::new(3).with_base_delay(Duration::from_secs(3600)));
+        let mut slept = Vec::new();
+        let done = crate::retry::run_ready(policy.run_async(
+            |wait| {
+                slept.push(wait);
+                std::future::ready(())
+            },
+            &1,
+            |mode| {
+                std::future::ready(match mode {
+                    Mode::Optimistic => Err(ExecuteError::<Account, Never>::Check(
+                        Account {
+                            id: 1,
+                            version: Version::INITIAL,
+                        }
+                        .update()
+                        .check(0)
+                        .unwrap_err(),
+                    )),
+                    Mode::Locked => Ok(()),
+                })
+            },
+        ));
+        assert_eq!(done.map(|done| done.attempts).ok(), Some(2));
+        assert!(
+            slept.is_empty(),
+            "slept {slept:?} before the locked attempt"
+        );
+    }
+
+    #[derive(Debug)]
+    enum Never {}
+    impl Retryable for Never {
+        fn is_retryable(&self) -> bool {
+            match *self {}
+        }
     }
 }

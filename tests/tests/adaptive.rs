@@ -56,8 +56,8 @@ macro_rules! deposits {
                         policy
                             .retry()
                             .retry_tokio_with(
-                                async || pool.acquire().await,
-                                async |mut connection, _| {
+                                || pool.acquire(),
+                                |mut connection, _| async move {
                                     let mut account =
                                         fetch_by_key::<Account, _>(&mut *connection, &id)
                                             .await?
