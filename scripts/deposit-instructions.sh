@@ -22,7 +22,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
 printf '%-18s %12s\n' strategy "per deposit"
-for strategy in optimistic optimistic-cached optimistic-sql; do
+for strategy in optimistic-builder optimistic-pooled optimistic-sql optimistic; do
   valgrind --tool=callgrind --callgrind-out-file="$out" "$binary" --strategies "$strategy" \
     --tasks 1 --deposits "$deposits" --accounts 10 >/dev/null 2>&1
   total=$(callgrind_annotate --inclusive=yes --auto=no --threshold=100 "$out" 2>/dev/null \

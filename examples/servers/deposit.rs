@@ -1,21 +1,30 @@
-//! Deposits under contention, five ways: the workload of the "optimistic vs pessimistic
+//! Deposits under contention, several ways: the workload of the "optimistic vs pessimistic
 //! locking" article (1,000 deposits over 100 accounts from 100 concurrent tasks).
 //!
 //! - `naive`: read the balance, add, write it back: loses deposits (counted).
-//! - `optimistic`: this crate's versioned update, re-run by its retry helper, with statements
-//!   built per call (`execute(pool, &account.update())`).
-//! - `optimistic-cached`: the same on the cached fast path (`update(pool, &mut account)`).
-//! - `optimistic-sql`: the same with hand-written SQL strings on the same driver and the same
-//!   retry policy: the overhead baseline for this crate.
+//! - `optimistic`: the recommended path: the retry helper gives each attempt one pooled
+//!   connection (`retry_tokio_with`), which reads (`fetch_by_key`) and writes (`update`).
+//! - `optimistic-builder`: statements built per call, each taking its own pooled connection
+//!   (`execute(pool, &account.update())`).
+//! - `optimistic-pooled`: the cached helpers, each taking its own pooled connection
+//!   (`update(pool, &mut account)`).
+//! - `optimistic-sql`: hand-written SQL strings on the same driver, pool and retry policy as
+//!   `optimistic-pooled`: the overhead baseline for this crate.
+//! - `adaptive`: `sqlx::modify_adaptive` with an `AdaptivePolicy` of 3 attempts: optimistic
+//!   while a row is cool, under a row lock once it is hot.
 //! - `pessimistic`: `SELECT .. FOR UPDATE` in a transaction (`BEGIN IMMEDIATE` on SQLite).
 //! - `atomic`: one `UPDATE .. SET balance = balance + ?`: the physical limit of this workload.
+//!
+//! `--think-ms N` sleeps N ms between each read and its write (before the atomic update),
+//! standing in for application logic or network distance. `--hot-at P` sets the adaptive
+//! policy's conflict rate that locks a row, in percent.
 //!
 //! ```text
 //! cargo run --release --example deposit                                  # SQLite
 //! POSTGRES_URL=.. MYSQL_URL=.. cargo run --release --example deposit     # all three
 //! cargo run --release --example deposit -- --deposits 5000 --accounts 10 --tasks 50 --repeat 5 --json out.json
 //! cargo run --release --example deposit -- --strategies optimistic,optimistic-sql --repeat 21
-//! cargo run --release --example deposit -- --sweep docs/contention.csv   # PostgreSQL grid
+//! POSTGRES_URL=.. MYSQL_URL=.. cargo run --release --example deposit -- --sweep docs/contention.csv
 //! ```
 //!
 //! Exits non-zero if a safe strategy lost or failed a deposit.
@@ -25,10 +34,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use optimistic_core::adaptive::{AdaptivePolicy, Mode};
 use optimistic_core::retry::{Retried, RetryError, RetryPolicy};
 use optimistic_core::sea_query::{Expr, ExprTrait};
 use optimistic_core::sqlx::{Backend, SqlxBinder, SqlxValues};
-use optimistic_core::{Version, optimistic};
+use optimistic_core::{DriverRow, ExecuteError, FromRow, Optimistic, Version, optimistic};
 use sqlx::pool::PoolOptions;
 use sqlx::{ColumnIndex, Database, Decode, Executor, IntoArguments, Pool, Row, Type};
 
@@ -44,17 +54,30 @@ struct Account {
 enum Strategy {
     Naive,
     Optimistic,
-    OptimisticCached,
+    OptimisticBuilder,
+    OptimisticPooled,
     OptimisticSql,
+    Adaptive,
     Pessimistic,
     Atomic,
 }
 
-const STRATEGIES: [Strategy; 6] = [
+const STRATEGIES: [Strategy; 8] = [
     Strategy::Naive,
     Strategy::Optimistic,
-    Strategy::OptimisticCached,
+    Strategy::OptimisticBuilder,
+    Strategy::OptimisticPooled,
     Strategy::OptimisticSql,
+    Strategy::Adaptive,
+    Strategy::Pessimistic,
+    Strategy::Atomic,
+];
+
+/// The sweep's strategies: the recommended optimistic path, the adaptive policy, a row lock
+/// and the physical limit.
+const SWEPT: [Strategy; 4] = [
+    Strategy::Optimistic,
+    Strategy::Adaptive,
     Strategy::Pessimistic,
     Strategy::Atomic,
 ];
@@ -64,8 +87,10 @@ impl Strategy {
         match self {
             Strategy::Naive => "naive",
             Strategy::Optimistic => "optimistic",
-            Strategy::OptimisticCached => "optimistic-cached",
+            Strategy::OptimisticBuilder => "optimistic-builder",
+            Strategy::OptimisticPooled => "optimistic-pooled",
             Strategy::OptimisticSql => "optimistic-sql",
+            Strategy::Adaptive => "adaptive",
             Strategy::Pessimistic => "pessimistic",
             Strategy::Atomic => "atomic",
         }
@@ -96,6 +121,8 @@ struct Report {
     retries: u64,
     failed: u64,
     lost: i64,
+    /// Attempts the adaptive policy ran under a row lock.
+    locked: u64,
     /// CPU time this process (client, pool, driver threads) spent on the run, where known.
     cpu: Option<Duration>,
 }
@@ -154,12 +181,39 @@ impl Dialect for sqlx::Sqlite {
 /// (`--base-delay-us`).
 static BASE_DELAY_US: AtomicU64 = AtomicU64::new(5_000);
 
+/// The pause between each read and its write, in microseconds (`--think-ms`).
+static THINK_US: AtomicU64 = AtomicU64::new(0);
+
 /// The retry policy for the optimistic strategies: enough attempts that no deposit fails at
 /// the contention this example can produce.
 fn policy() -> RetryPolicy {
     RetryPolicy::new(100)
         .with_base_delay(Duration::from_micros(BASE_DELAY_US.load(Ordering::Relaxed)))
         .with_max_delay(Duration::from_millis(100))
+}
+
+/// The adaptive policy's conflict rate that locks a row, in percent (`--hot-at`; 0: the
+/// library's default).
+static HOT_AT_PERCENT: AtomicU64 = AtomicU64::new(0);
+
+/// The adaptive strategy's policy: 3 attempts, because the locked one always lands.
+fn adaptive_policy() -> AdaptivePolicy {
+    let policy = AdaptivePolicy::new(
+        RetryPolicy::new(3)
+            .with_base_delay(Duration::from_micros(BASE_DELAY_US.load(Ordering::Relaxed))),
+    );
+    match HOT_AT_PERCENT.load(Ordering::Relaxed) {
+        0 => policy,
+        percent => policy.with_hot_at(percent as f64 / 100.0),
+    }
+}
+
+/// The application's work between read and write, if any.
+async fn think() {
+    let micros = THINK_US.load(Ordering::Relaxed);
+    if micros > 0 {
+        tokio::time::sleep(Duration::from_micros(micros)).await;
+    }
 }
 
 /// Reads account `id`, building the `SELECT` or (`cached`) on the cached path.
@@ -192,6 +246,35 @@ where
     })
 }
 
+/// One adaptive attempt on `connection`: read (locked or not), think, add, versioned write.
+async fn think_and_deposit<DB>(
+    connection: &mut DB::Connection,
+    id: i64,
+    amount: i64,
+    locked: bool,
+) -> Result<Account, ExecuteError<Account, sqlx::Error>>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    SqlxValues: IntoArguments<DB>,
+    DB::Row: DriverRow<Error = sqlx::Error>,
+    Account: FromRow<DB::Row>,
+{
+    let (sql, values) = if locked {
+        Account::select_by_key_for_update_cached(&id, DB::DIALECT)
+    } else {
+        Account::select_by_key_cached(&id, DB::DIALECT)
+    };
+    let row = sqlx::query_with(sqlx::AssertSqlSafe(sql), SqlxValues(values))
+        .fetch_one(&mut *connection)
+        .await?;
+    let mut account = Account::from_row(&row)?;
+    think().await;
+    account.balance += amount;
+    optimistic_core::sqlx::update(&mut *connection, &mut account).await?;
+    Ok(account)
+}
+
 /// One deposit with `strategy`; counts conflicts, retries and failures.
 async fn deposit_once<DB>(
     pool: &Pool<DB>,
@@ -208,22 +291,79 @@ where
     for<'r> i64: Decode<'r, DB> + Type<DB> + sqlx::Encode<'r, DB>,
     for<'q> <DB as Database>::Arguments: IntoArguments<DB>,
     usize: ColumnIndex<DB::Row>,
+    DB::Row: DriverRow<Error = sqlx::Error>,
+    Account: FromRow<DB::Row>,
 {
     match strategy {
         Strategy::Naive => {
             let account = read(pool, id, false).await?;
+            think().await;
             sqlx::query(DB::PLAIN_UPDATE)
                 .bind(account.balance + amount)
                 .bind(id)
                 .execute(pool)
                 .await?;
         }
-        Strategy::Optimistic | Strategy::OptimisticCached => {
+        Strategy::Optimistic => {
+            let outcome = policy()
+                .retry_tokio_with(
+                    || pool.acquire(),
+                    |mut connection, _| async move {
+                        let mut account = optimistic_core::sqlx::fetch_by_key::<Account, _>(
+                            &mut *connection,
+                            &id,
+                        )
+                        .await?
+                        .ok_or(sqlx::Error::RowNotFound)?;
+                        think().await;
+                        account.balance += amount;
+                        let result =
+                            optimistic_core::sqlx::update(&mut *connection, &mut account).await;
+                        if matches!(&result, Err(error) if error.is_stale()) {
+                            stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                        }
+                        result
+                    },
+                )
+                .await;
+            stats.tally(&outcome, amount);
+        }
+        Strategy::Adaptive if THINK_US.load(Ordering::Relaxed) == 0 => {
+            let outcome = optimistic_core::sqlx::modify_adaptive(
+                &stats.adaptive,
+                pool,
+                &id,
+                |account: &mut Account| account.balance += amount,
+            )
+            .await;
+            stats.tally(&outcome, amount);
+        }
+        Strategy::Adaptive => {
+            // `modify_adaptive`'s change is synchronous; awaiting between the read and the
+            // write takes `run_async`, doing per mode what `modify_adaptive` does.
+            let outcome = stats
+                .adaptive
+                .run_async(tokio::time::sleep, &id, |mode| async move {
+                    if mode == Mode::Locked {
+                        let mut transaction = pool.begin_with(DB::BEGIN_LOCKED).await?;
+                        let account = think_and_deposit(&mut transaction, id, amount, true).await?;
+                        transaction.commit().await?;
+                        Ok(account)
+                    } else {
+                        let mut connection = pool.acquire().await?;
+                        think_and_deposit(&mut connection, id, amount, false).await
+                    }
+                })
+                .await;
+            stats.tally(&outcome, amount);
+        }
+        Strategy::OptimisticBuilder | Strategy::OptimisticPooled => {
             // The same loop; only how the statements are made differs.
-            let cached = strategy == Strategy::OptimisticCached;
+            let cached = strategy == Strategy::OptimisticPooled;
             let outcome = policy()
                 .retry_tokio(|_| async {
                     let mut account = read(pool, id, cached).await?;
+                    think().await;
                     account.balance += amount;
                     let result = if cached {
                         optimistic_core::sqlx::update(pool, &mut account).await
@@ -254,6 +394,7 @@ where
                             .map_err(Some)?;
                         let (balance, version): (i64, i64) =
                             (row.try_get(1).map_err(Some)?, row.try_get(2).map_err(Some)?);
+                        think().await;
                         let result = sqlx::query(DB::VERSIONED_UPDATE)
                             .bind(balance + amount)
                             .bind(version + 1)
@@ -284,6 +425,7 @@ where
                     .await?;
                 let balance: i64 = row.try_get(1)?;
                 let version: i64 = row.try_get(2)?;
+                think().await;
                 sqlx::query(DB::VERSIONED_UPDATE)
                     .bind(balance + amount)
                     .bind(version + 1)
@@ -298,6 +440,7 @@ where
             result?;
         }
         Strategy::Atomic => {
+            think().await;
             let mut update = optimistic_core::sea_query::Query::update();
             update
                 .table(AccountIden::Table)
@@ -315,8 +458,9 @@ where
     Ok(())
 }
 
-#[derive(Default)]
 struct Stats {
+    /// A fresh policy per run, so that every run starts with no memory of hot rows.
+    adaptive: AdaptivePolicy,
     conflicts: AtomicU64,
     retries: AtomicU64,
     failed: AtomicU64,
@@ -325,6 +469,16 @@ struct Stats {
 }
 
 impl Stats {
+    fn new() -> Self {
+        Stats {
+            adaptive: adaptive_policy(),
+            conflicts: AtomicU64::default(),
+            retries: AtomicU64::default(),
+            failed: AtomicU64::default(),
+            failed_amount: AtomicI64::default(),
+        }
+    }
+
     /// Counts a retried deposit: its retries, and whether it gave up (then not lost).
     fn tally<T, E>(&self, outcome: &Result<Retried<T>, RetryError<E>>, amount: i64) {
         let used = match outcome {
@@ -353,6 +507,8 @@ where
     for<'r> i64: Decode<'r, DB> + Type<DB> + sqlx::Encode<'r, DB>,
     for<'q> <DB as Database>::Arguments: IntoArguments<DB>,
     usize: ColumnIndex<DB::Row>,
+    DB::Row: DriverRow<Error = sqlx::Error>,
+    Account: FromRow<DB::Row>,
 {
     sqlx::raw_sql("DROP TABLE IF EXISTS deposit_accounts")
         .execute(pool)
@@ -377,7 +533,7 @@ where
         .await?;
     }
     setup.commit().await?;
-    let stats = Arc::new(Stats::default());
+    let stats = Arc::new(Stats::new());
     let cpu_before = process_cpu();
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -406,9 +562,11 @@ where
     for id in 1..=workload.accounts {
         stored += read(pool, id, false).await?.balance;
     }
+    let adaptive = stats.adaptive.counts();
     Ok(Report {
         wall,
-        conflicts: stats.conflicts.load(Ordering::Relaxed),
+        conflicts: stats.conflicts.load(Ordering::Relaxed) + adaptive.conflicts,
+        locked: adaptive.locked,
         retries: stats.retries.load(Ordering::Relaxed),
         failed: stats.failed.load(Ordering::Relaxed),
         // Deposits only add, so a shortfall in the total is exactly what went missing silently.
@@ -471,6 +629,8 @@ where
     for<'r> i64: Decode<'r, DB> + Type<DB> + sqlx::Encode<'r, DB>,
     for<'q> <DB as Database>::Arguments: IntoArguments<DB>,
     usize: ColumnIndex<DB::Row>,
+    DB::Row: DriverRow<Error = sqlx::Error>,
+    Account: FromRow<DB::Row>,
 {
     // Interleaved: each repeat runs every strategy once, so drift on the machine (disk
     // flushes, other load) falls on all of them alike rather than on whichever ran last; and
@@ -481,11 +641,12 @@ where
             let index = (round + slot) % strategies.len();
             let report = run(&pool, strategies[index], workload).await?;
             eprintln!(
-                "{} round {round:>2} {:<17} {:>8.1} ms {:>5} conflicts",
+                "{} round {round:>2} {:<18} {:>8.1} ms {:>5} conflicts {:>5} locked",
                 DB::LABEL,
                 strategies[index].name(),
                 report.wall.as_secs_f64() * 1e3,
-                report.conflicts
+                report.conflicts,
+                report.locked
             );
             runs[index].push(report);
         }
@@ -507,6 +668,8 @@ where
     sqlx::raw_sql("DROP TABLE IF EXISTS deposit_accounts")
         .execute(&pool)
         .await?;
+    // Before the next point's pool connects: the server's connections are limited.
+    pool.close().await;
     Ok(())
 }
 
@@ -598,14 +761,32 @@ fn json(rows: &[Line], workload: Workload, rounds: usize) -> String {
 }
 
 struct Args {
-    /// With --sweep: only this many hot rows, at 32 workers (for tuning).
-    hot: Option<i64>,
     workload: Workload,
     repeat: usize,
     json: Option<String>,
     sweep: Option<String>,
     /// The strategies to run, in order; one may appear twice (an A/A comparison).
     strategies: Vec<Strategy>,
+    grid: Grid,
+}
+
+/// The sweep's points; `--workers`, `--hot`, `--think-ms` and `--backends` narrow it.
+struct Grid {
+    workers: Vec<usize>,
+    hot: Vec<i64>,
+    think_ms: Vec<u64>,
+    backends: Vec<String>,
+    /// Add to the CSV instead of starting it afresh.
+    append: bool,
+}
+
+fn list<T: std::str::FromStr>(flag: &str, text: &str) -> Result<Vec<T>, String> {
+    text.split(',')
+        .map(|item| {
+            item.parse()
+                .map_err(|_| format!("{flag}: `{item}` is not a number"))
+        })
+        .collect()
 }
 
 fn args() -> Result<Args, String> {
@@ -618,9 +799,16 @@ fn args() -> Result<Args, String> {
         repeat: 1,
         json: None,
         sweep: None,
-        hot: None,
         strategies: STRATEGIES.to_vec(),
+        grid: Grid {
+            workers: vec![1, 2, 4, 8, 16, 32, 64, 100],
+            hot: vec![1, 10, 100],
+            think_ms: vec![0],
+            backends: vec!["sqlite".into(), "postgres".into(), "mariadb".into()],
+            append: false,
+        },
     };
+    let mut repeat = None;
     let mut words = std::env::args().skip(1);
     while let Some(flag) = words.next() {
         let mut value = || words.next().ok_or(format!("{flag} needs a value"));
@@ -632,11 +820,18 @@ fn args() -> Result<Args, String> {
             "--deposits" => args.workload.deposits = number(value()?)?,
             "--accounts" => args.workload.accounts = number(value()?)?.max(1) as i64,
             "--tasks" => args.workload.tasks = number(value()?)?.max(1),
-            "--repeat" => args.repeat = number(value()?)?,
+            "--repeat" => repeat = Some(number(value()?)?),
             "--json" => args.json = Some(value()?),
             "--sweep" => args.sweep = Some(value()?),
+            "--append" => args.grid.append = true,
             "--base-delay-us" => BASE_DELAY_US.store(number(value()?)? as u64, Ordering::Relaxed),
-            "--hot" => args.hot = Some(number(value()?)? as i64),
+            "--hot-at" => HOT_AT_PERCENT.store(number(value()?)? as u64, Ordering::Relaxed),
+            "--think-ms" => args.grid.think_ms = list(&flag, &value()?)?,
+            "--workers" => args.grid.workers = list(&flag, &value()?)?,
+            "--hot" => args.grid.hot = list(&flag, &value()?)?,
+            "--backends" => {
+                args.grid.backends = value()?.split(',').map(str::to_owned).collect();
+            }
             "--strategies" => {
                 args.strategies = value()?
                     .split(',')
@@ -645,10 +840,19 @@ fn args() -> Result<Args, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown flag {other}; see the top of examples/deposit.rs"
+                    "unknown flag {other}; see the top of examples/servers/deposit.rs"
                 ));
             }
         }
+    }
+    // A sweep point is worth a median of several rounds; a single table, one round by default.
+    args.repeat = repeat.unwrap_or(if args.sweep.is_some() { 5 } else { 1 });
+    if args.grid.think_ms.len() > 1 && args.sweep.is_none() {
+        return Err("several --think-ms values need --sweep".into());
+    }
+    THINK_US.store(args.grid.think_ms[0] * 1_000, Ordering::Relaxed);
+    if args.grid.workers.contains(&0) || args.grid.hot.contains(&0) {
+        return Err("--workers and --hot count from 1".into());
     }
     Ok(args)
 }
@@ -661,58 +865,136 @@ async fn pool<DB: Database>(url: &str, connections: u32) -> Result<Pool<DB>, sql
         .await
 }
 
-/// Optimistic (with the retry helper) against pessimistic locking on PostgreSQL, over a grid of
-/// worker counts and hot rows; writes CSV.
-async fn sweep(
-    path: &str,
+/// A pool over a fresh SQLite file in `dir` (WAL, waiting up to a minute for the lock).
+async fn sqlite_pool(
+    dir: &std::path::Path,
+    connections: u32,
+) -> Result<Pool<sqlx::Sqlite>, sqlx::Error> {
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.join("deposit.sqlite3"))
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(60));
+    PoolOptions::<sqlx::Sqlite>::new()
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(120))
+        .connect_with(options)
+        .await
+}
+
+const CSV_HEADER: &str = "backend,think_ms,workers,hot_rows,strategy,rounds,wall_ms,goodput_per_s,conflicts,retries,locked,failed,lost\n";
+
+/// Every strategy in [`SWEPT`] at every point of the grid on one backend, `rounds` rounds each
+/// with the order rotated; one CSV line per strategy and point (medians; failures and losses
+/// the worst round's), written as each point finishes.
+async fn sweep_backend<DB>(
+    connect: impl AsyncFn(u32) -> Result<Pool<DB>, sqlx::Error>,
+    workers: &[usize],
+    grid: &Grid,
     deposits: usize,
-    only_hot: Option<i64>,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("POSTGRES_URL")
-        .map_err(|_| "the sweep runs on PostgreSQL: set POSTGRES_URL")?;
-    let mut csv = String::from(
-        "workers,hot_rows,strategy,wall_ms,goodput_per_s,conflicts,retries,failed,lost\n",
-    );
-    let (hot_grid, worker_grid) = match only_hot {
-        Some(hot) => (vec![hot], vec![32]),
-        None => (
-            vec![1_i64, 10, 100],
-            vec![1_usize, 2, 4, 8, 16, 32, 64, 100],
-        ),
-    };
-    for &hot_rows in &hot_grid {
-        for &workers in &worker_grid {
-            let pool = pool::<sqlx::Postgres>(&url, workers.min(90) as u32).await?;
-            for strategy in [Strategy::Optimistic, Strategy::Pessimistic] {
+    rounds: usize,
+    csv: &mut std::fs::File,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    DB: Dialect,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    SqlxValues: IntoArguments<DB>,
+    for<'r> i64: Decode<'r, DB> + Type<DB> + sqlx::Encode<'r, DB>,
+    for<'q> <DB as Database>::Arguments: IntoArguments<DB>,
+    usize: ColumnIndex<DB::Row>,
+    DB::Row: DriverRow<Error = sqlx::Error>,
+    Account: FromRow<DB::Row>,
+{
+    use std::io::Write;
+    for &think_ms in &grid.think_ms {
+        THINK_US.store(think_ms * 1_000, Ordering::Relaxed);
+        for &hot_rows in &grid.hot {
+            for &tasks in workers {
                 let workload = Workload {
                     deposits,
                     accounts: hot_rows,
-                    tasks: workers,
+                    tasks,
                 };
-                let r = run(&pool, strategy, workload).await?;
-                let goodput = (deposits as u64 - r.failed) as f64 / r.wall.as_secs_f64();
-                println!(
-                    "workers {workers:>3} hot rows {hot_rows:>3} {:<12} {goodput:>8.0}/s  retries {:>6} failed {}",
-                    strategy.name(),
-                    r.retries,
-                    r.failed
-                );
-                csv.push_str(&format!(
-                    "{workers},{hot_rows},{},{:.3},{goodput:.1},{},{},{},{}\n",
-                    strategy.name(),
-                    r.wall.as_secs_f64() * 1e3,
-                    r.conflicts,
-                    r.retries,
-                    r.failed,
-                    r.lost
-                ));
+                // PostgreSQL allows 100 connections in all.
+                let pool = connect(tasks.min(90) as u32).await?;
+                let mut lines = Vec::new();
+                all_strategies(pool, &SWEPT, workload, rounds, &mut lines).await?;
+                for line in lines {
+                    let r = &line.report;
+                    let goodput = (deposits as u64 - r.failed) as f64 / r.wall.as_secs_f64();
+                    println!(
+                        "{:<8} think {think_ms} ms workers {tasks:>3} hot rows {hot_rows:>3} {:<11} {goodput:>8.0}/s retries {:>5} locked {:>5} failed {} lost {}",
+                        line.backend,
+                        line.strategy.name(),
+                        r.retries,
+                        r.locked,
+                        r.failed,
+                        r.lost
+                    );
+                    writeln!(
+                        csv,
+                        "{},{think_ms},{tasks},{hot_rows},{},{rounds},{:.3},{goodput:.1},{},{},{},{},{}",
+                        line.backend,
+                        line.strategy.name(),
+                        r.wall.as_secs_f64() * 1e3,
+                        r.conflicts,
+                        r.retries,
+                        r.locked,
+                        r.failed,
+                        r.lost
+                    )?;
+                }
+                csv.flush()?;
             }
-            sqlx::raw_sql("DROP TABLE IF EXISTS deposit_accounts")
-                .execute(&pool)
-                .await?;
         }
     }
-    std::fs::write(path, csv)?;
+    Ok(())
+}
+
+/// The contention sweep: [`SWEPT`] over the grid, on SQLite (at most 8 workers: one writer at a
+/// time, whatever the strategy) and on the servers whose URLs are set; writes CSV.
+async fn sweep(
+    path: &str,
+    grid: &Grid,
+    deposits: usize,
+    rounds: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let fresh = !grid.append || std::fs::metadata(path).map_or(true, |file| file.len() == 0);
+    let mut csv = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(!fresh)
+        .truncate(fresh)
+        .open(path)?;
+    if fresh {
+        use std::io::Write;
+        csv.write_all(CSV_HEADER.as_bytes())?;
+    }
+    for backend in &grid.backends {
+        match backend.as_str() {
+            "sqlite" => {
+                let dir = tempfile::tempdir()?;
+                let workers: Vec<usize> =
+                    grid.workers.iter().copied().filter(|&w| w <= 8).collect();
+                let connect = async |connections| sqlite_pool(dir.path(), connections).await;
+                sweep_backend(connect, &workers, grid, deposits, rounds, &mut csv).await?;
+            }
+            "postgres" => {
+                let url = std::env::var("POSTGRES_URL")
+                    .map_err(|_| "the postgres sweep needs POSTGRES_URL")?;
+                let connect = async |connections| pool::<sqlx::Postgres>(&url, connections).await;
+                sweep_backend(connect, &grid.workers, grid, deposits, rounds, &mut csv).await?;
+            }
+            "mariadb" => {
+                let url =
+                    std::env::var("MYSQL_URL").map_err(|_| "the mariadb sweep needs MYSQL_URL")?;
+                let connect = async |connections| pool::<sqlx::MySql>(&url, connections).await;
+                sweep_backend(connect, &grid.workers, grid, deposits, rounds, &mut csv).await?;
+            }
+            other => return Err(format!("no backend `{other}` (sqlite, postgres, mariadb)").into()),
+        }
+    }
     println!("wrote {path}");
     Ok(())
 }
@@ -727,7 +1009,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
     };
     if let Some(path) = &args.sweep {
-        sweep(path, args.workload.deposits, args.hot).await?;
+        sweep(path, &args.grid, args.workload.deposits, args.repeat).await?;
         return Ok(ExitCode::SUCCESS);
     }
     let workload = args.workload;
@@ -735,17 +1017,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut rows = Vec::new();
 
     let dir = tempfile::tempdir()?;
-    let file = dir.path().join("deposit.sqlite3");
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&file)
-        .create_if_missing(true)
-        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-        .busy_timeout(Duration::from_secs(60));
-    let sqlite = PoolOptions::<sqlx::Sqlite>::new()
-        .max_connections(connections)
-        .acquire_timeout(Duration::from_secs(120))
-        .connect_with(options)
-        .await?;
+    let sqlite = sqlite_pool(dir.path(), connections).await?;
     all_strategies(sqlite, &args.strategies, workload, args.repeat, &mut rows).await?;
     if let Ok(url) = std::env::var("POSTGRES_URL") {
         all_strategies(
