@@ -9,8 +9,8 @@
 //!
 //! "Hot" is a rate, not a count: [`Contention`] keeps, per table and key, the share of recent
 //! optimistic attempts that went stale (a moving average that also fades with time), in
-//! bounded memory. A row read often but rarely in conflict stays optimistic; a row where about
-//! one attempt in three goes stale is cheaper locked. Locked rows still run one attempt in
+//! bounded memory. A row read often but rarely in conflict stays optimistic; on PostgreSQL a
+//! row where about one attempt in three goes stale was cheaper locked (docs/BENCHMARKS.md). Locked rows still run one attempt in
 //! `probe_every` optimistically, so a row that cooled down goes back to optimistic attempts.
 //! The driver runners take one change closure and decide how it runs
 //! (`optimistic_core::sqlx::modify_adaptive`, `optimistic_core::rusqlite::modify_adaptive`).
@@ -222,8 +222,8 @@ impl fmt::Debug for Contention {
 /// Defaults, from the contention sweep in docs/BENCHMARKS.md:
 /// - escalate after **1** conflict on the call, with no backoff before the locked attempt;
 /// - a row starts locked once about **30%** of its recent optimistic attempts went stale (on
-///   loopback PostgreSQL a locked deposit costs about 1.25 optimistic ones, and a conflict
-///   about one more attempt, so locking pays from about a third);
+///   PostgreSQL that kept a 100-row table at 32 workers optimistic and locked a single hot row
+///   from the start; on MariaDB, where a lock costs more, it locks too early);
 /// - a locked row probes with an optimistic attempt once every **32** attempts;
 /// - rates halve every **second** without attempts; **4,096** rows remembered.
 ///

@@ -832,10 +832,7 @@ impl RetryPolicy {
             };
             match outcome {
                 Ok(value) => return Ok(Retried { value, attempts }),
-                Err(error) => match self.decide(attempts, error, |error| self.retries(error)) {
-                    Step::Retry(wait) => sleep(wait).await,
-                    Step::Stop(error) => return Err(error),
-                },
+                Err(error) => sleep(self.decide_retry(attempts, error)?).await,
             }
         }
     }
