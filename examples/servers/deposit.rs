@@ -17,7 +17,8 @@
 //!
 //! `--think-ms N` sleeps N ms between each read and its write (before the atomic update),
 //! standing in for application logic or network distance. `--hot-at P` sets the adaptive
-//! policy's conflict rate that locks a row, in percent.
+//! policy's conflict rate that locks a row, in percent, and `--escalate-after N` the conflicts
+//! on one deposit after which it locks (both: the database's default when not given).
 //!
 //! ```text
 //! cargo run --release --example deposit                                  # SQLite
@@ -196,15 +197,23 @@ fn policy() -> RetryPolicy {
 /// library's default).
 static HOT_AT_PERCENT: AtomicU64 = AtomicU64::new(0);
 
+/// Conflicts on one deposit after which the adaptive policy locks (`--escalate-after`; 0: the
+/// library's default).
+static ESCALATE_AFTER: AtomicU64 = AtomicU64::new(0);
+
 /// The adaptive strategy's policy: 3 attempts, because the locked one always lands.
 fn adaptive_policy() -> AdaptivePolicy {
     let policy = AdaptivePolicy::new(
         RetryPolicy::new(3)
             .with_base_delay(Duration::from_micros(BASE_DELAY_US.load(Ordering::Relaxed))),
     );
-    match HOT_AT_PERCENT.load(Ordering::Relaxed) {
+    let policy = match HOT_AT_PERCENT.load(Ordering::Relaxed) {
         0 => policy,
         percent => policy.with_hot_at(percent as f64 / 100.0),
+    };
+    match ESCALATE_AFTER.load(Ordering::Relaxed) {
+        0 => policy,
+        conflicts => policy.with_escalate_after(conflicts as u32),
     }
 }
 
@@ -343,7 +352,7 @@ where
             // write takes `run_async`, doing per mode what `modify_adaptive` does.
             let outcome = stats
                 .adaptive
-                .run_async(tokio::time::sleep, &id, |mode| async move {
+                .run_async(DB::DIALECT, tokio::time::sleep, &id, |mode| async move {
                     if mode == Mode::Locked {
                         let mut transaction = pool.begin_with(DB::BEGIN_LOCKED).await?;
                         let account = think_and_deposit(&mut transaction, id, amount, true).await?;
@@ -826,6 +835,9 @@ fn args() -> Result<Args, String> {
             "--append" => args.grid.append = true,
             "--base-delay-us" => BASE_DELAY_US.store(number(value()?)? as u64, Ordering::Relaxed),
             "--hot-at" => HOT_AT_PERCENT.store(number(value()?)? as u64, Ordering::Relaxed),
+            "--escalate-after" => {
+                ESCALATE_AFTER.store(number(value()?)? as u64, Ordering::Relaxed);
+            }
             "--think-ms" => args.grid.think_ms = list(&flag, &value()?)?,
             "--workers" => args.grid.workers = list(&flag, &value()?)?,
             "--hot" => args.grid.hot = list(&flag, &value()?)?,

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::retry::{Retried, RetryError, RetryPolicy, Retryable};
-use crate::{ExecuteError, Optimistic};
+use crate::{Dialect, ExecuteError, Optimistic};
 
 /// How one attempt runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,12 +179,6 @@ impl Contention {
     }
 
     fn row_id<T: Optimistic>(&self, key: &T::Key) -> u64 {
-        struct KeyText<'a, T: Optimistic>(&'a T::Key);
-        impl<T: Optimistic> fmt::Display for KeyText<'_, T> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                T::fmt_key(self.0, f)
-            }
-        }
         /// Feeds formatted text straight into the hasher.
         struct Feed<H>(H);
         impl<H: Hasher> fmt::Write for Feed<H> {
@@ -195,7 +189,7 @@ impl Contention {
         }
         let mut feed = Feed(self.hasher.build_hasher());
         // Writing into a hasher cannot fail.
-        let _ = write!(feed, "{}\0{}", T::TABLE, KeyText::<T>(key));
+        let _ = write!(feed, "{}\0{}", T::TABLE, crate::error::KeyText::<T>(key));
         feed.0.finish()
     }
 
@@ -219,35 +213,46 @@ impl fmt::Debug for Contention {
 
 /// A [`RetryPolicy`] that escalates to a row lock where optimistic attempts keep conflicting.
 ///
-/// Defaults, from the contention sweep in docs/BENCHMARKS.md:
-/// - escalate after **1** conflict on the call, with no backoff before the locked attempt;
-/// - a row starts locked once about **30%** of its recent optimistic attempts went stale (on
-///   PostgreSQL that kept a 100-row table at 32 workers optimistic and locked a single hot row
-///   from the start; on MariaDB, where a lock costs more, it locks too early);
+/// Defaults, per database (the runners pass theirs), from the contention sweep in
+/// docs/BENCHMARKS.md:
+/// - escalate after **1** conflict on the call (MySQL / MariaDB: **2**), with no backoff before
+///   the locked attempt;
+/// - a row starts locked once about **30%** of its recent optimistic attempts went stale
+///   (MySQL / MariaDB: **50%**). On PostgreSQL 30% kept a 100-row table at 32 workers
+///   optimistic and locked a single hot row from the start; on MariaDB a locked transaction
+///   costs more, and mixing locked attempts with optimistic ones on a row makes the
+///   optimistic ones wait and go stale, so it locks later;
 /// - a locked row probes with an optimistic attempt once every **32** attempts;
 /// - rates halve every **second** without attempts; **4,096** rows remembered.
+///
+/// Keep `escalate_after` below the retry policy's attempts, so that the last attempt is a
+/// locked one, which always lands.
 ///
 /// ```
 /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
 /// use optimistic_core::retry::RetryPolicy;
-/// use optimistic_core::{optimistic, Version};
+/// use optimistic_core::{optimistic, Dialect, Version};
 ///
 /// #[optimistic(table = "accounts")]
 /// struct Account { id: i64, balance: i64, version: Version }
 ///
 /// let policy = AdaptivePolicy::new(RetryPolicy::new(3));
-/// assert_eq!(policy.mode::<Account>(&1, 0), Mode::Optimistic);
-/// assert_eq!(policy.mode::<Account>(&1, 1), Mode::Locked); // this call conflicted once
+/// let postgres = Dialect::Postgres;
+/// assert_eq!(policy.mode::<Account>(postgres, &1, 0), Mode::Optimistic);
+/// assert_eq!(policy.mode::<Account>(postgres, &1, 1), Mode::Locked); // this call conflicted once
+/// assert_eq!(policy.mode::<Account>(Dialect::Mysql, &1, 1), Mode::Optimistic); // MySQL: twice
 /// for _ in 0..3 {
 ///     policy.contention().record_conflict::<Account>(&2);
 /// }
-/// assert_eq!(policy.mode::<Account>(&2, 0), Mode::Locked); // a hot row starts locked
+/// assert_eq!(policy.mode::<Account>(postgres, &2, 0), Mode::Locked); // a hot row starts locked
 /// ```
 #[derive(Debug)]
 pub struct AdaptivePolicy {
     retry: RetryPolicy,
-    escalate_after: u32,
-    hot_at: f64,
+    /// `None`: the database's default.
+    escalate_after: Option<u32>,
+    /// `None`: the database's default.
+    hot_at: Option<f64>,
     probe_every: u32,
     contention: Contention,
     counts: Counters,
@@ -277,25 +282,43 @@ impl AdaptivePolicy {
     pub fn new(retry: RetryPolicy) -> Self {
         AdaptivePolicy {
             retry,
-            escalate_after: 1,
-            hot_at: 0.3,
+            escalate_after: None,
+            hot_at: None,
             probe_every: 32,
             contention: Contention::new(4_096, Duration::from_secs(1)),
             counts: Counters::default(),
         }
     }
 
-    /// Conflicts on one call after which its next attempt is locked (at least 1).
+    /// Conflicts on one call after which its next attempt is locked (at least 1), on every
+    /// database.
     pub fn with_escalate_after(mut self, conflicts: u32) -> Self {
-        self.escalate_after = conflicts.max(1);
+        self.escalate_after = Some(conflicts.max(1));
         self
     }
 
     /// The share of stale optimistic attempts (0 to 1) at which a row's attempts start
-    /// locked; above 1, rows only escalate per call.
+    /// locked, on every database; above 1, rows only escalate per call.
     pub fn with_hot_at(mut self, conflict_rate: f64) -> Self {
-        self.hot_at = conflict_rate;
+        self.hot_at = Some(conflict_rate);
         self
+    }
+
+    /// Conflicts on one call after which its next attempt is locked, on `dialect`.
+    pub fn escalate_after(&self, dialect: Dialect) -> u32 {
+        self.escalate_after.unwrap_or(match dialect {
+            Dialect::Mysql => 2,
+            _ => 1,
+        })
+    }
+
+    /// The share of stale optimistic attempts at which a row's attempts start locked, on
+    /// `dialect`.
+    pub fn hot_at(&self, dialect: Dialect) -> f64 {
+        self.hot_at.unwrap_or(match dialect {
+            Dialect::Mysql => 0.5,
+            _ => 0.3,
+        })
     }
 
     /// On a hot row, one attempt in `attempts` still runs optimistically (at least 1; 1 never
@@ -330,11 +353,14 @@ impl AdaptivePolicy {
         }
     }
 
-    /// How the next attempt on the row of `T` with `key` runs, this call having met
-    /// `conflicts` so far. (On a hot row this counts towards its next optimistic probe.)
-    pub fn mode<T: Optimistic>(&self, key: &T::Key, conflicts: u32) -> Mode {
-        if conflicts >= self.escalate_after
-            || self.contention.hot::<T>(key, self.hot_at, self.probe_every)
+    /// How the next attempt on the row of `T` with `key` runs on `dialect`'s database, this
+    /// call having met `conflicts` so far. (On a hot row this counts towards its next
+    /// optimistic probe.)
+    pub fn mode<T: Optimistic>(&self, dialect: Dialect, key: &T::Key, conflicts: u32) -> Mode {
+        if conflicts >= self.escalate_after(dialect)
+            || self
+                .contention
+                .hot::<T>(key, self.hot_at(dialect), self.probe_every)
         {
             Mode::Locked
         } else {
@@ -343,7 +369,7 @@ impl AdaptivePolicy {
     }
 
     /// Runs `attempt` with the [`Mode`] this policy picks for each try on the row of `T` with
-    /// `key`, until it succeeds or the [`retry`](AdaptivePolicy::retry) policy stops; a stale
+    /// `key` in a `dialect` database, until it succeeds or the [`retry`](AdaptivePolicy::retry) policy stops; a stale
     /// attempt counts as a conflict of the call and of the row. `attempt` does the work its
     /// mode asks (the driver runners, such as `sqlx::modify_adaptive`, are this around their
     /// driver); the thread sleeps between attempts.
@@ -351,7 +377,7 @@ impl AdaptivePolicy {
     /// ```
     /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
     /// use optimistic_core::retry::{RetryPolicy, Retryable};
-    /// use optimistic_core::{optimistic, ExecuteError, Version};
+    /// use optimistic_core::{optimistic, Dialect, ExecuteError, Version};
     /// use std::time::Duration;
     ///
     /// #[optimistic(table = "accounts")]
@@ -366,7 +392,7 @@ impl AdaptivePolicy {
     ///
     /// let policy = AdaptivePolicy::new(RetryPolicy::new(3).with_base_delay(Duration::ZERO));
     /// let mut modes = Vec::new();
-    /// let done = policy.run::<Account, DriverError, _, _>(&1, |mode| {
+    /// let done = policy.run::<Account, DriverError, _, _>(Dialect::Postgres, &1, |mode| {
     ///     modes.push(mode);
     ///     match mode {
     ///         // Someone else wrote the row first.
@@ -384,6 +410,7 @@ impl AdaptivePolicy {
     /// ```
     pub fn run<T, D, R, F>(
         &self,
+        dialect: Dialect,
         key: &T::Key,
         mut attempt: F,
     ) -> Result<Retried<R>, RetryError<ExecuteError<T, D>>>
@@ -392,15 +419,18 @@ impl AdaptivePolicy {
         D: Retryable,
         F: FnMut(Mode) -> Result<R, ExecuteError<T, D>>,
     {
-        crate::retry::run_ready(self.run_async(crate::retry::thread_sleep, key, |mode| {
-            std::future::ready(attempt(mode))
-        }))
+        crate::retry::run_ready(
+            self.run_async(dialect, crate::retry::thread_sleep, key, |mode| {
+                std::future::ready(attempt(mode))
+            }),
+        )
     }
 
     /// The async [`run`](AdaptivePolicy::run): `sleep` is the runtime's timer; `attempt`
     /// returns a future (`|mode| async move { .. }`), which keeps the run `Send`.
     pub async fn run_async<T, D, R, F, Attempted, S, Sleep>(
         &self,
+        dialect: Dialect,
         mut sleep: S,
         key: &T::Key,
         mut attempt: F,
@@ -416,7 +446,7 @@ impl AdaptivePolicy {
         let (mut attempts, mut conflicts) = (0, 0);
         loop {
             attempts += 1;
-            let mode = self.mode::<T>(key, conflicts);
+            let mode = self.mode::<T>(dialect, key, conflicts);
             match mode {
                 Mode::Optimistic => &self.counts.optimistic,
                 Mode::Locked => &self.counts.locked,
@@ -439,11 +469,36 @@ impl AdaptivePolicy {
             }
             match self.retry.decide_retry(attempts, error) {
                 // Escalating: the row lock queues the next attempt, a backoff would only idle.
-                Ok(_) if stale && conflicts >= self.escalate_after => {}
+                Ok(_) if stale && conflicts >= self.escalate_after(dialect) => {}
                 Ok(wait) => sleep(wait).await,
                 Err(stop) => return Err(stop),
             }
         }
+    }
+}
+
+/// The caller's change, shared by the attempts of an async driver runner: each attempt's future
+/// borrows it, which a closure returning futures cannot lend out; a mutex can, and is only held
+/// while the change runs (never across an await), so the runner's future stays `Send`.
+#[allow(dead_code)] // Only the async runners, behind their features, use it.
+pub(crate) struct SharedChange<F>(Mutex<F>);
+
+#[allow(dead_code)]
+impl<F> SharedChange<F> {
+    pub(crate) fn new(change: F) -> Self {
+        SharedChange(Mutex::new(change))
+    }
+
+    /// Applies the change to this attempt's row.
+    pub(crate) fn apply<T>(&self, row: &mut T)
+    where
+        F: FnMut(&mut T),
+    {
+        // A panic in the change poisons nothing we rely on: the row is the attempt's own.
+        (self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()))(row);
     }
 }
 
@@ -489,7 +544,10 @@ mod tests {
             } else {
                 policy.contention().record_success::<Account>(&1);
             }
-            assert_eq!(policy.mode::<Account>(&1, 0), Mode::Optimistic);
+            assert_eq!(
+                policy.mode::<Account>(Dialect::Postgres, &1, 0),
+                Mode::Optimistic
+            );
         }
     }
 
@@ -499,7 +557,9 @@ mod tests {
         for _ in 0..10 {
             policy.contention().record_conflict::<Account>(&1);
         }
-        let modes: Vec<Mode> = (0..8).map(|_| policy.mode::<Account>(&1, 0)).collect();
+        let modes: Vec<Mode> = (0..8)
+            .map(|_| policy.mode::<Account>(Dialect::Postgres, &1, 0))
+            .collect();
         use Mode::{Locked, Optimistic};
         assert_eq!(
             modes,
@@ -508,7 +568,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            policy.mode::<Account>(&2, 0),
+            policy.mode::<Account>(Dialect::Postgres, &2, 0),
             Optimistic,
             "other rows are cool"
         );
@@ -537,6 +597,7 @@ mod tests {
             AdaptivePolicy::new(RetryPolicy::new(3).with_base_delay(Duration::from_secs(3600)));
         let mut slept = Vec::new();
         let done = crate::retry::run_ready(policy.run_async(
+            Dialect::Postgres,
             |wait| {
                 slept.push(wait);
                 std::future::ready(())

@@ -306,6 +306,129 @@ where
     statement.get_result(connection).await.optional()
 }
 
+/// [`diesel::modify_adaptive`](crate::diesel::modify_adaptive), asynchronous: a
+/// read-modify-write of the row of `T` with `key` under an [`AdaptivePolicy`], on one
+/// connection, optimistic while the row is cool and in a transaction with the row locked
+/// (`FOR UPDATE`; on SQLite `BEGIN IMMEDIATE`) once it is hot. Returns the row as written; a
+/// missing row is `Error::NotFound`. Feature `tokio` (the backoff sleeps on its timer).
+///
+/// ```
+/// # use diesel::prelude::*;
+/// # use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+/// # use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+/// # use optimistic_core::{optimistic, Version};
+/// # diesel::table! { accounts (id) { id -> BigInt, balance -> BigInt, version -> BigInt } }
+/// # #[optimistic]
+/// # #[derive(QueryableByName, Debug, Clone, PartialEq)]
+/// # #[diesel(table_name = accounts)]
+/// # struct Account { id: i64, balance: i64, version: Version }
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+/// # let mut connection = SyncConnectionWrapper::<SqliteConnection>::establish(":memory:").await?;
+/// # connection.batch_execute("CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, version BIGINT NOT NULL);
+/// #                           INSERT INTO accounts VALUES (1, 100, 1);").await?;
+/// use optimistic_core::adaptive::AdaptivePolicy;
+/// use optimistic_core::retry::RetryPolicy;
+///
+/// let policy = AdaptivePolicy::new(RetryPolicy::new(3));
+/// let done = optimistic_core::diesel_async::modify_adaptive(&policy, &mut connection, &1, |account: &mut Account| {
+///     account.balance += 10;
+/// })
+/// .await?;
+/// assert_eq!((done.value.balance, done.value.version), (110, Version::from(2)));
+/// # Ok(())
+/// # })
+/// # }
+/// ```
+///
+/// [`AdaptivePolicy`]: crate::adaptive::AdaptivePolicy
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub async fn modify_adaptive<T, C, F>(
+    policy: &crate::adaptive::AdaptivePolicy,
+    connection: &mut C,
+    key: &T::Key,
+    change: F,
+) -> Result<crate::retry::Retried<T>, crate::retry::RetryError<ExecuteError<T, Error>>>
+where
+    T: Optimistic + QueryableByName<C::Backend> + Send + 'static,
+    // A transaction's future and error cross threads in diesel-async.
+    T::Key: Send + Sync,
+    C: ::diesel_async::AsyncConnection + Send,
+    C::Backend: Backend,
+    for<'q> Statement<C::Backend>: LoadQuery<'q, C, T>,
+    F: FnMut(&mut T) + Send,
+{
+    use crate::adaptive::Mode;
+    // Each attempt's future needs the connection mutably; a mutex lends it to one attempt at
+    // a time, and the attempts never overlap.
+    let connection = &::tokio::sync::Mutex::new(connection);
+    let change = &crate::adaptive::SharedChange::new(change);
+    policy
+        .run_async(
+            dialect::<C::Backend>(),
+            ::tokio::time::sleep,
+            key,
+            |mode| async move {
+                let mut connection = connection.lock().await;
+                let connection: &mut C = &mut connection;
+                match mode {
+                    Mode::Optimistic => modify_once(connection, key, change, false).await,
+                    // As in `crate::diesel`: a DEFERRED transaction would lock too late.
+                    Mode::Locked if dialect::<C::Backend>() == crate::Dialect::Sqlite => {
+                        connection.batch_execute("BEGIN IMMEDIATE").await?;
+                        let done = modify_once(connection, key, change, true).await;
+                        let end = match done {
+                            Ok(_) => connection.batch_execute("COMMIT").await,
+                            Err(_) => Ok(()),
+                        };
+                        if done.is_err() || end.is_err() {
+                            let _ = connection.batch_execute("ROLLBACK").await;
+                        }
+                        end?;
+                        done
+                    }
+                    Mode::Locked => {
+                        connection
+                            .transaction(async |connection| {
+                                modify_once(connection, key, change, true).await
+                            })
+                            .await
+                    }
+                }
+            },
+        )
+        .await
+}
+
+/// One attempt on `connection`: read (locked or not), change, versioned write.
+#[cfg(feature = "tokio")]
+async fn modify_once<T, C, F>(
+    connection: &mut C,
+    key: &T::Key,
+    change: &crate::adaptive::SharedChange<F>,
+    locked: bool,
+) -> Result<T, ExecuteError<T, Error>>
+where
+    T: Optimistic + QueryableByName<C::Backend> + Send + 'static,
+    C: AsyncConnectionCore,
+    C::Backend: Backend,
+    for<'q> Statement<C::Backend>: LoadQuery<'q, C, T>,
+    F: FnMut(&mut T),
+{
+    let dialect = dialect::<C::Backend>();
+    let (sql, values) = if locked {
+        T::select_by_key_for_update_cached(key, dialect)
+    } else {
+        T::select_by_key_cached(key, dialect)
+    };
+    let statement = Statement::<C::Backend>::from_parts(sql, values)?;
+    let mut row: T = statement.get_result(connection).await?;
+    change.apply(&mut row);
+    update(connection, &mut row).await?;
+    Ok(row)
+}
+
 async fn run_cached<S, C>(
     connection: &mut C,
     mut statement: S,

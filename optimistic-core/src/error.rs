@@ -541,10 +541,10 @@ pub enum ColumnError {
 }
 
 /// `seats (id = 2)`: the table and the key's columns and values, for messages.
-struct RowName<'a, T: Optimistic>(&'a T::Key);
+pub(crate) struct RowName<'a, T: Optimistic>(pub(crate) &'a T::Key);
 
 /// `id = 2`: the key's columns and values.
-struct KeyText<'a, T: Optimistic>(&'a T::Key);
+pub(crate) struct KeyText<'a, T: Optimistic>(pub(crate) &'a T::Key);
 
 impl<T: Optimistic> fmt::Display for KeyText<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

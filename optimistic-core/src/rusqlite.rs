@@ -254,7 +254,7 @@ where
     F: FnMut(&mut T),
 {
     use crate::adaptive::Mode;
-    policy.run(key, |mode| match mode {
+    policy.run(Dialect::Sqlite, key, |mode| match mode {
         Mode::Optimistic => modify_once(connection, key, &mut change),
         Mode::Locked => {
             let transaction =

@@ -291,6 +291,106 @@ where
     row.as_ref().map(T::from_row).transpose()
 }
 
+/// A read-modify-write of the row of `T` with `key` under an [`AdaptivePolicy`]: each attempt
+/// reads the row, applies `change` and writes it with its version; where the policy says the
+/// row is hot, the attempt runs in a transaction instead (`BEGIN IMMEDIATE` on SQLite), the row
+/// read with [`select_by_key_for_update`](Optimistic::select_by_key_for_update), so it cannot
+/// go stale. Returns the row as written; a missing row is `DbErr::RecordNotFound`. Failures are
+/// judged by the policy's [`RetryPolicy`], which never retries an unknown outcome. Feature
+/// `tokio` (the backoff sleeps on its timer). On a `DatabaseConnection` (a pool), an optimistic
+/// attempt's read and write may take different pooled connections; SeaORM lends one connection
+/// only as a transaction.
+///
+/// ```no_run
+/// # use optimistic_core::{optimistic, Version};
+/// # #[optimistic(table = "accounts")]
+/// # #[derive(Debug)]
+/// # struct Account { id: i64, balance: i64, version: Version }
+/// # async fn run(db: &sea_orm::DatabaseConnection) -> Result<(), Box<dyn std::error::Error>> {
+/// use optimistic_core::adaptive::AdaptivePolicy;
+/// use optimistic_core::retry::RetryPolicy;
+///
+/// let policy = AdaptivePolicy::new(RetryPolicy::new(3));
+/// let done = optimistic_core::sea_orm::modify_adaptive(&policy, db, &1, |account: &mut Account| {
+///     account.balance += 10;
+/// })
+/// .await?;
+/// println!("balance {} after {} attempts", done.value.balance, done.attempts);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// [`AdaptivePolicy`]: crate::adaptive::AdaptivePolicy
+/// [`RetryPolicy`]: crate::retry::RetryPolicy
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub async fn modify_adaptive<T, C, F>(
+    policy: &crate::adaptive::AdaptivePolicy,
+    db: &C,
+    key: &T::Key,
+    change: F,
+) -> Result<crate::retry::Retried<T>, crate::retry::RetryError<ExecuteError<T, DbErr>>>
+where
+    T: Optimistic + FromRow<QueryResult>,
+    C: ConnectionTrait + ::sea_orm::TransactionTrait,
+    F: FnMut(&mut T) + Send,
+{
+    use crate::adaptive::Mode;
+    use ::sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionSession};
+    let change = &crate::adaptive::SharedChange::new(change);
+    // A backend this crate cannot render for fails in the attempt, with its own error.
+    let defaults = dialect(db.get_database_backend()).unwrap_or(Dialect::Postgres);
+    policy
+        .run_async(defaults, ::tokio::time::sleep, key, |mode| async move {
+            match mode {
+                Mode::Optimistic => modify_once(db, key, change, false).await,
+                Mode::Locked => {
+                    // SQLite has no row lock: the write lock, taken at BEGIN, stands in for it.
+                    let options = TransactionOptions {
+                        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                        ..TransactionOptions::default()
+                    };
+                    let transaction = db.begin_with_options(options).await?;
+                    // On an error the transaction is dropped: rolled back.
+                    let row = modify_once(&transaction, key, change, true).await?;
+                    transaction.commit().await?;
+                    Ok(row)
+                }
+            }
+        })
+        .await
+}
+
+/// One attempt on `db`: read (locked or not), change, versioned write.
+#[cfg(feature = "tokio")]
+async fn modify_once<T, C, F>(
+    db: &C,
+    key: &T::Key,
+    change: &crate::adaptive::SharedChange<F>,
+    locked: bool,
+) -> Result<T, ExecuteError<T, DbErr>>
+where
+    T: Optimistic + FromRow<QueryResult>,
+    C: ConnectionTrait,
+    F: FnMut(&mut T),
+{
+    let backend = db.get_database_backend();
+    let dialect = dialect(backend)?;
+    let (sql, values) = if locked {
+        T::select_by_key_for_update_cached(key, dialect)
+    } else {
+        T::select_by_key_cached(key, dialect)
+    };
+    let found = db
+        .query_one_raw(raw_statement(backend, sql, values))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(crate::error::RowName::<T>(key).to_string()))?;
+    let mut row = T::from_row(&found)?;
+    change.apply(&mut row);
+    update(db, &mut row).await?;
+    Ok(row)
+}
+
 /// Runs a versioned update and, when it is stale, says why ([`StaleReason`]): in the same
 /// statement on PostgreSQL ([`Update::with_current`]), elsewhere by running
 /// [`Stale::probe`](crate::Stale::probe) right after on the same connection.

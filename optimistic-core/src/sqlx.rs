@@ -609,12 +609,9 @@ where
     F: FnMut(&mut T) + Send,
 {
     use crate::adaptive::Mode;
-    // Each attempt's future borrows `change`, which a closure returning futures cannot lend
-    // out; a mutex can, and is only held while `change` runs (never across an await).
-    let change = std::sync::Mutex::new(change);
-    let change = &change;
+    let change = &crate::adaptive::SharedChange::new(change);
     policy
-        .run_async(::tokio::time::sleep, key, |mode| async move {
+        .run_async(DB::DIALECT, ::tokio::time::sleep, key, |mode| async move {
             match mode {
                 Mode::Optimistic => {
                     let mut connection = pool.acquire().await?;
@@ -637,7 +634,7 @@ where
 async fn modify_once<T, DB, F>(
     connection: &mut DB::Connection,
     key: &T::Key,
-    change: &std::sync::Mutex<F>,
+    change: &crate::adaptive::SharedChange<F>,
     locked: bool,
 ) -> Result<T, ExecuteError<T, ::sqlx::Error>>
 where
@@ -660,10 +657,7 @@ where
         Some(found) => T::from_row(&found)?,
         None => return Err(ExecuteError::Driver(::sqlx::Error::RowNotFound)),
     };
-    // A panic in `change` poisons nothing we rely on: the row is the attempt's own.
-    (change
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner()))(&mut row);
+    change.apply(&mut row);
     update(&mut *connection, &mut row).await?;
     Ok(row)
 }

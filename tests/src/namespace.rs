@@ -123,6 +123,30 @@ impl PgSchema {
         config.options(format!("-c search_path={}", self.schema));
         config
     }
+
+    /// A Diesel connection that uses the schema.
+    pub fn diesel_connection(&self) -> diesel::PgConnection {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let mut connection = diesel::PgConnection::establish(&self.url).expect("connect (Diesel)");
+        connection
+            .batch_execute(&format!("SET search_path TO {}", self.schema))
+            .expect("set the search path");
+        connection
+    }
+
+    /// A diesel-async connection that uses the schema.
+    pub async fn diesel_async_connection(&self) -> diesel_async::AsyncPgConnection {
+        use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+        let mut connection = diesel_async::AsyncPgConnection::establish(&self.url)
+            .await
+            .expect("connect (diesel-async)");
+        connection
+            .batch_execute(&format!("SET search_path TO {}", self.schema))
+            .await
+            .expect("set the search path");
+        connection
+    }
 }
 
 impl Drop for PgSchema {
@@ -183,6 +207,20 @@ impl MyDatabase {
         url.parse::<sqlx::mysql::MySqlConnectOptions>()
             .expect("parse the MySQL URL")
             .database(&self.database)
+    }
+
+    /// A Diesel connection to the database.
+    pub fn diesel_connection(&self) -> diesel::MysqlConnection {
+        use diesel::Connection;
+        diesel::MysqlConnection::establish(&self.database_url()).expect("connect (Diesel)")
+    }
+
+    /// A diesel-async connection to the database.
+    pub async fn diesel_async_connection(&self) -> diesel_async::AsyncMysqlConnection {
+        use diesel_async::AsyncConnection;
+        diesel_async::AsyncMysqlConnection::establish(&self.database_url())
+            .await
+            .expect("connect (diesel-async)")
     }
 
     /// The URL of the database itself (the server URL with its path replaced), for Diesel.

@@ -53,6 +53,31 @@ impl TempSqlite {
     }
 }
 
+impl TempSqlite {
+    /// A Diesel connection that waits for locks as [`connect`](TempSqlite::connect) does.
+    pub fn diesel_connection(&self) -> diesel::SqliteConnection {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let path = self.path.to_str().expect("a UTF-8 path");
+        let mut connection = diesel::SqliteConnection::establish(path).expect("connect (Diesel)");
+        connection
+            .batch_execute(&format!(
+                "PRAGMA busy_timeout = {}",
+                BUSY_TIMEOUT.as_millis()
+            ))
+            .expect("set the busy timeout");
+        connection
+    }
+
+    /// A diesel-async connection (Diesel's, on a blocking thread) that waits for locks.
+    pub async fn diesel_async_connection(
+        &self,
+    ) -> diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>
+    {
+        diesel_async::sync_connection_wrapper::SyncConnectionWrapper::new(self.diesel_connection())
+    }
+}
+
 /// Runs a statement and returns the rows it affected, as `check` takes them.
 pub fn execute(connection: &Connection, statement: &impl RusqliteBinder) -> u64 {
     let (sql, values) = statement.build_rusqlite(SqliteQueryBuilder);

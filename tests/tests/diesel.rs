@@ -322,21 +322,13 @@ fn diesel_postgres_serialization_failure_is_retryable() {
 }
 
 fn sqlite(file: &TempSqlite) -> SqliteConnection {
-    let mut connection = SqliteConnection::establish(file.path().to_str().unwrap()).unwrap();
-    connection
-        .batch_execute("PRAGMA busy_timeout = 30000")
-        .unwrap();
-    connection
+    file.diesel_connection()
 }
 
 fn postgres(schema: &PgSchema) -> PgConnection {
-    let mut connection = PgConnection::establish(&schema.url).unwrap();
-    connection
-        .batch_execute(&format!("SET search_path TO {}", schema.schema))
-        .unwrap();
-    connection
+    schema.diesel_connection()
 }
 
 fn mysql(database: &MyDatabase) -> MysqlConnection {
-    MysqlConnection::establish(&database.database_url()).unwrap()
+    database.diesel_connection()
 }

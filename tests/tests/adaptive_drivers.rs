@@ -1,0 +1,425 @@
+//! `modify_adaptive` on every other driver and ORM (tokio-postgres, postgres, SeaORM, Diesel,
+//! diesel-async): 16 workers deposit into 2 hot rows with only 3 attempts each. The control is
+//! the same runner with escalation turned off (optimistic attempts only): it runs out of
+//! attempts and fails deposits, while the adaptive policy fails none and loses none. SQLite
+//! always; PostgreSQL and MariaDB when named.
+
+use std::time::Duration;
+
+use diesel::QueryableByName;
+use optimistic_core::adaptive::AdaptivePolicy;
+use optimistic_core::retry::RetryPolicy;
+use optimistic_core::{Version, optimistic};
+use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime};
+use optimistic_tests::sqlite::TempSqlite;
+
+#[allow(missing_docs)]
+mod schema {
+    diesel::table! {
+        accounts (id) {
+            id -> BigInt,
+            balance -> BigInt,
+            version -> BigInt,
+        }
+    }
+}
+use schema::accounts;
+
+#[optimistic]
+#[derive(QueryableByName, Debug, Clone, PartialEq)]
+#[diesel(table_name = accounts)]
+struct Account {
+    id: i64,
+    balance: i64,
+    version: Version,
+}
+
+const CREATE: &str = "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, version BIGINT NOT NULL)";
+const INSERT: &str = "INSERT INTO accounts (id, balance, version) VALUES (1, 0, 1), (2, 0, 1)";
+const WORKERS: i64 = 16;
+const DEPOSITS: i64 = 25;
+const HOT_ROWS: i64 = 2;
+/// Between read and write on the threaded (blocking) drivers, so that attempts overlap.
+const THINK: Duration = Duration::from_micros(300);
+
+/// 3 attempts; the control never escalates, so its attempts all run optimistically.
+fn policy(adaptive: bool) -> AdaptivePolicy {
+    let retry = RetryPolicy::new(3)
+        .with_base_delay(Duration::from_micros(200))
+        .with_max_delay(Duration::from_millis(5));
+    let policy = AdaptivePolicy::new(retry);
+    if adaptive {
+        policy
+    } else {
+        policy
+            .with_escalate_after(u32::MAX)
+            .with_hot_at(f64::INFINITY)
+    }
+}
+
+/// The row a worker's `n`th deposit goes to.
+fn row(worker: i64, n: i64) -> i64 {
+    (worker + n) % HOT_ROWS + 1
+}
+
+/// Adaptive deposits must all land; the control must lose none yet fail some.
+fn judge(label: &str, adaptive: (i64, i64), control: (i64, i64)) {
+    eprintln!(
+        "{label}: adaptive {} failed, {} of {} deposited; control {} failed, {} deposited",
+        adaptive.0,
+        adaptive.1,
+        WORKERS * DEPOSITS,
+        control.0,
+        control.1
+    );
+    assert_eq!(
+        adaptive,
+        (0, WORKERS * DEPOSITS),
+        "{label}: adaptive failed or lost deposits"
+    );
+    assert_eq!(
+        control.0 + control.1,
+        WORKERS * DEPOSITS,
+        "{label}: the control lost a deposit"
+    );
+    assert!(
+        control.0 > 0,
+        "{label}: the control never ran out of attempts; the harness has no contention"
+    );
+}
+
+/// (failed, total deposited) for both policies, each in a fresh `namespace` (created with the
+/// table and its rows): `WORKERS` threads, each on its own connection from `connect`, run
+/// `deposit(connection, policy, row)`; `total` sums the balances.
+fn on_threads<N: Sync, C>(
+    namespace: impl Fn() -> N,
+    connect: impl Fn(&N) -> C + Sync,
+    total: impl Fn(&N) -> i64,
+    deposit: impl Fn(&mut C, &AdaptivePolicy, i64) -> bool + Sync,
+) -> [(i64, i64); 2] {
+    [true, false].map(|adaptive| {
+        let namespace = namespace();
+        let policy = policy(adaptive);
+        let failed = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..WORKERS)
+                .map(|worker| {
+                    let (namespace, connect, policy, deposit) =
+                        (&namespace, &connect, &policy, &deposit);
+                    scope.spawn(move || {
+                        let mut connection = connect(namespace);
+                        (0..DEPOSITS)
+                            .filter(|&n| !deposit(&mut connection, policy, row(worker, n)))
+                            .count() as i64
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| worker.join().expect("a worker panicked"))
+                .sum()
+        });
+        (failed, total(&namespace))
+    })
+}
+
+/// The async form of [`on_threads`]: `WORKERS` concurrent workers on one runtime, each on its
+/// own connection from `$connect`, each deposit `$deposit` (with `$connection`, `$policy` and
+/// `$id` in scope); returns the failed count.
+macro_rules! on_tasks {
+    ($policy:ident, |$connection:ident, $id:ident| $connect:expr => $deposit:expr) => {{
+        let $policy = &$policy;
+        let workers = (0..WORKERS).map(|worker| async move {
+            #[allow(unused_mut)]
+            let mut $connection = $connect;
+            let mut failed = 0;
+            for n in 0..DEPOSITS {
+                let $id = row(worker, n);
+                if !$deposit {
+                    failed += 1;
+                }
+            }
+            failed
+        });
+        futures_util::future::join_all(workers)
+            .await
+            .into_iter()
+            .sum::<i64>()
+    }};
+}
+
+fn deposit_one(account: &mut Account) {
+    account.balance += 1;
+}
+
+fn think_and_deposit(account: &mut Account) {
+    std::thread::sleep(THINK);
+    account.balance += 1;
+}
+
+// tokio-postgres and postgres
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn tokio_postgres_adaptive_deposits_never_fail() {
+    let results = [true, false].map(|adaptive| {
+        let schema = PgSchema::new();
+        let config = schema.client_config();
+        multi_thread_runtime().block_on(async {
+            let connect = || async {
+                let (client, connection) = config
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .expect("connect");
+                tokio::spawn(connection);
+                client
+            };
+            let setup = connect().await;
+            setup
+                .batch_execute(&format!("{CREATE}; {INSERT}"))
+                .await
+                .expect("create");
+            let policy = policy(adaptive);
+            let failed = on_tasks!(policy, |client, id| connect().await =>
+                optimistic_core::postgres::modify_adaptive(policy, &mut client, &id, deposit_one)
+                    .await
+                    .is_ok());
+            let total: i64 = setup
+                .query_one("SELECT SUM(balance)::BIGINT FROM accounts", &[])
+                .await
+                .expect("sum")
+                .get(0);
+            (failed, total)
+        })
+    });
+    judge("tokio-postgres", results[0], results[1]);
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn postgres_blocking_adaptive_deposits_never_fail() {
+    let connect = |schema: &PgSchema| {
+        postgres::Config::from(schema.client_config())
+            .connect(postgres::NoTls)
+            .expect("connect")
+    };
+    let results = on_threads(
+        || {
+            let schema = PgSchema::new();
+            connect(&schema)
+                .batch_execute(&format!("{CREATE}; {INSERT}"))
+                .expect("create");
+            schema
+        },
+        connect,
+        |schema| {
+            connect(schema)
+                .query_one("SELECT SUM(balance)::BIGINT FROM accounts", &[])
+                .expect("sum")
+                .get(0)
+        },
+        |client, policy, id| {
+            optimistic_core::postgres::blocking::modify_adaptive(
+                policy,
+                client,
+                &id,
+                think_and_deposit,
+            )
+            .is_ok()
+        },
+    );
+    judge("postgres (blocking)", results[0], results[1]);
+}
+
+// Diesel and diesel-async
+
+/// Creates the table and its rows through Diesel.
+fn diesel_create(mut connection: impl diesel::connection::SimpleConnection) {
+    connection.batch_execute(CREATE).expect("create");
+    connection.batch_execute(INSERT).expect("insert");
+}
+
+/// The sum of the balances, read through Diesel.
+fn diesel_total<C>(mut connection: C) -> i64
+where
+    C: diesel::connection::LoadConnection,
+    C::Backend: optimistic_core::diesel::Backend,
+    for<'q> optimistic_core::diesel::Statement<C::Backend>:
+        diesel::query_dsl::methods::LoadQuery<'q, C, Account>,
+    Account: QueryableByName<C::Backend>,
+{
+    (1..=HOT_ROWS)
+        .map(|id| {
+            optimistic_core::diesel::fetch_by_key::<Account, _>(&mut connection, &id)
+                .expect("read")
+                .expect("the account")
+                .balance
+        })
+        .sum()
+}
+
+/// Diesel on threads and diesel-async on tasks, in a fresh `$namespace` (which makes
+/// `diesel_connection()` and `diesel_async_connection()`).
+macro_rules! diesel_tests {
+    ($sync:ident, $async:ident, $namespace:expr, $ignore:meta) => {
+        #[test]
+        #[$ignore]
+        fn $sync() {
+            let results = on_threads(
+                || {
+                    let namespace = $namespace;
+                    diesel_create(namespace.diesel_connection());
+                    namespace
+                },
+                |namespace| namespace.diesel_connection(),
+                |namespace| diesel_total(namespace.diesel_connection()),
+                |connection, policy, id| {
+                    optimistic_core::diesel::modify_adaptive(
+                        policy,
+                        connection,
+                        &id,
+                        think_and_deposit,
+                    )
+                    .is_ok()
+                },
+            );
+            judge(stringify!($sync), results[0], results[1]);
+        }
+
+        #[test]
+        #[$ignore]
+        fn $async() {
+            let results = [true, false].map(|adaptive| {
+                let namespace = $namespace;
+                diesel_create(namespace.diesel_connection());
+                let policy = policy(adaptive);
+                let failed = multi_thread_runtime().block_on(async {
+                    let namespace = &namespace;
+                    on_tasks!(policy, |connection, id| namespace.diesel_async_connection().await =>
+                        optimistic_core::diesel_async::modify_adaptive(
+                            policy,
+                            &mut connection,
+                            &id,
+                            deposit_one,
+                        )
+                        .await
+                        .is_ok())
+                });
+                (failed, diesel_total(namespace.diesel_connection()))
+            });
+            judge(stringify!($async), results[0], results[1]);
+        }
+    };
+}
+
+diesel_tests!(
+    diesel_sqlite_adaptive_deposits_never_fail,
+    diesel_async_sqlite_adaptive_deposits_never_fail,
+    TempSqlite::new("PRAGMA journal_mode = WAL"),
+    cfg_attr(any(), ignore)
+);
+diesel_tests!(
+    diesel_postgres_adaptive_deposits_never_fail,
+    diesel_async_postgres_adaptive_deposits_never_fail,
+    PgSchema::new(),
+    cfg_attr(
+        not(optimistic_postgres),
+        ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+    )
+);
+diesel_tests!(
+    diesel_mariadb_adaptive_deposits_never_fail,
+    diesel_async_mariadb_adaptive_deposits_never_fail,
+    MyDatabase::new(),
+    cfg_attr(
+        not(optimistic_mysql),
+        ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run"
+    )
+);
+
+// SeaORM
+
+/// SeaORM on a pool of `WORKERS` connections made from sqlx `$options` (in `$namespace`).
+macro_rules! sea_orm_test {
+    ($name:ident, $namespace:expr, $pool:ty, $connector:expr, $ignore:meta) => {
+        #[test]
+        #[$ignore]
+        fn $name() {
+            let results = [true, false].map(|adaptive| {
+                let (_namespace, options) = $namespace;
+                multi_thread_runtime().block_on(async {
+                    let pool = sqlx::pool::PoolOptions::<$pool>::new()
+                        .max_connections(WORKERS as u32)
+                        .connect_with(options)
+                        .await
+                        .expect("connect");
+                    let db: sea_orm::DatabaseConnection = $connector(pool);
+                    use sea_orm::ConnectionTrait;
+                    db.execute_unprepared(CREATE).await.expect("create");
+                    db.execute_unprepared(INSERT).await.expect("insert");
+                    let policy = policy(adaptive);
+                    let db = &db;
+                    let failed = on_tasks!(policy, |_unused, id| () =>
+                        optimistic_core::sea_orm::modify_adaptive(policy, db, &id, deposit_one)
+                            .await
+                            .is_ok());
+                    let mut total = 0;
+                    for id in 1..=HOT_ROWS {
+                        total += optimistic_core::sea_orm::fetch_by_key::<Account, _>(db, &id)
+                            .await
+                            .expect("read")
+                            .expect("the account")
+                            .balance;
+                    }
+                    (failed, total)
+                })
+            });
+            judge(stringify!($name), results[0], results[1]);
+        }
+    };
+}
+
+sea_orm_test!(
+    sea_orm_sqlite_adaptive_deposits_never_fail,
+    {
+        let file = TempSqlite::new("PRAGMA journal_mode = WAL");
+        let options = file.sqlx_options();
+        (file, options)
+    },
+    sqlx::Sqlite,
+    sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool,
+    cfg_attr(any(), ignore)
+);
+sea_orm_test!(
+    sea_orm_postgres_adaptive_deposits_never_fail,
+    {
+        let schema = PgSchema::new();
+        let options = schema.sqlx_options();
+        (schema, options)
+    },
+    sqlx::Postgres,
+    sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool,
+    cfg_attr(
+        not(optimistic_postgres),
+        ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+    )
+);
+sea_orm_test!(
+    sea_orm_mariadb_adaptive_deposits_never_fail,
+    {
+        let database = MyDatabase::new();
+        let options = database.sqlx_options();
+        (database, options)
+    },
+    sqlx::MySql,
+    sea_orm::SqlxMySqlConnector::from_sqlx_mysql_pool,
+    cfg_attr(
+        not(optimistic_mysql),
+        ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run"
+    )
+);
