@@ -6,6 +6,7 @@
 // The README and MIGRATING snippets are what users copy: they must not warn either.
 #![doc(test(attr(deny(warnings))))]
 
+pub mod contention;
 pub mod db;
 pub mod ledger;
 pub mod models;

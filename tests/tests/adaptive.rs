@@ -9,6 +9,7 @@ use optimistic_core::adaptive::AdaptivePolicy;
 use optimistic_core::retry::RetryPolicy;
 use optimistic_core::sqlx::{Backend, fetch_by_key, update};
 use optimistic_core::{Version, optimistic};
+use optimistic_tests::contention::judge;
 use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime};
 use optimistic_tests::sqlite::TempSqlite;
 use sqlx::Pool;
@@ -108,31 +109,6 @@ where
     }
 }
 
-fn judge(label: &str, adaptive: (i64, i64), optimistic_only: (i64, i64)) {
-    eprintln!(
-        "{label}: adaptive {} failed, {} of {} deposited; optimistic only {} failed, {} deposited",
-        adaptive.0,
-        adaptive.1,
-        WORKERS * DEPOSITS,
-        optimistic_only.0,
-        optimistic_only.1
-    );
-    assert_eq!(
-        adaptive,
-        (0, WORKERS * DEPOSITS),
-        "{label}: adaptive failed or lost deposits"
-    );
-    assert_eq!(
-        optimistic_only.0 + optimistic_only.1,
-        WORKERS * DEPOSITS,
-        "{label}: the optimistic control lost a deposit"
-    );
-    assert!(
-        optimistic_only.0 > 0,
-        "{label}: the optimistic control never ran out of attempts; the harness has no contention"
-    );
-}
-
 macro_rules! adaptive_test {
     ($name:ident, $db:ty, $setup:expr, $ignore:meta) => {
         #[test]
@@ -151,7 +127,12 @@ macro_rules! adaptive_test {
                     deposits!(pool, adaptive)
                 }));
             }
-            judge(stringify!($name), results[0], results[1]);
+            judge(
+                stringify!($name),
+                WORKERS * DEPOSITS,
+                results[0],
+                results[1],
+            );
         }
     };
 }
@@ -274,5 +255,10 @@ fn sqlite_rusqlite_adaptive_deposits_never_fail() {
             .expect("sum");
         results.push((failed, total));
     }
-    judge("sqlite (rusqlite)", results[0], results[1]);
+    judge(
+        "sqlite (rusqlite)",
+        WORKERS * DEPOSITS,
+        results[0],
+        results[1],
+    );
 }

@@ -10,6 +10,7 @@ use diesel::QueryableByName;
 use optimistic_core::adaptive::AdaptivePolicy;
 use optimistic_core::retry::RetryPolicy;
 use optimistic_core::{Version, optimistic};
+use optimistic_tests::contention::judge;
 use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime};
 use optimistic_tests::sqlite::TempSqlite;
 
@@ -60,32 +61,6 @@ fn policy(adaptive: bool) -> AdaptivePolicy {
 /// The row a worker's `n`th deposit goes to.
 fn row(worker: i64, n: i64) -> i64 {
     (worker + n) % HOT_ROWS + 1
-}
-
-/// Adaptive deposits must all land; the control must lose none yet fail some.
-fn judge(label: &str, adaptive: (i64, i64), control: (i64, i64)) {
-    eprintln!(
-        "{label}: adaptive {} failed, {} of {} deposited; control {} failed, {} deposited",
-        adaptive.0,
-        adaptive.1,
-        WORKERS * DEPOSITS,
-        control.0,
-        control.1
-    );
-    assert_eq!(
-        adaptive,
-        (0, WORKERS * DEPOSITS),
-        "{label}: adaptive failed or lost deposits"
-    );
-    assert_eq!(
-        control.0 + control.1,
-        WORKERS * DEPOSITS,
-        "{label}: the control lost a deposit"
-    );
-    assert!(
-        control.0 > 0,
-        "{label}: the control never ran out of attempts; the harness has no contention"
-    );
 }
 
 /// (failed, total deposited) for both policies, each in a fresh `namespace` (created with the
@@ -194,7 +169,7 @@ fn tokio_postgres_adaptive_deposits_never_fail() {
             (failed, total)
         })
     });
-    judge("tokio-postgres", results[0], results[1]);
+    judge("tokio-postgres", WORKERS * DEPOSITS, results[0], results[1]);
 }
 
 #[test]
@@ -233,7 +208,12 @@ fn postgres_blocking_adaptive_deposits_never_fail() {
             .is_ok()
         },
     );
-    judge("postgres (blocking)", results[0], results[1]);
+    judge(
+        "postgres (blocking)",
+        WORKERS * DEPOSITS,
+        results[0],
+        results[1],
+    );
 }
 
 // Diesel and diesel-async
@@ -288,7 +268,7 @@ macro_rules! diesel_tests {
                     .is_ok()
                 },
             );
-            judge(stringify!($sync), results[0], results[1]);
+            judge(stringify!($sync), WORKERS * DEPOSITS, results[0], results[1]);
         }
 
         #[test]
@@ -312,7 +292,7 @@ macro_rules! diesel_tests {
                 });
                 (failed, diesel_total(namespace.diesel_connection()))
             });
-            judge(stringify!($async), results[0], results[1]);
+            judge(stringify!($async), WORKERS * DEPOSITS, results[0], results[1]);
         }
     };
 }
@@ -379,7 +359,7 @@ macro_rules! sea_orm_test {
                     (failed, total)
                 })
             });
-            judge(stringify!($name), results[0], results[1]);
+            judge(stringify!($name), WORKERS * DEPOSITS, results[0], results[1]);
         }
     };
 }
