@@ -368,6 +368,21 @@ impl AdaptivePolicy {
         }
     }
 
+    /// Counts an attempt run in `mode`.
+    pub(crate) fn count_attempt(&self, mode: Mode) {
+        match mode {
+            Mode::Optimistic => &self.counts.optimistic,
+            Mode::Locked => &self.counts.locked,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a conflict on the row with `key`, and remembers it.
+    pub(crate) fn count_conflict<T: Optimistic>(&self, key: &T::Key) {
+        self.counts.conflicts.fetch_add(1, Ordering::Relaxed);
+        self.contention.record_conflict::<T>(key);
+    }
+
     /// Runs `attempt` with the [`Mode`] this policy picks for each try on the row of `T` with
     /// `key` in a `dialect` database, until it succeeds or the [`retry`](AdaptivePolicy::retry) policy stops; a stale
     /// attempt counts as a conflict of the call and of the row. `attempt` does the work its
@@ -447,11 +462,7 @@ impl AdaptivePolicy {
         loop {
             attempts += 1;
             let mode = self.mode::<T>(dialect, key, conflicts);
-            match mode {
-                Mode::Optimistic => &self.counts.optimistic,
-                Mode::Locked => &self.counts.locked,
-            }
-            .fetch_add(1, Ordering::Relaxed);
+            self.count_attempt(mode);
             let error = match attempt(mode).await {
                 Ok(value) => {
                     if mode == Mode::Optimistic {
@@ -464,8 +475,7 @@ impl AdaptivePolicy {
             let stale = error.is_stale();
             if stale {
                 conflicts += 1;
-                self.counts.conflicts.fetch_add(1, Ordering::Relaxed);
-                self.contention.record_conflict::<T>(key);
+                self.count_conflict::<T>(key);
             }
             match self.retry.decide_retry(attempts, error) {
                 // Escalating: the row lock queues the next attempt, a backoff would only idle.

@@ -238,7 +238,6 @@ pub(crate) fn render(
 }
 
 /// A versioned `statement` rendered for `dialect`, with its values.
-#[cfg(any(feature = "sea-orm", feature = "_diesel"))]
 pub(crate) fn render_versioned(
     dialect: Dialect,
     statement: &impl crate::VersionedStatement,

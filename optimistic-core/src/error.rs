@@ -663,3 +663,255 @@ impl<T: Optimistic> Clone for Error<T> {
         }
     }
 }
+
+/// What went wrong, in one word: the classification every driver makes of its errors and the
+/// runner's retry decisions read. The driver's own error, when there is one, is the
+/// [`RunError`]'s [`source`](std::error::Error::source).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Kind {
+    /// The row moved on (or went away) since it was read: re-read and try again.
+    Stale,
+    /// The database gave up on this transaction but would take it again (a serialization
+    /// failure, a deadlock, SQLite busy).
+    Retryable,
+    /// A lock wait timed out; retried only when the policy says so
+    /// ([`Policy::lock_timeouts`](crate::run::Policy::lock_timeouts)).
+    LockTimeout,
+    /// The answer was lost (the connection broke mid-write): the write may or may not have
+    /// been applied. Never retried blindly; [`Policy::resolve_unknown`] finds out.
+    ///
+    /// [`Policy::resolve_unknown`]: crate::run::Policy::resolve_unknown
+    OutcomeUnknown,
+    /// [`Policy::modify`](crate::run::Policy::modify) found no row with the key.
+    NotFound,
+    /// The change refused the write (its closure returned an error); nothing was written.
+    Refused,
+    /// Anything else: a driver error that retrying will not cure, a key that is not unique, a
+    /// version that cannot move on.
+    Other,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Stale => "stale",
+            Kind::Retryable => "retryable",
+            Kind::LockTimeout => "lock timeout",
+            Kind::OutcomeUnknown => "outcome unknown",
+            Kind::NotFound => "not found",
+            Kind::Refused => "refused",
+            Kind::Other => "other",
+        })
+    }
+}
+
+/// The boxed error a change closure refuses a write with (`Err("out of stock".into())`, or `?`
+/// on any error); [`RunError::refusal`] gives it back, typed.
+pub type Refusal = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The one error of the driver helpers ([`crate::driver`]) and the runner ([`crate::run`]),
+/// whatever the row type and the driver: [`kind`](RunError::kind) says what went wrong,
+/// [`stale`](RunError::stale) gives a stale write's table, key, expected and current version,
+/// and [`source`](std::error::Error::source) is the driver's own error (or the change's
+/// refusal).
+///
+/// It is `Send + Sync + 'static`, so `?` turns it into a `Box<dyn Error + Send + Sync>`, and a
+/// `#[from] RunError` variant takes it into your own error enum.
+///
+/// ```
+/// use optimistic_core::{optimistic, Kind, RunError, Version};
+///
+/// #[optimistic(table = "seats")]
+/// struct Seat { id: i64, version: Version }
+///
+/// let seat = Seat { id: 2, version: Version::from(3) };
+/// let error = RunError::from(seat.update().check(0).unwrap_err());
+/// assert_eq!(error.kind(), Kind::Stale);
+/// let stale = error.stale().expect("a stale write");
+/// assert_eq!((stale.table().name(), stale.key(), stale.expected()), ("seats", "id = 2", "3"));
+/// assert_eq!(error.to_string(), "stale seats (id = 2): expected version 3, but the row was changed or deleted");
+/// ```
+pub struct RunError {
+    kind: Kind,
+    attempts: u32,
+    // Boxed: errors are rare, and a small `Result<_, RunError>` keeps every call cheap.
+    cause: Box<Cause>,
+}
+
+enum Cause {
+    Check(AnyError),
+    Driver(Box<dyn std::error::Error + Send + Sync + 'static>),
+    NotFound { table: Table, key: String },
+    Refused(Refusal),
+}
+
+impl RunError {
+    /// A driver's error, classified by the driver.
+    pub(crate) fn driver(
+        kind: Kind,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        RunError {
+            kind,
+            attempts: 1,
+            cause: Box::new(Cause::Driver(Box::new(error))),
+        }
+    }
+
+    pub(crate) fn not_found<T: Optimistic>(key: &T::Key) -> Self {
+        RunError {
+            kind: Kind::NotFound,
+            attempts: 1,
+            cause: Box::new(Cause::NotFound {
+                table: T::TABLE,
+                key: KeyText::<T>(key).to_string(),
+            }),
+        }
+    }
+
+    pub(crate) fn refused(refusal: Refusal) -> Self {
+        RunError {
+            kind: Kind::Refused,
+            attempts: 1,
+            cause: Box::new(Cause::Refused(refusal)),
+        }
+    }
+
+    pub(crate) fn after(mut self, attempts: u32) -> Self {
+        self.attempts = attempts;
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Whether the row moved on since it was read ([`Kind::Stale`]).
+    pub fn is_stale(&self) -> bool {
+        self.kind == Kind::Stale
+    }
+
+    /// How many attempts the runner made before it gave up (1 for a helper).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// A stale write's table, key, expected version and, where the driver found it out, the
+    /// current version.
+    pub fn stale(&self) -> Option<&AnyStale> {
+        match &*self.cause {
+            Cause::Check(error) => error.as_stale(),
+            _ => None,
+        }
+    }
+
+    /// The check's outcome when it was not success: stale, a key that is not unique, a version
+    /// that cannot move on.
+    pub fn check_error(&self) -> Option<&AnyError> {
+        match &*self.cause {
+            Cause::Check(error) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The driver's own error, when the driver failed.
+    pub fn driver_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match &*self.cause {
+            Cause::Driver(error) => Some(&**error),
+            _ => None,
+        }
+    }
+
+    /// The driver's error as its own type (`sqlx::Error`, `rusqlite::Error`, ..).
+    pub fn downcast_driver<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.driver_error()?.downcast_ref()
+    }
+
+    /// The error the change refused the write with, as its own type.
+    ///
+    /// ```
+    /// # use optimistic_core::{Kind, RunError};
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("out of stock")]
+    /// struct OutOfStock;
+    /// # let error = optimistic_core::run::Policy::new().retry(|_| -> Result<(), RunError> { Err(RunError::from_refusal(OutOfStock)) }).unwrap_err();
+    /// assert_eq!(error.kind(), Kind::Refused);
+    /// assert!(error.refusal::<OutOfStock>().is_some());
+    /// ```
+    pub fn refusal<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match &*self.cause {
+            Cause::Refused(refusal) => refusal.downcast_ref(),
+            _ => None,
+        }
+    }
+
+    /// A refusal of your own, for work run by [`Policy::retry`](crate::run::Policy::retry):
+    /// not retried, and handed back as [`Kind::Refused`].
+    pub fn from_refusal(refusal: impl Into<Refusal>) -> Self {
+        RunError::refused(refusal.into())
+    }
+}
+
+impl<T: Optimistic> From<Error<T>> for RunError {
+    fn from(error: Error<T>) -> Self {
+        let kind = if error.is_stale() {
+            Kind::Stale
+        } else {
+            Kind::Other
+        };
+        RunError {
+            kind,
+            attempts: 1,
+            cause: Box::new(Cause::Check(error.into())),
+        }
+    }
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.attempts > 1 {
+            write!(f, "gave up after {} attempts: ", self.attempts)?;
+        }
+        match &*self.cause {
+            Cause::Check(error) => fmt::Display::fmt(error, f),
+            Cause::Driver(error) => match self.kind {
+                Kind::OutcomeUnknown => write!(
+                    f,
+                    "outcome unknown (the write may or may not have been applied): {error}"
+                ),
+                _ => write!(f, "driver error: {error}"),
+            },
+            Cause::NotFound { table, key } => write!(f, "{table} ({key}) not found"),
+            Cause::Refused(refusal) => write!(f, "the change refused the write: {refusal}"),
+        }
+    }
+}
+
+impl fmt::Debug for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("RunError");
+        debug
+            .field("kind", &self.kind)
+            .field("attempts", &self.attempts);
+        match &*self.cause {
+            Cause::Check(error) => debug.field("check", error),
+            Cause::Driver(error) => debug.field("driver", error),
+            Cause::NotFound { table, key } => debug.field("table", table).field("key", key),
+            Cause::Refused(refusal) => debug.field("refusal", refusal),
+        };
+        debug.finish()
+    }
+}
+
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &*self.cause {
+            Cause::Driver(error) => Some(&**error),
+            Cause::Refused(refusal) => Some(&**refusal),
+            // The message already is the check's: no source repeats it.
+            Cause::Check(_) | Cause::NotFound { .. } => None,
+        }
+    }
+}

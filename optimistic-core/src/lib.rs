@@ -149,6 +149,7 @@ extern crate self as optimistic_core;
 pub mod adaptive;
 mod batch;
 mod cached;
+pub mod driver;
 mod error;
 mod execute;
 pub mod http;
@@ -156,6 +157,7 @@ pub mod merge;
 pub mod resolve;
 pub mod retry;
 mod row;
+pub mod run;
 mod statement;
 mod table;
 pub mod timestamp;
@@ -212,9 +214,12 @@ pub mod sqlx;
 
 pub use batch::{Batch, BatchIncomplete, BatchOutcome, WrittenRows};
 pub use cached::{CachedDelete, CachedUpdate, Dialect};
-pub use error::{AnyError, AnyStale, ColumnError, Error, Operation, Stale, StaleReason};
+pub use error::{
+    AnyError, AnyStale, ColumnError, Error, Kind, Operation, Refusal, RunError, Stale, StaleReason,
+};
 pub use execute::{AnyExecuteError, ExecuteError};
 pub use row::{DriverRow, FromRow, GetColumn};
+pub use run::Policy;
 pub use statement::{Delete, Update, Verify, VersionedStatement};
 pub use table::{Column, Locking, Role, Table};
 pub use token::WriteToken;

@@ -224,6 +224,20 @@ pub trait Retryable {
 
 /// Whether an I/O failure on a database connection leaves a sent write's outcome unknown: every
 /// kind but those that mean the connection was never made.
+/// A driver error's [`Kind`](crate::Kind), from its classification.
+#[cfg(any(feature = "_sqlx", feature = "rusqlite"))]
+pub(crate) fn kind_of<E: Retryable>(error: &E) -> crate::Kind {
+    if error.is_outcome_unknown() {
+        crate::Kind::OutcomeUnknown
+    } else if error.is_retryable() {
+        crate::Kind::Retryable
+    } else if error.is_lock_timeout() {
+        crate::Kind::LockTimeout
+    } else {
+        crate::Kind::Other
+    }
+}
+
 #[cfg(any(feature = "_sqlx", feature = "sea-orm", feature = "postgres"))]
 pub(crate) fn io_outcome_unknown(kind: std::io::ErrorKind) -> bool {
     use std::io::ErrorKind::{
@@ -459,6 +473,12 @@ impl RetryPolicy {
             max_delay: Duration::from_millis(200),
             lock_timeouts: false,
         }
+    }
+
+    /// The same policy with at most `max_attempts` attempts (at least 1).
+    pub(crate) const fn with_max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = if max_attempts == 0 { 1 } else { max_attempts };
+        self
     }
 
     /// The ceiling of the first wait; it doubles with every attempt.

@@ -17,10 +17,7 @@ use ::sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row
 /// queries you write yourself.
 pub use sea_query_sqlx::{SqlxBinder, SqlxValues};
 
-use std::borrow::Cow;
-
 use ::sqlx::query::Query;
-use sea_query::Values;
 
 use crate::ExecuteError;
 use crate::cached::CachedWrite;
@@ -311,19 +308,6 @@ where
     Ok(statement.check(DB::rows_affected(&result))?)
 }
 
-/// A query from SQL on the cached path: the cached text goes to sqlx as a `&'static str`, so
-/// neither this crate nor sqlx's statement cache copies it.
-fn cached_query<DB>(sql: Cow<'static, str>, values: Values) -> Query<'static, DB, SqlxValues>
-where
-    DB: Database,
-    SqlxValues: IntoArguments<DB>,
-{
-    match sql {
-        Cow::Borrowed(sql) => ::sqlx::query_with(sql, SqlxValues(values)),
-        Cow::Owned(sql) => ::sqlx::query_with(::sqlx::AssertSqlSafe(sql), SqlxValues(values)),
-    }
-}
-
 /// Inserts a row with [`Optimistic::insert`] (on the cached path).
 ///
 /// ```
@@ -362,7 +346,9 @@ where
     SqlxValues: IntoArguments<DB>,
 {
     let (sql, values) = row.insert_cached(DB::DIALECT);
-    cached_query(sql, values).execute(executor).await?;
+    crate::driver::sqlx::query(sql, values)
+        .execute(executor)
+        .await?;
     Ok(())
 }
 
@@ -650,7 +636,7 @@ where
     } else {
         T::select_by_key_cached(key, DB::DIALECT)
     };
-    let found = cached_query::<DB>(sql, values)
+    let found = crate::driver::sqlx::query::<DB>(sql, values)
         .fetch_optional(&mut *connection)
         .await?;
     let mut row = match found {
@@ -673,7 +659,7 @@ where
     SqlxValues: IntoArguments<DB>,
 {
     let (sql, values) = statement.take_sql_and_values();
-    let result = cached_query(sql, values)
+    let result = crate::driver::sqlx::query(sql, values)
         .execute(executor)
         .await
         .map_err(ExecuteError::Driver)?;
@@ -719,7 +705,7 @@ where
     SqlxValues: IntoArguments<DB>,
 {
     let (sql, values) = T::select_by_key_cached(key, DB::DIALECT);
-    cached_query(sql, values)
+    crate::driver::sqlx::query(sql, values)
 }
 
 /// Runs a versioned update and, when it is stale, says why: [`StaleReason::Changed`] with the

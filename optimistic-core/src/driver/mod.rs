@@ -1,0 +1,354 @@
+//! One trait every driver implements once, and the helpers written once over it.
+//!
+//! [`Driver`] is what the helpers and the [runner](crate::run) run on: a pool, a connection or
+//! a transaction of any supported driver. [`Backend`] is a driver's type glue: its error and
+//! how to classify it, its row type, and whether it blocks. Each driver's impls sit in a file
+//! of their own in this module, and hold nothing else.
+//!
+//! The helpers, the same for every driver:
+//! - [`insert`] a new row; [`update`] and [`touch`] a row with the version check, storing its
+//!   new version in it; [`delete`] it with the check;
+//! - [`fetch_by_key`] a row into the struct;
+//! - [`execute`] a versioned statement you built (and may have changed).
+//!
+//! Each returns a [`RunError`] on failure; on a blocking driver it returns the outcome, on an
+//! async one a future of it.
+//!
+//! ```
+//! # #[cfg(feature = "rusqlite")]
+//! # fn main() -> Result<(), optimistic_core::RunError> {
+//! use optimistic_core::{optimistic, driver, Kind, Version};
+//!
+//! #[optimistic(table = "seats")]
+//! #[derive(Debug, Clone, PartialEq)]
+//! struct Seat { id: i64, is_booked: bool, version: Version }
+//!
+//! # let connection = rusqlite::Connection::open_in_memory().unwrap();
+//! # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").unwrap();
+//! driver::insert(&connection, &Seat { id: 2, is_booked: false, version: Version::INITIAL })?;
+//! let mut seat: Seat = driver::fetch_by_key(&connection, &2)?.expect("seat 2 exists");
+//! let mut other_reader = seat.clone();
+//!
+//! seat.is_booked = true;
+//! driver::update(&connection, &mut seat)?; // stores the new version in `seat`
+//! assert_eq!(seat.version, Version::from(2));
+//!
+//! // The other reader still holds version 1: its write goes stale, and it is left as it was.
+//! let error = driver::update(&connection, &mut other_reader).unwrap_err();
+//! assert_eq!(error.kind(), Kind::Stale);
+//! assert_eq!(other_reader.version, Version::INITIAL);
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "rusqlite"))]
+//! # fn main() {}
+//! ```
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::time::Duration;
+
+use sea_query::Values;
+
+use crate::run::Runtime;
+use crate::{Dialect, DriverRow, FromRow, Kind, Optimistic, RunError, VersionedStatement};
+
+#[cfg(feature = "rusqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
+pub mod rusqlite;
+#[cfg(any(
+    feature = "sqlx-postgres",
+    feature = "sqlx-mysql",
+    feature = "sqlx-sqlite"
+))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql",
+        feature = "sqlx-sqlite"
+    )))
+)]
+pub mod sqlx;
+
+/// A driver's type glue, shared by its pools, connections and transactions.
+pub trait Backend {
+    /// The driver's own error.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// One row of a result, as the driver hands it out.
+    type Row<'r>: DriverRow<Error = Self::Error>;
+
+    /// Whether the driver blocks ([`Blocking`](crate::run::Blocking)) or is async.
+    type Runtime: Runtime;
+
+    /// What went wrong, as the runner needs to know it.
+    fn classify(error: &Self::Error) -> Kind;
+}
+
+/// What the helpers and the runner run on: a pool, a connection or a transaction.
+///
+/// A pool lends one of its connections to each attempt of the runner
+/// ([`acquire`](Driver::acquire)), so that the attempt's read and write share it; a connection
+/// or a transaction lends itself.
+pub trait Driver {
+    /// The driver's type glue.
+    type Backend: Backend;
+
+    /// What one attempt runs on: a pooled connection, or this connection itself.
+    type Connection: Connection<Backend = Self::Backend>;
+
+    /// The SQL dialect the driver speaks here.
+    fn dialect(&self) -> Dialect;
+
+    /// A connection for one whole attempt.
+    fn acquire(
+        &mut self,
+    ) -> impl Future<Output = Result<Lent<'_, Self::Connection>, BackendError<Self>>>;
+
+    /// Runs one statement; the rows it affected (on MySQL / MariaDB, the rows it matched).
+    fn execute(
+        &mut self,
+        sql: Cow<'static, str>,
+        values: Values,
+    ) -> impl Future<Output = Result<u64, BackendError<Self>>>;
+
+    /// Runs one query and reads its first row, if any, into a `T`.
+    fn fetch_optional<T: ReadRow<Self::Backend>>(
+        &mut self,
+        sql: Cow<'static, str>,
+        values: Values,
+    ) -> impl Future<Output = Result<Option<T>, BackendError<Self>>>;
+}
+
+/// One connection (or transaction): what an attempt runs on, and where an escalated attempt
+/// holds its row lock.
+pub trait Connection: Driver {
+    /// Begins a transaction in which a read `FOR UPDATE` holds the row until the end
+    /// (`BEGIN IMMEDIATE` on SQLite, which has no row locks and takes the write lock at once);
+    /// inside a transaction of the caller's, a savepoint where the driver has them.
+    fn begin_locked(&mut self) -> impl Future<Output = Result<(), BackendError<Self>>>;
+
+    /// Commits what [`begin_locked`](Connection::begin_locked) began.
+    fn commit(&mut self) -> impl Future<Output = Result<(), BackendError<Self>>>;
+
+    /// Rolls back what [`begin_locked`](Connection::begin_locked) began, or starts to (an
+    /// async driver finishes it on the connection's next use): an attempt dropped or failed
+    /// mid-way leaves no transaction open.
+    fn rollback(&mut self);
+}
+
+/// The connection a [`Driver`] lends to one attempt: a pooled one, or the driver itself.
+#[derive(Debug)]
+pub enum Lent<'a, C> {
+    /// Taken from a pool for this attempt, and given back when dropped.
+    Pooled(C),
+    /// The driver's own connection.
+    Own(&'a mut C),
+}
+
+impl<C> std::ops::Deref for Lent<'_, C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        match self {
+            Lent::Pooled(connection) => connection,
+            Lent::Own(connection) => connection,
+        }
+    }
+}
+
+impl<C> std::ops::DerefMut for Lent<'_, C> {
+    fn deref_mut(&mut self) -> &mut C {
+        match self {
+            Lent::Pooled(connection) => connection,
+            Lent::Own(connection) => connection,
+        }
+    }
+}
+
+/// An escalated attempt's transaction: rolled back unless committed, also when the attempt
+/// fails or its future is dropped.
+pub(crate) struct Locked<'a, C: Connection> {
+    connection: &'a mut C,
+    open: bool,
+}
+
+impl<'a, C: Connection> Locked<'a, C> {
+    pub(crate) async fn begin(connection: &'a mut C) -> Result<Self, RunError> {
+        connection.begin_locked().await.map_err(error::<C>)?;
+        Ok(Locked {
+            connection,
+            open: true,
+        })
+    }
+
+    pub(crate) fn connection(&mut self) -> &mut C {
+        self.connection
+    }
+
+    pub(crate) async fn commit(mut self) -> Result<(), RunError> {
+        self.connection.commit().await.map_err(error::<C>)?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl<C: Connection> Drop for Locked<'_, C> {
+    fn drop(&mut self) {
+        if self.open {
+            self.connection.rollback();
+        }
+    }
+}
+
+/// The error of a driver's backend.
+pub type BackendError<D> = <<D as Driver>::Backend as Backend>::Error;
+
+/// What a helper or the runner returns on driver `D`: the outcome itself on a blocking driver,
+/// the future `F` of it on an async one.
+pub type Finish<D, F> = <<<D as Driver>::Backend as Backend>::Runtime as Runtime>::Finish<F>;
+
+/// A struct the driver's rows read into; `#[optimistic]` structs are, on every driver whose
+/// columns their fields decode from.
+pub trait ReadRow<B: Backend>: Optimistic {
+    /// Reads every persisted field from `row`.
+    fn read_row(row: &B::Row<'_>) -> Result<Self, B::Error>;
+}
+
+impl<B, T> ReadRow<B> for T
+where
+    B: Backend,
+    T: Optimistic + for<'r> FromRow<B::Row<'r>>,
+{
+    fn read_row(row: &B::Row<'_>) -> Result<Self, B::Error> {
+        T::from_row(row)
+    }
+}
+
+pub(crate) fn finish<D: Driver, F: Future>(future: F) -> Finish<D, F> {
+    <<D::Backend as Backend>::Runtime as Runtime>::finish(future)
+}
+
+pub(crate) fn sleep<D: Driver>(wait: Duration) -> impl Future<Output = ()> {
+    <<D::Backend as Backend>::Runtime as Runtime>::sleep(wait)
+}
+
+/// A driver's error, classified by its backend.
+pub(crate) fn error<D: Driver + ?Sized>(error: BackendError<D>) -> RunError {
+    RunError::driver(D::Backend::classify(&error), error)
+}
+
+/// `INSERT`s `row`, its version as the row holds it.
+pub fn insert<D: Driver, T: Optimistic>(
+    mut driver: D,
+    row: &T,
+) -> Finish<D, impl Future<Output = Result<(), RunError>>> {
+    let (sql, values) = row.insert_cached(driver.dialect());
+    finish::<D, _>(async move {
+        driver.execute(sql, values).await.map_err(error::<D>)?;
+        Ok(())
+    })
+}
+
+/// The versioned `UPDATE` of `row`: on success its new version is stored in it; on any error
+/// it is left exactly as it was.
+pub fn update<D: Driver, T: Optimistic>(
+    mut driver: D,
+    row: &mut T,
+) -> Finish<D, impl Future<Output = Result<(), RunError>>> {
+    finish::<D, _>(async move {
+        let version = write_update(&mut driver, row).await?;
+        row.set_version(version);
+        Ok(())
+    })
+}
+
+/// Bumps `row`'s version alone (`SET version = next WHERE key AND version = expected`): a
+/// write that makes every other holder of the row stale. Stores the new version in `row`.
+pub fn touch<D: Driver, T: Optimistic>(
+    mut driver: D,
+    row: &mut T,
+) -> Finish<D, impl Future<Output = Result<(), RunError>>> {
+    finish::<D, _>(async move {
+        let mut touch = row.touch_cached(driver.dialect());
+        let (sql, values) = touch.take_sql_and_values();
+        let rows = driver.execute(sql, values).await.map_err(error::<D>)?;
+        row.set_version(touch.check(rows)?);
+        Ok(())
+    })
+}
+
+/// The versioned `DELETE` of `row`: stale when the row moved on since it was read.
+pub fn delete<D: Driver, T: Optimistic>(
+    mut driver: D,
+    row: &T,
+) -> Finish<D, impl Future<Output = Result<(), RunError>>> {
+    let mut delete = row.delete_cached(driver.dialect());
+    finish::<D, _>(async move {
+        let (sql, values) = delete.take_sql_and_values();
+        let rows = driver.execute(sql, values).await.map_err(error::<D>)?;
+        Ok(delete.check(rows)?)
+    })
+}
+
+/// Reads the row with `key` into a `T`; `None` when there is none.
+pub fn fetch_by_key<'k, D, T>(
+    mut driver: D,
+    key: &'k T::Key,
+) -> Finish<D, impl Future<Output = Result<Option<T>, RunError>> + use<'k, D, T>>
+where
+    D: Driver,
+    T: ReadRow<D::Backend>,
+{
+    finish::<D, _>(async move { read_by_key::<D, T>(&mut driver, key, false).await })
+}
+
+/// Runs a versioned statement you built (`row.update()`, perhaps with an extra `.and_where`)
+/// and checks the rows it affected: the new version for an update, `()` for a delete.
+pub fn execute<'s, D, S>(
+    mut driver: D,
+    statement: &'s S,
+) -> Finish<D, impl Future<Output = Result<S::Output, RunError>> + use<'s, D, S>>
+where
+    D: Driver,
+    S: VersionedStatement,
+{
+    let (sql, values) = crate::cached::render_versioned(driver.dialect(), statement);
+    finish::<D, _>(async move {
+        let rows = driver
+            .execute(Cow::Owned(sql), values)
+            .await
+            .map_err(error::<D>)?;
+        Ok(statement.check(rows)?)
+    })
+}
+
+/// The read of a read-modify-write, locked (`FOR UPDATE`) for an escalated attempt.
+pub(crate) async fn read_by_key<D, T>(
+    driver: &mut D,
+    key: &T::Key,
+    locked: bool,
+) -> Result<Option<T>, RunError>
+where
+    D: Driver,
+    T: ReadRow<D::Backend>,
+{
+    let dialect = driver.dialect();
+    let (sql, values) = if locked {
+        T::select_by_key_for_update_cached(key, dialect)
+    } else {
+        T::select_by_key_cached(key, dialect)
+    };
+    driver.fetch_optional(sql, values).await.map_err(error::<D>)
+}
+
+/// The versioned update of `row`, which is left as it is: the version it now has, or why not.
+pub(crate) async fn write_update<D: Driver, T: Optimistic>(
+    driver: &mut D,
+    row: &T,
+) -> Result<T::Version, RunError> {
+    let mut update = row.update_cached(driver.dialect());
+    let (sql, values) = update.take_sql_and_values();
+    let rows = driver.execute(sql, values).await.map_err(error::<D>)?;
+    Ok(update.check(rows)?)
+}

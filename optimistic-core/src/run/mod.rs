@@ -1,0 +1,637 @@
+//! The one read-modify-write runner, and a generic retry for work that is not one row.
+//!
+//! A [`Policy`] is the one value that says how to run: how many attempts, how long to back off
+//! between them, which kinds of failure to retry, whether a hot row is locked instead
+//! ([`escalate`](Policy::escalate)), and whether a write whose answer was lost is looked up
+//! instead of handed back ([`resolve_unknown`](Policy::resolve_unknown)). It has two entry
+//! points:
+//!
+//! - [`Policy::modify`]: read a row by its key, apply a change to it, write it with the version
+//!   check, and start again from a fresh read when the row moved on. The change may return a
+//!   value, and may refuse the write with an error of its own.
+//! - [`Policy::retry`]: re-run any work (several rows in one transaction, say) while it fails
+//!   with a retryable error.
+//!
+//! Both work with blocking and async drivers alike: on a blocking driver (rusqlite, Diesel,
+//! postgres) they return the outcome; on an async one (sqlx, SeaORM, tokio-postgres,
+//! diesel-async) a future to `.await`, which is `Send` whenever its inputs are. The waits
+//! between attempts sleep the thread on a blocking driver and on tokio's timer on an async
+//! one.
+//!
+//! ```
+//! # #[cfg(feature = "rusqlite")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use optimistic_core::{optimistic, Policy, Version};
+//!
+//! #[optimistic(table = "accounts")]
+//! #[derive(Debug, Clone)]
+//! struct Account { id: i64, balance: i64, version: Version }
+//!
+//! # let db = rusqlite::Connection::open_in_memory()?;
+//! # db.execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance BIGINT NOT NULL, version BIGINT NOT NULL);
+//! #                   INSERT INTO accounts VALUES (1, 100, 1);")?;
+//! let policy = Policy::new();
+//! let done = policy.modify(&db, &1, |account: &mut Account| {
+//!     if account.balance < 30 {
+//!         return Err("insufficient funds".into()); // refuses: nothing is written
+//!     }
+//!     account.balance -= 30;
+//!     Ok(account.balance)
+//! })?;
+//! assert_eq!((done.value, done.row.version), (70, Version::from(2)));
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "rusqlite"))]
+//! # fn main() {}
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::adaptive::{AdaptiveCounts, AdaptivePolicy, Mode};
+use crate::driver::{self, Driver, Finish, Locked, ReadRow};
+use crate::resolve::{Resolution, resolve};
+use crate::retry::RetryPolicy;
+use crate::{Kind, Optimistic, Refusal, RunError};
+
+/// How waits between attempts are slept, and whether the caller gets the outcome or a future.
+/// Each driver names its own ([`Backend::Runtime`](crate::driver::Backend::Runtime)).
+pub trait Runtime {
+    /// What a runner returns for a `future`: the future itself (async), or its output
+    /// (blocking).
+    type Finish<F: Future>;
+
+    /// Hands `future` to the caller, or runs it to its end on this thread.
+    fn finish<F: Future>(future: F) -> Self::Finish<F>;
+
+    /// Waits `wait` before the next attempt.
+    fn sleep(wait: Duration) -> impl Future<Output = ()>;
+}
+
+/// Blocking drivers: every runner returns its outcome, and waits sleep the thread.
+#[derive(Clone, Copy, Debug)]
+pub struct Blocking;
+
+impl Runtime for Blocking {
+    type Finish<F: Future> = F::Output;
+
+    fn finish<F: Future>(future: F) -> F::Output {
+        // A blocking driver's futures are ready when first polled: its calls return at once,
+        // and `sleep` below has slept already.
+        let mut future = std::pin::pin!(future);
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        match future.as_mut().poll(&mut context) {
+            std::task::Poll::Ready(output) => output,
+            std::task::Poll::Pending => {
+                unreachable!("a blocking driver's operation returned a pending future")
+            }
+        }
+    }
+
+    fn sleep(wait: Duration) -> impl Future<Output = ()> {
+        std::thread::sleep(wait);
+        std::future::ready(())
+    }
+}
+
+/// Async drivers: every runner returns a future, and waits sleep on tokio's timer.
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+#[derive(Clone, Copy, Debug)]
+pub struct Tokio;
+
+#[cfg(feature = "tokio")]
+impl Runtime for Tokio {
+    type Finish<F: Future> = F;
+
+    fn finish<F: Future>(future: F) -> F {
+        future
+    }
+
+    fn sleep(wait: Duration) -> impl Future<Output = ()> {
+        ::tokio::time::sleep(wait)
+    }
+}
+
+/// A row written by [`Policy::modify`], with what the change returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Modified<T, R> {
+    /// The row as written, at its new version.
+    pub row: T,
+    /// What the change returned on the attempt that landed.
+    pub value: R,
+    /// How many attempts it took (1 when nothing was in the way).
+    pub attempts: u32,
+}
+
+/// Errors the generic [`Policy::retry`] can tell apart: what went wrong, in one [`Kind`].
+/// [`RunError`] has it; give your own error type one to retry your own work through it.
+pub trait Classify {
+    /// What went wrong.
+    fn kind(&self) -> Kind;
+}
+
+impl Classify for RunError {
+    fn kind(&self) -> Kind {
+        RunError::kind(self)
+    }
+}
+
+impl<T: Optimistic> Classify for crate::Error<T> {
+    fn kind(&self) -> Kind {
+        if self.is_stale() {
+            Kind::Stale
+        } else {
+            Kind::Other
+        }
+    }
+}
+
+/// One attempt of [`Policy::retry`]'s work: a closure taking the attempt's number (from 1) and
+/// returning a `Result` (blocking work) or a future of one (async work, with the `tokio`
+/// feature). The marker `M` tells the two apart; you never name it.
+pub trait Attempt<M> {
+    /// The work's value.
+    type Ok;
+    /// The work's error.
+    type Err: Classify;
+    /// How the waits between attempts are slept.
+    type Runtime: Runtime;
+    /// One attempt.
+    type Future: Future<Output = Result<Self::Ok, Self::Err>>;
+    /// Runs attempt number `attempt`.
+    fn attempt(&mut self, attempt: u32) -> Self::Future;
+}
+
+impl<F, R, E> Attempt<Blocking> for F
+where
+    F: FnMut(u32) -> Result<R, E>,
+    E: Classify,
+{
+    type Ok = R;
+    type Err = E;
+    type Runtime = Blocking;
+    type Future = std::future::Ready<Result<R, E>>;
+
+    fn attempt(&mut self, attempt: u32) -> Self::Future {
+        std::future::ready(self(attempt))
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<F, Fut, R, E> Attempt<Tokio> for F
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<R, E>>,
+    E: Classify,
+{
+    type Ok = R;
+    type Err = E;
+    type Runtime = Tokio;
+    type Future = Fut;
+
+    fn attempt(&mut self, attempt: u32) -> Fut {
+        self(attempt)
+    }
+}
+
+/// How to run a read-modify-write: attempts, backoff, which failures to retry, and the
+/// strategies (escalating hot rows to a row lock, resolving lost answers). Cheap to clone;
+/// clones share the escalation's memory of hot rows, so keep one per application (in a
+/// `static` or your app state) when escalation is on.
+///
+/// ```
+/// use optimistic_core::{Kind, Policy};
+/// use std::time::Duration;
+///
+/// let policy = Policy::new()
+///     .attempts(5)
+///     .backoff(Duration::from_millis(2), Duration::from_millis(100))
+///     .lock_timeouts(true)
+///     .escalate(true);
+/// assert_eq!(policy.max_attempts(), 5);
+/// assert!(policy.retries(Kind::Stale) && policy.retries(Kind::LockTimeout));
+/// assert!(!policy.retries(Kind::OutcomeUnknown), "a lost answer is never retried blindly");
+/// ```
+#[derive(Clone)]
+pub struct Policy {
+    backoff: RetryPolicy,
+    retry_when: Option<Arc<dyn Fn(Kind) -> bool + Send + Sync>>,
+    escalation: Option<Arc<AdaptivePolicy>>,
+    resolve_unknown: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::new()
+    }
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Policy")
+            .field("backoff", &self.backoff)
+            .field("retry_when", &self.retry_when.as_ref().map(|_| ".."))
+            .field("escalation", &self.escalation)
+            .field("resolve_unknown", &self.resolve_unknown)
+            .finish()
+    }
+}
+
+impl Policy {
+    /// 10 attempts, backoff from 5 ms doubling up to 200 ms with full jitter; stale writes and
+    /// retryable database errors are retried, lock timeouts are not; no escalation, no
+    /// resolving.
+    pub fn new() -> Self {
+        Policy {
+            backoff: RetryPolicy::new(10),
+            retry_when: None,
+            escalation: None,
+            resolve_unknown: false,
+        }
+    }
+
+    /// At most `attempts` attempts in all (at least 1).
+    pub fn attempts(mut self, attempts: u32) -> Self {
+        self.backoff = self.backoff.with_max_attempts(attempts);
+        self
+    }
+
+    /// The wait before attempt `n + 1` is drawn at random from zero up to `base * 2^(n-1)`,
+    /// capped at `max` ("full jitter").
+    pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.backoff = self.backoff.with_base_delay(base).with_max_delay(max);
+        self
+    }
+
+    /// Also retry [`Kind::LockTimeout`] (off by default: under a long-held lock, each retry
+    /// waits the whole lock timeout again).
+    pub fn lock_timeouts(mut self, retry: bool) -> Self {
+        self.backoff = self.backoff.with_lock_timeouts(retry);
+        self
+    }
+
+    /// Decide yourself which kinds are retried, instead of stale, retryable and (if turned on)
+    /// lock timeouts. [`Kind::OutcomeUnknown`] is never retried blindly, whatever this says:
+    /// the write may have been applied.
+    ///
+    /// ```
+    /// use optimistic_core::{Kind, Policy};
+    /// let policy = Policy::new().retry_when(|kind| kind == Kind::Stale);
+    /// assert!(policy.retries(Kind::Stale) && !policy.retries(Kind::Retryable));
+    /// ```
+    pub fn retry_when(mut self, retry: impl Fn(Kind) -> bool + Send + Sync + 'static) -> Self {
+        self.retry_when = Some(Arc::new(retry));
+        self
+    }
+
+    /// Adaptive escalation: run an attempt under a row lock (`SELECT .. FOR UPDATE`, or
+    /// `BEGIN IMMEDIATE` on SQLite) once this call has met conflicts, or when the row has been
+    /// hot lately; a locked attempt cannot go stale. The policy remembers hot rows (bounded,
+    /// fading), shared by its clones. See [`crate::adaptive`] for the decision and its
+    /// defaults per database.
+    pub fn escalate(mut self, on: bool) -> Self {
+        self.escalation = on.then(|| Arc::new(AdaptivePolicy::new(self.backoff)));
+        self
+    }
+
+    /// Escalation with your own thresholds (`with_escalate_after`, `with_hot_at`,
+    /// `with_probe_every`, `with_contention`); its retry policy is not used: this policy's
+    /// attempts and backoff are.
+    ///
+    /// ```
+    /// use optimistic_core::Policy;
+    /// use optimistic_core::adaptive::AdaptivePolicy;
+    /// use optimistic_core::retry::RetryPolicy;
+    ///
+    /// let policy = Policy::new().escalate_with(AdaptivePolicy::new(RetryPolicy::default()).with_hot_at(0.5));
+    /// assert_eq!(policy.escalation_counts().map(|counts| counts.locked), Some(0));
+    /// ```
+    pub fn escalate_with(mut self, escalation: AdaptivePolicy) -> Self {
+        self.escalation = Some(Arc::new(escalation));
+        self
+    }
+
+    /// How the escalating runs went so far (optimistic and locked attempts, conflicts); `None`
+    /// without escalation.
+    pub fn escalation_counts(&self) -> Option<AdaptiveCounts> {
+        self.escalation
+            .as_ref()
+            .map(|escalation| escalation.counts())
+    }
+
+    /// When a write's answer is lost ([`Kind::OutcomeUnknown`]), read the row back and find
+    /// out ([`resolve`](crate::resolve::resolve)): applied is success, not applied is sent
+    /// again, anything else is handed back as unknown. A
+    /// [`WriteToken`](crate::WriteToken) column makes "applied" exact.
+    pub fn resolve_unknown(mut self, on: bool) -> Self {
+        self.resolve_unknown = on;
+        self
+    }
+
+    /// At most this many attempts.
+    pub fn max_attempts(&self) -> u32 {
+        self.backoff.max_attempts()
+    }
+
+    /// Whether a failure of this kind is retried (while attempts remain).
+    pub fn retries(&self, kind: Kind) -> bool {
+        match (&self.retry_when, kind) {
+            (_, Kind::OutcomeUnknown) => false,
+            (Some(retry), kind) => retry(kind),
+            (None, Kind::Stale | Kind::Retryable) => true,
+            (None, Kind::LockTimeout) => self.backoff.retries_lock_timeouts(),
+            (None, _) => false,
+        }
+    }
+
+    /// The wait before the next attempt, or `None` when the failure ends the run.
+    fn next_wait(&self, attempts: u32, kind: Kind) -> Option<Duration> {
+        (self.retries(kind) && attempts < self.max_attempts())
+            .then(|| self.backoff.backoff(attempts))
+    }
+
+    /// Reads the row with `key`, applies `change`, writes it with the version check, and starts
+    /// again from a fresh read while the write goes stale (or fails in a way the policy
+    /// retries). Returns the row as written, at its new version, and what `change` returned.
+    ///
+    /// `change` runs once per attempt, on that attempt's fresh read; it may refuse the write
+    /// with any error (`Err("out of stock".into())`, or `?`), which ends the run with
+    /// [`Kind::Refused`] and writes nothing. A row that is not there is [`Kind::NotFound`].
+    ///
+    /// `driver` is anything the [`driver`](crate::driver) module runs on: a pool (one pooled
+    /// connection serves each whole attempt), a connection, a transaction. On a blocking driver
+    /// this returns the outcome, on an async one a future of it.
+    pub fn modify<'a, D, T, R, F>(
+        &'a self,
+        driver: D,
+        key: &'a T::Key,
+        change: F,
+    ) -> Finish<D, impl Future<Output = Result<Modified<T, R>, RunError>> + 'a>
+    where
+        D: Driver + 'a,
+        T: ReadRow<D::Backend> + Clone + 'a,
+        F: FnMut(&mut T) -> Result<R, Refusal> + 'a,
+        R: 'a,
+    {
+        driver::finish::<D, _>(self.run_modify(driver, key, change))
+    }
+
+    /// Re-runs `work` while it fails with an error the policy retries, backing off in between;
+    /// hands back its value, or the error that ended the run. `work` gets the attempt's number
+    /// (from 1) and returns a `Result` (then `retry` returns the outcome) or, with the `tokio`
+    /// feature, a future of one (then `retry` returns a future).
+    ///
+    /// ```
+    /// use optimistic_core::{Kind, Policy, RunError};
+    /// use std::time::Duration;
+    ///
+    /// #[derive(Debug)]
+    /// struct Busy;
+    /// impl optimistic_core::run::Classify for Busy {
+    ///     fn kind(&self) -> Kind { Kind::Retryable }
+    /// }
+    ///
+    /// let policy = Policy::new().backoff(Duration::ZERO, Duration::ZERO);
+    /// let value = policy.retry(|attempt| if attempt < 3 { Err(Busy) } else { Ok(attempt * 10) });
+    /// assert_eq!(value.unwrap(), 30);
+    /// ```
+    pub fn retry<M, W>(
+        &self,
+        work: W,
+    ) -> <W::Runtime as Runtime>::Finish<impl Future<Output = Result<W::Ok, W::Err>>>
+    where
+        W: Attempt<M>,
+    {
+        <W::Runtime as Runtime>::finish(self.run_retry(work))
+    }
+
+    async fn run_retry<M, W: Attempt<M>>(&self, mut work: W) -> Result<W::Ok, W::Err> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match work.attempt(attempts).await {
+                Ok(value) => return Ok(value),
+                Err(error) => match self.next_wait(attempts, error.kind()) {
+                    Some(wait) => <W::Runtime as Runtime>::sleep(wait).await,
+                    None => return Err(error),
+                },
+            }
+        }
+    }
+
+    /// The one loop: attempts, escalation and resolving.
+    async fn run_modify<D, T, R, F>(
+        &self,
+        mut driver: D,
+        key: &T::Key,
+        mut change: F,
+    ) -> Result<Modified<T, R>, RunError>
+    where
+        D: Driver,
+        T: ReadRow<D::Backend> + Clone,
+        F: FnMut(&mut T) -> Result<R, Refusal>,
+    {
+        let dialect = driver.dialect();
+        let (mut attempts, mut conflicts) = (0, 0);
+        // A write whose answer was lost, while resolving: the row as it was to be written, what
+        // the change returned for it, and the error to hand back if it cannot be settled.
+        let mut unknown: Option<(T, R, RunError)> = None;
+        loop {
+            attempts += 1;
+            let mode = match (&self.escalation, &unknown) {
+                (Some(escalation), None) => {
+                    let mode = escalation.mode::<T>(dialect, key, conflicts);
+                    escalation.count_attempt(mode);
+                    mode
+                }
+                _ => Mode::Optimistic,
+            };
+            let outcome = match unknown.take() {
+                None => attempt(&mut driver, key, &mut change, mode).await,
+                Some((intended, value, error)) => {
+                    settle(&mut driver, key, intended, value, error).await
+                }
+            };
+            let Failure { error, sent } = match outcome {
+                Ok((row, value)) => {
+                    if let (Some(escalation), Mode::Optimistic) = (&self.escalation, mode) {
+                        escalation.contention().record_success::<T>(key);
+                    }
+                    return Ok(Modified {
+                        row,
+                        value,
+                        attempts,
+                    });
+                }
+                Err(failure) => failure,
+            };
+            if let (Some((row, value)), true) = (sent, self.resolve_unknown) {
+                if attempts >= self.max_attempts() {
+                    return Err(error.after(attempts));
+                }
+                // Settled on the next attempt, by reading the row back.
+                unknown = Some((row, value, error));
+                driver::sleep::<D>(self.backoff.backoff(attempts)).await;
+                continue;
+            }
+            let kind = error.kind();
+            if kind == Kind::Stale {
+                conflicts += 1;
+                if let Some(escalation) = &self.escalation {
+                    escalation.count_conflict::<T>(key);
+                }
+            }
+            match self.next_wait(attempts, kind) {
+                // Escalating: the row lock queues the next attempt, a backoff would only idle.
+                Some(_) if self.escalates(dialect, kind, conflicts) => {}
+                Some(wait) => driver::sleep::<D>(wait).await,
+                None => return Err(error.after(attempts)),
+            }
+        }
+    }
+
+    fn escalates(&self, dialect: crate::Dialect, kind: Kind, conflicts: u32) -> bool {
+        kind == Kind::Stale
+            && self
+                .escalation
+                .as_ref()
+                .is_some_and(|escalation| conflicts >= escalation.escalate_after(dialect))
+    }
+}
+
+/// A failed attempt: its error, and, when a write's answer was lost, the row as it was to be
+/// written and the change's value (what resolving needs).
+struct Failure<T, R> {
+    error: RunError,
+    sent: Option<(T, R)>,
+}
+
+impl<T, R> From<RunError> for Failure<T, R> {
+    fn from(error: RunError) -> Self {
+        Failure { error, sent: None }
+    }
+}
+
+impl<T, R> Failure<T, R> {
+    /// The failure of a write that was sent: its row and value go along when its answer was
+    /// lost.
+    fn of_write(error: RunError, row: T, value: R) -> Self {
+        let sent = (error.kind() == Kind::OutcomeUnknown).then_some((row, value));
+        Failure { error, sent }
+    }
+}
+
+/// One attempt: a connection for the whole of it, read (under a row lock when escalated),
+/// change, versioned write, and the commit of a locked attempt.
+async fn attempt<D, T, R, F>(
+    driver: &mut D,
+    key: &T::Key,
+    change: &mut F,
+    mode: Mode,
+) -> Result<(T, R), Failure<T, R>>
+where
+    D: Driver,
+    T: ReadRow<D::Backend>,
+    F: FnMut(&mut T) -> Result<R, Refusal>,
+{
+    let mut connection = driver.acquire().await.map_err(driver::error::<D>)?;
+    let connection = &mut *connection;
+    if mode == Mode::Optimistic {
+        let (mut row, value) = read_and_change(connection, key, change, false).await?;
+        return match driver::write_update(connection, &row).await {
+            Ok(version) => {
+                row.set_version(version);
+                Ok((row, value))
+            }
+            Err(error) => Err(Failure::of_write(error, row, value)),
+        };
+    }
+    // Dropped on any error (or with this future): rolled back.
+    let mut locked = Locked::begin(connection).await?;
+    let (mut row, value) = read_and_change(locked.connection(), key, change, true).await?;
+    let version = match driver::write_update(locked.connection(), &row).await {
+        Ok(version) => version,
+        Err(error) => return Err(Failure::of_write(error, row, value)),
+    };
+    match locked.commit().await {
+        Ok(()) => {
+            row.set_version(version);
+            Ok((row, value))
+        }
+        Err(error) => Err(Failure::of_write(error, row, value)),
+    }
+}
+
+/// The read and the change of one attempt.
+async fn read_and_change<C, T, R, F>(
+    connection: &mut C,
+    key: &T::Key,
+    change: &mut F,
+    locked: bool,
+) -> Result<(T, R), RunError>
+where
+    C: Driver,
+    T: ReadRow<C::Backend>,
+    F: FnMut(&mut T) -> Result<R, Refusal>,
+{
+    let found = driver::read_by_key::<C, T>(connection, key, locked).await?;
+    let mut row = found.ok_or_else(|| RunError::not_found::<T>(key))?;
+    let value = change(&mut row).map_err(RunError::refused)?;
+    Ok((row, value))
+}
+
+/// An attempt after a lost answer: read the row back and [`resolve`]. Applied is success; not
+/// applied sends the same write again; anything else hands back the lost answer's error. A
+/// read that fails leaves the outcome unknown, for the next attempt to settle.
+async fn settle<D, T, R>(
+    driver: &mut D,
+    key: &T::Key,
+    mut intended: T,
+    value: R,
+    unknown: RunError,
+) -> Result<(T, R), Failure<T, R>>
+where
+    D: Driver,
+    T: ReadRow<D::Backend> + Clone,
+{
+    let mut connection = match driver.acquire().await {
+        Ok(connection) => connection,
+        Err(_) => {
+            return Err(Failure {
+                error: unknown,
+                sent: Some((intended, value)),
+            });
+        }
+    };
+    let connection = &mut *connection;
+    let current = match driver::read_by_key::<_, T>(connection, key, false).await {
+        Ok(current) => current,
+        Err(_) => {
+            return Err(Failure {
+                error: unknown,
+                sent: Some((intended, value)),
+            });
+        }
+    };
+    match resolve(&intended, current.as_ref()) {
+        Resolution::Applied { version } => {
+            intended.set_version(version);
+            Ok((intended, value))
+        }
+        Resolution::NotApplied => match driver::write_update(connection, &intended).await {
+            Ok(version) => {
+                intended.set_version(version);
+                Ok((intended, value))
+            }
+            Err(error) => Err(Failure::of_write(error, intended, value)),
+        },
+        Resolution::Superseded { .. } | Resolution::Deleted => Err(unknown.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

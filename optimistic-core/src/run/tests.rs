@@ -1,0 +1,267 @@
+//! The loop's strategies against a one-row table in memory whose writes can lose their answer
+//! (the real drivers are tested in `tests/tests/runner.rs` and `faults.rs`).
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::{Future, ready};
+use std::time::Duration;
+
+use sea_query::{Value, ValueType, Values};
+
+use super::*;
+use crate::driver::{Backend, Connection, Driver, Lent, ReadRow};
+use crate::{Dialect, DriverRow, GetColumn, Version, WriteToken, optimistic};
+
+#[optimistic(table = "accounts")]
+#[derive(Debug, Clone, PartialEq)]
+struct Account {
+    id: i64,
+    balance: i64,
+    #[optimistic(write_token)]
+    write_token: WriteToken,
+    version: Version,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// The write commits, its answer is lost.
+    AfterCommit,
+    /// The write never arrives, its answer is lost.
+    BeforeCommit,
+    /// The write commits, another write lands on top, the answer is lost.
+    ThenOverwritten,
+}
+
+#[derive(Debug)]
+struct Lost;
+
+impl std::fmt::Display for Lost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection lost")
+    }
+}
+
+impl std::error::Error for Lost {}
+
+/// One row, as the database holds it: (balance, token, version).
+struct Memory {
+    stored: RefCell<(i64, i64, i64)>,
+    faults: RefCell<VecDeque<Fault>>,
+    applied: RefCell<u32>,
+}
+
+impl Memory {
+    fn new(faults: impl IntoIterator<Item = Fault>) -> Self {
+        Memory {
+            stored: RefCell::new((100, 0, 1)),
+            faults: RefCell::new(faults.into_iter().collect()),
+            applied: RefCell::new(0),
+        }
+    }
+
+    /// `UPDATE accounts SET balance, write_token, version WHERE id AND version`.
+    fn update(&self, values: &[Value]) -> Result<u64, Lost> {
+        let int = |value: &Value| <i64 as ValueType>::try_from(value.clone()).unwrap();
+        let (balance, token, next, expected) = (
+            int(&values[0]),
+            int(&values[1]),
+            int(&values[2]),
+            int(&values[4]),
+        );
+        let fault = self.faults.borrow_mut().pop_front();
+        if let Some(Fault::BeforeCommit) = fault {
+            return Err(Lost);
+        }
+        let mut stored = self.stored.borrow_mut();
+        if stored.2 != expected {
+            return Ok(0);
+        }
+        *stored = (balance, token, next);
+        *self.applied.borrow_mut() += 1;
+        match fault {
+            None => Ok(1),
+            Some(Fault::ThenOverwritten) => {
+                *stored = (stored.0 + 1_000, stored.1 + 1, stored.2 + 1);
+                Err(Lost)
+            }
+            Some(_) => Err(Lost),
+        }
+    }
+}
+
+struct Row(Vec<(&'static str, Value)>);
+
+impl DriverRow for Row {
+    type Error = Lost;
+}
+
+impl<T: ValueType> GetColumn<T> for Row {
+    fn get_column(&self, column: &'static str) -> Result<T, Lost> {
+        let (_, value) = self
+            .0
+            .iter()
+            .find(|(name, _)| *name == column)
+            .ok_or(Lost)?;
+        T::try_from(value.clone()).map_err(|_| Lost)
+    }
+}
+
+impl Backend for Memory {
+    type Error = Lost;
+    type Row<'r> = Row;
+    type Runtime = Blocking;
+
+    fn classify(_: &Lost) -> Kind {
+        Kind::OutcomeUnknown
+    }
+}
+
+impl Driver for &Memory {
+    type Backend = Memory;
+    type Connection = Self;
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn acquire(&mut self) -> impl Future<Output = Result<Lent<'_, Self>, Lost>> {
+        ready(Ok(Lent::Own(self)))
+    }
+
+    fn execute(
+        &mut self,
+        _: Cow<'static, str>,
+        values: Values,
+    ) -> impl Future<Output = Result<u64, Lost>> {
+        ready(self.update(&values.0))
+    }
+
+    fn fetch_optional<T: ReadRow<Memory>>(
+        &mut self,
+        _: Cow<'static, str>,
+        _: Values,
+    ) -> impl Future<Output = Result<Option<T>, Lost>> {
+        let (balance, token, version) = *self.stored.borrow();
+        let row = Row(vec![
+            ("id", 1_i64.into()),
+            ("balance", balance.into()),
+            ("write_token", token.into()),
+            ("version", version.into()),
+        ]);
+        ready(T::read_row(&row).map(Some))
+    }
+}
+
+impl Connection for &Memory {
+    fn begin_locked(&mut self) -> impl Future<Output = Result<(), Lost>> {
+        ready(Ok(()))
+    }
+
+    fn commit(&mut self) -> impl Future<Output = Result<(), Lost>> {
+        ready(Ok(()))
+    }
+
+    fn rollback(&mut self) {}
+}
+
+fn deposit(memory: &Memory, resolve: bool) -> Result<Modified<Account, ()>, RunError> {
+    Policy::new()
+        .attempts(6)
+        .backoff(Duration::ZERO, Duration::ZERO)
+        .resolve_unknown(resolve)
+        .modify(memory, &1, |account: &mut Account| {
+            account.balance += 10;
+            Ok(())
+        })
+}
+
+#[test]
+fn a_lost_answer_to_a_committed_write_is_not_written_again() {
+    let memory = Memory::new([Fault::AfterCommit]);
+    let done = deposit(&memory, true).unwrap();
+    assert_eq!(
+        (done.row.balance, done.row.version, done.attempts),
+        (110, Version::from(2), 2)
+    );
+    assert_eq!(
+        (*memory.applied.borrow(), memory.stored.borrow().0),
+        (1, 110)
+    );
+}
+
+#[test]
+fn a_lost_write_that_never_committed_is_sent_again() {
+    let memory = Memory::new([Fault::BeforeCommit]);
+    let done = deposit(&memory, true).unwrap();
+    assert_eq!(done.row.balance, 110);
+    assert_eq!(
+        (*memory.applied.borrow(), memory.stored.borrow().0),
+        (1, 110)
+    );
+}
+
+#[test]
+fn a_lost_write_overwritten_since_is_handed_back_unknown() {
+    let memory = Memory::new([Fault::ThenOverwritten]);
+    let error = deposit(&memory, true).unwrap_err();
+    assert_eq!(error.kind(), Kind::OutcomeUnknown);
+    assert_eq!(*memory.applied.borrow(), 1, "never written twice");
+}
+
+#[test]
+fn without_resolving_a_lost_answer_ends_the_run_and_is_never_retried() {
+    let memory = Memory::new([Fault::AfterCommit]);
+    let error = deposit(&memory, false).unwrap_err();
+    assert_eq!((error.kind(), error.attempts()), (Kind::OutcomeUnknown, 1));
+    assert_eq!(*memory.applied.borrow(), 1);
+    // Not even a predicate that retries everything retries it.
+    let memory = Memory::new([Fault::AfterCommit]);
+    let error = Policy::new()
+        .retry_when(|_| true)
+        .modify(&memory, &1, |account: &mut Account| {
+            account.balance += 10;
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(
+        (error.kind(), *memory.applied.borrow()),
+        (Kind::OutcomeUnknown, 1)
+    );
+}
+
+#[test]
+fn lost_answers_that_never_settle_run_out_as_unknown() {
+    let memory = Memory::new([Fault::BeforeCommit; 10]);
+    let error = deposit(&memory, true).unwrap_err();
+    assert_eq!((error.kind(), error.attempts()), (Kind::OutcomeUnknown, 6));
+    assert_eq!(*memory.applied.borrow(), 0);
+}
+
+#[test]
+fn the_retry_predicate_and_the_attempts_bound_the_loop() {
+    let policy = Policy::new()
+        .attempts(3)
+        .backoff(Duration::ZERO, Duration::ZERO);
+    let mut runs = 0;
+    let error = policy
+        .retry(|_| {
+            runs += 1;
+            Err::<(), _>(RunError::from(
+                Account {
+                    id: 1,
+                    balance: 0,
+                    write_token: WriteToken::from(1),
+                    version: Version::INITIAL,
+                }
+                .update()
+                .check(0)
+                .unwrap_err(),
+            ))
+        })
+        .unwrap_err();
+    assert_eq!((error.kind(), runs), (Kind::Stale, 3));
+    let only_retryable = policy.clone().retry_when(|kind| kind == Kind::Retryable);
+    assert!(!only_retryable.retries(Kind::Stale));
+    assert_eq!(Policy::new().attempts(0).max_attempts(), 1);
+}

@@ -1,0 +1,499 @@
+//! The driver trait and the one runner (`optimistic_core::{driver, Policy}`): every helper
+//! through every driver that implements the trait, on every backend it supports; the runner's
+//! value, refusal and missing row; and under contention, no deposit lost where a naive
+//! read-then-write under the same harness loses some. SQLite always; PostgreSQL and MariaDB
+//! when named.
+
+use std::time::Duration;
+
+use optimistic_core::driver;
+use optimistic_core::{Kind, Policy, Version, optimistic};
+use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime, runtime};
+use optimistic_tests::sqlite::TempSqlite;
+use sqlx::pool::PoolOptions;
+
+#[optimistic(table = "accounts")]
+#[derive(Debug, Clone, PartialEq)]
+struct Account {
+    id: i64,
+    balance: i64,
+    version: Version,
+}
+
+const ACCOUNTS: &str = "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, version BIGINT NOT NULL)";
+
+#[derive(Debug)]
+struct InsufficientFunds;
+
+impl std::fmt::Display for InsufficientFunds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("insufficient funds")
+    }
+}
+
+impl std::error::Error for InsufficientFunds {}
+
+fn account(id: i64, balance: i64) -> Account {
+    Account {
+        id,
+        balance,
+        version: Version::INITIAL,
+    }
+}
+
+/// Every helper, then the runner, on the driver `$d` (an expression evaluated at each use);
+/// `$run!` finishes a call (`.await` on an async driver, nothing on a blocking one).
+macro_rules! scenario {
+    ($d:expr, $run:ident) => {{
+        // insert, fetch_by_key
+        $run!(driver::insert($d, &account(1, 10))).unwrap();
+        let mut mine: Account = $run!(driver::fetch_by_key($d, &1)).unwrap().unwrap();
+        assert_eq!(mine, account(1, 10));
+        let mut theirs = mine.clone();
+
+        // update stores the new version; a stale one leaves the row alone
+        mine.balance = 20;
+        $run!(driver::update($d, &mut mine)).unwrap();
+        assert_eq!(mine.version, Version::from(2));
+        theirs.balance = 30;
+        let error = $run!(driver::update($d, &mut theirs)).unwrap_err();
+        assert_eq!(error.kind(), Kind::Stale);
+        let stale = error.stale().expect("stale details");
+        assert_eq!(
+            (stale.table().name(), stale.key(), stale.expected()),
+            ("accounts", "id = 1", "1")
+        );
+        assert_eq!(
+            theirs.version,
+            Version::INITIAL,
+            "a failed write leaves the row as it was"
+        );
+
+        // touch, execute of a built statement
+        $run!(driver::touch($d, &mut mine)).unwrap();
+        assert_eq!(mine.version, Version::from(3));
+        let version = $run!(driver::execute($d, &mine.update())).unwrap();
+        assert_eq!(version, Version::from(4));
+        mine.version = version;
+        assert_eq!(
+            $run!(driver::execute($d, &theirs.update()))
+                .unwrap_err()
+                .kind(),
+            Kind::Stale
+        );
+
+        // delete: stale from an old copy, then for real
+        assert_eq!(
+            $run!(driver::delete($d, &theirs)).unwrap_err().kind(),
+            Kind::Stale
+        );
+        $run!(driver::delete($d, &mine)).unwrap();
+        assert_eq!(
+            $run!(driver::fetch_by_key::<_, Account>($d, &1)).unwrap(),
+            None
+        );
+
+        $run!(driver::insert($d, &account(2, 100))).unwrap();
+
+        // the runner: the change's value and the written row
+        let policy = Policy::new();
+        let done = $run!(policy.modify($d, &2, |account: &mut Account| {
+            account.balance -= 30;
+            Ok(account.balance)
+        }))
+        .unwrap();
+        assert_eq!(
+            (
+                done.value,
+                done.row.balance,
+                done.row.version,
+                done.attempts
+            ),
+            (70, 70, Version::from(2), 1)
+        );
+
+        // a refusal writes nothing and comes back typed
+        let refused = $run!(policy.modify($d, &2, |account: &mut Account| {
+            if account.balance < 100 {
+                return Err(InsufficientFunds.into());
+            }
+            account.balance -= 100;
+            Ok(())
+        }))
+        .unwrap_err();
+        assert_eq!(refused.kind(), Kind::Refused);
+        assert!(refused.refusal::<InsufficientFunds>().is_some());
+        let stored: Account = $run!(driver::fetch_by_key($d, &2)).unwrap().unwrap();
+        assert_eq!((stored.balance, stored.version), (70, Version::from(2)));
+
+        // no row: not found, not retried
+        let missing = $run!(policy.modify($d, &99, |account: &mut Account| {
+            account.balance += 1;
+            Ok(())
+        }))
+        .unwrap_err();
+        assert_eq!((missing.kind(), missing.attempts()), (Kind::NotFound, 1));
+        assert_eq!(missing.to_string(), "accounts (id = 99) not found");
+
+        // escalated: the locked attempt (FOR UPDATE / BEGIN IMMEDIATE) commits
+        let escalating = Policy::new().escalate_with(
+            optimistic_core::adaptive::AdaptivePolicy::new(Default::default()).with_hot_at(0.0),
+        );
+        let done = $run!(escalating.modify($d, &2, |account: &mut Account| {
+            account.balance += 5;
+            Ok(())
+        }))
+        .unwrap();
+        assert_eq!((done.row.balance, done.row.version), (75, Version::from(3)));
+        let stored: Account = $run!(driver::fetch_by_key($d, &2)).unwrap().unwrap();
+        assert_eq!(stored, done.row);
+    }};
+}
+
+/// A driver error is classified, with the driver's error as its source (outside a transaction:
+/// PostgreSQL aborts one after an error).
+macro_rules! duplicate_key {
+    ($d:expr, $run:ident) => {{
+        $run!(driver::insert($d, &account(3, 0))).unwrap();
+        let duplicate = $run!(driver::insert($d, &account(3, 0))).unwrap_err();
+        assert_eq!(duplicate.kind(), Kind::Other);
+        assert!(std::error::Error::source(&duplicate).is_some());
+        assert!(
+            duplicate.to_string().starts_with("driver error: "),
+            "{duplicate}"
+        );
+    }};
+}
+
+macro_rules! now {
+    ($call:expr) => {
+        $call
+    };
+}
+
+macro_rules! wait {
+    ($call:expr) => {
+        $call.await
+    };
+}
+
+#[test]
+fn rusqlite_connection() {
+    let db = TempSqlite::new(ACCOUNTS);
+    let connection = db.connect();
+    scenario!(&connection, now);
+    duplicate_key!(&connection, now);
+}
+
+#[test]
+fn rusqlite_transaction() {
+    let db = TempSqlite::new(ACCOUNTS);
+    let mut connection = db.connect();
+    let transaction = connection.transaction().unwrap();
+    // Helpers and a plain runner inside the caller's transaction; escalating needs a
+    // connection (SQLite has no nested transactions), so it is left out here.
+    driver::insert(&*transaction, &account(1, 10)).unwrap();
+    let done = Policy::new()
+        .modify(&*transaction, &1, |account: &mut Account| {
+            account.balance += 1;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(done.row.version, Version::from(2));
+    transaction.commit().unwrap();
+    let stored: Account = driver::fetch_by_key(&connection, &1).unwrap().unwrap();
+    assert_eq!(stored.balance, 11);
+}
+
+#[test]
+fn sqlx_sqlite_pool_connection_and_transaction() {
+    let db = TempSqlite::new(ACCOUNTS);
+    runtime().block_on(async {
+        let pool = PoolOptions::<sqlx::Sqlite>::new()
+            .max_connections(2)
+            .connect_with(db.sqlx_options())
+            .await
+            .unwrap();
+        scenario!(&pool, wait);
+        duplicate_key!(&pool, wait);
+        sqlx::query("DELETE FROM accounts")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let mut connection = pool.acquire().await.unwrap();
+        scenario!(&mut *connection, wait);
+        sqlx::query("DELETE FROM accounts")
+            .execute(&mut *connection)
+            .await
+            .unwrap();
+        let mut transaction = sqlx::Connection::begin(&mut *connection).await.unwrap();
+        scenario!(&mut *transaction, wait);
+        transaction.commit().await.unwrap();
+    });
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn sqlx_postgres_pool_and_transaction() {
+    let schema = PgSchema::new();
+    runtime().block_on(async {
+        let pool = PoolOptions::<sqlx::Postgres>::new()
+            .max_connections(2)
+            .connect_with(schema.sqlx_options())
+            .await
+            .unwrap();
+        sqlx::raw_sql(ACCOUNTS).execute(&pool).await.unwrap();
+        scenario!(&pool, wait);
+        duplicate_key!(&pool, wait);
+        sqlx::query("DELETE FROM accounts")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let mut transaction = pool.begin().await.unwrap();
+        // The escalated attempt nests: a savepoint inside the caller's transaction.
+        scenario!(&mut *transaction, wait);
+        transaction.commit().await.unwrap();
+    });
+}
+
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn sqlx_mysql_pool() {
+    let database = MyDatabase::new();
+    runtime().block_on(async {
+        let pool = PoolOptions::<sqlx::MySql>::new()
+            .max_connections(2)
+            .connect_with(database.sqlx_options())
+            .await
+            .unwrap();
+        sqlx::raw_sql(ACCOUNTS).execute(&pool).await.unwrap();
+        scenario!(&pool, wait);
+        duplicate_key!(&pool, wait);
+    });
+}
+
+const WORKERS: i64 = 8;
+const DEPOSITS: i64 = 25;
+
+/// A pause between the read and the write, the same in the runner's change and the control's,
+/// so that writers overlap.
+fn think() {
+    std::thread::sleep(Duration::from_micros(300));
+}
+
+/// Threads deposit 1 into one hot SQLite row through the runner: every deposit lands. The
+/// control (read, then write the new balance without the version check) loses deposits under
+/// the same threads and pause.
+#[test]
+fn rusqlite_runner_loses_no_deposit_where_the_naive_write_does() {
+    for naive in [false, true] {
+        let db = TempSqlite::new(ACCOUNTS);
+        driver::insert(&db.connect(), &account(1, 0)).unwrap();
+        let policy = Policy::new()
+            .attempts(1_000)
+            .backoff(Duration::from_micros(50), Duration::from_millis(2));
+        std::thread::scope(|scope| {
+            for _ in 0..WORKERS {
+                let (db, policy) = (&db, &policy);
+                scope.spawn(move || {
+                    let connection = db.connect();
+                    for _ in 0..DEPOSITS {
+                        if naive {
+                            let read: Account =
+                                driver::fetch_by_key(&connection, &1).unwrap().unwrap();
+                            think();
+                            connection
+                                .execute(
+                                    "UPDATE accounts SET balance = ?1 WHERE id = 1",
+                                    [read.balance + 1],
+                                )
+                                .unwrap();
+                        } else {
+                            policy
+                                .modify(&connection, &1, |account: &mut Account| {
+                                    think();
+                                    account.balance += 1;
+                                    Ok(())
+                                })
+                                .unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        let stored: Account = driver::fetch_by_key(&db.connect(), &1).unwrap().unwrap();
+        if naive {
+            assert!(
+                stored.balance < WORKERS * DEPOSITS,
+                "the control lost nothing: {stored:?}"
+            );
+        } else {
+            assert_eq!(stored.balance, WORKERS * DEPOSITS);
+        }
+    }
+}
+
+/// Tasks spawned on a multi-thread runtime (so the runner's future must be `Send`) deposit into
+/// one hot row through a pool: optimistic and escalating runs lose nothing, and the naive
+/// control under the same tasks loses deposits.
+macro_rules! contention {
+    ($pool:expr, $update_sql:literal) => {{
+        let pool = $pool;
+        for strategy in ["optimistic", "escalating", "naive"] {
+            sqlx::query("DELETE FROM accounts")
+                .execute(&pool)
+                .await
+                .unwrap();
+            driver::insert(&pool, &account(1, 0)).await.unwrap();
+            let policy = match strategy {
+                "escalating" => Policy::new().attempts(1_000).escalate(true),
+                _ => Policy::new().attempts(1_000),
+            }
+            .backoff(Duration::from_micros(50), Duration::from_millis(2));
+            let tasks: Vec<_> = (0..WORKERS)
+                .map(|_| {
+                    let (pool, policy) = (pool.clone(), policy.clone());
+                    tokio::spawn(async move {
+                        for _ in 0..DEPOSITS {
+                            if strategy == "naive" {
+                                let read: Account =
+                                    driver::fetch_by_key(&pool, &1).await.unwrap().unwrap();
+                                tokio::time::sleep(Duration::from_micros(300)).await;
+                                sqlx::query($update_sql)
+                                    .bind(read.balance + 1)
+                                    .execute(&pool)
+                                    .await
+                                    .unwrap();
+                            } else {
+                                policy
+                                    .modify(&pool, &1, |account: &mut Account| {
+                                        account.balance += 1;
+                                        Ok(())
+                                    })
+                                    .await
+                                    .unwrap();
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+            let stored: Account = driver::fetch_by_key(&pool, &1).await.unwrap().unwrap();
+            if strategy == "naive" {
+                assert!(
+                    stored.balance < WORKERS * DEPOSITS,
+                    "the control lost nothing: {stored:?}"
+                );
+            } else {
+                assert_eq!(stored.balance, WORKERS * DEPOSITS, "{strategy}");
+            }
+            if strategy == "escalating" {
+                let counts = policy.escalation_counts().unwrap();
+                assert!(counts.locked > 0, "{counts:?}");
+            }
+        }
+    }};
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn sqlx_postgres_spawned_runners_lose_no_deposit_where_the_naive_write_does() {
+    let schema = PgSchema::new();
+    multi_thread_runtime().block_on(async {
+        let pool = PoolOptions::<sqlx::Postgres>::new()
+            .max_connections(WORKERS as u32)
+            .connect_with(schema.sqlx_options())
+            .await
+            .unwrap();
+        sqlx::raw_sql(ACCOUNTS).execute(&pool).await.unwrap();
+        contention!(pool, "UPDATE accounts SET balance = $1 WHERE id = 1");
+    });
+}
+
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn sqlx_mysql_spawned_runners_lose_no_deposit_where_the_naive_write_does() {
+    let database = MyDatabase::new();
+    multi_thread_runtime().block_on(async {
+        let pool = PoolOptions::<sqlx::MySql>::new()
+            .max_connections(WORKERS as u32)
+            .connect_with(database.sqlx_options())
+            .await
+            .unwrap();
+        sqlx::raw_sql(ACCOUNTS).execute(&pool).await.unwrap();
+        contention!(pool, "UPDATE accounts SET balance = ? WHERE id = 1");
+    });
+}
+
+/// The generic retry, blocking and async: re-runs retryable work, hands back the rest at once.
+#[test]
+fn retry_reruns_retryable_work_blocking_and_async() {
+    let db = TempSqlite::new(ACCOUNTS);
+    let connection = db.connect();
+    driver::insert(&connection, &account(1, 0)).unwrap();
+    let policy = Policy::new().backoff(Duration::ZERO, Duration::ZERO);
+    // Blocking: the first two attempts work from a copy that went stale.
+    let stale = driver::fetch_by_key::<_, Account>(&connection, &1)
+        .unwrap()
+        .unwrap();
+    driver::touch(&connection, &mut stale.clone()).unwrap();
+    let attempts = policy
+        .retry(|attempt| {
+            let mut row = if attempt < 3 {
+                stale.clone()
+            } else {
+                driver::fetch_by_key::<_, Account>(&connection, &1)?.unwrap()
+            };
+            row.balance += 1;
+            driver::update(&connection, &mut row)?;
+            Ok::<_, optimistic_core::RunError>(attempt)
+        })
+        .unwrap();
+    assert_eq!(attempts, 3);
+    // Not retryable: handed back after one attempt.
+    let mut calls = 0;
+    let error = policy
+        .retry(|_| {
+            calls += 1;
+            driver::insert(&connection, &account(1, 0))
+        })
+        .unwrap_err();
+    assert_eq!((error.kind(), calls), (Kind::Other, 1));
+
+    // Async, spawned: the future is Send.
+    let sqlite = TempSqlite::new(ACCOUNTS);
+    multi_thread_runtime().block_on(async {
+        let pool = PoolOptions::<sqlx::Sqlite>::new()
+            .max_connections(1)
+            .connect_with(sqlite.sqlx_options())
+            .await
+            .unwrap();
+        driver::insert(&pool, &account(1, 0)).await.unwrap();
+        let task = tokio::spawn(async move {
+            Policy::new()
+                .retry(|attempt| {
+                    let pool = pool.clone();
+                    async move {
+                        let mut row: Account = driver::fetch_by_key(&pool, &1).await?.unwrap();
+                        if attempt == 1 {
+                            // Someone else writes between this attempt's read and write.
+                            driver::touch(&pool, &mut row.clone()).await?;
+                        }
+                        row.balance += 1;
+                        driver::update(&pool, &mut row).await?;
+                        Ok::<_, optimistic_core::RunError>(attempt)
+                    }
+                })
+                .await
+        });
+        assert_eq!(task.await.unwrap().unwrap(), 2);
+    });
+}
