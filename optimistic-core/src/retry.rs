@@ -225,7 +225,12 @@ pub trait Retryable {
 /// Whether an I/O failure on a database connection leaves a sent write's outcome unknown: every
 /// kind but those that mean the connection was never made.
 /// A driver error's [`Kind`](crate::Kind), from its classification.
-#[cfg(any(feature = "_sqlx", feature = "rusqlite"))]
+#[cfg(any(
+    feature = "_sqlx",
+    feature = "rusqlite",
+    feature = "postgres",
+    feature = "sea-orm"
+))]
 pub(crate) fn kind_of<E: Retryable>(error: &E) -> crate::Kind {
     if error.is_outcome_unknown() {
         crate::Kind::OutcomeUnknown

@@ -136,15 +136,23 @@ macro_rules! scenario {
         assert_eq!(missing.to_string(), "accounts (id = 99) not found");
 
         // escalated: the locked attempt (FOR UPDATE / BEGIN IMMEDIATE) commits
-        let escalating = Policy::new().escalate_with(
-            optimistic_core::adaptive::AdaptivePolicy::new(Default::default()).with_hot_at(0.0),
-        );
+        let hot = optimistic_core::adaptive::AdaptivePolicy::new(Default::default());
+        for _ in 0..10 {
+            hot.contention().record_conflict::<Account>(&2);
+        }
+        let escalating = Policy::new().escalate_with(hot);
         let done = $run!(escalating.modify($d, &2, |account: &mut Account| {
             account.balance += 5;
             Ok(())
         }))
         .unwrap();
         assert_eq!((done.row.balance, done.row.version), (75, Version::from(3)));
+        let counts = escalating.escalation_counts().unwrap();
+        assert_eq!(
+            (counts.locked, counts.optimistic),
+            (1, 0),
+            "the attempt ran locked"
+        );
         let stored: Account = $run!(driver::fetch_by_key($d, &2)).unwrap().unwrap();
         assert_eq!(stored, done.row);
     }};
@@ -272,6 +280,108 @@ fn sqlx_mysql_pool() {
         sqlx::raw_sql(ACCOUNTS).execute(&pool).await.unwrap();
         scenario!(&pool, wait);
         duplicate_key!(&pool, wait);
+    });
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn tokio_postgres_client_and_transaction() {
+    let schema = PgSchema::new();
+    runtime().block_on(async {
+        let (mut client, connection) = schema
+            .client_config()
+            .connect(tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client.batch_execute(ACCOUNTS).await.unwrap();
+        scenario!(&mut client, wait);
+        duplicate_key!(&mut client, wait);
+        client.batch_execute("DELETE FROM accounts").await.unwrap();
+        let mut transaction = client.transaction().await.unwrap();
+        scenario!(&mut transaction, wait);
+        transaction.commit().await.unwrap();
+    });
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn postgres_client_and_transaction() {
+    let schema = PgSchema::new();
+    let mut client = postgres::Config::from(schema.client_config())
+        .connect(postgres::NoTls)
+        .unwrap();
+    client.batch_execute(ACCOUNTS).unwrap();
+    scenario!(&mut client, now);
+    duplicate_key!(&mut client, now);
+    client.batch_execute("DELETE FROM accounts").unwrap();
+    let mut transaction = client.transaction().unwrap();
+    scenario!(&mut transaction, now);
+    transaction.commit().unwrap();
+}
+
+/// SeaORM on a connection, then inside a transaction of the caller's.
+macro_rules! sea_orm_scenario {
+    ($db:expr) => {{
+        let db = $db;
+        db.execute_unprepared(ACCOUNTS).await.unwrap();
+        scenario!(&db, wait);
+        duplicate_key!(&db, wait);
+        db.execute_unprepared("DELETE FROM accounts").await.unwrap();
+        let transaction = sea_orm::TransactionTrait::begin(&db).await.unwrap();
+        scenario!(&transaction, wait);
+        transaction.commit().await.unwrap();
+    }};
+}
+
+#[test]
+fn sea_orm_sqlite() {
+    use sea_orm::ConnectionTrait;
+    let file = TempSqlite::new("");
+    let url = format!("sqlite://{}?mode=rwc", file.path().display());
+    runtime().block_on(async {
+        sea_orm_scenario!(sea_orm::Database::connect(&url).await.unwrap());
+    });
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn sea_orm_postgres() {
+    use sea_orm::ConnectionTrait;
+    let schema = PgSchema::new();
+    runtime().block_on(async {
+        let pool = PoolOptions::<sqlx::Postgres>::new()
+            .max_connections(2)
+            .connect_with(schema.sqlx_options())
+            .await
+            .unwrap();
+        sea_orm_scenario!(sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(
+            pool
+        ));
+    });
+}
+
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn sea_orm_mysql() {
+    use sea_orm::ConnectionTrait;
+    let database = MyDatabase::new();
+    runtime().block_on(async {
+        let pool = PoolOptions::<sqlx::MySql>::new()
+            .max_connections(2)
+            .connect_with(database.sqlx_options())
+            .await
+            .unwrap();
+        sea_orm_scenario!(sea_orm::SqlxMySqlConnector::from_sqlx_mysql_pool(pool));
     });
 }
 

@@ -52,9 +52,15 @@ use sea_query::Values;
 use crate::run::Runtime;
 use crate::{Dialect, DriverRow, FromRow, Kind, Optimistic, RunError, VersionedStatement};
 
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres;
 #[cfg(feature = "rusqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
 pub mod rusqlite;
+#[cfg(feature = "sea-orm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
+pub mod sea_orm;
 #[cfg(any(
     feature = "sqlx-postgres",
     feature = "sqlx-mysql",
@@ -131,10 +137,13 @@ pub trait Connection: Driver {
     /// Commits what [`begin_locked`](Connection::begin_locked) began.
     fn commit(&mut self) -> impl Future<Output = Result<(), BackendError<Self>>>;
 
-    /// Rolls back what [`begin_locked`](Connection::begin_locked) began, or starts to (an
-    /// async driver finishes it on the connection's next use): an attempt dropped or failed
-    /// mid-way leaves no transaction open.
-    fn rollback(&mut self);
+    /// Rolls back what [`begin_locked`](Connection::begin_locked) began: the attempt failed.
+    fn rollback(&mut self) -> impl Future<Output = Result<(), BackendError<Self>>>;
+
+    /// The attempt was dropped mid-way (its future cancelled, or a panic): roll back, or start
+    /// to, without waiting. Async drivers that can (sqlx) queue the rollback for the
+    /// connection's next use; blocking ones roll back at once.
+    fn abandon(&mut self);
 }
 
 /// The connection a [`Driver`] lends to one attempt: a pooled one, or the driver itself.
@@ -166,8 +175,8 @@ impl<C> std::ops::DerefMut for Lent<'_, C> {
     }
 }
 
-/// An escalated attempt's transaction: rolled back unless committed, also when the attempt
-/// fails or its future is dropped.
+/// An escalated attempt's transaction: committed, or rolled back when the attempt fails, and
+/// abandoned when the attempt is dropped mid-way.
 pub(crate) struct Locked<'a, C: Connection> {
     connection: &'a mut C,
     open: bool,
@@ -186,17 +195,29 @@ impl<'a, C: Connection> Locked<'a, C> {
         self.connection
     }
 
+    /// Commits; a failed COMMIT (the database busy) can leave the transaction open, so it is
+    /// rolled back then.
     pub(crate) async fn commit(mut self) -> Result<(), RunError> {
-        self.connection.commit().await.map_err(error::<C>)?;
+        let committed = self.connection.commit().await.map_err(error::<C>);
+        if committed.is_err() {
+            let _ = self.connection.rollback().await;
+        }
         self.open = false;
-        Ok(())
+        committed
+    }
+
+    pub(crate) async fn rollback(mut self) {
+        // The attempt's own error is what the caller hears of; a failed ROLLBACK ends the
+        // transaction anyway (or the connection).
+        let _ = self.connection.rollback().await;
+        self.open = false;
     }
 }
 
 impl<C: Connection> Drop for Locked<'_, C> {
     fn drop(&mut self) {
         if self.open {
-            self.connection.rollback();
+            self.connection.abandon();
         }
     }
 }

@@ -75,8 +75,11 @@ impl Connection for &::rusqlite::Connection {
         ready(self.execute_batch("COMMIT"))
     }
 
-    fn rollback(&mut self) {
-        // A failed COMMIT (the database busy) leaves the transaction open too.
+    fn rollback(&mut self) -> impl Future<Output = Result<(), Error>> {
+        ready(self.execute_batch("ROLLBACK"))
+    }
+
+    fn abandon(&mut self) {
         if !self.is_autocommit() {
             let _ = self.execute_batch("ROLLBACK");
         }

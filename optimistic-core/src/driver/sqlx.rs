@@ -118,7 +118,11 @@ macro_rules! sqlx_driver {
                 <$db as Database>::TransactionManager::commit(&mut **self).await
             }
 
-            fn rollback(&mut self) {
+            async fn rollback(&mut self) -> Result<(), Error> {
+                <$db as Database>::TransactionManager::rollback(&mut **self).await
+            }
+
+            fn abandon(&mut self) {
                 // Queued: sqlx runs it on the connection's next use, or when the pool gets it back.
                 <$db as Database>::TransactionManager::start_rollback(&mut **self);
             }

@@ -541,29 +541,48 @@ where
     let mut connection = driver.acquire().await.map_err(driver::error::<D>)?;
     let connection = &mut *connection;
     if mode == Mode::Optimistic {
-        let (mut row, value) = read_and_change(connection, key, change, false).await?;
+        let (row, value) = read_and_change(connection, key, change, false).await?;
         return match driver::write_update(connection, &row).await {
-            Ok(version) => {
-                row.set_version(version);
-                Ok((row, value))
-            }
+            Ok(version) => Ok(finished(row, value, version)),
             Err(error) => Err(Failure::of_write(error, row, value)),
         };
     }
-    // Dropped on any error (or with this future): rolled back.
     let mut locked = Locked::begin(connection).await?;
-    let (mut row, value) = read_and_change(locked.connection(), key, change, true).await?;
-    let version = match driver::write_update(locked.connection(), &row).await {
-        Ok(version) => version,
-        Err(error) => return Err(Failure::of_write(error, row, value)),
+    let written = read_change_write(locked.connection(), key, change).await;
+    let (row, value, version) = match written {
+        Ok(written) => written,
+        Err(failure) => {
+            locked.rollback().await;
+            return Err(failure);
+        }
     };
     match locked.commit().await {
-        Ok(()) => {
-            row.set_version(version);
-            Ok((row, value))
-        }
+        Ok(()) => Ok(finished(row, value, version)),
         Err(error) => Err(Failure::of_write(error, row, value)),
     }
+}
+
+/// The locked attempt's read (`FOR UPDATE`), change and write, before its commit.
+async fn read_change_write<C, T, R, F>(
+    connection: &mut C,
+    key: &T::Key,
+    change: &mut F,
+) -> Result<(T, R, T::Version), Failure<T, R>>
+where
+    C: Driver,
+    T: ReadRow<C::Backend>,
+    F: FnMut(&mut T) -> Result<R, Refusal>,
+{
+    let (row, value) = read_and_change(connection, key, change, true).await?;
+    match driver::write_update(connection, &row).await {
+        Ok(version) => Ok((row, value, version)),
+        Err(error) => Err(Failure::of_write(error, row, value)),
+    }
+}
+
+fn finished<T: Optimistic, R>(mut row: T, value: R, version: T::Version) -> (T, R) {
+    row.set_version(version);
+    (row, value)
 }
 
 /// The read and the change of one attempt.

@@ -162,7 +162,11 @@ impl Connection for &Memory {
         ready(Ok(()))
     }
 
-    fn rollback(&mut self) {}
+    fn rollback(&mut self) -> impl Future<Output = Result<(), Lost>> {
+        ready(Ok(()))
+    }
+
+    fn abandon(&mut self) {}
 }
 
 fn deposit(memory: &Memory, resolve: bool) -> Result<Modified<Account, ()>, RunError> {

@@ -1,0 +1,187 @@
+//! tokio-postgres and postgres: a `&mut Client` or a `&mut Transaction`, async (tokio-postgres)
+//! or blocking (postgres), is a driver.
+//!
+//! Exclusive, not `&Client`: tasks that share a tokio-postgres client pipeline their statements
+//! into one session, so the transaction of an escalated attempt would take theirs in too.
+//!
+//! Given SQL text, both prepare it afresh on every call: the statement cache saves building the
+//! statement, not that round trip.
+
+use std::borrow::Cow;
+use std::future::{Future, ready};
+
+use ::tokio_postgres::{Error, Row};
+use sea_query::Values;
+use sea_query_postgres::{PostgresValue, PostgresValues};
+
+use super::{Backend, Connection, Driver, Lent, ReadRow};
+use crate::retry::kind_of;
+use crate::run::{Blocking, Tokio};
+use crate::{Dialect, Kind};
+
+fn params(values: Values) -> PostgresValues {
+    PostgresValues(values.into_iter().map(PostgresValue).collect())
+}
+
+/// tokio-postgres' type glue: its rows and errors, async on tokio.
+impl Backend for ::tokio_postgres::Client {
+    type Error = Error;
+    type Row<'r> = Row;
+    type Runtime = Tokio;
+
+    fn classify(error: &Error) -> Kind {
+        kind_of(error)
+    }
+}
+
+/// postgres' type glue: tokio-postgres' rows and errors, blocking.
+impl Backend for ::postgres::Client {
+    type Error = Error;
+    type Row<'r> = Row;
+    type Runtime = Blocking;
+
+    fn classify(error: &Error) -> Kind {
+        kind_of(error)
+    }
+}
+
+// A client begins a transaction for the locked attempt; a transaction of the caller's, a
+// savepoint.
+macro_rules! tokio_postgres_driver {
+    ($handle:ty, $begin:literal, $commit:literal, $rollback:literal) => {
+        /// Runs every attempt on this client (or inside this transaction).
+        impl Driver for $handle {
+            type Backend = ::tokio_postgres::Client;
+            type Connection = Self;
+
+            fn dialect(&self) -> Dialect {
+                Dialect::Postgres
+            }
+
+            async fn acquire(&mut self) -> Result<Lent<'_, Self>, Error> {
+                Ok(Lent::Own(self))
+            }
+
+            async fn execute(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> Result<u64, Error> {
+                ::tokio_postgres::GenericClient::execute(
+                    &**self,
+                    &*sql,
+                    &params(values).as_params(),
+                )
+                .await
+            }
+
+            async fn fetch_optional<T: ReadRow<::tokio_postgres::Client>>(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> Result<Option<T>, Error> {
+                let row = ::tokio_postgres::GenericClient::query_opt(
+                    &**self,
+                    &*sql,
+                    &params(values).as_params(),
+                )
+                .await?;
+                row.as_ref().map(T::read_row).transpose()
+            }
+        }
+
+        impl Connection for $handle {
+            async fn begin_locked(&mut self) -> Result<(), Error> {
+                ::tokio_postgres::GenericClient::batch_execute(&**self, $begin).await
+            }
+
+            async fn commit(&mut self) -> Result<(), Error> {
+                ::tokio_postgres::GenericClient::batch_execute(&**self, $commit).await
+            }
+
+            async fn rollback(&mut self) -> Result<(), Error> {
+                ::tokio_postgres::GenericClient::batch_execute(&**self, $rollback).await
+            }
+
+            fn abandon(&mut self) {
+                // tokio-postgres sends nothing without an await: the transaction stays open on
+                // this client until its next `ROLLBACK` or its end (see `Policy::modify`).
+            }
+        }
+    };
+}
+
+tokio_postgres_driver!(&mut ::tokio_postgres::Client, "BEGIN", "COMMIT", "ROLLBACK");
+tokio_postgres_driver!(
+    &mut ::tokio_postgres::Transaction<'_>,
+    "SAVEPOINT optimistic_locked",
+    "RELEASE SAVEPOINT optimistic_locked",
+    "ROLLBACK TO SAVEPOINT optimistic_locked"
+);
+
+macro_rules! postgres_driver {
+    ($handle:ty, $begin:literal, $commit:literal, $rollback:literal) => {
+        /// Runs every attempt on this client (or inside this transaction).
+        impl Driver for $handle {
+            type Backend = ::postgres::Client;
+            type Connection = Self;
+
+            fn dialect(&self) -> Dialect {
+                Dialect::Postgres
+            }
+
+            fn acquire(&mut self) -> impl Future<Output = Result<Lent<'_, Self>, Error>> {
+                ready(Ok(Lent::Own(self)))
+            }
+
+            fn execute(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> impl Future<Output = Result<u64, Error>> {
+                ready(::postgres::GenericClient::execute(
+                    *self,
+                    &*sql,
+                    &params(values).as_params(),
+                ))
+            }
+
+            fn fetch_optional<T: ReadRow<::postgres::Client>>(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> impl Future<Output = Result<Option<T>, Error>> {
+                ready(
+                    ::postgres::GenericClient::query_opt(*self, &*sql, &params(values).as_params())
+                        .and_then(|row| row.as_ref().map(T::read_row).transpose()),
+                )
+            }
+        }
+
+        impl Connection for $handle {
+            fn begin_locked(&mut self) -> impl Future<Output = Result<(), Error>> {
+                ready(::postgres::GenericClient::batch_execute(*self, $begin))
+            }
+
+            fn commit(&mut self) -> impl Future<Output = Result<(), Error>> {
+                ready(::postgres::GenericClient::batch_execute(*self, $commit))
+            }
+
+            fn rollback(&mut self) -> impl Future<Output = Result<(), Error>> {
+                ready(::postgres::GenericClient::batch_execute(*self, $rollback))
+            }
+
+            fn abandon(&mut self) {
+                let _ = ::postgres::GenericClient::batch_execute(*self, $rollback);
+            }
+        }
+    };
+}
+
+postgres_driver!(&mut ::postgres::Client, "BEGIN", "COMMIT", "ROLLBACK");
+postgres_driver!(
+    &mut ::postgres::Transaction<'_>,
+    "SAVEPOINT optimistic_locked",
+    "RELEASE SAVEPOINT optimistic_locked",
+    "ROLLBACK TO SAVEPOINT optimistic_locked"
+);
