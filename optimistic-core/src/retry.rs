@@ -222,14 +222,13 @@ pub trait Retryable {
     }
 }
 
-/// Whether an I/O failure on a database connection leaves a sent write's outcome unknown: every
-/// kind but those that mean the connection was never made.
 /// A driver error's [`Kind`](crate::Kind), from its classification.
 #[cfg(any(
     feature = "_sqlx",
     feature = "rusqlite",
     feature = "postgres",
-    feature = "sea-orm"
+    feature = "sea-orm",
+    feature = "_diesel"
 ))]
 pub(crate) fn kind_of<E: Retryable>(error: &E) -> crate::Kind {
     if error.is_outcome_unknown() {
@@ -243,6 +242,8 @@ pub(crate) fn kind_of<E: Retryable>(error: &E) -> crate::Kind {
     }
 }
 
+/// Whether an I/O failure on a database connection leaves a sent write's outcome unknown: every
+/// kind but those that mean the connection was never made.
 #[cfg(any(feature = "_sqlx", feature = "sea-orm", feature = "postgres"))]
 pub(crate) fn io_outcome_unknown(kind: std::io::ErrorKind) -> bool {
     use std::io::ErrorKind::{

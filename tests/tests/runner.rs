@@ -12,8 +12,22 @@ use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime, ru
 use optimistic_tests::sqlite::TempSqlite;
 use sqlx::pool::PoolOptions;
 
+/// The accounts table, for Diesel's `QueryableByName`.
+mod schema {
+    #![allow(missing_docs)]
+    diesel::table! {
+        accounts (id) {
+            id -> BigInt,
+            balance -> BigInt,
+            version -> BigInt,
+        }
+    }
+}
+use schema::accounts;
+
 #[optimistic(table = "accounts")]
-#[derive(Debug, Clone, PartialEq)]
+#[derive(diesel::QueryableByName, Debug, Clone, PartialEq)]
+#[diesel(table_name = accounts)]
 struct Account {
     id: i64,
     balance: i64,
@@ -324,6 +338,95 @@ fn postgres_client_and_transaction() {
     let mut transaction = client.transaction().unwrap();
     scenario!(&mut transaction, now);
     transaction.commit().unwrap();
+}
+
+/// Diesel on a connection, then inside a transaction of the caller's (escalating takes a
+/// savepoint there).
+macro_rules! diesel_scenario {
+    ($connection:expr) => {{
+        use diesel::connection::SimpleConnection;
+        let mut connection = $connection;
+        connection.batch_execute(ACCOUNTS).unwrap();
+        scenario!(&mut connection, now);
+        duplicate_key!(&mut connection, now);
+        connection.batch_execute("DELETE FROM accounts").unwrap();
+        diesel::Connection::transaction::<_, diesel::result::Error, _>(
+            &mut connection,
+            |connection| {
+                scenario!(&mut *connection, now);
+                Ok(())
+            },
+        )
+        .unwrap();
+    }};
+}
+
+#[test]
+fn diesel_sqlite() {
+    let db = TempSqlite::new("");
+    diesel_scenario!(db.diesel_connection());
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn diesel_postgres() {
+    let schema = PgSchema::new();
+    diesel_scenario!(schema.diesel_connection());
+}
+
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn diesel_mysql() {
+    let database = MyDatabase::new();
+    diesel_scenario!(database.diesel_connection());
+}
+
+/// diesel-async on a connection, then inside a transaction of the caller's.
+macro_rules! diesel_async_scenario {
+    ($connection:expr) => {{
+        use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+        let mut connection = $connection;
+        connection.batch_execute(ACCOUNTS).await.unwrap();
+        scenario!(&mut connection, wait);
+        duplicate_key!(&mut connection, wait);
+        connection
+            .batch_execute("DELETE FROM accounts")
+            .await
+            .unwrap();
+        connection
+            .transaction::<_, optimistic_core::RunError, _>(async |connection| {
+                scenario!(&mut *connection, wait);
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }};
+}
+
+#[test]
+fn diesel_async_sqlite() {
+    let db = TempSqlite::new("");
+    runtime().block_on(async { diesel_async_scenario!(db.diesel_async_connection().await) });
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn diesel_async_postgres() {
+    let schema = PgSchema::new();
+    runtime().block_on(async { diesel_async_scenario!(schema.diesel_async_connection().await) });
+}
+
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn diesel_async_mysql() {
+    let database = MyDatabase::new();
+    runtime().block_on(async { diesel_async_scenario!(database.diesel_async_connection().await) });
 }
 
 /// SeaORM on a connection, then inside a transaction of the caller's.

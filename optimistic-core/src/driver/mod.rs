@@ -50,8 +50,33 @@ use std::time::Duration;
 use sea_query::Values;
 
 use crate::run::Runtime;
-use crate::{Dialect, DriverRow, FromRow, Kind, Optimistic, RunError, VersionedStatement};
+use crate::{Dialect, DriverRow, Kind, Optimistic, RunError, VersionedStatement};
 
+// Also under diesel-async alone: Diesel's error and its classification are shared.
+#[cfg(feature = "_diesel")]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "diesel-postgres",
+        feature = "diesel-mysql",
+        feature = "diesel-sqlite"
+    )))
+)]
+pub mod diesel;
+#[cfg(any(
+    feature = "diesel-async-postgres",
+    feature = "diesel-async-mysql",
+    feature = "diesel-async-sqlite"
+))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "diesel-async-postgres",
+        feature = "diesel-async-mysql",
+        feature = "diesel-async-sqlite"
+    )))
+)]
+pub mod diesel_async;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
@@ -229,22 +254,47 @@ pub type BackendError<D> = <<D as Driver>::Backend as Backend>::Error;
 /// the future `F` of it on an async one.
 pub type Finish<D, F> = <<<D as Driver>::Backend as Backend>::Runtime as Runtime>::Finish<F>;
 
-/// A struct the driver's rows read into; `#[optimistic]` structs are, on every driver whose
-/// columns their fields decode from.
+/// A struct the driver's rows read into. `#[optimistic]` structs are, on every driver whose
+/// columns their fields decode from (its `FromRow`); on Diesel, structs that derive its
+/// `QueryableByName`.
 pub trait ReadRow<B: Backend>: Optimistic {
     /// Reads every persisted field from `row`.
     fn read_row(row: &B::Row<'_>) -> Result<Self, B::Error>;
 }
 
-impl<B, T> ReadRow<B> for T
-where
-    B: Backend,
-    T: Optimistic + for<'r> FromRow<B::Row<'r>>,
-{
-    fn read_row(row: &B::Row<'_>) -> Result<Self, B::Error> {
-        T::from_row(row)
-    }
+/// Structs read from this backend's rows by their `FromRow`, which `#[optimistic]` generates.
+#[allow(unused_macros)] // Every driver feature off.
+macro_rules! read_by_from_row {
+    ($backend:ty) => {
+        impl<T> $crate::driver::ReadRow<$backend> for T
+        where
+            T: $crate::Optimistic
+                + for<'r> $crate::FromRow<<$backend as $crate::driver::Backend>::Row<'r>>,
+        {
+            fn read_row(
+                row: &<$backend as $crate::driver::Backend>::Row<'_>,
+            ) -> Result<Self, <$backend as $crate::driver::Backend>::Error> {
+                T::from_row(row)
+            }
+        }
+    };
 }
+#[allow(unused_imports)]
+pub(crate) use read_by_from_row;
+
+/// `?` on the driver's own error gives a [`RunError`], classified as the runner classifies it.
+#[allow(unused_macros)] // Every driver feature off.
+macro_rules! run_error_from {
+    ($error:ty, $backend:ty) => {
+        impl From<$error> for $crate::RunError {
+            fn from(error: $error) -> Self {
+                $crate::driver::classified::<$backend>(error)
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use run_error_from;
 
 pub(crate) fn finish<D: Driver, F: Future>(future: F) -> Finish<D, F> {
     <<D::Backend as Backend>::Runtime as Runtime>::finish(future)
@@ -256,7 +306,11 @@ pub(crate) fn sleep<D: Driver>(wait: Duration) -> impl Future<Output = ()> {
 
 /// A driver's error, classified by its backend.
 pub(crate) fn error<D: Driver + ?Sized>(error: BackendError<D>) -> RunError {
-    RunError::driver(D::Backend::classify(&error), error)
+    classified::<D::Backend>(error)
+}
+
+pub(crate) fn classified<B: Backend>(error: B::Error) -> RunError {
+    RunError::driver(B::classify(&error), error)
 }
 
 /// `INSERT`s `row`, its version as the row holds it.

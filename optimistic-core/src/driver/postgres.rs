@@ -185,3 +185,7 @@ postgres_driver!(
     "RELEASE SAVEPOINT optimistic_locked",
     "ROLLBACK TO SAVEPOINT optimistic_locked"
 );
+
+super::read_by_from_row!(::tokio_postgres::Client);
+super::read_by_from_row!(::postgres::Client);
+super::run_error_from!(Error, ::tokio_postgres::Client);

@@ -89,3 +89,6 @@ impl Connection for &::rusqlite::Connection {
 fn params(values: Values) -> RusqliteValues {
     RusqliteValues(values.into_iter().map(RusqliteValue).collect())
 }
+
+super::read_by_from_row!(::rusqlite::Connection);
+super::run_error_from!(Error, ::rusqlite::Connection);

@@ -175,3 +175,6 @@ macro_rules! sea_orm_driver {
 
 sea_orm_driver!(DatabaseConnection);
 sea_orm_driver!(DatabaseTransaction);
+
+super::read_by_from_row!(DatabaseConnection);
+super::run_error_from!(DbErr, DatabaseConnection);

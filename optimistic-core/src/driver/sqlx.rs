@@ -27,6 +27,13 @@ where
     }
 }
 
+/// `?` on a sqlx error gives a [`RunError`](crate::RunError), classified as the runner does.
+impl From<Error> for crate::RunError {
+    fn from(error: Error) -> Self {
+        crate::RunError::driver(kind_of(&error), error)
+    }
+}
+
 // One database per expansion, with concrete types throughout: bounds through `Database`'s
 // projections would make the runner's futures unprovably `Send`.
 macro_rules! sqlx_driver {
@@ -42,6 +49,8 @@ macro_rules! sqlx_driver {
                 kind_of(error)
             }
         }
+
+        super::read_by_from_row!($db);
 
         /// A pool lends one pooled connection to each attempt.
         #[cfg_attr(docsrs, doc(cfg(feature = $feature)))]

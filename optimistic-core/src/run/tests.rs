@@ -269,3 +269,5 @@ fn the_retry_predicate_and_the_attempts_bound_the_loop() {
     assert!(!only_retryable.retries(Kind::Stale));
     assert_eq!(Policy::new().attempts(0).max_attempts(), 1);
 }
+
+crate::driver::read_by_from_row!(Memory);

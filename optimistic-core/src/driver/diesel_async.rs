@@ -1,0 +1,168 @@
+//! diesel-async: a `&mut AsyncPgConnection`, `&mut AsyncMysqlConnection` or `&mut
+//! SyncConnectionWrapper<SqliteConnection>` is a driver (async, tokio); pass `&mut *pooled` for
+//! a deadpool or bb8 connection. Rows read through Diesel's own `QueryableByName`.
+
+use std::borrow::Cow;
+
+use ::diesel::deserialize::QueryableByName;
+use ::diesel::result::{Error, QueryResult};
+use ::diesel_async::{AsyncConnectionCore, RunQueryDsl, TransactionManager};
+use futures_util::StreamExt;
+use sea_query::Values;
+
+use super::{Backend, Connection, Driver, Lent, ReadRow};
+use crate::diesel::{Statement, dialect};
+use crate::retry::kind_of;
+use crate::run::Tokio;
+use crate::{Dialect, DriverRow, Kind, Optimistic};
+
+/// One row of a diesel-async query.
+pub struct Row<C: AsyncConnectionCore>(C::Row<'static, 'static>);
+
+impl<C: AsyncConnectionCore> std::fmt::Debug for Row<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Row").finish_non_exhaustive()
+    }
+}
+
+impl<C: AsyncConnectionCore> DriverRow for Row<C> {
+    type Error = Error;
+}
+
+/// Begins the locked attempt's transaction with `sql`, or a savepoint inside the caller's.
+#[cfg(any(feature = "diesel-async-postgres", feature = "diesel-async-mysql"))]
+async fn begin<C>(connection: &mut C, sql: &'static str) -> QueryResult<()>
+where
+    C: ::diesel_async::AsyncConnection<TransactionManager = ::diesel_async::AnsiTransactionManager>,
+{
+    type Manager = ::diesel_async::AnsiTransactionManager;
+    match Manager::begin_transaction_sql(connection, sql).await {
+        Err(Error::AlreadyInTransaction) => Manager::begin_transaction(connection).await,
+        begun => begun,
+    }
+}
+
+/// The same on the SQLite connection the wrapper runs on its blocking thread, whose
+/// transaction manager the wrapper's commit and rollback then use.
+#[cfg(feature = "diesel-async-sqlite")]
+async fn begin_sqlite(
+    connection: &mut ::diesel_async::sync_connection_wrapper::SyncConnectionWrapper<
+        ::diesel::SqliteConnection,
+    >,
+    sql: &'static str,
+) -> QueryResult<()> {
+    connection
+        .spawn_blocking(move |connection| crate::driver::diesel::begin(connection, sql))
+        .await
+}
+
+macro_rules! diesel_async_driver {
+    ($feature:literal, $connection:ty, $db:ty, $begin:ident, $begin_sql:literal) => {
+        /// diesel-async's type glue on this connection: its rows and errors, async on tokio.
+        #[cfg(feature = $feature)]
+        #[cfg_attr(docsrs, doc(cfg(feature = $feature)))]
+        impl Backend for $connection {
+            type Error = Error;
+            type Row<'r> = Row<$connection>;
+            type Runtime = Tokio;
+
+            fn classify(error: &Error) -> Kind {
+                kind_of(error)
+            }
+        }
+
+        /// Structs that derive Diesel's `QueryableByName`.
+        #[cfg(feature = $feature)]
+        #[cfg_attr(docsrs, doc(cfg(feature = $feature)))]
+        impl<T: Optimistic + QueryableByName<$db>> ReadRow<$connection> for T {
+            fn read_row(row: &Row<$connection>) -> QueryResult<T> {
+                T::build(&row.0).map_err(Error::DeserializationError)
+            }
+        }
+
+        /// Runs every attempt on this connection.
+        #[cfg(feature = $feature)]
+        #[cfg_attr(docsrs, doc(cfg(feature = $feature)))]
+        impl Driver for &mut $connection {
+            type Backend = $connection;
+            type Connection = Self;
+
+            fn dialect(&self) -> Dialect {
+                dialect::<$db>()
+            }
+
+            async fn acquire(&mut self) -> Result<Lent<'_, Self>, Error> {
+                Ok(Lent::Own(self))
+            }
+
+            async fn execute(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> Result<u64, Error> {
+                let statement = Statement::<$db>::from_parts(sql, values)?;
+                Ok(statement.execute(&mut **self).await? as u64)
+            }
+
+            async fn fetch_optional<T: ReadRow<$connection>>(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> Result<Option<T>, Error> {
+                let statement = Statement::<$db>::from_parts(sql, values)?;
+                let mut rows =
+                    std::pin::pin!(AsyncConnectionCore::load(&mut **self, statement).await?);
+                match rows.next().await {
+                    Some(row) => T::read_row(&Row(row?)).map(Some),
+                    None => Ok(None),
+                }
+            }
+        }
+
+        #[cfg(feature = $feature)]
+        #[cfg_attr(docsrs, doc(cfg(feature = $feature)))]
+        impl Connection for &mut $connection {
+            async fn begin_locked(&mut self) -> Result<(), Error> {
+                $begin(&mut **self, $begin_sql).await
+            }
+
+            async fn commit(&mut self) -> Result<(), Error> {
+                type Manager = <$connection as ::diesel_async::AsyncConnection>::TransactionManager;
+                Manager::commit_transaction(&mut **self).await
+            }
+
+            async fn rollback(&mut self) -> Result<(), Error> {
+                type Manager = <$connection as ::diesel_async::AsyncConnection>::TransactionManager;
+                Manager::rollback_transaction(&mut **self).await
+            }
+
+            fn abandon(&mut self) {
+                // Nothing is sent without an await. A pool (deadpool, bb8) discards a connection
+                // left in a transaction; an own connection keeps it open until rolled back.
+            }
+        }
+    };
+}
+
+diesel_async_driver!(
+    "diesel-async-postgres",
+    ::diesel_async::AsyncPgConnection,
+    ::diesel::pg::Pg,
+    begin,
+    "BEGIN"
+);
+diesel_async_driver!(
+    "diesel-async-mysql",
+    ::diesel_async::AsyncMysqlConnection,
+    ::diesel::mysql::Mysql,
+    begin,
+    "BEGIN"
+);
+// As in `driver::diesel`: a DEFERRED transaction would take SQLite's write lock too late.
+diesel_async_driver!(
+    "diesel-async-sqlite",
+    ::diesel_async::sync_connection_wrapper::SyncConnectionWrapper<::diesel::SqliteConnection>,
+    ::diesel::sqlite::Sqlite,
+    begin_sqlite,
+    "BEGIN IMMEDIATE"
+);
