@@ -685,7 +685,9 @@ pub enum Kind {
     OutcomeUnknown,
     /// [`Policy::modify`](crate::run::Policy::modify) found no row with the key.
     NotFound,
-    /// The change refused the write (its closure returned an error); nothing was written.
+    /// The change refused the write (its closure returned an error), or your own work in
+    /// [`Policy::retry`](crate::run::Policy::retry) gave up with a reason of its own; nothing
+    /// was written by it.
     Refused,
     /// Anything else: a driver error that retrying will not cure, a key that is not unique, a
     /// version that cannot move on.
@@ -869,6 +871,21 @@ impl<T: Optimistic> From<Error<T>> for RunError {
     }
 }
 
+/// Your own reason to stop, in work run by [`Policy::retry`](crate::run::Policy::retry)
+/// (`.ok_or("no such seat")?`): [`Kind::Refused`], not retried.
+impl From<&str> for RunError {
+    fn from(reason: &str) -> Self {
+        RunError::refused(reason.into())
+    }
+}
+
+/// See `From<&str>`.
+impl From<String> for RunError {
+    fn from(reason: String) -> Self {
+        RunError::refused(reason.into())
+    }
+}
+
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.attempts > 1 {
@@ -884,7 +901,7 @@ impl fmt::Display for RunError {
                 _ => write!(f, "driver error: {error}"),
             },
             Cause::NotFound { table, key } => write!(f, "{table} ({key}) not found"),
-            Cause::Refused(refusal) => write!(f, "the change refused the write: {refusal}"),
+            Cause::Refused(refusal) => write!(f, "refused: {refusal}"),
         }
     }
 }

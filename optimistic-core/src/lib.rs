@@ -1,10 +1,51 @@
 //! Optimistic locking for any SQL driver.
 //!
-//! Put `#[optimistic]` on a plain struct that maps a table with a version column. It gets
-//! versioned sea-query statements: an `UPDATE` that only applies while the row still has the
-//! version you read (and bumps it), a `DELETE` with the same guard, an `INSERT` and a `SELECT`.
-//! Run them with any driver, hand the driver's "rows affected" to `check`, and you learn whether
-//! the write happened, or whether someone else changed the row first ([`Stale`]).
+//! Put `#[optimistic]` on a plain struct that maps a table with a version column. A
+//! [`Policy`] then reads a row, applies your change and writes it back only while the row still
+//! has the version it read (bumping it), and redoes the change on a fresh read when someone else
+//! wrote first:
+//!
+//! ```
+//! # #[cfg(feature = "rusqlite")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use optimistic_core::{optimistic, Policy, Version};
+//!
+//! #[optimistic(table = "seats")]
+//! #[derive(Debug, Clone)]
+//! struct Seat {
+//!     id: i64,
+//!     is_booked: bool,
+//!     passenger_name: Option<String>,
+//!     version: Version,
+//! }
+//!
+//! # let db = rusqlite::Connection::open_in_memory()?;
+//! # db.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, passenger_name TEXT, version BIGINT NOT NULL);
+//! #                   INSERT INTO seats VALUES (2, FALSE, NULL, 1);")?;
+//! // `db` is a rusqlite connection here; a sqlx pool, a SeaORM or Diesel connection work the
+//! // same (async drivers return a future to `.await`).
+//! let booked = Policy::new().modify(&db, &2, |seat: &mut Seat| {
+//!     if seat.is_booked {
+//!         return Err("taken".into()); // refuses the write
+//!     }
+//!     seat.is_booked = true;
+//!     seat.passenger_name = Some("Ada".into());
+//!     Ok(())
+//! })?;
+//! assert_eq!(booked.row.version, Version::from(2));
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "rusqlite"))]
+//! # fn main() {}
+//! ```
+//!
+//! [`driver`] has the helpers every driver shares (`insert`, `fetch_by_key`, `update`, `touch`,
+//! `delete`, `execute`), [`run`] the runner and its strategies, and [`RunError`] is what both
+//! return: its [`kind`](RunError::kind) says what went wrong.
+//!
+//! The statements themselves are plain sea-query builders, to run with any driver: hand the
+//! driver's "rows affected" to `check`, and you learn whether the write happened, or whether
+//! someone else changed the row first ([`Stale`]).
 //!
 //! ```
 //! use optimistic_core::{optimistic, Error, Version};
@@ -129,13 +170,12 @@
 //!
 //! # Drivers and retries
 //!
-//! The default build depends on no driver. Features add each driver's support: `Version`
-//! as a column type, and `execute` / `insert` helpers that return [`ExecuteError`], which keeps
-//! the check's outcome apart from driver errors: `sqlx-postgres`, `sqlx-mysql`, `sqlx-sqlite`
-//! (module `sqlx`), `rusqlite` (module `rusqlite`), `postgres` (module `postgres`, for
-//! tokio-postgres, and `postgres::blocking`). [`retry::RetryPolicy`] re-runs a whole
-//! read-modify-write after a stale write, with backoff; the `tokio` feature adds
-//! `retry_tokio`.
+//! The default build depends on no driver. Each driver's feature (`sqlx-postgres`,
+//! `sqlx-mysql`, `sqlx-sqlite`, `rusqlite`, `postgres` for tokio-postgres and postgres,
+//! `sea-orm`, `diesel-postgres` / `-mysql` / `-sqlite`, `diesel-async-postgres` / `-mysql` /
+//! `-sqlite`) makes `Version` one of its column types and implements [`driver::Driver`] for its
+//! pools, connections and transactions, so [`driver`]'s helpers and [`Policy`] work on it. The
+//! `tokio` feature (on with every async driver) is what async runners wait on between attempts.
 //!
 //! The struct itself never changes behind your back: store the version `check` returns
 //! (`seat.version = update.check(rows)?`) and, on an error, the struct is exactly as it was.
