@@ -235,6 +235,13 @@ impl AnyStale {
 
 impl<T: Optimistic> From<Stale<T>> for AnyStale {
     fn from(stale: Stale<T>) -> Self {
+        AnyStale::from_ref(&stale)
+    }
+}
+
+impl AnyStale {
+    /// The text form of a typed stale error.
+    pub(crate) fn from_ref<T: Optimistic>(stale: &Stale<T>) -> Self {
         let text = |version: &T::Version| DisplayVersion(version).to_string();
         AnyStale {
             table: T::TABLE,
@@ -363,15 +370,22 @@ impl AnyError {
 
 impl<T: Optimistic> From<Error<T>> for AnyError {
     fn from(error: Error<T>) -> Self {
+        AnyError::from_ref(&error)
+    }
+}
+
+impl AnyError {
+    /// The text form of a typed check error.
+    pub(crate) fn from_ref<T: Optimistic>(error: &Error<T>) -> Self {
         // Rendered before the row type is forgotten, which its Display needs.
         let message = error.to_string();
         let (table, key) = (T::TABLE, KeyText::<T>(error.key()).to_string());
         match error {
-            Error::Stale(stale) => AnyError::Stale(stale.into()),
+            Error::Stale(stale) => AnyError::Stale(AnyStale::from_ref(stale)),
             Error::KeyNotUnique { rows_affected, .. } => AnyError::KeyNotUnique {
                 table,
                 key,
-                rows_affected,
+                rows_affected: *rows_affected,
                 message,
             },
             Error::VersionOverflow { .. } => AnyError::VersionOverflow {
@@ -742,7 +756,8 @@ pub struct RunError {
 }
 
 enum Cause {
-    Check(AnyError),
+    // The text form for every row type, and the typed one for `check_of::<T>()`.
+    Check(AnyError, Box<dyn std::any::Any + Send + Sync>),
     Driver(Box<dyn std::error::Error + Send + Sync + 'static>),
     NotFound { table: Table, key: String },
     Refused(Refusal),
@@ -804,7 +819,7 @@ impl RunError {
     /// current version.
     pub fn stale(&self) -> Option<&AnyStale> {
         match &*self.cause {
-            Cause::Check(error) => error.as_stale(),
+            Cause::Check(error, _) => error.as_stale(),
             _ => None,
         }
     }
@@ -813,9 +828,34 @@ impl RunError {
     /// that cannot move on.
     pub fn check_error(&self) -> Option<&AnyError> {
         match &*self.cause {
-            Cause::Check(error) => Some(error),
+            Cause::Check(error, _) => Some(error),
             _ => None,
         }
+    }
+
+    /// The check's outcome, typed, when the write was of a `T`: a stale write's key and
+    /// versions as the row holds them.
+    ///
+    /// ```
+    /// use optimistic_core::{optimistic, RunError, Version};
+    ///
+    /// #[optimistic(table = "seats")]
+    /// struct Seat { id: i64, version: Version }
+    ///
+    /// let error = RunError::from(Seat { id: 2, version: Version::from(3) }.update().check(0).unwrap_err());
+    /// let stale = error.stale_of::<Seat>().expect("a stale seat");
+    /// assert_eq!((*stale.key(), stale.expected()), (2, Version::from(3)));
+    /// ```
+    pub fn check_of<T: Optimistic + 'static>(&self) -> Option<&Error<T>> {
+        match &*self.cause {
+            Cause::Check(_, typed) => typed.downcast_ref(),
+            _ => None,
+        }
+    }
+
+    /// A stale write of a `T`, typed: [`check_of`](RunError::check_of)'s stale case.
+    pub fn stale_of<T: Optimistic + 'static>(&self) -> Option<&Stale<T>> {
+        self.check_of::<T>()?.as_stale()
     }
 
     /// The driver's own error, when the driver failed.
@@ -856,17 +896,18 @@ impl RunError {
     }
 }
 
-impl<T: Optimistic> From<Error<T>> for RunError {
+impl<T: Optimistic + 'static> From<Error<T>> for RunError {
     fn from(error: Error<T>) -> Self {
         let kind = if error.is_stale() {
             Kind::Stale
         } else {
             Kind::Other
         };
+        let text = AnyError::from_ref(&error);
         RunError {
             kind,
             attempts: 1,
-            cause: Box::new(Cause::Check(error.into())),
+            cause: Box::new(Cause::Check(text, Box::new(error))),
         }
     }
 }
@@ -892,7 +933,7 @@ impl fmt::Display for RunError {
             write!(f, "gave up after {} attempts: ", self.attempts)?;
         }
         match &*self.cause {
-            Cause::Check(error) => fmt::Display::fmt(error, f),
+            Cause::Check(error, _) => fmt::Display::fmt(error, f),
             Cause::Driver(error) => match self.kind {
                 Kind::OutcomeUnknown => write!(
                     f,
@@ -913,7 +954,7 @@ impl fmt::Debug for RunError {
             .field("kind", &self.kind)
             .field("attempts", &self.attempts);
         match &*self.cause {
-            Cause::Check(error) => debug.field("check", error),
+            Cause::Check(error, _) => debug.field("check", error),
             Cause::Driver(error) => debug.field("driver", error),
             Cause::NotFound { table, key } => debug.field("table", table).field("key", key),
             Cause::Refused(refusal) => debug.field("refusal", refusal),
@@ -928,7 +969,7 @@ impl std::error::Error for RunError {
             Cause::Driver(error) => Some(&**error),
             Cause::Refused(refusal) => Some(&**refusal),
             // The message already is the check's: no source repeats it.
-            Cause::Check(_) | Cause::NotFound { .. } => None,
+            Cause::Check(..) | Cause::NotFound { .. } => None,
         }
     }
 }

@@ -152,8 +152,9 @@
 //!
 //! Nothing else is added to your namespace. Every persisted field's type must convert into a
 //! sea-query [`Value`] (`Into<Value>` + `Clone`); key types must also be
-//! `Debug` (for error messages) and at least as visible as the struct (they are its
-//! [`Optimistic::Key`]).
+//! `Debug` (for error messages), owned and thread-safe (`Send + Sync + 'static`, as every
+//! integer, string, UUID or tuple of them is: errors carry the key across threads), and at
+//! least as visible as the struct (they are its [`Optimistic::Key`]).
 //!
 //! # Reading "rows affected"
 //!
@@ -283,8 +284,9 @@ use sea_query::{Iden, InsertStatement, SelectStatement, UpdateStatement, Value};
 /// [`visit_values`](Optimistic::visit_values) must visit the columns of
 /// [`TABLE`](Optimistic::TABLE) in order, each with its own position.
 pub trait Optimistic: Sized {
-    /// The key of one row: the key field's type, or a tuple of them for a composite key.
-    type Key: Clone + fmt::Debug;
+    /// The key of one row: the key field's type, or a tuple of them for a composite key. Owned
+    /// and thread-safe, so that errors carrying it cross threads and outlive the row.
+    type Key: Clone + fmt::Debug + Send + Sync + 'static;
 
     /// The table, its persisted columns and their roles.
     const TABLE: Table;

@@ -100,7 +100,7 @@ macro_rules! diesel_driver {
         /// Structs that derive Diesel's `QueryableByName`.
         #[cfg(feature = $feature)]
         #[cfg_attr(docsrs, doc(cfg(feature = $feature)))]
-        impl<T: Optimistic + QueryableByName<$db>> ReadRow<$connection> for T {
+        impl<T: Optimistic + 'static + QueryableByName<$db>> ReadRow<$connection> for T {
             fn read_row(rows: &Rows<'_, $connection>) -> QueryResult<T> {
                 match rows.cursor.borrow_mut().next() {
                     Some(row) => T::build(&row?).map_err(Error::DeserializationError),

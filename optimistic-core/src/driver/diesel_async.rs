@@ -74,7 +74,7 @@ macro_rules! diesel_async_driver {
         /// Structs that derive Diesel's `QueryableByName`.
         #[cfg(feature = $feature)]
         #[cfg_attr(docsrs, doc(cfg(feature = $feature)))]
-        impl<T: Optimistic + QueryableByName<$db>> ReadRow<$connection> for T {
+        impl<T: Optimistic + 'static + QueryableByName<$db>> ReadRow<$connection> for T {
             fn read_row(row: &Row<$connection>) -> QueryResult<T> {
                 T::build(&row.0).map_err(Error::DeserializationError)
             }

@@ -257,7 +257,7 @@ pub type Finish<D, F> = <<<D as Driver>::Backend as Backend>::Runtime as Runtime
 /// A struct the driver's rows read into. `#[optimistic]` structs are, on every driver whose
 /// columns their fields decode from (its `FromRow`); on Diesel, structs that derive its
 /// `QueryableByName`.
-pub trait ReadRow<B: Backend>: Optimistic {
+pub trait ReadRow<B: Backend>: Optimistic + 'static {
     /// Reads every persisted field from `row`.
     fn read_row(row: &B::Row<'_>) -> Result<Self, B::Error>;
 }
@@ -269,6 +269,7 @@ macro_rules! read_by_from_row {
         impl<T> $crate::driver::ReadRow<$backend> for T
         where
             T: $crate::Optimistic
+                + 'static
                 + for<'r> $crate::FromRow<<$backend as $crate::driver::Backend>::Row<'r>>,
         {
             fn read_row(
@@ -314,7 +315,7 @@ pub(crate) fn classified<B: Backend>(error: B::Error) -> RunError {
 }
 
 /// `INSERT`s `row`, its version as the row holds it.
-pub fn insert<D: Driver, T: Optimistic>(
+pub fn insert<D: Driver, T: Optimistic + 'static>(
     mut driver: D,
     row: &T,
 ) -> Finish<D, impl Future<Output = Result<(), RunError>>> {
@@ -327,7 +328,7 @@ pub fn insert<D: Driver, T: Optimistic>(
 
 /// The versioned `UPDATE` of `row`: on success its new version is stored in it; on any error
 /// it is left exactly as it was.
-pub fn update<D: Driver, T: Optimistic>(
+pub fn update<D: Driver, T: Optimistic + 'static>(
     mut driver: D,
     row: &mut T,
 ) -> Finish<D, impl Future<Output = Result<(), RunError>>> {
@@ -340,7 +341,7 @@ pub fn update<D: Driver, T: Optimistic>(
 
 /// Bumps `row`'s version alone (`SET version = next WHERE key AND version = expected`): a
 /// write that makes every other holder of the row stale. Stores the new version in `row`.
-pub fn touch<D: Driver, T: Optimistic>(
+pub fn touch<D: Driver, T: Optimistic + 'static>(
     mut driver: D,
     row: &mut T,
 ) -> Finish<D, impl Future<Output = Result<(), RunError>>> {
@@ -354,7 +355,7 @@ pub fn touch<D: Driver, T: Optimistic>(
 }
 
 /// The versioned `DELETE` of `row`: stale when the row moved on since it was read.
-pub fn delete<D: Driver, T: Optimistic>(
+pub fn delete<D: Driver, T: Optimistic + 'static>(
     mut driver: D,
     row: &T,
 ) -> Finish<D, impl Future<Output = Result<(), RunError>>> {
@@ -387,6 +388,7 @@ pub fn execute<'s, D, S>(
 where
     D: Driver,
     S: VersionedStatement,
+    S::Row: 'static,
 {
     let (sql, values) = crate::cached::render_versioned(driver.dialect(), statement);
     finish::<D, _>(async move {
@@ -418,7 +420,7 @@ where
 }
 
 /// The versioned update of `row`, which is left as it is: the version it now has, or why not.
-pub(crate) async fn write_update<D: Driver, T: Optimistic>(
+pub(crate) async fn write_update<D: Driver, T: Optimistic + 'static>(
     driver: &mut D,
     row: &T,
 ) -> Result<T::Version, RunError> {

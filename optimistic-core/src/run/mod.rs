@@ -324,7 +324,7 @@ impl Policy {
     }
 
     /// When a write's answer is lost ([`Kind::OutcomeUnknown`]), read the row back and find
-    /// out ([`resolve`](crate::resolve::resolve)): applied is success, not applied is sent
+    /// out ([`resolve`](crate::resolve::resolve())): applied is success, not applied is sent
     /// again, anything else is handed back as unknown. A
     /// [`WriteToken`](crate::WriteToken) column makes "applied" exact.
     pub fn resolve_unknown(mut self, on: bool) -> Self {
@@ -362,7 +362,7 @@ impl Policy {
     /// with any error (`Err("out of stock".into())`, or `?`), which ends the run with
     /// [`Kind::Refused`] and writes nothing. A row that is not there is [`Kind::NotFound`].
     ///
-    /// `driver` is anything the [`driver`](crate::driver) module runs on: a pool (one pooled
+    /// `driver` is anything the [`driver`] module runs on: a pool (one pooled
     /// connection serves each whole attempt), a connection, a transaction. On a blocking driver
     /// this returns the outcome, on an async one a future of it.
     pub fn modify<'a, D, T, R, F>(

@@ -5,7 +5,7 @@ use optimistic_core::{optimistic, Optimistic, Version};
 #[optimistic(table = "documents")]
 struct Document<'a, K, B>
 where
-    K: Into<Value> + Clone + std::fmt::Debug,
+    K: Into<Value> + Clone + std::fmt::Debug + Send + Sync + 'static,
     B: Into<Value> + Clone,
 {
     id: K,
