@@ -11,6 +11,7 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::Duration;
 
+use optimistic_core::Optimistic;
 use optimistic_core::sea_query::{Expr, ExprTrait, SqliteQueryBuilder};
 use optimistic_core::{Error, Version, optimistic};
 use rusqlite::Connection;

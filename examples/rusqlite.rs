@@ -6,6 +6,7 @@
 
 use std::process::ExitCode;
 
+use optimistic_core::Optimistic;
 use optimistic_core::retry::RetryPolicy;
 use optimistic_core::rusqlite::{fetch_by_key, insert, update};
 use optimistic_core::sea_query::SqliteQueryBuilder;

@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use optimistic_core::Optimistic;
 use optimistic_core::http::{self, IfMatch, Precondition};
 use optimistic_core::sea_query::{Expr, ExprTrait, SqliteQueryBuilder};
 use optimistic_core::sqlx::SqlxBinder;

@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 
+use optimistic_core::Optimistic;
 use optimistic_core::retry::RetryPolicy;
 use optimistic_core::{Version, optimistic};
 use sqlx::PgPool;

@@ -5,6 +5,7 @@
 
 use std::process::ExitCode;
 
+use optimistic_core::Optimistic;
 use optimistic_core::retry::RetryPolicy;
 use optimistic_core::{Version, optimistic};
 use tokio_postgres::{Client, NoTls};

@@ -392,7 +392,7 @@ impl AdaptivePolicy {
     /// ```
     /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
     /// use optimistic_core::retry::{RetryPolicy, Retryable};
-    /// use optimistic_core::{optimistic, Dialect, ExecuteError, Version};
+    /// use optimistic_core::{optimistic, Dialect, ExecuteError, Version, Optimistic};
     /// use std::time::Duration;
     ///
     /// #[optimistic(table = "accounts")]

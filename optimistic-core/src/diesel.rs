@@ -581,7 +581,7 @@ fn placeholders(sql: &str, dialect: Dialect) -> Vec<Range<usize>> {
 ///
 /// ```
 /// # use diesel::prelude::*;
-/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::{optimistic, Version, Optimistic};
 /// # use optimistic_core::diesel as db;
 /// # diesel::table! { seats (id) { id -> BigInt, is_booked -> Bool, version -> BigInt } }
 /// # #[optimistic]

@@ -78,7 +78,7 @@ use crate::{ExecuteError, Optimistic, VersionedStatement};
 /// # use diesel::prelude::*;
 /// # use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 /// # use diesel_async::{AsyncConnection, SimpleAsyncConnection};
-/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::{optimistic, Version, Optimistic};
 /// # use optimistic_core::diesel_async as db;
 /// # diesel::table! { seats (id) { id -> BigInt, is_booked -> Bool, version -> BigInt } }
 /// # #[optimistic]

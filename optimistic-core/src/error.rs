@@ -56,7 +56,7 @@ pub enum StaleReason<V> {
 /// reason `.., but the row is now at version 5` / `.., but the row was deleted`.
 ///
 /// ```
-/// # use optimistic_core::{optimistic, Error, Version};
+/// # use optimistic_core::{optimistic, Error, Version, Optimistic};
 /// # #[optimistic(table = "seat")]
 /// # struct Seat { id: i64, version: Version }
 /// # let seat = Seat { id: 2, version: Version::INITIAL };
@@ -186,7 +186,7 @@ fn fmt_stale(
 /// kept as text; the message is the same as the typed error's.
 ///
 /// ```
-/// use optimistic_core::{optimistic, AnyStale, Version};
+/// use optimistic_core::{optimistic, AnyStale, Version, Optimistic};
 ///
 /// #[optimistic(table = "seats")]
 /// struct Seat { id: i64, version: Version }
@@ -281,7 +281,7 @@ impl std::error::Error for AnyStale {}
 /// structs. Its message is the typed error's.
 ///
 /// ```
-/// use optimistic_core::{optimistic, AnyError, Version};
+/// use optimistic_core::{optimistic, AnyError, Version, Optimistic};
 ///
 /// #[optimistic(table = "seats")]
 /// struct Seat { id: i64, version: Version }
@@ -406,7 +406,7 @@ impl AnyError {
 /// and [`Delete::check`](crate::Delete::check).
 ///
 /// ```
-/// # use optimistic_core::{optimistic, Error, Version};
+/// # use optimistic_core::{optimistic, Error, Version, Optimistic};
 /// # #[optimistic(table = "seats")]
 /// # struct Seat { id: i64, version: Version }
 /// # let seat = Seat { id: 2, version: Version::INITIAL };
@@ -736,7 +736,7 @@ pub type Refusal = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// `#[from] RunError` variant takes it into your own error enum.
 ///
 /// ```
-/// use optimistic_core::{optimistic, Kind, RunError, Version};
+/// use optimistic_core::{optimistic, Kind, RunError, Version, Optimistic};
 ///
 /// #[optimistic(table = "seats")]
 /// struct Seat { id: i64, version: Version }
@@ -837,7 +837,7 @@ impl RunError {
     /// versions as the row holds them.
     ///
     /// ```
-    /// use optimistic_core::{optimistic, RunError, Version};
+    /// use optimistic_core::{optimistic, RunError, Version, Optimistic};
     ///
     /// #[optimistic(table = "seats")]
     /// struct Seat { id: i64, version: Version }

@@ -11,7 +11,7 @@ use crate::{AnyError, AnyStale, Error, Optimistic, Stale};
 /// for any row type.
 ///
 /// ```
-/// use optimistic_core::{optimistic, ExecuteError, Version};
+/// use optimistic_core::{optimistic, ExecuteError, Version, Optimistic};
 ///
 /// #[optimistic(table = "seats")]
 /// struct Seat { id: i64, version: Version }
@@ -107,7 +107,7 @@ impl<T: Optimistic, E> From<Error<T>> for ExecuteError<T, E> {
 /// [`Retryable`](crate::retry::Retryable) like the typed error.
 ///
 /// ```
-/// use optimistic_core::{optimistic, AnyExecuteError, ExecuteError, Version};
+/// use optimistic_core::{optimistic, AnyExecuteError, ExecuteError, Version, Optimistic};
 ///
 /// #[optimistic(table = "seats")]
 /// struct Seat { id: i64, version: Version }

@@ -278,7 +278,7 @@ pub fn expected_version(
 /// version).
 ///
 /// ```
-/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::{optimistic, Version, Optimistic};
 /// # use optimistic_core::sea_query::SqliteQueryBuilder;
 /// # #[optimistic(table = "seats")]
 /// # #[derive(Debug, Clone, PartialEq)]

@@ -48,7 +48,7 @@
 //! someone else changed the row first ([`Stale`]).
 //!
 //! ```
-//! use optimistic_core::{optimistic, Error, Version};
+//! use optimistic_core::{optimistic, Error, Version, Optimistic};
 //! use optimistic_core::sea_query::PostgresQueryBuilder;
 //!
 //! #[optimistic(table = "seats")]
@@ -137,13 +137,15 @@
 //! # What it generates
 //!
 //! For `struct Seat`:
-//! - `impl Optimistic for Seat`, whose provided methods build the statements;
-//! - the same methods as inherent methods, so they need no import: `seat.insert()`,
-//!   `seat.update()`, `seat.update_columns([SeatIden::IsBooked])`,
-//!   `seat.update_changed(&original)`, `seat.touch()`, `seat.delete()`, `seat.verify()`,
-//!   `Seat::select()`, `Seat::select_by_key(&key)`, and `seat.update_excluded()` when
-//!   the struct has excluded fields (so the struct cannot have inherent methods of those names
-//!   itself);
+//! - `impl Optimistic for Seat`, whose provided methods build the statements: with the trait
+//!   in scope (`use optimistic_core::Optimistic`), `seat.insert()`, `seat.update()`,
+//!   `seat.update_columns([SeatIden::IsBooked])`, `seat.update_changed(&original)`,
+//!   `seat.touch()`, `seat.delete()`, `seat.verify()`, `Seat::select()`,
+//!   `Seat::select_by_key(&key)`, `seat.update_excluded()`. They are not inherent methods, so
+//!   none shadows an ORM's method of the same name or is shadowed by one: on a SeaORM model,
+//!   `model.delete(db)` is SeaORM's unversioned delete, and `driver::delete(db, &model)` (or
+//!   `Optimistic::delete(&model)`, the statement) is the versioned one;
+//! - `impl FromRow for Seat`, which reads a driver's row by column name;
 //! - `enum SeatIden`, a sea-query [`Iden`] with a `Table` variant and one variant
 //!   per persisted column in PascalCase (`SeatIden::IsBooked` is `is_booked`), with the struct's
 //!   visibility, for hand-written queries. A field whose variant would be `Table` gets
@@ -835,6 +837,17 @@ pub mod __private {
     pub use crate::cached::SqlCache;
     pub use crate::row::SkippedDefault;
     pub use sea_query;
+
+    /// The table of a struct `#[optimistic]` refused: its fallback impl names one, and nothing
+    /// ever reads it (the build fails with the macro's error).
+    pub const REFUSED_TABLE: crate::Table = crate::Table::new(
+        None,
+        "refused",
+        &[
+            crate::Column::new("key", crate::Role::Key),
+            crate::Column::new("version", crate::Role::Version),
+        ],
+    );
 
     /// The version column's value, for the generated `Optimistic::values`.
     pub fn version_value<T: crate::Optimistic>(row: &T) -> sea_query::Value {

@@ -87,7 +87,7 @@ fn bind_values(values: sea_query::Values) -> PostgresValues {
 /// client or transaction, and checks the rows it affected.
 ///
 /// ```no_run
-/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::{optimistic, Version, Optimistic};
 /// # #[optimistic(table = "seats")]
 /// # #[derive(Debug, Clone, PartialEq)]
 /// # struct Seat { id: i64, is_booked: bool, version: Version }
@@ -403,7 +403,7 @@ pub mod blocking {
     /// Runs a versioned statement on a blocking client or transaction and checks it.
     ///
     /// ```no_run
-    /// # use optimistic_core::{optimistic, Version};
+    /// # use optimistic_core::{optimistic, Version, Optimistic};
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, Clone, PartialEq)]
     /// # struct Seat { id: i64, is_booked: bool, version: Version }

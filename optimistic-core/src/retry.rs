@@ -76,7 +76,7 @@ pub struct Retried<T> {
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 ///
 /// ```
-/// # use optimistic_core::{optimistic, Error, Version};
+/// # use optimistic_core::{optimistic, Error, Optimistic, Version};
 /// # #[optimistic(table = "seats")]
 /// # struct Seat { id: i64, version: Version }
 /// # let seat = Seat { id: 2, version: Version::INITIAL };
@@ -163,7 +163,7 @@ impl<E> RetryError<E> {
 /// and deadlocks that databases ask clients to retry.
 ///
 /// ```
-/// # use optimistic_core::{optimistic, Error, Version};
+/// # use optimistic_core::{optimistic, Error, Version, Optimistic};
 /// # #[optimistic(table = "seats")]
 /// # struct Seat { id: i64, version: Version }
 /// # let seat = Seat { id: 2, version: Version::INITIAL };
@@ -594,7 +594,7 @@ impl RetryPolicy {
     /// that is not [`Retryable`], or the attempts run out; sleeps the thread in between.
     ///
     /// ```
-    /// # use optimistic_core::{optimistic, Error, Version};
+    /// # use optimistic_core::{optimistic, Error, Version, Optimistic};
     /// # #[optimistic(table = "seats")]
     /// # struct Seat { id: i64, version: Version }
     /// # let seat = Seat { id: 2, version: Version::INITIAL };
@@ -655,7 +655,7 @@ impl RetryPolicy {
     /// `tokio::time::sleep`, so this crate depends on no runtime.
     ///
     /// ```
-    /// # use optimistic_core::{optimistic, Error, Version};
+    /// # use optimistic_core::{optimistic, Error, Version, Optimistic};
     /// # #[optimistic(table = "seats")]
     /// # struct Seat { id: i64, version: Version }
     /// # let seat = Seat { id: 2, version: Version::INITIAL };
@@ -729,7 +729,7 @@ impl RetryPolicy {
     /// [`retry_async`](Self::retry_async) on tokio's timer (feature `tokio`).
     ///
     /// ```
-    /// # use optimistic_core::{optimistic, Error, Version};
+    /// # use optimistic_core::{optimistic, Error, Version, Optimistic};
     /// # #[optimistic(table = "seats")]
     /// # struct Seat { id: i64, version: Version }
     /// # let seat = Seat { id: 2, version: Version::INITIAL };

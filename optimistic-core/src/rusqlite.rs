@@ -85,7 +85,7 @@ rusqlite_integer!(WriteToken, |token| token.pending());
 /// it affected. Works inside a transaction too (`Transaction` derefs to `Connection`).
 ///
 /// ```
-/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::{optimistic, Version, Optimistic};
 /// # use optimistic_core::rusqlite as db;
 /// # #[optimistic(table = "seats")]
 /// # #[derive(Debug, Clone, PartialEq)]

@@ -134,7 +134,7 @@ fn raw_statement(backend: DbBackend, sql: Cow<'static, str>, values: Values) -> 
 /// and checks the rows it affected; returns the new version for an update.
 ///
 /// ```no_run
-/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::{optimistic, Version, Optimistic};
 /// # #[optimistic(table = "seats")]
 /// # struct Seat { id: i64, is_booked: bool, version: Version }
 /// # async fn run(db: &sea_orm::DatabaseConnection, mut seat: Seat) -> Result<(), Box<dyn std::error::Error>> {
@@ -398,7 +398,7 @@ where
 /// [`StaleReason`]: crate::StaleReason
 ///
 /// ```no_run
-/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::{optimistic, Version, Optimistic};
 /// # #[optimistic(table = "seats")]
 /// # struct Seat { id: i64, is_booked: bool, version: Version }
 /// # async fn run(db: &sea_orm::DatabaseConnection, seat: Seat) -> Result<(), Box<dyn std::error::Error>> {

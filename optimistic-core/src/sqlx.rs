@@ -260,7 +260,7 @@ impl Backend for ::sqlx::Sqlite {
 /// ```
 /// # #[cfg(feature = "sqlx-sqlite")]
 /// # mod example {
-/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::{optimistic, Version, Optimistic};
 /// # #[optimistic(table = "seats")]
 /// # #[derive(Debug, Clone, PartialEq)]
 /// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
@@ -719,7 +719,7 @@ where
 /// ```
 /// # #[cfg(feature = "sqlx-sqlite")]
 /// # mod example {
-/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::{optimistic, Version, Optimistic};
 /// # #[optimistic(table = "seats")]
 /// # #[derive(Debug, Clone, PartialEq)]
 /// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }

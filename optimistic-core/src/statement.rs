@@ -19,7 +19,7 @@ use crate::{ColumnError, Error, Locking, Operation, Optimistic, Role, Stale};
 /// [`check`](Update::check): the row is only up to date once `check` says so.
 ///
 /// ```
-/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::{optimistic, Version, Optimistic};
 /// # use optimistic_core::sea_query::SqliteQueryBuilder;
 /// # #[optimistic(table = "seats")]
 /// # #[derive(Debug, Clone, PartialEq)]
@@ -48,7 +48,7 @@ pub struct Update<T: Optimistic> {
 /// [`check`](Delete::check).
 ///
 /// ```
-/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::{optimistic, Version, Optimistic};
 /// # use optimistic_core::sea_query::SqliteQueryBuilder;
 /// # #[optimistic(table = "seats")]
 /// # #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +76,7 @@ pub struct Delete<T: Optimistic> {
 /// writers go stale (JPA's `OPTIMISTIC_FORCE_INCREMENT`).
 ///
 /// ```
-/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::{optimistic, Version, Optimistic};
 /// # use optimistic_core::sea_query::SqliteQueryBuilder;
 /// # #[optimistic(table = "seats")]
 /// # #[derive(Debug, Clone, PartialEq)]
@@ -108,7 +108,7 @@ impl<T: Optimistic> Verify<T> {
     /// microseconds before its writes all go stale.
     ///
     /// ```
-    /// # use optimistic_core::{optimistic, Version};
+    /// # use optimistic_core::{optimistic, Version, Optimistic};
     /// # use optimistic_core::sea_query::SqliteQueryBuilder;
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, Clone, PartialEq)]
@@ -192,7 +192,7 @@ impl<T: Optimistic> Update<T> {
     /// its type's maximum (the statement then matches no row, and `check` reports the overflow).
     ///
     /// ```
-    /// # use optimistic_core::{optimistic, Version};
+    /// # use optimistic_core::{optimistic, Version, Optimistic};
     /// # use optimistic_core::sea_query::SqliteQueryBuilder;
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, Clone, PartialEq)]
@@ -218,7 +218,7 @@ impl<T: Optimistic> Update<T> {
     /// version when `found` is true, then call [`check_current`](Update::check_current).
     ///
     /// ```
-    /// # use optimistic_core::{optimistic, Version};
+    /// # use optimistic_core::{optimistic, Version, Optimistic};
     /// # use optimistic_core::sea_query::SqliteQueryBuilder;
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, Clone, PartialEq)]
@@ -264,7 +264,7 @@ impl<T: Optimistic> Update<T> {
     /// reason is left unknown (run [`Stale::probe`] for it).
     ///
     /// ```
-    /// # use optimistic_core::{optimistic, Version};
+    /// # use optimistic_core::{optimistic, Version, Optimistic};
     /// # use optimistic_core::sea_query::SqliteQueryBuilder;
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, Clone, PartialEq)]
@@ -344,7 +344,7 @@ impl<T: Optimistic> Delete<T> {
 /// [`Delete`]. The driver helpers take either.
 ///
 /// ```
-/// # use optimistic_core::{optimistic, Version};
+/// # use optimistic_core::{optimistic, Version, Optimistic};
 /// # use optimistic_core::sea_query::SqliteQueryBuilder;
 /// # #[optimistic(table = "seats")]
 /// # #[derive(Debug, Clone, PartialEq)]
@@ -851,6 +851,7 @@ fn where_key<T: Optimistic>(row: &T, mut add: impl FnMut(Expr)) {
 
 #[cfg(test)]
 mod tests {
+    use crate::Optimistic;
     use crate::{Error, Operation, Version, optimistic};
 
     #[optimistic(table = "seats")]

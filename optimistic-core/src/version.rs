@@ -118,7 +118,7 @@ impl VersionValue for NoVersion {
 /// - PostgreSQL only (and its forks that keep `xmin`).
 ///
 /// ```
-/// use optimistic_core::{optimistic, Xmin};
+/// use optimistic_core::{optimistic, Xmin, Optimistic};
 /// use optimistic_core::sea_query::PostgresQueryBuilder;
 ///
 /// #[optimistic(table = "accounts", lock = "xmin")]

@@ -4,19 +4,116 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
+use crate::ast::Input;
 use crate::model::{Lock, Model, Role};
 
-/// `impl Optimistic`, the inherent methods that forward to it, and the `<Struct>Iden` enum.
+/// `impl Optimistic`, `impl FromRow` and the `<Struct>Iden` enum. No inherent methods: the
+/// statements are the trait's (`use optimistic_core::Optimistic`), so none can shadow, or be
+/// shadowed by, an ORM's method of the same name (SeaORM's `delete`, Diesel's `update`).
 pub(crate) fn expand(model: &Model) -> TokenStream {
     let iden = iden_enum(model);
     let optimistic = impl_optimistic(model);
     let from_row = impl_from_row(model);
-    let inherent = inherent_methods(model);
+    let Model { ident, .. } = model;
+    let (impl_generics, ty_generics, where_clause) = model.generics.split_for_impl();
     quote! {
         #iden
         #optimistic
         #from_row
-        #inherent
+        // A mapped struct may only ever be built by `FromRow` (a driver's read): this keeps
+        // rustc's dead-code pass from calling it never constructed, or its fields never read.
+        #[allow(dead_code)]
+        impl #impl_generics #ident #ty_generics #where_clause {}
+    }
+}
+
+/// For a struct the macro refused: the traits implemented with bodies that never run, as
+/// thiserror's fallback does, so the code that uses the struct adds no errors of its own to the
+/// one that says what to fix. The key and version types are the fields' where they can be told.
+pub(crate) fn fallback(input: &Input) -> TokenStream {
+    let ident = &input.item.ident;
+    let krate = input
+        .attrs
+        .krate
+        .clone()
+        .unwrap_or_else(|| syn::parse_quote!(::optimistic_core));
+    let (impl_generics, ty_generics, where_clause) = input.item.generics.split_for_impl();
+    let named = |name: &'static str| input.fields.iter().filter(move |field| field.ident == name);
+    let marked_keys: Vec<_> = input
+        .fields
+        .iter()
+        .filter(|field| {
+            field.attrs.key.is_some()
+                || field.orm.primary_key
+                || input
+                    .orm
+                    .primary_key_fields
+                    .iter()
+                    .any(|key| field.ident == key)
+        })
+        .collect();
+    let keys = if marked_keys.is_empty() {
+        named("id").collect()
+    } else {
+        marked_keys
+    };
+    let key_type = match keys.as_slice() {
+        [key] => {
+            let ty = key.ty;
+            quote!(#ty)
+        }
+        keys => {
+            let types = keys.iter().map(|key| key.ty);
+            quote!((#(#types,)*))
+        }
+    };
+    let version = input
+        .fields
+        .iter()
+        .find(|field| field.attrs.version.is_some())
+        .or_else(|| named("version").next());
+    let version_type = match version {
+        Some(field) => {
+            let ty = field.ty;
+            quote!(#ty)
+        }
+        None => quote!(#krate::Version),
+    };
+    let sea_query = quote!(#krate::__private::sea_query);
+    let unreachable = quote!(::core::unreachable!("`#[optimistic]` refused this struct"));
+    let mut with_row = input.item.generics.clone();
+    with_row
+        .params
+        .push(syn::parse_quote!(__OptimisticRow: #krate::DriverRow + ?::core::marker::Sized));
+    let (row_generics, _, _) = with_row.split_for_impl();
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics #krate::Optimistic for #ident #ty_generics #where_clause {
+            type Key = #key_type;
+            const TABLE: #krate::Table = #krate::__private::REFUSED_TABLE;
+            fn key(&self) -> Self::Key { #unreachable }
+            type Version = #version_type;
+            fn version(&self) -> Self::Version { #unreachable }
+            fn set_version(&mut self, _: Self::Version) { #unreachable }
+            fn visit_values<W, F>(&self, _: W, _: F)
+            where
+                W: ::core::ops::Fn(#krate::Role) -> bool,
+                F: ::core::ops::FnMut(usize, #sea_query::Value),
+            {
+                #unreachable
+            }
+            fn copy_column(&mut self, _: usize, _: &Self) { #unreachable }
+            fn key_values(_: &Self::Key) -> ::std::vec::Vec<#sea_query::Value> { #unreachable }
+        }
+
+        #[automatically_derived]
+        impl #row_generics #krate::FromRow<__OptimisticRow> for #ident #ty_generics #where_clause {
+            fn from_row(
+                _: &__OptimisticRow,
+            ) -> ::core::result::Result<Self, <__OptimisticRow as #krate::DriverRow>::Error> {
+                #unreachable
+            }
+        }
     }
 }
 
@@ -297,141 +394,6 @@ fn role_path(krate: &syn::Path, role: Role) -> TokenStream {
 }
 
 /// The statement builders as inherent methods, so calling them needs no trait import.
-fn inherent_methods(model: &Model) -> TokenStream {
-    let Model {
-        ident, vis, krate, ..
-    } = model;
-    let (impl_generics, ty_generics, where_clause) = model.generics.split_for_impl();
-    let sea_query = quote!(#krate::__private::sea_query);
-    let table = model.qualified_table();
-    let doc_insert = format!("`INSERT` of this row into `{table}`, version as held.");
-    let doc_update = format!(
-        "Versioned `UPDATE` of this row in `{table}`: writes every data column and bumps the \
-         version, only if the row still has this version. Run it, then call `check` on it."
-    );
-    let doc_touch = format!(
-        "Versioned `UPDATE` of `{table}` that only bumps the version, if the row still has this \
-         version. Run it, then call `check` on it."
-    );
-    let doc_delete = format!(
-        "Versioned `DELETE` of this row from `{table}`, only if the row still has this version. \
-         Run it, then call `check` on it."
-    );
-    let doc_select = format!("`SELECT` of every persisted column of `{table}`, in field order.");
-    let doc_select_by_key =
-        format!("`SELECT` of every persisted column of the row of `{table}` with this key.");
-    let doc_select_for_update = format!(
-        "`SELECT .. FOR UPDATE` of the row of `{table}` with this key: in a transaction, it holds \
-         the row's lock until the transaction ends (SQLite: run it in `BEGIN IMMEDIATE`)."
-    );
-    let doc_verify = format!(
-        "`SELECT` that confirms this row of `{table}` is still at this version (an optimistic \
-         read check). Run it, then call `check` with the rows it returned."
-    );
-    let doc_columns = format!(
-        "Versioned `UPDATE` of `{table}` that writes only `columns`; fails for a key, version or \
-         excluded column. Run it, then call `check` on it."
-    );
-    let doc_changed = format!(
-        "Versioned `UPDATE` of `{table}` that writes only the data columns that differ from \
-         `original` (the row as read); `None` when none does. Run it, then call `check` on it."
-    );
-    let iden = model.iden_ident();
-    let update_excluded = model.has_excluded().then(|| {
-        let doc = format!(
-            "Unversioned `UPDATE` of this row's excluded columns in `{table}`: neither checks nor \
-             bumps the version."
-        );
-        quote! {
-            #[doc = #doc]
-            #vis fn update_excluded(&self) -> #sea_query::UpdateStatement {
-                <Self as #krate::Optimistic>::update_excluded(self)
-            }
-        }
-    });
-    // A table locked by values has no version: no `update()`, `touch()`, `verify()` or
-    // `update_columns()`, so calling one is "no method" at the call site.
-    let (versioned_update, versioned_checks) = match model.lock {
-        Lock::Version | Lock::Xmin => (
-            quote! {
-                #[doc = #doc_update]
-                #vis fn update(&self) -> #krate::Update<Self> {
-                    <Self as #krate::Optimistic>::update(self)
-                }
-
-                #[doc = #doc_touch]
-                #vis fn touch(&self) -> #krate::Update<Self> {
-                    <Self as #krate::Optimistic>::touch(self)
-                }
-            },
-            quote! {
-                #[doc = #doc_verify]
-                #vis fn verify(&self) -> #krate::Verify<Self> {
-                    <Self as #krate::Optimistic>::verify(self)
-                }
-
-                #[doc = #doc_columns]
-                #vis fn update_columns(
-                    &self,
-                    columns: impl ::core::iter::IntoIterator<Item = #iden>,
-                ) -> ::core::result::Result<#krate::Update<Self>, #krate::ColumnError> {
-                    <Self as #krate::Optimistic>::update_columns(self, columns)
-                }
-            },
-        ),
-        Lock::Dirty | Lock::All => (TokenStream::new(), TokenStream::new()),
-    };
-    quote! {
-        // The methods share the struct's visibility, so an unused one in a private struct would
-        // trip `dead_code` in the user's crate.
-        #[allow(dead_code)]
-        impl #impl_generics #ident #ty_generics #where_clause {
-            #[doc = #doc_insert]
-            #vis fn insert(&self) -> #sea_query::InsertStatement {
-                <Self as #krate::Optimistic>::insert(self)
-            }
-
-            #versioned_update
-
-            #[doc = #doc_delete]
-            #vis fn delete(&self) -> #krate::Delete<Self> {
-                <Self as #krate::Optimistic>::delete(self)
-            }
-
-            #[doc = #doc_select]
-            #vis fn select() -> #sea_query::SelectStatement {
-                <Self as #krate::Optimistic>::select()
-            }
-
-            #[doc = #doc_select_by_key]
-            #vis fn select_by_key(
-                key: &<Self as #krate::Optimistic>::Key,
-            ) -> #sea_query::SelectStatement {
-                <Self as #krate::Optimistic>::select_by_key(key)
-            }
-
-            #[doc = #doc_select_for_update]
-            #vis fn select_by_key_for_update(
-                key: &<Self as #krate::Optimistic>::Key,
-            ) -> #sea_query::SelectStatement {
-                <Self as #krate::Optimistic>::select_by_key_for_update(key)
-            }
-
-            #versioned_checks
-
-            #[doc = #doc_changed]
-            #vis fn update_changed(
-                &self,
-                original: &Self,
-            ) -> ::core::option::Option<#krate::Update<Self>> {
-                <Self as #krate::Optimistic>::update_changed(self, original)
-            }
-
-            #update_excluded
-        }
-    }
-}
-
 fn iden_enum(model: &Model) -> TokenStream {
     let Model {
         ident, vis, krate, ..

@@ -13,6 +13,7 @@ mod model;
 mod valid;
 
 use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
 use quote::quote;
 
 /// Maps a struct with a version column to a table and generates versioned sea-query statements
@@ -34,19 +35,22 @@ fn optimistic2(
         }
     };
     let cx = ctxt::Ctxt::default();
-    let model = ast::parse(&cx, args, &item).and_then(|input| valid::validate(&cx, &input));
-    let item = ast::strip_attrs(item);
-    match model {
+    let input = ast::parse(&cx, args, &item);
+    let model = input.as_ref().and_then(|input| valid::validate(&cx, input));
+    let generated = match (&model, &input) {
         // Errors found while parsing options still count, even when a model could be built.
-        Some(model) if !cx.has_errors() => {
-            let generated = expand::expand(&model);
-            quote!(#item #generated)
-        }
-        // The struct itself is still emitted, so the user sees our errors and no cascade of
-        // "cannot find type" errors from the code that uses it.
-        _ => {
+        (Some(model), _) if !cx.has_errors() => Ok(expand::expand(model)),
+        // The struct itself is still emitted, with impls whose bodies never run, so the user
+        // sees our errors and no cascade from the code that uses the struct.
+        (_, Some(input)) => Err(expand::fallback(input)),
+        (_, None) => Err(TokenStream2::new()),
+    };
+    let stripped = ast::strip_attrs(item.clone());
+    match generated {
+        Ok(generated) => quote!(#stripped #generated),
+        Err(fallback) => {
             let errors = cx.into_compile_errors();
-            quote!(#item #errors)
+            quote!(#stripped #errors #fallback)
         }
     }
 }

@@ -74,12 +74,6 @@ impl Model {
             .filter(|column| column.role == Role::Key)
     }
 
-    pub(crate) fn has_excluded(&self) -> bool {
-        self.columns
-            .iter()
-            .any(|column| column.role == Role::Excluded)
-    }
-
     pub(crate) fn write_token(&self) -> Option<&Column> {
         self.columns
             .iter()

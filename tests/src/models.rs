@@ -245,6 +245,7 @@ pub const ASSIGNMENTS_SQLITE: &str = r#"CREATE TABLE seat_assignments (
 /// crate-visible, their fields are read only by the generated code, and most generated methods
 /// go unused.
 mod quiet {
+    use optimistic_core::Optimistic;
     use optimistic_core::sea_query::SqliteQueryBuilder;
     use optimistic_core::{Version, optimistic};
 

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use optimistic_core::Optimistic;
 use optimistic_core::sea_query::SqliteQueryBuilder;
 use rusqlite::Connection;
 use sea_query_rusqlite::RusqliteBinder;

@@ -1,6 +1,7 @@
 //! Checked batch updates: 100 rows, 7 of them changed by someone else first. The batch reports
 //! exactly those 7 keys; all-or-nothing in a transaction writes none.
 
+use optimistic_core::Optimistic;
 use optimistic_core::{Batch, Error, ExecuteError, Version};
 use optimistic_tests::db::{Db, SqlxDb, load_seat};
 use optimistic_tests::models::{SEATS, Seat};

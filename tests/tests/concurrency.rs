@@ -6,6 +6,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
+use optimistic_core::Optimistic;
 use optimistic_core::Version;
 use optimistic_core::retry::RetryPolicy;
 use optimistic_core::sea_query::{Expr, ExprTrait, Query};

@@ -1,6 +1,7 @@
 //! Stale writes that say what happened: the row changed (to which version) or was deleted.
 //! On PostgreSQL in the same statement, elsewhere through the probe that follows it.
 
+use optimistic_core::Optimistic;
 use optimistic_core::sea_query::{Expr, ExprTrait};
 use optimistic_core::{Error, ExecuteError, StaleReason, Version};
 use optimistic_tests::db::{Db, DriverError, Kind, RusqliteDb, SqlxDb};

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use optimistic_core::Optimistic;
 use optimistic_core::Version;
 use optimistic_core::retry::{RetryError, RetryPolicy, Retryable};
 use optimistic_tests::db::{

@@ -2,6 +2,7 @@
 //! driver and backend (sqlx on SQLite once read it as 0), and a stale write against such a row
 //! is reported as stale, without a reason, rather than as a decode failure.
 
+use optimistic_core::Optimistic;
 use optimistic_core::{Error, ExecuteError, Version};
 use optimistic_tests::db::{Db, SeaOrmDb, SqlxDb};
 use optimistic_tests::models::Seat;

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use optimistic_core::driver;
-use optimistic_core::{Kind, Policy, Version, optimistic};
+use optimistic_core::{Kind, Optimistic, Policy, Version, optimistic};
 use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime, runtime};
 use optimistic_tests::sqlite::TempSqlite;
 use sqlx::pool::PoolOptions;

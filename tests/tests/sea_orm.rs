@@ -3,6 +3,7 @@
 //! what was set, with the version check, on SQLite always and PostgreSQL / MariaDB when their
 //! variables are set.
 
+use optimistic_core::Optimistic;
 use optimistic_core::sea_orm::VersionedActiveModel;
 use optimistic_core::{Error, ExecuteError, Operation, StaleReason, Version};
 use optimistic_tests::models::{SEATS, fruit, fruit_ddl, order_entity, orders_ddl, seat_entity};

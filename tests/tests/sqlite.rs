@@ -3,6 +3,7 @@
 use std::sync::{Arc, Barrier};
 use std::thread;
 
+use optimistic_core::Optimistic;
 use optimistic_core::sea_query::{Expr, ExprTrait, Query, SqliteQueryBuilder};
 use optimistic_core::{Error, Operation, Version};
 use optimistic_tests::models::{ASSIGNMENTS_SQLITE, Assignment, SEATS, Seat, SeatIden};

@@ -1,5 +1,6 @@
 //! Excluded columns, partial updates and optimistic read checks on every backend.
 
+use optimistic_core::Optimistic;
 use optimistic_core::Version;
 use optimistic_core::sea_query::{Expr, ExprTrait};
 use optimistic_tests::db::{Db, Kind};

@@ -1,5 +1,6 @@
 //! Properties of the public types that only the compiler can check.
 
+use optimistic_core::Optimistic;
 use optimistic_core::{Delete, Error, Stale, Update};
 use optimistic_tests::models::{Assignment, Seat};
 

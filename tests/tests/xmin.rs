@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use optimistic_core::Optimistic;
 use optimistic_core::retry::RetryPolicy;
 use optimistic_core::sea_query::PostgresQueryBuilder;
 use optimistic_core::{ExecuteError, Xmin, optimistic};

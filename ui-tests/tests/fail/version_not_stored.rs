@@ -2,7 +2,7 @@
 // expect the old version and go stale.
 #![deny(unused_must_use)]
 
-use optimistic_core::{Error, Version, optimistic};
+use optimistic_core::{Error, Optimistic, Version, optimistic};
 
 #[optimistic]
 struct Seat {

@@ -1,6 +1,6 @@
 //! Several key fields: every one of them is in the WHERE, and the key is a tuple.
 use optimistic_core::sea_query::PostgresQueryBuilder;
-use optimistic_core::{optimistic, Version};
+use optimistic_core::{optimistic, Optimistic, Version};
 
 #[optimistic(table = "seat_assignments")]
 struct Assignment {

@@ -3,7 +3,7 @@ mod db {
     pub use optimistic_core as locking;
 }
 
-use db::locking::{optimistic, Version};
+use db::locking::{optimistic, Optimistic, Version};
 
 #[optimistic(crate = "crate::db::locking")]
 struct Seat {

@@ -1,7 +1,7 @@
 //! With no options at all: table = snake_case of the name, key = `id`, version = the `Version`
 //! field, columns = field names (raw identifiers unrawed).
 use optimistic_core::sea_query::PostgresQueryBuilder;
-use optimistic_core::{optimistic, Version};
+use optimistic_core::{optimistic, Optimistic, Version};
 
 #[optimistic]
 struct SeatMap {

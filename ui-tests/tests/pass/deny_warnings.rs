@@ -5,7 +5,7 @@
 
 /// Public mapping.
 pub mod model {
-    use optimistic_core::{Version, optimistic};
+    use optimistic_core::{Optimistic, Version, optimistic};
 
     /// A seat on a flight.
     #[optimistic(table = "seats")]
@@ -59,6 +59,8 @@ pub mod model {
         hidden.insert().to_string(optimistic_core::sea_query::SqliteQueryBuilder)
     }
 }
+
+use optimistic_core::Optimistic;
 
 fn main() {
     let seat = model::Seat { id: 1, is_booked: false, version: optimistic_core::Version::INITIAL };

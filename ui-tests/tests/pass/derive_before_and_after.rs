@@ -1,6 +1,6 @@
 //! `#[optimistic]` works on either side of `#[derive(..)]`, and the derives still see the
 //! struct (with our field attributes removed).
-use optimistic_core::{Version, optimistic};
+use optimistic_core::{Optimistic, Version, optimistic};
 
 #[optimistic(table = "seats")]
 #[derive(Debug, Clone, PartialEq)]

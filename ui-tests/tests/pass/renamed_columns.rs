@@ -1,6 +1,6 @@
 //! `column = ".."` renames, including the version (Rails' `lock_version`) and a reserved word.
 use optimistic_core::sea_query::{Iden, MysqlQueryBuilder};
-use optimistic_core::{optimistic, Version};
+use optimistic_core::{optimistic, Optimistic, Version};
 
 #[optimistic]
 struct Order {

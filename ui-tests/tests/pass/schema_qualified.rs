@@ -1,6 +1,6 @@
 //! `schema = ".."` qualifies the table in every statement.
 use optimistic_core::sea_query::PostgresQueryBuilder;
-use optimistic_core::{optimistic, Version};
+use optimistic_core::{optimistic, Optimistic, Version};
 
 #[optimistic(schema = "booking", table = "seats")]
 struct Seat {

@@ -1,6 +1,6 @@
 //! `skip` leaves a field out of every statement; it needs no conversion to a value.
 use optimistic_core::sea_query::SqliteQueryBuilder;
-use optimistic_core::{optimistic, Version};
+use optimistic_core::{optimistic, Optimistic, Version};
 
 struct NotStorable;
 
