@@ -1,6 +1,6 @@
 //! Diesel 2.3 with optimistic locking on a struct that keeps Diesel's derives: read it with
-//! Diesel's query DSL, change it, write it with a versioned update that reports a typed stale
-//! error, and retry inside a transaction. Runs on PostgreSQL, in a temporary table.
+//! Diesel's query DSL, change it, write it with a versioned update that reports a stale error,
+//! and retry inside a transaction. Runs on PostgreSQL, in a temporary table.
 //!
 //!     POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo run -p optimistic-server-examples --example diesel
 
@@ -8,9 +8,7 @@ use std::process::ExitCode;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use optimistic_core::diesel as db;
-use optimistic_core::retry::RetryPolicy;
-use optimistic_core::{ExecuteError, Version, optimistic};
+use optimistic_core::{Policy, RunError, Version, driver, optimistic};
 
 diesel::table! {
     /// The accounts, as Diesel's schema.
@@ -51,7 +49,7 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     connection.batch_execute(
         "CREATE TEMPORARY TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, version BIGINT NOT NULL)",
     )?;
-    db::insert(
+    driver::insert(
         &mut connection,
         &Account {
             id: 1,
@@ -65,27 +63,27 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut bob = alice.clone();
 
     alice.balance += 100;
-    db::update(&mut connection, &mut alice)?; // stores the new version in `alice`
+    driver::update(&mut connection, &mut alice)?; // stores the new version in `alice`
     println!("alice deposited 100: version {}", alice.version);
 
     bob.balance += 50;
-    let error = db::update(&mut connection, &mut bob).unwrap_err();
-    println!("bob: {error}");
+    let error = driver::update(&mut connection, &mut bob).unwrap_err();
+    println!("bob: {error} ({})", error.kind());
 
-    // Read again and redo the change until it applies, each attempt in its own transaction;
-    // Diesel's error converts with `?` and is retryable as it is.
-    let done = RetryPolicy::default().retry(|_attempt| {
+    // Read again (with Diesel's DSL) and redo the change until it applies, each attempt in its
+    // own transaction: `Policy::retry` runs any work, and Diesel's error converts with `?` into
+    // a `RunError` that says whether it is worth retrying.
+    let mut attempts = 0;
+    let version = Policy::new().retry(|attempt| {
+        attempts = attempt;
         connection.transaction(|connection| {
             let mut fresh = read(connection, 1)?;
             fresh.balance += 50;
-            db::update(connection, &mut fresh)?;
-            Ok::<_, ExecuteError<Account, diesel::result::Error>>(fresh.version)
+            driver::update(connection, &mut fresh)?;
+            Ok::<_, RunError>(fresh.version)
         })
     })?;
-    println!(
-        "bob deposited 50 after {} attempt(s): version {}",
-        done.attempts, done.value
-    );
+    println!("bob deposited 50 after {attempts} attempt(s): version {version}");
 
     let account = read(&mut connection, 1)?;
     println!("final: {account:?}");

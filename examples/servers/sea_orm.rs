@@ -1,14 +1,12 @@
 //! SeaORM 2 with optimistic locking on an entity's own `Model`: read it with
-//! `Entity::find_by_id`, change it, write it with a versioned update that reports a typed stale
-//! error (never `DbErr::RecordNotUpdated`), and retry. Runs on an in-memory SQLite database.
+//! `Entity::find_by_id`, change it, write it with a versioned update that reports a stale
+//! error (never `DbErr::RecordNotUpdated`), and let the runner retry. Runs on an in-memory SQLite database.
 //!
 //!     cargo run -p optimistic-server-examples --example sea_orm
 
 use std::process::ExitCode;
 
-use optimistic_core::retry::RetryPolicy;
-use optimistic_core::sea_orm::update;
-use optimistic_core::{ExecuteError, Version};
+use optimistic_core::{Policy, Version, driver};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Database, DbErr, EntityTrait, Set};
 
 mod account {
@@ -62,25 +60,23 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut bob = alice.clone();
 
     alice.balance += 100;
-    update(&db, &mut alice).await?; // stores the new version in `alice`
+    driver::update(&db, &mut alice).await?; // stores the new version in `alice`
     println!("alice deposited 100: version {}", alice.version);
 
     bob.balance += 50;
-    let error = update(&db, &mut bob).await.unwrap_err();
-    println!("bob: {error}");
+    let error = driver::update(&db, &mut bob).await.unwrap_err();
+    println!("bob: {error} ({})", error.kind());
 
-    // Read again and redo the change until it applies; `DbErr` is retryable as it is.
-    let done = RetryPolicy::default()
-        .retry_tokio(|_attempt| async {
-            let mut fresh = read(&db, 1).await?;
+    // Read again and redo the change until it applies (SeaORM's retryable errors too).
+    let done = Policy::new()
+        .modify(&db, &1, |fresh: &mut account::Model| {
             fresh.balance += 50;
-            update(&db, &mut fresh).await?;
-            Ok::<_, ExecuteError<account::Model, DbErr>>(fresh.version)
+            Ok(())
         })
         .await?;
     println!(
         "bob deposited 50 after {} attempt(s): version {}",
-        done.attempts, done.value
+        done.attempts, done.row.version
     );
 
     let account = read(&db, 1).await?;

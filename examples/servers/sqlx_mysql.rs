@@ -8,9 +8,7 @@
 
 use std::process::ExitCode;
 
-use optimistic_core::Optimistic;
-use optimistic_core::retry::RetryPolicy;
-use optimistic_core::{Version, optimistic};
+use optimistic_core::{Optimistic, Policy, Version, driver, optimistic};
 use sqlx::MySqlPool;
 
 #[optimistic(table = "optimistic_example_accounts")]
@@ -19,13 +17,6 @@ struct Account {
     id: i64,
     balance: i64,
     version: Version,
-}
-
-/// Reads the account into the struct (by column name; `Version` is a sqlx column type).
-async fn read(pool: &MySqlPool, id: i64) -> Result<Account, sqlx::Error> {
-    optimistic_core::sqlx::fetch_by_key::<Account, _>(pool, &id)
-        .await?
-        .ok_or(sqlx::Error::RowNotFound)
 }
 
 #[tokio::main]
@@ -41,49 +32,42 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     )
     .execute(&pool)
     .await?;
-    optimistic_core::sqlx::insert(
-        &pool,
-        &Account {
-            id: 1,
-            balance: 0,
-            version: Version::INITIAL,
-        },
-    )
-    .await?;
+    let account = Account {
+        id: 1,
+        balance: 0,
+        version: Version::INITIAL,
+    };
+    driver::insert(&pool, &account).await?;
 
-    let mut alice = read(&pool, 1).await?;
+    // Both tellers read the account at version 1 (by column name; `Version` is a sqlx type).
+    let mut alice: Account = driver::fetch_by_key(&pool, &1)
+        .await?
+        .ok_or("no account 1")?;
     let mut bob = alice.clone();
 
     alice.balance += 100;
-    alice.version = optimistic_core::sqlx::execute(&pool, &alice.update()).await?;
+    alice.version = driver::execute(&pool, &alice.update()).await?;
     println!("alice deposited 100: version {}", alice.version);
 
     bob.balance += 50;
-    let error = optimistic_core::sqlx::execute(&pool, &bob.update())
-        .await
-        .unwrap_err();
-    println!("bob: {error}");
+    let error = driver::execute(&pool, &bob.update()).await.unwrap_err();
+    println!("bob: {error} ({})", error.kind());
 
-    // One connection per attempt: the read and the write share it.
-    let done = RetryPolicy::default()
-        .retry_tokio_with(
-            || pool.acquire(),
-            |mut connection, _attempt| async move {
-                let mut fresh =
-                    optimistic_core::sqlx::fetch_by_key::<Account, _>(&mut *connection, &1)
-                        .await?
-                        .ok_or(sqlx::Error::RowNotFound)?; // `?` makes it an ExecuteError
-                fresh.balance += 50;
-                optimistic_core::sqlx::execute(&mut *connection, &fresh.update()).await
-            },
-        )
+    // The runner: each attempt takes one pooled connection for its read and its write.
+    let done = Policy::new()
+        .modify(&pool, &1, |fresh: &mut Account| {
+            fresh.balance += 50;
+            Ok(())
+        })
         .await?;
     println!(
         "bob deposited 50 after {} attempt(s): version {}",
-        done.attempts, done.value
+        done.attempts, done.row.version
     );
 
-    let account = read(&pool, 1).await?;
+    let account: Account = driver::fetch_by_key(&pool, &1)
+        .await?
+        .ok_or("no account 1")?;
     println!("final: {account:?}");
     sqlx::raw_sql("DROP TABLE optimistic_example_accounts")
         .execute(&pool)

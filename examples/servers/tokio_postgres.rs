@@ -5,10 +5,8 @@
 
 use std::process::ExitCode;
 
-use optimistic_core::Optimistic;
-use optimistic_core::retry::RetryPolicy;
-use optimistic_core::{Version, optimistic};
-use tokio_postgres::{Client, NoTls};
+use optimistic_core::{Optimistic, Policy, Version, driver, optimistic};
+use tokio_postgres::NoTls;
 
 #[optimistic(table = "optimistic_example_accounts")]
 #[derive(Debug, Clone)]
@@ -18,18 +16,14 @@ struct Account {
     version: Version,
 }
 
-/// Reads the account into the struct (by column name; `Version` is a postgres column type).
-async fn read(client: &Client, id: i64) -> Result<Option<Account>, tokio_postgres::Error> {
-    optimistic_core::postgres::fetch_by_key::<Account, _>(client, &id).await
-}
-
 #[tokio::main]
 async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let Ok(url) = std::env::var("POSTGRES_URL") else {
         eprintln!("set POSTGRES_URL, e.g. POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test");
         return Ok(ExitCode::from(2));
     };
-    let (client, connection) = tokio_postgres::connect(&url, NoTls).await?;
+    // The driver is `&mut client`: exclusive, since tasks sharing a client share its session.
+    let (mut client, connection) = tokio_postgres::connect(&url, NoTls).await?;
     tokio::spawn(connection);
     client
         .batch_execute(
@@ -42,34 +36,38 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         balance: 0,
         version: Version::INITIAL,
     };
-    optimistic_core::postgres::insert(&client, &account).await?;
+    driver::insert(&mut client, &account).await?;
 
-    let mut alice = read(&client, 1).await?.expect("account 1 exists");
+    // Both tellers read the account at version 1 (by column name; `Version` is a postgres type).
+    let mut alice: Account = driver::fetch_by_key(&mut client, &1)
+        .await?
+        .ok_or("no account 1")?;
     let mut bob = alice.clone();
 
     alice.balance += 100;
-    alice.version = optimistic_core::postgres::execute(&client, &alice.update()).await?;
+    alice.version = driver::execute(&mut client, &alice.update()).await?;
     println!("alice deposited 100: version {}", alice.version);
 
     bob.balance += 50;
-    let error = optimistic_core::postgres::execute(&client, &bob.update())
+    let error = driver::execute(&mut client, &bob.update())
         .await
         .unwrap_err();
-    println!("bob: {error}");
+    println!("bob: {error} ({})", error.kind());
 
-    let done = RetryPolicy::default()
-        .retry_tokio(|_attempt| async {
-            let mut fresh = read(&client, 1).await?.expect("account 1 exists");
+    let done = Policy::new()
+        .modify(&mut client, &1, |fresh: &mut Account| {
             fresh.balance += 50;
-            optimistic_core::postgres::execute(&client, &fresh.update()).await
+            Ok(())
         })
         .await?;
     println!(
         "bob deposited 50 after {} attempt(s): version {}",
-        done.attempts, done.value
+        done.attempts, done.row.version
     );
 
-    let account = read(&client, 1).await?.expect("account 1 exists");
+    let account: Account = driver::fetch_by_key(&mut client, &1)
+        .await?
+        .ok_or("no account 1")?;
     println!("final: {account:?}");
     client
         .batch_execute("DROP TABLE optimistic_example_accounts")
