@@ -1,8 +1,8 @@
 //! Twenty passengers, one free seat: the double-booking story, on an embedded SQLite file.
 //!
 //! Every passenger reads seat 2 while it is free, then all try to book it at the same moment
-//! with the versioned UPDATE. Exactly one wins; everyone else gets `Stale` and is told the seat
-//! is taken. Exits non-zero if that ever fails to hold.
+//! with the versioned UPDATE. Exactly one wins; everyone else gets a stale write and is told the
+//! seat is taken. Exits non-zero if that ever fails to hold.
 //!
 //!     cargo run --example booking
 
@@ -11,11 +11,9 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::Duration;
 
-use optimistic_core::Optimistic;
-use optimistic_core::sea_query::{Expr, ExprTrait, SqliteQueryBuilder};
-use optimistic_core::{Error, Version, optimistic};
+use optimistic_core::sea_query::SqliteQueryBuilder;
+use optimistic_core::{Kind, Optimistic, RunError, Version, driver, optimistic};
 use rusqlite::Connection;
-use sea_query_rusqlite::RusqliteBinder;
 
 #[optimistic(table = "seats")]
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +51,7 @@ const PASSENGERS: [&str; 20] = [
 
 enum Outcome {
     Booked { from: Version, to: Version },
-    Taken(Error<Seat>),
+    Taken(RunError),
 }
 
 fn main() -> ExitCode {
@@ -88,8 +86,7 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
             passenger_name: None,
             version: Version::INITIAL,
         };
-        let (sql, values) = seat.insert().build_rusqlite(SqliteQueryBuilder);
-        setup.execute(&sql, &*values.as_params())?;
+        driver::insert(&setup, &seat)?;
     }
 
     println!(
@@ -112,24 +109,21 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
             .iter()
             .map(|&name| {
                 let (path, everyone_has_read) = (&path, &everyone_has_read);
-                scope.spawn(move || -> Result<Outcome, String> {
-                    let connection = connect(path).map_err(|e| e.to_string())?;
-                    let mut seat = read_seat(&connection, 2).map_err(|e| e.to_string())?;
+                scope.spawn(move || -> Result<Outcome, RunError> {
+                    let connection = connect(path)?;
+                    let mut seat = read_seat(&connection, 2)?;
                     everyone_has_read.wait();
                     if seat.is_booked {
-                        return Err(format!("{name} read the seat after it was booked"));
+                        return Err(format!("{name} read the seat after it was booked").into());
                     }
+                    let from = seat.version;
                     seat.is_booked = true;
                     seat.passenger_name = Some(name.to_owned());
-                    let update = seat.update();
-                    let (sql, values) = update.build_rusqlite(SqliteQueryBuilder);
-                    let rows = connection
-                        .execute(&sql, &*values.as_params())
-                        .map_err(|e| e.to_string())?;
-                    Ok(match update.check(rows as u64) {
-                        Ok(version) => Outcome::Booked {
-                            from: update.expected(),
-                            to: version,
+                    // One try, no retry: a passenger who lost learns it now, not at the gate.
+                    Ok(match driver::update(&connection, &mut seat) {
+                        Ok(()) => Outcome::Booked {
+                            from,
+                            to: seat.version,
                         },
                         Err(error) => Outcome::Taken(error),
                     })
@@ -153,7 +147,7 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
                 println!("{name:>9}: booked seat 2 (version {from} -> {to})");
                 winners.push(*name);
             }
-            Outcome::Taken(error) if error.is_stale() => {
+            Outcome::Taken(error) if error.kind() == Kind::Stale => {
                 println!("{name:>9}: sorry, seat 2 was just taken ({error})");
             }
             Outcome::Taken(error) => return Err(error.into()),
@@ -189,16 +183,7 @@ fn connect(path: &std::path::Path) -> rusqlite::Result<Connection> {
     Ok(connection)
 }
 
-fn read_seat(connection: &Connection, id: i64) -> rusqlite::Result<Seat> {
-    let mut select = Seat::select();
-    select.and_where(Expr::col(SeatIden::Id).eq(id));
-    let (sql, values) = select.build_rusqlite(SqliteQueryBuilder);
-    connection.query_row(&sql, &*values.as_params(), |row| {
-        Ok(Seat {
-            id: row.get(0)?,
-            is_booked: row.get(1)?,
-            passenger_name: row.get(2)?,
-            version: Version::from(row.get::<_, i64>(3)?),
-        })
-    })
+/// The seat, read into the struct by column name.
+fn read_seat(connection: &Connection, id: i64) -> Result<Seat, RunError> {
+    Ok(driver::fetch_by_key(connection, &id)?.ok_or("no such seat")?)
 }

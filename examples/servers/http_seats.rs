@@ -17,13 +17,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use optimistic_core::Optimistic;
 use optimistic_core::http::{self, IfMatch, Precondition};
-use optimistic_core::sea_query::{Expr, ExprTrait, SqliteQueryBuilder};
-use optimistic_core::sqlx::SqlxBinder;
-use optimistic_core::{ExecuteError, Version, optimistic};
+use optimistic_core::{Optimistic, RunError, Version, driver, optimistic};
 use serde::{Deserialize, Serialize};
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 
 #[optimistic(table = "seats")]
 #[derive(Debug, Clone)]
@@ -41,22 +38,9 @@ struct SeatBody {
     passenger_name: Option<String>,
 }
 
-async fn read(pool: &SqlitePool, id: i64) -> Result<Option<Seat>, sqlx::Error> {
-    let mut select = Seat::select();
-    select.and_where(Expr::col(SeatIden::Id).eq(id));
-    let (sql, values) = select.build_sqlx(SqliteQueryBuilder);
-    let row = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
-        .fetch_optional(pool)
-        .await?;
-    row.map(|row| {
-        Ok(Seat {
-            id: row.try_get(0)?,
-            is_booked: row.try_get(1)?,
-            passenger_name: row.try_get(2)?,
-            version: row.try_get(3)?,
-        })
-    })
-    .transpose()
+/// The seat, read into the struct by column name.
+async fn read(pool: &SqlitePool, id: i64) -> Result<Option<Seat>, RunError> {
+    driver::fetch_by_key(pool, &id).await
 }
 
 fn with_etag(status: StatusCode, version: Version, body: impl IntoResponse) -> Response {
@@ -131,10 +115,9 @@ async fn put_seat(
         passenger_name: body.passenger_name.clone(),
         version,
     };
-    match optimistic_core::sqlx::execute(&pool, &seat.update()).await {
+    match driver::execute(&pool, &seat.update()).await {
         Ok(version) => with_etag(StatusCode::OK, version, Json(body)),
-        Err(ExecuteError::Check(error)) => failed(http::status_of(&error), error),
-        Err(ExecuteError::Driver(error)) => internal(error),
+        Err(error) => failed(http::status_of(&error), error),
     }
 }
 
@@ -153,10 +136,9 @@ async fn delete_seat(
         passenger_name: None,
         version,
     };
-    match optimistic_core::sqlx::execute(&pool, &seat.delete()).await {
+    match driver::execute(&pool, &seat.delete()).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(ExecuteError::Check(error)) => failed(http::status_of(&error), error),
-        Err(ExecuteError::Driver(error)) => internal(error),
+        Err(error) => failed(http::status_of(&error), error),
     }
 }
 
@@ -188,7 +170,7 @@ async fn database() -> Result<(SqlitePool, tempfile::TempDir), Box<dyn std::erro
             passenger_name: None,
             version: Version::INITIAL,
         };
-        optimistic_core::sqlx::insert(&pool, &seat).await?;
+        driver::insert(&pool, &seat).await?;
     }
     Ok((pool, dir))
 }

@@ -19,7 +19,7 @@
 
 use std::fmt;
 
-use crate::{Error, Optimistic, Version};
+use crate::Version;
 
 /// `412 Precondition Failed`: the answer to a stale write.
 pub const PRECONDITION_FAILED: u16 = 412;
@@ -273,9 +273,10 @@ pub fn expected_version(
     }
 }
 
-/// The HTTP status for a failed versioned write: 412 when it went stale (the client must read
-/// again), 500 for the errors that are the server's own (a non-unique key, an exhausted
-/// version).
+/// The HTTP status for a failed versioned write, from the check's error or the helpers' and the
+/// runner's [`RunError`](crate::RunError): 412 when it went stale (the client must read again),
+/// 500 for the errors that are the server's own (a non-unique key, an exhausted version, a
+/// driver error).
 ///
 /// ```
 /// # use optimistic_core::{optimistic, Version, Optimistic};
@@ -287,8 +288,8 @@ pub fn expected_version(
 /// let stale = seat.update().check(0).unwrap_err();
 /// assert_eq!(optimistic_core::http::status_of(&stale), 412);
 /// ```
-pub fn status_of<T: Optimistic>(error: &Error<T>) -> u16 {
-    if error.is_stale() {
+pub fn status_of(error: &impl crate::run::Classify) -> u16 {
+    if error.kind() == crate::Kind::Stale {
         PRECONDITION_FAILED
     } else {
         500
