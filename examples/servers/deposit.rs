@@ -30,16 +30,20 @@
 //!
 //! Exits non-zero if a safe strategy lost or failed a deposit.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use optimistic_core::adaptive::{AdaptivePolicy, Mode};
 use optimistic_core::retry::{Retried, RetryError, RetryPolicy};
 use optimistic_core::sea_query::{Expr, ExprTrait};
 use optimistic_core::sqlx::{Backend, SqlxBinder, SqlxValues};
-use optimistic_core::{DriverRow, ExecuteError, FromRow, Optimistic, Version, optimistic};
+use optimistic_core::{
+    DriverRow, ExecuteError, FromRow, Optimistic, Policy, RunError, Version, driver, optimistic,
+};
 use sqlx::pool::PoolOptions;
 use sqlx::{ColumnIndex, Database, Decode, Executor, IntoArguments, Pool, Row, Type};
 
@@ -155,6 +159,60 @@ trait Dialect: Backend {
     const VERSIONED_UPDATE: &'static str =
         "UPDATE deposit_accounts SET balance = ?, version = ? WHERE id = ? AND version = ?";
     const SELECT: &'static str = "SELECT id, balance, version FROM deposit_accounts WHERE id = ?";
+
+    /// One deposit through the runner (`Policy`): the attempts it took, and its outcome. Here,
+    /// where the database's type is known: in code generic over it, rustc cannot see that a
+    /// driver's futures are `Send`, and the workers are spawned.
+    fn deposit_with_runner(
+        pool: &Pool<Self>,
+        id: i64,
+        amount: i64,
+    ) -> Pin<Box<dyn Future<Output = (u32, Result<(), RunError>)> + Send + '_>>;
+}
+
+/// `Dialect::deposit_with_runner`, the same for every database.
+macro_rules! deposit_with_runner {
+    () => {
+        fn deposit_with_runner(
+            pool: &Pool<Self>,
+            id: i64,
+            amount: i64,
+        ) -> Pin<Box<dyn Future<Output = (u32, Result<(), RunError>)> + Send + '_>> {
+            Box::pin(async move {
+                if THINK_US.load(Ordering::Relaxed) == 0 {
+                    // One pooled connection per attempt: read, change, versioned write.
+                    return match runner()
+                        .modify(pool, &id, |account: &mut Account| {
+                            account.balance += amount;
+                            Ok(())
+                        })
+                        .await
+                    {
+                        Ok(done) => (done.attempts, Ok(())),
+                        Err(error) => (error.attempts(), Err(error)),
+                    };
+                }
+                // Work to await between the read and the write: the generic retry, around the
+                // driver helpers on one connection per attempt.
+                let attempts = AtomicU32::new(0);
+                let outcome = runner()
+                    .retry(|attempt| {
+                        attempts.store(attempt, Ordering::Relaxed);
+                        async move {
+                            let mut connection = pool.acquire().await?;
+                            let mut account: Account = driver::fetch_by_key(&mut *connection, &id)
+                                .await?
+                                .ok_or("no such account")?;
+                            think().await;
+                            account.balance += amount;
+                            driver::update(&mut *connection, &mut account).await
+                        }
+                    })
+                    .await;
+                (attempts.into_inner(), outcome)
+            })
+        }
+    };
 }
 
 impl Dialect for sqlx::Postgres {
@@ -164,11 +222,13 @@ impl Dialect for sqlx::Postgres {
     const VERSIONED_UPDATE: &'static str =
         "UPDATE deposit_accounts SET balance = $1, version = $2 WHERE id = $3 AND version = $4";
     const SELECT: &'static str = "SELECT id, balance, version FROM deposit_accounts WHERE id = $1";
+    deposit_with_runner!();
 }
 
 impl Dialect for sqlx::MySql {
     const LABEL: &'static str = "mariadb";
     const BEGIN: &'static str = "START TRANSACTION";
+    deposit_with_runner!();
 }
 
 impl Dialect for sqlx::Sqlite {
@@ -176,6 +236,7 @@ impl Dialect for sqlx::Sqlite {
     // SQLite locks the whole database for writing instead; see BEGIN.
     const LOCK: &'static str = "";
     const BEGIN: &'static str = "BEGIN IMMEDIATE";
+    deposit_with_runner!();
 }
 
 /// The first backoff ceiling of the optimistic strategies' retries, in microseconds
@@ -191,6 +252,14 @@ fn policy() -> RetryPolicy {
     RetryPolicy::new(100)
         .with_base_delay(Duration::from_micros(BASE_DELAY_US.load(Ordering::Relaxed)))
         .with_max_delay(Duration::from_millis(100))
+}
+
+/// The same for the runner (`Policy`): 100 attempts, the same backoff.
+fn runner() -> Policy {
+    Policy::new().attempts(100).backoff(
+        Duration::from_micros(BASE_DELAY_US.load(Ordering::Relaxed)),
+        Duration::from_millis(100),
+    )
 }
 
 /// The adaptive policy's conflict rate that locks a row, in percent (`--hot-at`; 0: the
@@ -314,28 +383,8 @@ where
                 .await?;
         }
         Strategy::Optimistic => {
-            let outcome = policy()
-                .retry_tokio_with(
-                    || pool.acquire(),
-                    |mut connection, _| async move {
-                        let mut account = optimistic_core::sqlx::fetch_by_key::<Account, _>(
-                            &mut *connection,
-                            &id,
-                        )
-                        .await?
-                        .ok_or(sqlx::Error::RowNotFound)?;
-                        think().await;
-                        account.balance += amount;
-                        let result =
-                            optimistic_core::sqlx::update(&mut *connection, &mut account).await;
-                        if matches!(&result, Err(error) if error.is_stale()) {
-                            stats.conflicts.fetch_add(1, Ordering::Relaxed);
-                        }
-                        result
-                    },
-                )
-                .await;
-            stats.tally(&outcome, amount);
+            let (attempts, outcome) = DB::deposit_with_runner(pool, id, amount).await;
+            stats.tally_attempts(attempts, outcome.is_err(), amount);
         }
         Strategy::Adaptive if THINK_US.load(Ordering::Relaxed) == 0 => {
             let outcome = optimistic_core::sqlx::modify_adaptive(
@@ -485,6 +534,18 @@ impl Stats {
             retries: AtomicU64::default(),
             failed: AtomicU64::default(),
             failed_amount: AtomicI64::default(),
+        }
+    }
+
+    /// Counts a deposit of the runner: its retries (each after a stale write or a retryable
+    /// error), and whether it gave up (then not lost).
+    fn tally_attempts(&self, attempts: u32, failed: bool, amount: i64) {
+        let retries = u64::from(attempts.saturating_sub(1));
+        self.retries.fetch_add(retries, Ordering::Relaxed);
+        self.conflicts.fetch_add(retries, Ordering::Relaxed);
+        if failed {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            self.failed_amount.fetch_add(amount, Ordering::Relaxed);
         }
     }
 

@@ -89,7 +89,7 @@ macro_rules! diesel_driver {
         #[cfg_attr(docsrs, doc(cfg(feature = $feature)))]
         impl Backend for $connection {
             type Error = Error;
-            type Row<'r> = Rows<'r, $connection>;
+            type ResultRow<'r> = Rows<'r, $connection>;
             type Runtime = Blocking;
 
             fn classify(error: &Error) -> Kind {

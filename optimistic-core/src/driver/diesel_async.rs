@@ -63,7 +63,7 @@ macro_rules! diesel_async_driver {
         #[cfg_attr(docsrs, doc(cfg(feature = $feature)))]
         impl Backend for $connection {
             type Error = Error;
-            type Row<'r> = Row<$connection>;
+            type ResultRow<'r> = Row<$connection>;
             type Runtime = Tokio;
 
             fn classify(error: &Error) -> Kind {

@@ -107,7 +107,7 @@ pub trait Backend {
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// One row of a result, as the driver hands it out.
-    type Row<'r>: DriverRow<Error = Self::Error>;
+    type ResultRow<'r>: DriverRow<Error = Self::Error>;
 
     /// Whether the driver blocks ([`Blocking`](crate::run::Blocking)) or is async.
     type Runtime: Runtime;
@@ -259,7 +259,7 @@ pub type Finish<D, F> = <<<D as Driver>::Backend as Backend>::Runtime as Runtime
 /// `QueryableByName`.
 pub trait ReadRow<B: Backend>: Optimistic + 'static {
     /// Reads every persisted field from `row`.
-    fn read_row(row: &B::Row<'_>) -> Result<Self, B::Error>;
+    fn read_row(row: &B::ResultRow<'_>) -> Result<Self, B::Error>;
 }
 
 /// Structs read from this backend's rows by their `FromRow`, which `#[optimistic]` generates.
@@ -270,10 +270,10 @@ macro_rules! read_by_from_row {
         where
             T: $crate::Optimistic
                 + 'static
-                + for<'r> $crate::FromRow<<$backend as $crate::driver::Backend>::Row<'r>>,
+                + for<'r> $crate::FromRow<<$backend as $crate::driver::Backend>::ResultRow<'r>>,
         {
             fn read_row(
-                row: &<$backend as $crate::driver::Backend>::Row<'_>,
+                row: &<$backend as $crate::driver::Backend>::ResultRow<'_>,
             ) -> Result<Self, <$backend as $crate::driver::Backend>::Error> {
                 T::from_row(row)
             }

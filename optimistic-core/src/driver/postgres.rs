@@ -26,7 +26,7 @@ fn params(values: Values) -> PostgresValues {
 /// tokio-postgres' type glue: its rows and errors, async on tokio.
 impl Backend for ::tokio_postgres::Client {
     type Error = Error;
-    type Row<'r> = Row;
+    type ResultRow<'r> = Row;
     type Runtime = Tokio;
 
     fn classify(error: &Error) -> Kind {
@@ -37,7 +37,7 @@ impl Backend for ::tokio_postgres::Client {
 /// postgres' type glue: tokio-postgres' rows and errors, blocking.
 impl Backend for ::postgres::Client {
     type Error = Error;
-    type Row<'r> = Row;
+    type ResultRow<'r> = Row;
     type Runtime = Blocking;
 
     fn classify(error: &Error) -> Kind {

@@ -15,7 +15,7 @@ use crate::{Dialect, Kind};
 /// rusqlite's type glue: its rows, its errors (busy and locked are retryable), blocking.
 impl Backend for ::rusqlite::Connection {
     type Error = Error;
-    type Row<'r> = ::rusqlite::Row<'r>;
+    type ResultRow<'r> = ::rusqlite::Row<'r>;
     type Runtime = Blocking;
 
     fn classify(error: &Error) -> Kind {

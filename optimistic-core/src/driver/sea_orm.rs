@@ -17,7 +17,7 @@ use crate::{Dialect, Kind};
 /// tokio.
 impl Backend for DatabaseConnection {
     type Error = DbErr;
-    type Row<'r> = QueryResult;
+    type ResultRow<'r> = QueryResult;
     type Runtime = Tokio;
 
     fn classify(error: &DbErr) -> Kind {

@@ -42,7 +42,7 @@ macro_rules! sqlx_driver {
         #[cfg_attr(docsrs, doc(cfg(feature = $feature)))]
         impl Backend for $db {
             type Error = Error;
-            type Row<'r> = <$db as Database>::Row;
+            type ResultRow<'r> = <$db as Database>::Row;
             type Runtime = Tokio;
 
             fn classify(error: &Error) -> Kind {

@@ -109,7 +109,7 @@ impl<T: ValueType> GetColumn<T> for Row {
 
 impl Backend for Memory {
     type Error = Lost;
-    type Row<'r> = Row;
+    type ResultRow<'r> = Row;
     type Runtime = Blocking;
 
     fn classify(_: &Lost) -> Kind {
