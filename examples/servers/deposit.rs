@@ -163,21 +163,16 @@ trait Dialect: Backend {
     /// One deposit through the runner (`Policy`): the attempts it took, and its outcome. Here,
     /// where the database's type is known: in code generic over it, rustc cannot see that a
     /// driver's futures are `Send`, and the workers are spawned.
-    fn deposit_with_runner(
-        pool: &Pool<Self>,
-        id: i64,
-        amount: i64,
-    ) -> Pin<Box<dyn Future<Output = (u32, Result<(), RunError>)> + Send + '_>>;
+    fn deposit_with_runner(pool: &Pool<Self>, id: i64, amount: i64) -> RunnerDeposit<'_>;
 }
+
+/// A deposit through the runner: the attempts it took, and its outcome.
+type RunnerDeposit<'a> = Pin<Box<dyn Future<Output = (u32, Result<(), RunError>)> + Send + 'a>>;
 
 /// `Dialect::deposit_with_runner`, the same for every database.
 macro_rules! deposit_with_runner {
     () => {
-        fn deposit_with_runner(
-            pool: &Pool<Self>,
-            id: i64,
-            amount: i64,
-        ) -> Pin<Box<dyn Future<Output = (u32, Result<(), RunError>)> + Send + '_>> {
+        fn deposit_with_runner(pool: &Pool<Self>, id: i64, amount: i64) -> RunnerDeposit<'_> {
             Box::pin(async move {
                 if THINK_US.load(Ordering::Relaxed) == 0 {
                     // One pooled connection per attempt: read, change, versioned write.
