@@ -10,7 +10,7 @@
 //!   (`update(pool, &mut account)`).
 //! - `optimistic-sql`: hand-written SQL strings on the same driver, pool and retry policy as
 //!   `optimistic-pooled`: the overhead baseline for this crate.
-//! - `adaptive`: `sqlx::modify_adaptive` with an `AdaptivePolicy` of 3 attempts: optimistic
+//! - `adaptive`: `Policy::modify` escalating, with 3 attempts: optimistic
 //!   while a row is cool, under a row lock once it is hot.
 //! - `pessimistic`: `SELECT .. FOR UPDATE` in a transaction (`BEGIN IMMEDIATE` on SQLite).
 //! - `atomic`: one `UPDATE .. SET balance = balance + ?`: the physical limit of this workload.
@@ -163,7 +163,12 @@ trait Dialect: Backend {
     /// One deposit through the runner (`Policy`): the attempts it took, and its outcome. Here,
     /// where the database's type is known: in code generic over it, rustc cannot see that a
     /// driver's futures are `Send`, and the workers are spawned.
-    fn deposit_with_runner(pool: &Pool<Self>, id: i64, amount: i64) -> RunnerDeposit<'_>;
+    fn deposit_with_runner<'a>(
+        pool: &'a Pool<Self>,
+        policy: &'a Policy,
+        id: i64,
+        amount: i64,
+    ) -> RunnerDeposit<'a>;
 }
 
 /// A deposit through the runner: the attempts it took, and its outcome.
@@ -172,11 +177,16 @@ type RunnerDeposit<'a> = Pin<Box<dyn Future<Output = (u32, Result<(), RunError>)
 /// `Dialect::deposit_with_runner`, the same for every database.
 macro_rules! deposit_with_runner {
     () => {
-        fn deposit_with_runner(pool: &Pool<Self>, id: i64, amount: i64) -> RunnerDeposit<'_> {
+        fn deposit_with_runner<'a>(
+            pool: &'a Pool<Self>,
+            policy: &'a Policy,
+            id: i64,
+            amount: i64,
+        ) -> RunnerDeposit<'a> {
             Box::pin(async move {
                 if THINK_US.load(Ordering::Relaxed) == 0 {
                     // One pooled connection per attempt: read, change, versioned write.
-                    return match runner()
+                    return match policy
                         .modify(pool, &id, |account: &mut Account| {
                             account.balance += amount;
                             Ok(())
@@ -190,7 +200,7 @@ macro_rules! deposit_with_runner {
                 // Work to await between the read and the write: the generic retry, around the
                 // driver helpers on one connection per attempt.
                 let attempts = AtomicU32::new(0);
-                let outcome = runner()
+                let outcome = policy
                     .retry(|attempt| {
                         attempts.store(attempt, Ordering::Relaxed);
                         async move {
@@ -378,22 +388,19 @@ where
                 .await?;
         }
         Strategy::Optimistic => {
-            let (attempts, outcome) = DB::deposit_with_runner(pool, id, amount).await;
+            let (attempts, outcome) =
+                DB::deposit_with_runner(pool, &stats.optimistic, id, amount).await;
             stats.tally_attempts(attempts, outcome.is_err(), amount);
         }
         Strategy::Adaptive if THINK_US.load(Ordering::Relaxed) == 0 => {
-            let outcome = optimistic_core::sqlx::modify_adaptive(
-                &stats.adaptive,
-                pool,
-                &id,
-                |account: &mut Account| account.balance += amount,
-            )
-            .await;
-            stats.tally(&outcome, amount);
+            // The runner with escalation: its own attempts count the conflicts.
+            let (attempts, outcome) =
+                DB::deposit_with_runner(pool, &stats.escalating, id, amount).await;
+            stats.tally_attempts(attempts, outcome.is_err(), amount);
         }
         Strategy::Adaptive => {
-            // `modify_adaptive`'s change is synchronous; awaiting between the read and the
-            // write takes `run_async`, doing per mode what `modify_adaptive` does.
+            // The runner's change is synchronous; awaiting between the read and the write takes
+            // `run_async`, doing per mode what the runner does.
             let outcome = stats
                 .adaptive
                 .run_async(DB::DIALECT, tokio::time::sleep, &id, |mode| async move {
@@ -514,6 +521,10 @@ where
 struct Stats {
     /// A fresh policy per run, so that every run starts with no memory of hot rows.
     adaptive: AdaptivePolicy,
+    /// The runner for the optimistic strategy, and the escalating one for the adaptive strategy
+    /// (a fresh memory of hot rows per run, too).
+    optimistic: Policy,
+    escalating: Policy,
     conflicts: AtomicU64,
     retries: AtomicU64,
     failed: AtomicU64,
@@ -525,6 +536,14 @@ impl Stats {
     fn new() -> Self {
         Stats {
             adaptive: adaptive_policy(),
+            optimistic: runner(),
+            escalating: Policy::new()
+                .attempts(3)
+                .backoff(
+                    Duration::from_micros(BASE_DELAY_US.load(Ordering::Relaxed)),
+                    Duration::from_millis(200),
+                )
+                .escalate_with(adaptive_policy()),
             conflicts: AtomicU64::default(),
             retries: AtomicU64::default(),
             failed: AtomicU64::default(),
@@ -628,10 +647,12 @@ where
         stored += read(pool, id, false).await?.balance;
     }
     let adaptive = stats.adaptive.counts();
+    let escalated = stats.escalating.escalation_counts().unwrap_or_default();
     Ok(Report {
         wall,
+        // The runner's retries are in `conflicts` already; its own count is of stale writes.
         conflicts: stats.conflicts.load(Ordering::Relaxed) + adaptive.conflicts,
-        locked: adaptive.locked,
+        locked: adaptive.locked + escalated.locked,
         retries: stats.retries.load(Ordering::Relaxed),
         failed: stats.failed.load(Ordering::Relaxed),
         // Deposits only add, so a shortfall in the total is exactly what went missing silently.

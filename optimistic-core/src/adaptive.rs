@@ -12,8 +12,8 @@
 //! bounded memory. A row read often but rarely in conflict stays optimistic; on PostgreSQL a
 //! row where about one attempt in three goes stale was cheaper locked (docs/BENCHMARKS.md). Locked rows still run one attempt in
 //! `probe_every` optimistically, so a row that cooled down goes back to optimistic attempts.
-//! The driver runners take one change closure and decide how it runs
-//! (`optimistic_core::sqlx::modify_adaptive`, `optimistic_core::rusqlite::modify_adaptive`).
+//! The runner takes one change closure and decides how each attempt runs:
+//! `Policy::new().escalate(true).modify(..)` ([`crate::run::Policy::escalate`]).
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
@@ -383,66 +383,11 @@ impl AdaptivePolicy {
         self.contention.record_conflict::<T>(key);
     }
 
-    /// Runs `attempt` with the [`Mode`] this policy picks for each try on the row of `T` with
-    /// `key` in a `dialect` database, until it succeeds or the [`retry`](AdaptivePolicy::retry) policy stops; a stale
-    /// attempt counts as a conflict of the call and of the row. `attempt` does the work its
-    /// mode asks (the driver runners, such as `sqlx::modify_adaptive`, are this around their
-    /// driver); the thread sleeps between attempts.
-    ///
-    /// ```
-    /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
-    /// use optimistic_core::retry::{RetryPolicy, Retryable};
-    /// use optimistic_core::{optimistic, Dialect, ExecuteError, Version, Optimistic};
-    /// use std::time::Duration;
-    ///
-    /// #[optimistic(table = "accounts")]
-    /// struct Account { id: i64, version: Version }
-    ///
-    /// /// Your driver's error.
-    /// #[derive(Debug)]
-    /// struct DriverError;
-    /// impl Retryable for DriverError {
-    ///     fn is_retryable(&self) -> bool { false }
-    /// }
-    ///
-    /// let policy = AdaptivePolicy::new(RetryPolicy::new(3).with_base_delay(Duration::ZERO));
-    /// let mut modes = Vec::new();
-    /// let done = policy.run::<Account, DriverError, _, _>(Dialect::Postgres, &1, |mode| {
-    ///     modes.push(mode);
-    ///     match mode {
-    ///         // Someone else wrote the row first.
-    ///         Mode::Optimistic => {
-    ///             let stale = Account { id: 1, version: Version::INITIAL }.update().check(0);
-    ///             Err(ExecuteError::Check(stale.unwrap_err()))
-    ///         }
-    ///         Mode::Locked => Ok("landed under the lock"),
-    ///     }
-    /// });
-    /// assert_eq!(done.map(|done| done.value).ok(), Some("landed under the lock"));
-    /// assert_eq!(modes, [Mode::Optimistic, Mode::Locked]);
-    /// let counts = policy.counts();
-    /// assert_eq!((counts.optimistic, counts.locked, counts.conflicts), (1, 1, 1));
-    /// ```
-    pub fn run<T, D, R, F>(
-        &self,
-        dialect: Dialect,
-        key: &T::Key,
-        mut attempt: F,
-    ) -> Result<Retried<R>, RetryError<ExecuteError<T, D>>>
-    where
-        T: Optimistic,
-        D: Retryable,
-        F: FnMut(Mode) -> Result<R, ExecuteError<T, D>>,
-    {
-        crate::retry::run_ready(
-            self.run_async(dialect, crate::retry::thread_sleep, key, |mode| {
-                std::future::ready(attempt(mode))
-            }),
-        )
-    }
-
-    /// The async [`run`](AdaptivePolicy::run): `sleep` is the runtime's timer; `attempt`
-    /// returns a future (`|mode| async move { .. }`), which keeps the run `Send`.
+    /// Runs `attempt` with the mode each attempt should take, until it succeeds or the retry
+    /// policy gives up: for work that must await between its read and its write, which
+    /// [`Policy::modify`](crate::run::Policy::modify)'s synchronous change cannot. `sleep` is
+    /// the runtime's timer; `attempt` returns a future (`|mode| async move { .. }`), which keeps
+    /// the run `Send`.
     pub async fn run_async<T, D, R, F, Attempted, S, Sleep>(
         &self,
         dialect: Dialect,
@@ -490,28 +435,6 @@ impl AdaptivePolicy {
 /// The caller's change, shared by the attempts of an async driver runner: each attempt's future
 /// borrows it, which a closure returning futures cannot lend out; a mutex can, and is only held
 /// while the change runs (never across an await), so the runner's future stays `Send`.
-#[allow(dead_code)] // Only the async runners, behind their features, use it.
-pub(crate) struct SharedChange<F>(Mutex<F>);
-
-#[allow(dead_code)]
-impl<F> SharedChange<F> {
-    pub(crate) fn new(change: F) -> Self {
-        SharedChange(Mutex::new(change))
-    }
-
-    /// Applies the change to this attempt's row.
-    pub(crate) fn apply<T>(&self, row: &mut T)
-    where
-        F: FnMut(&mut T),
-    {
-        // A panic in the change poisons nothing we rely on: the row is the attempt's own.
-        (self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()))(row);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,7 @@
 //! [`fetch_by_key`] reads a row into the struct (which derives Diesel's `QueryableByName`);
 //! [`update`] and [`touch`] write it back on the cached fast path and store its new version in
 //! it only once the write has landed; [`delete`] removes it; [`execute`] runs a statement you
-//! built (and may have changed); [`modify_adaptive`] runs a read-modify-write under an
-//! [`AdaptivePolicy`](crate::adaptive::AdaptivePolicy). `diesel::result::Error` converts into [`ExecuteError`] with
+//! built (and may have changed). `diesel::result::Error` converts into [`ExecuteError`] with
 //! `?` (so they work inside `connection.transaction(..)`), and is [`Retryable`]: stale writes,
 //! serialization failures (SQLSTATE 40001, MySQL 1213), PostgreSQL deadlocks and SQLite's busy
 //! and locked database.
@@ -774,103 +773,6 @@ where
     Statement::<C::Backend>::from_parts(sql, values)?
         .get_result(connection)
         .optional()
-}
-
-/// A read-modify-write of the row of `T` with `key` under an [`AdaptivePolicy`], on one
-/// connection: each attempt reads the row, applies `change` and writes it with its version;
-/// where the policy says the row is hot, the attempt runs in a transaction instead, the row read
-/// with [`select_by_key_for_update`](Optimistic::select_by_key_for_update) (on SQLite, in a
-/// `BEGIN IMMEDIATE` transaction: the write lock stands in for the row lock), so it cannot go
-/// stale. Returns the row as written; a missing row is `Error::NotFound`. Failures are judged by
-/// the policy's [`RetryPolicy`], which never retries an unknown outcome; the thread sleeps
-/// between attempts.
-///
-/// ```
-/// # use diesel::prelude::*;
-/// # use optimistic_core::{optimistic, Version};
-/// # diesel::table! { accounts (id) { id -> BigInt, balance -> BigInt, version -> BigInt } }
-/// # #[optimistic]
-/// # #[derive(QueryableByName, Debug, Clone, PartialEq)]
-/// # #[diesel(table_name = accounts)]
-/// # struct Account { id: i64, balance: i64, version: Version }
-/// use optimistic_core::adaptive::AdaptivePolicy;
-/// use optimistic_core::retry::RetryPolicy;
-///
-/// let mut connection = SqliteConnection::establish(":memory:")?;
-/// diesel::sql_query("CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, version BIGINT NOT NULL)").execute(&mut connection)?;
-/// diesel::sql_query("INSERT INTO accounts VALUES (1, 100, 1)").execute(&mut connection)?;
-/// let policy = AdaptivePolicy::new(RetryPolicy::new(3));
-/// let done = optimistic_core::diesel::modify_adaptive(&policy, &mut connection, &1, |account: &mut Account| {
-///     account.balance += 10;
-/// })?;
-/// assert_eq!((done.value.balance, done.value.version), (110, Version::from(2)));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-///
-/// [`AdaptivePolicy`]: crate::adaptive::AdaptivePolicy
-/// [`RetryPolicy`]: crate::retry::RetryPolicy
-pub fn modify_adaptive<T, C, F>(
-    policy: &crate::adaptive::AdaptivePolicy,
-    connection: &mut C,
-    key: &T::Key,
-    mut change: F,
-) -> Result<crate::retry::Retried<T>, crate::retry::RetryError<ExecuteError<T, Error>>>
-where
-    T: Optimistic + QueryableByName<C::Backend>,
-    C: LoadConnection,
-    C::Backend: Backend,
-    for<'q> Statement<C::Backend>: LoadQuery<'q, C, T>,
-    F: FnMut(&mut T),
-{
-    use crate::adaptive::Mode;
-    policy.run(dialect::<C::Backend>(), key, |mode| match mode {
-        Mode::Optimistic => modify_once(connection, key, &mut change, false),
-        // Diesel begins SQLite transactions DEFERRED, which would take the write lock only at
-        // the write, after the read: too late to keep the attempt from going stale.
-        Mode::Locked if dialect::<C::Backend>() == Dialect::Sqlite => {
-            connection.batch_execute("BEGIN IMMEDIATE")?;
-            let done = modify_once(connection, key, &mut change, true);
-            let end = match done {
-                Ok(_) => connection.batch_execute("COMMIT"),
-                Err(_) => Ok(()),
-            };
-            if done.is_err() || end.is_err() {
-                // A failed COMMIT (the database busy) leaves the transaction open too.
-                let _ = connection.batch_execute("ROLLBACK");
-            }
-            end?;
-            done
-        }
-        Mode::Locked => {
-            connection.transaction(|connection| modify_once(connection, key, &mut change, true))
-        }
-    })
-}
-
-/// One attempt on `connection`: read (locked or not), change, versioned write.
-fn modify_once<T, C, F>(
-    connection: &mut C,
-    key: &T::Key,
-    change: &mut F,
-    locked: bool,
-) -> Result<T, ExecuteError<T, Error>>
-where
-    T: Optimistic + QueryableByName<C::Backend>,
-    C: LoadConnection,
-    C::Backend: Backend,
-    for<'q> Statement<C::Backend>: LoadQuery<'q, C, T>,
-    F: FnMut(&mut T),
-{
-    let dialect = dialect::<C::Backend>();
-    let (sql, values) = if locked {
-        T::select_by_key_for_update_cached(key, dialect)
-    } else {
-        T::select_by_key_cached(key, dialect)
-    };
-    let mut row: T = Statement::<C::Backend>::from_parts(sql, values)?.get_result(connection)?;
-    change(&mut row);
-    update(connection, &mut row)?;
-    Ok(row)
 }
 
 fn run_cached<S, C>(

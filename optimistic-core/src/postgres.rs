@@ -2,9 +2,7 @@
 //! and helpers that run and check the versioned statements (feature `postgres`):
 //! `fetch_by_key::<Seat, _>(client, &key)` reads a row into the struct; `update(client, &mut row)`
 //! and `touch(client, &mut row)` write it on the cached fast path and store the new version in
-//! it; `delete(client, &row)`; `execute(client, &row.update())` for a statement you built;
-//! `modify_adaptive(&policy, &mut client, &key, change)` runs a read-modify-write under an
-//! [`AdaptivePolicy`](crate::adaptive::AdaptivePolicy).
+//! it; `delete(client, &row)`; `execute(client, &row.update())` for a statement you built.
 //! Given SQL text, tokio-postgres prepares it afresh on every call either way: the cached path
 //! saves building the statement, not that round trip.
 
@@ -275,111 +273,6 @@ where
     row.as_ref().map(T::from_row).transpose()
 }
 
-/// A read-modify-write of the row of `T` with `key` under an [`AdaptivePolicy`], on one
-/// client: each attempt reads the row, applies `change` and writes it with its version; where
-/// the policy says the row is hot, the attempt runs in a transaction instead, the row read with
-/// [`select_by_key_for_update`](Optimistic::select_by_key_for_update), so it cannot go stale.
-/// Returns the row as written. A missing row is the driver's error for a query that returned no
-/// row; failures are judged by the policy's [`RetryPolicy`], which never retries an unknown
-/// outcome. Feature `tokio` (the backoff sleeps on its timer). The same as
-/// `sqlx::modify_adaptive`; to await your own work between read and write, run
-/// [`AdaptivePolicy::run_async`] with a closure that does this per [`Mode`].
-///
-/// ```no_run
-/// # use optimistic_core::{optimistic, Version};
-/// # #[optimistic(table = "accounts")]
-/// # #[derive(Debug, Clone, PartialEq)]
-/// # struct Account { id: i64, balance: i64, version: Version }
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// use optimistic_core::adaptive::AdaptivePolicy;
-/// use optimistic_core::retry::RetryPolicy;
-///
-/// let (mut client, connection) =
-///     tokio_postgres::connect("host=127.0.0.1 user=postgres dbname=test", tokio_postgres::NoTls).await?;
-/// tokio::spawn(connection);
-/// let policy = AdaptivePolicy::new(RetryPolicy::new(3));
-/// let done = optimistic_core::postgres::modify_adaptive(&policy, &mut client, &1, |account: &mut Account| {
-///     account.balance += 10;
-/// })
-/// .await?;
-/// println!("balance {} after {} attempts", done.value.balance, done.attempts);
-/// # Ok(())
-/// # }
-/// ```
-///
-/// [`AdaptivePolicy`]: crate::adaptive::AdaptivePolicy
-/// [`AdaptivePolicy::run_async`]: crate::adaptive::AdaptivePolicy::run_async
-/// [`Mode`]: crate::adaptive::Mode
-/// [`RetryPolicy`]: crate::retry::RetryPolicy
-#[cfg(feature = "tokio")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-pub async fn modify_adaptive<T, F>(
-    policy: &crate::adaptive::AdaptivePolicy,
-    client: &mut ::tokio_postgres::Client,
-    key: &T::Key,
-    change: F,
-) -> Result<
-    crate::retry::Retried<T>,
-    crate::retry::RetryError<ExecuteError<T, ::tokio_postgres::Error>>,
->
-where
-    T: Optimistic + FromRow<Row>,
-    F: FnMut(&mut T) + Send,
-{
-    use crate::adaptive::Mode;
-    // Each attempt's future needs the client mutably (a transaction borrows it so); a mutex
-    // lends it to one attempt at a time, and the attempts never overlap.
-    let client = &::tokio::sync::Mutex::new(client);
-    let change = &crate::adaptive::SharedChange::new(change);
-    policy
-        .run_async(
-            Dialect::Postgres,
-            ::tokio::time::sleep,
-            key,
-            |mode| async move {
-                let mut client = client.lock().await;
-                match mode {
-                    Mode::Optimistic => modify_once(&**client, key, change, false).await,
-                    Mode::Locked => {
-                        let transaction = client.transaction().await?;
-                        // On an error the transaction is dropped: rolled back.
-                        let row = modify_once(&transaction, key, change, true).await?;
-                        transaction.commit().await?;
-                        Ok(row)
-                    }
-                }
-            },
-        )
-        .await
-}
-
-/// One attempt on `client`: read (locked or not), change, versioned write.
-#[cfg(feature = "tokio")]
-async fn modify_once<T, C, F>(
-    client: &C,
-    key: &T::Key,
-    change: &crate::adaptive::SharedChange<F>,
-    locked: bool,
-) -> Result<T, ExecuteError<T, ::tokio_postgres::Error>>
-where
-    T: Optimistic + FromRow<Row>,
-    C: ::tokio_postgres::GenericClient,
-    F: FnMut(&mut T),
-{
-    let (sql, values) = if locked {
-        T::select_by_key_for_update_cached(key, Dialect::Postgres)
-    } else {
-        T::select_by_key_cached(key, Dialect::Postgres)
-    };
-    let found = client
-        .query_one(&*sql, &bind_values(values).as_params())
-        .await?;
-    let mut row = T::from_row(&found)?;
-    change.apply(&mut row);
-    update(client, &mut row).await?;
-    Ok(row)
-}
-
 async fn run_cached<S, C>(
     client: &C,
     mut statement: S,
@@ -560,77 +453,6 @@ pub mod blocking {
         let (sql, values) = T::select_by_key_cached(key, Dialect::Postgres);
         let row = client.query_opt(&*sql, &bind_values(values).as_params())?;
         row.as_ref().map(T::from_row).transpose()
-    }
-
-    /// [`modify_adaptive`](super::modify_adaptive) for a blocking client: the thread sleeps
-    /// between attempts.
-    ///
-    /// ```no_run
-    /// # use optimistic_core::{optimistic, Version};
-    /// # #[optimistic(table = "accounts")]
-    /// # #[derive(Debug, Clone, PartialEq)]
-    /// # struct Account { id: i64, balance: i64, version: Version }
-    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// use optimistic_core::adaptive::AdaptivePolicy;
-    /// use optimistic_core::retry::RetryPolicy;
-    ///
-    /// let mut client = postgres::Client::connect("host=127.0.0.1 user=postgres dbname=test", postgres::NoTls)?;
-    /// let policy = AdaptivePolicy::new(RetryPolicy::new(3));
-    /// let done = optimistic_core::postgres::blocking::modify_adaptive(&policy, &mut client, &1, |account: &mut Account| {
-    ///     account.balance += 10;
-    /// })?;
-    /// println!("balance {}", done.value.balance);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn modify_adaptive<T, F>(
-        policy: &crate::adaptive::AdaptivePolicy,
-        client: &mut ::postgres::Client,
-        key: &T::Key,
-        mut change: F,
-    ) -> Result<
-        crate::retry::Retried<T>,
-        crate::retry::RetryError<ExecuteError<T, ::postgres::Error>>,
-    >
-    where
-        T: Optimistic + FromRow<Row>,
-        F: FnMut(&mut T),
-    {
-        use crate::adaptive::Mode;
-        policy.run(Dialect::Postgres, key, |mode| match mode {
-            Mode::Optimistic => modify_once(client, key, &mut change, false),
-            Mode::Locked => {
-                let mut transaction = client.transaction()?;
-                // On an error the transaction is dropped: rolled back.
-                let row = modify_once(&mut transaction, key, &mut change, true)?;
-                transaction.commit()?;
-                Ok(row)
-            }
-        })
-    }
-
-    /// One attempt on `client`: read (locked or not), change, versioned write.
-    fn modify_once<T, C, F>(
-        client: &mut C,
-        key: &T::Key,
-        change: &mut F,
-        locked: bool,
-    ) -> Result<T, ExecuteError<T, ::postgres::Error>>
-    where
-        T: Optimistic + FromRow<Row>,
-        C: ::postgres::GenericClient,
-        F: FnMut(&mut T),
-    {
-        let (sql, values) = if locked {
-            T::select_by_key_for_update_cached(key, Dialect::Postgres)
-        } else {
-            T::select_by_key_cached(key, Dialect::Postgres)
-        };
-        let found = client.query_one(&*sql, &bind_values(values).as_params())?;
-        let mut row = T::from_row(&found)?;
-        change(&mut row);
-        update(client, &mut row)?;
-        Ok(row)
     }
 
     fn run_cached<S, C>(

@@ -189,7 +189,7 @@ pub trait Backend: Database {
     /// The rows a statement affected.
     fn rows_affected(result: &Self::QueryResult) -> u64;
 
-    /// How a locked attempt ([`modify_adaptive`]) begins its transaction: `BEGIN`, where the
+    /// How a locked attempt begins its transaction: `BEGIN`, where the
     /// row lock is `FOR UPDATE`; SQLite has no row locks and takes the database's write lock
     /// at once with `BEGIN IMMEDIATE`.
     const BEGIN_LOCKED: &'static str = "BEGIN";
@@ -543,109 +543,6 @@ where
 {
     let row = select_by_key::<T, DB>(key).fetch_optional(executor).await?;
     row.as_ref().map(T::from_row).transpose()
-}
-
-/// A read-modify-write of the row of `T` with `key` under an [`AdaptivePolicy`]: each attempt
-/// takes one connection from `pool`, reads the row, applies `change` and writes it with its
-/// version. (To await your own work between the read and the write, run
-/// [`AdaptivePolicy::run_async`] with a closure that does this per [`Mode`].) Where the policy says the row is hot (this call conflicted, or the row has lately),
-/// the attempt runs locked instead: in a transaction (`BEGIN IMMEDIATE` on SQLite), the row read
-/// with [`select_by_key_for_update`](Optimistic::select_by_key_for_update), changed, written
-/// and committed, so it cannot go stale. Returns the row as written. A missing row is
-/// `Driver(RowNotFound)`; failures are judged by the policy's [`RetryPolicy`], which never
-/// retries an unknown outcome. Feature `tokio` (the backoff sleeps on its timer).
-///
-/// ```
-/// # #[cfg(all(feature = "sqlx-sqlite", feature = "tokio"))] mod example {
-/// # use optimistic_core::{optimistic, Version};
-/// # #[optimistic(table = "accounts")]
-/// # #[derive(Debug, Clone, PartialEq)]
-/// # pub struct Account { pub id: i64, pub balance: i64, pub version: Version }
-/// use optimistic_core::adaptive::AdaptivePolicy;
-/// use optimistic_core::retry::RetryPolicy;
-///
-/// pub async fn deposit(policy: &AdaptivePolicy, pool: &sqlx::SqlitePool) -> Result<Account, Box<dyn std::error::Error>> {
-///     let done = optimistic_core::sqlx::modify_adaptive(policy, pool, &1, |account: &mut Account| {
-///         account.balance += 10;
-///     })
-///     .await?;
-///     Ok(done.value)
-/// }
-/// # }
-/// ```
-///
-/// [`AdaptivePolicy`]: crate::adaptive::AdaptivePolicy
-/// [`AdaptivePolicy::run_async`]: crate::adaptive::AdaptivePolicy::run_async
-/// [`Mode`]: crate::adaptive::Mode
-/// [`RetryPolicy`]: crate::retry::RetryPolicy
-#[cfg(feature = "tokio")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-pub async fn modify_adaptive<T, DB, F>(
-    policy: &crate::adaptive::AdaptivePolicy,
-    pool: &::sqlx::Pool<DB>,
-    key: &T::Key,
-    change: F,
-) -> Result<crate::retry::Retried<T>, crate::retry::RetryError<ExecuteError<T, ::sqlx::Error>>>
-where
-    T: Optimistic + FromRow<DB::Row>,
-    DB: Backend,
-    DB::Row: DriverRow<Error = ::sqlx::Error>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    SqlxValues: IntoArguments<DB>,
-    F: FnMut(&mut T) + Send,
-{
-    use crate::adaptive::Mode;
-    let change = &crate::adaptive::SharedChange::new(change);
-    policy
-        .run_async(DB::DIALECT, ::tokio::time::sleep, key, |mode| async move {
-            match mode {
-                Mode::Optimistic => {
-                    let mut connection = pool.acquire().await?;
-                    modify_once(&mut connection, key, change, false).await
-                }
-                Mode::Locked => {
-                    let mut transaction = pool.begin_with(DB::BEGIN_LOCKED).await?;
-                    // On an error the transaction is dropped: rolled back.
-                    let row = modify_once(&mut transaction, key, change, true).await?;
-                    transaction.commit().await?;
-                    Ok(row)
-                }
-            }
-        })
-        .await
-}
-
-/// One attempt on `connection`: read (locked or not), change, versioned write.
-#[cfg(feature = "tokio")]
-async fn modify_once<T, DB, F>(
-    connection: &mut DB::Connection,
-    key: &T::Key,
-    change: &crate::adaptive::SharedChange<F>,
-    locked: bool,
-) -> Result<T, ExecuteError<T, ::sqlx::Error>>
-where
-    T: Optimistic + FromRow<DB::Row>,
-    DB: Backend,
-    DB::Row: DriverRow<Error = ::sqlx::Error>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    SqlxValues: IntoArguments<DB>,
-    F: FnMut(&mut T),
-{
-    let (sql, values) = if locked {
-        T::select_by_key_for_update_cached(key, DB::DIALECT)
-    } else {
-        T::select_by_key_cached(key, DB::DIALECT)
-    };
-    let found = crate::driver::sqlx::query::<DB>(sql, values)
-        .fetch_optional(&mut *connection)
-        .await?;
-    let mut row = match found {
-        Some(found) => T::from_row(&found)?,
-        None => return Err(ExecuteError::Driver(::sqlx::Error::RowNotFound)),
-    };
-    change.apply(&mut row);
-    update(&mut *connection, &mut row).await?;
-    Ok(row)
 }
 
 async fn run_cached<'e, S, E, DB>(

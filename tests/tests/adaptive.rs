@@ -1,14 +1,12 @@
-//! The adaptive policy under contention (`optimistic_core::sqlx::modify_adaptive`): 16 workers
-//! deposit into 2 hot rows with only 3 attempts each. Optimistic attempts alone run out (the
-//! control, under the same harness and budget, fails deposits); escalating to a row lock, every
-//! deposit lands and none is lost. SQLite always; PostgreSQL and MariaDB when named.
+//! `Policy::modify` with escalation, under contention: 16 workers deposit into 2 hot rows with
+//! only 3 attempts each, through a sqlx pool and through rusqlite. Optimistic attempts alone
+//! (the control: the same runner, escalation off, the same budget) run out and fail deposits;
+//! escalating to a row lock, every deposit lands and none is lost. SQLite always; PostgreSQL
+//! and MariaDB when named.
 
 use std::time::Duration;
 
-use optimistic_core::adaptive::AdaptivePolicy;
-use optimistic_core::retry::RetryPolicy;
-use optimistic_core::sqlx::{Backend, fetch_by_key, update};
-use optimistic_core::{Version, optimistic};
+use optimistic_core::{Policy, Version, driver, optimistic};
 use optimistic_tests::contention::judge;
 use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime};
 use optimistic_tests::sqlite::TempSqlite;
@@ -28,48 +26,32 @@ const WORKERS: i64 = 16;
 const DEPOSITS: i64 = 25;
 const HOT_ROWS: i64 = 2;
 
+/// 3 attempts; the control never escalates, so its attempts all run optimistically.
+fn policy(adaptive: bool) -> Policy {
+    Policy::new()
+        .attempts(3)
+        .backoff(Duration::from_micros(200), Duration::from_millis(5))
+        .escalate(adaptive)
+}
+
 /// Deposits (failed, total deposited) with escalation, or optimistic attempts only.
 macro_rules! deposits {
     ($pool:expr, $adaptive:expr) => {{
         let pool = $pool;
-        let retry = RetryPolicy::new(3)
-            .with_base_delay(Duration::from_micros(200))
-            .with_max_delay(Duration::from_millis(5));
-        let policy = AdaptivePolicy::new(retry);
+        let policy = policy($adaptive);
         let workers = (0..WORKERS).map(|worker| {
             let (pool, policy) = (&pool, &policy);
             async move {
                 let mut failed = 0;
                 for n in 0..DEPOSITS {
                     let id = (worker + n) % HOT_ROWS + 1;
-                    let landed = if $adaptive {
-                        optimistic_core::sqlx::modify_adaptive(
-                            policy,
-                            pool,
-                            &id,
-                            |account: &mut Account| {
-                                account.balance += 1;
-                            },
-                        )
+                    let landed = policy
+                        .modify(pool, &id, |account: &mut Account| {
+                            account.balance += 1;
+                            Ok(())
+                        })
                         .await
-                        .is_ok()
-                    } else {
-                        policy
-                            .retry()
-                            .retry_tokio_with(
-                                || pool.acquire(),
-                                |mut connection, _| async move {
-                                    let mut account =
-                                        fetch_by_key::<Account, _>(&mut *connection, &id)
-                                            .await?
-                                            .expect("the account");
-                                    account.balance += 1;
-                                    update(&mut *connection, &mut account).await
-                                },
-                            )
-                            .await
-                            .is_ok()
-                    };
+                        .is_ok();
                     if !landed {
                         failed += 1;
                     }
@@ -90,23 +72,20 @@ macro_rules! deposits {
     }};
 }
 
-async fn setup<DB: Backend>(pool: &Pool<DB>)
-where
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    for<'c> &'c Pool<DB>: sqlx::Executor<'c, Database = DB>,
-    sea_query_sqlx::SqlxValues: sqlx::IntoArguments<DB>,
-{
-    sqlx::raw_sql(ACCOUNTS).execute(pool).await.expect("create");
-    for id in 1..=HOT_ROWS {
-        let account = Account {
-            id,
-            balance: 0,
-            version: Version::INITIAL,
-        };
-        optimistic_core::sqlx::insert(pool, &account)
-            .await
-            .expect("insert");
-    }
+/// The table and its hot rows.
+macro_rules! setup {
+    ($pool:expr) => {{
+        let pool = $pool;
+        sqlx::raw_sql(ACCOUNTS).execute(pool).await.expect("create");
+        for id in 1..=HOT_ROWS {
+            let account = Account {
+                id,
+                balance: 0,
+                version: Version::INITIAL,
+            };
+            driver::insert(pool, &account).await.expect("insert");
+        }
+    }};
 }
 
 macro_rules! adaptive_test {
@@ -123,7 +102,7 @@ macro_rules! adaptive_test {
                         .connect_with(options)
                         .await
                         .expect("connect");
-                    setup(&pool).await;
+                    setup!(&pool);
                     deposits!(pool, adaptive)
                 }));
             }
@@ -195,48 +174,25 @@ fn sqlite_rusqlite_adaptive_deposits_never_fail() {
                 balance: 0,
                 version: Version::INITIAL,
             };
-            optimistic_core::rusqlite::insert(&setup, &account).expect("insert");
+            driver::insert(&setup, &account).expect("insert");
         }
-        let retry = RetryPolicy::new(3)
-            .with_base_delay(Duration::from_micros(200))
-            .with_max_delay(Duration::from_millis(5));
-        let policy = AdaptivePolicy::new(retry);
+        let policy = policy(adaptive);
         let failed: i64 = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..WORKERS)
                 .map(|worker| {
                     let (policy, file) = (&policy, &file);
                     scope.spawn(move || {
-                        let mut connection = file.connect();
+                        let connection = file.connect();
                         let mut failed = 0;
                         for n in 0..DEPOSITS {
                             let id = (worker + n) % HOT_ROWS + 1;
-                            let landed = if adaptive {
-                                optimistic_core::rusqlite::modify_adaptive(
-                                    policy,
-                                    &mut connection,
-                                    &id,
-                                    |account: &mut Account| {
-                                        std::thread::sleep(THINK);
-                                        account.balance += 1;
-                                    },
-                                )
-                                .is_ok()
-                            } else {
-                                policy
-                                    .retry()
-                                    .retry(|_| {
-                                        let mut account =
-                                            optimistic_core::rusqlite::fetch_by_key::<Account>(
-                                                &connection,
-                                                &id,
-                                            )?
-                                            .expect("the account");
-                                        std::thread::sleep(THINK);
-                                        account.balance += 1;
-                                        optimistic_core::rusqlite::update(&connection, &mut account)
-                                    })
-                                    .is_ok()
-                            };
+                            let landed = policy
+                                .modify(&connection, &id, |account: &mut Account| {
+                                    std::thread::sleep(THINK);
+                                    account.balance += 1;
+                                    Ok(())
+                                })
+                                .is_ok();
                             if !landed {
                                 failed += 1;
                             }

@@ -1,15 +1,15 @@
-//! `modify_adaptive` on every other driver and ORM (tokio-postgres, postgres, SeaORM, Diesel,
-//! diesel-async): 16 workers deposit into 2 hot rows with only 3 attempts each. The control is
-//! the same runner with escalation turned off (optimistic attempts only): it runs out of
-//! attempts and fails deposits, while the adaptive policy fails none and loses none. SQLite
-//! always; PostgreSQL and MariaDB when named.
+//! `Policy::modify` with escalation on every other driver and ORM (tokio-postgres, postgres,
+//! SeaORM, Diesel, diesel-async): 16 workers deposit into 2 hot rows with only 3 attempts each.
+//! The control is the same runner with escalation off (optimistic attempts only): it runs out
+//! of attempts and fails deposits, while the escalating policy fails none and loses none.
+//! SQLite always; PostgreSQL and MariaDB when named.
 
 use std::time::Duration;
 
 use diesel::QueryableByName;
-use optimistic_core::adaptive::AdaptivePolicy;
-use optimistic_core::retry::RetryPolicy;
-use optimistic_core::{Version, optimistic};
+use optimistic_core::driver::{self, Backend, Driver, ReadRow};
+use optimistic_core::run::Blocking;
+use optimistic_core::{Policy, Refusal, Version, optimistic};
 use optimistic_tests::contention::judge;
 use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime};
 use optimistic_tests::sqlite::TempSqlite;
@@ -44,18 +44,11 @@ const HOT_ROWS: i64 = 2;
 const THINK: Duration = Duration::from_micros(300);
 
 /// 3 attempts; the control never escalates, so its attempts all run optimistically.
-fn policy(adaptive: bool) -> AdaptivePolicy {
-    let retry = RetryPolicy::new(3)
-        .with_base_delay(Duration::from_micros(200))
-        .with_max_delay(Duration::from_millis(5));
-    let policy = AdaptivePolicy::new(retry);
-    if adaptive {
-        policy
-    } else {
-        policy
-            .with_escalate_after(u32::MAX)
-            .with_hot_at(f64::INFINITY)
-    }
+fn policy(adaptive: bool) -> Policy {
+    Policy::new()
+        .attempts(3)
+        .backoff(Duration::from_micros(200), Duration::from_millis(5))
+        .escalate(adaptive)
 }
 
 /// The row a worker's `n`th deposit goes to.
@@ -70,7 +63,7 @@ fn on_threads<N: Sync, C>(
     namespace: impl Fn() -> N,
     connect: impl Fn(&N) -> C + Sync,
     total: impl Fn(&N) -> i64,
-    deposit: impl Fn(&mut C, &AdaptivePolicy, i64) -> bool + Sync,
+    deposit: impl Fn(&mut C, &Policy, i64) -> bool + Sync,
 ) -> [(i64, i64); 2] {
     [true, false].map(|adaptive| {
         let namespace = namespace();
@@ -122,13 +115,15 @@ macro_rules! on_tasks {
     }};
 }
 
-fn deposit_one(account: &mut Account) {
+fn deposit_one(account: &mut Account) -> Result<(), Refusal> {
     account.balance += 1;
+    Ok(())
 }
 
-fn think_and_deposit(account: &mut Account) {
+fn think_and_deposit(account: &mut Account) -> Result<(), Refusal> {
     std::thread::sleep(THINK);
     account.balance += 1;
+    Ok(())
 }
 
 // tokio-postgres and postgres
@@ -158,9 +153,7 @@ fn tokio_postgres_adaptive_deposits_never_fail() {
                 .expect("create");
             let policy = policy(adaptive);
             let failed = on_tasks!(policy, |client, id| connect().await =>
-                optimistic_core::postgres::modify_adaptive(policy, &mut client, &id, deposit_one)
-                    .await
-                    .is_ok());
+                policy.modify(&mut client, &id, deposit_one).await.is_ok());
             let total: i64 = setup
                 .query_one("SELECT SUM(balance)::BIGINT FROM accounts", &[])
                 .await
@@ -198,15 +191,7 @@ fn postgres_blocking_adaptive_deposits_never_fail() {
                 .expect("sum")
                 .get(0)
         },
-        |client, policy, id| {
-            optimistic_core::postgres::blocking::modify_adaptive(
-                policy,
-                client,
-                &id,
-                think_and_deposit,
-            )
-            .is_ok()
-        },
+        |client, policy, id| policy.modify(client, &id, think_and_deposit).is_ok(),
     );
     judge(
         "postgres (blocking)",
@@ -227,15 +212,13 @@ fn diesel_create(mut connection: impl diesel::connection::SimpleConnection) {
 /// The sum of the balances, read through Diesel.
 fn diesel_total<C>(mut connection: C) -> i64
 where
-    C: diesel::connection::LoadConnection,
-    C::Backend: optimistic_core::diesel::Backend,
-    for<'q> optimistic_core::diesel::Statement<C::Backend>:
-        diesel::query_dsl::methods::LoadQuery<'q, C, Account>,
-    Account: QueryableByName<C::Backend>,
+    C: Backend<Runtime = Blocking>,
+    for<'c> &'c mut C: Driver<Backend = C>,
+    Account: ReadRow<C>,
 {
     (1..=HOT_ROWS)
         .map(|id| {
-            optimistic_core::diesel::fetch_by_key::<Account, _>(&mut connection, &id)
+            driver::fetch_by_key::<_, Account>(&mut connection, &id)
                 .expect("read")
                 .expect("the account")
                 .balance
@@ -258,15 +241,7 @@ macro_rules! diesel_tests {
                 },
                 |namespace| namespace.diesel_connection(),
                 |namespace| diesel_total(namespace.diesel_connection()),
-                |connection, policy, id| {
-                    optimistic_core::diesel::modify_adaptive(
-                        policy,
-                        connection,
-                        &id,
-                        think_and_deposit,
-                    )
-                    .is_ok()
-                },
+                |connection, policy, id| policy.modify(connection, &id, think_and_deposit).is_ok(),
             );
             judge(stringify!($sync), WORKERS * DEPOSITS, results[0], results[1]);
         }
@@ -281,14 +256,7 @@ macro_rules! diesel_tests {
                 let failed = multi_thread_runtime().block_on(async {
                     let namespace = &namespace;
                     on_tasks!(policy, |connection, id| namespace.diesel_async_connection().await =>
-                        optimistic_core::diesel_async::modify_adaptive(
-                            policy,
-                            &mut connection,
-                            &id,
-                            deposit_one,
-                        )
-                        .await
-                        .is_ok())
+                        policy.modify(&mut connection, &id, deposit_one).await.is_ok())
                 });
                 (failed, diesel_total(namespace.diesel_connection()))
             });
@@ -345,12 +313,10 @@ macro_rules! sea_orm_test {
                     let policy = policy(adaptive);
                     let db = &db;
                     let failed = on_tasks!(policy, |_unused, id| () =>
-                        optimistic_core::sea_orm::modify_adaptive(policy, db, &id, deposit_one)
-                            .await
-                            .is_ok());
+                        policy.modify(db, &id, deposit_one).await.is_ok());
                     let mut total = 0;
                     for id in 1..=HOT_ROWS {
-                        total += optimistic_core::sea_orm::fetch_by_key::<Account, _>(db, &id)
+                        total += driver::fetch_by_key::<_, Account>(db, &id)
                             .await
                             .expect("read")
                             .expect("the account")

@@ -164,9 +164,6 @@ one_connection_per_attempt!(
 /// unprovably `Send`), and it runs every one of them on a spawned task.
 #[test]
 fn the_helpers_run_in_spawned_tasks() {
-    use optimistic_core::adaptive::AdaptivePolicy;
-    use std::sync::Arc;
-
     let file = TempSqlite::new(ACCOUNTS);
     let options = file.sqlx_options();
     runtime().block_on(async {
@@ -182,7 +179,7 @@ fn the_helpers_run_in_spawned_tasks() {
         optimistic_core::sqlx::insert(&pool, &account)
             .await
             .expect("insert");
-        let policy = Arc::new(AdaptivePolicy::new(RetryPolicy::new(3)));
+        let policy = optimistic_core::Policy::new().attempts(3).escalate(true);
 
         let with_pool = pool.clone();
         let retried = tokio::spawn(async move {
@@ -204,18 +201,20 @@ fn the_helpers_run_in_spawned_tasks() {
         });
         assert_eq!(retried.await.expect("the task").expect("retried"), 1);
 
-        let (adaptive_pool, adaptive_policy) = (pool.clone(), Arc::clone(&policy));
+        let (adaptive_pool, adaptive_policy) = (pool.clone(), policy.clone());
         let adaptive = tokio::spawn(async move {
-            optimistic_core::sqlx::modify_adaptive(
-                &adaptive_policy,
-                &adaptive_pool,
-                &1,
-                |account: &mut Account| account.balance += 1,
-            )
-            .await
-            .map(|done| done.value.balance)
+            adaptive_policy
+                .modify(&adaptive_pool, &1, |account: &mut Account| {
+                    account.balance += 1;
+                    Ok(())
+                })
+                .await
+                .map(|done| done.row.balance)
         });
         assert_eq!(adaptive.await.expect("the task").expect("modified"), 2);
-        assert_eq!(policy.counts().optimistic, 1);
+        assert_eq!(
+            policy.escalation_counts().map(|counts| counts.optimistic),
+            Some(1)
+        );
     });
 }
