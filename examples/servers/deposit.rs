@@ -2,8 +2,8 @@
 //! locking" article (1,000 deposits over 100 accounts from 100 concurrent tasks).
 //!
 //! - `naive`: read the balance, add, write it back: loses deposits (counted).
-//! - `optimistic`: the recommended path: the retry helper gives each attempt one pooled
-//!   connection (`retry_tokio_with`), which reads (`fetch_by_key`) and writes (`update`).
+//! - `optimistic`: the recommended path, the runner (`Policy::modify`): each attempt takes one
+//!   pooled connection, reads and writes on it.
 //! - `optimistic-builder`: statements built per call, each taking its own pooled connection
 //!   (`execute(pool, &account.update())`).
 //! - `optimistic-pooled`: the cached helpers, each taking its own pooled connection

@@ -1,15 +1,17 @@
-//! One connection (or transaction) per attempt, through `RetryPolicy::retry_tokio_with`, on a
-//! pool of ONE connection: an attempt that took a second connection while holding the first
-//! would wait forever (the pool's acquire timeout fails it instead), so passing shows the read
-//! and the write share the attempt's connection. The first attempt goes stale on purpose (another
-//! write lands between its read and its write), and the second, on a fresh connection, lands.
+//! One connection (or transaction) per attempt, on a pool of ONE connection: an attempt that
+//! took a second connection while holding the first would wait until the pool's acquire timeout
+//! fails it, so passing shows the read and the write share the attempt's connection. The first
+//! attempt goes stale on purpose (another write lands between its read and its write), and the
+//! second, on a fresh connection, lands.
+//!
+//! `Policy::modify` lends the attempt its connection; `Policy::retry` runs work that takes its
+//! own (here a transaction per attempt, whose stale attempt rolls back).
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use optimistic_core::retry::RetryPolicy;
-use optimistic_core::sqlx::{fetch_by_key, update};
-use optimistic_core::{ExecuteError, Version, optimistic};
-use optimistic_tests::namespace::{MyDatabase, PgSchema, runtime};
+use optimistic_core::{Policy, RunError, Version, driver, optimistic};
+use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime, runtime};
 use optimistic_tests::sqlite::TempSqlite;
 use sqlx::Pool;
 use sqlx::pool::PoolOptions;
@@ -31,10 +33,16 @@ macro_rules! one_connection_per_attempt {
         #[$ignore]
         fn $name() {
             let (_namespace, options) = $setup;
-            runtime().block_on(async {
+            // Multi-threaded: the first attempt's change blocks on another pool's write.
+            multi_thread_runtime().block_on(async {
                 let pool: Pool<$db> = PoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options.clone())
+                    .await
+                    .expect("connect");
+                let other: Pool<$db> = PoolOptions::new()
+                    .max_connections(1)
                     .connect_with(options)
                     .await
                     .expect("connect");
@@ -47,72 +55,64 @@ macro_rules! one_connection_per_attempt {
                     balance: 0,
                     version: Version::INITIAL,
                 };
-                optimistic_core::sqlx::insert(&pool, &account)
-                    .await
-                    .expect("insert");
+                driver::insert(&pool, &account).await.expect("insert");
 
-                let policy = RetryPolicy::new(3).with_base_delay(Duration::ZERO);
-                let mut acquired = 0;
-                // Per attempt: one connection, read, (on the first attempt, another write
-                // lands on the same connection), versioned write.
+                let policy = Policy::new()
+                    .attempts(3)
+                    .backoff(Duration::ZERO, Duration::ZERO);
+                let changes = AtomicU32::new(0);
+                // Per attempt: one connection, read, the change (on the first attempt, another
+                // writer's update lands in between), versioned write.
                 let done = policy
-                    .retry_tokio_with(
-                        || {
-                            acquired += 1;
-                            pool.acquire()
-                        },
-                        |mut connection, attempt| async move {
-                            let mut account = fetch_by_key::<Account, _>(&mut *connection, &1)
-                                .await?
-                                .expect("the account");
-                            if attempt == 1 {
-                                let mut other = account.clone();
-                                other.balance += 100;
-                                update(&mut *connection, &mut other).await?;
-                            }
-                            account.balance += 10;
-                            update(&mut *connection, &mut account).await?;
-                            Ok::<_, ExecuteError<Account, sqlx::Error>>(account)
-                        },
-                    )
+                    .modify(&pool, &1, |account: &mut Account| {
+                        if changes.fetch_add(1, Ordering::Relaxed) == 0 {
+                            let mut theirs = account.clone();
+                            theirs.balance += 100;
+                            tokio::task::block_in_place(|| {
+                                tokio::runtime::Handle::current()
+                                    .block_on(driver::update(&other, &mut theirs))
+                            })?;
+                        }
+                        account.balance += 10;
+                        Ok(())
+                    })
                     .await
                     .expect("the second attempt lands");
                 assert_eq!(done.attempts, 2);
-                assert_eq!(acquired, 2, "one connection per attempt");
                 assert_eq!(
-                    (done.value.balance, done.value.version),
+                    (done.row.balance, done.row.version),
                     (110, Version::from(3))
                 );
 
                 // A transaction per attempt: the stale attempt's writes roll back with it.
+                let attempts = AtomicU32::new(0);
                 let done = policy
-                    .retry_tokio_with(
-                        || pool.begin(),
-                        |mut transaction, attempt| async move {
-                            let mut account = fetch_by_key::<Account, _>(&mut *transaction, &1)
+                    .retry(|attempt| {
+                        attempts.store(attempt, Ordering::Relaxed);
+                        let pool = &pool;
+                        async move {
+                            let mut transaction = pool.begin().await?;
+                            let mut account: Account = driver::fetch_by_key(&mut *transaction, &1)
                                 .await?
                                 .expect("the account");
                             let mut written = account.clone();
                             written.balance += 1;
-                            update(&mut *transaction, &mut written).await?;
+                            driver::update(&mut *transaction, &mut written).await?;
                             if attempt == 1 {
                                 // The copy from before that write is stale now: the attempt
                                 // fails, and its transaction, dropped, rolls the write back.
                                 account.balance = 0;
-                                return update(&mut *transaction, &mut account).await.map(|()| 0);
+                                driver::update(&mut *transaction, &mut account).await?;
                             }
                             transaction.commit().await?;
-                            Ok(written.balance)
-                        },
-                    )
+                            Ok::<_, RunError>(written.balance)
+                        }
+                    })
                     .await;
-                let stored = fetch_by_key::<Account, _>(&pool, &1)
-                    .await
-                    .unwrap()
-                    .unwrap();
+                let stored: Account = driver::fetch_by_key(&pool, &1).await.unwrap().unwrap();
                 match done {
-                    Ok(done) => {
-                        assert_eq!((done.value, done.attempts), (111, 2));
+                    Ok(balance) => {
+                        assert_eq!((balance, attempts.into_inner()), (111, 2));
                         assert_eq!((stored.balance, stored.version), (111, Version::from(4)));
                     }
                     Err(error) => panic!("{error}"),
@@ -159,7 +159,7 @@ one_connection_per_attempt!(
     )
 );
 
-/// The retry helpers' futures are `Send`: they run in `tokio::spawn`, as in a web handler. This
+/// The runner's futures are `Send`: they run in `tokio::spawn`, as in a web handler. This
 /// compiles only if they are (an `async` closure, or a bound naming `E::Database`, made them
 /// unprovably `Send`), and it runs every one of them on a spawned task.
 #[test]
@@ -176,28 +176,24 @@ fn the_helpers_run_in_spawned_tasks() {
             balance: 0,
             version: Version::INITIAL,
         };
-        optimistic_core::sqlx::insert(&pool, &account)
-            .await
-            .expect("insert");
-        let policy = optimistic_core::Policy::new().attempts(3).escalate(true);
+        driver::insert(&pool, &account).await.expect("insert");
+        let policy = Policy::new().attempts(3).escalate(true);
 
         let with_pool = pool.clone();
         let retried = tokio::spawn(async move {
             let pool = &with_pool;
-            RetryPolicy::new(3)
-                .retry_tokio_with(
-                    || pool.acquire(),
-                    |mut connection, _| async move {
-                        let mut account = fetch_by_key::<Account, _>(&mut *connection, &1)
-                            .await?
-                            .ok_or(sqlx::Error::RowNotFound)?;
-                        account.balance += 1;
-                        update(&mut *connection, &mut account).await?;
-                        Ok::<_, ExecuteError<Account, sqlx::Error>>(account.balance)
-                    },
-                )
+            Policy::new()
+                .attempts(3)
+                .retry(|_| async move {
+                    let mut connection = pool.acquire().await?;
+                    let mut account: Account = driver::fetch_by_key(&mut *connection, &1)
+                        .await?
+                        .ok_or("no account 1")?;
+                    account.balance += 1;
+                    driver::update(&mut *connection, &mut account).await?;
+                    Ok::<_, RunError>(account.balance)
+                })
                 .await
-                .map(|done| done.value)
         });
         assert_eq!(retried.await.expect("the task").expect("retried"), 1);
 
