@@ -30,8 +30,6 @@
 //!
 //! Exits non-zero if a safe strategy lost or failed a deposit.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -39,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use optimistic_core::adaptive::{AdaptivePolicy, Mode};
 use optimistic_core::retry::{Retried, RetryError, RetryPolicy};
+use optimistic_core::run::Tokio;
 use optimistic_core::sea_query::{Expr, ExprTrait};
 use optimistic_core::sqlx::{Backend, SqlxBinder, SqlxValues};
 use optimistic_core::{
@@ -160,61 +159,34 @@ trait Dialect: Backend {
         "UPDATE deposit_accounts SET balance = ?, version = ? WHERE id = ? AND version = ?";
     const SELECT: &'static str = "SELECT id, balance, version FROM deposit_accounts WHERE id = ?";
 
-    /// One deposit through the runner (`Policy`): the attempts it took, and its outcome. Here,
+    /// Spawns a worker that makes deposits `task`, `task + tasks`, ... with `strategy`. Here,
     /// where the database's type is known: in code generic over it, rustc cannot see that a
-    /// driver's futures are `Send`, and the workers are spawned.
-    fn deposit_with_runner<'a>(
-        pool: &'a Pool<Self>,
-        policy: &'a Policy,
-        id: i64,
-        amount: i64,
-    ) -> RunnerDeposit<'a>;
+    /// driver's futures are `Send`.
+    fn spawn_worker(
+        pool: Pool<Self>,
+        stats: Arc<Stats>,
+        strategy: Strategy,
+        task: usize,
+        workload: Workload,
+    ) -> tokio::task::JoinHandle<Result<(), sqlx::Error>>;
 }
 
-/// A deposit through the runner: the attempts it took, and its outcome.
-type RunnerDeposit<'a> = Pin<Box<dyn Future<Output = (u32, Result<(), RunError>)> + Send + 'a>>;
-
-/// `Dialect::deposit_with_runner`, the same for every database.
-macro_rules! deposit_with_runner {
+/// `Dialect::spawn_worker`, the same for every database.
+macro_rules! spawn_worker {
     () => {
-        fn deposit_with_runner<'a>(
-            pool: &'a Pool<Self>,
-            policy: &'a Policy,
-            id: i64,
-            amount: i64,
-        ) -> RunnerDeposit<'a> {
-            Box::pin(async move {
-                if THINK_US.load(Ordering::Relaxed) == 0 {
-                    // One pooled connection per attempt: read, change, versioned write.
-                    return match policy
-                        .modify(pool, &id, |account: &mut Account| {
-                            account.balance += amount;
-                            Ok(())
-                        })
-                        .await
-                    {
-                        Ok(done) => (done.attempts, Ok(())),
-                        Err(error) => (error.attempts(), Err(error)),
-                    };
+        fn spawn_worker(
+            pool: Pool<Self>,
+            stats: Arc<Stats>,
+            strategy: Strategy,
+            task: usize,
+            workload: Workload,
+        ) -> tokio::task::JoinHandle<Result<(), sqlx::Error>> {
+            tokio::spawn(async move {
+                for n in (task..workload.deposits).step_by(workload.tasks) {
+                    let (id, amount) = deposit(n, workload.accounts);
+                    deposit_once(&pool, strategy, id, amount, &stats).await?;
                 }
-                // Work to await between the read and the write: the generic retry, around the
-                // driver helpers on one connection per attempt.
-                let attempts = AtomicU32::new(0);
-                let outcome = policy
-                    .retry(|attempt| {
-                        attempts.store(attempt, Ordering::Relaxed);
-                        async move {
-                            let mut connection = pool.acquire().await?;
-                            let mut account: Account = driver::fetch_by_key(&mut *connection, &id)
-                                .await?
-                                .ok_or("no such account")?;
-                            think().await;
-                            account.balance += amount;
-                            driver::update(&mut *connection, &mut account).await
-                        }
-                    })
-                    .await;
-                (attempts.into_inner(), outcome)
+                Ok(())
             })
         }
     };
@@ -227,13 +199,13 @@ impl Dialect for sqlx::Postgres {
     const VERSIONED_UPDATE: &'static str =
         "UPDATE deposit_accounts SET balance = $1, version = $2 WHERE id = $3 AND version = $4";
     const SELECT: &'static str = "SELECT id, balance, version FROM deposit_accounts WHERE id = $1";
-    deposit_with_runner!();
+    spawn_worker!();
 }
 
 impl Dialect for sqlx::MySql {
     const LABEL: &'static str = "mariadb";
     const BEGIN: &'static str = "START TRANSACTION";
-    deposit_with_runner!();
+    spawn_worker!();
 }
 
 impl Dialect for sqlx::Sqlite {
@@ -241,7 +213,7 @@ impl Dialect for sqlx::Sqlite {
     // SQLite locks the whole database for writing instead; see BEGIN.
     const LOCK: &'static str = "";
     const BEGIN: &'static str = "BEGIN IMMEDIATE";
-    deposit_with_runner!();
+    spawn_worker!();
 }
 
 /// The first backoff ceiling of the optimistic strategies' retries, in microseconds
@@ -358,6 +330,52 @@ where
     Ok(account)
 }
 
+/// One deposit through the runner (`Policy`): the attempts it took, and its outcome.
+async fn runner_deposit<DB>(
+    pool: &Pool<DB>,
+    policy: &Policy,
+    id: i64,
+    amount: i64,
+) -> (u32, Result<(), RunError>)
+where
+    DB: Dialect + driver::Backend<Runtime = Tokio>,
+    for<'p> &'p Pool<DB>: driver::Driver<Backend = DB>,
+    for<'c> &'c mut DB::Connection: driver::Driver<Backend = DB>,
+    Account: driver::ReadRow<DB>,
+{
+    if THINK_US.load(Ordering::Relaxed) == 0 {
+        // One pooled connection per attempt: read, change, versioned write.
+        return match policy
+            .modify(pool, &id, |account: &mut Account| {
+                account.balance += amount;
+                Ok(())
+            })
+            .await
+        {
+            Ok(done) => (done.attempts, Ok(())),
+            Err(error) => (error.attempts(), Err(error)),
+        };
+    }
+    // Work to await between the read and the write: the generic retry, around the driver
+    // helpers on one connection per attempt.
+    let attempts = AtomicU32::new(0);
+    let outcome = policy
+        .retry(|attempt| {
+            attempts.store(attempt, Ordering::Relaxed);
+            async move {
+                let mut connection = pool.acquire().await?;
+                let mut account: Account = driver::fetch_by_key(&mut *connection, &id)
+                    .await?
+                    .ok_or("no such account")?;
+                think().await;
+                account.balance += amount;
+                driver::update(&mut *connection, &mut account).await
+            }
+        })
+        .await;
+    (attempts.into_inner(), outcome)
+}
+
 /// One deposit with `strategy`; counts conflicts, retries and failures.
 async fn deposit_once<DB>(
     pool: &Pool<DB>,
@@ -376,6 +394,10 @@ where
     usize: ColumnIndex<DB::Row>,
     DB::Row: DriverRow<Error = sqlx::Error>,
     Account: FromRow<DB::Row>,
+    DB: driver::Backend<Runtime = Tokio>,
+    for<'p> &'p Pool<DB>: driver::Driver<Backend = DB>,
+    for<'c> &'c mut DB::Connection: driver::Driver<Backend = DB>,
+    Account: driver::ReadRow<DB>,
 {
     match strategy {
         Strategy::Naive => {
@@ -388,14 +410,12 @@ where
                 .await?;
         }
         Strategy::Optimistic => {
-            let (attempts, outcome) =
-                DB::deposit_with_runner(pool, &stats.optimistic, id, amount).await;
+            let (attempts, outcome) = runner_deposit(pool, &stats.optimistic, id, amount).await;
             stats.tally_attempts(attempts, outcome.is_err(), amount);
         }
         Strategy::Adaptive if THINK_US.load(Ordering::Relaxed) == 0 => {
             // The runner with escalation: its own attempts count the conflicts.
-            let (attempts, outcome) =
-                DB::deposit_with_runner(pool, &stats.escalating, id, amount).await;
+            let (attempts, outcome) = runner_deposit(pool, &stats.escalating, id, amount).await;
             stats.tally_attempts(attempts, outcome.is_err(), amount);
         }
         Strategy::Adaptive => {
@@ -623,13 +643,7 @@ where
     let mut tasks = Vec::new();
     for task in 0..workload.tasks {
         let (pool, stats) = (pool.clone(), Arc::clone(&stats));
-        tasks.push(tokio::spawn(async move {
-            for n in (task..workload.deposits).step_by(workload.tasks) {
-                let (id, amount) = deposit(n, workload.accounts);
-                deposit_once(&pool, strategy, id, amount, &stats).await?;
-            }
-            Ok::<(), sqlx::Error>(())
-        }));
+        tasks.push(DB::spawn_worker(pool, stats, strategy, task, workload));
     }
     for task in tasks {
         task.await??;
