@@ -795,6 +795,16 @@ impl RunError {
         }
     }
 
+    /// The error came before anything could commit (connecting, the read, a write inside a
+    /// transaction that was not committed): a connection lost there wrote nothing, so the
+    /// outcome is known, and trying again is safe.
+    pub(crate) fn before_commit(mut self) -> Self {
+        if self.kind == Kind::OutcomeUnknown {
+            self.kind = Kind::Retryable;
+        }
+        self
+    }
+
     pub(crate) fn after(mut self, attempts: u32) -> Self {
         self.attempts = attempts;
         self

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use optimistic_core::retry::{Retried, RetryError, RetryPolicy, Retryable};
-use optimistic_core::{ExecuteError, Version, WriteToken, optimistic};
+use optimistic_core::retry::{RetryPolicy, Retryable};
+use optimistic_core::{Kind, Policy, RunError, Version, WriteToken, optimistic};
 use optimistic_tests::ledger::{self, Accounts, Ledger, Reported};
 use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime};
 use optimistic_tests::proxy::{Proxy, server_address};
@@ -50,6 +50,15 @@ trait Server: Sync {
     const DEPOSITS_PER_WORKER: u64;
     /// Opens a writer's connection (one the killer may kill).
     fn writer(&self) -> impl Future<Output = Result<Self::Connection, sqlx::Error>>;
+    /// A pool of one writer connection for the runner: it reconnects after a kill.
+    fn writer_pool(&self) -> sqlx::Pool<<Self::Connection as sqlx::Connection>::Database>;
+    /// One deposit through the runner, resolving a lost answer from the row (exactly, by its
+    /// write token) and sending the same update again while it has not been applied.
+    fn resolving_deposit(
+        pool: &sqlx::Pool<<Self::Connection as sqlx::Connection>::Database>,
+        account: i64,
+        deposit: i64,
+    ) -> impl Future<Output = Result<(), RunError>>;
     /// Opens a connection the killer leaves alone.
     fn admin(&self) -> impl Future<Output = Self::Connection>;
     /// The accounts, the ledger and its trigger.
@@ -65,16 +74,6 @@ trait Server: Sync {
         account: i64,
         deposit: i64,
     ) -> impl Future<Output = Result<(), AttemptError>>;
-    /// Sends `row`'s versioned update as it is, storing its new version on success.
-    fn write(
-        connection: &mut Self::Connection,
-        row: &mut Account,
-    ) -> impl Future<Output = Result<(), ExecuteError<Account, sqlx::Error>>>;
-    /// Reads an account.
-    fn read(
-        connection: &mut Self::Connection,
-        account: i64,
-    ) -> impl Future<Output = Result<Option<Account>, sqlx::Error>>;
     /// Runs plain SQL.
     fn run(connection: &mut Self::Connection, sql: &str) -> impl Future<Output = ()>;
     /// Inserts an account.
@@ -85,18 +84,22 @@ trait Server: Sync {
 
 macro_rules! sqlx_server_helpers {
     ($connection:ty) => {
-        async fn write(
-            connection: &mut $connection,
-            row: &mut Account,
-        ) -> Result<(), ExecuteError<Account, sqlx::Error>> {
-            optimistic_core::sqlx::update(connection, row).await
-        }
-
-        async fn read(
-            connection: &mut $connection,
+        async fn resolving_deposit(
+            pool: &sqlx::Pool<<$connection as sqlx::Connection>::Database>,
             account: i64,
-        ) -> Result<Option<Account>, sqlx::Error> {
-            optimistic_core::sqlx::fetch_by_key::<Account, _>(connection, &account).await
+            deposit: i64,
+        ) -> Result<(), RunError> {
+            Policy::new()
+                .attempts(50)
+                .backoff(Duration::from_millis(1), Duration::from_millis(20))
+                .resolve_unknown(true)
+                .modify(pool, &account, |row: &mut Account| {
+                    row.balance += deposit;
+                    row.last_deposit = deposit;
+                    Ok(())
+                })
+                .await
+                .map(drop)
         }
 
         async fn attempt(
@@ -166,18 +169,29 @@ impl<'a> Postgres<'a> {
     }
 }
 
+impl Postgres<'_> {
+    /// Through the proxy, named so that the killer finds it.
+    fn writer_options(&self) -> sqlx::postgres::PgConnectOptions {
+        self.schema
+            .sqlx_options()
+            .host("127.0.0.1")
+            .port(self.proxy.port())
+            .application_name(&self.schema.schema)
+    }
+}
+
 impl Server for Postgres<'_> {
     type Connection = sqlx::PgConnection;
     const DEPOSITS_PER_WORKER: u64 = 60;
 
     async fn writer(&self) -> Result<sqlx::PgConnection, sqlx::Error> {
-        let options = self
-            .schema
-            .sqlx_options()
-            .host("127.0.0.1")
-            .port(self.proxy.port())
-            .application_name(&self.schema.schema);
-        sqlx::PgConnection::connect_with(&options).await
+        sqlx::PgConnection::connect_with(&self.writer_options()).await
+    }
+
+    fn writer_pool(&self) -> sqlx::PgPool {
+        sqlx::pool::PoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(self.writer_options())
     }
 
     async fn admin(&self) -> sqlx::PgConnection {
@@ -223,6 +237,12 @@ impl Server for Mariadb<'_> {
 
     async fn writer(&self) -> Result<sqlx::MySqlConnection, sqlx::Error> {
         sqlx::MySqlConnection::connect_with(&self.0.sqlx_options()).await
+    }
+
+    fn writer_pool(&self) -> sqlx::MySqlPool {
+        sqlx::pool::PoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(self.0.sqlx_options())
     }
 
     async fn admin(&self) -> sqlx::MySqlConnection {
@@ -276,7 +296,7 @@ struct Run {
 enum Mode {
     /// The retry policy, which hands back an unknown outcome.
     Policy,
-    /// `RetryPolicy::retry_resolving_tokio`, which resolves unknown outcomes from the row.
+    /// The runner with `resolve_unknown`, which resolves unknown outcomes from the row.
     Resolving,
     /// The control: every error retried.
     RetryEveryError,
@@ -323,6 +343,7 @@ fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
             // Taken out for an attempt and put back after a success: a failed attempt's
             // connection is dropped, and the next attempt connects afresh.
             let slot: Rc<Cell<Option<S::Connection>>> = Rc::new(Cell::new(None));
+            let pool = server.writer_pool();
             let mut reported = Vec::new();
             for n in 0..S::DEPOSITS_PER_WORKER {
                 // Each deposit's amount is its own number, so the ledger names it.
@@ -350,14 +371,13 @@ fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
                     }
                     Mode::Policy => policy.retry_tokio(&attempt).await,
                     Mode::Resolving => {
-                        let mut writer = Writer {
-                            server,
-                            connection: slot.take(),
+                        let told = match S::resolving_deposit(&pool, account, deposit).await {
+                            Ok(()) => Reported::Done,
+                            Err(error) if error.kind() == Kind::OutcomeUnknown => Reported::Unknown,
+                            Err(_) => Reported::Failed,
                         };
-                        let outcome =
-                            resolving_deposit(&mut writer, &policy, account, deposit).await;
-                        slot.set(writer.connection);
-                        outcome
+                        reported.push((deposit, told));
+                        continue;
                     }
                 };
                 let told = match outcome {
@@ -385,69 +405,6 @@ fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
             elapsed,
         }
     })
-}
-
-/// A writer's connection for the resolving retry: opened when needed, dropped after a failure
-/// (the killer may have ended it).
-struct Writer<'a, S: Server> {
-    server: &'a S,
-    connection: Option<S::Connection>,
-}
-
-impl<S: Server> Writer<'_, S> {
-    async fn connection(&mut self) -> Result<S::Connection, AttemptError> {
-        match self.connection.take() {
-            Some(connection) => Ok(connection),
-            None => self.server.writer().await.map_err(AttemptError::Read),
-        }
-    }
-
-    async fn update(&mut self, row: &mut Account) -> Result<(), AttemptError> {
-        let mut connection = self.connection().await?;
-        let outcome = S::write(&mut connection, row).await;
-        if outcome.is_ok() {
-            self.connection = Some(connection);
-        }
-        outcome.map_err(AttemptError::Write)
-    }
-
-    async fn read(&mut self, account: i64) -> Result<Option<Account>, AttemptError> {
-        let mut connection = self.connection().await?;
-        let row = S::read(&mut connection, account).await;
-        if row.is_ok() {
-            self.connection = Some(connection);
-        }
-        row.map_err(AttemptError::Read)
-    }
-}
-
-/// One deposit through `RetryPolicy::retry_resolving_tokio`: an unknown outcome is resolved
-/// from the row (exactly, by its write token) and the same update sent again while it has not
-/// been applied.
-async fn resolving_deposit<S: Server>(
-    writer: &mut Writer<'_, S>,
-    policy: &RetryPolicy,
-    account: i64,
-    deposit: i64,
-) -> Result<Retried<()>, RetryError<AttemptError>> {
-    let mut row = loop {
-        if let Ok(Some(row)) = writer.read(account).await {
-            break row;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    };
-    policy
-        .retry_resolving_tokio(
-            writer,
-            &mut row,
-            |row| {
-                row.balance += deposit;
-                row.last_deposit = deposit;
-            },
-            async |writer: &mut Writer<'_, S>, row: &mut Account| writer.update(row).await,
-            async |writer: &mut Writer<'_, S>, account: &i64| writer.read(*account).await,
-        )
-        .await
 }
 
 /// Compares every reported outcome with the ledger and prints the tally; returns the deposits

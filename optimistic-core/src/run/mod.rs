@@ -538,22 +538,27 @@ where
     T: ReadRow<D::Backend>,
     F: FnMut(&mut T) -> Result<R, Refusal>,
 {
-    let mut connection = driver.acquire().await.map_err(driver::error::<D>)?;
+    let before_commit = |error| driver::error::<D>(error).before_commit();
+    let mut connection = driver.acquire().await.map_err(before_commit)?;
     let connection = &mut *connection;
     if mode == Mode::Optimistic {
-        let (row, value) = read_and_change(connection, key, change, false).await?;
+        let read = read_and_change(connection, key, change, false).await;
+        let (row, value) = read.map_err(RunError::before_commit)?;
         return match driver::write_update(connection, &row).await {
             Ok(version) => Ok(finished(row, value, version)),
             Err(error) => Err(Failure::of_write(error, row, value)),
         };
     }
-    let mut locked = Locked::begin(connection).await?;
+    let mut locked = Locked::begin(connection)
+        .await
+        .map_err(RunError::before_commit)?;
     let written = read_change_write(locked.connection(), key, change).await;
     let (row, value, version) = match written {
         Ok(written) => written,
-        Err(failure) => {
+        // Nothing is committed before the COMMIT: a connection lost until then rolled back.
+        Err(Failure { error, .. }) => {
             locked.rollback().await;
-            return Err(failure);
+            return Err(error.before_commit().into());
         }
     };
     match locked.commit().await {
@@ -604,8 +609,10 @@ where
 }
 
 /// An attempt after a lost answer: read the row back and [`resolve`]. Applied is success; not
-/// applied sends the same write again; anything else hands back the lost answer's error. A
-/// read that fails leaves the outcome unknown, for the next attempt to settle.
+/// applied sends the same write again (it expects the same version, so it applies at most
+/// once); anything else hands back the lost answer's error. A read or a resend that fails
+/// leaves the outcome unknown, for the next attempt to settle: the lost write may still commit
+/// late, so the change is never applied again.
 async fn settle<D, T, R>(
     driver: &mut D,
     key: &T::Key,
@@ -646,7 +653,12 @@ where
                 intended.set_version(version);
                 Ok((intended, value))
             }
-            Err(error) => Err(Failure::of_write(error, intended, value)),
+            // Whatever went wrong (stale: perhaps the lost write itself, committing late), the
+            // lost write may still apply: settle again from the row, never redo the change.
+            Err(_) => Err(Failure {
+                error: unknown,
+                sent: Some((intended, value)),
+            }),
         },
         Resolution::Superseded { .. } | Resolution::Deleted => Err(unknown.into()),
     }

@@ -31,6 +31,9 @@ enum Fault {
     BeforeCommit,
     /// The write commits, another write lands on top, the answer is lost.
     ThenOverwritten,
+    /// The write is held up and commits just before the next write arrives; its answer is
+    /// lost.
+    CommitsLate,
 }
 
 #[derive(Debug)]
@@ -49,6 +52,8 @@ struct Memory {
     stored: RefCell<(i64, i64, i64)>,
     faults: RefCell<VecDeque<Fault>>,
     applied: RefCell<u32>,
+    /// A held-up write: (balance, token, next version, expected version).
+    late: RefCell<Option<(i64, i64, i64, i64)>>,
 }
 
 impl Memory {
@@ -57,6 +62,7 @@ impl Memory {
             stored: RefCell::new((100, 0, 1)),
             faults: RefCell::new(faults.into_iter().collect()),
             applied: RefCell::new(0),
+            late: RefCell::new(None),
         }
     }
 
@@ -69,9 +75,21 @@ impl Memory {
             int(&values[2]),
             int(&values[4]),
         );
+        if let Some((balance, token, next, expected)) = self.late.borrow_mut().take() {
+            let mut stored = self.stored.borrow_mut();
+            if stored.2 == expected {
+                *stored = (balance, token, next);
+                *self.applied.borrow_mut() += 1;
+            }
+        }
         let fault = self.faults.borrow_mut().pop_front();
-        if let Some(Fault::BeforeCommit) = fault {
-            return Err(Lost);
+        match fault {
+            Some(Fault::BeforeCommit) => return Err(Lost),
+            Some(Fault::CommitsLate) => {
+                *self.late.borrow_mut() = Some((balance, token, next, expected));
+                return Err(Lost);
+            }
+            _ => {}
         }
         let mut stored = self.stored.borrow_mut();
         if stored.2 != expected {
@@ -202,6 +220,36 @@ fn a_lost_write_that_never_committed_is_sent_again() {
     assert_eq!(
         (*memory.applied.borrow(), memory.stored.borrow().0),
         (1, 110)
+    );
+}
+
+#[test]
+fn a_lost_write_that_commits_late_is_applied_once() {
+    // The resend arrives after the lost write committed: it goes stale, and the runner settles
+    // again (the row holds its token) instead of redoing the change.
+    let memory = Memory::new([Fault::CommitsLate]);
+    let done = deposit(&memory, true).unwrap();
+    assert_eq!(
+        (done.row.balance, done.row.version),
+        (110, Version::from(2))
+    );
+    assert_eq!(
+        (*memory.applied.borrow(), memory.stored.borrow().0),
+        (1, 110)
+    );
+}
+
+/// The control: the same fault, and the caller redoes the read-modify-write after the unknown
+/// outcome: the deposit lands twice.
+#[test]
+fn control_redoing_the_read_modify_write_deposits_twice() {
+    let memory = Memory::new([Fault::CommitsLate]);
+    let error = deposit(&memory, false).unwrap_err();
+    assert_eq!(error.kind(), Kind::OutcomeUnknown);
+    deposit(&memory, false).unwrap();
+    assert_eq!(
+        (*memory.applied.borrow(), memory.stored.borrow().0),
+        (2, 120)
     );
 }
 
