@@ -5,16 +5,59 @@
 //! (`theirs`), [`merge`] keeps their edits and yours where they do not overlap, and lists the
 //! fields where they do, with the three values each ([`MergeConflict`]). It is LINQ to SQL's
 //! `RefreshMode.KeepChanges` and XAF's `OptimisticLockHandling.Merge`, with the conflicts
-//! reported instead of decided. [`merge_with`] takes a resolver for the fields that overlap, and
-//! [`RetryPolicy::retry_merging`] merges and retries a stale write by itself.
+//! reported instead of decided. [`merge_with`] takes a resolver for the fields that overlap.
+//!
+//! Inside the change of [`Policy::modify`](crate::Policy::modify), a merge re-applies an edit
+//! made against an earlier read to the row as it is now, on every attempt; a conflict refuses
+//! the write, and comes back as the run's error ([`RunError::refusal`](crate::RunError::refusal)):
+//!
+//! ```
+//! # #[cfg(feature = "rusqlite")]
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use optimistic_core::merge::{merge, MergeConflict};
+//! use optimistic_core::{driver, optimistic, Kind, Policy, Version};
+//!
+//! #[optimistic(table = "passengers")]
+//! #[derive(Debug, Clone, PartialEq)]
+//! struct Passenger { id: i64, name: String, meal: Option<String>, version: Version }
+//!
+//! let db = rusqlite::Connection::open_in_memory()?;
+//! db.execute_batch("CREATE TABLE passengers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, meal TEXT, version INTEGER NOT NULL)")?;
+//! driver::insert(&db, &Passenger { id: 1, name: "Ada Lovelace".into(), meal: None, version: Version::INITIAL })?;
+//!
+//! // Two users read the passenger; the first renames her.
+//! let base: Passenger = driver::fetch_by_key(&db, &1)?.ok_or("no passenger")?;
+//! let mut renamed = Passenger { name: "Ada King".into(), ..base.clone() };
+//! driver::update(&db, &mut renamed)?;
+//!
+//! // The second picks a meal, against the same read: merged with the rename, written.
+//! let meal = Passenger { meal: Some("vegan".into()), ..base.clone() };
+//! let done = Policy::new().modify(&db, &1, |row: &mut Passenger| {
+//!     *row = merge(&base, &meal, row)?;
+//!     Ok(())
+//! })?;
+//! assert_eq!((done.row.name.as_str(), done.row.meal.as_deref()), ("Ada King", Some("vegan")));
+//!
+//! // A third renames her too, against the same read: a conflict, and nothing is written.
+//! let rename = Passenger { name: "Countess".into(), ..base.clone() };
+//! let error = Policy::new()
+//!     .modify(&db, &1, |row: &mut Passenger| {
+//!         *row = merge(&base, &rename, row)?;
+//!         Ok(())
+//!     })
+//!     .unwrap_err();
+//! assert_eq!(error.kind(), Kind::Refused);
+//! assert_eq!(error.refusal::<MergeConflict>().map(|c| c.columns()), Some(vec!["name"]));
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "rusqlite"))]
+//! # fn main() {}
+//! ```
 
 use std::fmt;
-use std::future::Future;
-use std::time::Duration;
 
 use sea_query::Value;
 
-use crate::retry::{Retried, RetryError, RetryPolicy, Retryable};
 use crate::{Optimistic, Role, Table};
 
 /// One field both edits changed, to different values.
@@ -204,162 +247,6 @@ where
             table: T::TABLE,
             conflicts,
         })
-    }
-}
-
-/// Why [`RetryPolicy::retry_merging`] gave up.
-#[derive(Debug, thiserror::Error)]
-pub enum MergeError<E> {
-    /// The row changed under the write, in fields the edit changed too.
-    #[error(transparent)]
-    Conflict(MergeConflict),
-    /// The retry itself gave up (a failure it does not retry, or the attempts ran out): the
-    /// last error, as [`RetryPolicy::retry`] reports it.
-    #[error(transparent)]
-    Retry(RetryError<E>),
-}
-
-impl RetryPolicy {
-    /// Writes `row`, an edit of `original`; when the write fails with an error this policy
-    /// retries (a stale write, above all), reads the row as it is now, [`merge`]s the edit into
-    /// it and writes again: edits of different fields both land, edits of the same field come
-    /// back as [`MergeError::Conflict`] with the three values, and nothing is written over.
-    ///
-    /// `write` stores the new version in the row on success and leaves it alone on failure, as
-    /// the driver helpers that take `&mut row` do; `read` fetches the row by its key. A row
-    /// deleted meanwhile ends the run with the write's own error. On success, `row` is what
-    /// was written, at its new version.
-    ///
-    /// ```
-    /// # use optimistic_core::{optimistic, Version};
-    /// #[optimistic(table = "passengers")]
-    /// #[derive(Debug, Clone, PartialEq)]
-    /// struct Passenger { id: i64, name: String, meal: Option<String>, version: Version }
-    ///
-    /// use optimistic_core::retry::RetryPolicy;
-    ///
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # #[cfg(feature = "rusqlite")] {
-    /// use optimistic_core::rusqlite::{fetch_by_key, insert, update};
-    ///
-    /// let db = rusqlite::Connection::open_in_memory()?;
-    /// db.execute_batch("CREATE TABLE passengers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, meal TEXT, version INTEGER NOT NULL)")?;
-    /// insert(&db, &Passenger { id: 1, name: "Ada Lovelace".into(), meal: None, version: Version::INITIAL })?;
-    ///
-    /// // Two users read the passenger; the first renames her.
-    /// let original: Passenger = fetch_by_key(&db, &1)?.ok_or("no passenger")?;
-    /// let mut renamed = Passenger { name: "Ada King".into(), ..original.clone() };
-    /// update(&db, &mut renamed)?;
-    ///
-    /// // The second picks a meal: stale, merged, written.
-    /// let mut meal = Passenger { meal: Some("vegan".into()), ..original.clone() };
-    /// RetryPolicy::new(3).retry_merging(
-    ///     &mut &db,
-    ///     original,
-    ///     &mut meal,
-    ///     |db, row| update(db, row),
-    ///     |db, id| Ok(fetch_by_key(db, id)?),
-    /// )?;
-    /// let stored: Passenger = fetch_by_key(&db, &1)?.ok_or("no passenger")?;
-    /// assert_eq!((stored.name.as_str(), stored.meal.as_deref(), stored.version), ("Ada King", Some("vegan"), Version::from(3)));
-    /// # }
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn retry_merging<T, C, E, Write, Read>(
-        &self,
-        connection: &mut C,
-        original: T,
-        row: &mut T,
-        mut write: Write,
-        mut read: Read,
-    ) -> Result<Retried<()>, MergeError<E>>
-    where
-        T: Optimistic + Clone,
-        E: Retryable,
-        Write: FnMut(&mut C, &mut T) -> Result<(), E>,
-        Read: FnMut(&mut C, &T::Key) -> Result<Option<T>, E>,
-    {
-        crate::retry::run_ready(self.retry_merging_async(
-            crate::retry::thread_sleep,
-            connection,
-            original,
-            row,
-            async |connection: &mut C, row: &mut T| write(connection, row),
-            async |connection: &mut C, key: &T::Key| read(connection, key),
-        ))
-    }
-
-    /// The async [`retry_merging`](RetryPolicy::retry_merging): `sleep` is the runtime's timer
-    /// (`tokio::time::sleep`, say), `write` and `read` are async closures.
-    pub async fn retry_merging_async<T, C, E, Write, Read, S, Sleep>(
-        &self,
-        mut sleep: S,
-        connection: &mut C,
-        mut original: T,
-        row: &mut T,
-        mut write: Write,
-        mut read: Read,
-    ) -> Result<Retried<()>, MergeError<E>>
-    where
-        T: Optimistic + Clone,
-        E: Retryable,
-        Write: AsyncFnMut(&mut C, &mut T) -> Result<(), E>,
-        Read: AsyncFnMut(&mut C, &T::Key) -> Result<Option<T>, E>,
-        S: FnMut(Duration) -> Sleep,
-        Sleep: Future<Output = ()>,
-    {
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let error = match write(connection, row).await {
-                Ok(()) => {
-                    return Ok(Retried {
-                        value: (),
-                        attempts,
-                    });
-                }
-                Err(error) => error,
-            };
-            if let Some(stop) = self.stop(attempts, &error, |error| self.retries(error)) {
-                return Err(MergeError::Retry(stop(error, attempts)));
-            }
-            sleep(self.backoff(attempts)).await;
-            let theirs = match read(connection, &row.key()).await {
-                Ok(Some(theirs)) => theirs,
-                Ok(None) => return Err(MergeError::Retry(RetryError::Failed { error, attempts })),
-                Err(read_error) => {
-                    return Err(MergeError::Retry(RetryError::Failed {
-                        error: read_error,
-                        attempts,
-                    }));
-                }
-            };
-            *row = merge(&original, row, &theirs).map_err(MergeError::Conflict)?;
-            original = theirs;
-        }
-    }
-
-    /// [`retry_merging_async`](RetryPolicy::retry_merging_async) on tokio's timer (feature
-    /// `tokio`).
-    #[cfg(feature = "tokio")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-    pub async fn retry_merging_tokio<T, C, E, Write, Read>(
-        &self,
-        connection: &mut C,
-        original: T,
-        row: &mut T,
-        write: Write,
-        read: Read,
-    ) -> Result<Retried<()>, MergeError<E>>
-    where
-        T: Optimistic + Clone,
-        E: Retryable,
-        Write: AsyncFnMut(&mut C, &mut T) -> Result<(), E>,
-        Read: AsyncFnMut(&mut C, &T::Key) -> Result<Option<T>, E>,
-    {
-        self.retry_merging_async(::tokio::time::sleep, connection, original, row, write, read)
-            .await
     }
 }
 

@@ -442,8 +442,8 @@ impl Retryable for ::tokio_postgres::Error {
     }
 }
 
-/// Runs a future whose every await is ready at once (the sync forms of the retry helpers drive
-/// their async forms with blocking closures), polling it to the end on this thread.
+/// Polls a future whose every await is ready at once to the end on this thread.
+#[cfg(test)]
 pub(crate) fn run_ready<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     let mut context = std::task::Context::from_waker(std::task::Waker::noop());
@@ -452,12 +452,6 @@ pub(crate) fn run_ready<F: Future>(future: F) -> F::Output {
             return output;
         }
     }
-}
-
-/// A "sleep" for [`run_ready`]: blocks the thread, then is ready.
-pub(crate) fn thread_sleep(wait: Duration) -> std::future::Ready<()> {
-    std::thread::sleep(wait);
-    std::future::ready(())
 }
 
 enum Step<E> {

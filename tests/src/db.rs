@@ -2,78 +2,93 @@
 //! of them. Each implementation runs the versioned statements through that driver's helper in
 //! `optimistic_core` (or, for the `mysql` crate, which core has no helper for, binds by hand).
 
-use std::error::Error as StdError;
-use std::fmt;
 use std::path::Path;
 
-use optimistic_core::retry::Retryable;
 use optimistic_core::sea_query::{
     MysqlQueryBuilder, QueryStatementWriter, SelectStatement, UpdateStatement, Value, Values,
 };
 use optimistic_core::{
-    DriverRow, ExecuteError, FromRow, GetColumn, Optimistic, Version, VersionedStatement,
+    DriverRow, ExecuteError, FromRow, GetColumn, Optimistic, RunError, Version, VersionedStatement,
     WriteToken,
 };
-use sea_query_sqlx::{SqlxBinder, SqlxValues};
-use sqlx::{ColumnIndex, Connection, Decode, Executor, IntoArguments, Row, Type};
+use sea_query_sqlx::SqlxBinder;
+use sqlx::{Connection, Row};
 use tokio::runtime::Runtime;
 
 use crate::namespace::{Dialect, MyDatabase, PgSchema, runtime};
 
-/// A driver's error, boxed so every facade has one type, with whether a retry may help.
-#[derive(Debug)]
-pub struct DriverError {
-    /// What the driver said.
-    pub source: Box<dyn StdError + Send + Sync>,
-    /// Whether it is a serialization failure, deadlock or busy database.
-    pub retryable: bool,
-    /// Whether the write may have been applied although this is an error.
-    pub outcome_unknown: bool,
-    /// Whether a lock wait timed out.
-    pub lock_timeout: bool,
-}
-
-impl DriverError {
-    fn from<E: StdError + Retryable + Send + Sync + 'static>(error: E) -> Self {
-        DriverError {
-            retryable: error.is_retryable(),
-            outcome_unknown: error.is_outcome_unknown(),
-            lock_timeout: error.is_lock_timeout(),
-            source: Box::new(error),
-        }
-    }
-}
-
-impl fmt::Display for DriverError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.source.fmt(f)
-    }
-}
-
-impl StdError for DriverError {}
-
-impl Retryable for DriverError {
-    fn is_retryable(&self) -> bool {
-        self.retryable
-    }
-
-    fn is_outcome_unknown(&self) -> bool {
-        self.outcome_unknown
-    }
-
-    fn is_lock_timeout(&self) -> bool {
-        self.lock_timeout
-    }
-}
-
 /// What a run of a versioned statement gives through a facade.
-pub type Outcome<S> = Result<
-    <S as VersionedStatement>::Output,
-    ExecuteError<<S as VersionedStatement>::Row, DriverError>,
->;
+pub type Outcome<S> = Result<<S as VersionedStatement>::Output, RunError>;
 
 /// What a fast-path write gives through a facade.
-pub type FastOutcome<T, O> = Result<O, ExecuteError<T, DriverError>>;
+pub type FastOutcome<O> = Result<O, RunError>;
+
+/// The library's helpers for one facade: the writes and the key read go through
+/// `optimistic_core::driver` on the facade's driver; `$finish` waits for a call (a runtime's
+/// `block_on` for async drivers, nothing for blocking ones).
+macro_rules! library_helpers {
+    (|$this:ident| $driver:expr, |$call:ident| $finish:expr, $passenger:ty) => {
+        fn insert<T: Optimistic + 'static>(&mut self, row: &T) {
+            let label = self.label();
+            let $this = self;
+            let $call = optimistic_core::driver::insert($driver, row);
+            let outcome: Result<(), RunError> = $finish;
+            outcome.unwrap_or_else(|error| panic!("{label}: insert: {error}"));
+        }
+
+        fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+            self.fetch(&T::select_by_key(key), kinds)
+        }
+
+        fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S>
+        where
+            S::Row: 'static,
+        {
+            let $this = self;
+            let $call = optimistic_core::driver::execute($driver, statement);
+            $finish
+        }
+
+        fn update_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> FastOutcome<()> {
+            let $this = self;
+            let $call = optimistic_core::driver::update($driver, row);
+            $finish
+        }
+
+        fn touch_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> FastOutcome<()> {
+            let $this = self;
+            let $call = optimistic_core::driver::touch($driver, row);
+            $finish
+        }
+
+        fn delete_fast<T: Optimistic + 'static>(&mut self, row: &T) -> FastOutcome<()> {
+            let $this = self;
+            let $call = optimistic_core::driver::delete($driver, row);
+            $finish
+        }
+
+        fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger> {
+            let label = self.label();
+            let $this = self;
+            let $call = optimistic_core::driver::fetch_by_key::<_, $passenger>($driver, &id);
+            let outcome: Result<Option<$passenger>, RunError> = $finish;
+            outcome
+                .unwrap_or_else(|error| panic!("{label}: {error}"))
+                .map(Into::into)
+        }
+    };
+}
+
+/// An old-style driver helper's error, as the runner reports it.
+fn run_error<T: Optimistic + 'static, E>(error: ExecuteError<T, E>) -> RunError
+where
+    RunError: From<E>,
+{
+    match error {
+        ExecuteError::Check(check) => check.into(),
+        ExecuteError::Driver(driver) => driver.into(),
+    }
+}
 
 /// The type to decode a column as.
 #[derive(Clone, Copy, Debug)]
@@ -153,21 +168,23 @@ pub trait Db {
     /// Runs DDL or other plain SQL.
     fn batch(&mut self, sql: &str);
     /// Inserts a row through the driver.
-    fn insert<T: Optimistic>(&mut self, row: &T);
+    fn insert<T: Optimistic + 'static>(&mut self, row: &T);
     /// Runs a `SELECT` and decodes each row's columns as `kinds`.
     fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>>;
     /// Reads the rows with `key` through the cached `SELECT .. WHERE key` (the driver's helper
     /// where core has one), decoding each row's columns as `kinds`.
     fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>>;
     /// Runs a versioned statement and checks it, through the driver's helper.
-    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S>;
+    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S>
+    where
+        S::Row: 'static;
     /// `row.update()` through the driver's cached fast path (`update(connection, &mut row)`),
     /// which stores the new version in the row.
-    fn update_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()>;
+    fn update_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> FastOutcome<()>;
     /// `row.touch()` through the driver's cached fast path (`touch(connection, &mut row)`).
-    fn touch_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()>;
+    fn touch_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> FastOutcome<()>;
     /// `row.delete()` through the driver's cached fast path (`delete(connection, &row)`).
-    fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()>;
+    fn delete_fast<T: Optimistic + 'static>(&mut self, row: &T) -> FastOutcome<()>;
     /// Reads a [`Passenger`](crate::models::Passenger) into the struct through the driver's
     /// `fetch_by_key` (or, for a driver core has no helper for, its own `GetColumn`).
     fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger>;
@@ -181,7 +198,7 @@ pub trait Db {
 }
 
 /// sqlx on any of its databases, on one connection.
-pub struct SqlxDb<DB: optimistic_core::sqlx::Backend> {
+pub struct SqlxDb<DB: sqlx::Database> {
     runtime: Runtime,
     connection: DB::Connection,
     label: &'static str,
@@ -275,180 +292,123 @@ impl SqlxDb<sqlx::Sqlite> {
     }
 }
 
-impl<DB> Db for SqlxDb<DB>
-where
-    DB: optimistic_core::sqlx::Backend,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    SqlxValues: IntoArguments<DB>,
-    for<'r> i64: Decode<'r, DB> + Type<DB>,
-    for<'r> bool: Decode<'r, DB> + Type<DB>,
-    for<'r> Option<String>: Decode<'r, DB>,
-    String: Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-    crate::models::Passenger: FromRow<DB::Row>,
-    DB::Row: DriverRow<Error = sqlx::Error>,
-{
-    fn label(&self) -> &'static str {
-        self.label
-    }
-
-    fn dialect(&self) -> Dialect {
-        self.dialect
-    }
-
-    fn batch(&mut self, sql: &str) {
-        self.runtime
-            .block_on(
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut self.connection),
-            )
-            .unwrap_or_else(|error| panic!("{sql}: {error}"));
-    }
-
-    fn insert<T: Optimistic>(&mut self, row: &T) {
-        self.runtime
-            .block_on(optimistic_core::sqlx::insert(&mut self.connection, row))
-            .expect("insert with sqlx");
-    }
-
-    fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        let (sql, values) = select.build_sqlx(DB::QueryBuilder::default());
-        self.fetch_query(sqlx::query_with(sqlx::AssertSqlSafe(sql), values), kinds)
-    }
-
-    fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        self.fetch_query(optimistic_core::sqlx::select_by_key::<T, DB>(key), kinds)
-    }
-
-    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
-        self.runtime
-            .block_on(optimistic_core::sqlx::execute(
-                &mut self.connection,
-                statement,
-            ))
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
-
-    fn update_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
-        self.runtime
-            .block_on(optimistic_core::sqlx::update(&mut self.connection, row))
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
-
-    fn touch_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
-        self.runtime
-            .block_on(optimistic_core::sqlx::touch(&mut self.connection, row))
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
-
-    fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger> {
-        self.runtime
-            .block_on(optimistic_core::sqlx::fetch_by_key(
-                &mut self.connection,
-                &id,
-            ))
-            .unwrap_or_else(|error| panic!("{}: {error}", self.label))
-    }
-
-    fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
-        self.runtime
-            .block_on(optimistic_core::sqlx::delete(&mut self.connection, row))
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
-
-    fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
-        let (sql, values) = statement.build_sqlx(DB::QueryBuilder::default());
-        let result = self
-            .runtime
-            .block_on(
-                sqlx::query_with(sqlx::AssertSqlSafe(sql), values).execute(&mut self.connection),
-            )
-            .expect("update with sqlx");
-        DB::rows_affected(&result)
-    }
-}
-
-impl<DB> SqlxDb<DB>
-where
-    DB: optimistic_core::sqlx::Backend,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    SqlxValues: IntoArguments<DB>,
-    for<'r> i64: Decode<'r, DB> + Type<DB>,
-    for<'r> bool: Decode<'r, DB> + Type<DB>,
-    for<'r> Option<String>: Decode<'r, DB>,
-    String: Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
-    fn fetch_query(
-        &mut self,
-        query: sqlx::query::Query<'_, DB, SqlxValues>,
-        kinds: &[Kind],
-    ) -> Vec<Vec<Cell>> {
-        let rows = self
-            .runtime
-            .block_on(query.fetch_all(&mut self.connection))
-            .expect("select with sqlx");
-        rows.iter()
-            .map(|row| {
-                kinds
-                    .iter()
-                    .enumerate()
-                    .map(|(i, kind)| {
-                        let cell = match kind {
-                            Kind::Int => row.try_get(i).map(Cell::Int),
-                            Kind::Bool => row.try_get(i).map(Cell::Bool),
-                            Kind::Text => row.try_get(i).map(Cell::Text),
-                            Kind::Version => row.try_get(i).map(Cell::Version),
-                            Kind::Token => row.try_get(i).map(Cell::Token),
-                        };
-                        cell.unwrap_or_else(|error| panic!("decode column {i}: {error}"))
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-}
-
-impl<DB> SqlxDb<DB>
-where
-    DB: optimistic_core::sqlx::Backend,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    SqlxValues: IntoArguments<DB>,
-    for<'r> bool: Decode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
+/// What core offers for sqlx alone, so far.
+pub trait SqlxOnly: Db {
     /// Runs a batch through `optimistic_core::sqlx::execute_batch`.
-    pub fn run_batch<T: Optimistic>(
+    fn run_batch<T: Optimistic + 'static>(
         &mut self,
         batch: &optimistic_core::Batch<T>,
-    ) -> Result<optimistic_core::BatchOutcome<T>, ExecuteError<T, DriverError>>
-    where
-        for<'r> i64: Decode<'r, DB> + Type<DB>,
-    {
-        self.runtime
-            .block_on(optimistic_core::sqlx::execute_batch(
-                &mut self.connection,
-                batch,
-            ))
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
+    ) -> Result<optimistic_core::BatchOutcome<T>, RunError>;
 
     /// Runs an update through `optimistic_core::sqlx::execute_explained`.
-    pub fn run_explained<T>(
+    fn run_explained<T: Optimistic<Version = Version> + 'static>(
         &mut self,
         update: &optimistic_core::Update<T>,
-    ) -> Result<T::Version, ExecuteError<T, DriverError>>
-    where
-        T: Optimistic,
-        for<'r> T::Version: Decode<'r, DB> + Type<DB>,
-    {
-        self.runtime
-            .block_on(optimistic_core::sqlx::execute_explained(
-                &mut self.connection,
-                update,
-            ))
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
+    ) -> Result<Version, RunError>;
 }
+
+/// The same `Db` implementation for each of sqlx's databases.
+macro_rules! sqlx_db {
+    ($database:ty, $builder:expr) => {
+        impl Db for SqlxDb<$database> {
+            fn label(&self) -> &'static str {
+                self.label
+            }
+
+            fn dialect(&self) -> Dialect {
+                self.dialect
+            }
+
+            fn batch(&mut self, sql: &str) {
+                self.runtime
+                    .block_on(
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                            .execute(&mut self.connection),
+                    )
+                    .unwrap_or_else(|error| panic!("{sql}: {error}"));
+            }
+
+            fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
+                let (sql, values) = select.build_sqlx($builder);
+                let rows = self
+                    .runtime
+                    .block_on(
+                        sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                            .fetch_all(&mut self.connection),
+                    )
+                    .expect("select with sqlx");
+                rows.iter()
+                    .map(|row| {
+                        kinds
+                            .iter()
+                            .enumerate()
+                            .map(|(i, kind)| {
+                                let cell = match kind {
+                                    Kind::Int => row.try_get(i).map(Cell::Int),
+                                    Kind::Bool => row.try_get(i).map(Cell::Bool),
+                                    Kind::Text => row.try_get(i).map(Cell::Text),
+                                    Kind::Version => row.try_get(i).map(Cell::Version),
+                                    Kind::Token => row.try_get(i).map(Cell::Token),
+                                };
+                                cell.unwrap_or_else(|error| panic!("decode column {i}: {error}"))
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+
+            library_helpers!(
+                |this| &mut this.connection,
+                |call| this.runtime.block_on(call),
+                crate::models::Passenger
+            );
+
+            fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
+                let (sql, values) = statement.build_sqlx($builder);
+                self.runtime
+                    .block_on(
+                        sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                            .execute(&mut self.connection),
+                    )
+                    .expect("update with sqlx")
+                    .rows_affected()
+            }
+        }
+
+        impl SqlxOnly for SqlxDb<$database> {
+            fn run_batch<T: Optimistic + 'static>(
+                &mut self,
+                batch: &optimistic_core::Batch<T>,
+            ) -> Result<optimistic_core::BatchOutcome<T>, RunError> {
+                self.runtime
+                    .block_on(optimistic_core::sqlx::execute_batch::<T, $database>(
+                        &mut self.connection,
+                        batch,
+                    ))
+                    .map_err(run_error)
+            }
+
+            fn run_explained<T: Optimistic<Version = Version> + 'static>(
+                &mut self,
+                update: &optimistic_core::Update<T>,
+            ) -> Result<Version, RunError> {
+                self.runtime
+                    .block_on(optimistic_core::sqlx::execute_explained::<T, $database>(
+                        &mut self.connection,
+                        update,
+                    ))
+                    .map_err(run_error)
+            }
+        }
+    };
+}
+
+sqlx_db!(
+    sqlx::Postgres,
+    optimistic_core::sea_query::PostgresQueryBuilder
+);
+sqlx_db!(sqlx::MySql, optimistic_core::sea_query::MysqlQueryBuilder);
+sqlx_db!(sqlx::Sqlite, optimistic_core::sea_query::SqliteQueryBuilder);
 
 /// rusqlite on a SQLite file.
 pub struct RusqliteDb(rusqlite::Connection);
@@ -479,44 +439,12 @@ impl Db for RusqliteDb {
             .unwrap_or_else(|error| panic!("{sql}: {error}"));
     }
 
-    fn insert<T: Optimistic>(&mut self, row: &T) {
-        optimistic_core::rusqlite::insert(&self.0, row).expect("insert with rusqlite");
-    }
-
     fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
         let (sql, values) = select.build(optimistic_core::sea_query::SqliteQueryBuilder);
         self.fetch_sql(&sql, values, kinds)
     }
 
-    fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        let (sql, values) = T::select_by_key_cached(key, optimistic_core::Dialect::Sqlite);
-        self.fetch_sql(&sql, values, kinds)
-    }
-
-    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
-        optimistic_core::rusqlite::execute(&self.0, statement)
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
-
-    fn update_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
-        optimistic_core::rusqlite::update(&self.0, row)
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
-
-    fn touch_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
-        optimistic_core::rusqlite::touch(&self.0, row)
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
-
-    fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger> {
-        optimistic_core::rusqlite::fetch_by_key(&self.0, &id)
-            .unwrap_or_else(|error| panic!("rusqlite: {error}"))
-    }
-
-    fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
-        optimistic_core::rusqlite::delete(&self.0, row)
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
+    library_helpers!(|this| &this.0, |call| call, crate::models::Passenger);
 
     fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
         use sea_query_rusqlite::RusqliteBinder;
@@ -626,50 +554,16 @@ impl Db for TokioPostgresDb {
             .unwrap_or_else(|error| panic!("{sql}: {error}"));
     }
 
-    fn insert<T: Optimistic>(&mut self, row: &T) {
-        self.runtime
-            .block_on(optimistic_core::postgres::insert(&self.client, row))
-            .expect("insert with tokio-postgres");
-    }
-
     fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
         let (sql, values) = select.build(optimistic_core::sea_query::PostgresQueryBuilder);
         self.fetch_sql(&sql, values, kinds)
     }
 
-    fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        let (sql, values) = T::select_by_key_cached(key, optimistic_core::Dialect::Postgres);
-        self.fetch_sql(&sql, values, kinds)
-    }
-    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
-        self.runtime
-            .block_on(optimistic_core::postgres::execute(&self.client, statement))
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
-
-    fn update_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
-        self.runtime
-            .block_on(optimistic_core::postgres::update(&self.client, row))
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
-
-    fn touch_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
-        self.runtime
-            .block_on(optimistic_core::postgres::touch(&self.client, row))
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
-
-    fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger> {
-        self.runtime
-            .block_on(optimistic_core::postgres::fetch_by_key(&self.client, &id))
-            .unwrap_or_else(|error| panic!("tokio-postgres: {error}"))
-    }
-
-    fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
-        self.runtime
-            .block_on(optimistic_core::postgres::delete(&self.client, row))
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
+    library_helpers!(
+        |this| &mut this.client,
+        |call| this.runtime.block_on(call),
+        crate::models::Passenger
+    );
 
     fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
         use sea_query_postgres::PostgresBinder;
@@ -719,44 +613,12 @@ impl Db for BlockingPostgresDb {
             .unwrap_or_else(|error| panic!("{sql}: {error}"));
     }
 
-    fn insert<T: Optimistic>(&mut self, row: &T) {
-        optimistic_core::postgres::blocking::insert(&mut self.0, row)
-            .expect("insert with postgres");
-    }
-
     fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
         let (sql, values) = select.build(optimistic_core::sea_query::PostgresQueryBuilder);
         self.fetch_sql(&sql, values, kinds)
     }
 
-    fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        let (sql, values) = T::select_by_key_cached(key, optimistic_core::Dialect::Postgres);
-        self.fetch_sql(&sql, values, kinds)
-    }
-    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
-        optimistic_core::postgres::blocking::execute(&mut self.0, statement)
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
-
-    fn update_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
-        optimistic_core::postgres::blocking::update(&mut self.0, row)
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
-
-    fn touch_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
-        optimistic_core::postgres::blocking::touch(&mut self.0, row)
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
-
-    fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger> {
-        optimistic_core::postgres::blocking::fetch_by_key(&mut self.0, &id)
-            .unwrap_or_else(|error| panic!("postgres: {error}"))
-    }
-
-    fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
-        optimistic_core::postgres::blocking::delete(&mut self.0, row)
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
+    library_helpers!(|this| &mut this.0, |call| call, crate::models::Passenger);
 
     fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
         use sea_query_postgres::PostgresBinder;
@@ -854,16 +716,16 @@ impl SeaOrmDb {
     pub fn run_explained<T>(
         &mut self,
         update: &optimistic_core::Update<T>,
-    ) -> Result<T::Version, ExecuteError<T, DriverError>>
+    ) -> Result<T::Version, RunError>
     where
-        T: Optimistic,
+        T: Optimistic + 'static,
         T::Version: sea_orm::TryGetable,
     {
         self.runtime
             .block_on(optimistic_core::sea_orm::execute_explained(
                 &self.db, update,
             ))
-            .map_err(|error| error.map_driver(DriverError::from))
+            .map_err(run_error)
     }
 
     fn fetch_sql(&mut self, sql: String, values: Values, kinds: &[Kind]) -> Vec<Vec<Cell>> {
@@ -910,56 +772,16 @@ impl Db for SeaOrmDb {
             .unwrap_or_else(|error| panic!("{sql}: {error}"));
     }
 
-    fn insert<T: Optimistic>(&mut self, row: &T) {
-        self.runtime
-            .block_on(optimistic_core::sea_orm::insert(&self.db, row))
-            .expect("insert with SeaORM");
-    }
-
     fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
         let (sql, values) = self.build(select);
         self.fetch_sql(sql, values, kinds)
     }
 
-    fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        let dialect = match self.dialect {
-            Dialect::Postgres => optimistic_core::Dialect::Postgres,
-            Dialect::Mysql => optimistic_core::Dialect::Mysql,
-            Dialect::Sqlite => optimistic_core::Dialect::Sqlite,
-        };
-        let (sql, values) = T::select_by_key_cached(key, dialect);
-        self.fetch_sql(sql.into_owned(), values, kinds)
-    }
-
-    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
-        self.runtime
-            .block_on(optimistic_core::sea_orm::execute(&self.db, statement))
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
-
-    fn update_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
-        self.runtime
-            .block_on(optimistic_core::sea_orm::update(&self.db, row))
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
-
-    fn touch_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
-        self.runtime
-            .block_on(optimistic_core::sea_orm::touch(&self.db, row))
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
-
-    fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
-        self.runtime
-            .block_on(optimistic_core::sea_orm::delete(&self.db, row))
-            .map_err(|error| error.map_driver(DriverError::from))
-    }
-
-    fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger> {
-        self.runtime
-            .block_on(optimistic_core::sea_orm::fetch_by_key(&self.db, &id))
-            .unwrap_or_else(|error| panic!("{}: {error}", self.label))
-    }
+    library_helpers!(
+        |this| &this.db,
+        |call| this.runtime.block_on(call),
+        crate::models::Passenger
+    );
 
     fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
         use sea_orm::ConnectionTrait;
@@ -1059,35 +881,24 @@ impl MysqlDb {
             .collect()
     }
 
-    /// Runs a write; the rows it affected, as this connection counts them.
-    fn exec<T: Optimistic>(
-        &mut self,
-        sql: &str,
-        values: Values,
-    ) -> Result<u64, ExecuteError<T, DriverError>> {
+    /// Runs a write; the rows it affected, as this connection counts them. The `mysql` crate
+    /// has no classification in core, and no scenario expects its driver errors: they panic.
+    fn exec(&mut self, sql: &str, values: Values) -> u64 {
         use mysql::prelude::Queryable;
         self.connection
             .exec_drop(sql, Self::bind(values))
-            .map_err(|error| {
-                // The `mysql` crate has no classification here: neither retried nor unknown.
-                ExecuteError::Driver(DriverError {
-                    source: Box::new(error),
-                    retryable: false,
-                    outcome_unknown: false,
-                    lock_timeout: false,
-                })
-            })?;
-        Ok(self.connection.affected_rows())
+            .unwrap_or_else(|error| panic!("mysql: {sql}: {error}"));
+        self.connection.affected_rows()
     }
 
     /// Runs a cached update and stores the version it returns, as the core helpers do.
-    fn exec_cached<T: Optimistic>(
+    fn exec_cached<T: Optimistic + 'static>(
         &mut self,
         row: &mut T,
         mut update: optimistic_core::CachedUpdate<T>,
-    ) -> FastOutcome<T, ()> {
+    ) -> FastOutcome<()> {
         let (sql, values) = update.take_sql_and_values();
-        let rows = self.exec(&sql, values)?;
+        let rows = self.exec(&sql, values);
         row.set_version(update.check(rows)?);
         Ok(())
     }
@@ -1125,7 +936,7 @@ impl Db for MysqlDb {
             .unwrap_or_else(|error| panic!("{sql}: {error}"));
     }
 
-    fn insert<T: Optimistic>(&mut self, row: &T) {
+    fn insert<T: Optimistic + 'static>(&mut self, row: &T) {
         use mysql::prelude::Queryable;
         let (sql, values) = row.insert().build(MysqlQueryBuilder);
         self.connection
@@ -1144,12 +955,12 @@ impl Db for MysqlDb {
     }
 
     // No helper in core for this driver: the cached SQL and values, bound by hand.
-    fn update_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
+    fn update_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> FastOutcome<()> {
         let update = row.update_cached(optimistic_core::Dialect::Mysql);
         self.exec_cached(row, update)
     }
 
-    fn touch_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
+    fn touch_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> FastOutcome<()> {
         let touch = row.touch_cached(optimistic_core::Dialect::Mysql);
         self.exec_cached(row, touch)
     }
@@ -1165,16 +976,19 @@ impl Db for MysqlDb {
         row.map(|row| FromRow::from_row(&MysqlRow(row)).expect("read the row"))
     }
 
-    fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
+    fn delete_fast<T: Optimistic + 'static>(&mut self, row: &T) -> FastOutcome<()> {
         let mut delete = row.delete_cached(optimistic_core::Dialect::Mysql);
         let (sql, values) = delete.take_sql_and_values();
-        let rows = self.exec(&sql, values)?;
+        let rows = self.exec(&sql, values);
         Ok(delete.check(rows)?)
     }
 
-    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
+    fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S>
+    where
+        S::Row: 'static,
+    {
         let (sql, values) = statement.build(MysqlQueryBuilder);
-        let rows = self.exec(&sql, values)?;
+        let rows = self.exec(&sql, values);
         Ok(statement.check(rows)?)
     }
 
@@ -1396,51 +1210,15 @@ macro_rules! diesel_db {
                     .unwrap_or_else(|error| panic!("{sql}: {error}"));
             }
 
-            fn insert<T: Optimistic>(&mut self, row: &T) {
-                optimistic_core::diesel::insert(&mut self.connection, row)
-                    .unwrap_or_else(|error| panic!("{}: insert: {error}", self.label));
-            }
-
             fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
                 diesel_fetch_shapes!(self, select, kinds, "DieselDb")
             }
 
-            fn fetch_by_key<T: Optimistic>(
-                &mut self,
-                key: &T::Key,
-                kinds: &[Kind],
-            ) -> Vec<Vec<Cell>> {
-                self.fetch(&T::select_by_key(key), kinds)
-            }
-
-            fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
-                optimistic_core::diesel::execute(&mut self.connection, statement)
-                    .map_err(|error| error.map_driver(DriverError::from))
-            }
-
-            fn update_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
-                optimistic_core::diesel::update(&mut self.connection, row)
-                    .map_err(|error| error.map_driver(DriverError::from))
-            }
-
-            fn touch_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
-                optimistic_core::diesel::touch(&mut self.connection, row)
-                    .map_err(|error| error.map_driver(DriverError::from))
-            }
-
-            fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
-                optimistic_core::diesel::delete(&mut self.connection, row)
-                    .map_err(|error| error.map_driver(DriverError::from))
-            }
-
-            fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger> {
-                optimistic_core::diesel::fetch_by_key::<crate::models::DieselPassenger, _>(
-                    &mut self.connection,
-                    &id,
-                )
-                .unwrap_or_else(|error| panic!("{}: {error}", self.label))
-                .map(Into::into)
-            }
+            library_helpers!(
+                |this| &mut this.connection,
+                |call| call,
+                crate::models::DieselPassenger
+            );
 
             fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
                 use diesel::RunQueryDsl;
@@ -1577,72 +1355,15 @@ macro_rules! diesel_async_db {
                     .unwrap_or_else(|error| panic!("{sql}: {error}"));
             }
 
-            fn insert<T: Optimistic>(&mut self, row: &T) {
-                self.runtime
-                    .block_on(optimistic_core::diesel_async::insert(
-                        &mut self.connection,
-                        row,
-                    ))
-                    .unwrap_or_else(|error| panic!("{}: insert: {error}", self.label));
-            }
-
             fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
                 diesel_fetch_shapes!(self, select, kinds, "DieselAsyncDb")
             }
 
-            fn fetch_by_key<T: Optimistic>(
-                &mut self,
-                key: &T::Key,
-                kinds: &[Kind],
-            ) -> Vec<Vec<Cell>> {
-                self.fetch(&T::select_by_key(key), kinds)
-            }
-
-            fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S> {
-                self.runtime
-                    .block_on(optimistic_core::diesel_async::execute(
-                        &mut self.connection,
-                        statement,
-                    ))
-                    .map_err(|error| error.map_driver(DriverError::from))
-            }
-
-            fn update_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
-                self.runtime
-                    .block_on(optimistic_core::diesel_async::update(
-                        &mut self.connection,
-                        row,
-                    ))
-                    .map_err(|error| error.map_driver(DriverError::from))
-            }
-
-            fn touch_fast<T: Optimistic>(&mut self, row: &mut T) -> FastOutcome<T, ()> {
-                self.runtime
-                    .block_on(optimistic_core::diesel_async::touch(
-                        &mut self.connection,
-                        row,
-                    ))
-                    .map_err(|error| error.map_driver(DriverError::from))
-            }
-
-            fn delete_fast<T: Optimistic>(&mut self, row: &T) -> FastOutcome<T, ()> {
-                self.runtime
-                    .block_on(optimistic_core::diesel_async::delete(
-                        &mut self.connection,
-                        row,
-                    ))
-                    .map_err(|error| error.map_driver(DriverError::from))
-            }
-
-            fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger> {
-                self.runtime
-                    .block_on(optimistic_core::diesel_async::fetch_by_key::<
-                        crate::models::DieselPassenger,
-                        _,
-                    >(&mut self.connection, &id))
-                    .unwrap_or_else(|error| panic!("{}: {error}", self.label))
-                    .map(Into::into)
-            }
+            library_helpers!(
+                |this| &mut this.connection,
+                |call| this.runtime.block_on(call),
+                crate::models::DieselPassenger
+            );
 
             fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
                 use diesel_async::RunQueryDsl;

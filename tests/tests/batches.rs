@@ -2,16 +2,14 @@
 //! exactly those 7 keys; all-or-nothing in a transaction writes none.
 
 use optimistic_core::Optimistic;
-use optimistic_core::{Batch, Error, ExecuteError, Version};
-use optimistic_tests::db::{Db, SqlxDb, load_seat};
+use optimistic_core::{Batch, Error, Version};
+use optimistic_tests::db::{Db, SqlxDb, SqlxOnly, load_seat};
 use optimistic_tests::models::{SEATS, Seat};
 use optimistic_tests::namespace::{Dialect, MyDatabase, PgSchema};
 use optimistic_tests::sqlite::TempSqlite;
 
 const ROWS: i64 = 100;
 const CHANGED_FIRST: [i64; 7] = [3, 14, 15, 42, 77, 90, 100];
-
-type Sqlx<DB> = SqlxDb<DB>;
 
 /// 100 free seats, of which 7 were since taken by another writer; and the 100 booking
 /// updates of a writer who read them all while they were free.
@@ -37,16 +35,7 @@ fn setup(db: &mut impl Db) -> Vec<Seat> {
         .collect()
 }
 
-fn reports_exactly_the_stale_keys<DB>(db: &mut Sqlx<DB>)
-where
-    Sqlx<DB>: Db,
-    DB: optimistic_core::sqlx::Backend,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    sea_query_sqlx::SqlxValues: sqlx::IntoArguments<DB>,
-    for<'r> i64: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    for<'r> bool: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
-{
+fn reports_exactly_the_stale_keys<D: SqlxOnly>(db: &mut D) {
     let rows = setup(db);
     let outcome = db
         .run_batch(&Batch::new(&rows))
@@ -78,16 +67,7 @@ where
     }
 }
 
-fn all_or_nothing_writes_none<DB>(db: &mut Sqlx<DB>)
-where
-    Sqlx<DB>: Db,
-    DB: optimistic_core::sqlx::Backend,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    sea_query_sqlx::SqlxValues: sqlx::IntoArguments<DB>,
-    for<'r> i64: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    for<'r> bool: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
-{
+fn all_or_nothing_writes_none<D: SqlxOnly>(db: &mut D) {
     let rows = setup(db);
     db.batch(if db.dialect() == Dialect::Mysql {
         "START TRANSACTION"
@@ -125,24 +105,15 @@ where
 }
 
 /// Two rows share a key (no primary key): the batch says so instead of counting a success.
-fn duplicate_keys_are_never_success<DB>(db: &mut Sqlx<DB>)
-where
-    Sqlx<DB>: Db,
-    DB: optimistic_core::sqlx::Backend,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    sea_query_sqlx::SqlxValues: sqlx::IntoArguments<DB>,
-    for<'r> i64: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    for<'r> bool: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
-{
+fn duplicate_keys_are_never_success<D: SqlxOnly>(db: &mut D) {
     db.batch(&SEATS.replace("BIGINT PRIMARY KEY", "BIGINT"));
     db.insert(&Seat::free(1));
     db.insert(&Seat::free(1));
     let error = db.run_batch(&Batch::new(&[Seat::free(1)])).unwrap_err();
     assert!(
         matches!(
-            error,
-            ExecuteError::Check(Error::KeyNotUnique {
+            error.check_of::<Seat>(),
+            Some(Error::KeyNotUnique {
                 rows_affected: 2,
                 ..
             })

@@ -7,8 +7,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use optimistic_core::Optimistic;
+use optimistic_core::Policy;
 use optimistic_core::Version;
-use optimistic_core::retry::RetryPolicy;
 use optimistic_core::sea_query::{Expr, ExprTrait, Query};
 use optimistic_tests::db::{
     Db, DieselAsyncDb, DieselDb, MysqlDb, RusqliteDb, SeaOrmDb, SqlxDb, load_counters,
@@ -87,32 +87,36 @@ fn contend<D: Db>(connect: impl Fn() -> D + Sync, path: Path) -> Report {
             version: Version::INITIAL,
         });
     }
-    let policy = RetryPolicy::new(1_000)
-        .with_base_delay(Duration::from_micros(100))
-        .with_max_delay(Duration::from_millis(20));
+    let policy = Policy::new()
+        .attempts(1_000)
+        .backoff(Duration::from_micros(100), Duration::from_millis(20));
     let started = Instant::now();
     let attempts: u32 = thread::scope(|scope| {
         let workers: Vec<_> = (0..WORKERS)
             .map(|worker| {
-                let connect = &connect;
+                let (connect, policy) = (&connect, &policy);
                 scope.spawn(move || {
                     let mut db = connect();
                     let mut attempts = 0;
                     for i in 0..INCREMENTS / WORKERS {
                         let id = target(worker, i);
                         if path == Path::Versioned {
-                            let done = policy
-                                .retry(|_| {
+                            let mut tries = 0;
+                            let _version = policy
+                                .retry(|attempt| {
+                                    tries = attempt;
                                     let mut counter = read_counter(&mut db, id);
                                     thread::sleep(THINK);
                                     counter.total += 1;
                                     db.run(&counter.update())
                                 })
                                 .unwrap_or_else(|error| panic!("{}: {error}", db.label()));
-                            attempts += done.attempts;
+                            attempts += tries;
                         } else if path == Path::LockedByValues {
-                            let done = policy
-                                .retry(|_| {
+                            let mut tries = 0;
+                            policy
+                                .retry(|attempt| {
+                                    tries = attempt;
                                     let counter = read_counter(&mut db, id);
                                     let read = LegacyCounter {
                                         id,
@@ -126,7 +130,7 @@ fn contend<D: Db>(connect: impl Fn() -> D + Sync, path: Path) -> Report {
                                     db.run(&incremented.update_changed(&read).expect("a change"))
                                 })
                                 .unwrap_or_else(|error| panic!("{}: {error}", db.label()));
-                            attempts += done.attempts;
+                            attempts += tries;
                         } else {
                             let counter = read_counter(&mut db, id);
                             thread::sleep(THINK);

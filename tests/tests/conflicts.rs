@@ -3,31 +3,21 @@
 
 use optimistic_core::Optimistic;
 use optimistic_core::sea_query::{Expr, ExprTrait};
-use optimistic_core::{Error, ExecuteError, StaleReason, Version};
-use optimistic_tests::db::{Db, DriverError, Kind, RusqliteDb, SqlxDb};
+use optimistic_core::{RunError, StaleReason, Version};
+use optimistic_tests::db::{Db, Kind, RusqliteDb, SqlxDb, SqlxOnly};
 use optimistic_tests::models::{SEATS, Seat, SeatIden};
 use optimistic_tests::namespace::{MyDatabase, PgSchema};
 use optimistic_tests::sqlite::TempSqlite;
 
-fn reason(error: ExecuteError<Seat, DriverError>) -> (Option<StaleReason<Version>>, String) {
-    let message = error.to_string();
-    match error {
-        ExecuteError::Check(Error::Stale(stale)) => (stale.reason().cloned(), message),
-        other => panic!("expected a stale error, got {other}"),
+fn reason(error: RunError) -> (Option<StaleReason<Version>>, String) {
+    match error.stale_of::<Seat>() {
+        Some(stale) => (stale.reason().cloned(), error.to_string()),
+        None => panic!("expected a stale error, got {error}"),
     }
 }
 
 /// A writer who read version 1 learns the row moved on to 3, then that it was deleted.
-fn changed_then_deleted<DB>(db: &mut SqlxDb<DB>)
-where
-    SqlxDb<DB>: Db,
-    DB: optimistic_core::sqlx::Backend,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    sea_query_sqlx::SqlxValues: sqlx::IntoArguments<DB>,
-    for<'r> bool: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    for<'r> Version: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
-{
+fn changed_then_deleted<D: SqlxOnly>(db: &mut D) {
     db.batch(SEATS);
     let original = Seat::free(2);
     db.insert(&original);
@@ -100,9 +90,8 @@ fn any_driver_can_probe_by_hand() {
     other.is_booked = true;
     let _moved_on = db.run(&other.update()).unwrap();
 
-    let Err(ExecuteError::Check(Error::Stale(stale))) = db.run(&Seat::free(2).update()) else {
-        panic!("expected a stale write");
-    };
+    let error = db.run(&Seat::free(2).update()).unwrap_err();
+    let stale = error.stale_of::<Seat>().expect("a stale write").clone();
     assert_eq!(stale.reason(), None);
     let current = db
         .fetch(&stale.probe(), &[Kind::Version])

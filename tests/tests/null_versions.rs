@@ -3,8 +3,8 @@
 //! is reported as stale, without a reason, rather than as a decode failure.
 
 use optimistic_core::Optimistic;
-use optimistic_core::{Error, ExecuteError, Version};
-use optimistic_tests::db::{Db, SeaOrmDb, SqlxDb};
+use optimistic_core::{RunError, Version};
+use optimistic_tests::db::{Db, SeaOrmDb, SqlxDb, SqlxOnly};
 use optimistic_tests::models::Seat;
 use optimistic_tests::namespace::{MyDatabase, PgSchema};
 use optimistic_tests::sqlite::TempSqlite;
@@ -18,54 +18,44 @@ const NULLABLE_SEATS: &str = "CREATE TABLE seats (
 )";
 const NULL_ROW: &str = "INSERT INTO seats (id, is_booked, version) VALUES (2, FALSE, NULL)";
 
-fn assert_unexplained_stale<E: std::fmt::Display>(
-    label: &str,
-    outcome: Result<Version, ExecuteError<Seat, E>>,
-) {
+fn assert_unexplained_stale(label: &str, outcome: Result<Version, RunError>) {
     match outcome {
-        Err(ExecuteError::Check(Error::Stale(stale))) => {
-            assert_eq!(stale.reason(), None, "{label}: a NULL version is no reason")
-        }
+        Err(error) if error.stale_of::<Seat>().is_some() => assert_eq!(
+            error.stale_of::<Seat>().unwrap().reason(),
+            None,
+            "{label}: a NULL version is no reason"
+        ),
         Err(other) => panic!("{label}: expected a stale error, got {other}"),
         Ok(version) => panic!("{label}: the write matched a NULL version: {version:?}"),
     }
 }
 
 /// sqlx: `fetch_by_key` and `try_get::<Version>` refuse the NULL; `execute_explained` says stale.
-fn sqlx_null_version<DB>(mut db: SqlxDb<DB>, pool: sqlx::Pool<DB>)
-where
-    SqlxDb<DB>: Db,
-    DB: optimistic_core::sqlx::Backend,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
-    sea_query_sqlx::SqlxValues: sqlx::IntoArguments<DB>,
-    for<'r> Version: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    for<'r> bool: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
-    usize: sqlx::ColumnIndex<DB::Row>,
-    Seat: optimistic_core::FromRow<DB::Row>,
-    DB::Row: optimistic_core::DriverRow<Error = sqlx::Error>,
-    for<'q> DB::Arguments: sqlx::IntoArguments<DB>,
-{
-    use sqlx::Row;
-    let label = db.label();
-    db.batch(NULLABLE_SEATS);
-    db.batch(NULL_ROW);
-    let runtime = optimistic_tests::namespace::runtime();
+macro_rules! sqlx_null_version {
+    ($db:expr, $pool:expr) => {{
+        let mut db = $db;
+        let pool = $pool;
+        use sqlx::Row;
+        let label = db.label();
+        db.batch(NULLABLE_SEATS);
+        db.batch(NULL_ROW);
+        let runtime = optimistic_tests::namespace::runtime();
 
-    let read = runtime.block_on(optimistic_core::sqlx::fetch_by_key::<Seat, _>(&pool, &2));
-    assert!(read.is_err(), "{label}: read a NULL version as {read:?}");
-    let row = runtime
-        .block_on(
-            sqlx::query(sqlx::AssertSqlSafe("SELECT version FROM seats".to_owned()))
-                .fetch_one(&pool),
-        )
-        .unwrap();
-    let decoded = row.try_get::<Version, _>(0);
-    assert!(decoded.is_err(), "{label}: decoded NULL as {decoded:?}");
-    let nullable = row.try_get::<Option<Version>, _>(0).unwrap();
-    assert_eq!(nullable, None, "{label}");
+        let read = runtime.block_on(optimistic_core::driver::fetch_by_key::<_, Seat>(&pool, &2));
+        assert!(read.is_err(), "{label}: read a NULL version as {read:?}");
+        let row = runtime
+            .block_on(
+                sqlx::query(sqlx::AssertSqlSafe("SELECT version FROM seats".to_owned()))
+                    .fetch_one(&pool),
+            )
+            .unwrap();
+        let decoded = row.try_get::<Version, _>(0);
+        assert!(decoded.is_err(), "{label}: decoded NULL as {decoded:?}");
+        let nullable = row.try_get::<Option<Version>, _>(0).unwrap();
+        assert_eq!(nullable, None, "{label}");
 
-    assert_unexplained_stale(label, db.run_explained(&Seat::free(2).update()));
+        assert_unexplained_stale(label, db.run_explained(&Seat::free(2).update()));
+    }};
 }
 
 #[test]
@@ -78,7 +68,7 @@ fn sqlx_sqlite_null_version_is_never_a_version() {
                 .connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(file.path())),
         )
         .unwrap();
-    sqlx_null_version(SqlxDb::sqlite(file.path()), pool);
+    sqlx_null_version!(SqlxDb::sqlite(file.path()), pool);
 }
 
 #[test]
@@ -96,7 +86,7 @@ fn sqlx_postgres_null_version_is_never_a_version() {
                 .connect_with(options),
         )
         .unwrap();
-    sqlx_null_version(SqlxDb::postgres(&schema), pool);
+    sqlx_null_version!(SqlxDb::postgres(&schema), pool);
 }
 
 #[test]
@@ -110,7 +100,7 @@ fn sqlx_mysql_null_version_is_never_a_version() {
                 .connect_with(database.sqlx_options()),
         )
         .unwrap();
-    sqlx_null_version(SqlxDb::mysql(&database), pool);
+    sqlx_null_version!(SqlxDb::mysql(&database), pool);
 }
 
 /// SeaORM: `execute_explained` against a NULL version says stale.

@@ -7,6 +7,8 @@
 use std::time::Duration;
 
 use optimistic_core::driver;
+use optimistic_core::merge::{FieldConflict, MergeConflict, merge};
+use optimistic_core::sea_query::Value;
 use optimistic_core::{Kind, Optimistic, Policy, Version, optimistic};
 use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime, runtime};
 use optimistic_tests::sqlite::TempSqlite;
@@ -19,6 +21,7 @@ mod schema {
         accounts (id) {
             id -> BigInt,
             balance -> BigInt,
+            owner -> Nullable<Text>,
             version -> BigInt,
         }
     }
@@ -31,10 +34,11 @@ use schema::accounts;
 struct Account {
     id: i64,
     balance: i64,
+    owner: Option<String>,
     version: Version,
 }
 
-const ACCOUNTS: &str = "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, version BIGINT NOT NULL)";
+const ACCOUNTS: &str = "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, owner TEXT, version BIGINT NOT NULL)";
 
 #[derive(Debug)]
 struct InsufficientFunds;
@@ -51,6 +55,7 @@ fn account(id: i64, balance: i64) -> Account {
     Account {
         id,
         balance,
+        owner: None,
         version: Version::INITIAL,
     }
 }
@@ -169,6 +174,58 @@ macro_rules! scenario {
         );
         let stored: Account = $run!(driver::fetch_by_key($d, &2)).unwrap().unwrap();
         assert_eq!(stored, done.row);
+
+        // merging: two edits of one read. Different fields both land; the same field is
+        // refused with its three values, and nothing is written.
+        $run!(driver::insert($d, &account(4, 0))).unwrap();
+        let base: Account = $run!(driver::fetch_by_key($d, &4)).unwrap().unwrap();
+        let mut theirs = Account {
+            balance: 5,
+            ..base.clone()
+        };
+        $run!(driver::update($d, &mut theirs)).unwrap();
+        let mine = Account {
+            owner: Some("ada".into()),
+            ..base.clone()
+        };
+        let done = $run!(policy.modify($d, &4, |row: &mut Account| {
+            *row = merge(&base, &mine, row)?;
+            Ok(())
+        }))
+        .unwrap();
+        assert_eq!(
+            (
+                done.row.balance,
+                done.row.owner.as_deref(),
+                done.row.version
+            ),
+            (5, Some("ada"), Version::from(3)),
+            "both edits land"
+        );
+        let clash = Account {
+            balance: 7,
+            ..base.clone()
+        };
+        let error = $run!(policy.modify($d, &4, |row: &mut Account| {
+            *row = merge(&base, &clash, row)?;
+            Ok(())
+        }))
+        .unwrap_err();
+        assert_eq!(error.kind(), Kind::Refused);
+        let conflict = error
+            .refusal::<MergeConflict>()
+            .expect("the merge conflict");
+        assert_eq!(
+            conflict.conflicts,
+            [FieldConflict {
+                column: "balance",
+                original: Value::BigInt(Some(0)),
+                mine: Value::BigInt(Some(7)),
+                theirs: Value::BigInt(Some(5)),
+            }]
+        );
+        let stored: Account = $run!(driver::fetch_by_key($d, &4)).unwrap().unwrap();
+        assert_eq!(stored, done.row, "a conflict writes nothing");
     }};
 }
 

@@ -3,7 +3,7 @@
 //! variables are set.
 
 use optimistic_core::sea_query::{Expr, ExprTrait};
-use optimistic_core::{Error, ExecuteError, InitialVersion, Optimistic, VersionValue};
+use optimistic_core::{Error, InitialVersion, Optimistic, VersionValue};
 use optimistic_tests::db::{Db, Kind};
 use optimistic_tests::models::{Legacy, LegacyIden, legacy_ddl};
 
@@ -98,7 +98,7 @@ fn overflow_at_each_maximum(db: &mut impl Db) {
         };
         let error = db.run(&changed.update()).unwrap_err();
         assert!(
-            matches!(&error, ExecuteError::Check(Error::VersionOverflow { version, .. }) if *version == max),
+            matches!(error.check_of::<Legacy<V>>(), Some(Error::VersionOverflow { version, .. }) if *version == max),
             "{} {sql_type}: {error}",
             db.label()
         );
