@@ -35,13 +35,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use optimistic_core::Kind;
 use optimistic_core::adaptive::{AdaptivePolicy, Mode};
-use optimistic_core::retry::{Retried, RetryError, RetryPolicy};
-use optimistic_core::run::Tokio;
+use optimistic_core::run::{Classify, Tokio};
 use optimistic_core::sea_query::{Expr, ExprTrait};
 use optimistic_core::sqlx::{Backend, SqlxBinder, SqlxValues};
 use optimistic_core::{
-    DriverRow, ExecuteError, FromRow, Optimistic, Policy, RunError, Version, driver, optimistic,
+    DriverRow, FromRow, Optimistic, Policy, RunError, Version, driver, optimistic,
 };
 use sqlx::pool::PoolOptions;
 use sqlx::{ColumnIndex, Database, Decode, Executor, IntoArguments, Pool, Row, Type};
@@ -223,15 +223,8 @@ static BASE_DELAY_US: AtomicU64 = AtomicU64::new(5_000);
 /// The pause between each read and its write, in microseconds (`--think-ms`).
 static THINK_US: AtomicU64 = AtomicU64::new(0);
 
-/// The retry policy for the optimistic strategies: enough attempts that no deposit fails at
-/// the contention this example can produce.
-fn policy() -> RetryPolicy {
-    RetryPolicy::new(100)
-        .with_base_delay(Duration::from_micros(BASE_DELAY_US.load(Ordering::Relaxed)))
-        .with_max_delay(Duration::from_millis(100))
-}
-
-/// The same for the runner (`Policy`): 100 attempts, the same backoff.
+/// The runner for the optimistic strategies: enough attempts that no deposit fails at the
+/// contention this example can produce.
 fn runner() -> Policy {
     Policy::new().attempts(100).backoff(
         Duration::from_micros(BASE_DELAY_US.load(Ordering::Relaxed)),
@@ -247,12 +240,9 @@ static HOT_AT_PERCENT: AtomicU64 = AtomicU64::new(0);
 /// library's default).
 static ESCALATE_AFTER: AtomicU64 = AtomicU64::new(0);
 
-/// The adaptive strategy's policy: 3 attempts, because the locked one always lands.
+/// The adaptive strategy's memory of hot rows and its thresholds.
 fn adaptive_policy() -> AdaptivePolicy {
-    let policy = AdaptivePolicy::new(
-        RetryPolicy::new(3)
-            .with_base_delay(Duration::from_micros(BASE_DELAY_US.load(Ordering::Relaxed))),
-    );
+    let policy = AdaptivePolicy::new();
     let policy = match HOT_AT_PERCENT.load(Ordering::Relaxed) {
         0 => policy,
         percent => policy.with_hot_at(percent as f64 / 100.0),
@@ -271,8 +261,8 @@ async fn think() {
     }
 }
 
-/// Reads account `id`, building the `SELECT` or (`cached`) on the cached path.
-async fn read<DB>(pool: &Pool<DB>, id: i64, cached: bool) -> Result<Account, sqlx::Error>
+/// Reads account `id`, building the `SELECT` with sea-query.
+async fn read<DB>(pool: &Pool<DB>, id: i64) -> Result<Account, sqlx::Error>
 where
     DB: Dialect,
     for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
@@ -280,13 +270,11 @@ where
     for<'r> i64: Decode<'r, DB> + Type<DB>,
     usize: ColumnIndex<DB::Row>,
 {
-    let query = if cached {
-        optimistic_core::sqlx::select_by_key::<Account, DB>(&id)
-    } else {
-        let (sql, values) = Account::select_by_key(&id).build_sqlx(DB::QueryBuilder::default());
-        sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
-    };
-    decode(&query.fetch_one(pool).await?)
+    let (sql, values) = Account::select_by_key(&id).build_sqlx(DB::QueryBuilder::default());
+    let row = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+        .fetch_one(pool)
+        .await?;
+    decode(&row)
 }
 
 fn decode<R: Row>(row: &R) -> Result<Account, sqlx::Error>
@@ -307,27 +295,21 @@ async fn think_and_deposit<DB>(
     id: i64,
     amount: i64,
     locked: bool,
-) -> Result<Account, ExecuteError<Account, sqlx::Error>>
+) -> Result<(), RunError>
 where
-    DB: Dialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    SqlxValues: IntoArguments<DB>,
-    DB::Row: DriverRow<Error = sqlx::Error>,
-    Account: FromRow<DB::Row>,
+    DB: Dialect + driver::Backend<Runtime = Tokio>,
+    for<'c> &'c mut DB::Connection: driver::Driver<Backend = DB>,
+    Account: driver::ReadRow<DB>,
 {
-    let (sql, values) = if locked {
-        Account::select_by_key_for_update_cached(&id, DB::DIALECT)
+    let read = if locked {
+        driver::fetch_for_update(&mut *connection, &id).await?
     } else {
-        Account::select_by_key_cached(&id, DB::DIALECT)
+        driver::fetch_by_key(&mut *connection, &id).await?
     };
-    let row = sqlx::query_with(sqlx::AssertSqlSafe(sql), SqlxValues(values))
-        .fetch_one(&mut *connection)
-        .await?;
-    let mut account = Account::from_row(&row)?;
+    let mut account: Account = read.ok_or("no such account")?;
     think().await;
     account.balance += amount;
-    optimistic_core::sqlx::update(&mut *connection, &mut account).await?;
-    Ok(account)
+    driver::update(&mut *connection, &mut account).await
 }
 
 /// One deposit through the runner (`Policy`): the attempts it took, and its outcome.
@@ -401,7 +383,7 @@ where
 {
     match strategy {
         Strategy::Naive => {
-            let account = read(pool, id, false).await?;
+            let account = read(pool, id).await?;
             think().await;
             sqlx::query(DB::PLAIN_UPDATE)
                 .bind(account.balance + amount)
@@ -419,61 +401,85 @@ where
             stats.tally_attempts(attempts, outcome.is_err(), amount);
         }
         Strategy::Adaptive => {
-            // The runner's change is synchronous; awaiting between the read and the write takes
-            // `run_async`, doing per mode what the runner does.
+            // The runner's change is synchronous; to await between the read and the write, the
+            // generic retry runs each attempt in the mode the shared adaptive policy picks.
+            let adaptive = &stats.adaptive;
+            let attempts = AtomicU32::new(0);
             let outcome = stats
-                .adaptive
-                .run_async(DB::DIALECT, tokio::time::sleep, &id, |mode| async move {
-                    if mode == Mode::Locked {
-                        let mut transaction = pool.begin_with(DB::BEGIN_LOCKED).await?;
-                        let account = think_and_deposit(&mut transaction, id, amount, true).await?;
-                        transaction.commit().await?;
-                        Ok(account)
-                    } else {
-                        let mut connection = pool.acquire().await?;
-                        think_and_deposit(&mut connection, id, amount, false).await
+                .escalating
+                .retry(|attempt| {
+                    attempts.store(attempt, Ordering::Relaxed);
+                    async move {
+                        let mode = adaptive.mode::<Account>(DB::DIALECT, &id, attempt - 1);
+                        let outcome = if mode == Mode::Locked {
+                            stats.locked.fetch_add(1, Ordering::Relaxed);
+                            let mut transaction = pool.begin_with(DB::BEGIN_LOCKED).await?;
+                            think_and_deposit(&mut transaction, id, amount, true).await?;
+                            Ok(transaction.commit().await?)
+                        } else {
+                            let mut connection = pool.acquire().await?;
+                            think_and_deposit(&mut connection, id, amount, false).await
+                        };
+                        match &outcome {
+                            Err(error) if error.is_stale() => {
+                                stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                                adaptive.contention().record_conflict::<Account>(&id);
+                            }
+                            Ok(()) if mode == Mode::Optimistic => {
+                                adaptive.contention().record_success::<Account>(&id)
+                            }
+                            _ => {}
+                        }
+                        outcome
                     }
                 })
                 .await;
-            stats.tally(&outcome, amount);
+            stats.tally(attempts.into_inner(), outcome.is_err(), amount);
         }
         Strategy::OptimisticBuilder | Strategy::OptimisticPooled => {
             // The same loop; only how the statements are made differs.
             let cached = strategy == Strategy::OptimisticPooled;
-            let outcome = policy()
-                .retry_tokio(|_| async {
-                    let mut account = read(pool, id, cached).await?;
-                    think().await;
-                    account.balance += amount;
-                    let result = if cached {
-                        optimistic_core::sqlx::update(pool, &mut account).await
-                    } else {
-                        optimistic_core::sqlx::execute(pool, &account.update())
-                            .await
-                            .map(|version| account.version = version)
-                    };
-                    if matches!(&result, Err(error) if error.is_stale()) {
-                        stats.conflicts.fetch_add(1, Ordering::Relaxed);
+            let attempts = AtomicU32::new(0);
+            let outcome = stats
+                .optimistic
+                .retry(|attempt| {
+                    attempts.store(attempt, Ordering::Relaxed);
+                    async move {
+                        let mut account: Account = if cached {
+                            driver::fetch_by_key(pool, &id)
+                                .await?
+                                .ok_or("no such account")?
+                        } else {
+                            read(pool, id).await?
+                        };
+                        think().await;
+                        account.balance += amount;
+                        let result = if cached {
+                            driver::update(pool, &mut account).await
+                        } else {
+                            driver::execute(pool, &account.update())
+                                .await
+                                .map(|version| account.version = version)
+                        };
+                        if matches!(&result, Err(error) if error.is_stale()) {
+                            stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                        }
+                        result
                     }
-                    result
                 })
                 .await;
-            stats.tally(&outcome, amount);
+            stats.tally(attempts.into_inner(), outcome.is_err(), amount);
         }
         Strategy::OptimisticSql => {
-            // `None` is a stale write (retry); `Some` a driver error (give up).
-            let outcome = policy()
-                .retry_async_if(
-                    tokio::time::sleep,
-                    |error: &Option<sqlx::Error>| error.is_none(),
-                    |_| async {
-                        let row = sqlx::query(DB::SELECT)
-                            .bind(id)
-                            .fetch_one(pool)
-                            .await
-                            .map_err(Some)?;
-                        let (balance, version): (i64, i64) =
-                            (row.try_get(1).map_err(Some)?, row.try_get(2).map_err(Some)?);
+            // A stale write is retried; a driver error gives up.
+            let attempts = AtomicU32::new(0);
+            let outcome = stats
+                .optimistic
+                .retry(|attempt| {
+                    attempts.store(attempt, Ordering::Relaxed);
+                    async move {
+                        let row = sqlx::query(DB::SELECT).bind(id).fetch_one(pool).await?;
+                        let (balance, version): (i64, i64) = (row.try_get(1)?, row.try_get(2)?);
                         think().await;
                         let result = sqlx::query(DB::VERSIONED_UPDATE)
                             .bind(balance + amount)
@@ -481,18 +487,17 @@ where
                             .bind(id)
                             .bind(version)
                             .execute(pool)
-                            .await
-                            .map_err(Some)?;
+                            .await?;
                         if DB::rows_affected(&result) == 1 {
                             Ok(())
                         } else {
                             stats.conflicts.fetch_add(1, Ordering::Relaxed);
-                            Err(None) // stale: retry
+                            Err(HandWritten::Stale)
                         }
-                    },
-                )
+                    }
+                })
                 .await;
-            stats.tally(&outcome, amount);
+            stats.tally(attempts.into_inner(), outcome.is_err(), amount);
         }
         Strategy::Pessimistic => {
             let mut connection = pool.acquire().await?;
@@ -538,9 +543,33 @@ where
     Ok(())
 }
 
+/// The hand-written SQL strategy's failure: a stale write (retried) or the driver's error.
+#[derive(Debug)]
+enum HandWritten {
+    Stale,
+    Driver(#[allow(dead_code)] sqlx::Error),
+}
+
+impl From<sqlx::Error> for HandWritten {
+    fn from(error: sqlx::Error) -> Self {
+        HandWritten::Driver(error)
+    }
+}
+
+impl Classify for HandWritten {
+    fn kind(&self) -> Kind {
+        match self {
+            HandWritten::Stale => Kind::Stale,
+            HandWritten::Driver(_) => Kind::Other,
+        }
+    }
+}
+
 struct Stats {
     /// A fresh policy per run, so that every run starts with no memory of hot rows.
     adaptive: AdaptivePolicy,
+    /// Attempts the adaptive strategy ran locked when it awaits between read and write.
+    locked: AtomicU64,
     /// The runner for the optimistic strategy, and the escalating one for the adaptive strategy
     /// (a fresh memory of hot rows per run, too).
     optimistic: Policy,
@@ -556,6 +585,7 @@ impl Stats {
     fn new() -> Self {
         Stats {
             adaptive: adaptive_policy(),
+            locked: AtomicU64::default(),
             optimistic: runner(),
             escalating: Policy::new()
                 .attempts(3)
@@ -583,15 +613,12 @@ impl Stats {
         }
     }
 
-    /// Counts a retried deposit: its retries, and whether it gave up (then not lost).
-    fn tally<T, E>(&self, outcome: &Result<Retried<T>, RetryError<E>>, amount: i64) {
-        let used = match outcome {
-            Ok(done) => done.attempts,
-            Err(error) => error.attempts(),
-        };
+    /// Counts a retried deposit whose attempts count their own conflicts: its retries, and
+    /// whether it gave up (then not lost).
+    fn tally(&self, attempts: u32, failed: bool, amount: i64) {
         self.retries
-            .fetch_add(u64::from(used.saturating_sub(1)), Ordering::Relaxed);
-        if outcome.is_err() {
+            .fetch_add(u64::from(attempts.saturating_sub(1)), Ordering::Relaxed);
+        if failed {
             self.failed.fetch_add(1, Ordering::Relaxed);
             self.failed_amount.fetch_add(amount, Ordering::Relaxed);
         }
@@ -658,15 +685,13 @@ where
         .sum();
     let mut stored = 0;
     for id in 1..=workload.accounts {
-        stored += read(pool, id, false).await?.balance;
+        stored += read(pool, id).await?.balance;
     }
-    let adaptive = stats.adaptive.counts();
     let escalated = stats.escalating.escalation_counts().unwrap_or_default();
     Ok(Report {
         wall,
-        // The runner's retries are in `conflicts` already; its own count is of stale writes.
-        conflicts: stats.conflicts.load(Ordering::Relaxed) + adaptive.conflicts,
-        locked: adaptive.locked + escalated.locked,
+        conflicts: stats.conflicts.load(Ordering::Relaxed),
+        locked: stats.locked.load(Ordering::Relaxed) + escalated.locked,
         retries: stats.retries.load(Ordering::Relaxed),
         failed: stats.failed.load(Ordering::Relaxed),
         // Deposits only add, so a shortfall in the total is exactly what went missing silently.

@@ -22,8 +22,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::retry::{Retried, RetryError, RetryPolicy, Retryable};
-use crate::{Dialect, ExecuteError, Optimistic};
+use crate::{Dialect, Optimistic};
 
 /// How one attempt runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,7 +210,8 @@ impl fmt::Debug for Contention {
     }
 }
 
-/// A [`RetryPolicy`] that escalates to a row lock where optimistic attempts keep conflicting.
+/// When to escalate to a row lock where optimistic attempts keep conflicting, and the memory of
+/// hot rows that decides it: what [`Policy::escalate_with`](crate::Policy::escalate_with) takes.
 ///
 /// Defaults, per database (the runners pass theirs), from the contention sweep in
 /// docs/BENCHMARKS.md:
@@ -225,18 +225,17 @@ impl fmt::Debug for Contention {
 /// - a locked row probes with an optimistic attempt once every **32** attempts;
 /// - rates halve every **second** without attempts; **4,096** rows remembered.
 ///
-/// Keep `escalate_after` below the retry policy's attempts, so that the last attempt is a
-/// locked one, which always lands.
+/// Keep `escalate_after` below the runner's attempts, so that the last attempt is a locked one,
+/// which cannot go stale.
 ///
 /// ```
 /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
-/// use optimistic_core::retry::RetryPolicy;
 /// use optimistic_core::{optimistic, Dialect, Version};
 ///
 /// #[optimistic(table = "accounts")]
 /// struct Account { id: i64, balance: i64, version: Version }
 ///
-/// let policy = AdaptivePolicy::new(RetryPolicy::new(3));
+/// let policy = AdaptivePolicy::new();
 /// let postgres = Dialect::Postgres;
 /// assert_eq!(policy.mode::<Account>(postgres, &1, 0), Mode::Optimistic);
 /// assert_eq!(policy.mode::<Account>(postgres, &1, 1), Mode::Locked); // this call conflicted once
@@ -248,7 +247,6 @@ impl fmt::Debug for Contention {
 /// ```
 #[derive(Debug)]
 pub struct AdaptivePolicy {
-    retry: RetryPolicy,
     /// `None`: the database's default.
     escalate_after: Option<u32>,
     /// `None`: the database's default.
@@ -277,11 +275,16 @@ struct Counters {
     conflicts: AtomicU64,
 }
 
+impl Default for AdaptivePolicy {
+    fn default() -> Self {
+        AdaptivePolicy::new()
+    }
+}
+
 impl AdaptivePolicy {
-    /// `retry` for the attempts and backoff, with the default escalation.
-    pub fn new(retry: RetryPolicy) -> Self {
+    /// The default thresholds for each database, and an empty memory of hot rows.
+    pub fn new() -> Self {
         AdaptivePolicy {
-            retry,
             escalate_after: None,
             hot_at: None,
             probe_every: 32,
@@ -334,11 +337,6 @@ impl AdaptivePolicy {
         self
     }
 
-    /// The retry policy: attempts and backoff.
-    pub fn retry(&self) -> &RetryPolicy {
-        &self.retry
-    }
-
     /// The memory of conflicts.
     pub fn contention(&self) -> &Contention {
         &self.contention
@@ -382,59 +380,8 @@ impl AdaptivePolicy {
         self.counts.conflicts.fetch_add(1, Ordering::Relaxed);
         self.contention.record_conflict::<T>(key);
     }
-
-    /// Runs `attempt` with the mode each attempt should take, until it succeeds or the retry
-    /// policy gives up: for work that must await between its read and its write, which
-    /// [`Policy::modify`](crate::run::Policy::modify)'s synchronous change cannot. `sleep` is
-    /// the runtime's timer; `attempt` returns a future (`|mode| async move { .. }`), which keeps
-    /// the run `Send`.
-    pub async fn run_async<T, D, R, F, Attempted, S, Sleep>(
-        &self,
-        dialect: Dialect,
-        mut sleep: S,
-        key: &T::Key,
-        mut attempt: F,
-    ) -> Result<Retried<R>, RetryError<ExecuteError<T, D>>>
-    where
-        T: Optimistic,
-        D: Retryable,
-        F: FnMut(Mode) -> Attempted,
-        Attempted: Future<Output = Result<R, ExecuteError<T, D>>>,
-        S: FnMut(Duration) -> Sleep,
-        Sleep: Future<Output = ()>,
-    {
-        let (mut attempts, mut conflicts) = (0, 0);
-        loop {
-            attempts += 1;
-            let mode = self.mode::<T>(dialect, key, conflicts);
-            self.count_attempt(mode);
-            let error = match attempt(mode).await {
-                Ok(value) => {
-                    if mode == Mode::Optimistic {
-                        self.contention.record_success::<T>(key);
-                    }
-                    return Ok(Retried { value, attempts });
-                }
-                Err(error) => error,
-            };
-            let stale = error.is_stale();
-            if stale {
-                conflicts += 1;
-                self.count_conflict::<T>(key);
-            }
-            match self.retry.decide_retry(attempts, error) {
-                // Escalating: the row lock queues the next attempt, a backoff would only idle.
-                Ok(_) if stale && conflicts >= self.escalate_after(dialect) => {}
-                Ok(wait) => sleep(wait).await,
-                Err(stop) => return Err(stop),
-            }
-        }
-    }
 }
 
-/// The caller's change, shared by the attempts of an async driver runner: each attempt's future
-/// borrows it, which a closure returning futures cannot lend out; a mutex can, and is only held
-/// while the change runs (never across an await), so the runner's future stays `Send`.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,7 +416,7 @@ mod tests {
 
     #[test]
     fn a_row_rarely_in_conflict_stays_optimistic() {
-        let policy = AdaptivePolicy::new(RetryPolicy::new(3));
+        let policy = AdaptivePolicy::new();
         // One attempt in ten stale: cheaper optimistic.
         for attempt in 0..200 {
             if attempt % 10 == 0 {
@@ -486,7 +433,7 @@ mod tests {
 
     #[test]
     fn a_hot_row_runs_locked_but_probes() {
-        let policy = AdaptivePolicy::new(RetryPolicy::new(3)).with_probe_every(4);
+        let policy = AdaptivePolicy::new().with_probe_every(4);
         for _ in 0..10 {
             policy.contention().record_conflict::<Account>(&1);
         }
@@ -522,47 +469,5 @@ mod tests {
             "the oldest went"
         );
         assert!(rows.contains_key(&contention.row_id::<Account>(&4)));
-    }
-
-    #[test]
-    fn an_escalated_attempt_does_not_back_off() {
-        let policy =
-            AdaptivePolicy::new(RetryPolicy::new(3).with_base_delay(Duration::from_secs(3600)));
-        let mut slept = Vec::new();
-        let done = crate::retry::run_ready(policy.run_async(
-            Dialect::Postgres,
-            |wait| {
-                slept.push(wait);
-                std::future::ready(())
-            },
-            &1,
-            |mode| {
-                std::future::ready(match mode {
-                    Mode::Optimistic => Err(ExecuteError::<Account, Never>::Check(
-                        Account {
-                            id: 1,
-                            version: Version::INITIAL,
-                        }
-                        .update()
-                        .check(0)
-                        .unwrap_err(),
-                    )),
-                    Mode::Locked => Ok(()),
-                })
-            },
-        ));
-        assert_eq!(done.map(|done| done.attempts).ok(), Some(2));
-        assert!(
-            slept.is_empty(),
-            "slept {slept:?} before the locked attempt"
-        );
-    }
-
-    #[derive(Debug)]
-    enum Never {}
-    impl Retryable for Never {
-        fn is_retryable(&self) -> bool {
-            match *self {}
-        }
     }
 }

@@ -7,8 +7,8 @@
 //! The statements, the values they bind ([`Statement`]), the reading
 //! into `QueryableByName` structs and the errors are those of [`crate::diesel`]:
 //! `diesel::result::Error` converts into [`ExecuteError`] with `?` and is
-//! [`Retryable`](crate::retry::Retryable), so `RetryPolicy::retry_tokio` takes these helpers as
-//! they are.
+//! [`Retryable`](crate::retry::Retryable). (The runner, `Policy::modify`, takes the connections
+//! through [`crate::driver`].)
 //!
 //! ```
 //! use diesel::prelude::*;

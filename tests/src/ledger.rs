@@ -3,42 +3,6 @@
 //! number, and each deposit's reported outcome is checked against the ledger.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-
-use optimistic_core::retry::Retryable;
-use optimistic_core::{ExecuteError, Optimistic};
-
-/// One attempt's failure: reading or connecting (nothing written, so another attempt is safe)
-/// or writing (classified by the library).
-#[derive(Debug)]
-pub enum AttemptError<T: Optimistic> {
-    /// Reading, or connecting.
-    Read(sqlx::Error),
-    /// The versioned write.
-    Write(ExecuteError<T, sqlx::Error>),
-}
-
-impl<T: Optimistic> fmt::Display for AttemptError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AttemptError::Read(error) => write!(f, "read: {error}"),
-            AttemptError::Write(error) => write!(f, "write: {error}"),
-        }
-    }
-}
-
-impl<T: Optimistic> Retryable for AttemptError<T> {
-    fn is_retryable(&self) -> bool {
-        match self {
-            AttemptError::Read(_) => true,
-            AttemptError::Write(error) => error.is_retryable(),
-        }
-    }
-
-    fn is_outcome_unknown(&self) -> bool {
-        matches!(self, AttemptError::Write(error) if error.is_outcome_unknown())
-    }
-}
 
 /// What a deposit's caller was told.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,15 +1,14 @@
 //! Diesel models with `#[optimistic]` beside Diesel's derives: Diesel's own query DSL reads and
 //! filters by `Version`, the versioned helpers compose with `connection.transaction(..)` and the
-//! retry helpers, and Diesel's errors are classified for retry. On SQLite always, PostgreSQL /
+//! runner's retry, and Diesel's errors are classified for retry. On SQLite always, PostgreSQL /
 //! MariaDB when their variables are set.
 
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use optimistic_core::diesel as db;
-use optimistic_core::retry::{RetryPolicy, Retryable};
-use optimistic_core::{ExecuteError, Optimistic, Version, optimistic};
+use optimistic_core::driver as db;
+use optimistic_core::{Kind, Optimistic, Policy, RunError, Version, optimistic};
 use optimistic_tests::models::SEATS;
 use optimistic_tests::models::diesel_schema::seats;
 use optimistic_tests::namespace::{MyDatabase, PgSchema};
@@ -58,7 +57,7 @@ macro_rules! typed_scenarios {
             /// write lands, a stale one does not, and both attribute orders describe the same table.
             pub(super) fn dsl_reads_and_filters_by_version(connection: &mut $connection) {
                 connection.batch_execute(SEATS).unwrap();
-                db::insert(connection, &free_seat(2)).unwrap();
+                db::insert(&mut *connection, &free_seat(2)).unwrap();
                 let read: Seat = seats::table
                     .find(2)
                     .select(Seat::as_select())
@@ -71,10 +70,14 @@ macro_rules! typed_scenarios {
                     passenger_name: Some("Ada".into()),
                     ..read.clone()
                 };
-                db::update(connection, &mut booked).unwrap();
+                db::update(&mut *connection, &mut booked).unwrap();
                 assert_eq!(booked.version, Version::from(2));
                 let mut stale = read.clone();
-                assert!(db::update(connection, &mut stale).unwrap_err().is_stale());
+                assert!(
+                    db::update(&mut *connection, &mut stale)
+                        .unwrap_err()
+                        .is_stale()
+                );
                 assert_eq!(stale, read, "a failed write changed the struct");
 
                 let at_two: Vec<i64> = seats::table
@@ -84,7 +87,7 @@ macro_rules! typed_scenarios {
                     .unwrap();
                 assert_eq!(at_two, [2]);
 
-                let below = db::fetch_by_key::<SeatBelow, _>(connection, &2)
+                let below = db::fetch_by_key::<_, SeatBelow>(&mut *connection, &2)
                     .unwrap()
                     .unwrap();
                 assert_eq!(below.version, booked.version);
@@ -95,24 +98,21 @@ macro_rules! typed_scenarios {
             /// converts with `?` and Diesel rolls back on `Err`.
             pub(super) fn stale_write_rolls_back_the_transaction(connection: &mut $connection) {
                 connection.batch_execute(SEATS).unwrap();
-                db::insert(connection, &free_seat(1)).unwrap();
-                db::insert(connection, &free_seat(2)).unwrap();
+                db::insert(&mut *connection, &free_seat(1)).unwrap();
+                db::insert(&mut *connection, &free_seat(2)).unwrap();
                 let mut outdated = free_seat(2);
-                db::touch(connection, &mut free_seat(2)).unwrap();
+                db::touch(&mut *connection, &mut free_seat(2)).unwrap();
 
-                let result = connection
-                    .transaction::<(), ExecuteError<Seat, diesel::result::Error>, _>(
-                        |connection| {
-                            let mut first = free_seat(1);
-                            first.is_booked = true;
-                            db::update(connection, &mut first)?;
-                            outdated.is_booked = true;
-                            db::update(connection, &mut outdated)?;
-                            Ok(())
-                        },
-                    );
+                let result = connection.transaction::<(), RunError, _>(|connection| {
+                    let mut first = free_seat(1);
+                    first.is_booked = true;
+                    db::update(&mut *connection, &mut first)?;
+                    outdated.is_booked = true;
+                    db::update(&mut *connection, &mut outdated)?;
+                    Ok(())
+                });
                 assert!(result.unwrap_err().is_stale());
-                let first = db::fetch_by_key::<Seat, _>(connection, &1).unwrap();
+                let first = db::fetch_by_key::<_, Seat>(&mut *connection, &1).unwrap();
                 assert_eq!(
                     first,
                     Some(free_seat(1)),
@@ -127,44 +127,54 @@ typed_scenarios!(sqlite_scenarios, SqliteConnection);
 typed_scenarios!(postgres_scenarios, PgConnection);
 typed_scenarios!(mysql_scenarios, MysqlConnection);
 
-/// Diesel errors go through `retry` and `retry_tokio` as they are: the first attempt goes
-/// stale, the second re-reads and lands.
-fn retry_helpers_take_diesel_errors(connection: &mut SqliteConnection) {
+/// Diesel errors go through the generic retry, blocking and async, by `?`: the first attempt
+/// goes stale, the second re-reads and lands.
+fn retry_takes_diesel_errors(connection: &mut SqliteConnection) {
     connection.batch_execute(SEATS).unwrap();
-    db::insert(connection, &free_seat(2)).unwrap();
-    let policy = RetryPolicy::new(3).with_base_delay(Duration::ZERO);
+    db::insert(&mut *connection, &free_seat(2)).unwrap();
+    let policy = Policy::new().backoff(Duration::ZERO, Duration::ZERO);
     let mut outdated = Some(free_seat(2));
-    db::touch(connection, &mut free_seat(2)).unwrap();
-    let done = policy
-        .retry(|_| {
+    db::touch(&mut *connection, &mut free_seat(2)).unwrap();
+    let mut runs = 0;
+    let seat = policy
+        .retry(|attempt| {
+            runs = attempt;
             let mut seat = match outdated.take() {
                 Some(seat) => seat,
-                None => db::fetch_by_key::<Seat, _>(connection, &2)?.expect("seat 2"),
+                None => seats::table
+                    .find(2)
+                    .select(Seat::as_select())
+                    .first(&mut *connection)?,
             };
             seat.is_booked = true;
-            db::update(connection, &mut seat)?;
-            Ok::<_, ExecuteError<Seat, diesel::result::Error>>(seat)
+            db::update(&mut *connection, &mut seat)?;
+            Ok::<_, RunError>(seat)
         })
         .unwrap();
-    assert_eq!((done.attempts, done.value.version), (2, Version::from(3)));
+    assert_eq!((runs, seat.version), (2, Version::from(3)));
 
     let runtime = optimistic_tests::namespace::runtime();
     let connection = std::sync::Mutex::new(connection);
-    let done = runtime
-        .block_on(policy.retry_tokio(|attempt| {
+    let runs = std::cell::Cell::new(0);
+    let seat = runtime
+        .block_on(policy.retry(|attempt| {
+            runs.set(attempt);
             let connection = &connection;
             async move {
                 let mut connection = connection.lock().unwrap();
-                let mut seat = db::fetch_by_key::<Seat, _>(&mut **connection, &2)?.unwrap();
+                let mut seat: Seat = seats::table
+                    .find(2)
+                    .select(Seat::as_select())
+                    .first(&mut **connection)?;
                 if attempt == 1 {
                     seat.version = Version::INITIAL; // as if read before someone else wrote
                 }
                 db::touch(&mut **connection, &mut seat)?;
-                Ok::<_, ExecuteError<Seat, diesel::result::Error>>(seat)
+                Ok::<_, RunError>(seat)
             }
         }))
         .unwrap();
-    assert_eq!((done.attempts, done.value.version), (2, Version::from(4)));
+    assert_eq!((runs.get(), seat.version), (2, Version::from(4)));
 }
 
 #[test]
@@ -180,9 +190,9 @@ fn diesel_sqlite_stale_write_rolls_back_the_transaction() {
 }
 
 #[test]
-fn diesel_sqlite_retry_helpers_take_diesel_errors() {
+fn diesel_sqlite_retry_takes_diesel_errors() {
     let file = TempSqlite::new("");
-    retry_helpers_take_diesel_errors(&mut sqlite(&file));
+    retry_takes_diesel_errors(&mut sqlite(&file));
 }
 
 #[test]
@@ -232,9 +242,12 @@ fn diesel_sqlite_null_version_is_an_error() {
              INSERT INTO seats VALUES (2, FALSE, NULL, NULL);",
         )
         .unwrap();
-    let error = db::fetch_by_key::<Seat, _>(&mut connection, &2).unwrap_err();
+    let error = db::fetch_by_key::<_, Seat>(&mut connection, &2).unwrap_err();
     assert!(
-        matches!(error, diesel::result::Error::DeserializationError(_)),
+        matches!(
+            error.downcast_driver::<diesel::result::Error>(),
+            Some(diesel::result::Error::DeserializationError(_))
+        ),
         "{error:?}"
     );
     let nullable: Option<Version> = seats::table
@@ -261,14 +274,16 @@ fn diesel_sqlite_unsupported_value_is_a_typed_error() {
         stamp: chrono::Utc::now(),
     };
     let error = db::execute(&mut connection, &row.update()).unwrap_err();
-    let ExecuteError::Driver(diesel::result::Error::SerializationError(source)) = &error else {
+    let Some(diesel::result::Error::SerializationError(source)) =
+        error.downcast_driver::<diesel::result::Error>()
+    else {
         panic!("{error:?}");
     };
     let unsupported = source
-        .downcast_ref::<db::UnsupportedValue>()
+        .downcast_ref::<optimistic_core::diesel::UnsupportedValue>()
         .unwrap_or_else(|| panic!("{source}"));
     assert_eq!(unsupported.kind(), "ChronoDateTimeUtc");
-    assert!(!error.is_retryable());
+    assert_eq!(error.kind(), Kind::Other);
 }
 
 /// SQLite's "database is locked" (a writer holds the lock and this connection will not wait)
@@ -283,11 +298,11 @@ fn diesel_sqlite_busy_is_retryable() {
     let mut impatient = SqliteConnection::establish(path).unwrap();
     holder.batch_execute("BEGIN IMMEDIATE").unwrap();
     let error = db::update(&mut impatient, &mut free_seat(2)).unwrap_err();
-    assert!(error.is_retryable(), "{error}");
+    assert_eq!(error.kind(), Kind::Retryable, "{error}");
     holder.batch_execute("ROLLBACK").unwrap();
 
     let duplicate = db::insert(&mut impatient, &free_seat(2)).unwrap_err();
-    assert!(!duplicate.is_retryable(), "{duplicate}");
+    assert_eq!(duplicate.kind(), Kind::Other, "{duplicate}");
 }
 
 /// PostgreSQL's serialization failure (40001) under REPEATABLE READ is retryable.
@@ -309,15 +324,15 @@ fn diesel_postgres_serialization_failure_is_retryable() {
     let error = db::touch(&mut first, &mut free_seat(2)).unwrap_err();
     assert!(
         matches!(
-            error,
-            ExecuteError::Driver(diesel::result::Error::DatabaseError(
+            error.downcast_driver::<diesel::result::Error>(),
+            Some(diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::SerializationFailure,
                 _
             ))
         ),
         "{error:?}"
     );
-    assert!(error.is_retryable());
+    assert_eq!(error.kind(), Kind::Retryable);
     first.batch_execute("ROLLBACK").unwrap();
 }
 

@@ -10,15 +10,12 @@
 //!
 //! The control runs the same harness retrying every error, and applies deposits twice.
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use optimistic_core::retry::{RetryPolicy, Retryable};
-use optimistic_core::{Kind, Policy, RunError, Version, WriteToken, optimistic};
+use optimistic_core::{Kind, Policy, RunError, Version, WriteToken, driver, optimistic};
 use optimistic_tests::ledger::{self, Accounts, Ledger, Reported};
 use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime};
 use optimistic_tests::proxy::{Proxy, server_address};
@@ -41,8 +38,6 @@ struct Account {
     version: Version,
 }
 
-type AttemptError = optimistic_tests::ledger::AttemptError<Account>;
-
 /// The database side of the harness, for one backend.
 trait Server: Sync {
     type Connection: sqlx::Connection + Send;
@@ -52,12 +47,14 @@ trait Server: Sync {
     fn writer(&self) -> impl Future<Output = Result<Self::Connection, sqlx::Error>>;
     /// A pool of one writer connection for the runner: it reconnects after a kill.
     fn writer_pool(&self) -> sqlx::Pool<<Self::Connection as sqlx::Connection>::Database>;
-    /// One deposit through the runner, resolving a lost answer from the row (exactly, by its
-    /// write token) and sending the same update again while it has not been applied.
-    fn resolving_deposit(
+    /// One deposit through the runner; when `resolve`, resolving a lost answer from the row
+    /// (exactly, by its write token) and sending the same update again while it has not been
+    /// applied.
+    fn runner_deposit(
         pool: &sqlx::Pool<<Self::Connection as sqlx::Connection>::Database>,
         account: i64,
         deposit: i64,
+        resolve: bool,
     ) -> impl Future<Output = Result<(), RunError>>;
     /// Opens a connection the killer leaves alone.
     fn admin(&self) -> impl Future<Output = Self::Connection>;
@@ -73,7 +70,7 @@ trait Server: Sync {
         connection: &mut Self::Connection,
         account: i64,
         deposit: i64,
-    ) -> impl Future<Output = Result<(), AttemptError>>;
+    ) -> impl Future<Output = Result<(), RunError>>;
     /// Runs plain SQL.
     fn run(connection: &mut Self::Connection, sql: &str) -> impl Future<Output = ()>;
     /// Inserts an account.
@@ -84,15 +81,16 @@ trait Server: Sync {
 
 macro_rules! sqlx_server_helpers {
     ($connection:ty) => {
-        async fn resolving_deposit(
+        async fn runner_deposit(
             pool: &sqlx::Pool<<$connection as sqlx::Connection>::Database>,
             account: i64,
             deposit: i64,
+            resolve: bool,
         ) -> Result<(), RunError> {
             Policy::new()
                 .attempts(50)
                 .backoff(Duration::from_millis(1), Duration::from_millis(20))
-                .resolve_unknown(true)
+                .resolve_unknown(resolve)
                 .modify(pool, &account, |row: &mut Account| {
                     row.balance += deposit;
                     row.last_deposit = deposit;
@@ -106,21 +104,17 @@ macro_rules! sqlx_server_helpers {
             connection: &mut $connection,
             account: i64,
             deposit: i64,
-        ) -> Result<(), AttemptError> {
-            let mut row =
-                optimistic_core::sqlx::fetch_by_key::<Account, _>(&mut *connection, &account)
-                    .await
-                    .map_err(AttemptError::Read)?
-                    .expect("the account exists");
+        ) -> Result<(), RunError> {
+            let mut row: Account = driver::fetch_by_key(&mut *connection, &account)
+                .await?
+                .expect("the account exists");
             row.balance += deposit;
             row.last_deposit = deposit;
-            optimistic_core::sqlx::update(&mut *connection, &mut row)
-                .await
-                .map_err(AttemptError::Write)
+            driver::update(&mut *connection, &mut row).await
         }
 
         async fn insert(connection: &mut $connection, account: &Account) {
-            optimistic_core::sqlx::insert(connection, account)
+            driver::insert(connection, account)
                 .await
                 .expect("insert an account");
         }
@@ -294,7 +288,7 @@ struct Run {
 /// How a worker handles a failed deposit.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    /// The retry policy, which hands back an unknown outcome.
+    /// The runner, which hands back an unknown outcome.
     Policy,
     /// The runner with `resolve_unknown`, which resolves unknown outcomes from the row.
     Resolving,
@@ -337,52 +331,47 @@ fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
             }
         };
         let workers = futures_util::future::join_all((0..WORKERS).map(|worker| async move {
-            let policy = RetryPolicy::new(50)
-                .with_base_delay(Duration::from_millis(1))
-                .with_max_delay(Duration::from_millis(20));
-            // Taken out for an attempt and put back after a success: a failed attempt's
-            // connection is dropped, and the next attempt connects afresh.
-            let slot: Rc<Cell<Option<S::Connection>>> = Rc::new(Cell::new(None));
+            // One connection per writer, which the killer may kill: the runner's pool reconnects
+            // after a kill; the control connects afresh after a failed attempt.
             let pool = server.writer_pool();
+            let mut connection: Option<S::Connection> = None;
             let mut reported = Vec::new();
             for n in 0..S::DEPOSITS_PER_WORKER {
                 // Each deposit's amount is its own number, so the ledger names it.
                 let deposit = (worker * S::DEPOSITS_PER_WORKER + n + 1) as i64;
                 let account = deposit % ACCOUNTS + 1;
-                let attempt = |_| {
-                    let slot = Rc::clone(&slot);
-                    async move {
-                        let mut connection = match slot.take() {
-                            Some(connection) => connection,
-                            None => server.writer().await.map_err(AttemptError::Read)?,
-                        };
-                        let outcome = S::attempt(&mut connection, account, deposit).await;
-                        if outcome.is_ok() {
-                            slot.set(Some(connection));
+                let outcome = match mode {
+                    Mode::Policy => S::runner_deposit(&pool, account, deposit, false).await,
+                    Mode::Resolving => S::runner_deposit(&pool, account, deposit, true).await,
+                    Mode::RetryEveryError => {
+                        // The naive loop: whatever went wrong, read and write again.
+                        let mut outcome = Ok(());
+                        for attempt in 1..=50 {
+                            if attempt > 1 {
+                                tokio::time::sleep(Duration::from_millis(1)).await;
+                            }
+                            let mut open = match connection.take() {
+                                Some(open) => open,
+                                None => match server.writer().await {
+                                    Ok(open) => open,
+                                    Err(error) => {
+                                        outcome = Err(RunError::from(error));
+                                        continue;
+                                    }
+                                },
+                            };
+                            outcome = S::attempt(&mut open, account, deposit).await;
+                            if outcome.is_ok() {
+                                connection = Some(open);
+                                break;
+                            }
                         }
                         outcome
                     }
                 };
-                let outcome = match mode {
-                    Mode::RetryEveryError => {
-                        policy
-                            .retry_async_if(tokio::time::sleep, |_: &AttemptError| true, &attempt)
-                            .await
-                    }
-                    Mode::Policy => policy.retry_tokio(&attempt).await,
-                    Mode::Resolving => {
-                        let told = match S::resolving_deposit(&pool, account, deposit).await {
-                            Ok(()) => Reported::Done,
-                            Err(error) if error.kind() == Kind::OutcomeUnknown => Reported::Unknown,
-                            Err(_) => Reported::Failed,
-                        };
-                        reported.push((deposit, told));
-                        continue;
-                    }
-                };
                 let told = match outcome {
-                    Ok(_) => Reported::Done,
-                    Err(error) if error.inner().is_outcome_unknown() => Reported::Unknown,
+                    Ok(()) => Reported::Done,
+                    Err(error) if error.kind() == Kind::OutcomeUnknown => Reported::Unknown,
                     Err(_) => Reported::Failed,
                 };
                 reported.push((deposit, told));

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use optimistic_core::retry::{RetryPolicy, Retryable};
-use optimistic_core::{Version, optimistic};
+use optimistic_core::run::Classify;
+use optimistic_core::{Kind, Policy, RunError, Version, driver, optimistic};
 use optimistic_tests::ledger::{self, Accounts, Ledger, Reported, Tally};
 use optimistic_tests::namespace::{GALERA_URLS, MyDatabase, multi_thread_runtime, server_url};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
@@ -105,7 +105,7 @@ impl Cluster {
                 last_deposit: 0,
                 version: Version::INITIAL,
             };
-            optimistic_core::sqlx::insert(&mut connection, &account)
+            driver::insert(&mut connection, &account)
                 .await
                 .expect("insert an account");
         }
@@ -150,7 +150,33 @@ impl Cluster {
     }
 }
 
-type AttemptError = optimistic_tests::ledger::AttemptError<Account>;
+/// One attempt's failure: connecting or reading (nothing written, so another attempt is safe)
+/// or writing (classified by the library).
+#[derive(Debug)]
+enum AttemptError {
+    /// Connecting, or reading.
+    Read(RunError),
+    /// The versioned write.
+    Write(RunError),
+}
+
+impl std::fmt::Display for AttemptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttemptError::Read(error) => write!(f, "read: {error}"),
+            AttemptError::Write(error) => write!(f, "write: {error}"),
+        }
+    }
+}
+
+impl Classify for AttemptError {
+    fn kind(&self) -> Kind {
+        match self {
+            AttemptError::Read(_) => Kind::Retryable,
+            AttemptError::Write(error) => error.kind(),
+        }
+    }
+}
 
 /// Conflicts the writers met, by kind.
 #[derive(Default)]
@@ -176,7 +202,7 @@ impl Writer<'_> {
             Err(error) => {
                 // That node is down: the next attempt tries the next one.
                 self.node = (self.node + 1) % self.cluster.nodes.len();
-                Err(AttemptError::Read(error))
+                Err(AttemptError::Read(error.into()))
             }
         }
     }
@@ -190,7 +216,7 @@ impl Writer<'_> {
     ) -> Result<(), AttemptError> {
         let mut connection = self.connection().await?;
         let outcome = async {
-            let mut row = optimistic_core::sqlx::fetch_by_key::<Account, _>(&mut connection, &id)
+            let mut row: Account = driver::fetch_by_key(&mut connection, &id)
                 .await
                 .map_err(AttemptError::Read)?
                 .expect("the account exists");
@@ -198,7 +224,7 @@ impl Writer<'_> {
             row.last_deposit = deposit;
             // The same think time as the control's.
             tokio::time::sleep(THINK_TIME).await;
-            optimistic_core::sqlx::update(&mut connection, &mut row)
+            driver::update(&mut connection, &mut row)
                 .await
                 .map_err(AttemptError::Write)
         }
@@ -207,14 +233,14 @@ impl Writer<'_> {
             Err(AttemptError::Write(error)) if error.is_stale() => {
                 conflicts.stale.fetch_add(1, Ordering::Relaxed);
             }
-            Err(AttemptError::Write(error)) if error.is_retryable() => {
+            Err(AttemptError::Write(error)) if error.kind() == Kind::Retryable => {
                 conflicts.certification.fetch_add(1, Ordering::Relaxed);
             }
             _ => {}
         }
         // A connection that failed may be dead; a stale or conflicting one is fine.
         if outcome.is_ok()
-            || matches!(&outcome, Err(error) if error.is_retryable() && !matches!(error, AttemptError::Read(_)))
+            || matches!(&outcome, Err(AttemptError::Write(error)) if matches!(error.kind(), Kind::Stale | Kind::Retryable))
         {
             self.connection = Some(connection);
         }
@@ -228,9 +254,9 @@ async fn deposits(
     during: impl Future<Output = ()>,
 ) -> (BTreeMap<i64, Reported>, Conflicts, Duration) {
     let conflicts = Conflicts::default();
-    let policy = RetryPolicy::new(100)
-        .with_base_delay(Duration::from_millis(1))
-        .with_max_delay(Duration::from_millis(20));
+    let policy = Policy::new()
+        .attempts(100)
+        .backoff(Duration::from_millis(1), Duration::from_millis(20));
     let started = Instant::now();
     let workers = (0..3 * WORKERS_PER_NODE).map(|worker| {
         let (policy, conflicts) = (&policy, &conflicts);
@@ -246,13 +272,11 @@ async fn deposits(
                 let deposit = worker * DEPOSITS_PER_WORKER + n + 1;
                 let id = deposit % ACCOUNTS + 1;
                 let outcome = policy
-                    .retry_tokio(|_| async {
-                        writer.lock().await.deposit(id, deposit, conflicts).await
-                    })
+                    .retry(|_| async { writer.lock().await.deposit(id, deposit, conflicts).await })
                     .await;
                 let told = match outcome {
                     Ok(_) => Reported::Done,
-                    Err(error) if error.inner().is_outcome_unknown() => Reported::Unknown,
+                    Err(error) if error.kind() == Kind::OutcomeUnknown => Reported::Unknown,
                     Err(_) => Reported::Failed,
                 };
                 reported.push((deposit, told));
@@ -324,11 +348,10 @@ fn galera_control_unversioned_writes_lose_updates() {
                     let id = deposit % ACCOUNTS + 1;
                     // A certification failure is retried; the read-then-write still loses.
                     loop {
-                        let row =
-                            optimistic_core::sqlx::fetch_by_key::<Account, _>(&mut connection, &id)
-                                .await
-                                .expect("read")
-                                .expect("the account exists");
+                        let row: Account = driver::fetch_by_key(&mut connection, &id)
+                            .await
+                            .expect("read")
+                            .expect("the account exists");
                         tokio::time::sleep(THINK_TIME).await;
                         let written = sqlx::query(
                             "UPDATE accounts SET balance = ?, version = version + 1 WHERE id = ?",
@@ -339,8 +362,10 @@ fn galera_control_unversioned_writes_lose_updates() {
                         .await;
                         match written {
                             Ok(_) => break,
-                            Err(error) if error.is_retryable() => continue,
-                            Err(error) => panic!("control write: {error}"),
+                            Err(error) => match RunError::from(error) {
+                                error if error.kind() == Kind::Retryable => continue,
+                                error => panic!("control write: {error}"),
+                            },
                         }
                     }
                 }

@@ -8,8 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use optimistic_core::retry::RetryPolicy;
-use optimistic_core::{ExecuteError, Version, optimistic};
+use optimistic_core::{Policy, Version, optimistic};
 use optimistic_tests::namespace::{
     PRIMARY_URL, PgSchema, STANDBY_URL, multi_thread_runtime, server_url,
 };
@@ -76,7 +75,7 @@ impl Replica {
                 balance: 0,
                 version: Version::INITIAL,
             };
-            optimistic_core::sqlx::insert(&primary, &account)
+            optimistic_core::driver::insert(&primary, &account)
                 .await
                 .expect("insert an account");
         }
@@ -154,9 +153,9 @@ fn deposit_amount(worker: i64, n: i64) -> (i64, i64) {
 /// Every worker's deposits: read from the standby, versioned write to the primary, retried by
 /// the policy with the retry's read from `retry_reads`.
 async fn versioned_deposits(replica: &Replica, retry_reads: RetryReads) -> Run {
-    let policy = RetryPolicy::new(100)
-        .with_base_delay(Duration::from_micros(500))
-        .with_max_delay(Duration::from_millis(10));
+    let policy = Policy::new()
+        .attempts(100)
+        .backoff(Duration::from_micros(500), Duration::from_millis(10));
     let started = Instant::now();
     let workers = (0..WORKERS).map(|worker| {
         let policy = &policy;
@@ -165,32 +164,32 @@ async fn versioned_deposits(replica: &Replica, retry_reads: RetryReads) -> Run {
             let mut applied = Vec::new();
             for n in 0..DEPOSITS_PER_WORKER {
                 let (id, amount) = deposit_amount(worker, n);
+                let tries = &std::cell::Cell::new(0);
                 let outcome = policy
-                    .retry_tokio(|attempt| async move {
+                    .retry(|attempt| async move {
+                        tries.set(attempt);
                         let source = match retry_reads {
                             RetryReads::Primary if attempt > 1 => &replica.primary,
                             _ => &replica.standby,
                         };
                         let mut row =
-                            optimistic_core::sqlx::fetch_by_key::<Account, _>(source, &id)
+                            optimistic_core::driver::fetch_by_key::<_, Account>(source, &id)
                                 .await?
                                 .expect("the account exists");
                         row.balance += amount;
-                        let written =
-                            optimistic_core::sqlx::update(&replica.primary, &mut row).await;
-                        written.map(|()| attempt)
+                        optimistic_core::driver::update(&replica.primary, &mut row).await
                     })
                     .await;
+                let tries = tries.get();
                 match outcome {
-                    Ok(done) => {
-                        attempts += u64::from(done.attempts);
-                        stale += u64::from(done.attempts - 1);
+                    Ok(()) => {
+                        attempts += u64::from(tries);
+                        stale += u64::from(tries - 1);
                         applied.push((id, amount));
                     }
                     Err(error) => {
-                        attempts += u64::from(error.attempts());
-                        stale += u64::from(error.attempts());
-                        let error: ExecuteError<Account, sqlx::Error> = error.into_inner();
+                        attempts += u64::from(tries);
+                        stale += u64::from(tries);
                         assert!(error.is_stale(), "only stale writes are expected: {error}");
                         failed += 1;
                     }
@@ -214,7 +213,7 @@ async fn unversioned_deposits(replica: &Replica) {
     let workers = (0..WORKERS).map(|worker| async move {
         for n in 0..DEPOSITS_PER_WORKER {
             let (id, amount) = deposit_amount(worker, n);
-            let row = optimistic_core::sqlx::fetch_by_key::<Account, _>(&replica.standby, &id)
+            let row = optimistic_core::driver::fetch_by_key::<_, Account>(&replica.standby, &id)
                 .await
                 .expect("read from the standby")
                 .expect("the account exists");

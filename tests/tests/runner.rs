@@ -155,7 +155,7 @@ macro_rules! scenario {
         assert_eq!(missing.to_string(), "accounts (id = 99) not found");
 
         // escalated: the locked attempt (FOR UPDATE / BEGIN IMMEDIATE) commits
-        let hot = optimistic_core::adaptive::AdaptivePolicy::new(Default::default());
+        let hot = optimistic_core::adaptive::AdaptivePolicy::new();
         for _ in 0..10 {
             hot.contention().record_conflict::<Account>(&2);
         }

@@ -5,9 +5,8 @@
 use std::time::Duration;
 
 use optimistic_core::Optimistic;
-use optimistic_core::retry::RetryPolicy;
 use optimistic_core::sea_query::PostgresQueryBuilder;
-use optimistic_core::{ExecuteError, Xmin, optimistic};
+use optimistic_core::{Policy, Xmin, driver, optimistic};
 use optimistic_tests::namespace::{PgSchema, multi_thread_runtime};
 use sea_query_sqlx::SqlxBinder;
 use sqlx::PgPool;
@@ -37,7 +36,7 @@ async fn pool(schema: &PgSchema) -> PgPool {
 }
 
 async fn read(pool: &PgPool, id: i64) -> Account {
-    optimistic_core::sqlx::fetch_by_key::<Account, _>(pool, &id)
+    driver::fetch_by_key::<_, Account>(pool, &id)
         .await
         .expect("read")
         .expect("the account exists")
@@ -58,9 +57,7 @@ fn xmin_versions_rows_without_a_version_column() {
             xmin: Xmin::UNKNOWN,
         };
         // The insert leaves `xmin` to PostgreSQL.
-        optimistic_core::sqlx::insert(&pool, &new)
-            .await
-            .expect("insert");
+        driver::insert(&pool, &new).await.expect("insert");
         let read_once = read(&pool, 1).await;
         assert_ne!(read_once.xmin, Xmin::UNKNOWN);
 
@@ -69,9 +66,7 @@ fn xmin_versions_rows_without_a_version_column() {
             balance: 110,
             ..read_once.clone()
         };
-        optimistic_core::sqlx::update(&pool, &mut mine)
-            .await
-            .expect("update");
+        driver::update(&pool, &mut mine).await.expect("update");
         assert_eq!(mine.xmin, Xmin::UNKNOWN);
         let now = read(&pool, 1).await;
         assert_eq!(now.balance, 110);
@@ -82,13 +77,9 @@ fn xmin_versions_rows_without_a_version_column() {
             balance: 1,
             ..read_once.clone()
         };
-        let error = optimistic_core::sqlx::update(&pool, &mut late)
-            .await
-            .unwrap_err();
+        let error = driver::update(&pool, &mut late).await.unwrap_err();
         assert!(error.is_stale(), "{error}");
-        let error = optimistic_core::sqlx::update(&pool, &mut mine)
-            .await
-            .unwrap_err();
+        let error = driver::update(&pool, &mut mine).await.unwrap_err();
         assert!(error.is_stale(), "{error}");
 
         // Any writer moves it, even one that changes nothing and knows nothing of versions.
@@ -101,10 +92,7 @@ fn xmin_versions_rows_without_a_version_column() {
             balance: 5,
             ..before.clone()
         };
-        let error: ExecuteError<Account, sqlx::Error> =
-            optimistic_core::sqlx::update(&pool, &mut stale)
-                .await
-                .unwrap_err();
+        let error = driver::update(&pool, &mut stale).await.unwrap_err();
         assert!(error.is_stale(), "{error}");
 
         // The update returns the new xmin to a caller who fetches its result.
@@ -150,17 +138,15 @@ fn xmin_versions_rows_without_a_version_column() {
 
         // Deletes: stale from an old read, applied from the current one.
         assert!(
-            optimistic_core::sqlx::delete(&pool, &current)
+            driver::delete(&pool, &current)
                 .await
                 .unwrap_err()
                 .is_stale()
         );
         let current = read(&pool, 1).await;
-        optimistic_core::sqlx::delete(&pool, &current)
-            .await
-            .expect("delete");
+        driver::delete(&pool, &current).await.expect("delete");
         assert!(
-            optimistic_core::sqlx::fetch_by_key::<Account, _>(&pool, &1)
+            driver::fetch_by_key::<_, Account>(&pool, &1)
                 .await
                 .unwrap()
                 .is_none()
@@ -177,14 +163,14 @@ fn xmin_through_tokio_postgres() {
     let schema = PgSchema::new();
     multi_thread_runtime().block_on(async {
         let _pool = pool(&schema).await;
-        let (client, driver) = schema
+        let (mut client, connection) = schema
             .client_config()
             .connect(tokio_postgres::NoTls)
             .await
             .expect("connect");
-        let driver = tokio::spawn(driver);
-        optimistic_core::postgres::insert(
-            &client,
+        let task = tokio::spawn(connection);
+        driver::insert(
+            &mut client,
             &Account {
                 id: 7,
                 balance: 1,
@@ -193,7 +179,7 @@ fn xmin_through_tokio_postgres() {
         )
         .await
         .expect("insert");
-        let read: Account = optimistic_core::postgres::fetch_by_key(&client, &7)
+        let read: Account = driver::fetch_by_key(&mut client, &7)
             .await
             .expect("read")
             .expect("the account");
@@ -202,16 +188,14 @@ fn xmin_through_tokio_postgres() {
             balance: 2,
             ..read.clone()
         };
-        optimistic_core::postgres::update(&client, &mut mine)
+        driver::update(&mut client, &mut mine)
             .await
             .expect("update");
         let mut theirs = Account { balance: 3, ..read };
-        let error = optimistic_core::postgres::update(&client, &mut theirs)
-            .await
-            .unwrap_err();
+        let error = driver::update(&mut client, &mut theirs).await.unwrap_err();
         assert!(error.is_stale(), "{error}");
         drop(client);
-        let _ = driver.await;
+        let _ = task.await;
     });
 }
 
@@ -230,7 +214,7 @@ fn xmin_concurrent_increments_lose_nothing_and_the_control_does() {
         let total = multi_thread_runtime().block_on(async {
             let pool = pool(&schema).await;
             for id in 1..=2 {
-                optimistic_core::sqlx::insert(
+                driver::insert(
                     &pool,
                     &Account {
                         id,
@@ -241,9 +225,9 @@ fn xmin_concurrent_increments_lose_nothing_and_the_control_does() {
                 .await
                 .expect("insert");
             }
-            let policy = RetryPolicy::new(1_000)
-                .with_base_delay(Duration::from_micros(100))
-                .with_max_delay(Duration::from_millis(10));
+            let policy = Policy::new()
+                .attempts(1_000)
+                .backoff(Duration::from_micros(100), Duration::from_millis(10));
             let workers = (0..WORKERS).map(|worker| {
                 let (pool, policy) = (&pool, &policy);
                 async move {
@@ -251,11 +235,11 @@ fn xmin_concurrent_increments_lose_nothing_and_the_control_does() {
                         let id = (worker + n) % 2 + 1;
                         if checked {
                             policy
-                                .retry_tokio(|_| async move {
+                                .retry(|_| async move {
                                     let mut account = read(pool, id).await;
                                     tokio::time::sleep(Duration::from_micros(200)).await;
                                     account.balance += 1;
-                                    optimistic_core::sqlx::update(pool, &mut account).await
+                                    driver::update(pool, &mut account).await
                                 })
                                 .await
                                 .expect("an increment lands");

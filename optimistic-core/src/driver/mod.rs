@@ -8,7 +8,7 @@
 //! The helpers, the same for every driver:
 //! - [`insert`] a new row; [`update`] and [`touch`] a row with the version check, storing its
 //!   new version in it; [`delete`] it with the check;
-//! - [`fetch_by_key`] a row into the struct;
+//! - [`fetch_by_key`] a row into the struct, or [`fetch_for_update`] it under a row lock;
 //! - [`execute`] a versioned statement you built (and may have changed).
 //!
 //! Each returns a [`RunError`] on failure; on a blocking driver it returns the outcome, on an
@@ -377,6 +377,21 @@ where
     T: ReadRow<D::Backend>,
 {
     finish::<D, _>(async move { read_by_key::<D, T>(&mut driver, key, false).await })
+}
+
+/// Reads the row with `key` into a `T` and locks it until the end of the transaction it runs
+/// in (`SELECT .. FOR UPDATE`); `None` when there is none. Run it inside a transaction: outside
+/// one the lock ends with the statement. SQLite has no row locks: there it is the plain read,
+/// and the transaction's `BEGIN IMMEDIATE` is what holds writers off.
+pub fn fetch_for_update<'k, D, T>(
+    mut driver: D,
+    key: &'k T::Key,
+) -> Finish<D, impl Future<Output = Result<Option<T>, RunError>> + use<'k, D, T>>
+where
+    D: Driver,
+    T: ReadRow<D::Backend>,
+{
+    finish::<D, _>(async move { read_by_key::<D, T>(&mut driver, key, true).await })
 }
 
 /// Runs a versioned statement you built (`row.update()`, perhaps with an extra `.and_where`)

@@ -53,8 +53,8 @@ use std::time::Duration;
 use crate::adaptive::{AdaptiveCounts, AdaptivePolicy, Mode};
 use crate::driver::{self, Driver, Finish, Locked, ReadRow};
 use crate::resolve::{Resolution, resolve};
-use crate::retry::RetryPolicy;
 use crate::{Kind, Optimistic, Refusal, RunError};
+use backoff::Backoff;
 
 /// How waits between attempts are slept, and whether the caller gets the outcome or a future.
 /// Each driver names its own ([`Backend::Runtime`](crate::driver::Backend::Runtime)).
@@ -218,7 +218,7 @@ where
 /// ```
 #[derive(Clone)]
 pub struct Policy {
-    backoff: RetryPolicy,
+    backoff: Backoff,
     retry_when: Option<Arc<dyn Fn(Kind) -> bool + Send + Sync>>,
     escalation: Option<Arc<AdaptivePolicy>>,
     resolve_unknown: bool,
@@ -247,7 +247,7 @@ impl Policy {
     /// resolving.
     pub fn new() -> Self {
         Policy {
-            backoff: RetryPolicy::new(10),
+            backoff: Backoff::DEFAULT,
             retry_when: None,
             escalation: None,
             resolve_unknown: false,
@@ -263,7 +263,7 @@ impl Policy {
     /// The wait before attempt `n + 1` is drawn at random from zero up to `base * 2^(n-1)`,
     /// capped at `max` ("full jitter").
     pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
-        self.backoff = self.backoff.with_base_delay(base).with_max_delay(max);
+        self.backoff = self.backoff.with_delays(base, max);
         self
     }
 
@@ -294,20 +294,18 @@ impl Policy {
     /// fading), shared by its clones. See [`crate::adaptive`] for the decision and its
     /// defaults per database.
     pub fn escalate(mut self, on: bool) -> Self {
-        self.escalation = on.then(|| Arc::new(AdaptivePolicy::new(self.backoff)));
+        self.escalation = on.then(|| Arc::new(AdaptivePolicy::new()));
         self
     }
 
     /// Escalation with your own thresholds (`with_escalate_after`, `with_hot_at`,
-    /// `with_probe_every`, `with_contention`); its retry policy is not used: this policy's
-    /// attempts and backoff are.
+    /// `with_probe_every`, `with_contention`).
     ///
     /// ```
     /// use optimistic_core::Policy;
     /// use optimistic_core::adaptive::AdaptivePolicy;
-    /// use optimistic_core::retry::RetryPolicy;
     ///
-    /// let policy = Policy::new().escalate_with(AdaptivePolicy::new(RetryPolicy::default()).with_hot_at(0.5));
+    /// let policy = Policy::new().escalate_with(AdaptivePolicy::new().with_hot_at(0.5));
     /// assert_eq!(policy.escalation_counts().map(|counts| counts.locked), Some(0));
     /// ```
     pub fn escalate_with(mut self, escalation: AdaptivePolicy) -> Self {
@@ -350,8 +348,7 @@ impl Policy {
 
     /// The wait before the next attempt, or `None` when the failure ends the run.
     fn next_wait(&self, attempts: u32, kind: Kind) -> Option<Duration> {
-        (self.retries(kind) && attempts < self.max_attempts())
-            .then(|| self.backoff.backoff(attempts))
+        (self.retries(kind) && attempts < self.max_attempts()).then(|| self.backoff.wait(attempts))
     }
 
     /// Reads the row with `key`, applies `change`, writes it with the version check, and starts
@@ -475,7 +472,7 @@ impl Policy {
                 }
                 // Settled on the next attempt, by reading the row back.
                 unknown = Some((row, value, error));
-                driver::sleep::<D>(self.backoff.backoff(attempts)).await;
+                driver::sleep::<D>(self.backoff.wait(attempts)).await;
                 continue;
             }
             let kind = error.kind();
@@ -664,5 +661,6 @@ where
     }
 }
 
+mod backoff;
 #[cfg(test)]
 mod tests;
