@@ -653,15 +653,15 @@ where
     // than the measured run.
     let mut setup = pool.begin().await?;
     for id in 1..=workload.accounts {
-        optimistic_core::sqlx::insert(
-            &mut *setup,
-            &Account {
-                id,
-                balance: 0,
-                version: Version::INITIAL,
-            },
-        )
-        .await?;
+        let account = Account {
+            id,
+            balance: 0,
+            version: Version::INITIAL,
+        };
+        let (sql, values) = account.insert().build_sqlx(DB::QueryBuilder::default());
+        sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+            .execute(&mut *setup)
+            .await?;
     }
     setup.commit().await?;
     let stats = Arc::new(Stats::new());

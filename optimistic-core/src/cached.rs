@@ -160,57 +160,6 @@ impl<T: Optimistic> CachedDelete<T> {
     }
 }
 
-/// A cached versioned write, as the driver helpers run it: SQL and values out, rows in.
-#[cfg(any(
-    feature = "_sqlx",
-    feature = "rusqlite",
-    feature = "postgres",
-    feature = "sea-orm",
-    feature = "_diesel"
-))]
-pub(crate) trait CachedWrite {
-    type Row: Optimistic;
-    type Output;
-    fn take_sql_and_values(&mut self) -> (Cow<'static, str>, Values);
-    fn check(&self, rows_affected: u64) -> Result<Self::Output, Error<Self::Row>>;
-}
-
-#[cfg(any(
-    feature = "_sqlx",
-    feature = "rusqlite",
-    feature = "postgres",
-    feature = "sea-orm",
-    feature = "_diesel"
-))]
-impl<T: Optimistic> CachedWrite for CachedUpdate<T> {
-    type Row = T;
-    type Output = T::Version;
-    fn take_sql_and_values(&mut self) -> (Cow<'static, str>, Values) {
-        CachedUpdate::take_sql_and_values(self)
-    }
-    fn check(&self, rows_affected: u64) -> Result<T::Version, Error<T>> {
-        CachedUpdate::check(self, rows_affected)
-    }
-}
-
-#[cfg(any(
-    feature = "_sqlx",
-    feature = "rusqlite",
-    feature = "postgres",
-    feature = "sea-orm",
-    feature = "_diesel"
-))]
-impl<T: Optimistic> CachedWrite for CachedDelete<T> {
-    type Row = T;
-    type Output = ();
-    fn take_sql_and_values(&mut self) -> (Cow<'static, str>, Values) {
-        CachedDelete::take_sql_and_values(self)
-    }
-    fn check(&self, rows_affected: u64) -> Result<(), Error<T>> {
-        CachedDelete::check(self, rows_affected)
-    }
-}
-
 /// Leaves an empty text and no values behind (neither allocates).
 fn take(sql: &mut Cow<'static, str>, values: &mut Values) -> (Cow<'static, str>, Values) {
     (

@@ -1,14 +1,9 @@
-//! [Diesel](::diesel) 2.3: `Version` as a Diesel `BigInt`, and the same helpers as the other
-//! driver modules, on any Diesel connection of a backend (features `diesel-postgres`,
-//! `diesel-mysql`, `diesel-sqlite`).
-//!
-//! [`fetch_by_key`] reads a row into the struct (which derives Diesel's `QueryableByName`);
-//! [`update`] and [`touch`] write it back on the cached fast path and store its new version in
-//! it only once the write has landed; [`delete`] removes it; [`execute`] runs a statement you
-//! built (and may have changed). `diesel::result::Error` converts into [`ExecuteError`] with
-//! `?` (so they work inside `connection.transaction(..)`), and is [`Retryable`]: stale writes,
-//! serialization failures (SQLSTATE 40001, MySQL 1213), PostgreSQL deadlocks and SQLite's busy
-//! and locked database.
+//! [Diesel](::diesel) 2.3: `Version`, `WriteToken` and `Xmin` as Diesel `BigInt`s, Diesel's
+//! errors classified ([`Retryable`]: stale writes, serialization failures (SQLSTATE 40001,
+//! MySQL 1213), PostgreSQL deadlocks and SQLite's busy and locked database), and the statement
+//! type the driver trait binds through (features `diesel-postgres`, `diesel-mysql`,
+//! `diesel-sqlite`). The helpers and the runner take `&mut` Diesel connections through
+//! [`crate::driver`]; rows read into structs that derive Diesel's `QueryableByName`.
 //!
 //! `#[optimistic]` sits beside Diesel's derives and reads their names: the table from
 //! `#[diesel(table_name = ..)]` (the `table!` module's name), columns from
@@ -18,8 +13,7 @@
 //!
 //! ```
 //! use diesel::prelude::*;
-//! use optimistic_core::diesel as db;
-//! use optimistic_core::{optimistic, ExecuteError, Version};
+//! use optimistic_core::{driver, optimistic, Policy, RunError, Version};
 //!
 //! diesel::table! {
 //!     seats (id) {
@@ -34,26 +28,24 @@
 //! #[diesel(table_name = seats)]
 //! struct Seat { id: i64, is_booked: bool, version: Version }
 //!
-//! fn main() -> Result<(), ExecuteError<Seat, diesel::result::Error>> {
+//! fn main() -> Result<(), RunError> {
 //!     let mut connection = SqliteConnection::establish(":memory:").expect("in-memory SQLite");
 //!     diesel::sql_query("CREATE TABLE seats (id BIGINT PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)")
 //!         .execute(&mut connection)?;
-//!     db::insert(&mut connection, &Seat { id: 2, is_booked: false, version: Version::INITIAL })?;
+//!     driver::insert(&mut connection, &Seat { id: 2, is_booked: false, version: Version::INITIAL })?;
 //!
 //!     // Diesel's own queries read `Version` too.
-//!     let mut seat: Seat = seats::table.find(2).select(Seat::as_select()).first(&mut connection)?;
-//!     let other_reader = seat.clone();
-//!     seat.is_booked = true;
-//!     db::update(&mut connection, &mut seat)?; // stores the new version in `seat`
-//!     assert_eq!(seat.version, Version::from(2));
+//!     let read: Seat = seats::table.find(2).select(Seat::as_select()).first(&mut connection)?;
+//!     let booked = Policy::new().modify(&mut connection, &2, |seat: &mut Seat| {
+//!         seat.is_booked = true;
+//!         Ok(())
+//!     })?;
+//!     assert_eq!(booked.row.version, Version::from(2));
 //!
-//!     // The other reader still holds version 1: its write goes stale, and it is left as it was.
-//!     let mut other = other_reader.clone();
-//!     assert!(db::update(&mut connection, &mut other).unwrap_err().is_stale());
-//!     assert_eq!(other, other_reader);
-//!
-//!     db::delete(&mut connection, &seat)?;
-//!     assert_eq!(db::fetch_by_key::<Seat, _>(&mut connection, &2)?, None);
+//!     // A copy read before the booking goes stale, and is left as it was.
+//!     let mut late = read.clone();
+//!     assert!(driver::update(&mut connection, &mut late).unwrap_err().is_stale());
+//!     assert_eq!(late, read);
 //!     Ok(())
 //! }
 //! ```
@@ -71,12 +63,10 @@ use std::marker::PhantomData;
 use std::ops::Range;
 
 use ::diesel::backend::Backend as DieselBackend;
-use ::diesel::connection::{Connection, LoadConnection};
-use ::diesel::deserialize::{self, FromSql, QueryableByName};
+use ::diesel::deserialize::{self, FromSql};
 use ::diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use ::diesel::query_dsl::RunQueryDsl;
-use ::diesel::query_dsl::methods::LoadQuery;
-use ::diesel::result::{DatabaseErrorKind, Error, OptionalExtension, QueryResult};
+use ::diesel::result::{DatabaseErrorKind, Error, QueryResult};
 use ::diesel::serialize::{self, Output, ToSql};
 use ::diesel::sql_types::{
     BigInt, Binary, Bool, Double, Float, HasSqlType, Integer, Nullable, SmallInt, Text, Untyped,
@@ -84,9 +74,9 @@ use ::diesel::sql_types::{
 use sea_query::{QueryStatementWriter, Value, Values};
 
 use self::sealed::Bind;
-use crate::cached::{CachedWrite, render, render_versioned};
+use crate::cached::render;
 use crate::retry::Retryable;
-use crate::{Dialect, ExecuteError, Optimistic, Version, VersionedStatement, WriteToken, Xmin};
+use crate::{Dialect, Version, WriteToken, Xmin};
 
 crate::execute::from_driver_error!(
     Error,
@@ -460,11 +450,6 @@ impl<DB: Backend> Statement<DB> {
         Self::from_parts(sql.into(), values)
     }
 
-    pub(crate) fn versioned<S: VersionedStatement>(statement: &S) -> QueryResult<Self> {
-        let (sql, values) = render_versioned(DB::DIALECT, statement);
-        Self::from_parts(sql.into(), values)
-    }
-
     /// SQL as sea-query rendered it for `DB`, and its values in placeholder order.
     pub(crate) fn from_parts(sql: Cow<'static, str>, values: Values) -> QueryResult<Self> {
         let placeholders = placeholders(&sql, DB::DIALECT);
@@ -573,220 +558,6 @@ fn placeholders(sql: &str, dialect: Dialect) -> Vec<Range<usize>> {
         i += 1;
     }
     found
-}
-
-/// Runs a versioned [`Update`](crate::Update) or [`Delete`](crate::Delete) you built (and may
-/// have changed) and checks the rows it affected; returns the new version for an update.
-///
-/// ```
-/// # use diesel::prelude::*;
-/// # use optimistic_core::{optimistic, Version, Optimistic};
-/// # use optimistic_core::diesel as db;
-/// # diesel::table! { seats (id) { id -> BigInt, is_booked -> Bool, version -> BigInt } }
-/// # #[optimistic]
-/// # #[derive(QueryableByName, Debug, Clone, PartialEq)]
-/// # #[diesel(table_name = seats)]
-/// # struct Seat { id: i64, is_booked: bool, version: Version }
-/// # let mut connection = SqliteConnection::establish(":memory:")?;
-/// # diesel::sql_query("CREATE TABLE seats (id BIGINT PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").execute(&mut connection)?;
-/// # diesel::sql_query("INSERT INTO seats VALUES (2, FALSE, 1)").execute(&mut connection)?;
-/// let mut seat = db::fetch_by_key::<Seat, _>(&mut connection, &2)?.unwrap();
-/// seat.is_booked = true;
-/// // A statement you changed: only while the seat is still free.
-/// let mut update = seat.update();
-/// update.and_where(optimistic_core::sea_query::Expr::cust("is_booked = FALSE"));
-/// seat.version = db::execute(&mut connection, &update)?;
-/// assert_eq!(seat.version, Version::from(2));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn execute<S, C>(
-    connection: &mut C,
-    statement: &S,
-) -> Result<S::Output, ExecuteError<S::Row, Error>>
-where
-    S: VersionedStatement,
-    C: Connection,
-    C::Backend: Backend,
-{
-    let rows = Statement::<C::Backend>::versioned(statement)?.execute(connection)?;
-    Ok(statement.check(rows as u64)?)
-}
-
-/// Inserts a row with [`Optimistic::insert`] (on the cached path).
-///
-/// ```
-/// # use diesel::prelude::*;
-/// # use optimistic_core::{optimistic, Version};
-/// # use optimistic_core::diesel as db;
-/// # diesel::table! { seats (id) { id -> BigInt, is_booked -> Bool, version -> BigInt } }
-/// # #[optimistic]
-/// # #[derive(QueryableByName, Debug, Clone, PartialEq)]
-/// # #[diesel(table_name = seats)]
-/// # struct Seat { id: i64, is_booked: bool, version: Version }
-/// # let mut connection = SqliteConnection::establish(":memory:")?;
-/// # diesel::sql_query("CREATE TABLE seats (id BIGINT PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").execute(&mut connection)?;
-/// let seat = Seat { id: 3, is_booked: false, version: Version::INITIAL };
-/// db::insert(&mut connection, &seat)?;
-/// assert_eq!(db::fetch_by_key::<Seat, _>(&mut connection, &3)?, Some(seat));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn insert<T, C>(connection: &mut C, row: &T) -> QueryResult<()>
-where
-    T: Optimistic,
-    C: Connection,
-    C::Backend: Backend,
-{
-    let (sql, values) = row.insert_cached(dialect::<C::Backend>());
-    Statement::<C::Backend>::from_parts(sql, values)?.execute(connection)?;
-    Ok(())
-}
-
-/// `execute(connection, &row.update())` on the cached fast path
-/// ([`Optimistic::update_cached`]): the same SQL, values and check. On success the row holds
-/// its new version; on any error it is left as it was. Use [`execute`] for an update you
-/// changed.
-///
-/// ```
-/// # use diesel::prelude::*;
-/// # use optimistic_core::{optimistic, Version};
-/// # use optimistic_core::diesel as db;
-/// # diesel::table! { seats (id) { id -> BigInt, is_booked -> Bool, version -> BigInt } }
-/// # #[optimistic]
-/// # #[derive(QueryableByName, Debug, Clone, PartialEq)]
-/// # #[diesel(table_name = seats)]
-/// # struct Seat { id: i64, is_booked: bool, version: Version }
-/// # let mut connection = SqliteConnection::establish(":memory:")?;
-/// # diesel::sql_query("CREATE TABLE seats (id BIGINT PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").execute(&mut connection)?;
-/// # diesel::sql_query("INSERT INTO seats VALUES (2, FALSE, 1)").execute(&mut connection)?;
-/// let mut seat = db::fetch_by_key::<Seat, _>(&mut connection, &2)?.unwrap();
-/// let stale_copy = seat.clone();
-/// seat.is_booked = true;
-/// db::update(&mut connection, &mut seat)?;
-/// assert_eq!(seat.version, Version::from(2));
-///
-/// let mut late = stale_copy.clone();
-/// assert!(db::update(&mut connection, &mut late).unwrap_err().is_stale());
-/// assert_eq!(late, stale_copy); // untouched by the failed write
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn update<T, C>(connection: &mut C, row: &mut T) -> Result<(), ExecuteError<T, Error>>
-where
-    T: Optimistic,
-    C: Connection,
-    C::Backend: Backend,
-{
-    let cached = row.update_cached(dialect::<C::Backend>());
-    let version = run_cached(connection, cached)?;
-    row.set_version(version);
-    Ok(())
-}
-
-/// `execute(connection, &row.touch())` on the cached fast path: bumps the version only, and
-/// stores it in the row on success.
-///
-/// ```
-/// # use diesel::prelude::*;
-/// # use optimistic_core::{optimistic, Version};
-/// # use optimistic_core::diesel as db;
-/// # diesel::table! { seats (id) { id -> BigInt, is_booked -> Bool, version -> BigInt } }
-/// # #[optimistic]
-/// # #[derive(QueryableByName, Debug, Clone, PartialEq)]
-/// # #[diesel(table_name = seats)]
-/// # struct Seat { id: i64, is_booked: bool, version: Version }
-/// # let mut connection = SqliteConnection::establish(":memory:")?;
-/// # diesel::sql_query("CREATE TABLE seats (id BIGINT PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").execute(&mut connection)?;
-/// # diesel::sql_query("INSERT INTO seats VALUES (2, FALSE, 1)").execute(&mut connection)?;
-/// let mut seat = db::fetch_by_key::<Seat, _>(&mut connection, &2)?.unwrap();
-/// db::touch(&mut connection, &mut seat)?;
-/// assert_eq!(seat.version, Version::from(2));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn touch<T, C>(connection: &mut C, row: &mut T) -> Result<(), ExecuteError<T, Error>>
-where
-    T: Optimistic,
-    C: Connection,
-    C::Backend: Backend,
-{
-    let cached = row.touch_cached(dialect::<C::Backend>());
-    let version = run_cached(connection, cached)?;
-    row.set_version(version);
-    Ok(())
-}
-
-/// `execute(connection, &row.delete())` on the cached fast path ([`Optimistic::delete_cached`]).
-///
-/// ```
-/// # use diesel::prelude::*;
-/// # use optimistic_core::{optimistic, Version};
-/// # use optimistic_core::diesel as db;
-/// # diesel::table! { seats (id) { id -> BigInt, is_booked -> Bool, version -> BigInt } }
-/// # #[optimistic]
-/// # #[derive(QueryableByName, Debug, Clone, PartialEq)]
-/// # #[diesel(table_name = seats)]
-/// # struct Seat { id: i64, is_booked: bool, version: Version }
-/// # let mut connection = SqliteConnection::establish(":memory:")?;
-/// # diesel::sql_query("CREATE TABLE seats (id BIGINT PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").execute(&mut connection)?;
-/// # diesel::sql_query("INSERT INTO seats VALUES (2, FALSE, 1)").execute(&mut connection)?;
-/// let seat = db::fetch_by_key::<Seat, _>(&mut connection, &2)?.unwrap();
-/// db::delete(&mut connection, &seat)?;
-/// assert_eq!(db::fetch_by_key::<Seat, _>(&mut connection, &2)?, None);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn delete<T, C>(connection: &mut C, row: &T) -> Result<(), ExecuteError<T, Error>>
-where
-    T: Optimistic,
-    C: Connection,
-    C::Backend: Backend,
-{
-    run_cached(connection, row.delete_cached(dialect::<C::Backend>()))
-}
-
-/// Reads the row with this key into the struct, by column name (it derives Diesel's
-/// `QueryableByName`, with `#[diesel(table_name = ..)]` or a `sql_type` per field), or `None`
-/// when there is none: `fetch_by_key::<Seat, _>(&mut connection, &2)`.
-///
-/// ```
-/// # use diesel::prelude::*;
-/// # use optimistic_core::{optimistic, Version};
-/// # use optimistic_core::diesel as db;
-/// # diesel::table! { seats (id) { id -> BigInt, is_booked -> Bool, version -> BigInt } }
-/// # #[optimistic]
-/// # #[derive(QueryableByName, Debug, Clone, PartialEq)]
-/// # #[diesel(table_name = seats)]
-/// # struct Seat { id: i64, is_booked: bool, version: Version }
-/// # let mut connection = SqliteConnection::establish(":memory:")?;
-/// # diesel::sql_query("CREATE TABLE seats (id BIGINT PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").execute(&mut connection)?;
-/// # diesel::sql_query("INSERT INTO seats VALUES (2, FALSE, 1)").execute(&mut connection)?;
-/// let seat = db::fetch_by_key::<Seat, _>(&mut connection, &2)?;
-/// assert_eq!(seat, Some(Seat { id: 2, is_booked: false, version: Version::INITIAL }));
-/// assert_eq!(db::fetch_by_key::<Seat, _>(&mut connection, &9)?, None);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub fn fetch_by_key<T, C>(connection: &mut C, key: &T::Key) -> QueryResult<Option<T>>
-where
-    T: Optimistic + QueryableByName<C::Backend>,
-    C: LoadConnection,
-    C::Backend: Backend,
-    for<'q> Statement<C::Backend>: LoadQuery<'q, C, T>,
-{
-    let (sql, values) = T::select_by_key_cached(key, dialect::<C::Backend>());
-    Statement::<C::Backend>::from_parts(sql, values)?
-        .get_result(connection)
-        .optional()
-}
-
-fn run_cached<S, C>(
-    connection: &mut C,
-    mut statement: S,
-) -> Result<S::Output, ExecuteError<S::Row, Error>>
-where
-    S: CachedWrite,
-    C: Connection,
-    C::Backend: Backend,
-{
-    let (sql, values) = statement.take_sql_and_values();
-    let rows = Statement::<C::Backend>::from_parts(sql, values)?.execute(connection)?;
-    Ok(statement.check(rows as u64)?)
 }
 
 #[cfg(test)]

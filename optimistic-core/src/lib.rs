@@ -217,26 +217,6 @@ mod version;
     )))
 )]
 pub mod diesel;
-#[cfg(any(
-    feature = "diesel-async-postgres",
-    feature = "diesel-async-mysql",
-    feature = "diesel-async-sqlite"
-))]
-#[cfg_attr(
-    docsrs,
-    doc(cfg(any(
-        feature = "diesel-async-postgres",
-        feature = "diesel-async-mysql",
-        feature = "diesel-async-sqlite"
-    )))
-)]
-pub mod diesel_async;
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub mod postgres;
-#[cfg(feature = "rusqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
-pub mod rusqlite;
 #[cfg(feature = "sea-orm")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
 pub mod sea_orm;

@@ -1,35 +1,29 @@
-//! [SeaORM](::sea_orm) 2: `Version` as a SeaORM value, and the same helpers as the other driver modules,
-//! on any [`ConnectionTrait`] (a `DatabaseConnection` or a `DatabaseTransaction`) (feature
-//! `sea-orm`).
-//!
-//! `fetch_by_key::<Seat, _>(db, &key)` reads a row into the struct; `update(db, &mut row)` and
-//! `touch(db, &mut row)` write it on the cached fast path and store the new version in it;
-//! `delete(db, &row)`; `execute(db, &row.update())` runs a statement you built. The SQL dialect
-//! is the connection's own. `DbErr` converts into [`ExecuteError`] with `?`, and is
-//! [`Retryable`]: stale writes, SQLSTATE 40001 / 40P01 and (with this
-//! crate's `sqlx-sqlite` feature too) SQLite's busy and locked.
+//! [SeaORM](::sea_orm) 2: `Version`, `WriteToken` and `Xmin` as SeaORM values, `DbErr`'s
+//! classification, [`execute_explained`] (not on the driver trait yet) and
+//! [`VersionedActiveModel`] (feature `sea-orm`). The helpers and the runner take a
+//! `&DatabaseConnection` or a `&DatabaseTransaction` through [`crate::driver`].
 //!
 //! SeaORM's own `update` filters on the primary key alone and reports 0 rows as
-//! `DbErr::RecordNotUpdated`; these helpers add `AND version = ?` and report a typed
+//! `DbErr::RecordNotUpdated`; the versioned writes add `AND version = ?` and report a typed
 //! [`Stale`](crate::Stale) instead.
 //!
 //! ```no_run
-//! use optimistic_core::sea_orm::{fetch_by_key, update};
-//! use optimistic_core::{optimistic, ExecuteError, Version};
+//! use optimistic_core::{optimistic, Policy, RunError, Version};
 //!
 //! #[optimistic(table = "seats")]
 //! #[derive(Debug, Clone, PartialEq)]
 //! struct Seat { id: i64, is_booked: bool, version: Version }
 //!
-//! async fn book(db: &sea_orm::DatabaseConnection) -> Result<Seat, ExecuteError<Seat, sea_orm::DbErr>> {
-//!     let mut seat = fetch_by_key::<Seat, _>(db, &2)
-//!         .await?
-//!         .ok_or(sea_orm::DbErr::RecordNotFound("seat 2".into()))?;
-//!     seat.is_booked = true;
-//!     update(db, &mut seat).await?; // stores the new version in `seat`
-//!     Ok(seat)
+//! async fn book(db: &sea_orm::DatabaseConnection) -> Result<Seat, RunError> {
+//!     let done = Policy::new()
+//!         .modify(db, &2, |seat: &mut Seat| {
+//!             seat.is_booked = true;
+//!             Ok(())
+//!         })
+//!         .await?;
+//!     Ok(done.row)
 //! }
-//! //! ```
+//! ```
 
 use std::borrow::Cow;
 
@@ -40,10 +34,10 @@ use ::sea_orm::{
 use sea_query::{PostgresQueryBuilder, Values};
 
 use crate::ExecuteError;
-use crate::cached::{CachedWrite, render, render_versioned};
+use crate::cached::{render, render_versioned};
 use crate::retry::Retryable;
 use crate::{
-    Dialect, DriverRow, Error, FromRow, GetColumn, Optimistic, Update, Version, VersionedStatement,
+    Dialect, DriverRow, Error, GetColumn, Optimistic, Update, Version, VersionedStatement,
     WriteToken, Xmin,
 };
 
@@ -130,20 +124,8 @@ fn raw_statement(backend: DbBackend, sql: Cow<'static, str>, values: Values) -> 
     Statement::from_sql_and_values(backend, sql.into_owned(), values.0)
 }
 
-/// Runs a versioned [`Update`] or [`Delete`](crate::Delete) you built (and may have changed)
-/// and checks the rows it affected; returns the new version for an update.
-///
-/// ```no_run
-/// # use optimistic_core::{optimistic, Version, Optimistic};
-/// # #[optimistic(table = "seats")]
-/// # struct Seat { id: i64, is_booked: bool, version: Version }
-/// # async fn run(db: &sea_orm::DatabaseConnection, mut seat: Seat) -> Result<(), Box<dyn std::error::Error>> {
-/// seat.is_booked = true;
-/// seat.version = optimistic_core::sea_orm::execute(db, &seat.update()).await?;
-/// # Ok(())
-/// # }
-/// ```
-pub async fn execute<S, C>(db: &C, statement: &S) -> Result<S::Output, ExecuteError<S::Row, DbErr>>
+/// Runs a versioned statement and checks the rows it affected.
+async fn execute<S, C>(db: &C, statement: &S) -> Result<S::Output, ExecuteError<S::Row, DbErr>>
 where
     S: VersionedStatement,
     C: ConnectionTrait,
@@ -154,141 +136,6 @@ where
         .execute_raw(raw_statement(backend, sql.into(), values))
         .await?;
     Ok(statement.check(result.rows_affected())?)
-}
-
-/// Inserts a row with [`Optimistic::insert`] (on the cached path).
-///
-/// ```no_run
-/// # use optimistic_core::{optimistic, Version};
-/// # #[optimistic(table = "seats")]
-/// # struct Seat { id: i64, is_booked: bool, version: Version }
-/// # async fn run(db: &sea_orm::DatabaseConnection) -> Result<(), Box<dyn std::error::Error>> {
-/// let seat = Seat { id: 3, is_booked: false, version: Version::INITIAL };
-/// optimistic_core::sea_orm::insert(db, &seat).await?;
-/// # Ok(())
-/// # }
-/// ```
-pub async fn insert<T, C>(db: &C, row: &T) -> Result<(), DbErr>
-where
-    T: Optimistic,
-    C: ConnectionTrait,
-{
-    let backend = db.get_database_backend();
-    let (sql, values) = row.insert_cached(dialect(backend)?);
-    db.execute_raw(raw_statement(backend, sql, values)).await?;
-    Ok(())
-}
-
-/// `execute(db, &row.update())` on the cached fast path: on success the row holds its new
-/// version; on any error it is left as it was. A stale write is
-/// [`Error::Stale`], never `DbErr::RecordNotUpdated`.
-///
-/// ```no_run
-/// # use optimistic_core::{optimistic, Version};
-/// # #[optimistic(table = "seats")]
-/// # struct Seat { id: i64, is_booked: bool, version: Version }
-/// # async fn run(db: &sea_orm::DatabaseConnection) -> Result<(), Box<dyn std::error::Error>> {
-/// use optimistic_core::sea_orm::{fetch_by_key, update};
-///
-/// let mut seat = fetch_by_key::<Seat, _>(db, &2).await?.expect("seat 2");
-/// seat.is_booked = true;
-/// update(db, &mut seat).await?;
-/// # Ok(())
-/// # }
-/// ```
-pub async fn update<T, C>(db: &C, row: &mut T) -> Result<(), ExecuteError<T, DbErr>>
-where
-    T: Optimistic,
-    C: ConnectionTrait,
-{
-    let backend = db.get_database_backend();
-    let version = run_cached(db, backend, row.update_cached(dialect(backend)?)).await?;
-    row.set_version(version);
-    Ok(())
-}
-
-/// `execute(db, &row.touch())` on the cached fast path: bumps the version only, and stores it
-/// in the row on success.
-///
-/// ```no_run
-/// # use optimistic_core::{optimistic, Version};
-/// # #[optimistic(table = "seats")]
-/// # struct Seat { id: i64, is_booked: bool, version: Version }
-/// # async fn run(db: &sea_orm::DatabaseConnection, mut seat: Seat) -> Result<(), Box<dyn std::error::Error>> {
-/// optimistic_core::sea_orm::touch(db, &mut seat).await?;
-/// # Ok(())
-/// # }
-/// ```
-pub async fn touch<T, C>(db: &C, row: &mut T) -> Result<(), ExecuteError<T, DbErr>>
-where
-    T: Optimistic,
-    C: ConnectionTrait,
-{
-    let backend = db.get_database_backend();
-    let version = run_cached(db, backend, row.touch_cached(dialect(backend)?)).await?;
-    row.set_version(version);
-    Ok(())
-}
-
-/// `execute(db, &row.delete())` on the cached fast path.
-///
-/// ```no_run
-/// # use optimistic_core::{optimistic, Version};
-/// # #[optimistic(table = "seats")]
-/// # struct Seat { id: i64, is_booked: bool, version: Version }
-/// # async fn run(db: &sea_orm::DatabaseConnection, seat: Seat) -> Result<(), Box<dyn std::error::Error>> {
-/// optimistic_core::sea_orm::delete(db, &seat).await?;
-/// # Ok(())
-/// # }
-/// ```
-pub async fn delete<T, C>(db: &C, row: &T) -> Result<(), ExecuteError<T, DbErr>>
-where
-    T: Optimistic,
-    C: ConnectionTrait,
-{
-    let backend = db.get_database_backend();
-    run_cached(db, backend, row.delete_cached(dialect(backend)?)).await
-}
-
-async fn run_cached<S, C>(
-    db: &C,
-    backend: DbBackend,
-    mut cached: S,
-) -> Result<S::Output, ExecuteError<S::Row, DbErr>>
-where
-    S: CachedWrite,
-    C: ConnectionTrait,
-{
-    let (sql, values) = cached.take_sql_and_values();
-    let result = db.execute_raw(raw_statement(backend, sql, values)).await?;
-    Ok(cached.check(result.rows_affected())?)
-}
-
-/// Reads the row with this key into the struct ([`FromRow`], by column name), or `None` when
-/// there is none.
-///
-/// ```no_run
-/// # use optimistic_core::{optimistic, Version};
-/// # #[optimistic(table = "seats")]
-/// # #[derive(Debug)]
-/// # struct Seat { id: i64, is_booked: bool, version: Version }
-/// # async fn run(db: &sea_orm::DatabaseConnection) -> Result<(), Box<dyn std::error::Error>> {
-/// let seat = optimistic_core::sea_orm::fetch_by_key::<Seat, _>(db, &2).await?;
-/// println!("{seat:?}");
-/// # Ok(())
-/// # }
-/// ```
-pub async fn fetch_by_key<T, C>(db: &C, key: &T::Key) -> Result<Option<T>, DbErr>
-where
-    T: Optimistic + FromRow<QueryResult>,
-    C: ConnectionTrait,
-{
-    let backend = db.get_database_backend();
-    let (sql, values) = T::select_by_key_cached(key, dialect(backend)?);
-    let row = db
-        .query_one_raw(raw_statement(backend, sql, values))
-        .await?;
-    row.as_ref().map(T::from_row).transpose()
 }
 
 /// Runs a versioned update and, when it is stale, says why ([`StaleReason`]): in the same
@@ -435,7 +282,7 @@ where
         db: &C,
     ) -> Result<(), ExecuteError<ModelOf<Self>, DbErr>> {
         let model = self.try_into_model()?;
-        delete(db, &model).await
+        execute(db, &model.delete()).await
     }
 }
 

@@ -1,12 +1,8 @@
-//! [sqlx]: `Version` as a column type on every sqlx database, and async helpers that
-//! run and check the versioned statements (features `sqlx-postgres`, `sqlx-mysql`,
-//! `sqlx-sqlite`).
+//! [sqlx]: `Version` as a column type on every sqlx database (features `sqlx-postgres`,
+//! `sqlx-mysql`, `sqlx-sqlite`), and the two writes that the driver trait does not have yet:
+//! [`execute_explained`] and [`execute_batch`]. The helpers and the runner take sqlx's pools,
+//! connections and transactions through [`crate::driver`].
 //!
-//! `fetch_by_key::<Seat, _>(pool, &key)` reads a row into the struct; `update(pool, &mut row)`
-//! and `touch(pool, &mut row)` write it on the cached fast path and store the new version in it;
-//! `delete(pool, &row)`; `execute(pool, &row.update())` runs a statement you built (and may have
-//! changed); `select_by_key::<Seat, DB>(&key)` is the raw sqlx query of the read. Each takes anything sqlx
-//! executes on: a pool, a connection, a transaction.
 //! On MySQL / MariaDB sqlx asks for found rows, so "rows affected" counts matched rows; the
 //! versioned write changes the version column anyway, so both counts agree.
 
@@ -17,13 +13,10 @@ use ::sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row
 /// queries you write yourself.
 pub use sea_query_sqlx::{SqlxBinder, SqlxValues};
 
-use ::sqlx::query::Query;
-
 use crate::ExecuteError;
-use crate::cached::CachedWrite;
 use crate::{
-    Batch, BatchOutcome, Dialect, DriverRow, Error, FromRow, Optimistic, Update, Version,
-    VersionedStatement, WriteToken, Xmin,
+    Batch, BatchOutcome, Dialect, Error, Optimistic, Update, Version, VersionedStatement,
+    WriteToken, Xmin,
 };
 
 /// `Type`, `Encode` and `Decode` for a `BIGINT` column type of ours: `$encoded` is the number
@@ -254,357 +247,6 @@ impl Backend for ::sqlx::Sqlite {
     }
 }
 
-/// Runs a versioned [`Update`] or [`Delete`](crate::Delete) on a pool,
-/// connection or transaction, and checks the rows it affected.
-///
-/// ```
-/// # #[cfg(feature = "sqlx-sqlite")]
-/// # mod example {
-/// # use optimistic_core::{optimistic, Version, Optimistic};
-/// # #[optimistic(table = "seats")]
-/// # #[derive(Debug, Clone, PartialEq)]
-/// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
-/// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
-/// use optimistic_core::sea_query::Expr;
-/// use optimistic_core::sqlx::{execute, fetch_by_key};
-///
-/// let mut seat = fetch_by_key::<Seat, _>(&pool, &2).await?.expect("seat 2");
-/// seat.is_booked = true;
-/// // An update you changed: only while the seat is still free.
-/// let mut update = seat.update();
-/// update.and_where(Expr::cust("is_booked = FALSE"));
-/// seat.version = execute(&pool, &update).await?;
-/// assert_eq!(seat.version, Version::from(2));
-/// # Ok(())
-/// # }
-/// # }
-/// # #[cfg(feature = "sqlx-sqlite")]
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// #     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
-/// #         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
-/// #         sqlx::raw_sql("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
-/// #                        INSERT INTO seats VALUES (2, FALSE, 1);").execute(&pool).await?;
-/// #         example::run(pool).await
-/// #     })
-/// # }
-/// # #[cfg(not(feature = "sqlx-sqlite"))]
-/// # fn main() {}
-/// ```
-pub async fn execute<'e, S, E, DB>(
-    executor: E,
-    statement: &S,
-) -> Result<S::Output, ExecuteError<S::Row, ::sqlx::Error>>
-where
-    S: VersionedStatement,
-    E: Executor<'e, Database = DB>,
-    DB: Backend,
-    SqlxValues: IntoArguments<DB>,
-{
-    let (sql, values) = statement.build(DB::QueryBuilder::default());
-    let result = ::sqlx::query_with(::sqlx::AssertSqlSafe(sql), SqlxValues(values))
-        .execute(executor)
-        .await
-        .map_err(ExecuteError::Driver)?;
-    Ok(statement.check(DB::rows_affected(&result))?)
-}
-
-/// Inserts a row with [`Optimistic::insert`] (on the cached path).
-///
-/// ```
-/// # #[cfg(feature = "sqlx-sqlite")]
-/// # mod example {
-/// # use optimistic_core::{optimistic, Version};
-/// # #[optimistic(table = "seats")]
-/// # #[derive(Debug, Clone, PartialEq)]
-/// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
-/// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
-/// use optimistic_core::sqlx::{fetch_by_key, insert};
-///
-/// let seat = Seat { id: 3, is_booked: false, version: Version::INITIAL };
-/// insert(&pool, &seat).await?;
-/// assert_eq!(fetch_by_key::<Seat, _>(&pool, &3).await?, Some(seat));
-/// # Ok(())
-/// # }
-/// # }
-/// # #[cfg(feature = "sqlx-sqlite")]
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// #     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
-/// #         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
-/// #         sqlx::raw_sql("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
-/// #                        INSERT INTO seats VALUES (2, FALSE, 1);").execute(&pool).await?;
-/// #         example::run(pool).await
-/// #     })
-/// # }
-/// # #[cfg(not(feature = "sqlx-sqlite"))]
-/// # fn main() {}
-/// ```
-pub async fn insert<'e, T, E, DB>(executor: E, row: &T) -> Result<(), ::sqlx::Error>
-where
-    T: Optimistic,
-    E: Executor<'e, Database = DB>,
-    DB: Backend,
-    SqlxValues: IntoArguments<DB>,
-{
-    let (sql, values) = row.insert_cached(DB::DIALECT);
-    crate::driver::sqlx::query(sql, values)
-        .execute(executor)
-        .await?;
-    Ok(())
-}
-
-/// `execute(executor, &row.update())` on the cached fast path
-/// ([`Optimistic::update_cached`]): the same SQL, values and check, without building the
-/// statement each time. On success the row holds its new version, ready for its next write;
-/// on any error it is left as it was. Use [`execute`] for an update you changed (an extra
-/// condition, fewer columns).
-///
-/// ```
-/// # #[cfg(feature = "sqlx-sqlite")]
-/// # mod example {
-/// # use optimistic_core::{optimistic, Version};
-/// # #[optimistic(table = "seats")]
-/// # #[derive(Debug, Clone, PartialEq)]
-/// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
-/// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
-/// use optimistic_core::sqlx::{fetch_by_key, update};
-///
-/// let mut seat = fetch_by_key::<Seat, _>(&pool, &2).await?.expect("seat 2");
-/// let read_earlier = seat.clone();
-/// seat.is_booked = true;
-/// update(&pool, &mut seat).await?; // stores the new version in `seat`
-/// assert_eq!(seat.version, Version::from(2));
-///
-/// let mut late = read_earlier.clone();
-/// assert!(update(&pool, &mut late).await.unwrap_err().is_stale());
-/// assert_eq!(late, read_earlier); // untouched by the failed write
-/// # Ok(())
-/// # }
-/// # }
-/// # #[cfg(feature = "sqlx-sqlite")]
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// #     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
-/// #         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
-/// #         sqlx::raw_sql("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
-/// #                        INSERT INTO seats VALUES (2, FALSE, 1);").execute(&pool).await?;
-/// #         example::run(pool).await
-/// #     })
-/// # }
-/// # #[cfg(not(feature = "sqlx-sqlite"))]
-/// # fn main() {}
-/// ```
-pub async fn update<'e, T, E, DB>(
-    executor: E,
-    row: &mut T,
-) -> Result<(), ExecuteError<T, ::sqlx::Error>>
-where
-    T: Optimistic,
-    E: Executor<'e, Database = DB>,
-    DB: Backend,
-    SqlxValues: IntoArguments<DB>,
-{
-    let version = run_cached(executor, row.update_cached(DB::DIALECT)).await?;
-    row.set_version(version);
-    Ok(())
-}
-
-/// `execute(executor, &row.touch())` on the cached fast path ([`Optimistic::touch_cached`]):
-/// bumps the version only, so concurrent writers who read the old one go stale. Stores the new
-/// version in the row on success, as [`update`] does.
-///
-/// ```
-/// # #[cfg(feature = "sqlx-sqlite")]
-/// # mod example {
-/// # use optimistic_core::{optimistic, Version};
-/// # #[optimistic(table = "seats")]
-/// # #[derive(Debug, Clone, PartialEq)]
-/// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
-/// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
-/// use optimistic_core::sqlx::{fetch_by_key, touch};
-///
-/// let mut seat = fetch_by_key::<Seat, _>(&pool, &2).await?.expect("seat 2");
-/// touch(&pool, &mut seat).await?;
-/// assert_eq!(seat.version, Version::from(2));
-/// # Ok(())
-/// # }
-/// # }
-/// # #[cfg(feature = "sqlx-sqlite")]
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// #     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
-/// #         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
-/// #         sqlx::raw_sql("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
-/// #                        INSERT INTO seats VALUES (2, FALSE, 1);").execute(&pool).await?;
-/// #         example::run(pool).await
-/// #     })
-/// # }
-/// # #[cfg(not(feature = "sqlx-sqlite"))]
-/// # fn main() {}
-/// ```
-pub async fn touch<'e, T, E, DB>(
-    executor: E,
-    row: &mut T,
-) -> Result<(), ExecuteError<T, ::sqlx::Error>>
-where
-    T: Optimistic,
-    E: Executor<'e, Database = DB>,
-    DB: Backend,
-    SqlxValues: IntoArguments<DB>,
-{
-    let version = run_cached(executor, row.touch_cached(DB::DIALECT)).await?;
-    row.set_version(version);
-    Ok(())
-}
-
-/// `execute(executor, &row.delete())` on the cached fast path ([`Optimistic::delete_cached`]).
-///
-/// ```
-/// # #[cfg(feature = "sqlx-sqlite")]
-/// # mod example {
-/// # use optimistic_core::{optimistic, Version};
-/// # #[optimistic(table = "seats")]
-/// # #[derive(Debug, Clone, PartialEq)]
-/// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
-/// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
-/// use optimistic_core::sqlx::{delete, fetch_by_key};
-///
-/// let seat = fetch_by_key::<Seat, _>(&pool, &2).await?.expect("seat 2");
-/// delete(&pool, &seat).await?;
-/// assert_eq!(fetch_by_key::<Seat, _>(&pool, &2).await?, None);
-/// # Ok(())
-/// # }
-/// # }
-/// # #[cfg(feature = "sqlx-sqlite")]
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// #     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
-/// #         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
-/// #         sqlx::raw_sql("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
-/// #                        INSERT INTO seats VALUES (2, FALSE, 1);").execute(&pool).await?;
-/// #         example::run(pool).await
-/// #     })
-/// # }
-/// # #[cfg(not(feature = "sqlx-sqlite"))]
-/// # fn main() {}
-/// ```
-pub async fn delete<'e, T, E, DB>(
-    executor: E,
-    row: &T,
-) -> Result<(), ExecuteError<T, ::sqlx::Error>>
-where
-    T: Optimistic,
-    E: Executor<'e, Database = DB>,
-    DB: Backend,
-    SqlxValues: IntoArguments<DB>,
-{
-    run_cached(executor, row.delete_cached(DB::DIALECT)).await
-}
-
-/// Reads the row with this key into the struct ([`FromRow`], by column name),
-/// or `None` when there is none: `fetch_by_key::<Seat, _>(&pool, &2)`.
-///
-/// ```
-/// # #[cfg(feature = "sqlx-sqlite")]
-/// # mod example {
-/// # use optimistic_core::{optimistic, Version};
-/// # #[optimistic(table = "seats")]
-/// # #[derive(Debug, Clone, PartialEq)]
-/// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
-/// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
-/// use optimistic_core::sqlx::fetch_by_key;
-///
-/// let seat = fetch_by_key::<Seat, _>(&pool, &2).await?;
-/// assert_eq!(seat, Some(Seat { id: 2, is_booked: false, version: Version::INITIAL }));
-/// assert_eq!(fetch_by_key::<Seat, _>(&pool, &9).await?, None);
-/// # Ok(())
-/// # }
-/// # }
-/// # #[cfg(feature = "sqlx-sqlite")]
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// #     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
-/// #         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
-/// #         sqlx::raw_sql("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
-/// #                        INSERT INTO seats VALUES (2, FALSE, 1);").execute(&pool).await?;
-/// #         example::run(pool).await
-/// #     })
-/// # }
-/// # #[cfg(not(feature = "sqlx-sqlite"))]
-/// # fn main() {}
-/// ```
-// The database is a parameter of its own, not `E::Database`: a projection in the bounds makes
-// a future holding this one unprovably `Send` (rustc cannot normalize it once lifetimes are
-// erased), so `fetch_by_key(&mut *connection, ..)` would not compile inside `tokio::spawn`.
-pub async fn fetch_by_key<'e, T, DB>(
-    executor: impl Executor<'e, Database = DB>,
-    key: &T::Key,
-) -> Result<Option<T>, ::sqlx::Error>
-where
-    T: Optimistic + FromRow<DB::Row>,
-    DB: Backend,
-    DB::Row: DriverRow<Error = ::sqlx::Error>,
-    SqlxValues: IntoArguments<DB>,
-{
-    let row = select_by_key::<T, DB>(key).fetch_optional(executor).await?;
-    row.as_ref().map(T::from_row).transpose()
-}
-
-async fn run_cached<'e, S, E, DB>(
-    executor: E,
-    mut statement: S,
-) -> Result<S::Output, ExecuteError<S::Row, ::sqlx::Error>>
-where
-    S: CachedWrite,
-    E: Executor<'e, Database = DB>,
-    DB: Backend,
-    SqlxValues: IntoArguments<DB>,
-{
-    let (sql, values) = statement.take_sql_and_values();
-    let result = crate::driver::sqlx::query(sql, values)
-        .execute(executor)
-        .await
-        .map_err(ExecuteError::Driver)?;
-    Ok(statement.check(DB::rows_affected(&result))?)
-}
-
-/// The query that reads one row by its key ([`Optimistic::select_by_key_cached`]), every
-/// column in field order; run it with `.fetch_optional(executor)` or `.fetch_one(..)`.
-///
-/// ```
-/// # #[cfg(feature = "sqlx-sqlite")]
-/// # mod example {
-/// # use optimistic_core::{optimistic, Version};
-/// # #[optimistic(table = "seats")]
-/// # #[derive(Debug, Clone, PartialEq)]
-/// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
-/// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
-/// use optimistic_core::sqlx::select_by_key;
-/// use sqlx::Row;
-///
-/// let row = select_by_key::<Seat, sqlx::Sqlite>(&2).fetch_one(&pool).await?;
-/// let version: Version = row.try_get("version")?;
-/// assert_eq!(version, Version::INITIAL);
-/// # Ok(())
-/// # }
-/// # }
-/// # #[cfg(feature = "sqlx-sqlite")]
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// #     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
-/// #         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
-/// #         sqlx::raw_sql("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
-/// #                        INSERT INTO seats VALUES (2, FALSE, 1);").execute(&pool).await?;
-/// #         example::run(pool).await
-/// #     })
-/// # }
-/// # #[cfg(not(feature = "sqlx-sqlite"))]
-/// # fn main() {}
-/// ```
-pub fn select_by_key<T, DB>(key: &T::Key) -> Query<'static, DB, SqlxValues>
-where
-    T: Optimistic,
-    DB: Backend,
-    SqlxValues: IntoArguments<DB>,
-{
-    let (sql, values) = T::select_by_key_cached(key, DB::DIALECT);
-    crate::driver::sqlx::query(sql, values)
-}
-
 /// Runs a versioned update and, when it is stale, says why: [`StaleReason::Changed`] with the
 /// row's current version, or [`StaleReason::Deleted`](crate::StaleReason::Deleted). On
 /// PostgreSQL that takes one statement ([`Update::with_current`]); elsewhere the update is
@@ -621,12 +263,12 @@ where
 /// # #[derive(Debug, Clone, PartialEq)]
 /// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
 /// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
-/// use optimistic_core::sqlx::{execute_explained, fetch_by_key, update};
-/// use optimistic_core::StaleReason;
+/// use optimistic_core::sqlx::execute_explained;
+/// use optimistic_core::{driver, StaleReason};
 ///
-/// let read_earlier = fetch_by_key::<Seat, _>(&pool, &2).await?.expect("seat 2");
+/// let read_earlier: Seat = driver::fetch_by_key(&pool, &2).await?.expect("seat 2");
 /// let mut other = read_earlier.clone();
-/// update(&pool, &mut other).await?; // someone else moves the row to version 2
+/// driver::update(&pool, &mut other).await?; // someone else moves the row to version 2
 ///
 /// let mut connection = pool.acquire().await?;
 /// let update = read_earlier.update();
@@ -684,8 +326,13 @@ where
         };
         return Ok(update.check_current(written, current)?);
     }
-    match execute(&mut *connection, update).await {
-        Err(ExecuteError::Check(Error::Stale(stale))) => {
+    let (sql, values) = update.build(DB::QueryBuilder::default());
+    let result = ::sqlx::query_with(::sqlx::AssertSqlSafe(sql), SqlxValues(values))
+        .execute(&mut *connection)
+        .await
+        .map_err(ExecuteError::Driver)?;
+    match update.check(DB::rows_affected(&result)) {
+        Err(Error::Stale(stale)) => {
             let (sql, values) = stale.probe().build_sqlx(DB::QueryBuilder::default());
             let row = ::sqlx::query_with(::sqlx::AssertSqlSafe(sql), values)
                 .fetch_optional(&mut *connection)
@@ -701,7 +348,7 @@ where
             };
             Err(ExecuteError::Check(Error::Stale(stale.explain(current))))
         }
-        other => other,
+        other => Ok(other?),
     }
 }
 
@@ -735,13 +382,13 @@ where
 /// # #[derive(Debug, Clone, PartialEq)]
 /// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
 /// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
-/// use optimistic_core::sqlx::{execute_batch, fetch_by_key, insert, update};
-/// use optimistic_core::Batch;
+/// use optimistic_core::sqlx::execute_batch;
+/// use optimistic_core::{driver, Batch};
 ///
-/// insert(&pool, &Seat { id: 3, is_booked: false, version: Version::INITIAL }).await?;
-/// let mut two = fetch_by_key::<Seat, _>(&pool, &2).await?.expect("seat 2");
-/// let three = fetch_by_key::<Seat, _>(&pool, &3).await?.expect("seat 3");
-/// update(&pool, &mut two.clone()).await?; // seat 2 moves on under us
+/// driver::insert(&pool, &Seat { id: 3, is_booked: false, version: Version::INITIAL }).await?;
+/// let mut two: Seat = driver::fetch_by_key(&pool, &2).await?.expect("seat 2");
+/// let three: Seat = driver::fetch_by_key(&pool, &3).await?.expect("seat 3");
+/// driver::update(&pool, &mut two.clone()).await?; // seat 2 moves on under us
 /// two.is_booked = true;
 ///
 /// let mut connection = pool.acquire().await?;

@@ -157,12 +157,15 @@ fn sqlx_sqlite_null_integer_version_is_never_a_version() {
             .execute(&pool),
         )
         .unwrap();
-    let plain = runtime.block_on(optimistic_core::sqlx::fetch_by_key::<Legacy<i64>, _>(
+    let plain = runtime.block_on(optimistic_core::driver::fetch_by_key::<_, Legacy<i64>>(
         &pool, &1,
     ));
     assert!(plain.is_err(), "read a NULL version as {plain:?}");
     let nullable = runtime
-        .block_on(optimistic_core::sqlx::fetch_by_key::<Legacy<Option<i64>>, _>(&pool, &1))
+        .block_on(optimistic_core::driver::fetch_by_key::<
+            _,
+            Legacy<Option<i64>>,
+        >(&pool, &1))
         .unwrap()
         .unwrap();
     assert_eq!(nullable.lock_version, None);

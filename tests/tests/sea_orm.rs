@@ -124,7 +124,7 @@ async fn attribute_below_the_derive(db: DatabaseConnection, dialect: Dialect) {
         .unwrap();
     assert_eq!(read, order, "{dialect:?}");
     read.selection = Some("window".into());
-    optimistic_core::sea_orm::update(&db, &mut read)
+    optimistic_core::driver::update(&db, &mut read)
         .await
         .unwrap();
     assert_eq!(read.version, Version::from(2), "{dialect:?}");
@@ -160,7 +160,7 @@ async fn issue_804_fruit(db: DatabaseConnection, dialect: Dialect) {
 
     let mut cherry = banana.clone();
     cherry.name = "Cherry".into();
-    optimistic_core::sea_orm::update(&db, &mut cherry)
+    optimistic_core::driver::update(&db, &mut cherry)
         .await
         .unwrap();
     assert_eq!(cherry.opt_lock, 3, "{dialect:?}");
@@ -179,7 +179,7 @@ async fn issue_804_fruit(db: DatabaseConnection, dialect: Dialect) {
         "{dialect:?}"
     );
     assert!(
-        optimistic_core::sea_orm::update(&db, &mut banana.clone())
+        optimistic_core::driver::update(&db, &mut banana.clone())
             .await
             .unwrap_err()
             .is_stale(),

@@ -1,6 +1,50 @@
 //! diesel-async: a `&mut AsyncPgConnection`, `&mut AsyncMysqlConnection` or `&mut
 //! SyncConnectionWrapper<SqliteConnection>` is a driver (async, tokio); pass `&mut *pooled` for
 //! a deadpool or bb8 connection. Rows read through Diesel's own `QueryableByName`.
+//!
+//! ```
+//! use diesel::prelude::*;
+//! use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+//! use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+//! use optimistic_core::{driver, optimistic, Policy, Version};
+//!
+//! diesel::table! {
+//!     seats (id) {
+//!         id -> BigInt,
+//!         is_booked -> Bool,
+//!         version -> BigInt,
+//!     }
+//! }
+//!
+//! #[optimistic]
+//! #[derive(QueryableByName, Debug, Clone, PartialEq)]
+//! #[diesel(table_name = seats)]
+//! struct Seat { id: i64, is_booked: bool, version: Version }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+//! let mut connection = SyncConnectionWrapper::<SqliteConnection>::establish(":memory:").await?;
+//! connection
+//!     .batch_execute("CREATE TABLE seats (id BIGINT PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)")
+//!     .await?;
+//! let seat = Seat { id: 2, is_booked: false, version: Version::INITIAL };
+//! driver::insert(&mut connection, &seat).await?;
+//!
+//! let booked = Policy::new()
+//!     .modify(&mut connection, &2, |seat: &mut Seat| {
+//!         seat.is_booked = true;
+//!         Ok(())
+//!     })
+//!     .await?;
+//! assert_eq!(booked.row.version, Version::from(2));
+//! // The copy read before the booking is stale now, and left as it was.
+//! let mut late = seat.clone();
+//! assert!(driver::update(&mut connection, &mut late).await.unwrap_err().is_stale());
+//! assert_eq!(late, seat);
+//! # Ok(())
+//! # })
+//! # }
+//! ```
 
 use std::borrow::Cow;
 

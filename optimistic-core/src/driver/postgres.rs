@@ -5,19 +5,103 @@
 //! into one session, so the transaction of an escalated attempt would take theirs in too.
 //!
 //! Given SQL text, both prepare it afresh on every call: the statement cache saves building the
-//! statement, not that round trip.
+//! statement, not that round trip. `Version`, `WriteToken` and `Xmin` bind and read as
+//! `BIGINT`.
+//!
+//! ```no_run
+//! use optimistic_core::{driver, optimistic, Policy, Version};
+//!
+//! #[optimistic(table = "seats")]
+//! #[derive(Debug, Clone, PartialEq)]
+//! struct Seat { id: i64, is_booked: bool, version: Version }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let (mut client, connection) =
+//!     tokio_postgres::connect("host=127.0.0.1 user=postgres dbname=test", tokio_postgres::NoTls).await?;
+//! tokio::spawn(connection);
+//! let booked = Policy::new()
+//!     .modify(&mut client, &2, |seat: &mut Seat| {
+//!         seat.is_booked = true;
+//!         Ok(())
+//!     })
+//!     .await?;
+//!
+//! // Inside a transaction of yours (the runner's escalated attempts take a savepoint there).
+//! let mut transaction = client.transaction().await?;
+//! let mut seat: Seat = driver::fetch_by_key(&mut transaction, &2).await?.ok_or("no seat")?;
+//! seat.is_booked = false;
+//! driver::update(&mut transaction, &mut seat).await?;
+//! transaction.commit().await?;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::borrow::Cow;
 use std::future::{Future, ready};
 
+use ::postgres_types::{FromSql, IsNull, ToSql, Type, accepts, to_sql_checked};
 use ::tokio_postgres::{Error, Row};
 use sea_query::Values;
 use sea_query_postgres::{PostgresValue, PostgresValues};
 
+/// sea-query-postgres's binder, re-exported: `select.build_postgres(PostgresQueryBuilder)` for
+/// the queries you write yourself.
+pub use sea_query_postgres::PostgresBinder;
+
 use super::{Backend, Connection, Driver, Lent, ReadRow};
 use crate::retry::kind_of;
 use crate::run::{Blocking, Tokio};
-use crate::{Dialect, Kind};
+use crate::{Dialect, DriverRow, GetColumn, Kind, Version, WriteToken, Xmin};
+
+crate::execute::from_driver_error!(::tokio_postgres::Error, feature = "postgres");
+
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+impl DriverRow for Row {
+    type Error = Error;
+}
+
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+impl<T: for<'a> FromSql<'a>> GetColumn<T> for Row {
+    fn get_column(&self, column: &'static str) -> Result<T, Error> {
+        self.try_get(column)
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Sync + Send>;
+
+/// `ToSql` and `FromSql` for a `BIGINT` column type of ours: `$bound` is the number it binds;
+/// reading a NULL is an error, never a made-up value.
+macro_rules! postgres_bigint {
+    ($ty:ty, $bound:expr) => {
+        /// Binds as `BIGINT` (`INT8`).
+        #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+        impl ToSql for $ty {
+            fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxError> {
+                let bound: fn(&$ty) -> i64 = $bound;
+                bound(self).to_sql(ty, out)
+            }
+
+            accepts!(INT8);
+            to_sql_checked!();
+        }
+
+        /// Reads a `BIGINT`; a NULL is an error, never a made-up value.
+        #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+        impl<'a> FromSql<'a> for $ty {
+            fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+                i64::from_sql(ty, raw).map(<$ty>::from)
+            }
+
+            accepts!(INT8);
+        }
+    };
+}
+
+postgres_bigint!(Version, |version| version.get());
+// Binds the token the next write writes.
+postgres_bigint!(WriteToken, |token| token.pending());
+// PostgreSQL's `xmin`, read as `"xmin"::text::bigint`.
+postgres_bigint!(Xmin, |xmin| i64::from(xmin.get()));
 
 fn params(values: Values) -> PostgresValues {
     PostgresValues(values.into_iter().map(PostgresValue).collect())
