@@ -1,5 +1,5 @@
 //! [Diesel](::diesel) 2.3: `Version`, `WriteToken` and `Xmin` as Diesel `BigInt`s, Diesel's
-//! errors classified ([`Retryable`]: stale writes, serialization failures (SQLSTATE 40001,
+//! errors classified for the runner (stale writes, serialization failures (SQLSTATE 40001,
 //! MySQL 1213), PostgreSQL deadlocks and SQLite's busy and locked database), and the statement
 //! type the driver trait binds through (features `diesel-postgres`, `diesel-mysql`,
 //! `diesel-sqlite`). The helpers and the runner take `&mut` Diesel connections through

@@ -3,66 +3,21 @@
 //! have been applied although the call failed. The driver trait's `classify` turns these into
 //! one [`Kind`](crate::Kind) for the runner.
 
-use crate::{Error, Optimistic};
-
-/// Errors that a fresh attempt may not meet again: stale writes, and the serialization failures
-/// and deadlocks that databases ask clients to retry.
-///
-/// ```
-/// # use optimistic_core::{optimistic, Error, Version, Optimistic};
-/// # #[optimistic(table = "seats")]
-/// # struct Seat { id: i64, version: Version }
-/// # let seat = Seat { id: 2, version: Version::INITIAL };
-/// use optimistic_core::retry::Retryable;
-///
-/// assert!(seat.update().check(0).unwrap_err().is_retryable()); // stale: read again and redo
-/// assert!(!Seat { id: 2, version: Version::MAX }.update().check(0).unwrap_err().is_retryable());
-/// ```
-///
-/// A lock wait that timed out is not retryable by default: it usually means a long transaction
-/// holds the row, and retrying only queues more waiters behind it. A policy can opt in with
-/// [`Policy::lock_timeouts`](crate::Policy::lock_timeouts);
-/// [`is_lock_timeout`](Retryable::is_lock_timeout) tells them apart.
-pub trait Retryable {
-    /// Whether re-running the whole read-modify-write may succeed.
+/// What a driver's error says about itself, in the three questions the runner asks; each
+/// driver's classification answers them, and [`kind_of`] makes one [`Kind`](crate::Kind).
+pub(crate) trait Retryable {
+    /// Whether re-running the whole read-modify-write may succeed: a serialization failure,
+    /// deadlock or busy database.
     fn is_retryable(&self) -> bool;
 
-    /// Whether this is a lock wait that timed out or could not start: PostgreSQL's SQLSTATE
-    /// 55P03 (`lock_timeout`, `NOWAIT`) and MySQL / MariaDB's error 1205 ("Lock wait timeout
-    /// exceeded"). SQLite's busy database is retryable already. `false` unless a driver's error
-    /// says so.
-    ///
-    /// ```
-    /// use optimistic_core::retry::Retryable;
-    ///
-    /// struct Timeout;
-    /// impl Retryable for Timeout {
-    ///     fn is_retryable(&self) -> bool { false }
-    ///     fn is_lock_timeout(&self) -> bool { true }
-    /// }
-    /// assert!(Timeout.is_lock_timeout() && !Timeout.is_retryable());
-    /// ```
+    /// Whether a lock wait timed out or could not start (PostgreSQL's 55P03, MySQL / MariaDB's
+    /// 1205).
     fn is_lock_timeout(&self) -> bool {
         false
     }
 
-    /// Whether the write may have been applied although the driver reports a failure: the
-    /// statement (or the COMMIT of its transaction) was sent, and the connection failed before
-    /// the answer came back (it was reset, killed or reached its end). Re-running such a write
-    /// may apply it twice, so no policy retries it: read the row back to learn what happened.
-    /// Drivers say so for lost connections, not for failures to connect; `false` unless a
-    /// driver's error says so.
-    ///
-    /// ```
-    /// use optimistic_core::retry::Retryable;
-    ///
-    /// struct ConnectionReset;
-    /// impl Retryable for ConnectionReset {
-    ///     fn is_retryable(&self) -> bool { false }
-    ///     fn is_outcome_unknown(&self) -> bool { true }
-    /// }
-    /// assert!(ConnectionReset.is_outcome_unknown());
-    /// ```
+    /// Whether the write may have been applied although the call failed: the statement or its
+    /// COMMIT was sent and the connection failed before the answer came back.
     fn is_outcome_unknown(&self) -> bool {
         false
     }
@@ -106,65 +61,6 @@ pub(crate) fn io_outcome_unknown(kind: std::io::ErrorKind) -> bool {
     )
 }
 
-impl<T: Optimistic> Retryable for Error<T> {
-    fn is_retryable(&self) -> bool {
-        self.is_stale()
-    }
-}
-
-impl<T: Optimistic, E: Retryable> Retryable for crate::ExecuteError<T, E> {
-    fn is_retryable(&self) -> bool {
-        match self {
-            crate::ExecuteError::Check(error) => error.is_retryable(),
-            crate::ExecuteError::Driver(error) => error.is_retryable(),
-        }
-    }
-
-    fn is_lock_timeout(&self) -> bool {
-        match self {
-            crate::ExecuteError::Check(_) => false,
-            crate::ExecuteError::Driver(error) => error.is_lock_timeout(),
-        }
-    }
-
-    fn is_outcome_unknown(&self) -> bool {
-        match self {
-            crate::ExecuteError::Check(_) => false,
-            crate::ExecuteError::Driver(error) => error.is_outcome_unknown(),
-        }
-    }
-}
-
-impl Retryable for crate::AnyError {
-    fn is_retryable(&self) -> bool {
-        self.is_stale()
-    }
-}
-
-impl<E: Retryable> Retryable for crate::AnyExecuteError<E> {
-    fn is_retryable(&self) -> bool {
-        match self {
-            crate::AnyExecuteError::Check(error) => error.is_retryable(),
-            crate::AnyExecuteError::Driver(error) => error.is_retryable(),
-        }
-    }
-
-    fn is_lock_timeout(&self) -> bool {
-        match self {
-            crate::AnyExecuteError::Check(_) => false,
-            crate::AnyExecuteError::Driver(error) => error.is_lock_timeout(),
-        }
-    }
-
-    fn is_outcome_unknown(&self) -> bool {
-        match self {
-            crate::AnyExecuteError::Check(_) => false,
-            crate::AnyExecuteError::Driver(error) => error.is_outcome_unknown(),
-        }
-    }
-}
-
-/// PostgreSQL's SQLSTATE for a lock that could not be had in time (`lock_timeout`, `NOWAIT`).
 #[cfg(any(feature = "_sqlx", feature = "sea-orm", feature = "postgres"))]
 const LOCK_NOT_AVAILABLE: &str = "55P03";
 
@@ -178,17 +74,17 @@ pub(crate) fn is_mysql_lock_wait_timeout(message: &str) -> bool {
 /// SQLSTATE 40001 (serialization failure; also MySQL's deadlock) and 40P01 (PostgreSQL's
 /// deadlock), which PostgreSQL, MySQL and distributed SQL databases such as CockroachDB return
 /// for transactions the client should retry.
-pub const RETRYABLE_SQLSTATES: [&str; 2] = ["40001", "40P01"];
+pub(crate) const RETRYABLE_SQLSTATES: [&str; 2] = ["40001", "40P01"];
 
 /// SQLSTATE 40003, `statement_completion_unknown`: CockroachDB's "result is ambiguous", sent
 /// when it cannot tell whether a commit happened. Reported as an unknown outcome, never retried.
-pub const OUTCOME_UNKNOWN_SQLSTATES: [&str; 1] = ["40003"];
+pub(crate) const OUTCOME_UNKNOWN_SQLSTATES: [&str; 1] = ["40003"];
 
 /// TiDB's own error numbers for a transaction to run again, on its MySQL protocol: 8002 (a
 /// `SELECT .. FOR UPDATE` transaction met a write conflict), 8022 (a transaction retry failed),
 /// 8028 (the schema changed under the transaction) and 9007 (a write conflict in TiKV). No
 /// MySQL or MariaDB error has these numbers.
-pub const TIDB_RETRYABLE_ERRORS: [u16; 4] = [8002, 8022, 8028, 9007];
+pub(crate) const TIDB_RETRYABLE_ERRORS: [u16; 4] = [8002, 8022, 8028, 9007];
 
 // SeaORM's errors carry sqlx's, so the sea-orm feature needs this too.
 #[cfg(any(feature = "_sqlx", feature = "sea-orm"))]
