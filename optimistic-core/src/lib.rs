@@ -219,9 +219,6 @@ mod version;
     )))
 )]
 pub mod diesel;
-#[cfg(feature = "sea-orm")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
-pub mod sea_orm;
 #[cfg(any(
     feature = "sqlx-postgres",
     feature = "sqlx-mysql",

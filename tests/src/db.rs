@@ -722,7 +722,7 @@ impl SeaOrmDb {
         T::Version: sea_orm::TryGetable,
     {
         self.runtime
-            .block_on(optimistic_core::sea_orm::execute_explained(
+            .block_on(optimistic_core::driver::sea_orm::execute_explained(
                 &self.db, update,
             ))
             .map_err(run_error)

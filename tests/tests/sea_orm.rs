@@ -4,7 +4,7 @@
 //! variables are set.
 
 use optimistic_core::Optimistic;
-use optimistic_core::sea_orm::VersionedActiveModel;
+use optimistic_core::driver::sea_orm::VersionedActiveModel;
 use optimistic_core::{Error, ExecuteError, Operation, StaleReason, Version};
 use optimistic_tests::models::{SEATS, fruit, fruit_ddl, order_entity, orders_ddl, seat_entity};
 use optimistic_tests::namespace::{Dialect, MyDatabase, PgSchema};
@@ -92,7 +92,7 @@ async fn active_model_lifecycle(db: DatabaseConnection, dialect: Dialect) {
     assert_eq!(seat(&db, 2).await, None, "{dialect:?}");
 
     // The reason, on the Model path.
-    let explained = optimistic_core::sea_orm::execute_explained(&db, &read.update())
+    let explained = optimistic_core::driver::sea_orm::execute_explained(&db, &read.update())
         .await
         .unwrap_err();
     assert!(

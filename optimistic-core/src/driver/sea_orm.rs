@@ -1,17 +1,48 @@
-//! SeaORM: a `&DatabaseConnection` and a `&DatabaseTransaction` are drivers (async, tokio).
+//! SeaORM 2 (feature `sea-orm`): a `&DatabaseConnection` and a `&DatabaseTransaction` are
+//! drivers (async, tokio). `Version`, `WriteToken` and `Xmin` are SeaORM values; `DbErr` is
+//! classified by the sqlx error inside. Beside the driver: [`execute_explained`] (not on the
+//! driver trait yet) and [`VersionedActiveModel`].
+//!
+//! SeaORM's own `update` filters on the primary key alone and reports 0 rows as
+//! `DbErr::RecordNotUpdated`; the versioned writes add `AND version = ?` and report a typed
+//! [`Stale`](crate::Stale) instead.
+//!
+//! ```no_run
+//! use optimistic_core::{optimistic, Policy, RunError, Version};
+//!
+//! #[optimistic(table = "seats")]
+//! #[derive(Debug, Clone, PartialEq)]
+//! struct Seat { id: i64, is_booked: bool, version: Version }
+//!
+//! async fn book(db: &sea_orm::DatabaseConnection) -> Result<Seat, RunError> {
+//!     let done = Policy::new()
+//!         .modify(db, &2, |seat: &mut Seat| {
+//!             seat.is_booked = true;
+//!             Ok(())
+//!         })
+//!         .await?;
+//!     Ok(done.row)
+//! }
+//! ```
 
 use std::borrow::Cow;
 
 use ::sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, QueryResult,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ColIdx, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, EntityTrait, IdenStatic, Iterable, QueryResult, RuntimeErr, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait, TryGetError, TryGetable, TryIntoModel,
 };
-use sea_query::Values;
+use sea_query::{PostgresQueryBuilder, Values};
 
 use super::{Backend, Connection, Driver, Lent, ReadRow};
-use crate::retry::kind_of;
+use crate::ExecuteError;
+use crate::cached::{render, render_versioned};
+use crate::retry::{Retryable, kind_of};
 use crate::run::Tokio;
-use crate::{Dialect, Kind};
+use crate::{
+    Dialect, DriverRow, Error, GetColumn, Kind, Optimistic, Update, Version, VersionedStatement,
+    WriteToken, Xmin,
+};
 
 /// SeaORM's type glue: its rows and errors (classified by the sqlx error inside), async on
 /// tokio.
@@ -178,3 +209,254 @@ sea_orm_driver!(DatabaseTransaction);
 
 super::read_by_from_row!(DatabaseConnection);
 super::run_error_from!(DbErr, DatabaseConnection);
+
+crate::execute::from_driver_error!(DbErr, feature = "sea-orm");
+
+/// Reads a `BIGINT` (or a smaller integer); a NULL is an error, never a version. `Option<Version>`
+/// reads a NULL as `None`.
+#[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
+impl TryGetable for Version {
+    fn try_get_by<I: ColIdx>(res: &QueryResult, index: I) -> Result<Self, TryGetError> {
+        i64::try_get_by(res, index).map(Version::from)
+    }
+}
+
+/// Reads PostgreSQL's `xmin`, selected as `"xmin"::text::bigint`.
+#[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
+impl TryGetable for Xmin {
+    fn try_get_by<I: ColIdx>(res: &QueryResult, index: I) -> Result<Self, TryGetError> {
+        i64::try_get_by(res, index).map(Xmin::from)
+    }
+}
+
+/// Reads a `BIGINT` as the token of the row's last write; a NULL is an error.
+#[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
+impl TryGetable for WriteToken {
+    fn try_get_by<I: ColIdx>(res: &QueryResult, index: I) -> Result<Self, TryGetError> {
+        i64::try_get_by(res, index).map(WriteToken::from)
+    }
+}
+
+#[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
+impl DriverRow for QueryResult {
+    type Error = DbErr;
+}
+
+#[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
+impl<T: TryGetable> GetColumn<T> for QueryResult {
+    fn get_column(&self, column: &'static str) -> Result<T, DbErr> {
+        self.try_get("", column)
+    }
+}
+
+/// Stale writes are retried by the retry helper's callers through [`ExecuteError`]; here: the
+/// database's own "try again" answers, carried by sqlx inside SeaORM's errors.
+#[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
+impl Retryable for DbErr {
+    fn is_retryable(&self) -> bool {
+        sqlx_error(self).is_some_and(Retryable::is_retryable)
+    }
+
+    fn is_lock_timeout(&self) -> bool {
+        sqlx_error(self).is_some_and(Retryable::is_lock_timeout)
+    }
+
+    fn is_outcome_unknown(&self) -> bool {
+        sqlx_error(self).is_some_and(Retryable::is_outcome_unknown)
+    }
+}
+
+/// The sqlx error a SeaORM error carries, which decides how it is classified.
+fn sqlx_error(error: &DbErr) -> Option<&::sqlx::Error> {
+    match error {
+        DbErr::Conn(RuntimeErr::SqlxError(error))
+        | DbErr::Exec(RuntimeErr::SqlxError(error))
+        | DbErr::Query(RuntimeErr::SqlxError(error)) => Some(error),
+        _ => None,
+    }
+}
+
+/// The connection's dialect; SeaORM may add backends this crate cannot render for.
+fn known_dialect(backend: DbBackend) -> Result<Dialect, DbErr> {
+    match backend {
+        DbBackend::Postgres => Ok(Dialect::Postgres),
+        DbBackend::MySql => Ok(Dialect::Mysql),
+        DbBackend::Sqlite => Ok(Dialect::Sqlite),
+        _ => Err(DbErr::BackendNotSupported {
+            db: "this",
+            ctx: "optimistic-core renders SQL for PostgreSQL, MySQL / MariaDB and SQLite",
+        }),
+    }
+}
+
+/// Runs a versioned statement and checks the rows it affected.
+async fn execute_checked<S, C>(
+    db: &C,
+    versioned: &S,
+) -> Result<S::Output, ExecuteError<S::Row, DbErr>>
+where
+    S: VersionedStatement,
+    C: ConnectionTrait,
+{
+    let backend = db.get_database_backend();
+    let (sql, values) = render_versioned(known_dialect(backend)?, versioned);
+    let result = db
+        .execute_raw(statement(backend, sql.into(), values))
+        .await?;
+    Ok(versioned.check(result.rows_affected())?)
+}
+
+/// Runs a versioned update and, when it is stale, says why ([`StaleReason`]): in the same
+/// statement on PostgreSQL ([`Update::with_current`]), elsewhere by running
+/// [`Stale::probe`](crate::Stale::probe) right after on the same connection.
+///
+/// [`StaleReason`]: crate::StaleReason
+///
+/// ```no_run
+/// # use optimistic_core::{optimistic, Version, Optimistic};
+/// # #[optimistic(table = "seats")]
+/// # struct Seat { id: i64, is_booked: bool, version: Version }
+/// # async fn run(db: &sea_orm::DatabaseConnection, seat: Seat) -> Result<(), Box<dyn std::error::Error>> {
+/// match optimistic_core::driver::sea_orm::execute_explained(db, &seat.update()).await {
+///     Err(error) => println!("{error}"), // `.., but the row is now at version 5`
+///     Ok(version) => println!("now at {version}"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub async fn execute_explained<T, C>(
+    db: &C,
+    update: &Update<T>,
+) -> Result<T::Version, ExecuteError<T, DbErr>>
+where
+    T: Optimistic,
+    T::Version: TryGetable,
+    C: ConnectionTrait,
+{
+    let backend = db.get_database_backend();
+    if known_dialect(backend)? == Dialect::Postgres {
+        let (sql, values) = update.with_current().build(PostgresQueryBuilder);
+        let row = db
+            .query_one_raw(statement(backend, sql.into(), values))
+            .await?
+            .ok_or_else(|| DbErr::Custom("the update returned no row".into()))?;
+        let written: Option<T::Version> = row.try_get_by_index(0)?;
+        let found: bool = row.try_get_by_index(2)?;
+        let current = if found {
+            // `None`: the row is there with a NULL version, which `T::Version` cannot hold;
+            // stale, without a reason.
+            match row.try_get_by_index::<Option<T::Version>>(1)? {
+                Some(version) => Some(version),
+                None => return update.check(0).map_err(ExecuteError::Check),
+            }
+        } else {
+            None
+        };
+        return Ok(update.check_current(written, current)?);
+    }
+    match execute_checked(db, update).await {
+        Err(ExecuteError::Check(Error::Stale(stale))) => {
+            let (sql, values) = render(known_dialect(backend)?, &stale.probe());
+            let row = db
+                .query_one_raw(statement(backend, sql.into(), values))
+                .await?;
+            let current = match row {
+                Some(row) => match row.try_get_by_index::<Option<T::Version>>(0)? {
+                    Some(version) => Some(version),
+                    None => return Err(ExecuteError::Check(Error::Stale(stale))),
+                },
+                None => None,
+            };
+            Err(ExecuteError::Check(Error::Stale(stale.explain(current))))
+        }
+        other => other,
+    }
+}
+
+/// The entity's `Model` of an `ActiveModel`.
+type ModelOf<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
+
+/// SeaORM's `ActiveModel` path with optimistic locking (SeaQL/sea-orm#804), for an entity whose
+/// `Model` carries `#[optimistic]`: the update writes only the columns set on the ActiveModel,
+/// plus `version = loaded + 1`, `WHERE key AND version = loaded`, and returns the updated
+/// `Model`, or a typed [`Stale`](crate::Stale) when the row moved on, never
+/// `DbErr::RecordNotUpdated`. The loaded version is the one the ActiveModel holds (from
+/// `model.into_active_model()`).
+///
+/// ```no_run
+/// use optimistic_core::driver::sea_orm::VersionedActiveModel;
+/// use sea_orm::{EntityTrait, IntoActiveModel, Set};
+/// # mod account {
+/// #     use optimistic_core::{optimistic, Version};
+/// #     use sea_orm::entity::prelude::*;
+/// #     #[optimistic]
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+/// #     #[sea_orm(table_name = "accounts")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key, auto_increment = false)]
+/// #         pub id: i64,
+/// #         pub balance: i64,
+/// #         pub version: Version,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// #     impl ActiveModelBehavior for ActiveModel {}
+/// # }
+/// # async fn run(db: &sea_orm::DatabaseConnection) -> Result<(), Box<dyn std::error::Error>> {
+///
+/// let account = account::Entity::find_by_id(1).one(db).await?.expect("account 1");
+/// let mut active = account.into_active_model();
+/// active.balance = Set(150);
+/// // UPDATE accounts SET balance = 150, version = 4 WHERE id = 1 AND version = 3
+/// let account = active.update_versioned(db).await?;
+/// println!("now at version {}", account.version);
+/// # Ok(())
+/// # }
+/// ```
+#[allow(async_fn_in_trait)] // callers use concrete ActiveModels, whose futures are Send as usual
+pub trait VersionedActiveModel: ActiveModelTrait + TryIntoModel<ModelOf<Self>> + Sized
+where
+    ModelOf<Self>: Optimistic,
+{
+    /// Writes the columns set on this ActiveModel and bumps the version, only if the row is
+    /// still at the version the ActiveModel holds. Nothing set: nothing written, the `Model` as
+    /// it is. A key column set (or one `#[optimistic]` does not map) is refused before
+    /// anything runs.
+    async fn update_versioned<C: ConnectionTrait>(
+        self,
+        db: &C,
+    ) -> Result<ModelOf<Self>, ExecuteError<ModelOf<Self>, DbErr>> {
+        let version_column = ModelOf::<Self>::TABLE.version_column();
+        let changed: Vec<&'static str> = <Self::Entity as EntityTrait>::Column::iter()
+            .filter(|column| self.get(*column).is_set())
+            .map(|column| column.as_str())
+            .filter(|column| *column != version_column)
+            .collect();
+        let mut model = self.try_into_model()?;
+        if changed.is_empty() {
+            return Ok(model);
+        }
+        let update = model
+            .update_columns(changed)
+            .map_err(|error| ExecuteError::Driver(DbErr::Custom(error.to_string())))?;
+        let version = execute_checked(db, &update).await?;
+        model.set_version(version);
+        Ok(model)
+    }
+
+    /// Deletes the row, only if it is still at the version this ActiveModel holds.
+    async fn delete_versioned<C: ConnectionTrait>(
+        self,
+        db: &C,
+    ) -> Result<(), ExecuteError<ModelOf<Self>, DbErr>> {
+        let model = self.try_into_model()?;
+        execute_checked(db, &model.delete()).await
+    }
+}
+
+impl<A> VersionedActiveModel for A
+where
+    A: ActiveModelTrait + TryIntoModel<ModelOf<A>>,
+    ModelOf<A>: Optimistic,
+{
+}
