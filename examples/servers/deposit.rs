@@ -37,9 +37,9 @@ use std::time::{Duration, Instant};
 
 use optimistic_core::Kind;
 use optimistic_core::adaptive::{AdaptivePolicy, Mode};
+use optimistic_core::driver::sqlx::{SqlxBinder, SqlxDatabase, SqlxValues};
 use optimistic_core::run::{Classify, Tokio};
 use optimistic_core::sea_query::{Expr, ExprTrait};
-use optimistic_core::sqlx::{Backend, SqlxBinder, SqlxValues};
 use optimistic_core::{
     DriverRow, FromRow, Optimistic, Policy, RunError, Version, driver, optimistic,
 };
@@ -150,7 +150,7 @@ fn deposit(n: usize, accounts: i64) -> (i64, i64) {
 }
 
 /// What each database needs spelled its own way; the `?` placeholders serve MySQL and SQLite.
-trait Dialect: Backend {
+trait Dialect: SqlxDatabase {
     const LABEL: &'static str;
     const LOCK: &'static str = " FOR UPDATE";
     const BEGIN: &'static str;

@@ -1,5 +1,5 @@
-//! The error of the writes not on the driver trait yet (`sqlx::{execute_explained,
-//! execute_batch}`, `sea_orm::execute_explained`); everything else returns a
+//! The error of the writes not on the driver trait yet (`driver::sqlx::{execute_explained,
+//! execute_batch}`, `driver::sea_orm::execute_explained`); everything else returns a
 //! [`RunError`](crate::RunError).
 
 use crate::{Error, Optimistic, Stale};

@@ -219,20 +219,6 @@ mod version;
     )))
 )]
 pub mod diesel;
-#[cfg(any(
-    feature = "sqlx-postgres",
-    feature = "sqlx-mysql",
-    feature = "sqlx-sqlite"
-))]
-#[cfg_attr(
-    docsrs,
-    doc(cfg(any(
-        feature = "sqlx-postgres",
-        feature = "sqlx-mysql",
-        feature = "sqlx-sqlite"
-    )))
-)]
-pub mod sqlx;
 
 pub use batch::{Batch, BatchIncomplete, BatchOutcome, WrittenRows};
 pub use cached::{CachedDelete, CachedUpdate, Dialect};

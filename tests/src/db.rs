@@ -294,13 +294,13 @@ impl SqlxDb<sqlx::Sqlite> {
 
 /// What core offers for sqlx alone, so far.
 pub trait SqlxOnly: Db {
-    /// Runs a batch through `optimistic_core::sqlx::execute_batch`.
+    /// Runs a batch through `optimistic_core::driver::sqlx::execute_batch`.
     fn run_batch<T: Optimistic + 'static>(
         &mut self,
         batch: &optimistic_core::Batch<T>,
     ) -> Result<optimistic_core::BatchOutcome<T>, RunError>;
 
-    /// Runs an update through `optimistic_core::sqlx::execute_explained`.
+    /// Runs an update through `optimistic_core::driver::sqlx::execute_explained`.
     fn run_explained<T: Optimistic<Version = Version> + 'static>(
         &mut self,
         update: &optimistic_core::Update<T>,
@@ -381,10 +381,12 @@ macro_rules! sqlx_db {
                 batch: &optimistic_core::Batch<T>,
             ) -> Result<optimistic_core::BatchOutcome<T>, RunError> {
                 self.runtime
-                    .block_on(optimistic_core::sqlx::execute_batch::<T, $database>(
-                        &mut self.connection,
-                        batch,
-                    ))
+                    .block_on(
+                        optimistic_core::driver::sqlx::execute_batch::<T, $database>(
+                            &mut self.connection,
+                            batch,
+                        ),
+                    )
                     .map_err(run_error)
             }
 
@@ -393,10 +395,10 @@ macro_rules! sqlx_db {
                 update: &optimistic_core::Update<T>,
             ) -> Result<Version, RunError> {
                 self.runtime
-                    .block_on(optimistic_core::sqlx::execute_explained::<T, $database>(
-                        &mut self.connection,
-                        update,
-                    ))
+                    .block_on(optimistic_core::driver::sqlx::execute_explained::<
+                        T,
+                        $database,
+                    >(&mut self.connection, update))
                     .map_err(run_error)
             }
         }

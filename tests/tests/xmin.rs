@@ -116,14 +116,14 @@ fn xmin_versions_rows_without_a_version_column() {
             balance: 130,
             ..current.clone()
         };
-        let written = optimistic_core::sqlx::execute_explained::<_, sqlx::Postgres>(
+        let written = optimistic_core::driver::sqlx::execute_explained::<_, sqlx::Postgres>(
             &mut connection,
             &changed.update(),
         )
         .await
         .expect("applied");
         assert_eq!(written, read(&pool, 1).await.xmin);
-        let error = optimistic_core::sqlx::execute_explained::<_, sqlx::Postgres>(
+        let error = optimistic_core::driver::sqlx::execute_explained::<_, sqlx::Postgres>(
             &mut connection,
             &changed.update(),
         )
