@@ -209,17 +209,6 @@ pub mod timestamp;
 mod token;
 mod version;
 
-#[cfg(feature = "_diesel")]
-#[cfg_attr(
-    docsrs,
-    doc(cfg(any(
-        feature = "diesel-postgres",
-        feature = "diesel-mysql",
-        feature = "diesel-sqlite"
-    )))
-)]
-pub mod diesel;
-
 pub use batch::{Batch, BatchIncomplete, BatchOutcome, WrittenRows};
 pub use cached::{CachedDelete, CachedUpdate, Dialect};
 pub use error::{

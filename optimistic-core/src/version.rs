@@ -328,7 +328,7 @@ impl<V: VersionValue> fmt::Display for DisplayVersion<'_, V> {
 /// With the `serde` feature it serializes as the plain number (`3`).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 // Diesel: usable in its query DSL (`seats::version.eq(seat.version)`) and in `Queryable` structs
-// as a `BigInt`; `crate::diesel` has its `ToSql` / `FromSql`.
+// as a `BigInt`; `crate::driver::diesel` has its `ToSql` / `FromSql`.
 #[cfg_attr(
     feature = "_diesel",
     derive(::diesel::expression::AsExpression, ::diesel::deserialize::FromSqlRow),

@@ -1051,13 +1051,13 @@ pub fn load_counters(db: &mut impl Db) -> Vec<crate::models::Counter> {
 /// A core `diesel::Statement` typed for positional reading, which the facade's `fetch` needs
 /// (Diesel reads untyped SQL by column name only, and `fetch` knows positions).
 struct Typed<DB, ST>(
-    optimistic_core::diesel::Statement<DB>,
+    optimistic_core::driver::diesel::Statement<DB>,
     std::marker::PhantomData<ST>,
 );
 
 impl<DB, ST> diesel::query_builder::QueryFragment<DB> for Typed<DB, ST>
 where
-    DB: optimistic_core::diesel::Backend,
+    DB: optimistic_core::driver::diesel::DieselDatabase,
 {
     fn walk_ast<'b>(
         &'b self,
@@ -1179,8 +1179,8 @@ macro_rules! diesel_db {
             fn statement(
                 &self,
                 statement: &impl QueryStatementWriter,
-            ) -> optimistic_core::diesel::Statement<$backend> {
-                optimistic_core::diesel::Statement::new(statement)
+            ) -> optimistic_core::driver::diesel::Statement<$backend> {
+                optimistic_core::driver::diesel::Statement::new(statement)
                     .unwrap_or_else(|error| panic!("{}: {error}", self.label))
             }
 
@@ -1332,7 +1332,7 @@ macro_rules! diesel_async_db {
                 Typed<$backend, ST>: for<'q> diesel_async::methods::LoadQuery<'q, $connection, R>,
             {
                 use diesel_async::RunQueryDsl;
-                let statement = optimistic_core::diesel::Statement::new(statement)
+                let statement = optimistic_core::driver::diesel::Statement::new(statement)
                     .unwrap_or_else(|error| panic!("{}: {error}", self.label));
                 let typed = Typed(statement, std::marker::PhantomData);
                 self.runtime
@@ -1369,8 +1369,9 @@ macro_rules! diesel_async_db {
 
             fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
                 use diesel_async::RunQueryDsl;
-                let statement = optimistic_core::diesel::Statement::<$backend>::new(statement)
-                    .unwrap_or_else(|error| panic!("{}: {error}", self.label));
+                let statement =
+                    optimistic_core::driver::diesel::Statement::<$backend>::new(statement)
+                        .unwrap_or_else(|error| panic!("{}: {error}", self.label));
                 let rows = self
                     .runtime
                     .block_on(statement.execute(&mut self.connection))

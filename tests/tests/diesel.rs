@@ -280,7 +280,7 @@ fn diesel_sqlite_unsupported_value_is_a_typed_error() {
         panic!("{error:?}");
     };
     let unsupported = source
-        .downcast_ref::<optimistic_core::diesel::UnsupportedValue>()
+        .downcast_ref::<optimistic_core::driver::diesel::UnsupportedValue>()
         .unwrap_or_else(|| panic!("{source}"));
     assert_eq!(unsupported.kind(), "ChronoDateTimeUtc");
     assert_eq!(error.kind(), Kind::Other);

@@ -54,8 +54,8 @@ use ::diesel_async::{AsyncConnectionCore, RunQueryDsl, TransactionManager};
 use futures_util::StreamExt;
 use sea_query::Values;
 
+use super::diesel::{Statement, dialect};
 use super::{Backend, Connection, Driver, Lent, ReadRow};
-use crate::diesel::{Statement, dialect};
 use crate::retry::kind_of;
 use crate::run::Tokio;
 use crate::{Dialect, DriverRow, Kind, Optimistic};
