@@ -1,7 +1,8 @@
 //! How each driver's errors are classified: whether a fresh attempt may succeed (a stale write,
 //! a serialization failure or deadlock), whether a lock wait timed out, and whether a write may
 //! have been applied although the call failed. The driver trait's `classify` turns these into
-//! one [`Kind`](crate::Kind) for the runner.
+//! one [`Kind`](crate::Kind) for the runner. Each driver classifies its errors in its own file
+//! under `driver/`; sqlx's is here because SeaORM's errors carry sqlx's.
 
 /// What a driver's error says about itself, in the three questions the runner asks; each
 /// driver's classification answers them, and [`kind_of`] makes one [`Kind`](crate::Kind).
@@ -62,7 +63,7 @@ pub(crate) fn io_outcome_unknown(kind: std::io::ErrorKind) -> bool {
 }
 
 #[cfg(any(feature = "_sqlx", feature = "sea-orm", feature = "postgres"))]
-const LOCK_NOT_AVAILABLE: &str = "55P03";
+pub(crate) const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 /// MySQL / MariaDB's error 1205, whose SQLSTATE (HY000) is too generic to test; its message is
 /// fixed by the server (in English unless `lc_messages` says otherwise).
@@ -144,42 +145,5 @@ impl Retryable for ::sqlx::Error {
                 .is_some_and(|code| OUTCOME_UNKNOWN_SQLSTATES.contains(&code.as_ref())),
             _ => false,
         }
-    }
-}
-
-#[cfg(feature = "rusqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
-impl Retryable for ::rusqlite::Error {
-    fn is_retryable(&self) -> bool {
-        use ::rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
-        matches!(
-            self.sqlite_error_code(),
-            Some(DatabaseBusy | DatabaseLocked)
-        )
-    }
-}
-
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-impl Retryable for ::tokio_postgres::Error {
-    fn is_retryable(&self) -> bool {
-        self.code()
-            .is_some_and(|state| RETRYABLE_SQLSTATES.contains(&state.code()))
-    }
-
-    fn is_lock_timeout(&self) -> bool {
-        self.code()
-            .is_some_and(|state| state.code() == LOCK_NOT_AVAILABLE)
-    }
-
-    /// The connection closed, or failed with an I/O error, without the server's answer; or the
-    /// server says it does not know either (SQLSTATE 40003, [`OUTCOME_UNKNOWN_SQLSTATES`]).
-    fn is_outcome_unknown(&self) -> bool {
-        if let Some(error) = self.as_db_error() {
-            return OUTCOME_UNKNOWN_SQLSTATES.contains(&error.code().code());
-        }
-        let io = std::error::Error::source(self)
-            .and_then(|source| source.downcast_ref::<std::io::Error>());
-        self.is_closed() || io.is_some_and(|error| io_outcome_unknown(error.kind()))
     }
 }

@@ -273,3 +273,28 @@ postgres_driver!(
 super::read_by_from_row!(::tokio_postgres::Client);
 super::read_by_from_row!(::postgres::Client);
 super::run_error_from!(Error, ::tokio_postgres::Client);
+
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+impl crate::retry::Retryable for ::tokio_postgres::Error {
+    fn is_retryable(&self) -> bool {
+        self.code()
+            .is_some_and(|state| crate::retry::RETRYABLE_SQLSTATES.contains(&state.code()))
+    }
+
+    fn is_lock_timeout(&self) -> bool {
+        self.code()
+            .is_some_and(|state| state.code() == crate::retry::LOCK_NOT_AVAILABLE)
+    }
+
+    /// The connection closed, or failed with an I/O error, without the server's answer; or the
+    /// server says it does not know either (SQLSTATE 40003, [`crate::retry::OUTCOME_UNKNOWN_SQLSTATES`]).
+    fn is_outcome_unknown(&self) -> bool {
+        if let Some(error) = self.as_db_error() {
+            return crate::retry::OUTCOME_UNKNOWN_SQLSTATES.contains(&error.code().code());
+        }
+        let io = std::error::Error::source(self)
+            .and_then(|source| source.downcast_ref::<std::io::Error>());
+        self.is_closed() || io.is_some_and(|error| crate::retry::io_outcome_unknown(error.kind()))
+    }
+}

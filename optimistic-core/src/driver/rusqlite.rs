@@ -170,3 +170,15 @@ fn params(values: Values) -> RusqliteValues {
 
 super::read_by_from_row!(::rusqlite::Connection);
 super::run_error_from!(Error, ::rusqlite::Connection);
+
+#[cfg(feature = "rusqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
+impl crate::retry::Retryable for ::rusqlite::Error {
+    fn is_retryable(&self) -> bool {
+        use ::rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+        matches!(
+            self.sqlite_error_code(),
+            Some(DatabaseBusy | DatabaseLocked)
+        )
+    }
+}
