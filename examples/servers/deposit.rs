@@ -37,8 +37,9 @@ use std::time::{Duration, Instant};
 
 use optimistic_core::Kind;
 use optimistic_core::adaptive::{AdaptivePolicy, Mode};
+use optimistic_core::driver::Tokio;
 use optimistic_core::driver::sqlx::{SqlxBinder, SqlxDatabase, SqlxValues};
-use optimistic_core::run::{Classify, Tokio};
+use optimistic_core::run::Classify;
 use optimistic_core::sea_query::{Expr, ExprTrait};
 use optimistic_core::{
     DriverRow, FromRow, Optimistic, Policy, RunError, Version, driver, optimistic,

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use diesel::QueryableByName;
+use optimistic_core::driver::Blocking;
 use optimistic_core::driver::{self, Backend, Driver, ReadRow};
-use optimistic_core::run::Blocking;
 use optimistic_core::{Policy, Refusal, Version, optimistic};
 use optimistic_tests::contention::judge;
 use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime};

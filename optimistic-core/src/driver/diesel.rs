@@ -86,9 +86,9 @@ use crate::{Dialect, Version, WriteToken, Xmin};
     feature = "diesel-sqlite"
 ))]
 use {
+    super::Blocking,
     super::{Backend, Connection, Driver, Lent, ReadRow},
     crate::DriverRow,
-    crate::run::Blocking,
     crate::{Kind, Optimistic},
     ::diesel::connection::LoadConnection,
     ::diesel::connection::{AnsiTransactionManager, TransactionManager},

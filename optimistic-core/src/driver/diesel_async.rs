@@ -54,10 +54,10 @@ use ::diesel_async::{AsyncConnectionCore, RunQueryDsl, TransactionManager};
 use futures_util::StreamExt;
 use sea_query::Values;
 
+use super::Tokio;
 use super::diesel::{Statement, dialect};
 use super::{Backend, Connection, Driver, Lent, ReadRow};
 use crate::retry::kind_of;
-use crate::run::Tokio;
 use crate::{Dialect, DriverRow, Kind, Optimistic};
 
 /// One row of a diesel-async query.

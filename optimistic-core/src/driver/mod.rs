@@ -49,7 +49,6 @@ use std::time::Duration;
 
 use sea_query::Values;
 
-use crate::run::Runtime;
 use crate::{Dialect, DriverRow, Kind, Optimistic, RunError, VersionedStatement};
 
 // Also under diesel-async alone: Diesel's error and its classification are shared.
@@ -101,6 +100,11 @@ pub mod sea_orm;
 )]
 pub mod sqlx;
 
+mod runtime;
+#[cfg(feature = "tokio")]
+pub use runtime::Tokio;
+pub use runtime::{Blocking, Runtime};
+
 /// A driver's type glue, shared by its pools, connections and transactions.
 pub trait Backend {
     /// The driver's own error.
@@ -109,7 +113,7 @@ pub trait Backend {
     /// One row of a result, as the driver hands it out.
     type ResultRow<'r>: DriverRow<Error = Self::Error>;
 
-    /// Whether the driver blocks ([`Blocking`](crate::run::Blocking)) or is async.
+    /// Whether the driver blocks ([`Blocking`]) or is async.
     type Runtime: Runtime;
 
     /// What went wrong, as the runner needs to know it.

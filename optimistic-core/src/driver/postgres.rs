@@ -49,8 +49,8 @@ use sea_query_postgres::{PostgresValue, PostgresValues};
 pub use sea_query_postgres::PostgresBinder;
 
 use super::{Backend, Connection, Driver, Lent, ReadRow};
+use super::{Blocking, Tokio};
 use crate::retry::kind_of;
-use crate::run::{Blocking, Tokio};
 use crate::{Dialect, DriverRow, GetColumn, Kind, Version, WriteToken, Xmin};
 
 crate::execute::from_driver_error!(::tokio_postgres::Error, feature = "postgres");

@@ -42,9 +42,9 @@ use sea_query_rusqlite::{RusqliteValue, RusqliteValues};
 /// the queries you write yourself.
 pub use sea_query_rusqlite::RusqliteBinder;
 
+use super::Blocking;
 use super::{Backend, Connection, Driver, Lent, ReadRow};
 use crate::retry::kind_of;
-use crate::run::Blocking;
 use crate::{Dialect, DriverRow, GetColumn, Kind, Version, WriteToken};
 
 /// `ToSql` and `FromSql` for an `INTEGER` column type of ours: `$bound` is the number it

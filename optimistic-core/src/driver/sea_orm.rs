@@ -34,11 +34,11 @@ use ::sea_orm::{
 };
 use sea_query::{PostgresQueryBuilder, Values};
 
+use super::Tokio;
 use super::{Backend, Connection, Driver, Lent, ReadRow};
 use crate::ExecuteError;
 use crate::cached::{render, render_versioned};
 use crate::retry::{Retryable, kind_of};
-use crate::run::Tokio;
 use crate::{
     Dialect, DriverRow, Error, GetColumn, Kind, Optimistic, Update, Version, VersionedStatement,
     WriteToken, Xmin,

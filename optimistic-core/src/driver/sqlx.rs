@@ -23,10 +23,10 @@ use sea_query::Values;
 pub use sea_query_sqlx::{SqlxBinder, SqlxValues};
 use sqlx_core::transaction::TransactionManager;
 
+use super::Tokio;
 use super::{Backend, Connection, Driver, Lent, ReadRow};
 use crate::ExecuteError;
 use crate::retry::kind_of;
-use crate::run::Tokio;
 use crate::{
     Batch, BatchOutcome, Dialect, Kind, Optimistic, Update, Version, VersionedStatement,
     WriteToken, Xmin,

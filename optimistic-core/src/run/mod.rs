@@ -51,69 +51,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adaptive::{AdaptiveCounts, AdaptivePolicy, Mode};
-use crate::driver::{self, Driver, Finish, Locked, ReadRow};
+#[cfg(feature = "tokio")]
+use crate::driver::Tokio;
+use crate::driver::{self, Blocking, Driver, Finish, Locked, ReadRow, Runtime};
 use crate::resolve::{Resolution, resolve};
 use crate::{Kind, Optimistic, Refusal, RunError};
 use backoff::Backoff;
-
-/// How waits between attempts are slept, and whether the caller gets the outcome or a future.
-/// Each driver names its own ([`Backend::Runtime`](crate::driver::Backend::Runtime)).
-pub trait Runtime {
-    /// What a runner returns for a `future`: the future itself (async), or its output
-    /// (blocking).
-    type Finish<F: Future>;
-
-    /// Hands `future` to the caller, or runs it to its end on this thread.
-    fn finish<F: Future>(future: F) -> Self::Finish<F>;
-
-    /// Waits `wait` before the next attempt.
-    fn sleep(wait: Duration) -> impl Future<Output = ()>;
-}
-
-/// Blocking drivers: every runner returns its outcome, and waits sleep the thread.
-#[derive(Clone, Copy, Debug)]
-pub struct Blocking;
-
-impl Runtime for Blocking {
-    type Finish<F: Future> = F::Output;
-
-    fn finish<F: Future>(future: F) -> F::Output {
-        // A blocking driver's futures are ready when first polled: its calls return at once,
-        // and `sleep` below has slept already.
-        let mut future = std::pin::pin!(future);
-        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-        match future.as_mut().poll(&mut context) {
-            std::task::Poll::Ready(output) => output,
-            std::task::Poll::Pending => {
-                unreachable!("a blocking driver's operation returned a pending future")
-            }
-        }
-    }
-
-    fn sleep(wait: Duration) -> impl Future<Output = ()> {
-        std::thread::sleep(wait);
-        std::future::ready(())
-    }
-}
-
-/// Async drivers: every runner returns a future, and waits sleep on tokio's timer.
-#[cfg(feature = "tokio")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-#[derive(Clone, Copy, Debug)]
-pub struct Tokio;
-
-#[cfg(feature = "tokio")]
-impl Runtime for Tokio {
-    type Finish<F: Future> = F;
-
-    fn finish<F: Future>(future: F) -> F {
-        future
-    }
-
-    fn sleep(wait: Duration) -> impl Future<Output = ()> {
-        ::tokio::time::sleep(wait)
-    }
-}
 
 /// A row written by [`Policy::modify`], with what the change returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
