@@ -5,43 +5,12 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use sea_query::{
-    MysqlQueryBuilder, PostgresQueryBuilder, QueryBuilder, SqliteQueryBuilder, Values,
-};
+use sea_query::Values;
 
+use crate::dialect::render;
 use crate::statement::{check_rows, check_update};
 use crate::version::VersionValue;
-use crate::{Error, Operation, Optimistic, Role};
-
-/// A SQL dialect the cached path renders for.
-///
-/// ```
-/// # use optimistic_core::{optimistic, Version};
-/// # use optimistic_core::sea_query::SqliteQueryBuilder;
-/// # #[optimistic(table = "seats")]
-/// # #[derive(Debug, Clone, PartialEq)]
-/// # struct Seat { id: i64, is_booked: bool, version: Version }
-/// use optimistic_core::{Dialect, Optimistic};
-///
-/// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
-/// assert_eq!(seat.delete_cached(Dialect::Postgres).sql, r#"DELETE FROM "seats" WHERE "id" = $1 AND "version" = $2"#);
-/// assert_eq!(seat.delete_cached(Dialect::Mysql).sql, "DELETE FROM `seats` WHERE `id` = ? AND `version` = ?");
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Dialect {
-    /// PostgreSQL: `$1` placeholders, `"quoted"` identifiers.
-    Postgres,
-    /// MySQL and MariaDB: `?` placeholders, `` `quoted` `` identifiers.
-    Mysql,
-    /// SQLite: `?` placeholders, `"quoted"` identifiers.
-    Sqlite,
-}
-
-impl Dialect {
-    fn index(self) -> usize {
-        self as usize
-    }
-}
+use crate::{Dialect, Error, Operation, Optimistic, Role};
 
 const KINDS: usize = 6;
 const INSERT: usize = 0;
@@ -166,36 +135,6 @@ fn take(sql: &mut Cow<'static, str>, values: &mut Values) -> (Cow<'static, str>,
         std::mem::take(sql),
         std::mem::replace(values, Values(Vec::new())),
     )
-}
-
-/// `statement` rendered for `dialect`, with its values.
-pub(crate) fn render(
-    dialect: Dialect,
-    statement: &impl sea_query::QueryStatementWriter,
-) -> (String, Values) {
-    fn with<B: QueryBuilder>(
-        builder: B,
-        statement: &impl sea_query::QueryStatementWriter,
-    ) -> (String, Values) {
-        statement.build(builder)
-    }
-    match dialect {
-        Dialect::Postgres => with(PostgresQueryBuilder, statement),
-        Dialect::Mysql => with(MysqlQueryBuilder, statement),
-        Dialect::Sqlite => with(SqliteQueryBuilder, statement),
-    }
-}
-
-/// A versioned `statement` rendered for `dialect`, with its values.
-pub(crate) fn render_versioned(
-    dialect: Dialect,
-    statement: &impl crate::VersionedStatement,
-) -> (String, Values) {
-    match dialect {
-        Dialect::Postgres => statement.build(PostgresQueryBuilder),
-        Dialect::Mysql => statement.build(MysqlQueryBuilder),
-        Dialect::Sqlite => statement.build(SqliteQueryBuilder),
-    }
 }
 
 /// The cached text of `kind`, rendering it from `build` the first time.

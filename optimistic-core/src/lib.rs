@@ -192,6 +192,7 @@ extern crate self as optimistic_core;
 pub mod adaptive;
 mod batch;
 mod cached;
+mod dialect;
 pub mod driver;
 mod error;
 mod execute;
@@ -211,7 +212,8 @@ mod token;
 mod version;
 
 pub use batch::{Batch, BatchIncomplete, BatchOutcome, WrittenRows};
-pub use cached::{CachedDelete, CachedUpdate, Dialect};
+pub use cached::{CachedDelete, CachedUpdate};
+pub use dialect::Dialect;
 pub use error::{
     AnyError, AnyStale, ColumnError, Error, Kind, Operation, Refusal, RunError, Stale, StaleReason,
 };

@@ -195,7 +195,7 @@ impl<'de> serde::Deserialize<'de> for WriteToken {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cached::render;
+    use crate::dialect::render;
     use crate::sea_query::SqliteQueryBuilder;
     use crate::{Batch, Dialect, Optimistic, Version, optimistic};
     use std::collections::HashSet;

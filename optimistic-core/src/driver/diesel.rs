@@ -75,7 +75,7 @@ use ::diesel::sql_types::{
 use sea_query::{QueryStatementWriter, Value, Values};
 
 use self::sealed::Bind;
-use crate::cached::render;
+use crate::dialect::render;
 use crate::retry::{Retryable, kind_of};
 use crate::{Dialect, Version, WriteToken, Xmin};
 

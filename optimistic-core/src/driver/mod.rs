@@ -409,7 +409,7 @@ where
     S: VersionedStatement,
     S::Row: 'static,
 {
-    let (sql, values) = crate::cached::render_versioned(driver.dialect(), statement);
+    let (sql, values) = crate::dialect::render_versioned(driver.dialect(), statement);
     finish::<D, _>(async move {
         let rows = driver
             .execute(Cow::Owned(sql), values)

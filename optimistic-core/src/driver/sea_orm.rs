@@ -37,7 +37,7 @@ use sea_query::{PostgresQueryBuilder, Values};
 use super::Tokio;
 use super::{Backend, Connection, Driver, Lent, ReadRow};
 use crate::ExecuteError;
-use crate::cached::{render, render_versioned};
+use crate::dialect::{render, render_versioned};
 use crate::retry::{Retryable, kind_of};
 use crate::{
     Dialect, DriverRow, Error, GetColumn, Kind, Optimistic, Update, Version, VersionedStatement,

@@ -352,14 +352,6 @@ pub trait SqlxDatabase: Database {
 
 #[cfg(feature = "sqlx-postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlx-postgres")))]
-#[cfg_attr(
-    docsrs,
-    doc(cfg(any(
-        feature = "sqlx-postgres",
-        feature = "sqlx-mysql",
-        feature = "sqlx-sqlite"
-    )))
-)]
 impl SqlxDatabase for ::sqlx::Postgres {
     type QueryBuilder = sea_query::PostgresQueryBuilder;
     const DIALECT: Dialect = Dialect::Postgres;
@@ -372,14 +364,6 @@ impl SqlxDatabase for ::sqlx::Postgres {
 
 #[cfg(feature = "sqlx-mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlx-mysql")))]
-#[cfg_attr(
-    docsrs,
-    doc(cfg(any(
-        feature = "sqlx-postgres",
-        feature = "sqlx-mysql",
-        feature = "sqlx-sqlite"
-    )))
-)]
 impl SqlxDatabase for ::sqlx::MySql {
     type QueryBuilder = sea_query::MysqlQueryBuilder;
     const DIALECT: Dialect = Dialect::Mysql;
@@ -391,14 +375,6 @@ impl SqlxDatabase for ::sqlx::MySql {
 
 #[cfg(feature = "sqlx-sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlx-sqlite")))]
-#[cfg_attr(
-    docsrs,
-    doc(cfg(any(
-        feature = "sqlx-postgres",
-        feature = "sqlx-mysql",
-        feature = "sqlx-sqlite"
-    )))
-)]
 impl SqlxDatabase for ::sqlx::Sqlite {
     type QueryBuilder = sea_query::SqliteQueryBuilder;
     const DIALECT: Dialect = Dialect::Sqlite;
