@@ -74,6 +74,19 @@ impl<T: Optimistic, E> From<Error<T>> for ExecuteError<T, E> {
     }
 }
 
+/// `?` into a [`RunError`](crate::RunError): the check's error, or the driver's, classified.
+impl<T: Optimistic + 'static, E> From<ExecuteError<T, E>> for crate::RunError
+where
+    crate::RunError: From<E>,
+{
+    fn from(error: ExecuteError<T, E>) -> Self {
+        match error {
+            ExecuteError::Check(check) => check.into(),
+            ExecuteError::Driver(driver) => driver.into(),
+        }
+    }
+}
+
 /// `From<driver error>` for [`ExecuteError`], one driver at a time (a blanket `From<E>` would
 /// collide with `From<Error<T>>`).
 #[allow(unused_macros)]

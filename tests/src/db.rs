@@ -8,8 +8,7 @@ use optimistic_core::sea_query::{
     MysqlQueryBuilder, QueryStatementWriter, SelectStatement, UpdateStatement, Value, Values,
 };
 use optimistic_core::{
-    DriverRow, ExecuteError, FromRow, GetColumn, Optimistic, RunError, Version, VersionedStatement,
-    WriteToken,
+    DriverRow, FromRow, GetColumn, Optimistic, RunError, Version, VersionedStatement, WriteToken,
 };
 use sea_query_sqlx::SqlxBinder;
 use sqlx::{Connection, Row};
@@ -77,17 +76,6 @@ macro_rules! library_helpers {
                 .map(Into::into)
         }
     };
-}
-
-/// An old-style driver helper's error, as the runner reports it.
-fn run_error<T: Optimistic + 'static, E>(error: ExecuteError<T, E>) -> RunError
-where
-    RunError: From<E>,
-{
-    match error {
-        ExecuteError::Check(check) => check.into(),
-        ExecuteError::Driver(driver) => driver.into(),
-    }
 }
 
 /// The type to decode a column as.
@@ -387,7 +375,7 @@ macro_rules! sqlx_db {
                             batch,
                         ),
                     )
-                    .map_err(run_error)
+                    .map_err(RunError::from)
             }
 
             fn run_explained<T: Optimistic<Version = Version> + 'static>(
@@ -399,7 +387,7 @@ macro_rules! sqlx_db {
                         T,
                         $database,
                     >(&mut self.connection, update))
-                    .map_err(run_error)
+                    .map_err(RunError::from)
             }
         }
     };
@@ -727,7 +715,7 @@ impl SeaOrmDb {
             .block_on(optimistic_core::driver::sea_orm::execute_explained(
                 &self.db, update,
             ))
-            .map_err(run_error)
+            .map_err(RunError::from)
     }
 
     fn fetch_sql(&mut self, sql: String, values: Values, kinds: &[Kind]) -> Vec<Vec<Cell>> {

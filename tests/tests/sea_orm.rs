@@ -48,7 +48,9 @@ async fn active_model_lifecycle(db: DatabaseConnection, dialect: Dialect) {
     let mut grace = read.clone().into_active_model();
     grace.passenger_name = Set(Some("Grace".into()));
     let error = grace.update_versioned(&db).await.unwrap_err();
-    let stale = error.as_stale().unwrap_or_else(|| panic!("{error}"));
+    let stale = error
+        .stale_of::<seat_entity::Model>()
+        .unwrap_or_else(|| panic!("{error}"));
     assert_eq!(
         (*stale.key(), stale.expected(), stale.operation()),
         (2, Version::INITIAL, Operation::Update),
@@ -68,10 +70,8 @@ async fn active_model_lifecycle(db: DatabaseConnection, dialect: Dialect) {
     // A key column set is refused before anything runs.
     let mut moved = ada.clone().into_active_model();
     moved.id = Set(3);
-    assert!(matches!(
-        moved.update_versioned(&db).await,
-        Err(ExecuteError::Driver(_))
-    ));
+    let refused = moved.update_versioned(&db).await.unwrap_err();
+    assert!(refused.driver_error().is_some(), "{dialect:?}: {refused}");
 
     let error = read
         .clone()
@@ -171,7 +171,7 @@ async fn issue_804_fruit(db: DatabaseConnection, dialect: Dialect) {
     late.name = Set("Durian".into());
     let error = late.update_versioned(&db).await.unwrap_err();
     let stale = error
-        .as_stale()
+        .stale_of::<fruit::Model>()
         .unwrap_or_else(|| panic!("{dialect:?}: {error}"));
     assert_eq!(
         (*stale.key(), stale.expected()),

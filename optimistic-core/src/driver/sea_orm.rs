@@ -40,8 +40,8 @@ use crate::ExecuteError;
 use crate::dialect::{render, render_versioned};
 use crate::retry::{Retryable, kind_of};
 use crate::{
-    Dialect, DriverRow, Error, GetColumn, Kind, Optimistic, Update, Version, VersionedStatement,
-    WriteToken, Xmin,
+    Dialect, DriverRow, Error, GetColumn, Kind, Optimistic, RunError, Update, Version,
+    VersionedStatement, WriteToken, Xmin,
 };
 
 /// SeaORM's type glue: its rows and errors (classified by the sqlx error inside), async on
@@ -249,8 +249,7 @@ impl<T: TryGetable> GetColumn<T> for QueryResult {
     }
 }
 
-/// Stale writes are retried by the retry helper's callers through [`ExecuteError`]; here: the
-/// database's own "try again" answers, carried by sqlx inside SeaORM's errors.
+/// The database's own "try again" answers, carried by sqlx inside SeaORM's errors.
 #[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
 impl Retryable for DbErr {
     fn is_retryable(&self) -> bool {
@@ -422,35 +421,35 @@ where
     /// still at the version the ActiveModel holds. Nothing set: nothing written, the `Model` as
     /// it is. A key column set (or one `#[optimistic]` does not map) is refused before
     /// anything runs.
-    async fn update_versioned<C: ConnectionTrait>(
-        self,
-        db: &C,
-    ) -> Result<ModelOf<Self>, ExecuteError<ModelOf<Self>, DbErr>> {
+    async fn update_versioned<C: ConnectionTrait>(self, db: &C) -> Result<ModelOf<Self>, RunError>
+    where
+        ModelOf<Self>: 'static,
+    {
         let version_column = ModelOf::<Self>::TABLE.version_column();
         let changed: Vec<&'static str> = <Self::Entity as EntityTrait>::Column::iter()
             .filter(|column| self.get(*column).is_set())
             .map(|column| column.as_str())
             .filter(|column| *column != version_column)
             .collect();
-        let mut model = self.try_into_model()?;
+        let mut model = self.try_into_model().map_err(RunError::from)?;
         if changed.is_empty() {
             return Ok(model);
         }
         let update = model
             .update_columns(changed)
-            .map_err(|error| ExecuteError::Driver(DbErr::Custom(error.to_string())))?;
+            .map_err(|error| RunError::from(DbErr::Custom(error.to_string())))?;
         let version = execute_checked(db, &update).await?;
         model.set_version(version);
         Ok(model)
     }
 
     /// Deletes the row, only if it is still at the version this ActiveModel holds.
-    async fn delete_versioned<C: ConnectionTrait>(
-        self,
-        db: &C,
-    ) -> Result<(), ExecuteError<ModelOf<Self>, DbErr>> {
-        let model = self.try_into_model()?;
-        execute_checked(db, &model.delete()).await
+    async fn delete_versioned<C: ConnectionTrait>(self, db: &C) -> Result<(), RunError>
+    where
+        ModelOf<Self>: 'static,
+    {
+        let model = self.try_into_model().map_err(RunError::from)?;
+        Ok(execute_checked(db, &model.delete()).await?)
     }
 }
 
