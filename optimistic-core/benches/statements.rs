@@ -8,11 +8,12 @@
 //! counting instructions under callgrind (`scripts/statement-instructions.sh`).
 
 use divan::{Bencher, black_box};
+use optimistic_core::__private as cached;
 use optimistic_core::sea_query::{
     Expr, ExprTrait, MysqlQueryBuilder, PostgresQueryBuilder, Query, QueryBuilder,
     SqliteQueryBuilder, Values,
 };
-use optimistic_core::{Dialect, Optimistic, Version, optimistic};
+use optimistic_core::{Dialect, Operation, Optimistic, Version, optimistic};
 
 fn main() {
     equivalence();
@@ -52,9 +53,9 @@ fn probe(case: &str, times: u32) -> Option<()> {
                 ("update", "hand_written") => {
                     Box::new(|s: &Seat| drop(black_box(manual_update(s, $builder))))
                 }
-                ("update", "cached") => {
-                    Box::new(move |s: &Seat| drop(black_box(s.update_cached(dialect))))
-                }
+                ("update", "cached") => Box::new(move |s: &Seat| {
+                    drop(black_box(cached::update(s, dialect, Operation::Update)))
+                }),
                 ("delete", "generated") => {
                     Box::new(|s: &Seat| drop(black_box(s.delete().build($builder))))
                 }
@@ -62,7 +63,7 @@ fn probe(case: &str, times: u32) -> Option<()> {
                     Box::new(|s: &Seat| drop(black_box(manual_delete(s, $builder))))
                 }
                 ("delete", "cached") => {
-                    Box::new(move |s: &Seat| drop(black_box(s.delete_cached(dialect))))
+                    Box::new(move |s: &Seat| drop(black_box(cached::delete(s, dialect))))
                 }
                 ("insert", "generated") => {
                     Box::new(|s: &Seat| drop(black_box(s.insert().build($builder))))
@@ -71,7 +72,7 @@ fn probe(case: &str, times: u32) -> Option<()> {
                     Box::new(|s: &Seat| drop(black_box(manual_insert(s, $builder))))
                 }
                 ("insert", "cached") => {
-                    Box::new(move |s: &Seat| drop(black_box(s.insert_cached(dialect))))
+                    Box::new(move |s: &Seat| drop(black_box(cached::insert(s, dialect))))
                 }
                 _ => return None,
             }
@@ -157,7 +158,7 @@ fn same_bytes<B: QueryBuilder + Default>(dialect: Dialect, _: B) {
         manual_update(&seat, B::default()),
         "update {dialect:?}"
     );
-    let cached = seat.update_cached(dialect);
+    let cached = cached::update(&seat, dialect, Operation::Update);
     assert_eq!(
         (cached.sql.into_owned(), cached.values),
         generated,
@@ -170,7 +171,7 @@ fn same_bytes<B: QueryBuilder + Default>(dialect: Dialect, _: B) {
         manual_delete(&seat, B::default()),
         "delete {dialect:?}"
     );
-    let cached = seat.delete_cached(dialect);
+    let cached = cached::delete(&seat, dialect);
     assert_eq!(
         (cached.sql.into_owned(), cached.values),
         generated,
@@ -183,7 +184,7 @@ fn same_bytes<B: QueryBuilder + Default>(dialect: Dialect, _: B) {
         manual_insert(&seat, B::default()),
         "insert {dialect:?}"
     );
-    let (sql, values) = seat.insert_cached(dialect);
+    let (sql, values) = cached::insert(&seat, dialect);
     assert_eq!(
         (sql.into_owned(), values),
         generated,
@@ -229,7 +230,7 @@ mod update {
     #[divan::bench(args = DIALECTS)]
     fn cached(bencher: Bencher, dialect: Dialect) {
         let seat = seat();
-        bencher.bench_local(|| black_box(&seat).update_cached(dialect));
+        bencher.bench_local(|| cached::update(black_box(&seat), dialect, Operation::Update));
     }
 }
 
@@ -246,7 +247,7 @@ mod delete {
     #[divan::bench(args = DIALECTS)]
     fn cached(bencher: Bencher, dialect: Dialect) {
         let seat = seat();
-        bencher.bench_local(|| black_box(&seat).delete_cached(dialect));
+        bencher.bench_local(|| cached::delete(black_box(&seat), dialect));
     }
 }
 
@@ -263,6 +264,6 @@ mod insert {
     #[divan::bench(args = DIALECTS)]
     fn cached(bencher: Bencher, dialect: Dialect) {
         let seat = seat();
-        bencher.bench_local(|| black_box(&seat).insert_cached(dialect));
+        bencher.bench_local(|| cached::insert(black_box(&seat), dialect));
     }
 }

@@ -44,22 +44,6 @@ impl SqlCache {
 }
 
 /// SQL text and values ready for a driver, with the outcome check of a versioned update.
-///
-/// ```
-/// # use optimistic_core::{optimistic, Version};
-/// # use optimistic_core::sea_query::SqliteQueryBuilder;
-/// # #[optimistic(table = "seats")]
-/// # #[derive(Debug, Clone, PartialEq)]
-/// # struct Seat { id: i64, is_booked: bool, version: Version }
-/// use optimistic_core::{Dialect, Optimistic};
-///
-/// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
-/// let mut update = seat.update_cached(Dialect::Sqlite);
-/// let (sql, values) = update.take_sql_and_values();
-/// // ... hand `sql` and `values` to the driver; it reports one row:
-/// assert_eq!(update.check(1).ok(), Some(Version::from(4)));
-/// # let _ = (sql, values);
-/// ```
 #[derive(Debug)]
 #[must_use = "a cached update does nothing until a driver runs it and `check` reads the rows"]
 pub struct CachedUpdate<T: Optimistic> {
@@ -93,19 +77,6 @@ impl<T: Optimistic> CachedUpdate<T> {
 }
 
 /// SQL text and values of a versioned delete, with its outcome check.
-///
-/// ```
-/// # use optimistic_core::{optimistic, Version};
-/// # use optimistic_core::sea_query::SqliteQueryBuilder;
-/// # #[optimistic(table = "seats")]
-/// # #[derive(Debug, Clone, PartialEq)]
-/// # struct Seat { id: i64, is_booked: bool, version: Version }
-/// use optimistic_core::{Dialect, Optimistic};
-///
-/// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
-/// let delete = seat.delete_cached(Dialect::Sqlite);
-/// assert!(delete.check(0).unwrap_err().is_stale());
-/// ```
 #[derive(Debug)]
 #[must_use = "a cached delete does nothing until a driver runs it and `check` reads the rows"]
 pub struct CachedDelete<T: Optimistic> {
@@ -153,7 +124,8 @@ fn text<T: Optimistic>(
     }
 }
 
-pub(crate) fn insert<T: Optimistic>(row: &T, dialect: Dialect) -> (Cow<'static, str>, Values) {
+/// `row.insert()` rendered for `dialect`: the text from the cache, the values collected.
+pub fn insert<T: Optimistic>(row: &T, dialect: Dialect) -> (Cow<'static, str>, Values) {
     let sql = text::<T>(INSERT, dialect, || render(dialect, &row.insert()).0);
     let mut values = Vec::with_capacity(T::TABLE.columns().len());
     row.visit_values(crate::statement::inserted::<T>, |_, value| {
@@ -162,17 +134,16 @@ pub(crate) fn insert<T: Optimistic>(row: &T, dialect: Dialect) -> (Cow<'static, 
     (sql, Values(values))
 }
 
-pub(crate) fn select_by_key<T: Optimistic>(
-    key: &T::Key,
-    dialect: Dialect,
-) -> (Cow<'static, str>, Values) {
+/// `T::select_by_key(key)` rendered for `dialect`.
+pub fn select_by_key<T: Optimistic>(key: &T::Key, dialect: Dialect) -> (Cow<'static, str>, Values) {
     let sql = text::<T>(SELECT_BY_KEY, dialect, || {
         render(dialect, &crate::statement::select_by_key::<T>(key)).0
     });
     (sql, Values(T::key_values(key)))
 }
 
-pub(crate) fn select_by_key_for_update<T: Optimistic>(
+/// `T::select_by_key_for_update(key)` rendered for `dialect`.
+pub fn select_by_key_for_update<T: Optimistic>(
     key: &T::Key,
     dialect: Dialect,
 ) -> (Cow<'static, str>, Values) {
@@ -186,11 +157,9 @@ pub(crate) fn select_by_key_for_update<T: Optimistic>(
     (sql, Values(T::key_values(key)))
 }
 
-pub(crate) fn update<T: Optimistic>(
-    row: &T,
-    dialect: Dialect,
-    operation: Operation,
-) -> CachedUpdate<T> {
+/// `row.update()` (or, for [`Operation::Touch`], `row.touch()`) rendered for `dialect`, with
+/// its check.
+pub fn update<T: Optimistic>(row: &T, dialect: Dialect, operation: Operation) -> CachedUpdate<T> {
     let expected = row.version();
     let next = expected.next();
     let build = || match operation {
@@ -237,7 +206,8 @@ pub(crate) fn update<T: Optimistic>(
     }
 }
 
-pub(crate) fn delete<T: Optimistic>(row: &T, dialect: Dialect) -> CachedDelete<T> {
+/// `row.delete()` rendered for `dialect`, with its check.
+pub fn delete<T: Optimistic>(row: &T, dialect: Dialect) -> CachedDelete<T> {
     let expected = row.version();
     // A NULL expected version (`IS NULL`) changes the SQL's shape; so do the NULLs of a table
     // locked by values, whose delete compares every data column.

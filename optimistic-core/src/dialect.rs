@@ -4,19 +4,15 @@ use sea_query::{
     MysqlQueryBuilder, PostgresQueryBuilder, QueryBuilder, SqliteQueryBuilder, Values,
 };
 
-/// A SQL dialect: what every driver speaks, and what statements render for.
+/// A SQL dialect: what a [`Driver`](crate::driver::Driver) speaks
+/// ([`dialect()`](crate::driver::Driver::dialect)), and what the helpers render their
+/// statements for (each statement's text once per struct and dialect, then reused).
 ///
 /// ```
-/// # use optimistic_core::{optimistic, Version};
-/// # use optimistic_core::sea_query::SqliteQueryBuilder;
-/// # #[optimistic(table = "seats")]
-/// # #[derive(Debug, Clone, PartialEq)]
-/// # struct Seat { id: i64, is_booked: bool, version: Version }
-/// use optimistic_core::{Dialect, Optimistic};
+/// use optimistic_core::{driver::Driver, Dialect};
 ///
-/// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
-/// assert_eq!(seat.delete_cached(Dialect::Postgres).sql, r#"DELETE FROM "seats" WHERE "id" = $1 AND "version" = $2"#);
-/// assert_eq!(seat.delete_cached(Dialect::Mysql).sql, "DELETE FROM `seats` WHERE `id` = ? AND `version` = ?");
+/// let connection = rusqlite::Connection::open_in_memory().unwrap();
+/// assert_eq!((&connection).dialect(), Dialect::Sqlite);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dialect {

@@ -212,7 +212,6 @@ mod token;
 mod version;
 
 pub use batch::{Batch, BatchIncomplete, BatchOutcome, WrittenRows};
-pub use cached::{CachedDelete, CachedUpdate};
 pub use dialect::Dialect;
 pub use error::{
     AnyError, AnyStale, ColumnError, Error, Kind, Operation, Refusal, RunError, Stale, StaleReason,
@@ -243,6 +242,10 @@ pub struct Readme;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::cached::SqlCache;
+    // How the helpers render statements, for the project's own tests and benches.
+    pub use crate::cached::{
+        CachedDelete, CachedUpdate, delete, insert, select_by_key, select_by_key_for_update, update,
+    };
     pub use crate::row::SkippedDefault;
     pub use sea_query;
 

@@ -6,8 +6,8 @@ use std::fmt;
 use sea_query::{Iden, InsertStatement, SelectStatement, UpdateStatement, Value};
 
 use crate::{
-    CachedDelete, CachedUpdate, ColumnError, Delete, Dialect, Locking, Operation, Role, Table,
-    Update, Verify, VersionValue, WriteToken, cached, statement,
+    ColumnError, Delete, Locking, Operation, Role, Table, Update, Verify, VersionValue, WriteToken,
+    cached, statement,
 };
 
 /// A row type with a version column. `#[optimistic]` implements it; the provided methods build
@@ -378,81 +378,6 @@ pub trait Optimistic: Sized {
         None
     }
 
-    /// [`insert`](Optimistic::insert) as SQL text and values for `dialect`, the text rendered
-    /// once per struct and dialect and then reused: the fast path for hot loops.
-    ///
-    /// ```
-    /// # use optimistic_core::{optimistic, Optimistic, Version};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
-    /// # #[optimistic(table = "seats")]
-    /// # #[derive(Debug, PartialEq)]
-    /// # struct Seat { id: i64, is_booked: bool, version: Version }
-    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
-    /// use optimistic_core::Dialect;
-    /// let (sql, values) = seat.insert_cached(Dialect::Sqlite);
-    /// assert_eq!((sql.into_owned(), values), Optimistic::insert(&seat).build(SqliteQueryBuilder));
-    /// ```
-    fn insert_cached(
-        &self,
-        dialect: Dialect,
-    ) -> (std::borrow::Cow<'static, str>, sea_query::Values) {
-        cached::insert(self, dialect)
-    }
-
-    /// [`update`](Optimistic::update) on the cached fast path: the same SQL and values, and the
-    /// same `check`.
-    ///
-    /// ```
-    /// # use optimistic_core::{optimistic, Optimistic, Version};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
-    /// # #[optimistic(table = "seats")]
-    /// # #[derive(Debug, PartialEq)]
-    /// # struct Seat { id: i64, is_booked: bool, version: Version }
-    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
-    /// use optimistic_core::Dialect;
-    /// let cached = seat.update_cached(Dialect::Sqlite);
-    /// assert_eq!((cached.sql.to_string(), cached.values.clone()), seat.update().build(SqliteQueryBuilder));
-    /// assert_eq!(cached.check(1).ok(), Some(Version::from(4)));
-    /// ```
-    fn update_cached(&self, dialect: Dialect) -> CachedUpdate<Self> {
-        cached::update(self, dialect, Operation::Update)
-    }
-
-    /// [`touch`](Optimistic::touch) on the cached fast path.
-    ///
-    /// ```
-    /// # use optimistic_core::{optimistic, Optimistic, Version};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
-    /// # #[optimistic(table = "seats")]
-    /// # #[derive(Debug, PartialEq)]
-    /// # struct Seat { id: i64, is_booked: bool, version: Version }
-    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
-    /// use optimistic_core::Dialect;
-    /// let cached = seat.touch_cached(Dialect::Sqlite);
-    /// assert_eq!(cached.sql, r#"UPDATE "seats" SET "version" = ? WHERE "id" = ? AND "version" = ?"#);
-    /// ```
-    fn touch_cached(&self, dialect: Dialect) -> CachedUpdate<Self> {
-        cached::update(self, dialect, Operation::Touch)
-    }
-
-    /// [`delete`](Optimistic::delete) on the cached fast path.
-    ///
-    /// ```
-    /// # use optimistic_core::{optimistic, Optimistic, Version};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
-    /// # #[optimistic(table = "seats")]
-    /// # #[derive(Debug, PartialEq)]
-    /// # struct Seat { id: i64, is_booked: bool, version: Version }
-    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
-    /// use optimistic_core::Dialect;
-    /// let cached = seat.delete_cached(Dialect::Sqlite);
-    /// assert_eq!(cached.sql, r#"DELETE FROM "seats" WHERE "id" = ? AND "version" = ?"#);
-    /// assert!(cached.check(0).unwrap_err().is_stale());
-    /// ```
-    fn delete_cached(&self, dialect: Dialect) -> CachedDelete<Self> {
-        cached::delete(self, dialect)
-    }
-
     /// `SELECT every persisted column FROM table`, in field order; add `.and_where(..)`.
     ///
     /// ```
@@ -488,27 +413,6 @@ pub trait Optimistic: Sized {
         statement::select_by_key::<Self>(key)
     }
 
-    /// [`select_by_key`](Optimistic::select_by_key) on the cached fast path: the same SQL and
-    /// values, the text rendered once per struct and dialect.
-    ///
-    /// ```
-    /// # use optimistic_core::{optimistic, Optimistic, Version};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
-    /// # #[optimistic(table = "seats")]
-    /// # #[derive(Debug, PartialEq)]
-    /// # struct Seat { id: i64, is_booked: bool, version: Version }
-    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
-    /// use optimistic_core::Dialect;
-    /// let (sql, values) = Seat::select_by_key_cached(&2, Dialect::Sqlite);
-    /// assert_eq!((sql.into_owned(), values), Seat::select_by_key(&2).build(SqliteQueryBuilder));
-    /// ```
-    fn select_by_key_cached(
-        key: &Self::Key,
-        dialect: Dialect,
-    ) -> (std::borrow::Cow<'static, str>, sea_query::Values) {
-        cached::select_by_key::<Self>(key, dialect)
-    }
-
     /// [`select_by_key`](Optimistic::select_by_key) with a row lock, `.. FOR UPDATE` on
     /// PostgreSQL and MySQL / MariaDB: run inside a transaction, it makes concurrent writers of
     /// the row wait until that transaction ends, so the read-modify-write that follows cannot
@@ -533,25 +437,5 @@ pub trait Optimistic: Sized {
     /// ```
     fn select_by_key_for_update(key: &Self::Key) -> SelectStatement {
         statement::select_by_key_for_update::<Self>(key)
-    }
-
-    /// [`select_by_key_for_update`](Optimistic::select_by_key_for_update) on the cached fast
-    /// path.
-    ///
-    /// ```
-    /// # use optimistic_core::{optimistic, Optimistic, Version};
-    /// # use optimistic_core::sea_query::PostgresQueryBuilder;
-    /// # #[optimistic(table = "seats")]
-    /// # #[derive(Debug, PartialEq)]
-    /// # struct Seat { id: i64, is_booked: bool, version: Version }
-    /// use optimistic_core::Dialect;
-    /// let (sql, values) = Seat::select_by_key_for_update_cached(&2, Dialect::Postgres);
-    /// assert_eq!((sql.into_owned(), values), Seat::select_by_key_for_update(&2).build(PostgresQueryBuilder));
-    /// ```
-    fn select_by_key_for_update_cached(
-        key: &Self::Key,
-        dialect: Dialect,
-    ) -> (std::borrow::Cow<'static, str>, sea_query::Values) {
-        cached::select_by_key_for_update::<Self>(key, dialect)
     }
 }

@@ -91,8 +91,9 @@ pub fn resolve<T: Optimistic + Clone>(intended: &T, current: Option<&T>) -> Reso
     // version, is the intended one.
     let mut as_if_expected = current.clone();
     as_if_expected.set_version(expected.clone());
-    let same_values = as_if_expected.update_cached(Dialect::Postgres).values
-        == intended.update_cached(Dialect::Postgres).values;
+    let same_values =
+        crate::cached::update(&as_if_expected, Dialect::Postgres, crate::Operation::Update).values
+            == crate::cached::update(intended, Dialect::Postgres, crate::Operation::Update).values;
     if same_values && expected.next().as_ref() == Some(&now) {
         Resolution::Applied { version: now }
     } else {

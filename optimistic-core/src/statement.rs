@@ -1044,7 +1044,7 @@ mod tests {
                 r#"DELETE FROM "passengers" WHERE "id" = ? AND "name" = ? AND "meal" IS NULL"#
             );
             // The cached form renders the same statement (never from the cache: NULLs shape it).
-            let cached = read.delete_cached(Dialect::Sqlite);
+            let cached = crate::cached::delete(&read, Dialect::Sqlite);
             assert_eq!(
                 (cached.sql.into_owned(), cached.values),
                 read.delete().build(SqliteQueryBuilder)
@@ -1123,17 +1123,20 @@ mod tests {
             // The cached forms bind what their SQL asks for.
             for (cached, built) in [
                 (
-                    account().update_cached(Dialect::Postgres),
+                    crate::cached::update(&account(), Dialect::Postgres, crate::Operation::Update),
                     account().update(),
                 ),
-                (account().touch_cached(Dialect::Postgres), account().touch()),
+                (
+                    crate::cached::update(&account(), Dialect::Postgres, crate::Operation::Touch),
+                    account().touch(),
+                ),
             ] {
                 assert_eq!(
                     (cached.sql.into_owned(), cached.values),
                     built.build(PostgresQueryBuilder)
                 );
             }
-            let (sql, values) = account().insert_cached(Dialect::Postgres);
+            let (sql, values) = crate::cached::insert(&account(), Dialect::Postgres);
             assert_eq!(
                 (sql.into_owned(), values),
                 account().insert().build(PostgresQueryBuilder)

@@ -258,9 +258,15 @@ mod tests {
         );
         // The cached forms bind the same values in the same order.
         for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql] {
-            let (cached, built) = (row.update_cached(dialect), render(dialect, &*row.update()));
+            let (cached, built) = (
+                crate::cached::update(&row, dialect, crate::Operation::Update),
+                render(dialect, &*row.update()),
+            );
             assert_eq!((cached.sql.into_owned(), cached.values), built);
-            let (cached, built) = (row.touch_cached(dialect), render(dialect, &*row.touch()));
+            let (cached, built) = (
+                crate::cached::update(&row, dialect, crate::Operation::Touch),
+                render(dialect, &*row.touch()),
+            );
             assert_eq!((cached.sql.into_owned(), cached.values), built);
         }
     }

@@ -881,18 +881,6 @@ impl MysqlDb {
         self.connection.affected_rows()
     }
 
-    /// Runs a cached update and stores the version it returns, as the core helpers do.
-    fn exec_cached<T: Optimistic + 'static>(
-        &mut self,
-        row: &mut T,
-        mut update: optimistic_core::CachedUpdate<T>,
-    ) -> FastOutcome<()> {
-        let (sql, values) = update.take_sql_and_values();
-        let rows = self.exec(&sql, values);
-        row.set_version(update.check(rows)?);
-        Ok(())
-    }
-
     fn bind(values: Values) -> mysql::Params {
         let values = values.into_iter().map(|value| match value {
             Value::Bool(v) => v.map_or(mysql::Value::NULL, mysql::Value::from),
@@ -940,37 +928,35 @@ impl Db for MysqlDb {
     }
 
     fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        let (sql, values) = T::select_by_key_cached(key, optimistic_core::Dialect::Mysql);
-        self.fetch_sql(&sql, values, kinds)
+        self.fetch(&T::select_by_key(key), kinds)
     }
 
-    // No helper in core for this driver: the cached SQL and values, bound by hand.
+    // No driver impl in core for this crate: the built statements, bound by hand, as a user of
+    // another driver would.
     fn update_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> FastOutcome<()> {
-        let update = row.update_cached(optimistic_core::Dialect::Mysql);
-        self.exec_cached(row, update)
+        let version = self.run(&row.update())?;
+        row.set_version(version);
+        Ok(())
     }
 
     fn touch_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> FastOutcome<()> {
-        let touch = row.touch_cached(optimistic_core::Dialect::Mysql);
-        self.exec_cached(row, touch)
+        let version = self.run(&row.touch())?;
+        row.set_version(version);
+        Ok(())
     }
 
     fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger> {
         use mysql::prelude::Queryable;
-        let (sql, values) =
-            crate::models::Passenger::select_by_key_cached(&id, optimistic_core::Dialect::Mysql);
+        let (sql, values) = crate::models::Passenger::select_by_key(&id).build(MysqlQueryBuilder);
         let row: Option<mysql::Row> = self
             .connection
-            .exec_first(&*sql, Self::bind(values))
+            .exec_first(sql, Self::bind(values))
             .expect("select with mysql");
         row.map(|row| FromRow::from_row(&MysqlRow(row)).expect("read the row"))
     }
 
     fn delete_fast<T: Optimistic + 'static>(&mut self, row: &T) -> FastOutcome<()> {
-        let mut delete = row.delete_cached(optimistic_core::Dialect::Mysql);
-        let (sql, values) = delete.take_sql_and_values();
-        let rows = self.exec(&sql, values);
-        Ok(delete.check(rows)?)
+        self.run(&row.delete())
     }
 
     fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S>

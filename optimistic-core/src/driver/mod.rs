@@ -49,7 +49,9 @@ use std::time::Duration;
 
 use sea_query::Values;
 
-use crate::{Dialect, DriverRow, Kind, Optimistic, RunError, VersionedStatement};
+use crate::{
+    Dialect, DriverRow, Kind, Operation, Optimistic, RunError, VersionedStatement, cached,
+};
 
 // Also under diesel-async alone: Diesel's error and its classification are shared.
 #[cfg(feature = "_diesel")]
@@ -323,7 +325,7 @@ pub fn insert<D: Driver, T: Optimistic + 'static>(
     mut driver: D,
     row: &T,
 ) -> Finish<D, impl Future<Output = Result<(), RunError>>> {
-    let (sql, values) = row.insert_cached(driver.dialect());
+    let (sql, values) = cached::insert(row, driver.dialect());
     finish::<D, _>(async move {
         driver.execute(sql, values).await.map_err(error::<D>)?;
         Ok(())
@@ -350,7 +352,7 @@ pub fn touch<D: Driver, T: Optimistic + 'static>(
     row: &mut T,
 ) -> Finish<D, impl Future<Output = Result<(), RunError>>> {
     finish::<D, _>(async move {
-        let mut touch = row.touch_cached(driver.dialect());
+        let mut touch = cached::update(row, driver.dialect(), Operation::Touch);
         let (sql, values) = touch.take_sql_and_values();
         let rows = driver.execute(sql, values).await.map_err(error::<D>)?;
         row.set_version(touch.check(rows)?);
@@ -363,7 +365,7 @@ pub fn delete<D: Driver, T: Optimistic + 'static>(
     mut driver: D,
     row: &T,
 ) -> Finish<D, impl Future<Output = Result<(), RunError>>> {
-    let mut delete = row.delete_cached(driver.dialect());
+    let mut delete = cached::delete(row, driver.dialect());
     finish::<D, _>(async move {
         let (sql, values) = delete.take_sql_and_values();
         let rows = driver.execute(sql, values).await.map_err(error::<D>)?;
@@ -431,9 +433,9 @@ where
 {
     let dialect = driver.dialect();
     let (sql, values) = if locked {
-        T::select_by_key_for_update_cached(key, dialect)
+        cached::select_by_key_for_update::<T>(key, dialect)
     } else {
-        T::select_by_key_cached(key, dialect)
+        cached::select_by_key::<T>(key, dialect)
     };
     driver.fetch_optional(sql, values).await.map_err(error::<D>)
 }
@@ -443,7 +445,7 @@ pub(crate) async fn write_update<D: Driver, T: Optimistic + 'static>(
     driver: &mut D,
     row: &T,
 ) -> Result<T::Version, RunError> {
-    let mut update = row.update_cached(driver.dialect());
+    let mut update = cached::update(row, driver.dialect(), Operation::Update);
     let (sql, values) = update.take_sql_and_values();
     let rows = driver.execute(sql, values).await.map_err(error::<D>)?;
     Ok(update.check(rows)?)
