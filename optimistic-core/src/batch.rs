@@ -1,12 +1,14 @@
 //! Checked batch updates: many rows, each with its own expected version, reporting exactly
 //! which keys were stale.
 
-use sea_query::{Alias, Expr, ExprTrait, Query, TableRef, UpdateStatement, Value, ValueTuple};
+use sea_query::{
+    Alias, Expr, ExprTrait, Query, SelectStatement, TableRef, UnionType, UpdateStatement, Value,
+};
 
 use crate::version::VersionValue;
 use crate::{Error, Optimistic, Role, Update};
 
-/// The alias of the `VALUES` list in the PostgreSQL statement.
+/// The alias of the rows in the PostgreSQL statement.
 const ALIAS: &str = "optimistic_batch";
 
 /// Versioned updates of many rows. Run it as one statement on PostgreSQL
@@ -34,8 +36,8 @@ const ALIAS: &str = "optimistic_batch";
 #[must_use = "a Batch does nothing until a driver runs it"]
 pub struct Batch<T: Optimistic> {
     updates: Vec<Update<T>>,
-    /// Per row that can be bumped: its index, key values, expected and next version, and data
-    /// values, in that order: one row of the PostgreSQL statement's `VALUES`.
+    /// Per row that can be bumped: its key values, expected and next version, and data values,
+    /// in that order: one row of the PostgreSQL statement's rows.
     tuples: Vec<Vec<Value>>,
 }
 
@@ -170,14 +172,13 @@ impl<T: Optimistic> Batch<T> {
     {
         let mut updates = Vec::new();
         let mut tuples = Vec::new();
-        for (index, row) in rows.into_iter().enumerate() {
+        for row in rows {
             let update = row.update();
             if let Some(next) = update.next_version() {
                 let columns = T::TABLE.columns().iter().zip(row.values());
                 let keys = columns.clone().filter(|(c, _)| c.role() == Role::Key);
                 let data = columns.filter(|(c, _)| c.role().written_with_data());
-                let mut tuple = vec![Value::from(index as i64)];
-                tuple.extend(keys.map(|(_, value)| value));
+                let mut tuple: Vec<Value> = keys.map(|(_, value)| value).collect();
                 tuple.push(update.expected().to_value());
                 tuple.push(next.to_value());
                 tuple.extend(data.map(|(_, value)| value));
@@ -206,10 +207,11 @@ impl<T: Optimistic> Batch<T> {
         &self.updates
     }
 
-    /// The whole batch as one PostgreSQL statement, `UPDATE table SET .. FROM (VALUES ..) AS
-    /// batch WHERE key = batch.key AND version = batch.expected RETURNING batch.index`: decode
-    /// the returned indices (`BIGINT`) and pass them to [`outcome`](Batch::outcome). `None`
-    /// when no row can be written (empty, or all at their largest version).
+    /// The whole batch as one PostgreSQL statement, `UPDATE table SET .. FROM (SELECT ..) AS
+    /// batch WHERE key = batch.key AND version = batch.expected RETURNING every column`: read
+    /// the rows it returns (the rows written) and pass them to [`outcome`](Batch::outcome).
+    /// `None` when no row can be written (empty, or all at their largest version).
+    /// [`driver::execute_batch`](crate::driver::execute_batch) does all of that.
     ///
     /// ```
     /// # use optimistic_core::{optimistic, Version};
@@ -226,9 +228,7 @@ impl<T: Optimistic> Batch<T> {
     /// assert!(sql.starts_with(r#"UPDATE "seats" SET"#) && sql.contains("RETURNING"));
     /// ```
     pub fn postgres(&self) -> Option<UpdateStatement> {
-        if self.tuples.is_empty() {
-            return None;
-        }
+        let rows = self.rows()?;
         let table = T::TABLE;
         let column = |name: &'static str| match table.schema() {
             Some(schema) => Expr::col((schema, table.name(), name)),
@@ -236,17 +236,16 @@ impl<T: Optimistic> Batch<T> {
         };
         let value = |position: usize| Expr::col((ALIAS, Alias::new(format!("column{position}"))));
         let keys = table.key_columns().count();
-        let (expected, next) = (keys + 2, keys + 3);
+        let (expected, next) = (keys + 1, keys + 2);
         let nullable = self
             .updates
             .iter()
             .any(|update| update.expected().is_null());
 
-        let rows = self.tuples.iter().cloned().map(ValueTuple::Many).collect();
         let mut statement = Query::update();
         statement
             .table(table.table_name())
-            .from(TableRef::ValuesList(rows, Alias::new(ALIAS).into()));
+            .from(TableRef::SubQuery(rows.into(), Alias::new(ALIAS).into()));
         let data = table
             .columns()
             .iter()
@@ -260,7 +259,7 @@ impl<T: Optimistic> Batch<T> {
         }
         for (offset, key) in table.key_columns().enumerate() {
             statement.and_where(
-                column(key.name()).equals((ALIAS, Alias::new(format!("column{}", 2 + offset)))),
+                column(key.name()).equals((ALIAS, Alias::new(format!("column{}", 1 + offset)))),
             );
         }
         let version = match table.locking() {
@@ -276,39 +275,68 @@ impl<T: Optimistic> Batch<T> {
         let matches = version.clone().eq(value(expected));
         statement.and_where(if nullable {
             // `=` never matches NULL; a NULL expected version must meet a NULL column.
-            matches.or(version.is_null().and(value(expected).is_null()))
+            matches.or(version.clone().is_null().and(value(expected).is_null()))
         } else {
             matches
         });
-        statement.returning_col((ALIAS, "column1"));
+        let returned = table.columns().iter().map(|c| match c.role() {
+            Role::Version => version.clone(),
+            _ => column(c.name()),
+        });
+        statement.returning(Query::returning().exprs(returned));
         Some(statement)
     }
 
-    /// The outcome from the row indices the PostgreSQL statement returned. An index returned
-    /// twice means its key matched two rows: [`Error::KeyNotUnique`], never success.
+    /// The rows of the PostgreSQL statement, `SELECT CAST($1 AS bigint) AS column1, .. UNION
+    /// ALL SELECT CAST($5 AS bigint), ..`: a `VALUES` list would leave its parameters' types to inference,
+    /// which types them `text` for drivers that let the server pick (tokio-postgres); the casts
+    /// of the first row give each column the type of its value, as sqlx declares it.
+    fn rows(&self) -> Option<SelectStatement> {
+        let mut rows = self.tuples.iter().map(|tuple| {
+            let mut row = Query::select();
+            for (position, value) in tuple.iter().enumerate() {
+                let alias = format!("column{}", position + 1);
+                match postgres_type(value) {
+                    Some(name) => row.expr_as(Expr::val(value.clone()).cast_as(name), alias),
+                    None => row.expr_as(Expr::val(value.clone()), alias),
+                };
+            }
+            row
+        });
+        let mut first = rows.next()?;
+        for row in rows {
+            first.union(UnionType::All, row);
+        }
+        Some(first)
+    }
+
+    /// The outcome from the rows the PostgreSQL statement returned: the rows written. A key
+    /// returned twice matched two rows: [`Error::KeyNotUnique`], never success.
     ///
     /// ```
     /// # use optimistic_core::{optimistic, Version};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, Clone, PartialEq)]
     /// # struct Seat { id: i64, is_booked: bool, version: Version }
     /// let two = Seat { id: 2, is_booked: true, version: Version::from(4) };
     /// let three = Seat { id: 3, is_booked: true, version: Version::from(7) };
     /// let batch = optimistic_core::Batch::new([&two, &three]);
-    /// // The PostgreSQL statement returned the index of row 1 only (seat 3).
-    /// let outcome = batch.outcome([1])?;
+    /// // The PostgreSQL statement returned seat 3 only.
+    /// let outcome = batch.outcome(&[Seat { version: Version::from(8), ..three.clone() }])?;
     /// assert_eq!(outcome.stale, [2]);
     /// # Ok::<(), optimistic_core::Error<Seat>>(())
     /// ```
-    pub fn outcome(
-        &self,
-        written: impl IntoIterator<Item = i64>,
-    ) -> Result<BatchOutcome<T>, Error<T>> {
-        let mut counts = vec![0_u64; self.updates.len()];
-        for index in written {
-            if let Some(count) = usize::try_from(index).ok().and_then(|i| counts.get_mut(i)) {
-                *count += 1;
+    pub fn outcome(&self, written: &[T]) -> Result<BatchOutcome<T>, Error<T>> {
+        let keys: Vec<Vec<Value>> = self
+            .updates
+            .iter()
+            .map(|update| T::key_values(update.key()))
+            .collect();
+        let mut counts = vec![0_u64; keys.len()];
+        for row in written {
+            let key = T::key_values(&row.key());
+            if let Some(index) = keys.iter().position(|candidate| *candidate == key) {
+                counts[index] += 1;
             }
         }
         self.collect(&counts)
@@ -356,4 +384,24 @@ impl<T: Optimistic> Batch<T> {
         }
         Ok(outcome)
     }
+}
+
+/// The PostgreSQL type a value binds as: the types this crate's values take (keys, versions,
+/// data); `None` leaves the rest to the server.
+fn postgres_type(value: &Value) -> Option<&'static str> {
+    Some(match value {
+        Value::Bool(_) => "boolean",
+        Value::TinyInt(_) | Value::SmallInt(_) => "smallint",
+        Value::Int(_) => "integer",
+        Value::BigInt(_) => "bigint",
+        Value::Float(_) => "real",
+        Value::Double(_) => "double precision",
+        Value::String(_) => "text",
+        Value::Bytes(_) => "bytea",
+        #[cfg(feature = "chrono")]
+        Value::ChronoDateTimeUtc(_) => "timestamptz",
+        #[cfg(feature = "time")]
+        Value::TimeDateTimeWithTimeZone(_) => "timestamptz",
+        _ => return None,
+    })
 }

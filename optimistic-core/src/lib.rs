@@ -195,7 +195,6 @@ mod cached;
 mod dialect;
 pub mod driver;
 mod error;
-mod execute;
 pub mod http;
 pub mod merge;
 mod model;
@@ -216,7 +215,6 @@ pub use dialect::Dialect;
 pub use error::{
     AnyError, AnyStale, ColumnError, Error, Kind, Operation, Refusal, RunError, Stale, StaleReason,
 };
-pub use execute::ExecuteError;
 pub use model::Optimistic;
 pub use row::{DriverRow, FromRow, GetColumn};
 pub use run::Policy;
@@ -247,6 +245,8 @@ pub mod __private {
         CachedDelete, CachedUpdate, delete, insert, select_by_key, select_by_key_for_update, update,
     };
     pub use crate::row::SkippedDefault;
+    // The statement `driver::execute_explained` runs on PostgreSQL.
+    pub use crate::statement::explained;
     pub use sea_query;
 
     /// The table of a struct `#[optimistic]` refused: its fallback impl names one, and nothing

@@ -211,96 +211,6 @@ impl<T: Optimistic> Update<T> {
         probe::<T>(&self.key)
     }
 
-    /// The update and a look at the row in one statement, for PostgreSQL (which runs
-    /// data-modifying CTEs): `WITH written AS (UPDATE .. RETURNING version) SELECT (SELECT version
-    /// FROM written) AS written, (SELECT version FROM table WHERE key) AS current, EXISTS(..) AS
-    /// found`. It returns one row: decode `written` as an optional version, and `current` as a
-    /// version when `found` is true, then call [`check_current`](Update::check_current).
-    ///
-    /// ```
-    /// # use optimistic_core::{optimistic, Version, Optimistic};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
-    /// # #[optimistic(table = "seats")]
-    /// # #[derive(Debug, Clone, PartialEq)]
-    /// # struct Seat { id: i64, is_booked: bool, version: Version }
-    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
-    /// use optimistic_core::sea_query::PostgresQueryBuilder;
-    ///
-    /// let (sql, _) = seat.update().with_current().build(PostgresQueryBuilder);
-    /// assert!(sql.starts_with("WITH"));
-    /// ```
-    pub fn with_current(&self) -> WithQuery {
-        const { assert_versioned::<T>() };
-        let version = T::TABLE.version_column();
-        let mut update = self.statement.clone();
-        if T::TABLE.locking() != Locking::Xmin {
-            // An `xmin` update returns `"xmin"::text::bigint` already, named `xmin`.
-            update.returning_col(version);
-        }
-        let written_table = "optimistic_written";
-        let cte = CommonTableExpression::new()
-            .query(update)
-            .table_name(written_table)
-            .to_owned();
-        let mut written = Query::select();
-        written.column(version).from(written_table);
-        let found = key_lookup::<T>(&self.key, Expr::cust("1"));
-        Query::select()
-            .expr_as(Expr::SubQuery(None, Box::new(written.into())), "written")
-            .expr_as(
-                Expr::SubQuery(None, Box::new(probe::<T>(&self.key).into())),
-                "current",
-            )
-            .expr_as(Expr::exists(found), "found")
-            .to_owned()
-            .with(WithClause::new().cte(cte).to_owned())
-    }
-
-    /// Reads the row [`with_current`](Update::with_current) returned: `written` is the version
-    /// the update stored (`None` if it matched no row), `current` the row's version in the
-    /// statement's snapshot (`None` if there is no row). A stale error then carries its reason,
-    /// except when a concurrent transaction committed while the update waited for the row's
-    /// lock: the snapshot still shows the expected version then, which explains nothing, so the
-    /// reason is left unknown (run [`Stale::probe`] for it).
-    ///
-    /// ```
-    /// # use optimistic_core::{optimistic, Version, Optimistic};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
-    /// # #[optimistic(table = "seats")]
-    /// # #[derive(Debug, Clone, PartialEq)]
-    /// # struct Seat { id: i64, is_booked: bool, version: Version }
-    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
-    /// use optimistic_core::StaleReason;
-    ///
-    /// let update = seat.update();
-    /// // The statement wrote nothing, and the row is at version 5 now.
-    /// let error = update.check_current(None, Some(Version::from(5))).unwrap_err();
-    /// assert_eq!(
-    ///     error.as_stale().and_then(|stale| stale.reason()),
-    ///     Some(&StaleReason::Changed { current: Version::from(5) })
-    /// );
-    /// ```
-    pub fn check_current(
-        &self,
-        written: Option<T::Version>,
-        current: Option<T::Version>,
-    ) -> Result<T::Version, Error<T>> {
-        if self.next.is_none() {
-            return self.check(0);
-        }
-        match written {
-            Some(version) => Ok(version),
-            None => {
-                let stale = Stale::new(self.key.clone(), self.expected.clone(), self.operation);
-                if current.as_ref() == Some(&self.expected) {
-                    Err(Error::Stale(stale))
-                } else {
-                    Err(Error::Stale(stale.explain(current)))
-                }
-            }
-        }
-    }
-
     /// [`Operation::Update`] or [`Operation::Touch`].
     pub fn operation(&self) -> Operation {
         self.operation
@@ -814,6 +724,43 @@ fn version_matches<T: Optimistic>(expected: &T::Version) -> Expr {
         version.eq(expected.to_value())
     }
 }
+
+/// The update and a look at the row in one PostgreSQL statement (a data-modifying CTE):
+/// `WITH written AS (UPDATE .. RETURNING every column) SELECT * FROM written UNION ALL SELECT
+/// every column FROM table WHERE key`. Both parts see the statement's snapshot, so it returns
+/// the written row and the row as it was (applied), the row as it is (stale), or nothing
+/// (deleted, or a NULL version the type cannot hold, which is left out so the row decodes).
+pub fn explained<T: Optimistic>(update: &Update<T>) -> WithQuery {
+    const { assert_versioned::<T>() };
+    let table = T::TABLE;
+    let returned = table.columns().iter().map(|column| {
+        if column.role() == Role::Version && table.locking() == Locking::Xmin {
+            // PostgreSQL names the cast after the column: `xmin`, as `select` reads it.
+            table.version_expr()
+        } else {
+            Expr::col(column.name())
+        }
+    });
+    let mut written = update.statement.clone();
+    written.returning(Query::returning().exprs(returned));
+    let cte = CommonTableExpression::new()
+        .query(written)
+        .table_name(WRITTEN)
+        .to_owned();
+    let mut current = select_by_key::<T>(&update.key);
+    if !<T::Version as VersionValue>::NULLABLE {
+        current.and_where(table.version_expr().is_not_null());
+    }
+    Query::select()
+        .column(sea_query::Asterisk)
+        .from(WRITTEN)
+        .union(sea_query::UnionType::All, current)
+        .to_owned()
+        .with(WithClause::new().cte(cte).to_owned())
+}
+
+/// The name of [`explained`]'s CTE.
+const WRITTEN: &str = "optimistic_written";
 
 /// `SELECT version FROM table WHERE key`: a row's current version, or no row once deleted.
 pub(crate) fn probe<T: Optimistic>(key: &T::Key) -> SelectStatement {

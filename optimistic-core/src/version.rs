@@ -105,8 +105,9 @@ impl VersionValue for NoVersion {
 /// **After a write the new `xmin` is not known** to `check` (PostgreSQL picks it): the row's
 /// version becomes [`Xmin::UNKNOWN`], with which a further write can only go stale, so read
 /// the row again before writing it again. The generated `UPDATE` returns the new `xmin`, for
-/// callers who fetch its result instead of counting rows, and sqlx's `execute_explained`, one
-/// statement on PostgreSQL, returns it too (and a stale write's current `xmin`).
+/// callers who fetch its result instead of counting rows, and
+/// [`driver::execute_explained`](crate::driver::execute_explained), one statement on
+/// PostgreSQL, returns it too (and a stale write's current `xmin`).
 ///
 /// Limits, as PostgreSQL documents them for `xmin`:
 /// - any writer changes it, even `UPDATE .. SET x = x`, so a no-op update makes readers stale;

@@ -8,12 +8,14 @@ use optimistic_core::sea_query::{
     MysqlQueryBuilder, QueryStatementWriter, SelectStatement, UpdateStatement, Value, Values,
 };
 use optimistic_core::{
-    DriverRow, FromRow, GetColumn, Optimistic, RunError, Version, VersionedStatement, WriteToken,
+    Batch, BatchOutcome, DriverRow, FromRow, GetColumn, Optimistic, RunError, Update, Version,
+    VersionedStatement, WriteToken,
 };
 use sea_query_sqlx::SqlxBinder;
 use sqlx::{Connection, Row};
 use tokio::runtime::Runtime;
 
+use crate::models::Seat;
 use crate::namespace::{Dialect, MyDatabase, PgSchema, runtime};
 
 /// What a run of a versioned statement gives through a facade.
@@ -63,6 +65,18 @@ macro_rules! library_helpers {
         fn delete_fast<T: Optimistic + 'static>(&mut self, row: &T) -> FastOutcome<()> {
             let $this = self;
             let $call = optimistic_core::driver::delete($driver, row);
+            $finish
+        }
+
+        fn run_batch(&mut self, batch: &Batch<Seat>) -> Result<BatchOutcome<Seat>, RunError> {
+            let $this = self;
+            let $call = optimistic_core::driver::execute_batch($driver, batch);
+            $finish
+        }
+
+        fn run_explained(&mut self, update: &Update<Seat>) -> Result<Version, RunError> {
+            let $this = self;
+            let $call = optimistic_core::driver::execute_explained($driver, update);
             $finish
         }
 
@@ -173,6 +187,10 @@ pub trait Db {
     fn touch_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> FastOutcome<()>;
     /// `row.delete()` through the driver's cached fast path (`delete(connection, &row)`).
     fn delete_fast<T: Optimistic + 'static>(&mut self, row: &T) -> FastOutcome<()>;
+    /// Runs a batch of seats through `driver::execute_batch`.
+    fn run_batch(&mut self, batch: &Batch<Seat>) -> Result<BatchOutcome<Seat>, RunError>;
+    /// Runs a seat's update through `driver::execute_explained`.
+    fn run_explained(&mut self, update: &Update<Seat>) -> Result<Version, RunError>;
     /// Reads a [`Passenger`](crate::models::Passenger) into the struct through the driver's
     /// `fetch_by_key` (or, for a driver core has no helper for, its own `GetColumn`).
     fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger>;
@@ -280,21 +298,6 @@ impl SqlxDb<sqlx::Sqlite> {
     }
 }
 
-/// What core offers for sqlx alone, so far.
-pub trait SqlxOnly: Db {
-    /// Runs a batch through `optimistic_core::driver::sqlx::execute_batch`.
-    fn run_batch<T: Optimistic + 'static>(
-        &mut self,
-        batch: &optimistic_core::Batch<T>,
-    ) -> Result<optimistic_core::BatchOutcome<T>, RunError>;
-
-    /// Runs an update through `optimistic_core::driver::sqlx::execute_explained`.
-    fn run_explained<T: Optimistic<Version = Version> + 'static>(
-        &mut self,
-        update: &optimistic_core::Update<T>,
-    ) -> Result<Version, RunError>;
-}
-
 /// The same `Db` implementation for each of sqlx's databases.
 macro_rules! sqlx_db {
     ($database:ty, $builder:expr) => {
@@ -360,34 +363,6 @@ macro_rules! sqlx_db {
                     )
                     .expect("update with sqlx")
                     .rows_affected()
-            }
-        }
-
-        impl SqlxOnly for SqlxDb<$database> {
-            fn run_batch<T: Optimistic + 'static>(
-                &mut self,
-                batch: &optimistic_core::Batch<T>,
-            ) -> Result<optimistic_core::BatchOutcome<T>, RunError> {
-                self.runtime
-                    .block_on(
-                        optimistic_core::driver::sqlx::execute_batch::<T, $database>(
-                            &mut self.connection,
-                            batch,
-                        ),
-                    )
-                    .map_err(RunError::from)
-            }
-
-            fn run_explained<T: Optimistic<Version = Version> + 'static>(
-                &mut self,
-                update: &optimistic_core::Update<T>,
-            ) -> Result<Version, RunError> {
-                self.runtime
-                    .block_on(optimistic_core::driver::sqlx::execute_explained::<
-                        T,
-                        $database,
-                    >(&mut self.connection, update))
-                    .map_err(RunError::from)
             }
         }
     };
@@ -702,22 +677,6 @@ impl SeaOrmDb {
         sea_orm::Statement::from_sql_and_values(self.db.get_database_backend(), sql, values.0)
     }
 
-    /// `execute_explained` through SeaORM.
-    pub fn run_explained<T>(
-        &mut self,
-        update: &optimistic_core::Update<T>,
-    ) -> Result<T::Version, RunError>
-    where
-        T: Optimistic + 'static,
-        T::Version: sea_orm::TryGetable,
-    {
-        self.runtime
-            .block_on(optimistic_core::driver::sea_orm::execute_explained(
-                &self.db, update,
-            ))
-            .map_err(RunError::from)
-    }
-
     fn fetch_sql(&mut self, sql: String, values: Values, kinds: &[Kind]) -> Vec<Vec<Cell>> {
         use sea_orm::ConnectionTrait;
         let statement = self.statement(sql, values);
@@ -957,6 +916,29 @@ impl Db for MysqlDb {
 
     fn delete_fast<T: Optimistic + 'static>(&mut self, row: &T) -> FastOutcome<()> {
         self.run(&row.delete())
+    }
+
+    fn run_batch(&mut self, batch: &Batch<Seat>) -> Result<BatchOutcome<Seat>, RunError> {
+        let rows: Vec<u64> = (batch.updates().iter())
+            .map(|update| {
+                let (sql, values) = update.build(MysqlQueryBuilder);
+                self.exec(&sql, values)
+            })
+            .collect();
+        Ok(batch.outcome_from_rows(&rows)?)
+    }
+
+    fn run_explained(&mut self, update: &Update<Seat>) -> Result<Version, RunError> {
+        let (sql, values) = update.build(MysqlQueryBuilder);
+        let rows = self.exec(&sql, values);
+        match update.check(rows) {
+            Err(optimistic_core::Error::Stale(stale)) => {
+                let found = self.fetch(&stale.probe(), &[Kind::Version]);
+                let current = found.first().map(|row| row[0].version());
+                Err(optimistic_core::Error::Stale(stale.explain(current)).into())
+            }
+            checked => Ok(checked?),
+        }
     }
 
     fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S>

@@ -2,19 +2,24 @@
 
 use optimistic_core::{Version, WriteToken, optimistic};
 
-/// The seat from the double-booking story: the README's struct.
+/// The seat from the double-booking story: the README's struct (and Diesel's
+/// `QueryableByName`, so that it reads on every driver).
 #[optimistic(table = "seats")]
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, diesel::QueryableByName)]
 pub struct Seat {
     /// Primary key.
     #[optimistic(key)]
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub id: i64,
     /// Whether someone holds the seat.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
     pub is_booked: bool,
     /// Who holds it.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     pub passenger_name: Option<String>,
     /// Bumped by every write.
     #[optimistic(version)]
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub version: Version,
 }
 

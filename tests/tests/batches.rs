@@ -3,10 +3,9 @@
 
 use optimistic_core::Optimistic;
 use optimistic_core::{Batch, Error, Version};
-use optimistic_tests::db::{Db, SqlxDb, SqlxOnly, load_seat};
+use optimistic_tests::db::{Db, load_seat};
 use optimistic_tests::models::{SEATS, Seat};
-use optimistic_tests::namespace::{Dialect, MyDatabase, PgSchema};
-use optimistic_tests::sqlite::TempSqlite;
+use optimistic_tests::namespace::Dialect;
 
 const ROWS: i64 = 100;
 const CHANGED_FIRST: [i64; 7] = [3, 14, 15, 42, 77, 90, 100];
@@ -35,7 +34,7 @@ fn setup(db: &mut impl Db) -> Vec<Seat> {
         .collect()
 }
 
-fn reports_exactly_the_stale_keys<D: SqlxOnly>(db: &mut D) {
+fn reports_exactly_the_stale_keys(db: &mut impl Db) {
     let rows = setup(db);
     let outcome = db
         .run_batch(&Batch::new(&rows))
@@ -67,7 +66,7 @@ fn reports_exactly_the_stale_keys<D: SqlxOnly>(db: &mut D) {
     }
 }
 
-fn all_or_nothing_writes_none<D: SqlxOnly>(db: &mut D) {
+fn all_or_nothing_writes_none(db: &mut impl Db) {
     let rows = setup(db);
     db.batch(if db.dialect() == Dialect::Mysql {
         "START TRANSACTION"
@@ -105,7 +104,7 @@ fn all_or_nothing_writes_none<D: SqlxOnly>(db: &mut D) {
 }
 
 /// Two rows share a key (no primary key): the batch says so instead of counting a success.
-fn duplicate_keys_are_never_success<D: SqlxOnly>(db: &mut D) {
+fn duplicate_keys_are_never_success(db: &mut impl Db) {
     db.batch(&SEATS.replace("BIGINT PRIMARY KEY", "BIGINT"));
     db.insert(&Seat::free(1));
     db.insert(&Seat::free(1));
@@ -123,24 +122,7 @@ fn duplicate_keys_are_never_success<D: SqlxOnly>(db: &mut D) {
     );
 }
 
-macro_rules! on_every_backend {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite { $(#[test] fn $scenario() {
-            let file = super::TempSqlite::new("");
-            super::$scenario(&mut super::SqlxDb::sqlite(file.path()));
-        })* }
-        mod postgres { $(#[test] #[cfg_attr(not(optimistic_postgres), ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run")] fn $scenario() {
-            let schema = super::PgSchema::new();
-            super::$scenario(&mut super::SqlxDb::postgres(&schema));
-        })* }
-        mod mariadb { $(#[test] #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")] fn $scenario() {
-            let database = super::MyDatabase::new();
-            super::$scenario(&mut super::SqlxDb::mysql(&database));
-        })* }
-    };
-}
-
-on_every_backend!(
+optimistic_tests::through_every_driver!(
     reports_exactly_the_stale_keys,
     all_or_nothing_writes_none,
     duplicate_keys_are_never_success

@@ -4,7 +4,7 @@
 
 use optimistic_core::Optimistic;
 use optimistic_core::{RunError, Version};
-use optimistic_tests::db::{Db, SeaOrmDb, SqlxDb, SqlxOnly};
+use optimistic_tests::db::{Db, SeaOrmDb, SqlxDb};
 use optimistic_tests::models::Seat;
 use optimistic_tests::namespace::{MyDatabase, PgSchema};
 use optimistic_tests::sqlite::TempSqlite;

@@ -5,7 +5,7 @@
 
 use optimistic_core::Optimistic;
 use optimistic_core::driver::sea_orm::VersionedActiveModel;
-use optimistic_core::{Error, ExecuteError, Operation, StaleReason, Version};
+use optimistic_core::{Operation, StaleReason, Version};
 use optimistic_tests::models::{SEATS, fruit, fruit_ddl, order_entity, orders_ddl, seat_entity};
 use optimistic_tests::namespace::{Dialect, MyDatabase, PgSchema};
 use optimistic_tests::sqlite::TempSqlite;
@@ -92,14 +92,14 @@ async fn active_model_lifecycle(db: DatabaseConnection, dialect: Dialect) {
     assert_eq!(seat(&db, 2).await, None, "{dialect:?}");
 
     // The reason, on the Model path.
-    let explained = optimistic_core::driver::sea_orm::execute_explained(&db, &read.update())
+    let explained = optimistic_core::driver::execute_explained(&db, &read.update())
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            explained,
-            ExecuteError::Check(Error::Stale(ref stale)) if stale.reason() == Some(&StaleReason::Deleted)
-        ),
+    assert_eq!(
+        explained
+            .stale_of::<seat_entity::Model>()
+            .and_then(|stale| stale.reason()),
+        Some(&StaleReason::Deleted),
         "{dialect:?}: {explained}"
     );
 }

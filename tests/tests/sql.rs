@@ -194,9 +194,9 @@ fn update_columns_refuses_what_it_cannot_write() {
 }
 
 #[test]
-fn seat_update_with_current_on_postgres() {
+fn seat_update_explained_on_postgres() {
     let update = seat().update();
-    let (sql, values) = update.with_current().build(PostgresQueryBuilder);
+    let (sql, values) = optimistic_core::__private::explained(&update).build(PostgresQueryBuilder);
     insta::assert_snapshot!(format!("{sql}\n  values: {:?}\n", values.0));
 }
 

@@ -110,31 +110,23 @@ fn xmin_versions_rows_without_a_version_column() {
 
         // On PostgreSQL `execute_explained` is one statement that also reads the row back:
         // the new xmin is known, and a stale write says what the row's xmin is now.
-        let mut connection = pool.acquire().await.expect("a connection");
         let current = read(&pool, 1).await;
         let changed = Account {
             balance: 130,
             ..current.clone()
         };
-        let written = optimistic_core::driver::sqlx::execute_explained::<_, sqlx::Postgres>(
-            &mut connection,
-            &changed.update(),
-        )
-        .await
-        .expect("applied");
+        let written = driver::execute_explained(&pool, &changed.update())
+            .await
+            .expect("applied");
         assert_eq!(written, read(&pool, 1).await.xmin);
-        let error = optimistic_core::driver::sqlx::execute_explained::<_, sqlx::Postgres>(
-            &mut connection,
-            &changed.update(),
-        )
-        .await
-        .unwrap_err();
-        let stale = error.as_stale().expect("stale");
+        let error = driver::execute_explained(&pool, &changed.update())
+            .await
+            .unwrap_err();
+        let stale = error.stale_of::<Account>().expect("stale");
         assert_eq!(
             stale.reason(),
             Some(&optimistic_core::StaleReason::Changed { current: written })
         );
-        drop(connection);
 
         // Deletes: stale from an old read, applied from the current one.
         assert!(

@@ -205,11 +205,11 @@ macro_rules! diesel_driver {
                 )
             }
 
-            fn fetch_optional<T: ReadRow<$connection>>(
+            fn fetch_all<T: ReadRow<$connection>>(
                 &mut self,
                 sql: Cow<'static, str>,
                 values: Values,
-            ) -> impl Future<Output = Result<Option<T>, Error>> {
+            ) -> impl Future<Output = Result<Vec<T>, Error>> {
                 let read = || {
                     let statement = Statement::<$db>::from_parts(sql, values)?;
                     let rows = Rows {
@@ -218,9 +218,13 @@ macro_rules! diesel_driver {
                             statement,
                         )?),
                     };
-                    match T::read_row(&rows) {
-                        Err(Error::NotFound) => Ok(None),
-                        read => read.map(Some),
+                    let mut read = Vec::new();
+                    loop {
+                        match T::read_row(&rows) {
+                            Ok(row) => read.push(row),
+                            Err(Error::NotFound) => return Ok(read),
+                            Err(error) => return Err(error),
+                        }
                     }
                 };
                 ready(read())
@@ -268,15 +272,6 @@ diesel_driver!(
     ::diesel::SqliteConnection,
     ::diesel::sqlite::Sqlite,
     "BEGIN IMMEDIATE"
-);
-
-crate::execute::from_driver_error!(
-    Error,
-    any(
-        feature = "diesel-postgres",
-        feature = "diesel-mysql",
-        feature = "diesel-sqlite"
-    )
 );
 
 /// `ToSql` and `FromSql` (Diesel's `BigInt`) for a column type of ours: `$bound` borrows the

@@ -9,7 +9,8 @@
 //! - [`insert`] a new row; [`update`] and [`touch`] a row with the version check, storing its
 //!   new version in it; [`delete`] it with the check;
 //! - [`fetch_by_key`] a row into the struct, or [`fetch_for_update`] it under a row lock;
-//! - [`execute`] a versioned statement you built (and may have changed).
+//! - [`execute`] a versioned statement you built (and may have changed);
+//!   [`execute_explained`] an update, saying why when it is stale; [`execute_batch`] many.
 //!
 //! Each returns a [`RunError`] on failure; on a blocking driver it returns the outcome, on an
 //! async one a future of it.
@@ -49,8 +50,10 @@ use std::time::Duration;
 
 use sea_query::Values;
 
+use crate::dialect::{render, render_versioned};
 use crate::{
-    Dialect, DriverRow, Kind, Operation, Optimistic, RunError, VersionedStatement, cached,
+    Batch, BatchOutcome, Dialect, DriverRow, Error, Kind, Operation, Optimistic, RunError, Stale,
+    Update, VersionedStatement, cached,
 };
 
 // Also under diesel-async alone: Diesel's error and its classification are shared.
@@ -149,12 +152,12 @@ pub trait Driver {
         values: Values,
     ) -> impl Future<Output = Result<u64, BackendError<Self>>>;
 
-    /// Runs one query and reads its first row, if any, into a `T`.
-    fn fetch_optional<T: ReadRow<Self::Backend>>(
+    /// Runs one query and reads every row it returns into a `T`.
+    fn fetch_all<T: ReadRow<Self::Backend>>(
         &mut self,
         sql: Cow<'static, str>,
         values: Values,
-    ) -> impl Future<Output = Result<Option<T>, BackendError<Self>>>;
+    ) -> impl Future<Output = Result<Vec<T>, BackendError<Self>>>;
 }
 
 /// One connection (or transaction): what an attempt runs on, and where an escalated attempt
@@ -411,13 +414,183 @@ where
     S: VersionedStatement,
     S::Row: 'static,
 {
-    let (sql, values) = crate::dialect::render_versioned(driver.dialect(), statement);
+    let (sql, values) = render_versioned(driver.dialect(), statement);
     finish::<D, _>(async move {
         let rows = driver
             .execute(Cow::Owned(sql), values)
             .await
             .map_err(error::<D>)?;
         Ok(statement.check(rows)?)
+    })
+}
+
+/// Runs a versioned update and, when it is stale, says why: [`StaleReason::Changed`] with the
+/// row's current version, or [`StaleReason::Deleted`]. On PostgreSQL one statement does both
+/// (a data-modifying CTE, which also returns the new version of an `xmin` row); elsewhere a
+/// stale update is followed by a read of the row on the same connection, which may see a later
+/// state than the update did. The reason is left unknown when the row cannot tell it (a
+/// concurrent write committed while the update waited for the row; a NULL version the type
+/// cannot hold; the read failing after the update was refused).
+///
+/// [`StaleReason::Changed`]: crate::StaleReason::Changed
+/// [`StaleReason::Deleted`]: crate::StaleReason::Deleted
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), optimistic_core::RunError> {
+/// use optimistic_core::{optimistic, driver, Optimistic, StaleReason, Version};
+///
+/// #[optimistic(table = "seats")]
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct Seat { id: i64, is_booked: bool, version: Version }
+///
+/// # let connection = rusqlite::Connection::open_in_memory().unwrap();
+/// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").unwrap();
+/// driver::insert(&connection, &Seat { id: 2, is_booked: false, version: Version::INITIAL })?;
+/// let read_earlier: Seat = driver::fetch_by_key(&connection, &2)?.expect("seat 2");
+/// driver::update(&connection, &mut read_earlier.clone())?; // someone else: now at version 2
+///
+/// let error = driver::execute_explained(&connection, &read_earlier.update()).unwrap_err();
+/// let reason = error.stale_of::<Seat>().and_then(|stale| stale.reason());
+/// assert_eq!(reason, Some(&StaleReason::Changed { current: Version::from(2) }));
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
+pub fn execute_explained<'u, D, T>(
+    mut driver: D,
+    update: &'u Update<T>,
+) -> Finish<D, impl Future<Output = Result<T::Version, RunError>> + use<'u, D, T>>
+where
+    D: Driver,
+    T: ReadRow<D::Backend>,
+{
+    let dialect = driver.dialect();
+    finish::<D, _>(async move {
+        let mut lent = driver.acquire().await.map_err(error::<D>)?;
+        let connection = &mut *lent;
+        if dialect == Dialect::Postgres && update.next_version().is_some() {
+            let (sql, values) = render(dialect, &crate::statement::explained(update));
+            let rows: Vec<T> = connection
+                .fetch_all(sql.into(), values)
+                .await
+                .map_err(error::<D::Connection>)?;
+            let expected = update.expected();
+            let mut versions = rows.iter().map(Optimistic::version);
+            return match (versions.next(), versions.next()) {
+                // The written row and the row as it was: the new version is the one that moved.
+                (Some(first), Some(second)) => Ok(if first == expected { second } else { first }),
+                (Some(current), None) => Err(stale(update, Some(current)).into()),
+                (None, _) => Err(explain(connection, update).await.into()),
+            };
+        }
+        let (sql, values) = render_versioned(dialect, update);
+        let rows = connection
+            .execute(sql.into(), values)
+            .await
+            .map_err(error::<D::Connection>)?;
+        match update.check(rows) {
+            Err(Error::Stale(_)) => Err(explain(connection, update).await.into()),
+            checked => Ok(checked?),
+        }
+    })
+}
+
+/// The stale error of `update`, explained by the `current` version it found (`None`: no row).
+/// A row still at the expected version explains nothing: a write committed while the update
+/// waited for the row.
+fn stale<T: Optimistic>(update: &Update<T>, current: Option<T::Version>) -> Error<T> {
+    let stale = Stale::new(update.key().clone(), update.expected(), update.operation());
+    Error::Stale(match current {
+        Some(current) if current == update.expected() => stale,
+        current => stale.explain(current),
+    })
+}
+
+/// Reads the row a stale `update` was aimed at, for the reason.
+async fn explain<C, T>(connection: &mut C, update: &Update<T>) -> Error<T>
+where
+    C: Driver,
+    T: ReadRow<C::Backend>,
+{
+    match read_by_key::<C, T>(connection, update.key(), false).await {
+        Ok(row) => stale(update, row.as_ref().map(Optimistic::version)),
+        // The update was refused; only why is unknown.
+        Err(_) => Error::Stale(Stale::new(
+            update.key().clone(),
+            update.expected(),
+            update.operation(),
+        )),
+    }
+}
+
+/// Runs a [`Batch`]: one statement on PostgreSQL, one per row elsewhere, all on one
+/// connection. For all-or-nothing, run it on a transaction and roll back when
+/// [`BatchOutcome::all_or_nothing`](crate::BatchOutcome::all_or_nothing) fails.
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), optimistic_core::RunError> {
+/// use optimistic_core::{optimistic, driver, Batch, Version};
+///
+/// #[optimistic(table = "seats")]
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct Seat { id: i64, is_booked: bool, version: Version }
+///
+/// # let connection = rusqlite::Connection::open_in_memory().unwrap();
+/// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").unwrap();
+/// for id in [2, 3] {
+///     driver::insert(&connection, &Seat { id, is_booked: false, version: Version::INITIAL })?;
+/// }
+/// let mut two: Seat = driver::fetch_by_key(&connection, &2)?.expect("seat 2");
+/// let three: Seat = driver::fetch_by_key(&connection, &3)?.expect("seat 3");
+/// driver::update(&connection, &mut two.clone())?; // seat 2 moves on under us
+/// two.is_booked = true;
+///
+/// let outcome = driver::execute_batch(&connection, &Batch::new([&two, &three]))?;
+/// assert_eq!(outcome.stale, [2]);
+/// assert_eq!(outcome.written, [(3, Version::from(2))]);
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
+pub fn execute_batch<'b, D, T>(
+    mut driver: D,
+    batch: &'b Batch<T>,
+) -> Finish<D, impl Future<Output = Result<BatchOutcome<T>, RunError>> + use<'b, D, T>>
+where
+    D: Driver,
+    T: ReadRow<D::Backend>,
+{
+    let dialect = driver.dialect();
+    finish::<D, _>(async move {
+        let mut lent = driver.acquire().await.map_err(error::<D>)?;
+        let connection = &mut *lent;
+        if dialect == Dialect::Postgres {
+            let written: Vec<T> = match batch.postgres() {
+                Some(statement) => {
+                    let (sql, values) = render(dialect, &statement);
+                    connection
+                        .fetch_all(sql.into(), values)
+                        .await
+                        .map_err(error::<D::Connection>)?
+                }
+                None => Vec::new(),
+            };
+            return Ok(batch.outcome(&written)?);
+        }
+        let mut rows_affected = Vec::with_capacity(batch.updates().len());
+        for update in batch.updates() {
+            let (sql, values) = render_versioned(dialect, update);
+            let rows = connection
+                .execute(sql.into(), values)
+                .await
+                .map_err(error::<D::Connection>)?;
+            rows_affected.push(rows);
+        }
+        Ok(batch.outcome_from_rows(&rows_affected)?)
     })
 }
 
@@ -437,7 +610,8 @@ where
     } else {
         cached::select_by_key::<T>(key, dialect)
     };
-    driver.fetch_optional(sql, values).await.map_err(error::<D>)
+    let rows = driver.fetch_all(sql, values).await.map_err(error::<D>)?;
+    Ok(rows.into_iter().next())
 }
 
 /// The versioned update of `row`, which is left as it is: the version it now has, or why not.

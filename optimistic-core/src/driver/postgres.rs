@@ -53,8 +53,6 @@ use super::{Blocking, Tokio};
 use crate::retry::kind_of;
 use crate::{Dialect, DriverRow, GetColumn, Kind, Version, WriteToken, Xmin};
 
-crate::execute::from_driver_error!(::tokio_postgres::Error, feature = "postgres");
-
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 impl DriverRow for Row {
     type Error = Error;
@@ -159,18 +157,18 @@ macro_rules! tokio_postgres_driver {
                 .await
             }
 
-            async fn fetch_optional<T: ReadRow<::tokio_postgres::Client>>(
+            async fn fetch_all<T: ReadRow<::tokio_postgres::Client>>(
                 &mut self,
                 sql: Cow<'static, str>,
                 values: Values,
-            ) -> Result<Option<T>, Error> {
-                let row = ::tokio_postgres::GenericClient::query_opt(
+            ) -> Result<Vec<T>, Error> {
+                let rows = ::tokio_postgres::GenericClient::query(
                     &**self,
                     &*sql,
                     &params(values).as_params(),
                 )
                 .await?;
-                row.as_ref().map(T::read_row).transpose()
+                rows.iter().map(T::read_row).collect()
             }
         }
 
@@ -230,14 +228,14 @@ macro_rules! postgres_driver {
                 ))
             }
 
-            fn fetch_optional<T: ReadRow<::postgres::Client>>(
+            fn fetch_all<T: ReadRow<::postgres::Client>>(
                 &mut self,
                 sql: Cow<'static, str>,
                 values: Values,
-            ) -> impl Future<Output = Result<Option<T>, Error>> {
+            ) -> impl Future<Output = Result<Vec<T>, Error>> {
                 ready(
-                    ::postgres::GenericClient::query_opt(*self, &*sql, &params(values).as_params())
-                        .and_then(|row| row.as_ref().map(T::read_row).transpose()),
+                    ::postgres::GenericClient::query(*self, &*sql, &params(values).as_params())
+                        .and_then(|rows| rows.iter().map(T::read_row).collect()),
                 )
             }
         }

@@ -34,7 +34,7 @@ use std::borrow::Cow;
 use std::future::{Future, ready};
 
 use ::rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use ::rusqlite::{Error, OptionalExtension, Row};
+use ::rusqlite::{Error, Row};
 use sea_query::Values;
 use sea_query_rusqlite::{RusqliteValue, RusqliteValues};
 
@@ -75,8 +75,6 @@ macro_rules! rusqlite_integer {
 rusqlite_integer!(Version, |version| version.get());
 // Binds the token the next write writes.
 rusqlite_integer!(WriteToken, |token| token.pending());
-
-crate::execute::from_driver_error!(Error, feature = "rusqlite");
 
 #[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
 impl DriverRow for Row<'_> {
@@ -126,18 +124,15 @@ impl Driver for &::rusqlite::Connection {
         )
     }
 
-    fn fetch_optional<T: ReadRow<::rusqlite::Connection>>(
+    fn fetch_all<T: ReadRow<::rusqlite::Connection>>(
         &mut self,
         sql: Cow<'static, str>,
         values: Values,
-    ) -> impl Future<Output = Result<Option<T>, Error>> {
-        ready(
-            self.prepare_cached(&sql)
-                .and_then(|mut statement| {
-                    statement.query_row(&*params(values).as_params(), |row| T::read_row(row))
-                })
-                .optional(),
-        )
+    ) -> impl Future<Output = Result<Vec<T>, Error>> {
+        ready(self.prepare_cached(&sql).and_then(|mut statement| {
+            let rows = statement.query_map(&*params(values).as_params(), |row| T::read_row(row))?;
+            rows.collect()
+        }))
     }
 }
 

@@ -1,7 +1,6 @@
 //! SeaORM 2 (feature `sea-orm`): a `&DatabaseConnection` and a `&DatabaseTransaction` are
 //! drivers (async, tokio). `Version`, `WriteToken` and `Xmin` are SeaORM values; `DbErr` is
-//! classified by the sqlx error inside. Beside the driver: [`execute_explained`] (not on the
-//! driver trait yet) and [`VersionedActiveModel`].
+//! classified by the sqlx error inside. Beside the driver: [`VersionedActiveModel`].
 //!
 //! SeaORM's own `update` filters on the primary key alone and reports 0 rows as
 //! `DbErr::RecordNotUpdated`; the versioned writes add `AND version = ?` and report a typed
@@ -32,16 +31,15 @@ use ::sea_orm::{
     DbErr, EntityTrait, IdenStatic, Iterable, QueryResult, RuntimeErr, SqliteTransactionMode,
     Statement, TransactionOptions, TransactionTrait, TryGetError, TryGetable, TryIntoModel,
 };
-use sea_query::{PostgresQueryBuilder, Values};
+use sea_query::Values;
 
 use super::Tokio;
 use super::{Backend, Connection, Driver, Lent, ReadRow};
-use crate::ExecuteError;
-use crate::dialect::{render, render_versioned};
+use crate::dialect::render_versioned;
 use crate::retry::{Retryable, kind_of};
 use crate::{
-    Dialect, DriverRow, Error, GetColumn, Kind, Optimistic, RunError, Update, Version,
-    VersionedStatement, WriteToken, Xmin,
+    Dialect, DriverRow, GetColumn, Kind, Optimistic, RunError, Version, VersionedStatement,
+    WriteToken, Xmin,
 };
 
 /// SeaORM's type glue: its rows and errors (classified by the sqlx error inside), async on
@@ -88,15 +86,15 @@ async fn execute<C: ConnectionTrait>(
     Ok(result.rows_affected())
 }
 
-async fn fetch_optional<C: ConnectionTrait, T: ReadRow<DatabaseConnection>>(
+async fn fetch_all<C: ConnectionTrait, T: ReadRow<DatabaseConnection>>(
     db: &C,
     sql: Cow<'static, str>,
     values: Values,
-) -> Result<Option<T>, DbErr> {
-    let row = db
-        .query_one_raw(statement(db.get_database_backend(), sql, values))
+) -> Result<Vec<T>, DbErr> {
+    let rows = db
+        .query_all_raw(statement(db.get_database_backend(), sql, values))
         .await?;
-    row.as_ref().map(T::read_row).transpose()
+    rows.iter().map(T::read_row).collect()
 }
 
 macro_rules! sea_orm_driver {
@@ -126,12 +124,12 @@ macro_rules! sea_orm_driver {
                 execute(*self, sql, values).await
             }
 
-            async fn fetch_optional<T: ReadRow<DatabaseConnection>>(
+            async fn fetch_all<T: ReadRow<DatabaseConnection>>(
                 &mut self,
                 sql: Cow<'static, str>,
                 values: Values,
-            ) -> Result<Option<T>, DbErr> {
-                fetch_optional(*self, sql, values).await
+            ) -> Result<Vec<T>, DbErr> {
+                fetch_all(*self, sql, values).await
             }
         }
 
@@ -159,14 +157,14 @@ macro_rules! sea_orm_driver {
                 }
             }
 
-            async fn fetch_optional<T: ReadRow<DatabaseConnection>>(
+            async fn fetch_all<T: ReadRow<DatabaseConnection>>(
                 &mut self,
                 sql: Cow<'static, str>,
                 values: Values,
-            ) -> Result<Option<T>, DbErr> {
+            ) -> Result<Vec<T>, DbErr> {
                 match &self.transaction {
-                    Some(transaction) => fetch_optional(transaction, sql, values).await,
-                    None => fetch_optional(self.db, sql, values).await,
+                    Some(transaction) => fetch_all(transaction, sql, values).await,
+                    None => fetch_all(self.db, sql, values).await,
                 }
             }
         }
@@ -209,8 +207,6 @@ sea_orm_driver!(DatabaseTransaction);
 
 super::read_by_from_row!(DatabaseConnection);
 super::run_error_from!(DbErr, DatabaseConnection);
-
-crate::execute::from_driver_error!(DbErr, feature = "sea-orm");
 
 /// Reads a `BIGINT` (or a smaller integer); a NULL is an error, never a version. `Option<Version>`
 /// reads a NULL as `None`.
@@ -289,12 +285,10 @@ fn known_dialect(backend: DbBackend) -> Result<Dialect, DbErr> {
 }
 
 /// Runs a versioned statement and checks the rows it affected.
-async fn execute_checked<S, C>(
-    db: &C,
-    versioned: &S,
-) -> Result<S::Output, ExecuteError<S::Row, DbErr>>
+async fn execute_checked<S, C>(db: &C, versioned: &S) -> Result<S::Output, RunError>
 where
     S: VersionedStatement,
+    S::Row: 'static,
     C: ConnectionTrait,
 {
     let backend = db.get_database_backend();
@@ -303,73 +297,6 @@ where
         .execute_raw(statement(backend, sql.into(), values))
         .await?;
     Ok(versioned.check(result.rows_affected())?)
-}
-
-/// Runs a versioned update and, when it is stale, says why ([`StaleReason`]): in the same
-/// statement on PostgreSQL ([`Update::with_current`]), elsewhere by running
-/// [`Stale::probe`](crate::Stale::probe) right after on the same connection.
-///
-/// [`StaleReason`]: crate::StaleReason
-///
-/// ```no_run
-/// # use optimistic_core::{optimistic, Version, Optimistic};
-/// # #[optimistic(table = "seats")]
-/// # struct Seat { id: i64, is_booked: bool, version: Version }
-/// # async fn run(db: &sea_orm::DatabaseConnection, seat: Seat) -> Result<(), Box<dyn std::error::Error>> {
-/// match optimistic_core::driver::sea_orm::execute_explained(db, &seat.update()).await {
-///     Err(error) => println!("{error}"), // `.., but the row is now at version 5`
-///     Ok(version) => println!("now at {version}"),
-/// }
-/// # Ok(())
-/// # }
-/// ```
-pub async fn execute_explained<T, C>(
-    db: &C,
-    update: &Update<T>,
-) -> Result<T::Version, ExecuteError<T, DbErr>>
-where
-    T: Optimistic,
-    T::Version: TryGetable,
-    C: ConnectionTrait,
-{
-    let backend = db.get_database_backend();
-    if known_dialect(backend)? == Dialect::Postgres {
-        let (sql, values) = update.with_current().build(PostgresQueryBuilder);
-        let row = db
-            .query_one_raw(statement(backend, sql.into(), values))
-            .await?
-            .ok_or_else(|| DbErr::Custom("the update returned no row".into()))?;
-        let written: Option<T::Version> = row.try_get_by_index(0)?;
-        let found: bool = row.try_get_by_index(2)?;
-        let current = if found {
-            // `None`: the row is there with a NULL version, which `T::Version` cannot hold;
-            // stale, without a reason.
-            match row.try_get_by_index::<Option<T::Version>>(1)? {
-                Some(version) => Some(version),
-                None => return update.check(0).map_err(ExecuteError::Check),
-            }
-        } else {
-            None
-        };
-        return Ok(update.check_current(written, current)?);
-    }
-    match execute_checked(db, update).await {
-        Err(ExecuteError::Check(Error::Stale(stale))) => {
-            let (sql, values) = render(known_dialect(backend)?, &stale.probe());
-            let row = db
-                .query_one_raw(statement(backend, sql.into(), values))
-                .await?;
-            let current = match row {
-                Some(row) => match row.try_get_by_index::<Option<T::Version>>(0)? {
-                    Some(version) => Some(version),
-                    None => return Err(ExecuteError::Check(Error::Stale(stale))),
-                },
-                None => None,
-            };
-            Err(ExecuteError::Check(Error::Stale(stale.explain(current))))
-        }
-        other => other,
-    }
 }
 
 /// The entity's `Model` of an `ActiveModel`.
@@ -449,7 +376,7 @@ where
         ModelOf<Self>: 'static,
     {
         let model = self.try_into_model().map_err(RunError::from)?;
-        Ok(execute_checked(db, &model.delete()).await?)
+        execute_checked(db, &model.delete()).await
     }
 }
 

@@ -1,8 +1,8 @@
 //! sqlx (features `sqlx-postgres`, `sqlx-mysql`, `sqlx-sqlite`): a `&Pool`, and a `&mut`
 //! connection (a `&mut *pool_connection`, a `&mut *transaction`) are drivers, on each database
 //! (async, tokio). `Version`, `WriteToken` and `Xmin` are column types on every sqlx database.
-//! Beside the driver: the two writes the driver trait does not have yet, [`execute_explained`]
-//! and [`execute_batch`].
+//! Beside the driver: [`SqlxDatabase`], each database's dialect and builder for the queries
+//! you write yourself.
 //!
 //! On MySQL / MariaDB sqlx asks for found rows, so "rows affected" counts matched rows; the
 //! versioned write changes the version column anyway, so both counts agree.
@@ -13,10 +13,7 @@ use ::sqlx::encode::IsNull;
 use ::sqlx::error::BoxDynError;
 use ::sqlx::pool::PoolConnection;
 use ::sqlx::query::Query;
-use ::sqlx::{
-    ColumnIndex, Database, Decode, Encode, Error, Executor, IntoArguments, Pool, Row, SqlSafeStr,
-    Type,
-};
+use ::sqlx::{Database, Decode, Encode, Error, IntoArguments, Pool, Row, SqlSafeStr, Type};
 use sea_query::Values;
 /// sea-query-sqlx's binder, re-exported: `select.build_sqlx(PostgresQueryBuilder)` for the
 /// queries you write yourself.
@@ -25,12 +22,8 @@ use sqlx_core::transaction::TransactionManager;
 
 use super::Tokio;
 use super::{Backend, Connection, Driver, Lent, ReadRow};
-use crate::ExecuteError;
 use crate::retry::kind_of;
-use crate::{
-    Batch, BatchOutcome, Dialect, Kind, Optimistic, Update, Version, VersionedStatement,
-    WriteToken, Xmin,
-};
+use crate::{Dialect, Kind, Version, WriteToken, Xmin};
 
 /// The query for `sql` with `values`, from a cached (static) text without copying it.
 pub(crate) fn query<DB>(sql: Cow<'static, str>, values: Values) -> Query<'static, DB, SqlxValues>
@@ -87,13 +80,13 @@ macro_rules! sqlx_driver {
                 Ok(query::<$db>(sql, values).execute(*self).await?.rows_affected())
             }
 
-            async fn fetch_optional<T: ReadRow<$db>>(
+            async fn fetch_all<T: ReadRow<$db>>(
                 &mut self,
                 sql: Cow<'static, str>,
                 values: Values,
-            ) -> Result<Option<T>, Error> {
-                let row = query::<$db>(sql, values).fetch_optional(*self).await?;
-                row.as_ref().map(T::read_row).transpose()
+            ) -> Result<Vec<T>, Error> {
+                let rows = query::<$db>(sql, values).fetch_all(*self).await?;
+                rows.iter().map(T::read_row).collect()
             }
         }
 
@@ -120,13 +113,13 @@ macro_rules! sqlx_driver {
                 Ok(query::<$db>(sql, values).execute(&mut **self).await?.rows_affected())
             }
 
-            async fn fetch_optional<T: ReadRow<$db>>(
+            async fn fetch_all<T: ReadRow<$db>>(
                 &mut self,
                 sql: Cow<'static, str>,
                 values: Values,
-            ) -> Result<Option<T>, Error> {
-                let row = query::<$db>(sql, values).fetch_optional(&mut **self).await?;
-                row.as_ref().map(T::read_row).transpose()
+            ) -> Result<Vec<T>, Error> {
+                let rows = query::<$db>(sql, values).fetch_all(&mut **self).await?;
+                rows.iter().map(T::read_row).collect()
             }
         }
 
@@ -268,15 +261,6 @@ sqlx_bigint!(
      written before it)"
 );
 
-crate::execute::from_driver_error!(
-    ::sqlx::Error,
-    any(
-        feature = "sqlx-postgres",
-        feature = "sqlx-mysql",
-        feature = "sqlx-sqlite"
-    )
-);
-
 /// Reads each sqlx row type by column name, for [`FromRow`](crate::FromRow).
 macro_rules! sqlx_row {
     ($feature:literal, $row:ty, $db:ty) => {
@@ -337,10 +321,6 @@ pub trait SqlxDatabase: Database {
     /// Its dialect on the cached fast path.
     const DIALECT: Dialect;
 
-    /// Whether it runs data-modifying CTEs, so a stale update can report the row's current
-    /// version in the same statement ([`Update::with_current`](crate::Update::with_current)).
-    const DATA_MODIFYING_CTE: bool = false;
-
     /// The rows a statement affected.
     fn rows_affected(result: &Self::QueryResult) -> u64;
 
@@ -355,7 +335,6 @@ pub trait SqlxDatabase: Database {
 impl SqlxDatabase for ::sqlx::Postgres {
     type QueryBuilder = sea_query::PostgresQueryBuilder;
     const DIALECT: Dialect = Dialect::Postgres;
-    const DATA_MODIFYING_CTE: bool = true;
 
     fn rows_affected(result: &Self::QueryResult) -> u64 {
         result.rows_affected()
@@ -383,210 +362,4 @@ impl SqlxDatabase for ::sqlx::Sqlite {
     fn rows_affected(result: &Self::QueryResult) -> u64 {
         result.rows_affected()
     }
-}
-
-/// Runs a versioned update and, when it is stale, says why: [`StaleReason::Changed`] with the
-/// row's current version, or [`StaleReason::Deleted`](crate::StaleReason::Deleted). On
-/// PostgreSQL that takes one statement ([`Update::with_current`]); elsewhere the update is
-/// followed by [`Stale::probe`](crate::Stale::probe) on the same connection, which can see a
-/// later state than the update did.
-///
-/// [`StaleReason::Changed`]: crate::StaleReason::Changed
-///
-/// ```
-/// # #[cfg(feature = "sqlx-sqlite")]
-/// # mod example {
-/// # use optimistic_core::{optimistic, Version, Optimistic};
-/// # #[optimistic(table = "seats")]
-/// # #[derive(Debug, Clone, PartialEq)]
-/// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
-/// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
-/// use optimistic_core::driver::sqlx::execute_explained;
-/// use optimistic_core::{driver, StaleReason};
-///
-/// let read_earlier: Seat = driver::fetch_by_key(&pool, &2).await?.expect("seat 2");
-/// let mut other = read_earlier.clone();
-/// driver::update(&pool, &mut other).await?; // someone else moves the row to version 2
-///
-/// let mut connection = pool.acquire().await?;
-/// let update = read_earlier.update();
-/// let error = execute_explained::<Seat, sqlx::Sqlite>(&mut connection, &update).await.unwrap_err();
-/// let stale = error.as_stale().expect("stale");
-/// assert_eq!(stale.reason(), Some(&StaleReason::Changed { current: Version::from(2) }));
-/// # Ok(())
-/// # }
-/// # }
-/// # #[cfg(feature = "sqlx-sqlite")]
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// #     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
-/// #         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
-/// #         sqlx::raw_sql("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
-/// #                        INSERT INTO seats VALUES (2, FALSE, 1);").execute(&pool).await?;
-/// #         example::run(pool).await
-/// #     })
-/// # }
-/// # #[cfg(not(feature = "sqlx-sqlite"))]
-/// # fn main() {}
-/// ```
-pub async fn execute_explained<T, DB>(
-    connection: &mut DB::Connection,
-    update: &Update<T>,
-) -> Result<T::Version, ExecuteError<T, ::sqlx::Error>>
-where
-    T: Optimistic,
-    DB: SqlxDatabase,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    SqlxValues: IntoArguments<DB>,
-    for<'r> T::Version: Decode<'r, DB> + Type<DB>,
-    for<'r> bool: Decode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
-    if DB::DATA_MODIFYING_CTE {
-        let (sql, values) = update
-            .with_current()
-            .build_sqlx(DB::QueryBuilder::default());
-        let row = ::sqlx::query_with(::sqlx::AssertSqlSafe(sql), values)
-            .fetch_one(&mut *connection)
-            .await
-            .map_err(ExecuteError::Driver)?;
-        let written: Option<T::Version> = row.try_get(0).map_err(ExecuteError::Driver)?;
-        let found: bool = row.try_get(2).map_err(ExecuteError::Driver)?;
-        let current = if found {
-            match current_version::<T, DB>(&row, 1) {
-                Ok(Some(version)) => Some(version),
-                // The row is there with a NULL version, which `T::Version` cannot hold: stale,
-                // without a reason.
-                Ok(None) => return update.check(0).map_err(ExecuteError::Check),
-                Err(error) => return Err(ExecuteError::Driver(error)),
-            }
-        } else {
-            None
-        };
-        return Ok(update.check_current(written, current)?);
-    }
-    let (sql, values) = update.build(DB::QueryBuilder::default());
-    let result = ::sqlx::query_with(::sqlx::AssertSqlSafe(sql), SqlxValues(values))
-        .execute(&mut *connection)
-        .await
-        .map_err(ExecuteError::Driver)?;
-    match update.check(DB::rows_affected(&result)) {
-        Err(crate::Error::Stale(stale)) => {
-            let (sql, values) = stale.probe().build_sqlx(DB::QueryBuilder::default());
-            let row = ::sqlx::query_with(::sqlx::AssertSqlSafe(sql), values)
-                .fetch_optional(&mut *connection)
-                .await
-                .map_err(ExecuteError::Driver)?;
-            let current = match row {
-                Some(row) => match current_version::<T, DB>(&row, 0) {
-                    Ok(Some(version)) => Some(version),
-                    Ok(None) => return Err(ExecuteError::Check(crate::Error::Stale(stale))),
-                    Err(error) => return Err(ExecuteError::Driver(error)),
-                },
-                None => None,
-            };
-            Err(ExecuteError::Check(crate::Error::Stale(
-                stale.explain(current),
-            )))
-        }
-        other => Ok(other?),
-    }
-}
-
-/// The version in column `index` of a row that exists; `None` when it is a NULL that
-/// `T::Version` cannot hold (a nullable version reads it as its own `None`).
-fn current_version<T, DB>(row: &DB::Row, index: usize) -> Result<Option<T::Version>, ::sqlx::Error>
-where
-    T: Optimistic,
-    DB: SqlxDatabase,
-    for<'r> T::Version: Decode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
-    // Decided by the version type, as `GetColumn::get_version` decides it: sqlx's SQLite would
-    // decode the NULL into an integer version as 0.
-    let nullable = <T::Version as crate::VersionValue>::NULLABLE;
-    if !nullable && ::sqlx::ValueRef::is_null(&row.try_get_raw(index)?) {
-        return Ok(None);
-    }
-    row.try_get(index).map(Some)
-}
-
-/// Runs a [`Batch`]: one statement on PostgreSQL, one per row elsewhere, all on `connection`
-/// (a transaction derefs to one). For all-or-nothing, run it in a transaction and roll back
-/// when [`BatchOutcome::all_or_nothing`] fails.
-///
-/// ```
-/// # #[cfg(feature = "sqlx-sqlite")]
-/// # mod example {
-/// # use optimistic_core::{optimistic, Version};
-/// # #[optimistic(table = "seats")]
-/// # #[derive(Debug, Clone, PartialEq)]
-/// # pub struct Seat { pub id: i64, pub is_booked: bool, pub version: Version }
-/// # pub async fn run(pool: sqlx::SqlitePool) -> Result<(), Box<dyn std::error::Error>> {
-/// use optimistic_core::driver::sqlx::execute_batch;
-/// use optimistic_core::{driver, Batch};
-///
-/// driver::insert(&pool, &Seat { id: 3, is_booked: false, version: Version::INITIAL }).await?;
-/// let mut two: Seat = driver::fetch_by_key(&pool, &2).await?.expect("seat 2");
-/// let three: Seat = driver::fetch_by_key(&pool, &3).await?.expect("seat 3");
-/// driver::update(&pool, &mut two.clone()).await?; // seat 2 moves on under us
-/// two.is_booked = true;
-///
-/// let mut connection = pool.acquire().await?;
-/// let batch = Batch::new([&two, &three]);
-/// let outcome = execute_batch::<Seat, sqlx::Sqlite>(&mut connection, &batch).await?;
-/// assert_eq!(outcome.stale, [2]);
-/// assert_eq!(outcome.written, [(3, Version::from(2))]);
-/// # Ok(())
-/// # }
-/// # }
-/// # #[cfg(feature = "sqlx-sqlite")]
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// #     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
-/// #         let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await?;
-/// #         sqlx::raw_sql("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
-/// #                        INSERT INTO seats VALUES (2, FALSE, 1);").execute(&pool).await?;
-/// #         example::run(pool).await
-/// #     })
-/// # }
-/// # #[cfg(not(feature = "sqlx-sqlite"))]
-/// # fn main() {}
-/// ```
-pub async fn execute_batch<T, DB>(
-    connection: &mut DB::Connection,
-    batch: &Batch<T>,
-) -> Result<BatchOutcome<T>, ExecuteError<T, ::sqlx::Error>>
-where
-    T: Optimistic,
-    DB: SqlxDatabase,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    SqlxValues: IntoArguments<DB>,
-    for<'r> i64: Decode<'r, DB> + Type<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
-    if DB::DATA_MODIFYING_CTE {
-        let Some(statement) = batch.postgres() else {
-            return Ok(batch.outcome([])?);
-        };
-        let (sql, values) = statement.build_sqlx(DB::QueryBuilder::default());
-        let rows = ::sqlx::query_with(::sqlx::AssertSqlSafe(sql), values)
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(ExecuteError::Driver)?;
-        let indices = rows
-            .iter()
-            .map(|row| row.try_get::<i64, _>(0))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(ExecuteError::Driver)?;
-        return Ok(batch.outcome(indices)?);
-    }
-    let mut rows_affected = Vec::with_capacity(batch.updates().len());
-    for update in batch.updates() {
-        let (sql, values) = update.build_sqlx(DB::QueryBuilder::default());
-        let result = ::sqlx::query_with(::sqlx::AssertSqlSafe(sql), values)
-            .execute(&mut *connection)
-            .await
-            .map_err(ExecuteError::Driver)?;
-        rows_affected.push(DB::rows_affected(&result));
-    }
-    Ok(batch.outcome_from_rows(&rows_affected)?)
 }

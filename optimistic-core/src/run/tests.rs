@@ -161,11 +161,11 @@ impl Driver for &Memory {
         ready(self.update(&values.0))
     }
 
-    fn fetch_optional<T: ReadRow<Memory>>(
+    fn fetch_all<T: ReadRow<Memory>>(
         &mut self,
         _: Cow<'static, str>,
         _: Values,
-    ) -> impl Future<Output = Result<Option<T>, Lost>> {
+    ) -> impl Future<Output = Result<Vec<T>, Lost>> {
         let (balance, token, version) = *self.stored.borrow();
         let row = Row(vec![
             ("id", 1_i64.into()),
@@ -173,7 +173,7 @@ impl Driver for &Memory {
             ("write_token", token.into()),
             ("version", version.into()),
         ]);
-        ready(T::read_row(&row).map(Some))
+        ready(T::read_row(&row).map(|row| vec![row]))
     }
 }
 
