@@ -205,6 +205,27 @@ macro_rules! diesel_driver {
                 )
             }
 
+            fn fetch_optional<T: ReadRow<$connection>>(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> impl Future<Output = Result<Option<T>, Error>> {
+                let read = || {
+                    let statement = Statement::<$db>::from_parts(sql, values)?;
+                    let rows = Rows {
+                        cursor: RefCell::new(<$connection as LoadConnection>::load(
+                            &mut **self,
+                            statement,
+                        )?),
+                    };
+                    match T::read_row(&rows) {
+                        Err(Error::NotFound) => Ok(None),
+                        read => read.map(Some),
+                    }
+                };
+                ready(read())
+            }
+
             fn fetch_all<T: ReadRow<$connection>>(
                 &mut self,
                 sql: Cow<'static, str>,

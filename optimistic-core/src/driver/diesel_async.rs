@@ -148,6 +148,20 @@ macro_rules! diesel_async_driver {
                 Ok(statement.execute(&mut **self).await? as u64)
             }
 
+            async fn fetch_optional<T: ReadRow<$connection>>(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> Result<Option<T>, Error> {
+                let statement = Statement::<$db>::from_parts(sql, values)?;
+                let mut rows =
+                    std::pin::pin!(AsyncConnectionCore::load(&mut **self, statement).await?);
+                match rows.next().await {
+                    Some(row) => T::read_row(&Row(row?)).map(Some),
+                    None => Ok(None),
+                }
+            }
+
             async fn fetch_all<T: ReadRow<$connection>>(
                 &mut self,
                 sql: Cow<'static, str>,

@@ -46,7 +46,6 @@
 
 use std::borrow::Cow;
 use std::future::Future;
-use std::time::Duration;
 
 use sea_query::Values;
 
@@ -151,6 +150,13 @@ pub trait Driver {
         sql: Cow<'static, str>,
         values: Values,
     ) -> impl Future<Output = Result<u64, BackendError<Self>>>;
+
+    /// Runs one query and reads its first row, if any, into a `T`.
+    fn fetch_optional<T: ReadRow<Self::Backend>>(
+        &mut self,
+        sql: Cow<'static, str>,
+        values: Values,
+    ) -> impl Future<Output = Result<Option<T>, BackendError<Self>>>;
 
     /// Runs one query and reads every row it returns into a `T`.
     fn fetch_all<T: ReadRow<Self::Backend>>(
@@ -308,10 +314,6 @@ pub(crate) use run_error_from;
 
 pub(crate) fn finish<D: Driver, F: Future>(future: F) -> Finish<D, F> {
     <<D::Backend as Backend>::Runtime as Runtime>::finish(future)
-}
-
-pub(crate) fn sleep<D: Driver>(wait: Duration) -> impl Future<Output = ()> {
-    <<D::Backend as Backend>::Runtime as Runtime>::sleep(wait)
 }
 
 /// A driver's error, classified by its backend.
@@ -610,8 +612,7 @@ where
     } else {
         cached::select_by_key::<T>(key, dialect)
     };
-    let rows = driver.fetch_all(sql, values).await.map_err(error::<D>)?;
-    Ok(rows.into_iter().next())
+    driver.fetch_optional(sql, values).await.map_err(error::<D>)
 }
 
 /// The versioned update of `row`, which is left as it is: the version it now has, or why not.

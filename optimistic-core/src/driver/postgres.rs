@@ -157,6 +157,20 @@ macro_rules! tokio_postgres_driver {
                 .await
             }
 
+            async fn fetch_optional<T: ReadRow<::tokio_postgres::Client>>(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> Result<Option<T>, Error> {
+                let row = ::tokio_postgres::GenericClient::query_opt(
+                    &**self,
+                    &*sql,
+                    &params(values).as_params(),
+                )
+                .await?;
+                row.as_ref().map(T::read_row).transpose()
+            }
+
             async fn fetch_all<T: ReadRow<::tokio_postgres::Client>>(
                 &mut self,
                 sql: Cow<'static, str>,
@@ -226,6 +240,17 @@ macro_rules! postgres_driver {
                     &*sql,
                     &params(values).as_params(),
                 ))
+            }
+
+            fn fetch_optional<T: ReadRow<::postgres::Client>>(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> impl Future<Output = Result<Option<T>, Error>> {
+                ready(
+                    ::postgres::GenericClient::query_opt(*self, &*sql, &params(values).as_params())
+                        .and_then(|row| row.as_ref().map(T::read_row).transpose()),
+                )
             }
 
             fn fetch_all<T: ReadRow<::postgres::Client>>(

@@ -34,7 +34,7 @@ use std::borrow::Cow;
 use std::future::{Future, ready};
 
 use ::rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use ::rusqlite::{Error, Row};
+use ::rusqlite::{Error, OptionalExtension, Row};
 use sea_query::Values;
 use sea_query_rusqlite::{RusqliteValue, RusqliteValues};
 
@@ -121,6 +121,20 @@ impl Driver for &::rusqlite::Connection {
             self.prepare_cached(&sql)
                 .and_then(|mut statement| statement.execute(&*params(values).as_params()))
                 .map(|rows| rows as u64),
+        )
+    }
+
+    fn fetch_optional<T: ReadRow<::rusqlite::Connection>>(
+        &mut self,
+        sql: Cow<'static, str>,
+        values: Values,
+    ) -> impl Future<Output = Result<Option<T>, Error>> {
+        ready(
+            self.prepare_cached(&sql)
+                .and_then(|mut statement| {
+                    statement.query_row(&*params(values).as_params(), |row| T::read_row(row))
+                })
+                .optional(),
         )
     }
 

@@ -86,6 +86,17 @@ async fn execute<C: ConnectionTrait>(
     Ok(result.rows_affected())
 }
 
+async fn fetch_optional<C: ConnectionTrait, T: ReadRow<DatabaseConnection>>(
+    db: &C,
+    sql: Cow<'static, str>,
+    values: Values,
+) -> Result<Option<T>, DbErr> {
+    let row = db
+        .query_one_raw(statement(db.get_database_backend(), sql, values))
+        .await?;
+    row.as_ref().map(T::read_row).transpose()
+}
+
 async fn fetch_all<C: ConnectionTrait, T: ReadRow<DatabaseConnection>>(
     db: &C,
     sql: Cow<'static, str>,
@@ -124,6 +135,14 @@ macro_rules! sea_orm_driver {
                 execute(*self, sql, values).await
             }
 
+            async fn fetch_optional<T: ReadRow<DatabaseConnection>>(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> Result<Option<T>, DbErr> {
+                fetch_optional(*self, sql, values).await
+            }
+
             async fn fetch_all<T: ReadRow<DatabaseConnection>>(
                 &mut self,
                 sql: Cow<'static, str>,
@@ -154,6 +173,17 @@ macro_rules! sea_orm_driver {
                 match &self.transaction {
                     Some(transaction) => execute(transaction, sql, values).await,
                     None => execute(self.db, sql, values).await,
+                }
+            }
+
+            async fn fetch_optional<T: ReadRow<DatabaseConnection>>(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> Result<Option<T>, DbErr> {
+                match &self.transaction {
+                    Some(transaction) => fetch_optional(transaction, sql, values).await,
+                    None => fetch_optional(self.db, sql, values).await,
                 }
             }
 
@@ -271,19 +301,6 @@ fn sqlx_error(error: &DbErr) -> Option<&::sqlx::Error> {
     }
 }
 
-/// The connection's dialect; SeaORM may add backends this crate cannot render for.
-fn known_dialect(backend: DbBackend) -> Result<Dialect, DbErr> {
-    match backend {
-        DbBackend::Postgres => Ok(Dialect::Postgres),
-        DbBackend::MySql => Ok(Dialect::Mysql),
-        DbBackend::Sqlite => Ok(Dialect::Sqlite),
-        _ => Err(DbErr::BackendNotSupported {
-            db: "this",
-            ctx: "optimistic-core renders SQL for PostgreSQL, MySQL / MariaDB and SQLite",
-        }),
-    }
-}
-
 /// Runs a versioned statement and checks the rows it affected.
 async fn execute_checked<S, C>(db: &C, versioned: &S) -> Result<S::Output, RunError>
 where
@@ -292,7 +309,7 @@ where
     C: ConnectionTrait,
 {
     let backend = db.get_database_backend();
-    let (sql, values) = render_versioned(known_dialect(backend)?, versioned);
+    let (sql, values) = render_versioned(dialect(backend), versioned);
     let result = db
         .execute_raw(statement(backend, sql.into(), values))
         .await?;

@@ -80,6 +80,15 @@ macro_rules! sqlx_driver {
                 Ok(query::<$db>(sql, values).execute(*self).await?.rows_affected())
             }
 
+            async fn fetch_optional<T: ReadRow<$db>>(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> Result<Option<T>, Error> {
+                let row = query::<$db>(sql, values).fetch_optional(*self).await?;
+                row.as_ref().map(T::read_row).transpose()
+            }
+
             async fn fetch_all<T: ReadRow<$db>>(
                 &mut self,
                 sql: Cow<'static, str>,
@@ -111,6 +120,15 @@ macro_rules! sqlx_driver {
 
             async fn execute(&mut self, sql: Cow<'static, str>, values: Values) -> Result<u64, Error> {
                 Ok(query::<$db>(sql, values).execute(&mut **self).await?.rows_affected())
+            }
+
+            async fn fetch_optional<T: ReadRow<$db>>(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> Result<Option<T>, Error> {
+                let row = query::<$db>(sql, values).fetch_optional(&mut **self).await?;
+                row.as_ref().map(T::read_row).transpose()
             }
 
             async fn fetch_all<T: ReadRow<$db>>(

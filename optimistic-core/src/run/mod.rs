@@ -47,6 +47,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -317,7 +318,15 @@ impl Policy {
         F: FnMut(&mut T) -> Result<R, Refusal> + 'a,
         R: 'a,
     {
-        driver::finish::<D, _>(self.run_modify(driver, key, change))
+        let modifying = Modifying {
+            dialect: driver.dialect(),
+            driver,
+            key,
+            change,
+            conflicts: 0,
+            unknown: None,
+        };
+        driver::finish::<D, _>(self.run_modify(modifying))
     }
 
     /// Re-runs `work` while it fails with an error the policy retries, backing off in between;
@@ -349,89 +358,24 @@ impl Policy {
         <W::Runtime as Runtime>::finish(self.run_retry(work))
     }
 
-    async fn run_retry<M, W: Attempt<M>>(&self, mut work: W) -> Result<W::Ok, W::Err> {
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            match work.attempt(attempts).await {
-                Ok(value) => return Ok(value),
-                Err(error) => match self.next_wait(attempts, error.kind()) {
-                    Some(wait) => <W::Runtime as Runtime>::sleep(wait).await,
-                    None => return Err(error),
-                },
-            }
-        }
+    async fn run_retry<M, W: Attempt<M>>(&self, work: W) -> Result<W::Ok, W::Err> {
+        let mut work = Retrying {
+            work,
+            marker: PhantomData,
+        };
+        retry_loop!(self, work, W::Runtime)
     }
 
-    /// The one loop: attempts, escalation and resolving.
     async fn run_modify<D, T, R, F>(
         &self,
-        mut driver: D,
-        key: &T::Key,
-        mut change: F,
+        mut work: Modifying<'_, D, T, R, F>,
     ) -> Result<Modified<T, R>, RunError>
     where
         D: Driver,
         T: ReadRow<D::Backend> + Clone,
         F: FnMut(&mut T) -> Result<R, Refusal>,
     {
-        let dialect = driver.dialect();
-        let (mut attempts, mut conflicts) = (0, 0);
-        // A write whose answer was lost, while resolving: the row as it was to be written, what
-        // the change returned for it, and the error to hand back if it cannot be settled.
-        let mut unknown: Option<(T, R, RunError)> = None;
-        loop {
-            attempts += 1;
-            let mode = match (&self.escalation, &unknown) {
-                (Some(escalation), None) => {
-                    let mode = escalation.mode::<T>(dialect, key, conflicts);
-                    escalation.count_attempt(mode);
-                    mode
-                }
-                _ => Mode::Optimistic,
-            };
-            let outcome = match unknown.take() {
-                None => attempt(&mut driver, key, &mut change, mode).await,
-                Some((intended, value, error)) => {
-                    settle(&mut driver, key, intended, value, error).await
-                }
-            };
-            let Failure { error, sent } = match outcome {
-                Ok((row, value)) => {
-                    if let (Some(escalation), Mode::Optimistic) = (&self.escalation, mode) {
-                        escalation.contention().record_success::<T>(key);
-                    }
-                    return Ok(Modified {
-                        row,
-                        value,
-                        attempts,
-                    });
-                }
-                Err(failure) => failure,
-            };
-            if let (Some((row, value)), true) = (sent, self.resolve_unknown) {
-                if attempts >= self.max_attempts() {
-                    return Err(error.after(attempts));
-                }
-                // Settled on the next attempt, by reading the row back.
-                unknown = Some((row, value, error));
-                driver::sleep::<D>(self.backoff.wait(attempts)).await;
-                continue;
-            }
-            let kind = error.kind();
-            if kind == Kind::Stale {
-                conflicts += 1;
-                if let Some(escalation) = &self.escalation {
-                    escalation.count_conflict::<T>(key);
-                }
-            }
-            match self.next_wait(attempts, kind) {
-                // Escalating: the row lock queues the next attempt, a backoff would only idle.
-                Some(_) if self.escalates(dialect, kind, conflicts) => {}
-                Some(wait) => driver::sleep::<D>(wait).await,
-                None => return Err(error.after(attempts)),
-            }
-        }
+        retry_loop!(self, work, <D::Backend as driver::Backend>::Runtime)
     }
 
     fn escalates(&self, dialect: crate::Dialect, kind: Kind, conflicts: u32) -> bool {
@@ -440,6 +384,132 @@ impl Policy {
                 .escalation
                 .as_ref()
                 .is_some_and(|escalation| conflicts >= escalation.escalate_after(dialect))
+    }
+}
+
+/// The one retry loop, written once for both entry points: `$work.attempt(policy, number)` runs
+/// an attempt, and `$work.next(policy, number, failed)` says how long to wait (on `$runtime`)
+/// before the next one (`None`: at once), or which error ends the run. A macro, not a function
+/// over a trait: a trait would hide the attempt's future behind an opaque type, which rustc
+/// cannot prove `Send` where a higher-ranked closure holds it (diesel-async's `transaction`).
+macro_rules! retry_loop {
+    ($policy:expr, $work:ident, $runtime:ty) => {{
+        let mut number = 0;
+        loop {
+            number += 1;
+            match $work.attempt($policy, number).await {
+                Ok(done) => break Ok(done),
+                Err(failed) => match $work.next($policy, number, failed) {
+                    Ok(Some(wait)) => <$runtime as Runtime>::sleep(wait).await,
+                    Ok(None) => {}
+                    Err(error) => break Err(error),
+                },
+            }
+        }
+    }};
+}
+use retry_loop;
+
+/// [`Policy::retry`]'s work: the caller's, retried while the policy retries its error's kind.
+struct Retrying<W, M> {
+    work: W,
+    marker: PhantomData<fn() -> M>,
+}
+
+impl<M, W: Attempt<M>> Retrying<W, M> {
+    fn attempt(&mut self, _: &Policy, number: u32) -> W::Future {
+        self.work.attempt(number)
+    }
+
+    fn next(
+        &mut self,
+        policy: &Policy,
+        number: u32,
+        failed: W::Err,
+    ) -> Result<Option<Duration>, W::Err> {
+        match policy.next_wait(number, failed.kind()) {
+            Some(wait) => Ok(Some(wait)),
+            None => Err(failed),
+        }
+    }
+}
+
+/// [`Policy::modify`]'s work: read, change and write one row, escalating hot rows to a row
+/// lock and settling lost answers when the policy says so.
+struct Modifying<'k, D, T: Optimistic, R, F> {
+    driver: D,
+    dialect: crate::Dialect,
+    key: &'k T::Key,
+    change: F,
+    /// Stale attempts so far, which escalation counts.
+    conflicts: u32,
+    /// A write whose answer was lost, while resolving: the row as it was to be written, what
+    /// the change returned for it, and the error to hand back if it cannot be settled.
+    unknown: Option<(T, R, RunError)>,
+}
+
+impl<D, T, R, F> Modifying<'_, D, T, R, F>
+where
+    D: Driver,
+    T: ReadRow<D::Backend> + Clone,
+    F: FnMut(&mut T) -> Result<R, Refusal>,
+{
+    async fn attempt(
+        &mut self,
+        policy: &Policy,
+        number: u32,
+    ) -> Result<Modified<T, R>, Failure<T, R>> {
+        let mode = match (&policy.escalation, &self.unknown) {
+            (Some(escalation), None) => {
+                let mode = escalation.mode::<T>(self.dialect, self.key, self.conflicts);
+                escalation.count_attempt(mode);
+                mode
+            }
+            _ => Mode::Optimistic,
+        };
+        let (row, value) = match self.unknown.take() {
+            None => attempt(&mut self.driver, self.key, &mut self.change, mode).await?,
+            Some((intended, value, error)) => {
+                settle(&mut self.driver, self.key, intended, value, error).await?
+            }
+        };
+        if let (Some(escalation), Mode::Optimistic) = (&policy.escalation, mode) {
+            escalation.contention().record_success::<T>(self.key);
+        }
+        Ok(Modified {
+            row,
+            value,
+            attempts: number,
+        })
+    }
+
+    fn next(
+        &mut self,
+        policy: &Policy,
+        number: u32,
+        Failure { error, sent }: Failure<T, R>,
+    ) -> Result<Option<Duration>, RunError> {
+        if let (Some((row, value)), true) = (sent, policy.resolve_unknown) {
+            if number >= policy.max_attempts() {
+                return Err(error.after(number));
+            }
+            // Settled on the next attempt, by reading the row back.
+            self.unknown = Some((row, value, error));
+            return Ok(Some(policy.backoff.wait(number)));
+        }
+        let kind = error.kind();
+        if kind == Kind::Stale {
+            self.conflicts += 1;
+            if let Some(escalation) = &policy.escalation {
+                escalation.count_conflict::<T>(self.key);
+            }
+        }
+        match policy.next_wait(number, kind) {
+            // Escalating: the row lock queues the next attempt, a backoff would only idle.
+            Some(_) if policy.escalates(self.dialect, kind, self.conflicts) => Ok(None),
+            Some(wait) => Ok(Some(wait)),
+            None => Err(error.after(number)),
+        }
     }
 }
 

@@ -161,11 +161,26 @@ impl Driver for &Memory {
         ready(self.update(&values.0))
     }
 
+    fn fetch_optional<T: ReadRow<Memory>>(
+        &mut self,
+        sql: Cow<'static, str>,
+        values: Values,
+    ) -> impl Future<Output = Result<Option<T>, Lost>> {
+        ready(self.read::<T>(sql, values).map(Some))
+    }
+
     fn fetch_all<T: ReadRow<Memory>>(
         &mut self,
-        _: Cow<'static, str>,
-        _: Values,
+        sql: Cow<'static, str>,
+        values: Values,
     ) -> impl Future<Output = Result<Vec<T>, Lost>> {
+        ready(self.read::<T>(sql, values).map(|row| vec![row]))
+    }
+}
+
+impl Memory {
+    /// The one stored row, as every read sees it.
+    fn read<T: ReadRow<Memory>>(&self, _: Cow<'static, str>, _: Values) -> Result<T, Lost> {
         let (balance, token, version) = *self.stored.borrow();
         let row = Row(vec![
             ("id", 1_i64.into()),
@@ -173,7 +188,7 @@ impl Driver for &Memory {
             ("write_token", token.into()),
             ("version", version.into()),
         ]);
-        ready(T::read_row(&row).map(|row| vec![row]))
+        T::read_row(&row)
     }
 }
 
