@@ -9,7 +9,7 @@ use std::time::Duration;
 use optimistic_core::driver;
 use optimistic_core::merge::{FieldConflict, MergeConflict, merge};
 use optimistic_core::sea_query::Value;
-use optimistic_core::{Kind, Optimistic, Policy, Version, optimistic};
+use optimistic_core::{Kind, Optimistic, Policy, StaleReason, Version, optimistic};
 use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime, runtime};
 use optimistic_tests::sqlite::TempSqlite;
 use sqlx::pool::PoolOptions;
@@ -101,6 +101,16 @@ macro_rules! scenario {
             Kind::Stale
         );
 
+        // execute_explained: applied, then stale with the version the row moved on to
+        let version = $run!(driver::execute_explained($d, &mine.update())).unwrap();
+        assert_eq!(version, Version::from(5));
+        mine.version = version;
+        let error = $run!(driver::execute_explained($d, &theirs.update())).unwrap_err();
+        assert_eq!(
+            error.stale_of::<Account>().and_then(|stale| stale.reason()),
+            Some(&StaleReason::Changed { current: version })
+        );
+
         // delete: stale from an old copy, then for real
         assert_eq!(
             $run!(driver::delete($d, &theirs)).unwrap_err().kind(),
@@ -113,6 +123,21 @@ macro_rules! scenario {
         );
 
         $run!(driver::insert($d, &account(2, 100))).unwrap();
+
+        // execute_batch: each row checked, the stale one named; fetch_for_update reads
+        $run!(driver::insert($d, &account(5, 0))).unwrap();
+        $run!(driver::insert($d, &account(6, 0))).unwrap();
+        let five: Account = $run!(driver::fetch_by_key($d, &5)).unwrap().unwrap();
+        let six: Account = $run!(driver::fetch_by_key($d, &6)).unwrap().unwrap();
+        $run!(driver::update($d, &mut five.clone())).unwrap();
+        let batch = optimistic_core::Batch::new([&five, &six]);
+        let outcome = $run!(driver::execute_batch($d, &batch)).unwrap();
+        assert_eq!(
+            (outcome.stale, outcome.written),
+            (vec![5], vec![(6, Version::from(2))])
+        );
+        let locked: Account = $run!(driver::fetch_for_update($d, &6)).unwrap().unwrap();
+        assert_eq!(locked.version, Version::from(2));
 
         // the runner: the change's value and the written row
         let policy = Policy::new();
