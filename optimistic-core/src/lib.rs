@@ -39,9 +39,10 @@
 //! # fn main() {}
 //! ```
 //!
-//! [`driver`] has the helpers every driver shares (`insert`, `fetch_by_key`, `update`, `touch`,
-//! `delete`, `execute`), [`run`] the runner and its strategies, and [`RunError`] is what both
-//! return: its [`kind`](RunError::kind) says what went wrong.
+//! [`driver`] has the helpers every driver shares (`insert`, `fetch_by_key`, `fetch_for_update`,
+//! `update`, `touch`, `delete`, `execute`, `execute_explained`, `execute_batch`), [`run`] the
+//! runner and its strategies, and [`RunError`] is what both return: its
+//! [`kind`](RunError::kind) says what went wrong.
 //!
 //! The statements themselves are plain sea-query builders, to run with any driver: hand the
 //! driver's "rows affected" to `check`, and you learn whether the write happened, or whether
