@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use optimistic_core::driver;
 use optimistic_core::merge::{FieldConflict, MergeConflict, merge};
-use optimistic_core::sea_query::Value;
+use optimistic_core::sea_query::{Expr, ExprTrait, Order, Value};
 use optimistic_core::{Kind, Optimistic, Policy, StaleReason, Version, optimistic};
 use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime, runtime};
 use optimistic_tests::sqlite::TempSqlite;
@@ -138,6 +138,20 @@ macro_rules! scenario {
         );
         let locked: Account = $run!(driver::fetch_for_update($d, &6)).unwrap().unwrap();
         assert_eq!(locked.version, Version::from(2));
+
+        // fetch_all: the rows of a filtered select, in order
+        let listed: Vec<Account> = $run!(driver::fetch_all(
+            $d,
+            Account::select()
+                .and_where(Expr::col("id").gte(5_i64))
+                .order_by("id", Order::Desc)
+        ))
+        .unwrap();
+        let five_now = Account {
+            version: Version::from(2),
+            ..five.clone()
+        };
+        assert_eq!(listed, [locked, five_now]);
 
         // the runner: the change's value and the written row
         let policy = Policy::new();

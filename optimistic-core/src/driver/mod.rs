@@ -9,6 +9,7 @@
 //! - [`insert`] a new row; [`update`] and [`touch`] a row with the version check, storing its
 //!   new version in it; [`delete`] it with the check;
 //! - [`fetch_by_key`] a row into the struct, or [`fetch_for_update`] it under a row lock;
+//!   [`fetch_all`] the rows of a filtered `T::select()`;
 //! - [`execute`] a versioned statement you built (and may have changed);
 //!   [`execute_explained`] an update, saying why when it is stale; [`execute_batch`] many.
 //!
@@ -47,7 +48,7 @@
 use std::borrow::Cow;
 use std::future::Future;
 
-use sea_query::Values;
+use sea_query::{SelectStatement, Values};
 
 use crate::dialect::{render, render_versioned};
 use crate::{
@@ -403,6 +404,53 @@ where
     T: ReadRow<D::Backend>,
 {
     finish::<D, _>(async move { read_by_key::<D, T>(&mut driver, key, true).await })
+}
+
+/// Reads every row `select` returns into a `T`: a filtered list, `T::select().and_where(..)`.
+/// The filter's values bind as their Rust type: give them the column's (`5_i64` for a
+/// `BIGINT`), since tokio-postgres and postgres send the bytes of that type for the type the
+/// server expects (an `i32` there fails with "insufficient data left in message").
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), optimistic_core::RunError> {
+/// use optimistic_core::sea_query::{Expr, ExprTrait, Order};
+/// use optimistic_core::{optimistic, driver, Optimistic, Version};
+///
+/// #[optimistic(table = "seats")]
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct Seat { id: i64, is_booked: bool, version: Version }
+///
+/// # let connection = rusqlite::Connection::open_in_memory().unwrap();
+/// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").unwrap();
+/// for (id, is_booked) in [(1, true), (2, false), (3, true)] {
+///     driver::insert(&connection, &Seat { id, is_booked, version: Version::INITIAL })?;
+/// }
+/// let booked: Vec<Seat> = driver::fetch_all(
+///     &connection,
+///     Seat::select().and_where(Expr::col("is_booked").eq(true)).order_by("id", Order::Asc),
+/// )?;
+/// assert_eq!(booked.iter().map(|seat| seat.id).collect::<Vec<_>>(), [1, 3]);
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
+pub fn fetch_all<D, T>(
+    mut driver: D,
+    select: &SelectStatement,
+) -> Finish<D, impl Future<Output = Result<Vec<T>, RunError>> + use<D, T>>
+where
+    D: Driver,
+    T: ReadRow<D::Backend>,
+{
+    let (sql, values) = render(driver.dialect(), select);
+    finish::<D, _>(async move {
+        driver
+            .fetch_all(sql.into(), values)
+            .await
+            .map_err(error::<D>)
+    })
 }
 
 /// Runs a versioned statement you built (`row.update()`, perhaps with an extra `.and_where`)
