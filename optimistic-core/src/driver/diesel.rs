@@ -210,20 +210,9 @@ macro_rules! diesel_driver {
                 sql: Cow<'static, str>,
                 values: Values,
             ) -> impl Future<Output = Result<Option<T>, Error>> {
-                let read = || {
-                    let statement = Statement::<$db>::from_parts(sql, values)?;
-                    let rows = Rows {
-                        cursor: RefCell::new(<$connection as LoadConnection>::load(
-                            &mut **self,
-                            statement,
-                        )?),
-                    };
-                    match T::read_row(&rows) {
-                        Err(Error::NotFound) => Ok(None),
-                        read => read.map(Some),
-                    }
-                };
-                ready(read())
+                // Blocking: the rows are read before this returns, and the key read has one.
+                let rows = Driver::fetch_all::<T>(self, sql, values);
+                async move { rows.await.map(|rows| rows.into_iter().next()) }
             }
 
             fn fetch_all<T: ReadRow<$connection>>(
