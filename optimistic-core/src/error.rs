@@ -277,131 +277,6 @@ impl fmt::Display for AnyStale {
 
 impl std::error::Error for AnyStale {}
 
-/// An [`Error`] with its row type erased: one error type for a transaction that writes several
-/// structs. Its message is the typed error's.
-///
-/// ```
-/// use optimistic_core::{optimistic, AnyError, Version, Optimistic};
-///
-/// #[optimistic(table = "seats")]
-/// struct Seat { id: i64, version: Version }
-///
-/// let seat = Seat { id: 2, version: Version::MAX };
-/// let error = AnyError::from(seat.update().check(0).unwrap_err());
-/// assert!(matches!(error, AnyError::VersionOverflow { .. }));
-/// assert!(!error.is_stale());
-/// assert_eq!(error.key(), "id = 2");
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum AnyError {
-    /// [`Error::Stale`]: changed or deleted by someone else; re-read and retry.
-    #[error(transparent)]
-    Stale(AnyStale),
-    /// [`Error::KeyNotUnique`]: the write reached several rows; roll back.
-    #[error("{message}")]
-    KeyNotUnique {
-        /// The table.
-        table: Table,
-        /// The key, as text.
-        key: String,
-        /// How many rows the driver reported as affected.
-        rows_affected: u64,
-        /// The typed error's message.
-        message: String,
-    },
-    /// [`Error::VersionOverflow`]: the version cannot be bumped; nothing was written.
-    #[error("{message}")]
-    VersionOverflow {
-        /// The table.
-        table: Table,
-        /// The key, as text.
-        key: String,
-        /// The typed error's message.
-        message: String,
-    },
-    /// [`Error::VersionNotStored`]: the version column rounds the version.
-    #[error("{message}")]
-    VersionNotStored {
-        /// The table.
-        table: Table,
-        /// The key, as text.
-        key: String,
-        /// The typed error's message.
-        message: String,
-    },
-}
-
-impl AnyError {
-    /// Whether the row was changed or deleted by someone else, so a re-read and retry may
-    /// succeed.
-    pub fn is_stale(&self) -> bool {
-        matches!(self, AnyError::Stale(_))
-    }
-
-    /// The stale-write details, when that is what happened.
-    pub fn as_stale(&self) -> Option<&AnyStale> {
-        match self {
-            AnyError::Stale(stale) => Some(stale),
-            _ => None,
-        }
-    }
-
-    /// The table of the row the write was aimed at.
-    pub fn table(&self) -> Table {
-        match self {
-            AnyError::Stale(stale) => stale.table,
-            AnyError::KeyNotUnique { table, .. }
-            | AnyError::VersionOverflow { table, .. }
-            | AnyError::VersionNotStored { table, .. } => *table,
-        }
-    }
-
-    /// The row's key, as text.
-    pub fn key(&self) -> &str {
-        match self {
-            AnyError::Stale(stale) => &stale.key,
-            AnyError::KeyNotUnique { key, .. }
-            | AnyError::VersionOverflow { key, .. }
-            | AnyError::VersionNotStored { key, .. } => key,
-        }
-    }
-}
-
-impl<T: Optimistic> From<Error<T>> for AnyError {
-    fn from(error: Error<T>) -> Self {
-        AnyError::from_ref(&error)
-    }
-}
-
-impl AnyError {
-    /// The text form of a typed check error.
-    pub(crate) fn from_ref<T: Optimistic>(error: &Error<T>) -> Self {
-        // Rendered before the row type is forgotten, which its Display needs.
-        let message = error.to_string();
-        let (table, key) = (T::TABLE, KeyText::<T>(error.key()).to_string());
-        match error {
-            Error::Stale(stale) => AnyError::Stale(AnyStale::from_ref(stale)),
-            Error::KeyNotUnique { rows_affected, .. } => AnyError::KeyNotUnique {
-                table,
-                key,
-                rows_affected: *rows_affected,
-                message,
-            },
-            Error::VersionOverflow { .. } => AnyError::VersionOverflow {
-                table,
-                key,
-                message,
-            },
-            Error::VersionNotStored { .. } => AnyError::VersionNotStored {
-                table,
-                key,
-                message,
-            },
-        }
-    }
-}
-
 /// Why a versioned write did not succeed. Returned by [`Update::check`](crate::Update::check)
 /// and [`Delete::check`](crate::Delete::check).
 ///
@@ -756,10 +631,17 @@ pub struct RunError {
 }
 
 enum Cause {
-    // The text form for every row type, and the typed one for `check_of::<T>()`.
-    Check(AnyError, Box<dyn std::any::Any + Send + Sync>),
+    // The message and stale details for every row type, and the typed error for `check_of`.
+    Check {
+        message: String,
+        stale: Option<AnyStale>,
+        typed: Box<dyn std::any::Any + Send + Sync>,
+    },
     Driver(Box<dyn std::error::Error + Send + Sync + 'static>),
-    NotFound { table: Table, key: String },
+    NotFound {
+        table: Table,
+        key: String,
+    },
     Refused(Refusal),
 }
 
@@ -829,16 +711,7 @@ impl RunError {
     /// current version.
     pub fn stale(&self) -> Option<&AnyStale> {
         match &*self.cause {
-            Cause::Check(error, _) => error.as_stale(),
-            _ => None,
-        }
-    }
-
-    /// The check's outcome when it was not success: stale, a key that is not unique, a version
-    /// that cannot move on.
-    pub fn check_error(&self) -> Option<&AnyError> {
-        match &*self.cause {
-            Cause::Check(error, _) => Some(error),
+            Cause::Check { stale, .. } => stale.as_ref(),
             _ => None,
         }
     }
@@ -858,7 +731,7 @@ impl RunError {
     /// ```
     pub fn check_of<T: Optimistic + 'static>(&self) -> Option<&Error<T>> {
         match &*self.cause {
-            Cause::Check(_, typed) => typed.downcast_ref(),
+            Cause::Check { typed, .. } => typed.downcast_ref(),
             _ => None,
         }
     }
@@ -913,11 +786,16 @@ impl<T: Optimistic + 'static> From<Error<T>> for RunError {
         } else {
             Kind::Other
         };
-        let text = AnyError::from_ref(&error);
+        // Rendered before the row type is forgotten, which the messages need.
+        let cause = Cause::Check {
+            message: error.to_string(),
+            stale: error.as_stale().map(AnyStale::from_ref),
+            typed: Box::new(error),
+        };
         RunError {
             kind,
             attempts: 1,
-            cause: Box::new(Cause::Check(text, Box::new(error))),
+            cause: Box::new(cause),
         }
     }
 }
@@ -943,7 +821,7 @@ impl fmt::Display for RunError {
             write!(f, "gave up after {} attempts: ", self.attempts)?;
         }
         match &*self.cause {
-            Cause::Check(error, _) => fmt::Display::fmt(error, f),
+            Cause::Check { message, .. } => f.write_str(message),
             Cause::Driver(error) => match self.kind {
                 Kind::OutcomeUnknown => write!(
                     f,
@@ -964,7 +842,7 @@ impl fmt::Debug for RunError {
             .field("kind", &self.kind)
             .field("attempts", &self.attempts);
         match &*self.cause {
-            Cause::Check(error, _) => debug.field("check", error),
+            Cause::Check { message, .. } => debug.field("check", message),
             Cause::Driver(error) => debug.field("driver", error),
             Cause::NotFound { table, key } => debug.field("table", table).field("key", key),
             Cause::Refused(refusal) => debug.field("refusal", refusal),
@@ -979,7 +857,7 @@ impl std::error::Error for RunError {
             Cause::Driver(error) => Some(&**error),
             Cause::Refused(refusal) => Some(&**refusal),
             // The message already is the check's: no source repeats it.
-            Cause::Check(..) | Cause::NotFound { .. } => None,
+            Cause::Check { .. } | Cause::NotFound { .. } => None,
         }
     }
 }

@@ -214,7 +214,7 @@ mod version;
 pub use batch::{Batch, BatchIncomplete, BatchOutcome, WrittenRows};
 pub use dialect::Dialect;
 pub use error::{
-    AnyError, AnyStale, ColumnError, Error, Kind, Operation, Refusal, RunError, Stale, StaleReason,
+    AnyStale, ColumnError, Error, Kind, Operation, Refusal, RunError, Stale, StaleReason,
 };
 pub use model::Optimistic;
 pub use row::{DriverRow, FromRow, GetColumn};
