@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use optimistic_core::{Policy, RunError, Version, driver, optimistic};
+use optimistic_core::{Batch, Optimistic, Policy, RunError, Version, driver, optimistic};
 use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime, runtime};
 use optimistic_tests::sqlite::TempSqlite;
 use sqlx::Pool;
@@ -211,6 +211,20 @@ fn the_helpers_run_in_spawned_tasks() {
         assert_eq!(
             policy.escalation_counts().map(|counts| counts.optimistic),
             Some(1)
+        );
+
+        // The helpers beside the runner: the explained update, the batch, the list read.
+        let helpers = tokio::spawn(async move {
+            let mut account: Account = driver::fetch_by_key(&pool, &1).await?.ok_or("no 1")?;
+            account.balance += 1;
+            account.version = driver::execute_explained(&pool, &account.update()).await?;
+            let outcome = driver::execute_batch(&pool, &Batch::new([&account])).await?;
+            let listed: Vec<Account> = driver::fetch_all(&pool, &Account::select()).await?;
+            Ok::<_, RunError>((outcome.written.len(), listed.len()))
+        });
+        assert_eq!(
+            helpers.await.expect("the task").expect("the helpers"),
+            (1, 1)
         );
     });
 }
