@@ -410,10 +410,13 @@ pub(crate) fn inserted<T: Optimistic>(role: Role) -> bool {
 }
 
 pub(crate) fn insert<T: Optimistic>(row: &T) -> InsertStatement {
+    insert_many(std::slice::from_ref(row))
+}
+
+/// One `INSERT` of every row, `VALUES (..), (..)`, versions as the rows hold them.
+pub(crate) fn insert_many<T: Optimistic>(rows: &[T]) -> InsertStatement {
     let table = T::TABLE;
     let inserted = inserted::<T>;
-    let mut values = Vec::with_capacity(table.columns().len());
-    row.visit_values(inserted, |_, value| values.push(Expr::from(value)));
     let mut statement = Query::insert();
     statement.into_table(table.table_name()).columns(
         table
@@ -422,9 +425,24 @@ pub(crate) fn insert<T: Optimistic>(row: &T) -> InsertStatement {
             .filter(|column| inserted(column.role()))
             .map(|column| column.name()),
     );
-    // Cannot fail: one value per column, as `visit_values` visits every column once.
-    let _ = statement.values(values);
+    for row in rows {
+        let mut values = Vec::with_capacity(table.columns().len());
+        row.visit_values(inserted, |_, value| values.push(Expr::from(value)));
+        // Cannot fail: one value per column, as `visit_values` visits every column once.
+        let _ = statement.values(values);
+    }
     statement
+}
+
+/// How many rows one [`insert_many`] statement may hold: SQLite binds at most 32,766 values
+/// to a statement (PostgreSQL and MySQL 65,535), so every database takes this many.
+pub(crate) fn rows_per_insert<T: Optimistic>() -> usize {
+    const MAX_BOUND_VALUES: usize = 32_766;
+    let columns = T::TABLE.columns().iter();
+    let per_row = columns
+        .filter(|column| inserted::<T>(column.role()))
+        .count();
+    (MAX_BOUND_VALUES / per_row.max(1)).max(1)
 }
 
 /// Which data columns an update writes.

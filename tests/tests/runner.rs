@@ -139,6 +139,14 @@ macro_rules! scenario {
         let locked: Account = $run!(driver::fetch_for_update($d, &6)).unwrap().unwrap();
         assert_eq!(locked.version, Version::from(2));
 
+        // insert_many: one statement for the rows, versions as they hold them
+        let many = [account(7, 70), account(8, 80)];
+        assert_eq!($run!(driver::insert_many($d, &many)).unwrap(), 2);
+        let eight: Account = $run!(driver::fetch_by_key($d, &8)).unwrap().unwrap();
+        assert_eq!(eight, many[1]);
+        $run!(driver::delete($d, &many[0])).unwrap();
+        $run!(driver::delete($d, &many[1])).unwrap();
+
         // fetch_all: the rows of a filtered select, in order
         let listed: Vec<Account> = $run!(driver::fetch_all(
             $d,
@@ -301,6 +309,20 @@ fn rusqlite_connection() {
     let connection = db.connect();
     scenario!(&connection, now);
     duplicate_key!(&connection, now);
+}
+
+/// `insert_many` splits what one statement cannot bind: 20,000 rows of 4 columns are 80,000
+/// values, over SQLite's limit of 32,766, so it sends three statements (one would fail with
+/// "too many SQL variables").
+#[test]
+fn insert_many_splits_rows_into_statements_the_database_can_bind() {
+    let db = TempSqlite::new(ACCOUNTS);
+    let connection = db.connect();
+    let rows: Vec<Account> = (1..=20_000).map(|id| account(id, id)).collect();
+    assert_eq!(driver::insert_many(&connection, &rows).unwrap(), 20_000);
+    let stored: Vec<Account> =
+        driver::fetch_all(&connection, Account::select().order_by("id", Order::Asc)).unwrap();
+    assert_eq!(stored, rows);
 }
 
 #[test]

@@ -6,8 +6,8 @@
 //! of their own in this module, and hold nothing else.
 //!
 //! The helpers, the same for every driver:
-//! - [`insert`] a new row; [`update`] and [`touch`] a row with the version check, storing its
-//!   new version in it; [`delete`] it with the check;
+//! - [`insert`] a new row, or [`insert_many`] rows; [`update`] and [`touch`] a row with the
+//!   version check, storing its new version in it; [`delete`] it with the check;
 //! - [`fetch_by_key`] a row into the struct, or [`fetch_for_update`] it under a row lock;
 //!   [`fetch_all`] the rows of a filtered `T::select()`;
 //! - [`execute`] a versioned statement you built (and may have changed);
@@ -335,6 +335,55 @@ pub fn insert<D: Driver, T: Optimistic + 'static>(
     finish::<D, _>(async move {
         driver.execute(sql, values).await.map_err(error::<D>)?;
         Ok(())
+    })
+}
+
+/// `INSERT`s every row, versions as the rows hold them (as [`insert`] does): one statement per
+/// chunk of rows (thousands; as many as the database binds values for), all on one connection.
+/// Returns how many rows were inserted. A failure stops at its chunk, with the chunks before
+/// it inserted: for all-or-nothing, run it on a transaction and roll back on error.
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), optimistic_core::RunError> {
+/// use optimistic_core::{optimistic, driver, Optimistic, Version};
+///
+/// #[optimistic(table = "seats")]
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct Seat { id: i64, is_booked: bool, version: Version }
+///
+/// # let connection = rusqlite::Connection::open_in_memory().unwrap();
+/// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").unwrap();
+/// let seats: Vec<Seat> = (1..=300)
+///     .map(|id| Seat { id, is_booked: false, version: Version::INITIAL })
+///     .collect();
+/// assert_eq!(driver::insert_many(&connection, &seats)?, 300);
+/// let all: Vec<Seat> = driver::fetch_all(&connection, &Seat::select())?;
+/// assert_eq!(all.len(), 300);
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
+pub fn insert_many<'r, D, T>(
+    mut driver: D,
+    rows: &'r [T],
+) -> Finish<D, impl Future<Output = Result<u64, RunError>> + use<'r, D, T>>
+where
+    D: Driver,
+    T: Optimistic + 'static,
+{
+    let dialect = driver.dialect();
+    finish::<D, _>(async move {
+        let mut lent = driver.acquire().await.map_err(error::<D>)?;
+        let connection = &mut *lent;
+        let mut inserted = 0;
+        for chunk in rows.chunks(crate::statement::rows_per_insert::<T>()) {
+            let (sql, values) = render(dialect, &crate::statement::insert_many(chunk));
+            let rows = connection.execute(sql.into(), values).await;
+            inserted += rows.map_err(error::<D::Connection>)?;
+        }
+        Ok(inserted)
     })
 }
 
