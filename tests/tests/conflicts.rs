@@ -57,7 +57,23 @@ fn changed_then_deleted(db: &mut impl Db) {
 
 // On PostgreSQL in the same statement, elsewhere through the read that follows a stale update;
 // by hand for the `mysql` crate, which core has no driver for.
-optimistic_tests::through_every_driver!(changed_then_deleted);
+optimistic_tests::through_every_driver!(changed_then_deleted, duplicate_keys_are_never_success);
+
+/// Two rows share a key (no primary key): the explained update says so instead of succeeding.
+fn duplicate_keys_are_never_success(db: &mut impl Db) {
+    db.batch(&SEATS.replace("BIGINT PRIMARY KEY", "BIGINT"));
+    db.insert(&Seat::free(1));
+    db.insert(&Seat::free(1));
+    let error = db.run_explained(&Seat::free(1).update()).unwrap_err();
+    assert!(
+        matches!(
+            error.check_of::<Seat>(),
+            Some(optimistic_core::Error::KeyNotUnique { .. })
+        ),
+        "{}: {error}",
+        db.label()
+    );
+}
 
 /// Any driver can do it by hand: run the stale error's probe, then explain the error.
 #[test]

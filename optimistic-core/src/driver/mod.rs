@@ -527,7 +527,8 @@ where
 /// row's current version, or [`StaleReason::Deleted`]. On PostgreSQL one statement does both
 /// (a data-modifying CTE, which also returns the new version of an `xmin` row); elsewhere a
 /// stale update is followed by a read of the row on the same connection, which may see a later
-/// state than the update did. The reason is left unknown when the row cannot tell it (a
+/// state than the update did. Rows that share the key are [`Error::KeyNotUnique`], never a
+/// success. The reason is left unknown when the row cannot tell it (a
 /// concurrent write committed while the update waited for the row; a NULL version the type
 /// cannot hold; the read failing after the update was refused).
 ///
@@ -576,12 +577,16 @@ where
                 .await
                 .map_err(error::<D::Connection>)?;
             let expected = update.expected();
-            let mut versions = rows.iter().map(Optimistic::version);
-            return match (versions.next(), versions.next()) {
+            let versions: Vec<T::Version> = rows.iter().map(Optimistic::version).collect();
+            return match versions.as_slice() {
+                [] => Err(explain(connection, update).await.into()),
+                [current] => Err(stale(update, Some(current.clone())).into()),
                 // The written row and the row as it was: the new version is the one that moved.
-                (Some(first), Some(second)) => Ok(if first == expected { second } else { first }),
-                (Some(current), None) => Err(stale(update, Some(current)).into()),
-                (None, _) => Err(explain(connection, update).await.into()),
+                [first, second] if (*first == expected) != (*second == expected) => {
+                    Ok(if *first == expected { second } else { first }.clone())
+                }
+                // More rows share the key: `KeyNotUnique`, never a success.
+                more => Ok(update.check(more.len() as u64)?),
             };
         }
         let (sql, values) = render_versioned(dialect, update);
