@@ -2,10 +2,11 @@
 //! must say the outcome is unknown (never "not applied"), so that nothing retries it blindly.
 //! A proxy between client and server (`optimistic_tests::proxy`) lets the statement through and
 //! drops the server's answer, then closes the connection; the row is then read back directly.
-//! On PostgreSQL and MariaDB when their variables are set.
+//! A read whose answer was lost wrote nothing, and says so: retryable. On PostgreSQL and
+//! MariaDB when their variables are set.
 
 use optimistic_core::resolve::{Resolution, resolve};
-use optimistic_core::{Kind, Policy, RunError, Version};
+use optimistic_core::{Kind, Optimistic, Policy, RunError, Version, driver};
 use optimistic_tests::db::{Db, SqlxDb, load_counters};
 use optimistic_tests::models::{COUNTERS, Counter, SEATS, Seat};
 use optimistic_tests::namespace::{MyDatabase, PgSchema, runtime};
@@ -343,4 +344,52 @@ fn mariadb_sqlx_unknown_outcome_is_not_retried_and_the_control_deposits_twice() 
         SqlxDb::mysql(&database),
         server_address(&database.url),
     );
+}
+
+/// A read whose answer is lost wrote nothing: it is retryable, never "outcome unknown". The
+/// lost writes above, through the same proxy, are the control that is.
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn postgres_lost_answer_to_a_read_is_retryable() {
+    use sqlx::Connection;
+    let schema = PgSchema::new();
+    setup(&mut SqlxDb::postgres(&schema));
+    let proxy = Proxy::start(server_address(&schema.url));
+    let options = schema.sqlx_options().host("127.0.0.1").port(proxy.port());
+    runtime().block_on(async {
+        let mut connection = sqlx::PgConnection::connect_with(&options).await.unwrap();
+        let seat: Option<Seat> = driver::fetch_by_key(&mut connection, &1).await.unwrap();
+        assert!(seat.is_some());
+        proxy.lose_answers();
+        let error = driver::fetch_by_key::<_, Seat>(&mut connection, &1)
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), Kind::Retryable, "{error}");
+    });
+}
+
+/// The same on MariaDB, through the list read.
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn mariadb_lost_answer_to_a_read_is_retryable() {
+    use sqlx::Connection;
+    let database = MyDatabase::new();
+    setup(&mut SqlxDb::mysql(&database));
+    let proxy = Proxy::start(server_address(&database.url));
+    let options = database.sqlx_options().host("127.0.0.1").port(proxy.port());
+    runtime().block_on(async {
+        let mut connection = sqlx::MySqlConnection::connect_with(&options).await.unwrap();
+        let seats: Vec<Seat> = driver::fetch_all(&mut connection, &Seat::select())
+            .await
+            .unwrap();
+        assert_eq!(seats.len(), 2);
+        proxy.lose_answers();
+        let error = driver::fetch_all::<_, Seat>(&mut connection, &Seat::select())
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), Kind::Retryable, "{error}");
+    });
 }

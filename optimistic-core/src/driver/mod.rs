@@ -428,7 +428,9 @@ pub fn delete<D: Driver, T: Optimistic + 'static>(
     })
 }
 
-/// Reads the row with `key` into a `T`; `None` when there is none.
+/// Reads the row with `key` into a `T`; `None` when there is none. A read writes nothing: a
+/// connection lost during it is [`Kind::Retryable`], never [`Kind::OutcomeUnknown`] (as for
+/// [`fetch_for_update`] and [`fetch_all`]).
 pub fn fetch_by_key<'k, D, T>(
     mut driver: D,
     key: &'k T::Key,
@@ -495,10 +497,8 @@ where
 {
     let (sql, values) = render(driver.dialect(), select);
     finish::<D, _>(async move {
-        driver
-            .fetch_all(sql.into(), values)
-            .await
-            .map_err(error::<D>)
+        let read = driver.fetch_all(sql.into(), values).await;
+        read.map_err(|failed| error::<D>(failed).before_commit())
     })
 }
 
@@ -698,7 +698,8 @@ where
     })
 }
 
-/// The read of a read-modify-write, locked (`FOR UPDATE`) for an escalated attempt.
+/// The read of a read-modify-write, locked (`FOR UPDATE`) for an escalated attempt. A read
+/// writes nothing, so a connection lost during it is retryable, never an unknown outcome.
 pub(crate) async fn read_by_key<D, T>(
     driver: &mut D,
     key: &T::Key,
@@ -714,7 +715,8 @@ where
     } else {
         cached::select_by_key::<T>(key, dialect)
     };
-    driver.fetch_optional(sql, values).await.map_err(error::<D>)
+    let read = driver.fetch_optional(sql, values).await;
+    read.map_err(|failed| error::<D>(failed).before_commit())
 }
 
 /// The versioned update of `row`, which is left as it is: the version it now has, or why not.
