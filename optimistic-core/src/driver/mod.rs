@@ -605,7 +605,7 @@ where
 /// A row still at the expected version explains nothing: a write committed while the update
 /// waited for the row.
 fn stale<T: Optimistic>(update: &Update<T>, current: Option<T::Version>) -> Error<T> {
-    let stale = Stale::new(update.key().clone(), update.expected(), update.operation());
+    let stale = unexplained(update);
     Error::Stale(match current {
         Some(current) if current == update.expected() => stale,
         current => stale.explain(current),
@@ -621,12 +621,13 @@ where
     match read_by_key::<C, T>(connection, update.key(), false).await {
         Ok(row) => stale(update, row.as_ref().map(Optimistic::version)),
         // The update was refused; only why is unknown.
-        Err(_) => Error::Stale(Stale::new(
-            update.key().clone(),
-            update.expected(),
-            update.operation(),
-        )),
+        Err(_) => Error::Stale(unexplained(update)),
     }
+}
+
+/// `update` went stale, for a reason nobody knows.
+fn unexplained<T: Optimistic>(update: &Update<T>) -> Stale<T> {
+    Stale::new(update.key().clone(), update.expected(), update.operation())
 }
 
 /// Runs a [`Batch`]: one statement on PostgreSQL, one per row elsewhere, all on one

@@ -163,24 +163,24 @@ impl Driver for &Memory {
 
     fn fetch_optional<T: ReadRow<Memory>>(
         &mut self,
-        sql: Cow<'static, str>,
-        values: Values,
+        _: Cow<'static, str>,
+        _: Values,
     ) -> impl Future<Output = Result<Option<T>, Lost>> {
-        ready(self.read::<T>(sql, values).map(Some))
+        ready(self.read::<T>().map(Some))
     }
 
     fn fetch_all<T: ReadRow<Memory>>(
         &mut self,
-        sql: Cow<'static, str>,
-        values: Values,
+        _: Cow<'static, str>,
+        _: Values,
     ) -> impl Future<Output = Result<Vec<T>, Lost>> {
-        ready(self.read::<T>(sql, values).map(|row| vec![row]))
+        ready(self.read::<T>().map(|row| vec![row]))
     }
 }
 
 impl Memory {
     /// The one stored row, as every read sees it.
-    fn read<T: ReadRow<Memory>>(&self, _: Cow<'static, str>, _: Values) -> Result<T, Lost> {
+    fn read<T: ReadRow<Memory>>(&self) -> Result<T, Lost> {
         let (balance, token, version) = *self.stored.borrow();
         let row = Row(vec![
             ("id", 1_i64.into()),
