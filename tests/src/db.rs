@@ -1,199 +1,62 @@
 //! One blocking facade over every driver, so a scenario is written once and runs through all
-//! of them. Each implementation runs the versioned statements through that driver's helper in
-//! `optimistic_core` (or, for the `mysql` crate, which core has no helper for, binds by hand).
+//! of them. For the drivers core supports, [`DriverDb`] runs everything through the library's
+//! own helpers (`optimistic_core::driver`), written once for all of them; only the connection
+//! and the DDL runner differ. The `mysql` crate, which core has no driver for, is bound by hand
+//! in [`MysqlDb`], as a user of any other driver would.
 
+use std::fmt::Display;
+use std::future::Future;
 use std::path::Path;
 
+use optimistic_core::driver::{self, Backend, BackendError, Driver, Finish, ReadRow, Runtime as _};
 use optimistic_core::sea_query::{
-    MysqlQueryBuilder, QueryStatementWriter, SelectStatement, UpdateStatement, Value, Values,
+    Asterisk, Expr, Func, MysqlQueryBuilder, PostgresQueryBuilder, Query, QueryStatementWriter,
+    SelectStatement, SqliteQueryBuilder, UpdateStatement, Value, Values,
 };
 use optimistic_core::{
     Batch, BatchOutcome, DriverRow, FromRow, GetColumn, Optimistic, RunError, Update, Version,
     VersionedStatement, WriteToken,
 };
-use sea_query_sqlx::SqlxBinder;
-use sqlx::{Connection, Row};
 use tokio::runtime::Runtime;
 
-use crate::models::Seat;
-use crate::namespace::{Dialect, MyDatabase, PgSchema, runtime};
+use crate::models::{Counted, Passenger, Seat};
+use crate::namespace::{Dialect, MyDatabase, PgSchema, multi_thread_runtime, runtime};
 
 /// What a run of a versioned statement gives through a facade.
 pub type Outcome<S> = Result<<S as VersionedStatement>::Output, RunError>;
 
-/// What a fast-path write gives through a facade.
-pub type FastOutcome<O> = Result<O, RunError>;
-
-/// The library's helpers for one facade: the writes and the key read go through
-/// `optimistic_core::driver` on the facade's driver; `$finish` waits for a call (a runtime's
-/// `block_on` for async drivers, nothing for blocking ones).
-macro_rules! library_helpers {
-    (|$this:ident| $driver:expr, |$call:ident| $finish:expr, $passenger:ty) => {
-        fn insert<T: Optimistic + 'static>(&mut self, row: &T) {
-            let label = self.label();
-            let $this = self;
-            let $call = optimistic_core::driver::insert($driver, row);
-            let outcome: Result<(), RunError> = $finish;
-            outcome.unwrap_or_else(|error| panic!("{label}: insert: {error}"));
-        }
-
-        fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-            self.fetch(&T::select_by_key(key), kinds)
-        }
-
-        fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S>
-        where
-            S::Row: 'static,
-        {
-            let $this = self;
-            let $call = optimistic_core::driver::execute($driver, statement);
-            $finish
-        }
-
-        fn update_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> FastOutcome<()> {
-            let $this = self;
-            let $call = optimistic_core::driver::update($driver, row);
-            $finish
-        }
-
-        fn touch_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> FastOutcome<()> {
-            let $this = self;
-            let $call = optimistic_core::driver::touch($driver, row);
-            $finish
-        }
-
-        fn delete_fast<T: Optimistic + 'static>(&mut self, row: &T) -> FastOutcome<()> {
-            let $this = self;
-            let $call = optimistic_core::driver::delete($driver, row);
-            $finish
-        }
-
-        fn run_batch(&mut self, batch: &Batch<Seat>) -> Result<BatchOutcome<Seat>, RunError> {
-            let $this = self;
-            let $call = optimistic_core::driver::execute_batch($driver, batch);
-            $finish
-        }
-
-        fn run_explained(&mut self, update: &Update<Seat>) -> Result<Version, RunError> {
-            let $this = self;
-            let $call = optimistic_core::driver::execute_explained($driver, update);
-            $finish
-        }
-
-        fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger> {
-            let label = self.label();
-            let $this = self;
-            let $call = optimistic_core::driver::fetch_by_key::<_, $passenger>($driver, &id);
-            let outcome: Result<Option<$passenger>, RunError> = $finish;
-            outcome
-                .unwrap_or_else(|error| panic!("{label}: {error}"))
-                .map(Into::into)
-        }
-    };
-}
-
-/// The type to decode a column as.
-#[derive(Clone, Copy, Debug)]
-pub enum Kind {
-    /// `BIGINT`.
-    Int,
-    /// `BOOLEAN`.
-    Bool,
-    /// Nullable text.
-    Text,
-    /// The version column, decoded through the driver's `Version` support.
-    Version,
-    /// A write token column, decoded through the driver's `WriteToken` support.
-    Token,
-}
-
-/// A decoded column.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Cell {
-    /// `BIGINT`.
-    Int(i64),
-    /// `BOOLEAN`.
-    Bool(bool),
-    /// Nullable text.
-    Text(Option<String>),
-    /// A version.
-    Version(Version),
-    /// A write token.
-    Token(WriteToken),
-}
-
-impl Cell {
-    /// The integer, or a panic naming what it was instead.
-    pub fn int(&self) -> i64 {
-        match self {
-            Cell::Int(value) => *value,
-            other => panic!("expected an integer, got {other:?}"),
-        }
-    }
-    /// The boolean.
-    pub fn bool(&self) -> bool {
-        match self {
-            Cell::Bool(value) => *value,
-            other => panic!("expected a boolean, got {other:?}"),
-        }
-    }
-    /// The text.
-    pub fn text(&self) -> Option<String> {
-        match self {
-            Cell::Text(value) => value.clone(),
-            other => panic!("expected text, got {other:?}"),
-        }
-    }
-    /// The version.
-    pub fn version(&self) -> Version {
-        match self {
-            Cell::Version(value) => *value,
-            other => panic!("expected a version, got {other:?}"),
-        }
-    }
-    /// The write token.
-    pub fn token(&self) -> WriteToken {
-        match self {
-            Cell::Token(value) => *value,
-            other => panic!("expected a write token, got {other:?}"),
-        }
-    }
-}
-
-/// A connection to a test database through one driver. Setup failures panic: they are bugs in
-/// the test, not outcomes under test.
+/// A connection to a test database through one driver. Setup failures and failed reads panic:
+/// they are bugs in the test, not outcomes under test.
 pub trait Db {
     /// The driver's name, for messages.
     fn label(&self) -> &'static str;
     /// The SQL flavour, for DDL.
     fn dialect(&self) -> Dialect;
-    /// Runs DDL or other plain SQL.
+    /// Runs DDL or other plain SQL, one or more `;`-separated statements.
     fn batch(&mut self, sql: &str);
     /// Inserts a row through the driver.
     fn insert<T: Optimistic + 'static>(&mut self, row: &T);
-    /// Runs a `SELECT` and decodes each row's columns as `kinds`.
-    fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>>;
-    /// Reads the rows with `key` through the cached `SELECT .. WHERE key` (the driver's helper
-    /// where core has one), decoding each row's columns as `kinds`.
-    fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>>;
-    /// Runs a versioned statement and checks it, through the driver's helper.
+    /// Reads the rows of a select into `T` (`driver::fetch_all`).
+    fn fetch_all<T: Model>(&mut self, select: &SelectStatement) -> Vec<T>;
+    /// Reads the row with `key` (`driver::fetch_by_key`).
+    fn fetch_by_key<T: Model>(&mut self, key: &T::Key) -> Option<T>;
+    /// Runs a versioned statement and checks it (`driver::execute`).
     fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S>
     where
         S::Row: 'static;
-    /// `row.update()` through the driver's cached fast path (`update(connection, &mut row)`),
-    /// which stores the new version in the row.
-    fn update_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> FastOutcome<()>;
-    /// `row.touch()` through the driver's cached fast path (`touch(connection, &mut row)`).
-    fn touch_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> FastOutcome<()>;
-    /// `row.delete()` through the driver's cached fast path (`delete(connection, &row)`).
-    fn delete_fast<T: Optimistic + 'static>(&mut self, row: &T) -> FastOutcome<()>;
+    /// `update(connection, &mut row)`, which stores the new version in the row.
+    fn update_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> Result<(), RunError>;
+    /// `touch(connection, &mut row)`.
+    fn touch_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> Result<(), RunError>;
+    /// `delete(connection, &row)`.
+    fn delete_fast<T: Optimistic + 'static>(&mut self, row: &T) -> Result<(), RunError>;
     /// Runs a batch of seats through `driver::execute_batch`.
     fn run_batch(&mut self, batch: &Batch<Seat>) -> Result<BatchOutcome<Seat>, RunError>;
     /// Runs a seat's update through `driver::execute_explained`.
     fn run_explained(&mut self, update: &Update<Seat>) -> Result<Version, RunError>;
-    /// Reads a [`Passenger`](crate::models::Passenger) into the struct through the driver's
-    /// `fetch_by_key` (or, for a driver core has no helper for, its own `GetColumn`).
-    fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger>;
+    /// Reads a [`Passenger`] by key (Diesel reads its own mapping of the table, which cannot
+    /// skip a field, and converts it).
+    fn read_passenger(&mut self, id: i64) -> Option<Passenger>;
     /// Runs any update as is, returning the rows it affected: the naive, unchecked path.
     fn run_plain(&mut self, statement: &UpdateStatement) -> u64;
     /// Whether "rows affected" counts matched rows (true) or only changed ones (MySQL without
@@ -201,107 +64,302 @@ pub trait Db {
     fn counts_matched_rows(&self) -> bool {
         true
     }
+    /// How many rows a select returns.
+    fn count(&mut self, select: &SelectStatement) -> u64 {
+        let mut counted = Query::select();
+        counted
+            .expr_as(Func::count(Expr::col(Asterisk)), "total_rows")
+            .from_subquery(select.clone(), "counted");
+        let rows = self.fetch_all::<Counted>(&counted);
+        rows.first().map_or(0, |row| row.total_rows as u64)
+    }
 }
 
-/// sqlx on any of its databases, on one connection.
-pub struct SqlxDb<DB: sqlx::Database> {
+/// Declares `Model` as every bound listed, and implements it for every type that has them.
+macro_rules! model {
+    ($($bound:path),*) => {
+        /// A mapped struct every facade reads: core's `ReadRow` for each driver, and the
+        /// generated `FromRow` on the `mysql` facade's row.
+        pub trait Model: $($bound +)* {}
+        impl<T: $($bound +)*> Model for T {}
+    };
+}
+model!(
+    ReadRow<sqlx::Postgres>,
+    ReadRow<sqlx::MySql>,
+    ReadRow<sqlx::Sqlite>,
+    ReadRow<rusqlite::Connection>,
+    ReadRow<tokio_postgres::Client>,
+    ReadRow<postgres::Client>,
+    ReadRow<sea_orm::DatabaseConnection>,
+    ReadRow<diesel::PgConnection>,
+    ReadRow<diesel::MysqlConnection>,
+    ReadRow<diesel::SqliteConnection>,
+    ReadRow<diesel_async::AsyncPgConnection>,
+    ReadRow<diesel_async::AsyncMysqlConnection>,
+    ReadRow<AsyncSqlite>,
+    FromRow<MysqlRow>
+);
+
+/// diesel-async's wrapper that runs a synchronous connection on a blocking thread.
+pub type AsyncSqlite =
+    diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>;
+
+/// A connection of a driver core supports, with the runtime that drives it.
+pub struct DriverDb<C> {
+    connection: C,
     runtime: Runtime,
-    connection: DB::Connection,
     label: &'static str,
     dialect: Dialect,
 }
 
-impl SqlxDb<sqlx::Postgres> {
+/// Connects on `runtime` (async drivers) or in it (blocking ones).
+fn open<C, E: Display>(
+    runtime: Runtime,
+    label: &'static str,
+    dialect: Dialect,
+    connect: impl Future<Output = Result<C, E>>,
+) -> DriverDb<C> {
+    let connection =
+        (runtime.block_on(connect)).unwrap_or_else(|error| panic!("{label}: connect: {error}"));
+    DriverDb {
+        connection,
+        runtime,
+        label,
+        dialect,
+    }
+}
+
+/// Connected without a fallible step (the namespace's connectors panic themselves).
+async fn ready<C>(connection: C) -> Result<C, std::convert::Infallible> {
+    Ok(connection)
+}
+
+/// `sql` and its values for `dialect`.
+fn build(dialect: Dialect, statement: &impl QueryStatementWriter) -> (String, Values) {
+    match dialect {
+        Dialect::Postgres => statement.build(PostgresQueryBuilder),
+        Dialect::Mysql => statement.build(MysqlQueryBuilder),
+        Dialect::Sqlite => statement.build(SqliteQueryBuilder),
+    }
+}
+
+/// Any statement through the driver trait's `execute`, unchecked.
+fn execute_plain<D: Driver>(
+    mut driver: D,
+    (sql, values): (String, Values),
+) -> Finish<D, impl Future<Output = Result<u64, BackendError<D>>>> {
+    let future = async move { driver.execute(sql.into(), values).await };
+    <<D::Backend as Backend>::Runtime>::finish(future)
+}
+
+/// sqlx, on one connection per database.
+pub struct SqlxDb;
+
+impl SqlxDb {
     /// sqlx on the test schema.
-    pub fn postgres(schema: &PgSchema) -> Self {
-        let runtime = runtime();
-        let connection = runtime
-            .block_on(sqlx::PgConnection::connect_with(&schema.sqlx_options()))
-            .expect("connect to PostgreSQL with sqlx");
-        SqlxDb {
-            runtime,
-            connection,
-            label: "sqlx-postgres",
-            dialect: Dialect::Postgres,
-        }
+    pub fn postgres(schema: &PgSchema) -> DriverDb<sqlx::PgConnection> {
+        sqlx("sqlx-postgres", Dialect::Postgres, schema.sqlx_options())
     }
-}
 
-impl SqlxDb<sqlx::Postgres> {
     /// sqlx on the test schema, through a proxy on `port` of 127.0.0.1.
-    pub fn postgres_via(schema: &PgSchema, port: u16) -> Self {
-        let runtime = runtime();
+    pub fn postgres_via(schema: &PgSchema, port: u16) -> DriverDb<sqlx::PgConnection> {
         let options = schema.sqlx_options().host("127.0.0.1").port(port);
-        let connection = runtime
-            .block_on(sqlx::PgConnection::connect_with(&options))
-            .expect("connect to PostgreSQL through the proxy");
-        SqlxDb {
-            runtime,
-            connection,
-            label: "sqlx-postgres (proxied)",
-            dialect: Dialect::Postgres,
-        }
+        sqlx("sqlx-postgres (proxied)", Dialect::Postgres, options)
     }
-}
 
-impl SqlxDb<sqlx::MySql> {
-    /// sqlx on the test database, through a proxy on `port` of 127.0.0.1.
-    pub fn mysql_via(database: &MyDatabase, port: u16) -> Self {
-        let runtime = runtime();
-        let options = database.sqlx_options().host("127.0.0.1").port(port);
-        let connection = runtime
-            .block_on(sqlx::MySqlConnection::connect_with(&options))
-            .expect("connect to MySQL through the proxy");
-        SqlxDb {
-            runtime,
-            connection,
-            label: "sqlx-mysql (proxied)",
-            dialect: Dialect::Mysql,
-        }
-    }
-}
-
-impl SqlxDb<sqlx::MySql> {
     /// sqlx (which asks for found rows) on the test database.
-    pub fn mysql(database: &MyDatabase) -> Self {
-        let runtime = runtime();
-        let connection = runtime
-            .block_on(sqlx::MySqlConnection::connect_with(
-                &database.sqlx_options(),
-            ))
-            .expect("connect to MySQL with sqlx");
-        SqlxDb {
-            runtime,
-            connection,
-            label: "sqlx-mysql",
-            dialect: Dialect::Mysql,
-        }
+    pub fn mysql(database: &MyDatabase) -> DriverDb<sqlx::MySqlConnection> {
+        sqlx("sqlx-mysql", Dialect::Mysql, database.sqlx_options())
+    }
+
+    /// sqlx on the test database, through a proxy on `port` of 127.0.0.1.
+    pub fn mysql_via(database: &MyDatabase, port: u16) -> DriverDb<sqlx::MySqlConnection> {
+        let options = database.sqlx_options().host("127.0.0.1").port(port);
+        sqlx("sqlx-mysql (proxied)", Dialect::Mysql, options)
+    }
+
+    /// sqlx on a SQLite file, waiting up to 30 s for locks.
+    pub fn sqlite(path: &Path) -> DriverDb<sqlx::SqliteConnection> {
+        let options = crate::sqlite::sqlx_options(path);
+        sqlx("sqlx-sqlite", Dialect::Sqlite, options)
     }
 }
 
-impl SqlxDb<sqlx::Sqlite> {
-    /// sqlx on a SQLite file.
-    pub fn sqlite(path: &Path) -> Self {
-        let runtime = runtime();
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(path)
-            .busy_timeout(std::time::Duration::from_secs(30));
-        let connection = runtime
-            .block_on(sqlx::SqliteConnection::connect_with(&options))
-            .expect("open SQLite with sqlx");
-        SqlxDb {
-            runtime,
-            connection,
-            label: "sqlx-sqlite",
-            dialect: Dialect::Sqlite,
-        }
+fn sqlx<C: sqlx::Connection>(
+    label: &'static str,
+    dialect: Dialect,
+    options: C::Options,
+) -> DriverDb<C> {
+    use sqlx::ConnectOptions;
+    open(
+        runtime(),
+        label,
+        dialect,
+        async move { options.connect().await },
+    )
+}
+
+/// rusqlite on a SQLite file.
+pub struct RusqliteDb;
+
+impl RusqliteDb {
+    /// Opens the file, waiting up to 30 s for locks.
+    pub fn open(path: &Path) -> DriverDb<rusqlite::Connection> {
+        let connection = ready(crate::sqlite::connect(path));
+        open(runtime(), "rusqlite", Dialect::Sqlite, connection)
     }
 }
 
-/// The same `Db` implementation for each of sqlx's databases.
-macro_rules! sqlx_db {
-    ($database:ty, $builder:expr) => {
-        impl Db for SqlxDb<$database> {
+/// tokio-postgres, on the test schema.
+pub struct TokioPostgresDb;
+
+impl TokioPostgresDb {
+    /// Connects; the connection task runs on the facade's runtime.
+    pub fn connect(schema: &PgSchema) -> DriverDb<tokio_postgres::Client> {
+        let config = schema.client_config();
+        let connect = async {
+            let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+            tokio::spawn(connection);
+            Ok::<_, tokio_postgres::Error>(client)
+        };
+        open(runtime(), "tokio-postgres", Dialect::Postgres, connect)
+    }
+}
+
+/// The blocking postgres client, on the test schema.
+pub struct BlockingPostgresDb;
+
+impl BlockingPostgresDb {
+    /// Connects.
+    pub fn connect(schema: &PgSchema) -> DriverDb<postgres::Client> {
+        // The blocking client runs its own runtime, which must not start inside another's.
+        let client = postgres::Config::from(schema.client_config()).connect(postgres::NoTls);
+        open(runtime(), "postgres (blocking)", Dialect::Postgres, async {
+            client
+        })
+    }
+}
+
+/// SeaORM 2 on one of its sqlx backends, through a pool of one connection (so that `BEGIN` and
+/// the statements after it share it).
+pub struct SeaOrmDb;
+
+impl SeaOrmDb {
+    /// SeaORM on the test schema.
+    pub fn postgres(schema: &PgSchema) -> DriverDb<sea_orm::DatabaseConnection> {
+        let options = schema.sqlx_options();
+        sea_orm::<sqlx::Postgres>("sea-orm-postgres", Dialect::Postgres, options)
+    }
+
+    /// SeaORM on the test database.
+    pub fn mysql(database: &MyDatabase) -> DriverDb<sea_orm::DatabaseConnection> {
+        let options = database.sqlx_options();
+        sea_orm::<sqlx::MySql>("sea-orm-mysql", Dialect::Mysql, options)
+    }
+
+    /// SeaORM on a SQLite file.
+    pub fn sqlite(path: &Path) -> DriverDb<sea_orm::DatabaseConnection> {
+        let options = crate::sqlite::sqlx_options(path);
+        sea_orm::<sqlx::Sqlite>("sea-orm-sqlite", Dialect::Sqlite, options)
+    }
+}
+
+fn sea_orm<DB: sqlx::Database>(
+    label: &'static str,
+    dialect: Dialect,
+    options: <DB::Connection as sqlx::Connection>::Options,
+) -> DriverDb<sea_orm::DatabaseConnection>
+where
+    sea_orm::DatabaseConnection: From<sqlx::Pool<DB>>,
+{
+    let pool = sqlx::pool::PoolOptions::<DB>::new().max_connections(1);
+    let connect = pool.connect_with(options);
+    open(runtime(), label, dialect, async {
+        Ok::<_, sqlx::Error>(connect.await?.into())
+    })
+}
+
+/// Diesel, synchronous, on one connection.
+pub struct DieselDb;
+
+impl DieselDb {
+    /// Diesel on the test schema.
+    pub fn postgres(schema: &PgSchema) -> DriverDb<diesel::PgConnection> {
+        let connection = ready(schema.diesel_connection());
+        open(runtime(), "diesel-postgres", Dialect::Postgres, connection)
+    }
+
+    /// Diesel on the test database.
+    pub fn mysql(database: &MyDatabase) -> DriverDb<diesel::MysqlConnection> {
+        let connection = ready(database.diesel_connection());
+        open(runtime(), "diesel-mysql", Dialect::Mysql, connection)
+    }
+
+    /// Diesel on a SQLite file, waiting up to 30 s for locks.
+    pub fn sqlite(path: &Path) -> DriverDb<diesel::SqliteConnection> {
+        let connection = ready(crate::sqlite::diesel_connection(path));
+        open(runtime(), "diesel-sqlite", Dialect::Sqlite, connection)
+    }
+}
+
+/// diesel-async, on one connection, driven by its own runtime.
+pub struct DieselAsyncDb;
+
+impl DieselAsyncDb {
+    /// diesel-async (tokio-postgres underneath) on the test schema.
+    pub fn postgres(schema: &PgSchema) -> DriverDb<diesel_async::AsyncPgConnection> {
+        let connect = async { Ok::<_, String>(schema.diesel_async_connection().await) };
+        open(
+            runtime(),
+            "diesel-async-postgres",
+            Dialect::Postgres,
+            connect,
+        )
+    }
+
+    /// diesel-async (mysql_async underneath) on the test database.
+    pub fn mysql(database: &MyDatabase) -> DriverDb<diesel_async::AsyncMysqlConnection> {
+        let connect = async { Ok::<_, String>(database.diesel_async_connection().await) };
+        open(runtime(), "diesel-async-mysql", Dialect::Mysql, connect)
+    }
+
+    /// diesel-async's `SyncConnectionWrapper` on a SQLite file, waiting up to 30 s for locks;
+    /// its blocking thread needs a multi-thread runtime.
+    pub fn sqlite(path: &Path) -> DriverDb<AsyncSqlite> {
+        let connection = AsyncSqlite::new(crate::sqlite::diesel_connection(path));
+        let runtime = multi_thread_runtime();
+        open(
+            runtime,
+            "diesel-async-sqlite",
+            Dialect::Sqlite,
+            ready(connection),
+        )
+    }
+}
+
+/// Waits for an async driver's call.
+fn block_on<F: Future>(runtime: &Runtime, call: F) -> F::Output {
+    runtime.block_on(call)
+}
+
+/// A blocking driver's call, which has finished.
+fn done<T>(_: &Runtime, call: T) -> T {
+    call
+}
+
+/// Unwraps a facade's setup or read step: a failure there is a bug in the test.
+fn expect<T>(label: &str, step: &str, outcome: Result<T, impl Display>) -> T {
+    outcome.unwrap_or_else(|error| panic!("{label}: {step}: {error}"))
+}
+
+/// The `Db` of a driver core supports: every call is the library's helper on the connection,
+/// borrowed as the driver trait takes it, and waited for by `$finish` (`block_on` or `done`);
+/// `$batch` runs DDL with the driver's own API.
+macro_rules! driver_db {
+    ($connection:ty, [$($borrow:tt)+], $finish:ident, |$this:ident, $sql:ident| $batch:expr,
+     $passenger:ty) => {
+        impl Db for DriverDb<$connection> {
             fn label(&self) -> &'static str {
                 self.label
             }
@@ -310,442 +368,120 @@ macro_rules! sqlx_db {
                 self.dialect
             }
 
-            fn batch(&mut self, sql: &str) {
-                self.runtime
-                    .block_on(
-                        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-                            .execute(&mut self.connection),
-                    )
-                    .unwrap_or_else(|error| panic!("{sql}: {error}"));
+            fn batch(&mut self, $sql: &str) {
+                let $this = &mut *self;
+                expect($sql, "batch", $batch);
             }
 
-            fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-                let (sql, values) = select.build_sqlx($builder);
-                let rows = self
-                    .runtime
-                    .block_on(
-                        sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
-                            .fetch_all(&mut self.connection),
-                    )
-                    .expect("select with sqlx");
-                rows.iter()
-                    .map(|row| {
-                        kinds
-                            .iter()
-                            .enumerate()
-                            .map(|(i, kind)| {
-                                let cell = match kind {
-                                    Kind::Int => row.try_get(i).map(Cell::Int),
-                                    Kind::Bool => row.try_get(i).map(Cell::Bool),
-                                    Kind::Text => row.try_get(i).map(Cell::Text),
-                                    Kind::Version => row.try_get(i).map(Cell::Version),
-                                    Kind::Token => row.try_get(i).map(Cell::Token),
-                                };
-                                cell.unwrap_or_else(|error| panic!("decode column {i}: {error}"))
-                            })
-                            .collect()
-                    })
-                    .collect()
+            fn insert<T: Optimistic + 'static>(&mut self, row: &T) {
+                let inserted = driver::insert($($borrow)+ self.connection, row);
+                expect(self.label, "insert", $finish(&self.runtime, inserted))
             }
 
-            library_helpers!(
-                |this| &mut this.connection,
-                |call| this.runtime.block_on(call),
-                crate::models::Passenger
-            );
+            fn fetch_all<T: Model>(&mut self, select: &SelectStatement) -> Vec<T> {
+                let rows = driver::fetch_all($($borrow)+ self.connection, select);
+                expect(self.label, "select", $finish(&self.runtime, rows))
+            }
+
+            fn fetch_by_key<T: Model>(&mut self, key: &T::Key) -> Option<T> {
+                let row = driver::fetch_by_key($($borrow)+ self.connection, key);
+                expect(self.label, "select", $finish(&self.runtime, row))
+            }
+
+            fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S>
+            where
+                S::Row: 'static,
+            {
+                let run = driver::execute($($borrow)+ self.connection, statement);
+                $finish(&self.runtime, run)
+            }
+
+            fn update_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> Result<(), RunError> {
+                $finish(&self.runtime, driver::update($($borrow)+ self.connection, row))
+            }
+
+            fn touch_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> Result<(), RunError> {
+                $finish(&self.runtime, driver::touch($($borrow)+ self.connection, row))
+            }
+
+            fn delete_fast<T: Optimistic + 'static>(&mut self, row: &T) -> Result<(), RunError> {
+                $finish(&self.runtime, driver::delete($($borrow)+ self.connection, row))
+            }
+
+            fn run_batch(&mut self, batch: &Batch<Seat>) -> Result<BatchOutcome<Seat>, RunError> {
+                let run = driver::execute_batch($($borrow)+ self.connection, batch);
+                $finish(&self.runtime, run)
+            }
+
+            fn run_explained(&mut self, update: &Update<Seat>) -> Result<Version, RunError> {
+                let run = driver::execute_explained($($borrow)+ self.connection, update);
+                $finish(&self.runtime, run)
+            }
+
+            fn read_passenger(&mut self, id: i64) -> Option<Passenger> {
+                let row = driver::fetch_by_key::<_, $passenger>($($borrow)+ self.connection, &id);
+                expect(self.label, "select", $finish(&self.runtime, row)).map(Into::into)
+            }
 
             fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
-                let (sql, values) = statement.build_sqlx($builder);
-                self.runtime
-                    .block_on(
-                        sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
-                            .execute(&mut self.connection),
-                    )
-                    .expect("update with sqlx")
-                    .rows_affected()
+                let built = build(self.dialect, statement);
+                let rows = execute_plain($($borrow)+ self.connection, built);
+                expect(self.label, "update", $finish(&self.runtime, rows))
             }
         }
     };
 }
 
+macro_rules! sqlx_db {
+    ($($connection:ty),*) => {$(
+        driver_db!($connection, [&mut], block_on, |this, sql| this.runtime.block_on(
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut this.connection),
+        ), Passenger);
+    )*};
+}
 sqlx_db!(
-    sqlx::Postgres,
-    optimistic_core::sea_query::PostgresQueryBuilder
+    sqlx::PgConnection,
+    sqlx::MySqlConnection,
+    sqlx::SqliteConnection
 );
-sqlx_db!(sqlx::MySql, optimistic_core::sea_query::MysqlQueryBuilder);
-sqlx_db!(sqlx::Sqlite, optimistic_core::sea_query::SqliteQueryBuilder);
 
-/// rusqlite on a SQLite file.
-pub struct RusqliteDb(rusqlite::Connection);
+driver_db!(rusqlite::Connection, [&], done, |this, sql| this.connection.execute_batch(sql), Passenger);
 
-impl RusqliteDb {
-    /// Opens the file, waiting up to 30 s for locks.
-    pub fn open(path: &Path) -> Self {
-        let connection = rusqlite::Connection::open(path).expect("open SQLite with rusqlite");
-        connection
-            .busy_timeout(std::time::Duration::from_secs(30))
-            .expect("set the busy timeout");
-        RusqliteDb(connection)
-    }
+driver_db!(tokio_postgres::Client, [&mut], block_on, |this, sql| this.runtime.block_on(this.connection.batch_execute(sql)), Passenger);
+
+driver_db!(postgres::Client, [&mut], done, |this, sql| this.connection.batch_execute(sql), Passenger);
+
+driver_db!(sea_orm::DatabaseConnection, [&], block_on, |this, sql| this.runtime.block_on(
+    sea_orm::ConnectionTrait::execute_unprepared(&this.connection, sql)
+), Passenger);
+
+macro_rules! diesel_db {
+    ($($connection:ty),*) => {$(
+        driver_db!($connection, [&mut], done, |this, sql| diesel::connection::SimpleConnection::batch_execute(&mut this.connection, sql), crate::models::DieselPassenger);
+    )*};
 }
+diesel_db!(
+    diesel::PgConnection,
+    diesel::MysqlConnection,
+    diesel::SqliteConnection
+);
 
-impl Db for RusqliteDb {
-    fn label(&self) -> &'static str {
-        "rusqlite"
-    }
-
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
-    }
-
-    fn batch(&mut self, sql: &str) {
-        self.0
-            .execute_batch(sql)
-            .unwrap_or_else(|error| panic!("{sql}: {error}"));
-    }
-
-    fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        let (sql, values) = select.build(optimistic_core::sea_query::SqliteQueryBuilder);
-        self.fetch_sql(&sql, values, kinds)
-    }
-
-    library_helpers!(|this| &this.0, |call| call, crate::models::Passenger);
-
-    fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
-        use sea_query_rusqlite::RusqliteBinder;
-        let (sql, values) =
-            statement.build_rusqlite(optimistic_core::sea_query::SqliteQueryBuilder);
-        self.0
-            .execute(&sql, &*values.as_params())
-            .expect("update with rusqlite") as u64
-    }
+macro_rules! diesel_async_db {
+    ($($connection:ty),*) => {$(
+        driver_db!($connection, [&mut], block_on, |this, sql| this.runtime.block_on(
+            diesel_async::SimpleAsyncConnection::batch_execute(&mut this.connection, sql),
+        ), crate::models::DieselPassenger);
+    )*};
 }
-
-impl RusqliteDb {
-    fn fetch_sql(&mut self, sql: &str, values: Values, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        let values = sea_query_rusqlite::RusqliteValues(
-            values
-                .into_iter()
-                .map(sea_query_rusqlite::RusqliteValue)
-                .collect(),
-        );
-        let mut statement = self.0.prepare(sql).expect("prepare with rusqlite");
-        let rows = statement
-            .query_map(&*values.as_params(), |row| {
-                kinds
-                    .iter()
-                    .enumerate()
-                    .map(|(i, kind)| {
-                        Ok(match kind {
-                            Kind::Int => Cell::Int(row.get(i)?),
-                            Kind::Bool => Cell::Bool(row.get(i)?),
-                            Kind::Text => Cell::Text(row.get(i)?),
-                            Kind::Version => Cell::Version(row.get(i)?),
-                            Kind::Token => Cell::Token(row.get(i)?),
-                        })
-                    })
-                    .collect::<rusqlite::Result<Vec<Cell>>>()
-            })
-            .expect("select with rusqlite");
-        rows.collect::<rusqlite::Result<_>>()
-            .expect("decode with rusqlite")
-    }
-}
-
-fn postgres_values(values: Values) -> sea_query_postgres::PostgresValues {
-    sea_query_postgres::PostgresValues(
-        values
-            .into_iter()
-            .map(sea_query_postgres::PostgresValue)
-            .collect(),
-    )
-}
-
-fn postgres_cells(row: &tokio_postgres::Row, kinds: &[Kind]) -> Vec<Cell> {
-    kinds
-        .iter()
-        .enumerate()
-        .map(|(i, kind)| {
-            let cell = match kind {
-                Kind::Int => row.try_get(i).map(Cell::Int),
-                Kind::Bool => row.try_get(i).map(Cell::Bool),
-                Kind::Text => row.try_get(i).map(Cell::Text),
-                Kind::Version => row.try_get(i).map(Cell::Version),
-                Kind::Token => row.try_get(i).map(Cell::Token),
-            };
-            cell.unwrap_or_else(|error| panic!("decode column {i}: {error}"))
-        })
-        .collect()
-}
-
-/// tokio-postgres, on the test schema.
-pub struct TokioPostgresDb {
-    runtime: Runtime,
-    client: tokio_postgres::Client,
-}
-
-impl TokioPostgresDb {
-    /// Connects; the connection task runs on the facade's runtime.
-    pub fn connect(schema: &PgSchema) -> Self {
-        let runtime = runtime();
-        let (client, connection) = runtime
-            .block_on(schema.client_config().connect(tokio_postgres::NoTls))
-            .expect("connect with tokio-postgres");
-        runtime.spawn(connection);
-        TokioPostgresDb { runtime, client }
-    }
-
-    fn fetch_sql(&mut self, sql: &str, values: Values, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        let rows = self
-            .runtime
-            .block_on(self.client.query(sql, &postgres_values(values).as_params()))
-            .expect("select with tokio-postgres");
-        rows.iter().map(|row| postgres_cells(row, kinds)).collect()
-    }
-}
-
-impl Db for TokioPostgresDb {
-    fn label(&self) -> &'static str {
-        "tokio-postgres"
-    }
-
-    fn dialect(&self) -> Dialect {
-        Dialect::Postgres
-    }
-
-    fn batch(&mut self, sql: &str) {
-        self.runtime
-            .block_on(self.client.batch_execute(sql))
-            .unwrap_or_else(|error| panic!("{sql}: {error}"));
-    }
-
-    fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        let (sql, values) = select.build(optimistic_core::sea_query::PostgresQueryBuilder);
-        self.fetch_sql(&sql, values, kinds)
-    }
-
-    library_helpers!(
-        |this| &mut this.client,
-        |call| this.runtime.block_on(call),
-        crate::models::Passenger
-    );
-
-    fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
-        use sea_query_postgres::PostgresBinder;
-        let (sql, values) =
-            statement.build_postgres(optimistic_core::sea_query::PostgresQueryBuilder);
-        self.runtime
-            .block_on(self.client.execute(sql.as_str(), &values.as_params()))
-            .expect("update with tokio-postgres")
-    }
-}
-
-/// The blocking postgres client, on the test schema.
-pub struct BlockingPostgresDb(postgres::Client);
-
-impl BlockingPostgresDb {
-    /// Connects.
-    pub fn connect(schema: &PgSchema) -> Self {
-        let config = postgres::Config::from(schema.client_config());
-        BlockingPostgresDb(
-            config
-                .connect(postgres::NoTls)
-                .expect("connect with postgres"),
-        )
-    }
-
-    fn fetch_sql(&mut self, sql: &str, values: Values, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        let rows = self
-            .0
-            .query(sql, &postgres_values(values).as_params())
-            .expect("select with postgres");
-        rows.iter().map(|row| postgres_cells(row, kinds)).collect()
-    }
-}
-
-impl Db for BlockingPostgresDb {
-    fn label(&self) -> &'static str {
-        "postgres (blocking)"
-    }
-
-    fn dialect(&self) -> Dialect {
-        Dialect::Postgres
-    }
-
-    fn batch(&mut self, sql: &str) {
-        self.0
-            .batch_execute(sql)
-            .unwrap_or_else(|error| panic!("{sql}: {error}"));
-    }
-
-    fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        let (sql, values) = select.build(optimistic_core::sea_query::PostgresQueryBuilder);
-        self.fetch_sql(&sql, values, kinds)
-    }
-
-    library_helpers!(|this| &mut this.0, |call| call, crate::models::Passenger);
-
-    fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
-        use sea_query_postgres::PostgresBinder;
-        let (sql, values) =
-            statement.build_postgres(optimistic_core::sea_query::PostgresQueryBuilder);
-        self.0
-            .execute(sql.as_str(), &values.as_params())
-            .expect("update with postgres")
-    }
-}
-
-/// SeaORM 2 on one of its sqlx backends, through a pool of one connection (so that `BEGIN` and
-/// the statements after it share it), with `optimistic_core::sea_orm`'s helpers.
-pub struct SeaOrmDb {
-    runtime: Runtime,
-    db: sea_orm::DatabaseConnection,
-    label: &'static str,
-    dialect: Dialect,
-}
-
-impl SeaOrmDb {
-    /// SeaORM on the test schema.
-    pub fn postgres(schema: &PgSchema) -> Self {
-        let runtime = runtime();
-        let pool = runtime
-            .block_on(
-                sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(1)
-                    .connect_with(schema.sqlx_options()),
-            )
-            .expect("connect to PostgreSQL with SeaORM");
-        let db = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
-        SeaOrmDb {
-            runtime,
-            db,
-            label: "sea-orm-postgres",
-            dialect: Dialect::Postgres,
-        }
-    }
-
-    /// SeaORM on the test database.
-    pub fn mysql(database: &MyDatabase) -> Self {
-        let runtime = runtime();
-        let pool = runtime
-            .block_on(
-                sqlx::mysql::MySqlPoolOptions::new()
-                    .max_connections(1)
-                    .connect_with(database.sqlx_options()),
-            )
-            .expect("connect to MySQL with SeaORM");
-        let db = sea_orm::SqlxMySqlConnector::from_sqlx_mysql_pool(pool);
-        SeaOrmDb {
-            runtime,
-            db,
-            label: "sea-orm-mysql",
-            dialect: Dialect::Mysql,
-        }
-    }
-
-    /// SeaORM on a SQLite file.
-    pub fn sqlite(path: &Path) -> Self {
-        let runtime = runtime();
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(path)
-            .busy_timeout(std::time::Duration::from_secs(30));
-        let pool = runtime
-            .block_on(
-                sqlx::sqlite::SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .connect_with(options),
-            )
-            .expect("open SQLite with SeaORM");
-        let db = sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool);
-        SeaOrmDb {
-            runtime,
-            db,
-            label: "sea-orm-sqlite",
-            dialect: Dialect::Sqlite,
-        }
-    }
-
-    fn build(&self, statement: &impl QueryStatementWriter) -> (String, Values) {
-        match self.dialect {
-            Dialect::Postgres => statement.build(optimistic_core::sea_query::PostgresQueryBuilder),
-            Dialect::Mysql => statement.build(optimistic_core::sea_query::MysqlQueryBuilder),
-            Dialect::Sqlite => statement.build(optimistic_core::sea_query::SqliteQueryBuilder),
-        }
-    }
-
-    fn statement(&self, sql: String, values: Values) -> sea_orm::Statement {
-        sea_orm::Statement::from_sql_and_values(self.db.get_database_backend(), sql, values.0)
-    }
-
-    fn fetch_sql(&mut self, sql: String, values: Values, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        use sea_orm::ConnectionTrait;
-        let statement = self.statement(sql, values);
-        let rows = self
-            .runtime
-            .block_on(self.db.query_all_raw(statement))
-            .expect("select with SeaORM");
-        rows.iter()
-            .map(|row| {
-                kinds
-                    .iter()
-                    .enumerate()
-                    .map(|(i, kind)| {
-                        let cell = match kind {
-                            Kind::Int => row.try_get_by_index(i).map(Cell::Int),
-                            Kind::Bool => row.try_get_by_index(i).map(Cell::Bool),
-                            Kind::Text => row.try_get_by_index(i).map(Cell::Text),
-                            Kind::Version => row.try_get_by_index(i).map(Cell::Version),
-                            Kind::Token => row.try_get_by_index(i).map(Cell::Token),
-                        };
-                        cell.unwrap_or_else(|error| panic!("decode column {i}: {error}"))
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-}
-
-impl Db for SeaOrmDb {
-    fn label(&self) -> &'static str {
-        self.label
-    }
-
-    fn dialect(&self) -> Dialect {
-        self.dialect
-    }
-
-    fn batch(&mut self, sql: &str) {
-        use sea_orm::ConnectionTrait;
-        self.runtime
-            .block_on(self.db.execute_unprepared(sql))
-            .unwrap_or_else(|error| panic!("{sql}: {error}"));
-    }
-
-    fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        let (sql, values) = self.build(select);
-        self.fetch_sql(sql, values, kinds)
-    }
-
-    library_helpers!(
-        |this| &this.db,
-        |call| this.runtime.block_on(call),
-        crate::models::Passenger
-    );
-
-    fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
-        use sea_orm::ConnectionTrait;
-        let (sql, values) = self.build(statement);
-        let statement = self.statement(sql, values);
-        self.runtime
-            .block_on(self.db.execute_raw(statement))
-            .expect("update with SeaORM")
-            .rows_affected()
-    }
-}
+diesel_async_db!(
+    diesel_async::AsyncPgConnection,
+    diesel_async::AsyncMysqlConnection,
+    AsyncSqlite
+);
 
 /// A `mysql` crate row, read by column name the way a user of a driver that core does not
 /// know would: `GetColumn` on their own wrapper.
-struct MysqlRow(mysql::Row);
+pub struct MysqlRow(mysql::Row);
 
 impl DriverRow for MysqlRow {
     type Error = String;
@@ -760,33 +496,27 @@ impl MysqlRow {
     }
 }
 
-impl GetColumn<i64> for MysqlRow {
-    fn get_column(&self, column: &'static str) -> Result<i64, String> {
-        self.get(column)
-    }
+/// `GetColumn` for each type the models use: the `mysql` crate's own ones directly, the
+/// library's 64-bit ones through `i64`.
+macro_rules! mysql_columns {
+    ($($own:ty),*; $($through_i64:ty),*) => {
+        $(impl GetColumn<$own> for MysqlRow {
+            fn get_column(&self, column: &'static str) -> Result<$own, String> {
+                self.get(column)
+            }
+        })*
+        $(impl GetColumn<$through_i64> for MysqlRow {
+            fn get_column(&self, column: &'static str) -> Result<$through_i64, String> {
+                self.get::<i64>(column).map(<$through_i64>::from)
+            }
+        })*
+    };
 }
+mysql_columns!(i64, bool, String, Option<String>; Version, WriteToken);
 
-impl GetColumn<String> for MysqlRow {
-    fn get_column(&self, column: &'static str) -> Result<String, String> {
-        self.get(column)
-    }
-}
-
-impl GetColumn<Option<String>> for MysqlRow {
-    fn get_column(&self, column: &'static str) -> Result<Option<String>, String> {
-        self.get(column)
-    }
-}
-
-impl GetColumn<Version> for MysqlRow {
-    fn get_column(&self, column: &'static str) -> Result<Version, String> {
-        self.get::<i64>(column).map(Version::from)
-    }
-}
-
-/// The `mysql` crate, which core has no helper for: the statements are built with sea-query and
-/// bound by hand, as a user of any other driver would. Unlike sqlx, it does not ask for found
-/// rows unless told to, so "rows affected" counts changed rows.
+/// The `mysql` crate, which core has no driver for: the statements are built with sea-query
+/// and bound by hand, as a user of any other driver would. Unlike sqlx, it does not ask for
+/// found rows unless told to, so "rows affected" counts changed rows.
 pub struct MysqlDb {
     connection: mysql::Conn,
     found_rows: bool,
@@ -803,39 +533,13 @@ impl MysqlDb {
         }
     }
 
-    fn fetch_sql(&mut self, sql: &str, values: Values, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        use mysql::prelude::Queryable;
-        let rows: Vec<mysql::Row> = self
-            .connection
-            .exec(sql, Self::bind(values))
-            .expect("select with mysql");
-        rows.into_iter()
-            .map(|row| {
-                kinds
-                    .iter()
-                    .enumerate()
-                    .map(|(i, kind)| match kind {
-                        Kind::Int => Cell::Int(row.get(i).expect("an integer")),
-                        Kind::Bool => Cell::Bool(row.get(i).expect("a boolean")),
-                        Kind::Text => Cell::Text(row.get(i).expect("text")),
-                        Kind::Version => {
-                            Cell::Version(Version::from(row.get::<i64, _>(i).expect("a version")))
-                        }
-                        Kind::Token => {
-                            Cell::Token(WriteToken::from(row.get::<i64, _>(i).expect("a token")))
-                        }
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
-    /// Runs a write; the rows it affected, as this connection counts them. The `mysql` crate
-    /// has no classification in core, and no scenario expects its driver errors: they panic.
-    fn exec(&mut self, sql: &str, values: Values) -> u64 {
+    /// Runs a statement; the rows it affected, as this connection counts them. The `mysql`
+    /// crate has no classification in core, and no scenario expects its driver errors: they
+    /// panic.
+    fn exec(&mut self, (sql, values): (String, Values)) -> u64 {
         use mysql::prelude::Queryable;
         self.connection
-            .exec_drop(sql, Self::bind(values))
+            .exec_drop(&sql, Self::bind(values))
             .unwrap_or_else(|error| panic!("mysql: {sql}: {error}"));
         self.connection.affected_rows()
     }
@@ -850,6 +554,28 @@ impl MysqlDb {
             other => panic!("the mysql facade binds no {other:?}"),
         });
         mysql::Params::Positional(values.collect())
+    }
+
+    /// Reads the rows of `select` through the generated `FromRow`.
+    fn read<T: FromRow<MysqlRow>>(&mut self, select: &SelectStatement) -> Vec<T> {
+        use mysql::prelude::Queryable;
+        let (sql, values) = select.build(MysqlQueryBuilder);
+        let rows: Vec<mysql::Row> = (self.connection.exec(&sql, Self::bind(values)))
+            .unwrap_or_else(|error| panic!("mysql: {sql}: {error}"));
+        let read = rows.into_iter().map(|row| T::from_row(&MysqlRow(row)));
+        read.collect::<Result<_, _>>()
+            .unwrap_or_else(|error| panic!("mysql: read: {error}"))
+    }
+
+    /// Writes with the built statement and stores the new version, as `update` does.
+    fn write<T: Optimistic + 'static>(
+        &mut self,
+        row: &mut T,
+        update: Update<T>,
+    ) -> Result<(), RunError> {
+        let version = self.run(&update)?;
+        row.set_version(version);
+        Ok(())
     }
 }
 
@@ -868,86 +594,65 @@ impl Db for MysqlDb {
 
     fn batch(&mut self, sql: &str) {
         use mysql::prelude::Queryable;
-        self.connection
-            .query_drop(sql)
-            .unwrap_or_else(|error| panic!("{sql}: {error}"));
+        (self.connection.query_drop(sql)).unwrap_or_else(|error| panic!("{sql}: {error}"));
     }
 
     fn insert<T: Optimistic + 'static>(&mut self, row: &T) {
-        use mysql::prelude::Queryable;
-        let (sql, values) = row.insert().build(MysqlQueryBuilder);
-        self.connection
-            .exec_drop(sql, Self::bind(values))
-            .expect("insert with mysql");
+        self.exec(row.insert().build(MysqlQueryBuilder));
     }
 
-    fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        let (sql, values) = select.build(MysqlQueryBuilder);
-        self.fetch_sql(&sql, values, kinds)
+    fn fetch_all<T: Model>(&mut self, select: &SelectStatement) -> Vec<T> {
+        self.read(select)
     }
 
-    fn fetch_by_key<T: Optimistic>(&mut self, key: &T::Key, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-        self.fetch(&T::select_by_key(key), kinds)
-    }
-
-    // No driver impl in core for this crate: the built statements, bound by hand, as a user of
-    // another driver would.
-    fn update_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> FastOutcome<()> {
-        let version = self.run(&row.update())?;
-        row.set_version(version);
-        Ok(())
-    }
-
-    fn touch_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> FastOutcome<()> {
-        let version = self.run(&row.touch())?;
-        row.set_version(version);
-        Ok(())
-    }
-
-    fn read_passenger(&mut self, id: i64) -> Option<crate::models::Passenger> {
-        use mysql::prelude::Queryable;
-        let (sql, values) = crate::models::Passenger::select_by_key(&id).build(MysqlQueryBuilder);
-        let row: Option<mysql::Row> = self
-            .connection
-            .exec_first(sql, Self::bind(values))
-            .expect("select with mysql");
-        row.map(|row| FromRow::from_row(&MysqlRow(row)).expect("read the row"))
-    }
-
-    fn delete_fast<T: Optimistic + 'static>(&mut self, row: &T) -> FastOutcome<()> {
-        self.run(&row.delete())
-    }
-
-    fn run_batch(&mut self, batch: &Batch<Seat>) -> Result<BatchOutcome<Seat>, RunError> {
-        let rows: Vec<u64> = (batch.updates().iter())
-            .map(|update| {
-                let (sql, values) = update.build(MysqlQueryBuilder);
-                self.exec(&sql, values)
-            })
-            .collect();
-        Ok(batch.outcome_from_rows(&rows)?)
-    }
-
-    fn run_explained(&mut self, update: &Update<Seat>) -> Result<Version, RunError> {
-        let (sql, values) = update.build(MysqlQueryBuilder);
-        let rows = self.exec(&sql, values);
-        match update.check(rows) {
-            Err(optimistic_core::Error::Stale(stale)) => {
-                let found = self.fetch(&stale.probe(), &[Kind::Version]);
-                let current = found.first().map(|row| row[0].version());
-                Err(optimistic_core::Error::Stale(stale.explain(current)).into())
-            }
-            checked => Ok(checked?),
-        }
+    fn fetch_by_key<T: Model>(&mut self, key: &T::Key) -> Option<T> {
+        self.fetch_all(&T::select_by_key(key)).pop()
     }
 
     fn run<S: VersionedStatement>(&mut self, statement: &S) -> Outcome<S>
     where
         S::Row: 'static,
     {
-        let (sql, values) = statement.build(MysqlQueryBuilder);
-        let rows = self.exec(&sql, values);
+        let rows = self.exec(statement.build(MysqlQueryBuilder));
         Ok(statement.check(rows)?)
+    }
+
+    fn update_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> Result<(), RunError> {
+        let update = row.update();
+        self.write(row, update)
+    }
+
+    fn touch_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> Result<(), RunError> {
+        let touch = row.touch();
+        self.write(row, touch)
+    }
+
+    fn delete_fast<T: Optimistic + 'static>(&mut self, row: &T) -> Result<(), RunError> {
+        self.run(&row.delete())
+    }
+
+    fn run_batch(&mut self, batch: &Batch<Seat>) -> Result<BatchOutcome<Seat>, RunError> {
+        let updates = batch.updates().iter();
+        let rows: Vec<u64> = updates
+            .map(|update| self.exec(update.build(MysqlQueryBuilder)))
+            .collect();
+        Ok(batch.outcome_from_rows(&rows)?)
+    }
+
+    fn run_explained(&mut self, update: &Update<Seat>) -> Result<Version, RunError> {
+        match update.check(self.exec(update.build(MysqlQueryBuilder))) {
+            Err(optimistic_core::Error::Stale(stale)) => {
+                let current = self
+                    .fetch_by_key::<Seat>(stale.key())
+                    .map(|seat| seat.version);
+                Err(optimistic_core::Error::Stale(stale.explain(current)).into())
+            }
+            checked => Ok(checked?),
+        }
+    }
+
+    fn read_passenger(&mut self, id: i64) -> Option<Passenger> {
+        self.read(&Passenger::select_by_key(&id)).pop()
     }
 
     fn counts_matched_rows(&self) -> bool {
@@ -955,389 +660,14 @@ impl Db for MysqlDb {
     }
 
     fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
-        use mysql::prelude::Queryable;
-        let (sql, values) = statement.build(MysqlQueryBuilder);
-        self.connection
-            .exec_drop(sql, Self::bind(values))
-            .expect("update with mysql");
-        self.connection.affected_rows()
+        self.exec(statement.build(MysqlQueryBuilder))
     }
-}
-
-/// Reads seat `id` back through the cached `SELECT .. WHERE key`.
-pub fn load_seat(db: &mut impl Db, id: i64) -> Option<crate::models::Seat> {
-    use crate::models::Seat;
-    let rows = db.fetch_by_key::<Seat>(&id, &[Kind::Int, Kind::Bool, Kind::Text, Kind::Version]);
-    rows.into_iter().next().map(|row| Seat {
-        id: row[0].int(),
-        is_booked: row[1].bool(),
-        passenger_name: row[2].text(),
-        version: row[3].version(),
-    })
-}
-
-/// Reads order `id` back (a reserved-word table and columns) by key.
-pub fn load_order(db: &mut impl Db, id: i64) -> Option<crate::models::Order> {
-    use crate::models::Order;
-    let rows = db.fetch_by_key::<Order>(&id, &[Kind::Int, Kind::Text, Kind::Text, Kind::Version]);
-    rows.into_iter().next().map(|row| Order {
-        id: row[0].int(),
-        group_name: row[1].text().expect("group is NOT NULL"),
-        selection: row[2].text(),
-        version: row[3].version(),
-    })
 }
 
 /// Reads every counter, by id.
 pub fn load_counters(db: &mut impl Db) -> Vec<crate::models::Counter> {
     use crate::models::{Counter, CounterIden};
-    use optimistic_core::sea_query::Order;
     let mut select = Counter::select();
-    select.order_by(CounterIden::Id, Order::Asc);
-    db.fetch(&select, &[Kind::Int, Kind::Int, Kind::Version])
-        .into_iter()
-        .map(|row| Counter {
-            id: row[0].int(),
-            total: row[1].int(),
-            version: row[2].version(),
-        })
-        .collect()
+    select.order_by(CounterIden::Id, optimistic_core::sea_query::Order::Asc);
+    db.fetch_all(&select)
 }
-
-/// A core `diesel::Statement` typed for positional reading, which the facade's `fetch` needs
-/// (Diesel reads untyped SQL by column name only, and `fetch` knows positions).
-struct Typed<DB, ST>(
-    optimistic_core::driver::diesel::Statement<DB>,
-    std::marker::PhantomData<ST>,
-);
-
-impl<DB, ST> diesel::query_builder::QueryFragment<DB> for Typed<DB, ST>
-where
-    DB: optimistic_core::driver::diesel::DieselDatabase,
-{
-    fn walk_ast<'b>(
-        &'b self,
-        pass: diesel::query_builder::AstPass<'_, 'b, DB>,
-    ) -> diesel::QueryResult<()> {
-        self.0.walk_ast(pass)
-    }
-}
-
-impl<DB, ST> diesel::query_builder::QueryId for Typed<DB, ST> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl<DB, ST> diesel::query_builder::Query for Typed<DB, ST> {
-    type SqlType = ST;
-}
-
-impl<DB, ST, C> diesel::RunQueryDsl<C> for Typed<DB, ST> {}
-
-/// Diesel, synchronous, on one connection.
-pub struct DieselDb<C> {
-    connection: C,
-    label: &'static str,
-    dialect: Dialect,
-}
-
-impl DieselDb<diesel::PgConnection> {
-    /// Diesel on the test schema.
-    pub fn postgres(schema: &PgSchema) -> Self {
-        use diesel::connection::{Connection, SimpleConnection};
-        let mut connection = diesel::PgConnection::establish(&schema.url)
-            .expect("connect to PostgreSQL with Diesel");
-        connection
-            .batch_execute(&format!("SET search_path TO {}", schema.schema))
-            .expect("set the search path");
-        DieselDb {
-            connection,
-            label: "diesel-postgres",
-            dialect: Dialect::Postgres,
-        }
-    }
-}
-
-impl DieselDb<diesel::MysqlConnection> {
-    /// Diesel on the test database.
-    pub fn mysql(database: &MyDatabase) -> Self {
-        use diesel::connection::Connection;
-        let connection = diesel::MysqlConnection::establish(&database.database_url())
-            .expect("connect to MySQL with Diesel");
-        DieselDb {
-            connection,
-            label: "diesel-mysql",
-            dialect: Dialect::Mysql,
-        }
-    }
-}
-
-impl DieselDb<diesel::SqliteConnection> {
-    /// Diesel on a SQLite file, waiting up to 30 s for locks.
-    pub fn sqlite(path: &Path) -> Self {
-        use diesel::connection::{Connection, SimpleConnection};
-        let mut connection =
-            diesel::SqliteConnection::establish(path.to_str().expect("a UTF-8 path"))
-                .expect("open SQLite with Diesel");
-        connection
-            .batch_execute("PRAGMA busy_timeout = 30000")
-            .expect("set the busy timeout");
-        DieselDb {
-            connection,
-            label: "diesel-sqlite",
-            dialect: Dialect::Sqlite,
-        }
-    }
-}
-
-/// The row shapes the Diesel facades read by position: Diesel needs each column's SQL type at
-/// compile time, so `fetch` knows the shapes the scenarios use.
-macro_rules! diesel_fetch_shapes {
-    ($db:ident, $select:ident, $kinds:ident, $facade:literal) => {{
-        use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-        use Kind::{Bool as B, Int as I, Text as T, Token as K, Version as V};
-        match $kinds {
-            [I, B, T, V] => $db
-                .load::<(BigInt, Bool, Nullable<Text>, BigInt), (i64, bool, Option<String>, Version)>($select)
-                .into_iter()
-                .map(|(a, b, c, d)| vec![Cell::Int(a), Cell::Bool(b), Cell::Text(c), Cell::Version(d)])
-                .collect(),
-            [I, T, T, V] => $db
-                .load::<(BigInt, Nullable<Text>, Nullable<Text>, BigInt), (i64, Option<String>, Option<String>, Version)>($select)
-                .into_iter()
-                .map(|(a, b, c, d)| vec![Cell::Int(a), Cell::Text(b), Cell::Text(c), Cell::Version(d)])
-                .collect(),
-            [I, T, T] => $db
-                .load::<(BigInt, Text, Nullable<Text>), (i64, String, Option<String>)>($select)
-                .into_iter()
-                .map(|(a, b, c)| vec![Cell::Int(a), Cell::Text(Some(b)), Cell::Text(c)])
-                .collect(),
-            [I, T, K, V] => $db
-                .load::<(BigInt, Nullable<Text>, BigInt, BigInt), (i64, Option<String>, WriteToken, Version)>($select)
-                .into_iter()
-                .map(|(a, b, c, d)| vec![Cell::Int(a), Cell::Text(b), Cell::Token(c), Cell::Version(d)])
-                .collect(),
-            [I, I, V] => $db
-                .load::<(BigInt, BigInt, BigInt), (i64, i64, Version)>($select)
-                .into_iter()
-                .map(|(a, b, c)| vec![Cell::Int(a), Cell::Int(b), Cell::Version(c)])
-                .collect(),
-            other => panic!("{}::fetch: add a case for {other:?}", $facade),
-        }
-    }};
-}
-
-/// The same `Db` implementation for each Diesel connection type: the helpers are generic, but
-/// positional reads need each backend's concrete types.
-macro_rules! diesel_db {
-    ($connection:ty, $backend:ty) => {
-        impl DieselDb<$connection> {
-            fn statement(
-                &self,
-                statement: &impl QueryStatementWriter,
-            ) -> optimistic_core::driver::diesel::Statement<$backend> {
-                optimistic_core::driver::diesel::Statement::new(statement)
-                    .unwrap_or_else(|error| panic!("{}: {error}", self.label))
-            }
-
-            fn load<ST, R>(&mut self, statement: &impl QueryStatementWriter) -> Vec<R>
-            where
-                Typed<$backend, ST>: for<'q> diesel::query_dsl::LoadQuery<'q, $connection, R>,
-            {
-                use diesel::RunQueryDsl;
-                let typed = Typed(self.statement(statement), std::marker::PhantomData);
-                typed
-                    .load(&mut self.connection)
-                    .unwrap_or_else(|error| panic!("{}: select: {error}", self.label))
-            }
-        }
-
-        impl Db for DieselDb<$connection> {
-            fn label(&self) -> &'static str {
-                self.label
-            }
-
-            fn dialect(&self) -> Dialect {
-                self.dialect
-            }
-
-            fn batch(&mut self, sql: &str) {
-                use diesel::connection::SimpleConnection;
-                self.connection
-                    .batch_execute(sql)
-                    .unwrap_or_else(|error| panic!("{sql}: {error}"));
-            }
-
-            fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-                diesel_fetch_shapes!(self, select, kinds, "DieselDb")
-            }
-
-            library_helpers!(
-                |this| &mut this.connection,
-                |call| call,
-                crate::models::DieselPassenger
-            );
-
-            fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
-                use diesel::RunQueryDsl;
-                let rows = self
-                    .statement(statement)
-                    .execute(&mut self.connection)
-                    .unwrap_or_else(|error| panic!("{}: update: {error}", self.label));
-                rows as u64
-            }
-        }
-    };
-}
-
-diesel_db!(diesel::PgConnection, diesel::pg::Pg);
-diesel_db!(diesel::MysqlConnection, diesel::mysql::Mysql);
-diesel_db!(diesel::SqliteConnection, diesel::sqlite::Sqlite);
-
-/// diesel-async, on one connection, driven by its own runtime.
-pub struct DieselAsyncDb<C> {
-    runtime: Runtime,
-    connection: C,
-    label: &'static str,
-    dialect: Dialect,
-}
-
-impl DieselAsyncDb<diesel_async::AsyncPgConnection> {
-    /// diesel-async (tokio-postgres underneath) on the test schema.
-    pub fn postgres(schema: &PgSchema) -> Self {
-        use diesel_async::{AsyncConnection, SimpleAsyncConnection};
-        let runtime = runtime();
-        let connection = runtime.block_on(async {
-            let mut connection = diesel_async::AsyncPgConnection::establish(&schema.url)
-                .await
-                .expect("connect to PostgreSQL with diesel-async");
-            connection
-                .batch_execute(&format!("SET search_path TO {}", schema.schema))
-                .await
-                .expect("set the search path");
-            connection
-        });
-        DieselAsyncDb {
-            runtime,
-            connection,
-            label: "diesel-async-postgres",
-            dialect: Dialect::Postgres,
-        }
-    }
-}
-
-impl DieselAsyncDb<diesel_async::AsyncMysqlConnection> {
-    /// diesel-async (mysql_async underneath) on the test database.
-    pub fn mysql(database: &MyDatabase) -> Self {
-        use diesel_async::AsyncConnection;
-        let runtime = runtime();
-        let connection = runtime
-            .block_on(diesel_async::AsyncMysqlConnection::establish(
-                &database.database_url(),
-            ))
-            .expect("connect to MySQL with diesel-async");
-        DieselAsyncDb {
-            runtime,
-            connection,
-            label: "diesel-async-mysql",
-            dialect: Dialect::Mysql,
-        }
-    }
-}
-
-/// diesel-async's wrapper that runs a synchronous connection on a blocking thread.
-pub type AsyncSqlite =
-    diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>;
-
-impl DieselAsyncDb<AsyncSqlite> {
-    /// diesel-async's `SyncConnectionWrapper` on a SQLite file, waiting up to 30 s for locks.
-    pub fn sqlite(path: &Path) -> Self {
-        use diesel_async::{AsyncConnection, SimpleAsyncConnection};
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
-        let connection = runtime.block_on(async {
-            let mut connection = AsyncSqlite::establish(path.to_str().expect("a UTF-8 path"))
-                .await
-                .expect("open SQLite with diesel-async");
-            connection
-                .batch_execute("PRAGMA busy_timeout = 30000")
-                .await
-                .expect("set the busy timeout");
-            connection
-        });
-        DieselAsyncDb {
-            runtime,
-            connection,
-            label: "diesel-async-sqlite",
-            dialect: Dialect::Sqlite,
-        }
-    }
-}
-
-/// The same `Db` implementation for each diesel-async connection type, as for Diesel.
-macro_rules! diesel_async_db {
-    ($connection:ty, $backend:ty) => {
-        impl DieselAsyncDb<$connection> {
-            fn load<ST, R>(&mut self, statement: &impl QueryStatementWriter) -> Vec<R>
-            where
-                ST: Send + 'static,
-                R: Send + 'static,
-                Typed<$backend, ST>: for<'q> diesel_async::methods::LoadQuery<'q, $connection, R>,
-            {
-                use diesel_async::RunQueryDsl;
-                let statement = optimistic_core::driver::diesel::Statement::new(statement)
-                    .unwrap_or_else(|error| panic!("{}: {error}", self.label));
-                let typed = Typed(statement, std::marker::PhantomData);
-                self.runtime
-                    .block_on(typed.load(&mut self.connection))
-                    .unwrap_or_else(|error| panic!("{}: select: {error}", self.label))
-            }
-        }
-
-        impl Db for DieselAsyncDb<$connection> {
-            fn label(&self) -> &'static str {
-                self.label
-            }
-
-            fn dialect(&self) -> Dialect {
-                self.dialect
-            }
-
-            fn batch(&mut self, sql: &str) {
-                use diesel_async::SimpleAsyncConnection;
-                self.runtime
-                    .block_on(self.connection.batch_execute(sql))
-                    .unwrap_or_else(|error| panic!("{sql}: {error}"));
-            }
-
-            fn fetch(&mut self, select: &SelectStatement, kinds: &[Kind]) -> Vec<Vec<Cell>> {
-                diesel_fetch_shapes!(self, select, kinds, "DieselAsyncDb")
-            }
-
-            library_helpers!(
-                |this| &mut this.connection,
-                |call| this.runtime.block_on(call),
-                crate::models::DieselPassenger
-            );
-
-            fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
-                use diesel_async::RunQueryDsl;
-                let statement =
-                    optimistic_core::driver::diesel::Statement::<$backend>::new(statement)
-                        .unwrap_or_else(|error| panic!("{}: {error}", self.label));
-                let rows = self
-                    .runtime
-                    .block_on(statement.execute(&mut self.connection))
-                    .unwrap_or_else(|error| panic!("{}: update: {error}", self.label));
-                rows as u64
-            }
-        }
-    };
-}
-
-diesel_async_db!(diesel_async::AsyncPgConnection, diesel::pg::Pg);
-diesel_async_db!(diesel_async::AsyncMysqlConnection, diesel::mysql::Mysql);
-diesel_async_db!(AsyncSqlite, diesel::sqlite::Sqlite);

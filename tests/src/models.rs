@@ -45,17 +45,21 @@ pub const SEATS: &str = "CREATE TABLE seats (
 
 /// Identifiers that are reserved words in SQL: table `order`, columns `group` and `select`.
 #[optimistic(table = "order")]
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, diesel::QueryableByName)]
 pub struct Order {
     /// The key.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub id: i64,
     /// Stored in column `group`.
     #[optimistic(column = "group")]
+    #[diesel(sql_type = diesel::sql_types::Text, column_name = group)]
     pub group_name: String,
     /// Stored in column `select`.
     #[optimistic(column = "select")]
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>, column_name = select)]
     pub selection: Option<String>,
     /// The version.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub version: Version,
 }
 
@@ -75,14 +79,27 @@ pub fn orders_ddl(dialect: crate::namespace::Dialect) -> String {
 
 /// A counter incremented by many workers at once, on a few hot rows.
 #[optimistic(table = "counters")]
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, diesel::QueryableByName)]
 pub struct Counter {
     /// The key.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub id: i64,
     /// The running total.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub total: i64,
     /// The version.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub version: Version,
+}
+
+/// How many rows a select returns (`COUNT(*) AS total_rows`), read as a struct.
+#[optimistic(table = "counted", lock = "all")]
+#[derive(Debug, Clone, PartialEq, diesel::QueryableByName)]
+pub struct Counted {
+    /// The count.
+    #[optimistic(key)]
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub total_rows: i64,
 }
 
 /// The DDL for [`Counter`], valid on every backend.
@@ -103,25 +120,31 @@ pub struct LegacyCounter {
 /// A profile of a table without a version column, locked by the old values of the columns an
 /// update changes (Hibernate's `OptimisticLockType.DIRTY`).
 #[optimistic(table = "profiles", lock = "dirty")]
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, diesel::QueryableByName)]
 pub struct DirtyProfile {
     /// The key.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub id: i64,
     /// Never NULL.
+    #[diesel(sql_type = diesel::sql_types::Text)]
     pub name: String,
     /// Nullable.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     pub nickname: Option<String>,
 }
 
 /// The same table, locked by the old values of every column (`OptimisticLockType.ALL`).
 #[optimistic(table = "profiles", lock = "all")]
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, diesel::QueryableByName)]
 pub struct AllProfile {
     /// The key.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub id: i64,
     /// Never NULL.
+    #[diesel(sql_type = diesel::sql_types::Text)]
     pub name: String,
     /// Nullable.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     pub nickname: Option<String>,
 }
 
@@ -143,6 +166,18 @@ pub struct Legacy<V: optimistic_core::VersionValue> {
     pub lock_version: V,
 }
 
+/// [`Legacy`]'s data without its version, whose column type varies by test.
+#[optimistic(table = "legacy", lock = "all")]
+#[derive(Debug, Clone, PartialEq, diesel::QueryableByName)]
+pub struct LegacyNote {
+    /// The key.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub id: i64,
+    /// Some data.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub note: Option<String>,
+}
+
 /// The DDL for [`Legacy`] with a version column of SQL type `version_type` (nullable).
 pub fn legacy_ddl(version_type: &str) -> String {
     format!("CREATE TABLE legacy (id BIGINT PRIMARY KEY, note TEXT, lock_version {version_type})")
@@ -150,16 +185,20 @@ pub fn legacy_ddl(version_type: &str) -> String {
 
 /// A ticket whose every write sets a write token, so a lost answer resolves exactly.
 #[optimistic(table = "tickets")]
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, diesel::QueryableByName)]
 pub struct Ticket {
     /// The key.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub id: i64,
     /// Some data.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     pub note: Option<String>,
     /// Set by every versioned write.
     #[optimistic(write_token)]
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub write_token: WriteToken,
     /// The version.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub version: Version,
 }
 
@@ -169,18 +208,23 @@ pub const TICKETS: &str = "CREATE TABLE tickets (id BIGINT PRIMARY KEY, note TEX
 /// An article whose view counter is excluded from versioning (Hibernate's
 /// `@OptimisticLock(excluded = true)`).
 #[optimistic(table = "articles")]
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, diesel::QueryableByName)]
 pub struct Article {
     /// The key.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub id: i64,
     /// Versioned.
+    #[diesel(sql_type = diesel::sql_types::Text)]
     pub title: String,
     /// Versioned.
+    #[diesel(sql_type = diesel::sql_types::Text)]
     pub body: String,
     /// Bumped by every reader; must not make editors stale.
     #[optimistic(excluded)]
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub views: i64,
     /// The version.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub version: optimistic_core::Version,
 }
 

@@ -38,36 +38,18 @@ impl TempSqlite {
 
     /// sqlx options for the file, waiting for locks as [`connect`](TempSqlite::connect) does.
     pub fn sqlx_options(&self) -> sqlx::sqlite::SqliteConnectOptions {
-        sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&self.path)
-            .busy_timeout(BUSY_TIMEOUT)
+        sqlx_options(&self.path)
     }
 
     /// A new connection that waits for locks instead of failing at once, so concurrent writers
     /// queue up as they would on a server.
     pub fn connect(&self) -> Connection {
-        let connection = Connection::open(&self.path).expect("open the test database");
-        connection
-            .busy_timeout(BUSY_TIMEOUT)
-            .expect("set the busy timeout");
-        connection
+        connect(&self.path)
     }
-}
 
-impl TempSqlite {
     /// A Diesel connection that waits for locks as [`connect`](TempSqlite::connect) does.
     pub fn diesel_connection(&self) -> diesel::SqliteConnection {
-        use diesel::Connection;
-        use diesel::connection::SimpleConnection;
-        let path = self.path.to_str().expect("a UTF-8 path");
-        let mut connection = diesel::SqliteConnection::establish(path).expect("connect (Diesel)");
-        connection
-            .batch_execute(&format!(
-                "PRAGMA busy_timeout = {}",
-                BUSY_TIMEOUT.as_millis()
-            ))
-            .expect("set the busy timeout");
-        connection
+        diesel_connection(&self.path)
     }
 
     /// A diesel-async connection (Diesel's, on a blocking thread) that waits for locks.
@@ -77,6 +59,32 @@ impl TempSqlite {
     {
         diesel_async::sync_connection_wrapper::SyncConnectionWrapper::new(self.diesel_connection())
     }
+}
+
+/// sqlx options for the file at `path`, waiting for locks.
+pub fn sqlx_options(path: &Path) -> sqlx::sqlite::SqliteConnectOptions {
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+    options.busy_timeout(BUSY_TIMEOUT)
+}
+
+/// A rusqlite connection to the file at `path` that waits for locks.
+pub fn connect(path: &Path) -> Connection {
+    let connection = Connection::open(path).expect("open the test database");
+    connection
+        .busy_timeout(BUSY_TIMEOUT)
+        .expect("set the busy timeout");
+    connection
+}
+
+/// A Diesel connection to the file at `path` that waits for locks.
+pub fn diesel_connection(path: &Path) -> diesel::SqliteConnection {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let path = path.to_str().expect("a UTF-8 path");
+    let mut connection = diesel::SqliteConnection::establish(path).expect("connect (Diesel)");
+    let busy_timeout = format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis());
+    (connection.batch_execute(&busy_timeout)).expect("set the busy timeout");
+    connection
 }
 
 /// Runs a statement and returns the rows it affected, as `check` takes them.

@@ -3,7 +3,7 @@
 
 use optimistic_core::Optimistic;
 use optimistic_core::{Batch, Error, Version};
-use optimistic_tests::db::{Db, load_seat};
+use optimistic_tests::db::Db;
 use optimistic_tests::models::{SEATS, Seat};
 use optimistic_tests::namespace::Dialect;
 
@@ -50,7 +50,7 @@ fn reports_exactly_the_stale_keys(db: &mut impl Db) {
             .all(|(_, version)| *version == Version::from(2))
     );
     for id in 1..=ROWS {
-        let seat = load_seat(db, id).unwrap();
+        let seat = db.fetch_by_key::<Seat>(&id).unwrap();
         let expected = if CHANGED_FIRST.contains(&id) {
             "other".to_owned()
         } else {
@@ -87,7 +87,7 @@ fn all_or_nothing_writes_none(db: &mut impl Db) {
     );
     db.batch("ROLLBACK");
     for id in 1..=ROWS {
-        let seat = load_seat(db, id).unwrap();
+        let seat = db.fetch_by_key::<Seat>(&id).unwrap();
         assert_eq!(
             seat.is_booked,
             CHANGED_FIRST.contains(&id),

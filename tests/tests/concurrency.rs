@@ -52,16 +52,8 @@ fn load_counters_where(
     db: &mut impl Db,
     select: optimistic_core::sea_query::SelectStatement,
 ) -> Counter {
-    use optimistic_tests::db::Kind;
-    let row = db
-        .fetch(&select, &[Kind::Int, Kind::Int, Kind::Version])
-        .pop()
-        .expect("the counter exists");
-    Counter {
-        id: row[0].int(),
-        total: row[1].int(),
-        version: row[2].version(),
-    }
+    let counter = db.fetch_all::<Counter>(&select).pop();
+    counter.expect("the counter exists")
 }
 
 /// How each increment is written.

@@ -5,8 +5,7 @@
 use optimistic_core::resolve::{Resolution, resolve};
 use optimistic_core::sea_query::{Expr, ExprTrait, Query};
 use optimistic_core::{Error, Operation, Optimistic, Version};
-use optimistic_tests::db::{Cell, Kind};
-use optimistic_tests::db::{Db, load_order, load_seat};
+use optimistic_tests::db::Db;
 use optimistic_tests::models::{
     AllProfile, DirtyProfile, Legacy, Order, PASSENGERS, PROFILES, Passenger, SEATS, Seat, TICKETS,
     Ticket, TicketIden, legacy_ddl, orders_ddl,
@@ -16,7 +15,12 @@ fn seat_table(db: &mut impl Db) -> Seat {
     db.batch(SEATS);
     let seat = Seat::free(2);
     db.insert(&seat);
-    assert_eq!(load_seat(db, 2), Some(seat.clone()), "{}", db.label());
+    assert_eq!(
+        db.fetch_by_key::<Seat>(&2),
+        Some(seat.clone()),
+        "{}",
+        db.label()
+    );
     seat
 }
 
@@ -39,7 +43,7 @@ fn lifecycle(db: &mut impl Db) {
         .run(&ada.update())
         .unwrap_or_else(|e| panic!("{label}: {e}"));
     assert_eq!(ada.version, Version::from(2), "{label}");
-    assert_eq!(load_seat(db, 2), Some(ada.clone()), "{label}");
+    assert_eq!(db.fetch_by_key::<Seat>(&2), Some(ada.clone()), "{label}");
 
     let grace = book(&original, "Grace");
     let error = db.run(&grace.update()).unwrap_err();
@@ -52,7 +56,7 @@ fn lifecycle(db: &mut impl Db) {
         "{label}"
     );
     assert_eq!(
-        load_seat(db, 2),
+        db.fetch_by_key::<Seat>(&2),
         Some(ada.clone()),
         "{label}: the stale write leaked"
     );
@@ -68,13 +72,13 @@ fn lifecycle(db: &mut impl Db) {
         "{label}"
     );
     assert_eq!(
-        load_seat(db, 2),
+        db.fetch_by_key::<Seat>(&2),
         Some(ada.clone()),
         "{label}: a stale delete removed the row"
     );
 
     db.run(&ada.delete()).unwrap();
-    assert_eq!(load_seat(db, 2), None, "{label}");
+    assert_eq!(db.fetch_by_key::<Seat>(&2), None, "{label}");
     assert!(db.run(&ada.delete()).unwrap_err().is_stale(), "{label}");
     assert!(db.run(&ada.update()).unwrap_err().is_stale(), "{label}");
 }
@@ -89,7 +93,7 @@ fn update_with_identical_values(db: &mut impl Db) {
             .unwrap_or_else(|e| panic!("{}: {e}", db.label()));
         assert_eq!(seat.version, Version::from(expected), "{}", db.label());
     }
-    assert_eq!(load_seat(db, 2), Some(seat), "{}", db.label());
+    assert_eq!(db.fetch_by_key::<Seat>(&2), Some(seat), "{}", db.label());
 
     // The control: an unversioned update that changes nothing matches the row, yet a driver
     // that counts changed rows reports 0 for it; only the version bump makes the count right.
@@ -112,7 +116,12 @@ fn rolled_back_transaction(db: &mut impl Db) {
     let booked = book(&seat, "Ada");
     assert_eq!(db.run(&booked.update()).unwrap(), Version::from(2));
     db.batch("ROLLBACK");
-    assert_eq!(load_seat(db, 2), Some(seat.clone()), "{}", db.label());
+    assert_eq!(
+        db.fetch_by_key::<Seat>(&2),
+        Some(seat.clone()),
+        "{}",
+        db.label()
+    );
     // Nothing moved, so the same versioned write still applies.
     assert_eq!(db.run(&booked.update()).unwrap(), Version::from(2));
 }
@@ -139,7 +148,7 @@ fn reserved_words_and_hostile_strings(db: &mut impl Db) {
         };
         db.insert(&order);
         assert_eq!(
-            load_order(db, id),
+            db.fetch_by_key::<Order>(&id),
             Some(order.clone()),
             "{}: {text:?}",
             db.label()
@@ -147,7 +156,7 @@ fn reserved_words_and_hostile_strings(db: &mut impl Db) {
         order.selection = Some(format!("{text}{text}"));
         order.version = db.run(&order.update()).unwrap();
         assert_eq!(
-            load_order(db, id),
+            db.fetch_by_key::<Order>(&id),
             Some(order.clone()),
             "{}: {text:?}",
             db.label()
@@ -164,7 +173,12 @@ fn version_overflow(db: &mut impl Db) {
         ..Seat::free(2)
     };
     db.insert(&full);
-    assert_eq!(load_seat(db, 2), Some(full.clone()), "{}", db.label());
+    assert_eq!(
+        db.fetch_by_key::<Seat>(&2),
+        Some(full.clone()),
+        "{}",
+        db.label()
+    );
     let error = db.run(&book(&full, "Ada").update()).unwrap_err();
     assert!(
         matches!(
@@ -174,7 +188,7 @@ fn version_overflow(db: &mut impl Db) {
         "{}: {error}",
         db.label()
     );
-    assert_eq!(load_seat(db, 2), Some(full), "{}", db.label());
+    assert_eq!(db.fetch_by_key::<Seat>(&2), Some(full), "{}", db.label());
 }
 
 /// The drivers' cached fast path (`update(conn, &mut row)`, `touch`, `delete(conn, &row)`,
@@ -188,7 +202,7 @@ fn fast_path_lifecycle(db: &mut impl Db) {
     db.update_fast(&mut ada)
         .unwrap_or_else(|e| panic!("{label}: {e}"));
     assert_eq!(ada.version, Version::from(2), "{label}");
-    assert_eq!(load_seat(db, 2), Some(ada.clone()), "{label}");
+    assert_eq!(db.fetch_by_key::<Seat>(&2), Some(ada.clone()), "{label}");
 
     let mut grace = book(&original, "Grace");
     let error = db.update_fast(&mut grace).unwrap_err();
@@ -205,12 +219,16 @@ fn fast_path_lifecycle(db: &mut impl Db) {
         book(&original, "Grace"),
         "{label}: a failed update changed the row"
     );
-    assert_eq!(load_seat(db, 2), Some(ada.clone()), "{label}: leaked");
+    assert_eq!(
+        db.fetch_by_key::<Seat>(&2),
+        Some(ada.clone()),
+        "{label}: leaked"
+    );
 
     db.touch_fast(&mut ada)
         .unwrap_or_else(|e| panic!("{label}: {e}"));
     assert_eq!(ada.version, Version::from(3), "{label}");
-    assert_eq!(load_seat(db, 2), Some(ada.clone()), "{label}");
+    assert_eq!(db.fetch_by_key::<Seat>(&2), Some(ada.clone()), "{label}");
     let error = db.touch_fast(&mut grace).unwrap_err();
     assert_eq!(
         error.stale_of::<Seat>().map(|s| s.operation()),
@@ -229,10 +247,14 @@ fn fast_path_lifecycle(db: &mut impl Db) {
         Some(Operation::Delete),
         "{label}"
     );
-    assert_eq!(load_seat(db, 2), Some(ada.clone()), "{label}: deleted");
+    assert_eq!(
+        db.fetch_by_key::<Seat>(&2),
+        Some(ada.clone()),
+        "{label}: deleted"
+    );
 
     db.delete_fast(&ada).unwrap();
-    assert_eq!(load_seat(db, 2), None, "{label}");
+    assert_eq!(db.fetch_by_key::<Seat>(&2), None, "{label}");
     assert!(db.delete_fast(&ada).unwrap_err().is_stale(), "{label}");
     assert!(db.update_fast(&mut ada).unwrap_err().is_stale(), "{label}");
     assert_eq!(ada.version, Version::from(3), "{label}");
@@ -287,17 +309,6 @@ fn changed_columns(db: &mut impl Db) {
     assert_eq!(db.read_passenger(1), Some(fresh), "{label}");
 }
 
-/// Reads a profile through `P`'s mapping (both share the table).
-fn load_profile<P: Optimistic<Key = i64>>(
-    db: &mut impl Db,
-    id: i64,
-    build: fn(i64, String, Option<String>) -> P,
-) -> Option<P> {
-    let rows = db.fetch_by_key::<P>(&id, &[Kind::Int, Kind::Text, Kind::Text]);
-    rows.first()
-        .map(|row| build(row[0].int(), row[1].text().expect("a name"), row[2].text()))
-}
-
 /// A table without a version column, locked by values. `dirty`: edits of different columns
 /// from one read both land, an edit of a column changed since is stale (NULL old values
 /// included). `all`: any change since the read makes an edit stale. Deletes compare the row as
@@ -319,7 +330,7 @@ fn locked_by_values(db: &mut impl Db) {
     });
 
     // Dirty: three edits from one read.
-    let read = load_profile(db, 1, dirty).expect("profile 1");
+    let read = db.fetch_by_key::<DirtyProfile>(&1).expect("profile 1");
     let renamed = DirtyProfile {
         name: "Ada King".into(),
         ..read.clone()
@@ -341,19 +352,19 @@ fn locked_by_values(db: &mut impl Db) {
         .unwrap_err();
     assert!(error.is_stale(), "{label}: {error}");
     assert_eq!(
-        load_profile(db, 1, dirty),
+        db.fetch_by_key::<DirtyProfile>(&1),
         Some(dirty(1, "Ada King".into(), Some("Countess".into()))),
         "{label}: both non-overlapping edits, and not the stale one"
     );
     // A delete compares the row as read: stale from the old read, applied from the new one.
     assert!(db.run(&read.delete()).unwrap_err().is_stale(), "{label}");
-    let now = load_profile(db, 1, dirty).expect("profile 1");
+    let now = db.fetch_by_key::<DirtyProfile>(&1).expect("profile 1");
     db.run(&now.delete())
         .unwrap_or_else(|error| panic!("{label}: {error}"));
-    assert_eq!(load_profile(db, 1, dirty), None, "{label}");
+    assert_eq!(db.fetch_by_key::<DirtyProfile>(&1), None, "{label}");
 
     // All: any change since the read, to any column, makes an edit stale.
-    let read = load_profile(db, 2, all).expect("profile 2");
+    let read = db.fetch_by_key::<AllProfile>(&2).expect("profile 2");
     let renamed = AllProfile {
         name: "Grace Hopper".into(),
         ..read.clone()
@@ -372,7 +383,7 @@ fn locked_by_values(db: &mut impl Db) {
         "{label}: `all` compares the name too: {error}"
     );
     assert_eq!(
-        load_profile(db, 2, all),
+        db.fetch_by_key::<AllProfile>(&2),
         Some(all(2, "Grace Hopper".into(), None)),
         "{label}"
     );
@@ -418,7 +429,7 @@ fn fast_path_null_and_full_versions(db: &mut impl Db) {
         ),
         "{label}: {error}"
     );
-    assert_eq!(load_seat(db, 2), Some(full), "{label}");
+    assert_eq!(db.fetch_by_key::<Seat>(&2), Some(full), "{label}");
 }
 
 /// Reserved words and hostile strings through the fast path, read back by key.
@@ -435,36 +446,24 @@ fn fast_path_hostile_strings(db: &mut impl Db) {
         order.selection = Some(text.repeat(2));
         db.update_fast(&mut order).unwrap();
         assert_eq!(
-            load_order(db, id),
+            db.fetch_by_key::<Order>(&id),
             Some(order.clone()),
             "{}: {text:?}",
             db.label()
         );
         db.delete_fast(&order).unwrap();
-        assert_eq!(load_order(db, id), None, "{}: {text:?}", db.label());
+        assert_eq!(
+            db.fetch_by_key::<Order>(&id),
+            None,
+            "{}: {text:?}",
+            db.label()
+        );
     }
 }
 
 fn load_ticket(db: &mut impl Db, id: i64) -> Ticket {
-    let rows = db.fetch_by_key::<Ticket>(&id, &[Kind::Int, Kind::Text, Kind::Token, Kind::Version]);
-    let [row] = rows.as_slice() else {
-        panic!("{}: expected ticket {id}, got {rows:?}", db.label());
-    };
-    let [
-        Cell::Int(id),
-        Cell::Text(note),
-        Cell::Token(write_token),
-        Cell::Version(version),
-    ] = row.as_slice()
-    else {
-        panic!("{}: {row:?}", db.label());
-    };
-    Ticket {
-        id: *id,
-        note: note.clone(),
-        write_token: *write_token,
-        version: *version,
-    }
+    let ticket = db.fetch_by_key::<Ticket>(&id);
+    ticket.unwrap_or_else(|| panic!("{}: expected ticket {id}", db.label()))
 }
 
 /// Every versioned write sets its own token, which the driver binds and reads back, and

@@ -8,8 +8,7 @@ use optimistic_core::Optimistic;
 use optimistic_core::Version;
 use optimistic_core::{Kind as ErrorKind, Policy};
 use optimistic_tests::db::{
-    BlockingPostgresDb, Db, DieselAsyncDb, DieselDb, Kind, SeaOrmDb, SqlxDb, TokioPostgresDb,
-    load_seat,
+    BlockingPostgresDb, Db, DieselAsyncDb, DieselDb, SeaOrmDb, SqlxDb, TokioPostgresDb,
 };
 use optimistic_tests::models::{SEATS, Seat};
 use optimistic_tests::namespace::{Dialect, MyDatabase, PgSchema};
@@ -35,10 +34,7 @@ fn lock_timeout_is_told_apart(holder: &mut impl Db, writer: &mut impl Db) {
 
     // The generated locked read holds the row for the holder's transaction.
     holder.batch(begin);
-    let held = holder.fetch(
-        &Seat::select_by_key_for_update(&2),
-        &[Kind::Int, Kind::Bool, Kind::Text, Kind::Version],
-    );
+    let held = holder.fetch_all::<Seat>(&Seat::select_by_key_for_update(&2));
     assert_eq!(held.len(), 1, "{label}");
     let error = writer.update_fast(&mut booked()).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::LockTimeout, "{label}: {error}");
@@ -73,7 +69,7 @@ fn lock_timeout_is_told_apart(holder: &mut impl Db, writer: &mut impl Db) {
         .unwrap_or_else(|error| panic!("{label}: {error}"));
     assert_eq!(runs, 3, "{label}");
     assert_eq!(seat.version, Version::from(2), "{label}");
-    assert_eq!(load_seat(holder, 2), Some(seat), "{label}");
+    assert_eq!(holder.fetch_by_key::<Seat>(&2), Some(seat), "{label}");
 }
 
 macro_rules! on_postgres {

@@ -104,7 +104,7 @@ fn sqlx_mysql_null_version_is_never_a_version() {
 }
 
 /// SeaORM: `execute_explained` against a NULL version says stale.
-fn sea_orm_null_version(mut db: SeaOrmDb) {
+fn sea_orm_null_version(mut db: impl Db) {
     let label = db.label();
     db.batch(NULLABLE_SEATS);
     db.batch(NULL_ROW);

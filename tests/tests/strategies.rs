@@ -2,8 +2,7 @@
 
 use optimistic_core::Optimistic;
 use optimistic_core::Version;
-use optimistic_core::sea_query::{Expr, ExprTrait};
-use optimistic_tests::db::{Db, Kind};
+use optimistic_tests::db::Db;
 use optimistic_tests::models::{ARTICLES, Article, ArticleIden};
 
 fn article() -> Article {
@@ -17,21 +16,8 @@ fn article() -> Article {
 }
 
 fn load(db: &mut impl Db) -> (String, String, i64, Version) {
-    let mut select = Article::select();
-    select.and_where(Expr::col(ArticleIden::Id).eq(1_i64));
-    let row = db
-        .fetch(
-            &select,
-            &[Kind::Int, Kind::Text, Kind::Text, Kind::Int, Kind::Version],
-        )
-        .pop()
-        .expect("the article");
-    (
-        row[1].text().unwrap(),
-        row[2].text().unwrap(),
-        row[3].int(),
-        row[4].version(),
-    )
+    let article = db.fetch_by_key::<Article>(&1).expect("the article");
+    (article.title, article.body, article.views, article.version)
 }
 
 /// Readers bump the excluded view counter all the time; an editor who read the article before
@@ -108,7 +94,7 @@ fn read_checks_see_changes(db: &mut impl Db) {
 }
 
 fn fetch_count(db: &mut impl Db, reader: &Article) -> u64 {
-    db.fetch(&reader.verify(), &[Kind::Version]).len() as u64
+    db.count(&reader.verify())
 }
 
 macro_rules! on_every_backend {

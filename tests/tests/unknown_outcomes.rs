@@ -27,7 +27,7 @@ fn assert_reported_unknown(label: &str, error: RunError, db: &mut impl Db) -> bo
         retried.is_err() && runs == 1,
         "{label}: a policy re-ran a write whose outcome is unknown"
     );
-    let stored = optimistic_tests::db::load_seat(db, 2).expect("seat 2");
+    let stored = db.fetch_by_key::<Seat>(&2).expect("seat 2");
     // The row read back tells which: the written row at version 2, or the old one at 1.
     let resolution = resolve(&write_seat(), Some(&stored));
     eprintln!("{label}: outcome unknown reported; resolved from the row: {resolution:?}");

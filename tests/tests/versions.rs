@@ -2,18 +2,12 @@
 //! overflow at each type's own maximum. SQLite always; PostgreSQL and MariaDB when their URL
 //! variables are set.
 
-use optimistic_core::sea_query::{Expr, ExprTrait};
 use optimistic_core::{Error, InitialVersion, Optimistic, VersionValue};
-use optimistic_tests::db::{Db, Kind};
-use optimistic_tests::models::{Legacy, LegacyIden, legacy_ddl};
+use optimistic_tests::db::Db;
+use optimistic_tests::models::{Legacy, LegacyNote, legacy_ddl};
 
 fn note(db: &mut impl Db) -> Option<String> {
-    let mut select = Legacy::<i64>::select();
-    select.and_where(Expr::col(LegacyIden::Id).eq(1_i64));
-    db.fetch(&select, &[Kind::Int, Kind::Text])
-        .pop()
-        .expect("the row")[1]
-        .text()
+    db.fetch_by_key::<LegacyNote>(&1).expect("the row").note
 }
 
 fn fresh_table(db: &mut impl Db, version_type: &str) {
