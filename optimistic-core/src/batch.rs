@@ -1,21 +1,24 @@
-//! Checked batch updates: many rows, each with its own expected version, reporting exactly
-//! which keys were stale.
+//! Checked batch updates and deletes: many rows, each with its own expected version, reporting
+//! exactly which keys were stale.
 
 use sea_query::{
-    Alias, Expr, ExprTrait, Query, SelectStatement, TableRef, UnionType, UpdateStatement, Value,
+    Alias, DeleteStatement, Expr, ExprTrait, Query, SelectStatement, TableRef, UnionType,
+    UpdateStatement, Value,
 };
 
 use crate::version::VersionValue;
-use crate::{Error, Optimistic, Role, Update};
+use crate::{Delete, Error, Locking, Optimistic, Role, Update};
 
 /// The alias of the rows in the PostgreSQL statement.
 const ALIAS: &str = "optimistic_batch";
 
-/// Versioned updates of many rows. Run it as one statement on PostgreSQL
-/// ([`postgres`](Batch::postgres)) or as one statement per row anywhere
-/// ([`updates`](Batch::updates)); either way [`BatchOutcome`] names the stale keys. For
-/// all-or-nothing, run it in a transaction and roll back when
-/// [`BatchOutcome::all_or_nothing`] says so.
+/// Versioned updates ([`Batch::new`]) or deletes ([`Batch::delete`]) of many rows. Run it as one
+/// statement on PostgreSQL ([`postgres`](Batch::postgres),
+/// [`postgres_delete`](Batch::postgres_delete)) or as one statement per row anywhere
+/// ([`updates`](Batch::updates), [`deletes`](Batch::deletes));
+/// [`driver::execute_batch`](crate::driver::execute_batch) picks for you. Either way
+/// [`BatchOutcome`] names the stale keys. For all-or-nothing, run it in a transaction and roll
+/// back when [`BatchOutcome::all_or_nothing`] says so.
 ///
 /// ```
 /// # use optimistic_core::{optimistic, Version};
@@ -36,16 +39,18 @@ const ALIAS: &str = "optimistic_batch";
 #[must_use = "a Batch does nothing until a driver runs it"]
 pub struct Batch<T: Optimistic> {
     updates: Vec<Update<T>>,
-    /// Per row that can be bumped: its key values, expected and next version, and data values,
-    /// in that order: one row of the PostgreSQL statement's rows.
+    deletes: Vec<Delete<T>>,
+    /// One row of the PostgreSQL statement's rows per row it can write: its key values and
+    /// expected version, then (updates) its next version and data values.
     tuples: Vec<Vec<Value>>,
 }
 
 /// The rows a batch wrote: each key with the version its row has now.
 pub type WrittenRows<T> = Vec<(<T as Optimistic>::Key, <T as Optimistic>::Version)>;
 
-/// What a batch did: which rows were written (with their new versions), which were stale, and
-/// which were refused because their version is at its type's maximum.
+/// What a batch did: which rows were written (with their new versions; for a delete, the version
+/// each deleted row had), which were stale, and which were refused because their version is at
+/// its type's maximum (never, for a delete).
 ///
 /// ```
 /// # use optimistic_core::{optimistic, Version};
@@ -186,7 +191,101 @@ impl<T: Optimistic> Batch<T> {
             }
             updates.push(update);
         }
-        Batch { updates, tuples }
+        Batch {
+            updates,
+            deletes: Vec::new(),
+            tuples,
+        }
+    }
+
+    /// The versioned delete of every row: each is deleted only if it still has the version it
+    /// was read at.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Version};
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let two = Seat { id: 2, is_booked: true, version: Version::from(4) };
+    /// let three = Seat { id: 3, is_booked: true, version: Version::from(7) };
+    /// let batch = optimistic_core::Batch::delete([&two, &three]);
+    /// // One statement per row, anywhere; seat 3 had moved on.
+    /// let outcome = batch.outcome_from_rows(&[1, 0])?;
+    /// assert_eq!(outcome.written, [(2, Version::from(4))]);
+    /// assert_eq!(outcome.stale, [3]);
+    /// # Ok::<(), optimistic_core::Error<Seat>>(())
+    /// ```
+    pub fn delete<'a>(rows: impl IntoIterator<Item = &'a T>) -> Self
+    where
+        T: 'a,
+    {
+        let mut deletes = Vec::new();
+        let mut tuples = Vec::new();
+        for row in rows {
+            let delete = row.delete();
+            let mut tuple = T::key_values(delete.key());
+            tuple.push(delete.expected().to_value());
+            tuples.push(tuple);
+            deletes.push(delete);
+        }
+        Batch {
+            updates: Vec::new(),
+            deletes,
+            tuples,
+        }
+    }
+
+    /// One versioned delete per row of a [`Batch::delete`]: the portable way, for any backend.
+    /// Empty for a batch of updates.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Version};
+    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// let two = Seat { id: 2, is_booked: true, version: Version::from(4) };
+    /// let batch = optimistic_core::Batch::delete([&two]);
+    /// let (sql, _) = batch.deletes()[0].build(SqliteQueryBuilder);
+    /// assert_eq!(sql, r#"DELETE FROM "seats" WHERE "id" = ? AND "version" = ?"#);
+    /// ```
+    pub fn deletes(&self) -> &[Delete<T>] {
+        &self.deletes
+    }
+
+    /// A batch of [`Batch::delete`] as one PostgreSQL statement, `DELETE FROM table WHERE (key,
+    /// version) IN (SELECT ..) RETURNING every column`: read the rows it returns (the rows
+    /// deleted) and pass them to [`outcome`](Batch::outcome). `None` for a batch of updates, an
+    /// empty one, or one whose rows a tuple cannot match (a table locked by values or by
+    /// `xmin`, a NULL expected version): run [`deletes`](Batch::deletes) then.
+    ///
+    /// ```
+    /// # use optimistic_core::{optimistic, Version};
+    /// # #[optimistic(table = "seats")]
+    /// # #[derive(Debug, Clone, PartialEq)]
+    /// # struct Seat { id: i64, is_booked: bool, version: Version }
+    /// use optimistic_core::sea_query::PostgresQueryBuilder;
+    ///
+    /// let two = Seat { id: 2, is_booked: true, version: Version::from(4) };
+    /// let batch = optimistic_core::Batch::delete([&two]);
+    /// let (sql, _) = batch.postgres_delete().expect("rows to delete").build(PostgresQueryBuilder);
+    /// assert!(sql.starts_with(r#"DELETE FROM "seats" WHERE ("id", "version") IN"#));
+    /// ```
+    pub fn postgres_delete(&self) -> Option<DeleteStatement> {
+        let table = T::TABLE;
+        let null_version = self.deletes.iter().any(|d| d.expected().is_null());
+        if self.deletes.is_empty() || table.locking() != Locking::Version || null_version {
+            return None;
+        }
+        let matched = table.key_columns().map(|key| key.name());
+        let matched = matched.chain([table.version_column()]).map(Expr::col);
+        let returned = table.columns().iter().map(|c| Expr::col(c.name()));
+        let mut statement = Query::delete();
+        statement
+            .from_table(table.table_name())
+            .and_where(Expr::tuple(matched).in_subquery(self.rows()?))
+            .returning(Query::returning().exprs(returned));
+        Some(statement)
     }
 
     /// One versioned update per row: the portable way, for any backend.
@@ -210,7 +309,8 @@ impl<T: Optimistic> Batch<T> {
     /// The whole batch as one PostgreSQL statement, `UPDATE table SET .. FROM (SELECT ..) AS
     /// batch WHERE key = batch.key AND version = batch.expected RETURNING every column`: read
     /// the rows it returns (the rows written) and pass them to [`outcome`](Batch::outcome).
-    /// `None` when no row can be written (empty, or all at their largest version).
+    /// `None` when no row can be written (empty, or all at their largest version), and for a
+    /// batch of deletes.
     /// [`driver::execute_batch`](crate::driver::execute_batch) does all of that.
     ///
     /// ```
@@ -228,6 +328,9 @@ impl<T: Optimistic> Batch<T> {
     /// assert!(sql.starts_with(r#"UPDATE "seats" SET"#) && sql.contains("RETURNING"));
     /// ```
     pub fn postgres(&self) -> Option<UpdateStatement> {
+        if !self.deletes.is_empty() {
+            return None;
+        }
         let rows = self.rows()?;
         let table = T::TABLE;
         let column = |name: &'static str| match table.schema() {
@@ -327,11 +430,7 @@ impl<T: Optimistic> Batch<T> {
     /// # Ok::<(), optimistic_core::Error<Seat>>(())
     /// ```
     pub fn outcome(&self, written: &[T]) -> Result<BatchOutcome<T>, Error<T>> {
-        let keys: Vec<Vec<Value>> = self
-            .updates
-            .iter()
-            .map(|update| T::key_values(update.key()))
-            .collect();
+        let keys: Vec<Vec<Value>> = self.keys().map(T::key_values).collect();
         let mut counts = vec![0_u64; keys.len()];
         for row in written {
             let key = T::key_values(&row.key());
@@ -342,8 +441,9 @@ impl<T: Optimistic> Batch<T> {
         self.collect(&counts)
     }
 
-    /// The outcome from the rows each of [`updates`](Batch::updates) affected, in order. More
-    /// than one row for a key is [`Error::KeyNotUnique`].
+    /// The outcome from the rows each of [`updates`](Batch::updates) (or
+    /// [`deletes`](Batch::deletes)) affected, in order. More than one row for a key is
+    /// [`Error::KeyNotUnique`].
     ///
     /// ```
     /// # use optimistic_core::{optimistic, Version};
@@ -364,19 +464,32 @@ impl<T: Optimistic> Batch<T> {
         self.collect(rows_affected)
     }
 
+    /// Each row's key, in order.
+    fn keys(&self) -> impl Iterator<Item = &T::Key> {
+        let updated = self.updates.iter().map(Update::key);
+        updated.chain(self.deletes.iter().map(Delete::key))
+    }
+
     fn collect(&self, rows_affected: &[u64]) -> Result<BatchOutcome<T>, Error<T>> {
         let mut outcome = BatchOutcome {
             written: Vec::new(),
             stale: Vec::new(),
             overflowed: Vec::new(),
         };
-        for (update, rows) in self
-            .updates
-            .iter()
-            .zip(rows_affected.iter().copied().chain(std::iter::repeat(0)))
-        {
-            match update.check(rows) {
-                Ok(version) => outcome.written.push((update.key().clone(), version)),
+        let rows = rows_affected.iter().copied().chain(std::iter::repeat(0));
+        // A batch holds updates or deletes, never both.
+        let checked: Vec<Result<T::Version, Error<T>>> = if self.deletes.is_empty() {
+            let updated = self.updates.iter().zip(rows);
+            updated.map(|(update, rows)| update.check(rows)).collect()
+        } else {
+            let deleted = self.deletes.iter().zip(rows);
+            let checked =
+                |(delete, rows): (&Delete<T>, u64)| delete.check(rows).map(|()| delete.expected());
+            deleted.map(checked).collect()
+        };
+        for (key, checked) in self.keys().zip(checked) {
+            match checked {
+                Ok(version) => outcome.written.push((key.clone(), version)),
                 Err(Error::Stale(stale)) => outcome.stale.push(stale.into_key()),
                 Err(Error::VersionOverflow { key, .. }) => outcome.overflowed.push(key),
                 Err(other) => return Err(other),

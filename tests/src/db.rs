@@ -11,7 +11,7 @@ use std::path::Path;
 use optimistic_core::driver::{self, Backend, BackendError, Driver, Finish, ReadRow, Runtime as _};
 use optimistic_core::sea_query::{
     Asterisk, Expr, Func, MysqlQueryBuilder, PostgresQueryBuilder, Query, QueryStatementWriter,
-    SelectStatement, SqliteQueryBuilder, UpdateStatement, Value, Values,
+    SelectStatement, SqliteQueryBuilder, Value, Values,
 };
 use optimistic_core::{
     Batch, BatchOutcome, DriverRow, FromRow, GetColumn, Optimistic, RunError, Update, Version,
@@ -57,8 +57,8 @@ pub trait Db {
     /// Reads a [`Passenger`] by key (Diesel reads its own mapping of the table, which cannot
     /// skip a field, and converts it).
     fn read_passenger(&mut self, id: i64) -> Option<Passenger>;
-    /// Runs any update as is, returning the rows it affected: the naive, unchecked path.
-    fn run_plain(&mut self, statement: &UpdateStatement) -> u64;
+    /// Runs any write as is, returning the rows it affected: the naive, unchecked path.
+    fn run_plain(&mut self, statement: &impl QueryStatementWriter) -> u64;
     /// Whether "rows affected" counts matched rows (true) or only changed ones (MySQL without
     /// CLIENT_FOUND_ROWS).
     fn counts_matched_rows(&self) -> bool {
@@ -423,7 +423,7 @@ macro_rules! driver_db {
                 expect(self.label, "select", $finish(&self.runtime, row)).map(Into::into)
             }
 
-            fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
+            fn run_plain(&mut self, statement: &impl QueryStatementWriter) -> u64 {
                 let built = build(self.dialect, statement);
                 let rows = execute_plain($($borrow)+ self.connection, built);
                 expect(self.label, "update", $finish(&self.runtime, rows))
@@ -632,10 +632,16 @@ impl Db for MysqlDb {
     }
 
     fn run_batch(&mut self, batch: &Batch<Seat>) -> Result<BatchOutcome<Seat>, RunError> {
-        let updates = batch.updates().iter();
-        let rows: Vec<u64> = updates
-            .map(|update| self.exec(update.build(MysqlQueryBuilder)))
-            .collect();
+        let updates = batch
+            .updates()
+            .iter()
+            .map(|update| update.build(MysqlQueryBuilder));
+        let deletes = batch
+            .deletes()
+            .iter()
+            .map(|delete| delete.build(MysqlQueryBuilder));
+        let built: Vec<_> = updates.chain(deletes).collect();
+        let rows: Vec<u64> = built.into_iter().map(|built| self.exec(built)).collect();
         Ok(batch.outcome_from_rows(&rows)?)
     }
 
@@ -659,7 +665,7 @@ impl Db for MysqlDb {
         self.found_rows
     }
 
-    fn run_plain(&mut self, statement: &UpdateStatement) -> u64 {
+    fn run_plain(&mut self, statement: &impl QueryStatementWriter) -> u64 {
         self.exec(statement.build(MysqlQueryBuilder))
     }
 }

@@ -1,7 +1,9 @@
-//! Checked batch updates: 100 rows, 7 of them changed by someone else first. The batch reports
-//! exactly those 7 keys; all-or-nothing in a transaction writes none.
+//! Checked batch updates and deletes: 100 rows, 7 of them changed by someone else first. The
+//! batch reports exactly those 7 keys; all-or-nothing in a transaction writes none. The control
+//! deletes without the version check and takes the 7 changed rows with it.
 
 use optimistic_core::Optimistic;
+use optimistic_core::sea_query::{Alias, Expr, ExprTrait, Query};
 use optimistic_core::{Batch, Error, Version};
 use optimistic_tests::db::Db;
 use optimistic_tests::models::{SEATS, Seat};
@@ -66,13 +68,17 @@ fn reports_exactly_the_stale_keys(db: &mut impl Db) {
     }
 }
 
-fn all_or_nothing_writes_none(db: &mut impl Db) {
-    let rows = setup(db);
+fn begin(db: &mut impl Db) {
     db.batch(if db.dialect() == Dialect::Mysql {
         "START TRANSACTION"
     } else {
         "BEGIN"
     });
+}
+
+fn all_or_nothing_writes_none(db: &mut impl Db) {
+    let rows = setup(db);
+    begin(db);
     let outcome = db.run_batch(&Batch::new(&rows)).unwrap();
     let incomplete = outcome.all_or_nothing().unwrap_err();
     assert_eq!(
@@ -103,12 +109,77 @@ fn all_or_nothing_writes_none(db: &mut impl Db) {
     }
 }
 
+/// The 100 seats as a cleaner read them, all free at version 1, deleted in one batch: the 93
+/// unchanged ones go, the 7 taken since are reported stale and stay.
+fn bulk_delete_reports_exactly_the_stale_keys(db: &mut impl Db) {
+    let _bookings = setup(db);
+    let read: Vec<Seat> = (1..=ROWS).map(Seat::free).collect();
+    let outcome = db
+        .run_batch(&Batch::delete(&read))
+        .unwrap_or_else(|e| panic!("{}: {e}", db.label()));
+    let mut stale = outcome.stale.clone();
+    stale.sort();
+    assert_eq!(stale, CHANGED_FIRST, "{}", db.label());
+    let deleted = outcome.written.iter().map(|(id, version)| (*id, *version));
+    let unchanged = (1..=ROWS).filter(|id| !CHANGED_FIRST.contains(id));
+    assert!(deleted.eq(unchanged.map(|id| (id, Version::INITIAL))));
+    for id in 1..=ROWS {
+        let seat = db.fetch_by_key::<Seat>(&id);
+        let passenger = seat.and_then(|seat| seat.passenger_name);
+        let expected = CHANGED_FIRST.contains(&id).then(|| "other".to_owned());
+        assert_eq!(passenger, expected, "{}: seat {id}", db.label());
+    }
+}
+
+fn bulk_delete_all_or_nothing_deletes_none(db: &mut impl Db) {
+    let _bookings = setup(db);
+    let read: Vec<Seat> = (1..=ROWS).map(Seat::free).collect();
+    begin(db);
+    let outcome = db.run_batch(&Batch::delete(&read)).unwrap();
+    let incomplete = outcome.all_or_nothing().unwrap_err();
+    assert_eq!(
+        incomplete.stale.len(),
+        CHANGED_FIRST.len(),
+        "{}",
+        db.label()
+    );
+    db.batch("ROLLBACK");
+    assert_eq!(db.count(&Seat::select()), ROWS as u64, "{}", db.label());
+}
+
+/// The control: the same delete without the version check takes the 7 seats booked since.
+fn bulk_delete_control_unversioned_deletes_changed_rows(db: &mut impl Db) {
+    let _bookings = setup(db);
+    let mut plain = Query::delete();
+    plain
+        .from_table(Alias::new("seats"))
+        .and_where(Expr::col(Alias::new("id")).is_in(1..=ROWS));
+    assert_eq!(db.run_plain(&plain), ROWS as u64, "{}", db.label());
+    for id in CHANGED_FIRST {
+        let booking = db.fetch_by_key::<Seat>(&id);
+        assert_eq!(
+            booking,
+            None,
+            "{}: the booking of seat {id} is gone",
+            db.label()
+        );
+    }
+}
+
 /// Two rows share a key (no primary key): the batch says so instead of counting a success.
 fn duplicate_keys_are_never_success(db: &mut impl Db) {
+    assert_duplicate_key(db, Batch::new(&[Seat::free(1)]));
+}
+
+fn bulk_delete_duplicate_keys_are_never_success(db: &mut impl Db) {
+    assert_duplicate_key(db, Batch::delete(&[Seat::free(1)]));
+}
+
+fn assert_duplicate_key(db: &mut impl Db, batch: Batch<Seat>) {
     db.batch(&SEATS.replace("BIGINT PRIMARY KEY", "BIGINT"));
     db.insert(&Seat::free(1));
     db.insert(&Seat::free(1));
-    let error = db.run_batch(&Batch::new(&[Seat::free(1)])).unwrap_err();
+    let error = db.run_batch(&batch).unwrap_err();
     assert!(
         matches!(
             error.check_of::<Seat>(),
@@ -125,5 +196,9 @@ fn duplicate_keys_are_never_success(db: &mut impl Db) {
 optimistic_tests::through_every_driver!(
     reports_exactly_the_stale_keys,
     all_or_nothing_writes_none,
-    duplicate_keys_are_never_success
+    duplicate_keys_are_never_success,
+    bulk_delete_reports_exactly_the_stale_keys,
+    bulk_delete_all_or_nothing_deletes_none,
+    bulk_delete_control_unversioned_deletes_changed_rows,
+    bulk_delete_duplicate_keys_are_never_success
 );

@@ -220,3 +220,11 @@ fn seat_batch_on_postgres() {
     let (sql, values) = statement.build(PostgresQueryBuilder);
     insta::assert_snapshot!(format!("{sql}\n  values: {:?}\n", values.0));
 }
+
+#[test]
+fn seat_bulk_delete_on_postgres() {
+    let rows = [seat(), Seat { id: 5, ..seat() }];
+    let statement = optimistic_core::Batch::delete(&rows).postgres_delete().unwrap();
+    let (sql, values) = statement.build(PostgresQueryBuilder);
+    insta::assert_snapshot!(format!("{sql}\n  values: {:?}\n", values.0));
+}

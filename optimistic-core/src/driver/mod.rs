@@ -630,8 +630,9 @@ fn unexplained<T: Optimistic>(update: &Update<T>) -> Stale<T> {
     Stale::new(update.key().clone(), update.expected(), update.operation())
 }
 
-/// Runs a [`Batch`]: one statement on PostgreSQL, one per row elsewhere, all on one
-/// connection. For all-or-nothing, run it on a transaction and roll back when
+/// Runs a [`Batch`] of updates or deletes: one statement on PostgreSQL (a delete batch that
+/// [`Batch::postgres_delete`] cannot match as tuples runs per row), one per row elsewhere, all
+/// on one connection. For all-or-nothing, run it on a transaction and roll back when
 /// [`BatchOutcome::all_or_nothing`](crate::BatchOutcome::all_or_nothing) fails.
 ///
 /// ```
@@ -674,21 +675,36 @@ where
         let mut lent = driver.acquire().await.map_err(error::<D>)?;
         let connection = &mut *lent;
         if dialect == Dialect::Postgres {
-            let written: Vec<T> = match batch.postgres() {
-                Some(statement) => {
-                    let (sql, values) = render(dialect, &statement);
-                    connection
+            let one_statement = match batch.deletes() {
+                [] => Some(batch.postgres().map(|update| render(dialect, &update))),
+                _ => batch
+                    .postgres_delete()
+                    .map(|delete| Some(render(dialect, &delete))),
+            };
+            // `Some(None)`: an update batch with nothing to write.
+            if let Some(statement) = one_statement {
+                let written: Vec<T> = match statement {
+                    Some((sql, values)) => connection
                         .fetch_all(sql.into(), values)
                         .await
-                        .map_err(error::<D::Connection>)?
-                }
-                None => Vec::new(),
-            };
-            return Ok(batch.outcome(&written)?);
+                        .map_err(error::<D::Connection>)?,
+                    None => Vec::new(),
+                };
+                return Ok(batch.outcome(&written)?);
+            }
         }
-        let mut rows_affected = Vec::with_capacity(batch.updates().len());
-        for update in batch.updates() {
-            let (sql, values) = render_versioned(dialect, update);
+        let statements = (batch
+            .updates()
+            .iter()
+            .map(|update| render_versioned(dialect, update)))
+        .chain(
+            batch
+                .deletes()
+                .iter()
+                .map(|delete| render_versioned(dialect, delete)),
+        );
+        let mut rows_affected = Vec::with_capacity(batch.updates().len() + batch.deletes().len());
+        for (sql, values) in statements {
             let rows = connection
                 .execute(sql.into(), values)
                 .await
