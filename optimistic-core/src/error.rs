@@ -18,6 +18,9 @@ pub enum Operation {
     Delete,
     /// [`Optimistic::verify`]: reads the row's version, writes nothing.
     Verify,
+    /// [`driver::upsert`](crate::driver::upsert): inserts the row, or updates it at the
+    /// expected version.
+    Upsert,
 }
 
 impl fmt::Display for Operation {
@@ -27,6 +30,7 @@ impl fmt::Display for Operation {
             Operation::Touch => "touch",
             Operation::Delete => "delete",
             Operation::Verify => "verify",
+            Operation::Upsert => "upsert",
         })
     }
 }

@@ -219,7 +219,7 @@ pub use error::{
 pub use model::Optimistic;
 pub use row::{DriverRow, FromRow, GetColumn};
 pub use run::Policy;
-pub use statement::{Delete, Update, Verify, VersionedStatement};
+pub use statement::{Delete, Update, Upserted, Verify, VersionedStatement};
 pub use table::{Column, Locking, Role, Table};
 pub use token::WriteToken;
 pub use version::{InitialVersion, NoVersion, Version, VersionValue, Xmin};
@@ -247,7 +247,7 @@ pub mod __private {
     };
     pub use crate::row::SkippedDefault;
     // The statement `driver::execute_explained` runs on PostgreSQL.
-    pub use crate::statement::explained;
+    pub use crate::statement::{explained, insert_if_absent, upsert};
     pub use sea_query;
 
     /// The table of a struct `#[optimistic]` refused: its fallback impl names one, and nothing

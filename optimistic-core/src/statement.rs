@@ -5,8 +5,8 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 use sea_query::{
-    CommonTableExpression, DeleteStatement, Expr, ExprTrait, Iden, InsertStatement, Query,
-    SelectStatement, UpdateStatement, WithClause, WithQuery,
+    CommonTableExpression, DeleteStatement, Expr, ExprTrait, Iden, InsertStatement, OnConflict,
+    Query, SelectStatement, UpdateStatement, WithClause, WithQuery,
 };
 
 use crate::version::VersionValue;
@@ -731,6 +731,81 @@ pub(crate) fn select_by_key<T: Optimistic>(key: &T::Key) -> SelectStatement {
     let mut statement = select::<T>();
     where_key_is::<T>(key, &mut statement);
     statement
+}
+
+/// What a versioned upsert did (an update that found the row at another version is
+/// [`Error::Stale`] instead).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upserted {
+    /// The row was absent: it was inserted, at the version the struct holds.
+    Inserted,
+    /// The row was at the struct's version: it was updated, and its version bumped.
+    Updated,
+}
+
+/// The versioned upsert in one statement (PostgreSQL, SQLite): `INSERT .. ON CONFLICT (key) DO
+/// UPDATE SET data = excluded.data, version = next WHERE table.version = expected RETURNING
+/// every column`. It returns the row inserted (at the expected version), the row updated (at
+/// the next), or nothing (stale). `None` when the version cannot be bumped.
+pub fn upsert<T: Optimistic>(row: &T) -> Option<InsertStatement> {
+    const { assert_versioned::<T>() };
+    let table = T::TABLE;
+    let next = row.version().next()?;
+    let columns = table.columns().iter();
+    let data = columns
+        .clone()
+        .filter(|column| column.role().written_with_data());
+    let mut on_conflict = OnConflict::columns(table.key_columns().map(|column| column.name()));
+    on_conflict
+        .update_columns(data.map(|column| column.name()))
+        .value(table.version_column(), next.to_value())
+        .action_and_where(qualified_version_matches::<T>(&row.version()));
+    let mut statement = insert(row);
+    statement
+        .on_conflict(on_conflict)
+        .returning(Query::returning().columns(columns.map(|column| column.name())));
+    Some(statement)
+}
+
+/// The insert half of the upsert where one statement cannot tell its outcome (MySQL, MariaDB:
+/// `ON DUPLICATE KEY UPDATE` counts an unchanged row as inserted once found rows are on), run
+/// after a versioned update matched nothing: `INSERT .. SELECT values FROM (SELECT 1) WHERE NOT
+/// EXISTS (row with the key)`, 1 row inserted, 0 the row exists at another version (stale).
+pub fn insert_if_absent<T: Optimistic>(row: &T) -> InsertStatement {
+    let table = T::TABLE;
+    let mut values = Query::select();
+    row.visit_values(inserted::<T>, |_, value| {
+        values.expr(Expr::from(value));
+    });
+    let mut existing = Query::select();
+    existing.expr(Expr::val(1)).from(table.table_name());
+    where_key_is::<T>(&row.key(), &mut existing);
+    let one = Query::select().expr(Expr::val(1)).to_owned();
+    values
+        .from_subquery(one, "optimistic_one")
+        .and_where(Expr::exists(existing).not());
+    let mut statement = Query::insert();
+    let columns = table.columns().iter().filter(|c| inserted::<T>(c.role()));
+    statement
+        .into_table(table.table_name())
+        .columns(columns.map(|column| column.name()));
+    // Cannot fail: the select has one value per column.
+    let _ = statement.select_from(values);
+    statement
+}
+
+/// [`version_matches`], naming the table: an upsert's `WHERE` sees the proposed row too.
+fn qualified_version_matches<T: Optimistic>(expected: &T::Version) -> Expr {
+    let table = T::TABLE;
+    let version = match table.schema() {
+        Some(schema) => Expr::col((schema, table.name(), table.version_column())),
+        None => Expr::col((table.name(), table.version_column())),
+    };
+    if expected.is_null() {
+        version.is_null()
+    } else {
+        version.eq(expected.to_value())
+    }
 }
 
 /// `version = ?`, or `version IS NULL` for a NULL version (`= NULL` would match nothing).

@@ -14,8 +14,8 @@ use optimistic_core::sea_query::{
     SelectStatement, SqliteQueryBuilder, Value, Values,
 };
 use optimistic_core::{
-    Batch, BatchOutcome, DriverRow, FromRow, GetColumn, Optimistic, RunError, Update, Version,
-    VersionedStatement, WriteToken,
+    Batch, BatchOutcome, DriverRow, FromRow, GetColumn, Optimistic, RunError, Update, Upserted,
+    Version, VersionedStatement, WriteToken,
 };
 use tokio::runtime::Runtime;
 
@@ -52,6 +52,8 @@ pub trait Db {
     fn delete_fast<T: Optimistic + 'static>(&mut self, row: &T) -> Result<(), RunError>;
     /// Runs a batch of seats through `driver::execute_batch`.
     fn run_batch(&mut self, batch: &Batch<Seat>) -> Result<BatchOutcome<Seat>, RunError>;
+    /// Upserts a seat through `driver::upsert`.
+    fn upsert(&mut self, seat: &mut Seat) -> Result<Upserted, RunError>;
     /// Runs a seat's update through `driver::execute_explained`.
     fn run_explained(&mut self, update: &Update<Seat>) -> Result<Version, RunError>;
     /// Reads a [`Passenger`] by key (Diesel reads its own mapping of the table, which cannot
@@ -413,6 +415,10 @@ macro_rules! driver_db {
                 $finish(&self.runtime, run)
             }
 
+            fn upsert(&mut self, seat: &mut Seat) -> Result<Upserted, RunError> {
+                $finish(&self.runtime, driver::upsert($($borrow)+ self.connection, seat))
+            }
+
             fn run_explained(&mut self, update: &Update<Seat>) -> Result<Version, RunError> {
                 let run = driver::execute_explained($($borrow)+ self.connection, update);
                 $finish(&self.runtime, run)
@@ -643,6 +649,20 @@ impl Db for MysqlDb {
         let built: Vec<_> = updates.chain(deletes).collect();
         let rows: Vec<u64> = built.into_iter().map(|built| self.exec(built)).collect();
         Ok(batch.outcome_from_rows(&rows)?)
+    }
+
+    /// The versioned update, then `INSERT .. SELECT .. WHERE NOT EXISTS`, as `driver::upsert`
+    /// does on MySQL.
+    fn upsert(&mut self, seat: &mut Seat) -> Result<Upserted, RunError> {
+        let stale = match self.update_fast(seat) {
+            Err(error) if error.is_stale() => error,
+            updated => return updated.map(|()| Upserted::Updated),
+        };
+        let insert = optimistic_core::__private::insert_if_absent(seat);
+        match self.exec(insert.build(MysqlQueryBuilder)) {
+            0 => Err(stale),
+            _ => Ok(Upserted::Inserted),
+        }
     }
 
     fn run_explained(&mut self, update: &Update<Seat>) -> Result<Version, RunError> {

@@ -213,18 +213,21 @@ fn the_helpers_run_in_spawned_tasks() {
             Some(1)
         );
 
-        // The helpers beside the runner: the explained update, the batch, the list read.
+        // The helpers beside the runner: the explained update, the batch, the list read, the
+        // upsert.
         let helpers = tokio::spawn(async move {
             let mut account: Account = driver::fetch_by_key(&pool, &1).await?.ok_or("no 1")?;
             account.balance += 1;
             account.version = driver::execute_explained(&pool, &account.update()).await?;
             let outcome = driver::execute_batch(&pool, &Batch::new([&account])).await?;
             let listed: Vec<Account> = driver::fetch_all(&pool, &Account::select()).await?;
-            Ok::<_, RunError>((outcome.written.len(), listed.len()))
+            let mut account = listed.into_iter().next().ok_or("no row")?;
+            driver::upsert(&pool, &mut account).await?;
+            Ok::<_, RunError>((outcome.written.len(), account.version))
         });
         assert_eq!(
             helpers.await.expect("the task").expect("the helpers"),
-            (1, 1)
+            (1, Version::from(6))
         );
     });
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use optimistic_core::driver;
 use optimistic_core::merge::{FieldConflict, MergeConflict, merge};
 use optimistic_core::sea_query::{Expr, ExprTrait, Order, Value};
-use optimistic_core::{Kind, Optimistic, Policy, StaleReason, Version, optimistic};
+use optimistic_core::{Kind, Optimistic, Policy, StaleReason, Upserted, Version, optimistic};
 use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime, runtime};
 use optimistic_tests::sqlite::TempSqlite;
 use sqlx::pool::PoolOptions;
@@ -146,6 +146,19 @@ macro_rules! scenario {
         assert_eq!(eight, many[1]);
         $run!(driver::delete($d, &many[0])).unwrap();
         $run!(driver::delete($d, &many[1])).unwrap();
+
+        // upsert: inserted when absent, updated at its version; a batch deletes, each checked
+        let mut nine = account(9, 90);
+        let inserted = $run!(driver::upsert($d, &mut nine)).unwrap();
+        nine.balance = 99;
+        let updated = $run!(driver::upsert($d, &mut nine)).unwrap();
+        assert_eq!((inserted, updated), (Upserted::Inserted, Upserted::Updated));
+        let deleted = optimistic_core::Batch::delete([&nine]);
+        assert!(
+            $run!(driver::execute_batch($d, &deleted))
+                .unwrap()
+                .is_complete()
+        );
 
         // fetch_all: the rows of a filtered select, in order
         let listed: Vec<Account> = $run!(driver::fetch_all(

@@ -224,7 +224,24 @@ fn seat_batch_on_postgres() {
 #[test]
 fn seat_bulk_delete_on_postgres() {
     let rows = [seat(), Seat { id: 5, ..seat() }];
-    let statement = optimistic_core::Batch::delete(&rows).postgres_delete().unwrap();
+    let statement = optimistic_core::Batch::delete(&rows)
+        .postgres_delete()
+        .unwrap();
     let (sql, values) = statement.build(PostgresQueryBuilder);
+    insta::assert_snapshot!(format!("{sql}\n  values: {:?}\n", values.0));
+}
+
+#[test]
+fn seat_upsert_on_postgres_and_sqlite() {
+    let upsert = optimistic_core::__private::upsert(&seat()).unwrap();
+    let (postgres, values) = upsert.build(PostgresQueryBuilder);
+    let (sqlite, _) = upsert.build(optimistic_core::sea_query::SqliteQueryBuilder);
+    insta::assert_snapshot!(format!("{postgres}\n{sqlite}\n  values: {:?}\n", values.0));
+}
+
+#[test]
+fn seat_upsert_insert_half_on_mysql() {
+    let insert = optimistic_core::__private::insert_if_absent(&seat());
+    let (sql, values) = insert.build(optimistic_core::sea_query::MysqlQueryBuilder);
     insta::assert_snapshot!(format!("{sql}\n  values: {:?}\n", values.0));
 }

@@ -51,9 +51,11 @@ use std::future::Future;
 use sea_query::{SelectStatement, Values};
 
 use crate::dialect::{render, render_versioned};
+use crate::statement::check_update;
+use crate::version::VersionValue;
 use crate::{
-    Batch, BatchOutcome, Dialect, DriverRow, Error, Kind, Operation, Optimistic, RunError, Stale,
-    Update, VersionedStatement, cached,
+    Batch, BatchOutcome, Dialect, DriverRow, Error, Kind, Locking, Operation, Optimistic, RunError,
+    Stale, Update, Upserted, VersionedStatement, cached,
 };
 
 // Also under diesel-async alone: Diesel's error and its classification are shared.
@@ -712,6 +714,97 @@ where
             rows_affected.push(rows);
         }
         Ok(batch.outcome_from_rows(&rows_affected)?)
+    })
+}
+
+/// Inserts the row, or updates it if it is still at the version the struct holds: the versioned
+/// upsert. [`Upserted`] says which (an update stores the new version in the struct); a row at
+/// another version is a stale error, and then neither the row nor the struct changes. On
+/// PostgreSQL and SQLite it is one statement (`INSERT .. ON CONFLICT (key) DO UPDATE .. WHERE
+/// version = expected RETURNING ..`); on MySQL and MariaDB, whose `ON DUPLICATE KEY UPDATE`
+/// reports an untouched row as inserted once found rows are on, it is the versioned update and,
+/// if that matched nothing, `INSERT .. SELECT .. WHERE NOT EXISTS`, two statements on one
+/// connection (a row inserted by someone else between them makes the upsert stale, never a
+/// silent overwrite). The row's write token, if any, is written as the struct holds it, as
+/// [`insert`] does. A table versioned by `xmin` is refused: its version cannot be written.
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), optimistic_core::RunError> {
+/// use optimistic_core::{optimistic, driver, Kind, Upserted, Version};
+///
+/// #[optimistic(table = "seats")]
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct Seat { id: i64, is_booked: bool, version: Version }
+///
+/// # let connection = rusqlite::Connection::open_in_memory().unwrap();
+/// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").unwrap();
+/// let mut seat = Seat { id: 2, is_booked: false, version: Version::INITIAL };
+/// assert_eq!(driver::upsert(&connection, &mut seat)?, Upserted::Inserted);
+/// let stale_copy = seat.clone();
+/// seat.is_booked = true;
+/// assert_eq!(driver::upsert(&connection, &mut seat)?, Upserted::Updated);
+/// assert_eq!(seat.version, Version::from(2));
+/// let error = driver::upsert(&connection, &mut stale_copy.clone()).unwrap_err();
+/// assert_eq!(error.kind(), Kind::Stale);
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
+pub fn upsert<'r, D, T>(
+    mut driver: D,
+    row: &'r mut T,
+) -> Finish<D, impl Future<Output = Result<Upserted, RunError>> + use<'r, D, T>>
+where
+    D: Driver,
+    T: ReadRow<D::Backend>,
+{
+    let dialect = driver.dialect();
+    finish::<D, _>(async move {
+        if T::TABLE.locking() == Locking::Xmin {
+            return Err(RunError::from(
+                "an upsert writes the version, and PostgreSQL sets xmin: insert or update instead",
+            ));
+        }
+        let (key, expected) = (row.key(), row.version());
+        let next = expected.next();
+        let check =
+            |rows| check_update::<T>(&key, &expected, next.as_ref(), Operation::Upsert, rows);
+        let mut lent = driver.acquire().await.map_err(error::<D>)?;
+        let connection = &mut *lent;
+        if dialect != Dialect::Mysql {
+            // `None`: the version is at its largest, which `check` reports.
+            let Some(upsert) = crate::statement::upsert(&*row) else {
+                return Ok(check(1).map(|_| Upserted::Updated)?);
+            };
+            let (sql, values) = render(dialect, &upsert);
+            let returned: Vec<T> =
+                (connection.fetch_all(sql.into(), values).await).map_err(error::<D::Connection>)?;
+            let version = check(returned.len() as u64)?;
+            if returned[0].version() != version {
+                return Ok(Upserted::Inserted);
+            }
+            row.set_version(version);
+            return Ok(Upserted::Updated);
+        }
+        let mut update = cached::update(&*row, dialect, Operation::Upsert);
+        let (sql, values) = update.take_sql_and_values();
+        let rows = connection.execute(sql, values).await;
+        match update.check(rows.map_err(error::<D::Connection>)?) {
+            Ok(version) => {
+                row.set_version(version);
+                return Ok(Upserted::Updated);
+            }
+            Err(Error::Stale(_)) => {}
+            Err(other) => return Err(other.into()),
+        }
+        let (sql, values) = render(dialect, &crate::statement::insert_if_absent(&*row));
+        let inserted = connection.execute(sql.into(), values).await;
+        match inserted.map_err(error::<D::Connection>)? {
+            0 => Ok(check(0).map(|_| Upserted::Inserted)?),
+            _ => Ok(Upserted::Inserted),
+        }
     })
 }
 
