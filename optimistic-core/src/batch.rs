@@ -2,11 +2,11 @@
 //! exactly which keys were stale.
 
 use sea_query::{
-    Alias, DeleteStatement, Expr, ExprTrait, Query, SelectStatement, TableRef, UnionType,
-    UpdateStatement, Value,
+    Alias, BinOper, Condition, DeleteStatement, DynIden, Expr, ExprTrait, IntoCondition, IntoIden,
+    Query, SelectStatement, TableRef, UnionType, UpdateStatement, Value,
 };
 
-use crate::version::VersionValue;
+use crate::VersionValue;
 use crate::{Delete, Error, Locking, Optimistic, Role, Update};
 
 /// The alias of the rows in the PostgreSQL statement.
@@ -283,7 +283,7 @@ impl<T: Optimistic> Batch<T> {
         let mut statement = Query::delete();
         statement
             .from_table(table.table_name())
-            .and_where(Expr::tuple(matched).in_subquery(self.rows()?))
+            .and_where(Expr::tuple(matched).in_subquery(self.rows(true)?))
             .returning(Query::returning().exprs(returned));
         Some(statement)
     }
@@ -331,7 +331,7 @@ impl<T: Optimistic> Batch<T> {
         if !self.deletes.is_empty() {
             return None;
         }
-        let rows = self.rows()?;
+        let rows = self.rows(true)?;
         let table = T::TABLE;
         let column = |name: &'static str| match table.schema() {
             Some(schema) => Expr::col((schema, table.name(), name)),
@@ -394,12 +394,12 @@ impl<T: Optimistic> Batch<T> {
     /// ALL SELECT CAST($5 AS bigint), ..`: a `VALUES` list would leave its parameters' types to inference,
     /// which types them `text` for drivers that let the server pick (tokio-postgres); the casts
     /// of the first row give each column the type of its value, as sqlx declares it.
-    fn rows(&self) -> Option<SelectStatement> {
+    fn rows(&self, cast: bool) -> Option<SelectStatement> {
         let mut rows = self.tuples.iter().map(|tuple| {
             let mut row = Query::select();
             for (position, value) in tuple.iter().enumerate() {
                 let alias = format!("column{}", position + 1);
-                match postgres_type(value) {
+                match postgres_type(value).filter(|_| cast) {
                     Some(name) => row.expr_as(Expr::val(value.clone()).cast_as(name), alias),
                     None => row.expr_as(Expr::val(value.clone()), alias),
                 };
@@ -517,4 +517,167 @@ fn postgres_type(value: &Value) -> Option<&'static str> {
         Value::TimeDateTimeWithTimeZone(_) => "timestamptz",
         _ => return None,
     })
+}
+
+/// An update of every row a filter matches that bumps each row's version in the same
+/// statement, so every holder of an older copy of those rows goes stale (an `UPDATE .. WHERE`
+/// that leaves versions alone lets them write over it). [`only_at`](UpdateWhere::only_at) makes
+/// it checked: only the listed rows, each only at the version it was read at.
+/// [`driver::update_where`](crate::driver::update_where) runs it on every driver and reports
+/// the rows written with their new versions (and, checked, the stale keys) as a
+/// [`BatchOutcome`].
+///
+/// ```
+/// # use optimistic_core::{optimistic, Version};
+/// use optimistic_core::sea_query::{Expr, ExprTrait, PostgresQueryBuilder};
+/// use optimistic_core::UpdateWhere;
+///
+/// #[optimistic(table = "seats")]
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct Seat { id: i64, is_booked: bool, version: Version }
+///
+/// let release = UpdateWhere::<Seat>::new(Expr::col("id").lt(100)).set("is_booked", false);
+/// let (sql, _) = release.statement().unwrap().build(PostgresQueryBuilder);
+/// assert_eq!(
+///     sql,
+///     r#"UPDATE "seats" SET "is_booked" = $1, "version" = "version" + $2 WHERE "id" < $3 RETURNING "id", "is_booked", "version""#
+/// );
+/// ```
+#[must_use = "an UpdateWhere does nothing until a driver runs it"]
+pub struct UpdateWhere<T: Optimistic> {
+    values: Vec<(DynIden, Expr)>,
+    filter: Condition,
+    /// The checked form's rows: key values and expected version, as [`Batch`] keeps them.
+    read: Option<Batch<T>>,
+}
+
+impl<T: Optimistic> UpdateWhere<T> {
+    /// Every row that `filter` matches (`Condition::all()` for every row).
+    pub fn new(filter: impl IntoCondition) -> Self {
+        const { crate::statement::assert_versioned::<T>() };
+        UpdateWhere {
+            values: Vec::new(),
+            filter: filter.into_condition(),
+            read: None,
+        }
+    }
+
+    /// Sets `column` to `value` (a value, or any expression of the row's columns).
+    pub fn set(mut self, column: impl IntoIden, value: impl Into<Expr>) -> Self {
+        self.values.push((column.into_iden(), value.into()));
+        self
+    }
+
+    /// The checked form: only these rows (still matching the filter), each only if it is still
+    /// at the version it holds here; a listed row not written is reported stale.
+    pub fn only_at<'a>(mut self, rows: impl IntoIterator<Item = &'a T>) -> Self
+    where
+        T: 'a,
+    {
+        self.read = Some(Batch::delete(rows));
+        self
+    }
+
+    /// The versioned statement for PostgreSQL and SQLite: `UPDATE .. SET .., version =
+    /// version + 1 WHERE filter [AND (key, version) IN (..)] RETURNING every column`. Read the
+    /// rows it returns and pass them to [`outcome`](UpdateWhere::outcome). An error when the
+    /// version type has no SQL next ([`VersionValue::next_in_sql`]: timestamps).
+    pub fn statement(&self) -> Result<UpdateStatement, crate::RunError> {
+        let mut statement = self.update()?;
+        statement.cond_where(self.matched(true));
+        let returned = T::TABLE.columns().iter().map(|c| match c.role() {
+            Role::Version => T::TABLE.version_expr(),
+            _ => Expr::col(c.name()),
+        });
+        statement.returning(Query::returning().exprs(returned));
+        Ok(statement)
+    }
+
+    /// MySQL and MariaDB, whose `UPDATE` returns no rows: the rows to write, read under a row
+    /// lock (`SELECT every column .. WHERE filter FOR UPDATE`); then
+    /// [`update_read`](UpdateWhere::update_read) writes exactly those, in the same transaction.
+    pub fn select_for_update(&self) -> SelectStatement {
+        let mut select = crate::statement::select::<T>();
+        select.cond_where(self.matched(false)).lock_exclusive();
+        select
+    }
+
+    /// The update of the rows [`select_for_update`](UpdateWhere::select_for_update) read and
+    /// locked, by key; `None` when it read none.
+    pub fn update_read(&self, read: &[T]) -> Result<Option<UpdateStatement>, crate::RunError> {
+        if read.is_empty() {
+            return Ok(None);
+        }
+        let keys = T::TABLE.key_columns().map(|key| Expr::col(key.name()));
+        let rows = read.iter().map(|row| {
+            let values = T::key_values(&row.key()).into_iter().map(Expr::val);
+            Expr::Tuple(values.collect())
+        });
+        let mut statement = self.update()?;
+        statement.and_where(Expr::tuple(keys).binary(BinOper::In, Expr::Tuple(rows.collect())));
+        Ok(Some(statement))
+    }
+
+    /// The outcome from the rows written, as the statement returned them (or, on MySQL, as
+    /// they were read, their versions then bumped): each key with its new version, and for the
+    /// checked form the listed keys not written.
+    pub fn outcome(&self, written: &[T]) -> BatchOutcome<T> {
+        let mut outcome = BatchOutcome {
+            written: written
+                .iter()
+                .map(|row| (row.key(), row.version()))
+                .collect(),
+            stale: Vec::new(),
+            overflowed: Vec::new(),
+        };
+        if let Some(read) = &self.read {
+            let written: Vec<Vec<Value>> = written
+                .iter()
+                .map(|row| T::key_values(&row.key()))
+                .collect();
+            let missing = read
+                .keys()
+                .filter(|key| !written.contains(&T::key_values(key)));
+            outcome.stale = missing.cloned().collect();
+        }
+        outcome
+    }
+
+    /// `UPDATE table SET .., version = next`, without its `WHERE`.
+    fn update(&self) -> Result<UpdateStatement, crate::RunError> {
+        let table = T::TABLE;
+        let mut statement = Query::update();
+        statement.table(table.table_name());
+        for (column, value) in &self.values {
+            statement.value(column.clone(), value.clone());
+        }
+        // `xmin` moves by itself with every write.
+        if table.locking() != Locking::Xmin {
+            let stored = Expr::col(table.version_column());
+            let Some(next) = T::Version::next_in_sql(stored) else {
+                return Err(crate::RunError::from(
+                    "this version type has no next version the database can compute \
+                     (a timestamp): write the rows one by one, or in a Batch",
+                ));
+            };
+            statement.value(table.version_column(), next);
+        }
+        Ok(statement)
+    }
+
+    /// The filter, and for the checked form `(key, version) IN (the rows read)`, their values
+    /// cast to their PostgreSQL types when `cast` (MySQL has no `CAST(.. AS bigint)`).
+    fn matched(&self, cast: bool) -> Condition {
+        let mut matched = Condition::all().add(self.filter.clone());
+        if let Some(read) = &self.read {
+            let table = T::TABLE;
+            let columns = table.key_columns().map(|key| Expr::col(key.name()));
+            let columns = columns.chain([table.version_expr()]);
+            matched = match read.rows(cast) {
+                Some(rows) => matched.add(Expr::tuple(columns).in_subquery(rows)),
+                None => matched.add(Expr::val(false)),
+            };
+        }
+        matched
+    }
 }

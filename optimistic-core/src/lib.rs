@@ -211,7 +211,7 @@ pub mod timestamp;
 mod token;
 mod version;
 
-pub use batch::{Batch, BatchIncomplete, BatchOutcome, WrittenRows};
+pub use batch::{Batch, BatchIncomplete, BatchOutcome, UpdateWhere, WrittenRows};
 pub use dialect::Dialect;
 pub use error::{
     AnyStale, ColumnError, Error, Kind, Operation, Refusal, RunError, Stale, StaleReason,

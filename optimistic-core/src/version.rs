@@ -71,6 +71,17 @@ pub trait VersionValue: Clone + fmt::Debug + PartialEq + Send + Sync {
 
     /// Writes it for messages: the number, or `NULL`.
     fn fmt_version(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+
+    /// The next version as the database computes it from the stored one (`version + 1`), for a
+    /// write of every row a filter matches ([`UpdateWhere`](crate::UpdateWhere)); `None` for
+    /// a type it has no such expression for (timestamps), which such writes then refuse.
+    fn next_in_sql(stored: sea_query::Expr) -> Option<sea_query::Expr>
+    where
+        Self: Sized,
+    {
+        let _ = stored;
+        None
+    }
 }
 
 /// The "version" of a table locked by values (`#[optimistic(lock = "dirty")]` or `"all"`),
@@ -221,6 +232,10 @@ impl VersionValue for Version {
         Version::next(*self)
     }
 
+    fn next_in_sql(stored: sea_query::Expr) -> Option<sea_query::Expr> {
+        Some(sea_query::ExprTrait::add(stored, 1_i64))
+    }
+
     fn to_value(&self) -> Value {
         Value::from(*self)
     }
@@ -244,6 +259,11 @@ macro_rules! integer_versions {
         impl VersionValue for $int {
             fn next(&self) -> Option<Self> {
                 self.checked_add(1)
+            }
+
+            fn next_in_sql(stored: sea_query::Expr) -> Option<sea_query::Expr> {
+                // `1` of the column's type: tokio-postgres binds by the type the server infers.
+                Some(sea_query::ExprTrait::add(stored, 1 as $int))
             }
 
             fn to_value(&self) -> Value {
@@ -288,6 +308,12 @@ impl<V: InitialVersion> VersionValue for Option<V> {
 
     fn is_null(&self) -> bool {
         self.is_none()
+    }
+
+    /// `COALESCE(version + 1, 1)`: a NULL version's next is the initial one.
+    fn next_in_sql(stored: sea_query::Expr) -> Option<sea_query::Expr> {
+        let next = V::next_in_sql(stored)?;
+        Some(sea_query::Func::coalesce([next, sea_query::Expr::val(V::INITIAL.to_value())]).into())
     }
 
     fn fmt_version(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

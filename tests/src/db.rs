@@ -14,8 +14,8 @@ use optimistic_core::sea_query::{
     SelectStatement, SqliteQueryBuilder, Value, Values,
 };
 use optimistic_core::{
-    Batch, BatchOutcome, DriverRow, FromRow, GetColumn, Optimistic, RunError, Update, Upserted,
-    Version, VersionedStatement, WriteToken,
+    Batch, BatchOutcome, DriverRow, FromRow, GetColumn, Optimistic, RunError, Update, UpdateWhere,
+    Upserted, Version, VersionedStatement, WriteToken,
 };
 use tokio::runtime::Runtime;
 
@@ -52,6 +52,8 @@ pub trait Db {
     fn delete_fast<T: Optimistic + 'static>(&mut self, row: &T) -> Result<(), RunError>;
     /// Runs a batch of seats through `driver::execute_batch`.
     fn run_batch(&mut self, batch: &Batch<Seat>) -> Result<BatchOutcome<Seat>, RunError>;
+    /// Updates every seat a filter matches through `driver::update_where`.
+    fn update_where(&mut self, update: &UpdateWhere<Seat>) -> Result<BatchOutcome<Seat>, RunError>;
     /// Upserts a seat through `driver::upsert`.
     fn upsert(&mut self, seat: &mut Seat) -> Result<Upserted, RunError>;
     /// Runs a seat's update through `driver::execute_explained`.
@@ -415,6 +417,10 @@ macro_rules! driver_db {
                 $finish(&self.runtime, run)
             }
 
+            fn update_where(&mut self, update: &UpdateWhere<Seat>) -> Result<BatchOutcome<Seat>, RunError> {
+                $finish(&self.runtime, driver::update_where($($borrow)+ self.connection, update))
+            }
+
             fn upsert(&mut self, seat: &mut Seat) -> Result<Upserted, RunError> {
                 $finish(&self.runtime, driver::upsert($($borrow)+ self.connection, seat))
             }
@@ -649,6 +655,20 @@ impl Db for MysqlDb {
         let built: Vec<_> = updates.chain(deletes).collect();
         let rows: Vec<u64> = built.into_iter().map(|built| self.exec(built)).collect();
         Ok(batch.outcome_from_rows(&rows)?)
+    }
+
+    /// Read under a row lock, then update by key, in a transaction, as `driver::update_where`
+    /// does on MySQL.
+    fn update_where(&mut self, update: &UpdateWhere<Seat>) -> Result<BatchOutcome<Seat>, RunError> {
+        self.batch("START TRANSACTION");
+        let mut read: Vec<Seat> = self.read(&update.select_for_update());
+        if let Some(statement) = update.update_read(&read)? {
+            self.exec(statement.build(MysqlQueryBuilder));
+        }
+        self.batch("COMMIT");
+        read.iter_mut()
+            .for_each(|seat| seat.version = seat.version.next().unwrap());
+        Ok(update.outcome(&read))
     }
 
     /// The versioned update, then `INSERT .. SELECT .. WHERE NOT EXISTS`, as `driver::upsert`

@@ -3,8 +3,8 @@
 //! deletes without the version check and takes the 7 changed rows with it.
 
 use optimistic_core::Optimistic;
-use optimistic_core::sea_query::{Alias, Expr, ExprTrait, Query};
-use optimistic_core::{Batch, Error, Version};
+use optimistic_core::sea_query::{Alias, Condition, Expr, ExprTrait, Query};
+use optimistic_core::{Batch, Error, UpdateWhere, Version};
 use optimistic_tests::db::Db;
 use optimistic_tests::models::{SEATS, Seat};
 use optimistic_tests::namespace::Dialect;
@@ -193,6 +193,98 @@ fn assert_duplicate_key(db: &mut impl Db, batch: Batch<Seat>) {
     );
 }
 
+/// Ten seats; a bulk update books the first five and bumps each of their versions, so a holder
+/// of an older copy of one of them goes stale, while a holder of seat 6 still writes.
+fn bulk_update_bumps_every_matched_version(db: &mut impl Db) {
+    db.batch(SEATS);
+    for id in 1..=10 {
+        db.insert(&Seat::free(id));
+    }
+    let book = UpdateWhere::<Seat>::new(Expr::col(Alias::new("id")).lte(5_i64))
+        .set(Alias::new("is_booked"), true);
+    let outcome = db
+        .update_where(&book)
+        .unwrap_or_else(|e| panic!("{}: {e}", db.label()));
+    let mut written = outcome.written.clone();
+    written.sort();
+    let bumped: Vec<(i64, Version)> = (1..=5).map(|id| (id, Version::from(2))).collect();
+    assert_eq!(written, bumped, "{}", db.label());
+    let booked = db.fetch_all::<Seat>(&Seat::select());
+    assert!(
+        booked.iter().all(|seat| seat.is_booked == (seat.id <= 5)),
+        "{}",
+        db.label()
+    );
+    let error = db.update_fast(&mut Seat::free(3)).unwrap_err();
+    assert!(error.is_stale(), "{}: {error}", db.label());
+    db.update_fast(&mut Seat::free(6))
+        .unwrap_or_else(|e| panic!("{}: {e}", db.label()));
+    let nothing = UpdateWhere::<Seat>::new(Expr::col(Alias::new("id")).gt(99_i64))
+        .set(Alias::new("is_booked"), true);
+    assert_eq!(
+        db.update_where(&nothing).unwrap().written,
+        [],
+        "{}",
+        db.label()
+    );
+}
+
+/// The checked form over the 100 seats read while free: the 7 taken since are reported stale
+/// and keep their booking; the 93 others are written.
+fn bulk_update_checked_reports_exactly_the_stale_keys(db: &mut impl Db) {
+    let _bookings = setup(db);
+    let read: Vec<Seat> = (1..=ROWS).map(Seat::free).collect();
+    let hold = UpdateWhere::<Seat>::new(Condition::all())
+        .set(Alias::new("passenger_name"), "held")
+        .only_at(&read);
+    let outcome = db
+        .update_where(&hold)
+        .unwrap_or_else(|e| panic!("{}: {e}", db.label()));
+    let mut stale = outcome.stale.clone();
+    stale.sort();
+    assert_eq!(stale, CHANGED_FIRST, "{}", db.label());
+    assert_eq!(
+        outcome.written.len(),
+        ROWS as usize - CHANGED_FIRST.len(),
+        "{}",
+        db.label()
+    );
+    for seat in db.fetch_all::<Seat>(&Seat::select()) {
+        let expected = if CHANGED_FIRST.contains(&seat.id) {
+            "other"
+        } else {
+            "held"
+        };
+        assert_eq!(
+            seat.passenger_name.as_deref(),
+            Some(expected),
+            "{}",
+            db.label()
+        );
+    }
+}
+
+/// The control: the same bulk update without the version bump; a holder of an older copy then
+/// writes over it, and the bulk change is lost.
+fn bulk_update_control_without_the_bump_is_overwritten(db: &mut impl Db) {
+    db.batch(SEATS);
+    db.insert(&Seat::free(1));
+    let mut plain = Query::update();
+    plain
+        .table(Alias::new("seats"))
+        .value(Alias::new("is_booked"), true)
+        .and_where(Expr::col(Alias::new("id")).eq(1_i64));
+    assert_eq!(db.run_plain(&plain), 1, "{}", db.label());
+    db.update_fast(&mut Seat::free(1))
+        .unwrap_or_else(|e| panic!("{}: {e}", db.label()));
+    let seat = db.fetch_by_key::<Seat>(&1).unwrap();
+    assert!(
+        !seat.is_booked,
+        "{}: the bulk booking was overwritten",
+        db.label()
+    );
+}
+
 optimistic_tests::through_every_driver!(
     reports_exactly_the_stale_keys,
     all_or_nothing_writes_none,
@@ -200,5 +292,8 @@ optimistic_tests::through_every_driver!(
     bulk_delete_reports_exactly_the_stale_keys,
     bulk_delete_all_or_nothing_deletes_none,
     bulk_delete_control_unversioned_deletes_changed_rows,
-    bulk_delete_duplicate_keys_are_never_success
+    bulk_delete_duplicate_keys_are_never_success,
+    bulk_update_bumps_every_matched_version,
+    bulk_update_checked_reports_exactly_the_stale_keys,
+    bulk_update_control_without_the_bump_is_overwritten
 );

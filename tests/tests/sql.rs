@@ -235,13 +235,34 @@ fn seat_bulk_delete_on_postgres() {
 fn seat_upsert_on_postgres_and_sqlite() {
     let upsert = optimistic_core::__private::upsert(&seat()).unwrap();
     let (postgres, values) = upsert.build(PostgresQueryBuilder);
-    let (sqlite, _) = upsert.build(optimistic_core::sea_query::SqliteQueryBuilder);
+    let (sqlite, _) = upsert.build(SqliteQueryBuilder);
     insta::assert_snapshot!(format!("{postgres}\n{sqlite}\n  values: {:?}\n", values.0));
 }
 
 #[test]
 fn seat_upsert_insert_half_on_mysql() {
     let insert = optimistic_core::__private::insert_if_absent(&seat());
-    let (sql, values) = insert.build(optimistic_core::sea_query::MysqlQueryBuilder);
+    let (sql, values) = insert.build(MysqlQueryBuilder);
     insta::assert_snapshot!(format!("{sql}\n  values: {:?}\n", values.0));
+}
+
+#[test]
+fn seat_bulk_update_on_every_backend() {
+    use optimistic_core::UpdateWhere;
+    use optimistic_core::sea_query::{Alias, Condition, Expr, ExprTrait};
+    let read = [seat()];
+    let filter = Expr::col(Alias::new("is_booked")).eq(false);
+    let update = UpdateWhere::<Seat>::new(filter).set(Alias::new("is_booked"), true);
+    let checked = UpdateWhere::<Seat>::new(Condition::all())
+        .set(Alias::new("passenger_name"), "held")
+        .only_at(&read);
+    let (postgres, _) = update.statement().unwrap().build(PostgresQueryBuilder);
+    let (sqlite, _) = checked.statement().unwrap().build(SqliteQueryBuilder);
+    let (locked, _) = checked.select_for_update().build(MysqlQueryBuilder);
+    let by_key = checked.update_read(&read).unwrap().unwrap();
+    let (mysql, values) = by_key.build(MysqlQueryBuilder);
+    insta::assert_snapshot!(format!(
+        "{postgres}\n{sqlite}\n{locked}\n{mysql}\n  values: {:?}\n",
+        values.0
+    ));
 }

@@ -55,7 +55,7 @@ use crate::statement::check_update;
 use crate::version::VersionValue;
 use crate::{
     Batch, BatchOutcome, Dialect, DriverRow, Error, Kind, Locking, Operation, Optimistic, RunError,
-    Stale, Update, Upserted, VersionedStatement, cached,
+    Stale, Update, UpdateWhere, Upserted, VersionedStatement, cached,
 };
 
 // Also under diesel-async alone: Diesel's error and its classification are shared.
@@ -805,6 +805,78 @@ where
             0 => Ok(check(0).map(|_| Upserted::Inserted)?),
             _ => Ok(Upserted::Inserted),
         }
+    })
+}
+
+/// Runs an [`UpdateWhere`]: every row its filter matches updated and its version bumped, each
+/// key reported with its new version (and, for the checked form, the listed keys not written).
+/// One `UPDATE .. RETURNING` on PostgreSQL and SQLite. MySQL and MariaDB have no `UPDATE ..
+/// RETURNING`: there the rows are read under a row lock (`SELECT .. FOR UPDATE`) and then
+/// updated by key, in one transaction (a savepoint inside the caller's), so the report names
+/// exactly the rows written.
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), optimistic_core::RunError> {
+/// use optimistic_core::sea_query::{Expr, ExprTrait};
+/// use optimistic_core::{optimistic, driver, UpdateWhere, Version};
+///
+/// #[optimistic(table = "seats")]
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct Seat { id: i64, is_booked: bool, version: Version }
+///
+/// # let connection = rusqlite::Connection::open_in_memory().unwrap();
+/// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").unwrap();
+/// for id in 1..=3 {
+///     driver::insert(&connection, &Seat { id, is_booked: true, version: Version::INITIAL })?;
+/// }
+/// let holder: Seat = driver::fetch_by_key(&connection, &1)?.expect("seat 1");
+/// let release = UpdateWhere::<Seat>::new(Expr::col("id").lte(2)).set("is_booked", false);
+/// let outcome = driver::update_where(&connection, &release)?;
+/// assert_eq!(outcome.written, [(1, Version::from(2)), (2, Version::from(2))]);
+/// // Whoever still holds seat 1 as it was goes stale instead of writing over the release.
+/// assert!(driver::update(&connection, &mut holder.clone()).is_err());
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
+pub fn update_where<'u, D, T>(
+    mut driver: D,
+    update: &'u UpdateWhere<T>,
+) -> Finish<D, impl Future<Output = Result<BatchOutcome<T>, RunError>> + use<'u, D, T>>
+where
+    D: Driver,
+    T: ReadRow<D::Backend>,
+{
+    let dialect = driver.dialect();
+    finish::<D, _>(async move {
+        let mut lent = driver.acquire().await.map_err(error::<D>)?;
+        let connection = &mut *lent;
+        if dialect != Dialect::Mysql {
+            let (sql, values) = render(dialect, &update.statement()?);
+            let written: Vec<T> =
+                (connection.fetch_all(sql.into(), values).await).map_err(error::<D::Connection>)?;
+            return Ok(update.outcome(&written));
+        }
+        // A failure below drops `locked`, which abandons (rolls back) the transaction.
+        let mut locked = Locked::begin(connection).await?;
+        let (sql, values) = render(dialect, &update.select_for_update());
+        let mut read: Vec<T> = (locked.connection().fetch_all(sql.into(), values).await)
+            .map_err(error::<D::Connection>)?;
+        if let Some(statement) = update.update_read(&read)? {
+            let (sql, values) = render(dialect, &statement);
+            (locked.connection().execute(sql.into(), values).await)
+                .map_err(error::<D::Connection>)?;
+        }
+        locked.commit().await?;
+        for row in &mut read {
+            // The database computed the same next version (`version + 1`, or 1 after NULL).
+            if let Some(next) = row.version().next() {
+                row.set_version(next);
+            }
+        }
+        Ok(update.outcome(&read))
     })
 }
 
