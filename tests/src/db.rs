@@ -52,8 +52,11 @@ pub trait Db {
     fn delete_fast<T: Optimistic + 'static>(&mut self, row: &T) -> Result<(), RunError>;
     /// Runs a batch of seats through `driver::execute_batch`.
     fn run_batch(&mut self, batch: &Batch<Seat>) -> Result<BatchOutcome<Seat>, RunError>;
-    /// Updates every seat a filter matches through `driver::update_where`.
-    fn update_where(&mut self, update: &UpdateWhere<Seat>) -> Result<BatchOutcome<Seat>, RunError>;
+    /// Updates every row a filter matches through `driver::update_where`.
+    fn update_where<T: Model>(
+        &mut self,
+        update: &UpdateWhere<T>,
+    ) -> Result<BatchOutcome<T>, RunError>;
     /// Upserts a seat through `driver::upsert`.
     fn upsert(&mut self, seat: &mut Seat) -> Result<Upserted, RunError>;
     /// Runs a seat's update through `driver::execute_explained`.
@@ -417,7 +420,7 @@ macro_rules! driver_db {
                 $finish(&self.runtime, run)
             }
 
-            fn update_where(&mut self, update: &UpdateWhere<Seat>) -> Result<BatchOutcome<Seat>, RunError> {
+            fn update_where<T: Model>(&mut self, update: &UpdateWhere<T>) -> Result<BatchOutcome<T>, RunError> {
                 $finish(&self.runtime, driver::update_where($($borrow)+ self.connection, update))
             }
 
@@ -659,15 +662,20 @@ impl Db for MysqlDb {
 
     /// Read under a row lock, then update by key, in a transaction, as `driver::update_where`
     /// does on MySQL.
-    fn update_where(&mut self, update: &UpdateWhere<Seat>) -> Result<BatchOutcome<Seat>, RunError> {
+    fn update_where<T: Model>(
+        &mut self,
+        update: &UpdateWhere<T>,
+    ) -> Result<BatchOutcome<T>, RunError> {
         self.batch("START TRANSACTION");
-        let mut read: Vec<Seat> = self.read(&update.select_for_update());
+        let mut read: Vec<T> = self.read(&update.select_for_update());
         if let Some(statement) = update.update_read(&read)? {
             self.exec(statement.build(MysqlQueryBuilder));
         }
         self.batch("COMMIT");
-        read.iter_mut()
-            .for_each(|seat| seat.version = seat.version.next().unwrap());
+        for row in &mut read {
+            let next = optimistic_core::VersionValue::next(&row.version());
+            row.set_version(next.expect("below the largest version"));
+        }
         Ok(update.outcome(&read))
     }
 
