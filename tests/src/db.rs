@@ -255,36 +255,31 @@ pub struct SeaOrmDb;
 impl SeaOrmDb {
     /// SeaORM on the test schema.
     pub fn postgres(schema: &PgSchema) -> DriverDb<sea_orm::DatabaseConnection> {
-        let options = schema.sqlx_options();
-        sea_orm::<sqlx::Postgres>("sea-orm-postgres", Dialect::Postgres, options)
+        let pool = pool_of_one::<sqlx::Postgres>(schema.sqlx_options());
+        open(runtime(), "sea-orm-postgres", Dialect::Postgres, pool)
     }
 
     /// SeaORM on the test database.
     pub fn mysql(database: &MyDatabase) -> DriverDb<sea_orm::DatabaseConnection> {
-        let options = database.sqlx_options();
-        sea_orm::<sqlx::MySql>("sea-orm-mysql", Dialect::Mysql, options)
+        let pool = pool_of_one::<sqlx::MySql>(database.sqlx_options());
+        open(runtime(), "sea-orm-mysql", Dialect::Mysql, pool)
     }
 
     /// SeaORM on a SQLite file.
     pub fn sqlite(path: &Path) -> DriverDb<sea_orm::DatabaseConnection> {
-        let options = crate::sqlite::sqlx_options(path);
-        sea_orm::<sqlx::Sqlite>("sea-orm-sqlite", Dialect::Sqlite, options)
+        let pool = pool_of_one::<sqlx::Sqlite>(crate::sqlite::sqlx_options(path));
+        open(runtime(), "sea-orm-sqlite", Dialect::Sqlite, pool)
     }
 }
 
-fn sea_orm<DB: sqlx::Database>(
-    label: &'static str,
-    dialect: Dialect,
+async fn pool_of_one<DB: sqlx::Database>(
     options: <DB::Connection as sqlx::Connection>::Options,
-) -> DriverDb<sea_orm::DatabaseConnection>
+) -> Result<sea_orm::DatabaseConnection, sqlx::Error>
 where
     sea_orm::DatabaseConnection: From<sqlx::Pool<DB>>,
 {
     let pool = sqlx::pool::PoolOptions::<DB>::new().max_connections(1);
-    let connect = pool.connect_with(options);
-    open(runtime(), label, dialect, async {
-        Ok::<_, sqlx::Error>(connect.await?.into())
-    })
+    Ok(pool.connect_with(options).await?.into())
 }
 
 /// Diesel, synchronous, on one connection.
@@ -316,32 +311,26 @@ pub struct DieselAsyncDb;
 impl DieselAsyncDb {
     /// diesel-async (tokio-postgres underneath) on the test schema.
     pub fn postgres(schema: &PgSchema) -> DriverDb<diesel_async::AsyncPgConnection> {
-        let connect = async { Ok::<_, String>(schema.diesel_async_connection().await) };
-        open(
-            runtime(),
-            "diesel-async-postgres",
-            Dialect::Postgres,
-            connect,
-        )
+        let (label, connect) = ("diesel-async-postgres", schema.diesel_async_connection());
+        open(runtime(), label, Dialect::Postgres, async {
+            Ok::<_, String>(connect.await)
+        })
     }
 
     /// diesel-async (mysql_async underneath) on the test database.
     pub fn mysql(database: &MyDatabase) -> DriverDb<diesel_async::AsyncMysqlConnection> {
-        let connect = async { Ok::<_, String>(database.diesel_async_connection().await) };
-        open(runtime(), "diesel-async-mysql", Dialect::Mysql, connect)
+        let (label, connect) = ("diesel-async-mysql", database.diesel_async_connection());
+        open(runtime(), label, Dialect::Mysql, async {
+            Ok::<_, String>(connect.await)
+        })
     }
 
     /// diesel-async's `SyncConnectionWrapper` on a SQLite file, waiting up to 30 s for locks;
     /// its blocking thread needs a multi-thread runtime.
     pub fn sqlite(path: &Path) -> DriverDb<AsyncSqlite> {
-        let connection = AsyncSqlite::new(crate::sqlite::diesel_connection(path));
-        let runtime = multi_thread_runtime();
-        open(
-            runtime,
-            "diesel-async-sqlite",
-            Dialect::Sqlite,
-            ready(connection),
-        )
+        let connection = ready(AsyncSqlite::new(crate::sqlite::diesel_connection(path)));
+        let label = "diesel-async-sqlite";
+        open(multi_thread_runtime(), label, Dialect::Sqlite, connection)
     }
 }
 
@@ -581,26 +570,11 @@ impl MysqlDb {
         read.collect::<Result<_, _>>()
             .unwrap_or_else(|error| panic!("mysql: read: {error}"))
     }
-
-    /// Writes with the built statement and stores the new version, as `update` does.
-    fn write<T: Optimistic + 'static>(
-        &mut self,
-        row: &mut T,
-        update: Update<T>,
-    ) -> Result<(), RunError> {
-        let version = self.run(&update)?;
-        row.set_version(version);
-        Ok(())
-    }
 }
 
 impl Db for MysqlDb {
     fn label(&self) -> &'static str {
-        if self.found_rows {
-            "mysql (found rows)"
-        } else {
-            "mysql (changed rows)"
-        }
+        ["mysql (changed rows)", "mysql (found rows)"][usize::from(self.found_rows)]
     }
 
     fn dialect(&self) -> Dialect {
@@ -633,13 +607,13 @@ impl Db for MysqlDb {
     }
 
     fn update_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> Result<(), RunError> {
-        let update = row.update();
-        self.write(row, update)
+        self.run(&row.update())
+            .map(|version| row.set_version(version))
     }
 
     fn touch_fast<T: Optimistic + 'static>(&mut self, row: &mut T) -> Result<(), RunError> {
-        let touch = row.touch();
-        self.write(row, touch)
+        self.run(&row.touch())
+            .map(|version| row.set_version(version))
     }
 
     fn delete_fast<T: Optimistic + 'static>(&mut self, row: &T) -> Result<(), RunError> {
@@ -647,14 +621,8 @@ impl Db for MysqlDb {
     }
 
     fn run_batch(&mut self, batch: &Batch<Seat>) -> Result<BatchOutcome<Seat>, RunError> {
-        let updates = batch
-            .updates()
-            .iter()
-            .map(|update| update.build(MysqlQueryBuilder));
-        let deletes = batch
-            .deletes()
-            .iter()
-            .map(|delete| delete.build(MysqlQueryBuilder));
+        let updates = batch.updates().iter().map(|s| s.build(MysqlQueryBuilder));
+        let deletes = batch.deletes().iter().map(|s| s.build(MysqlQueryBuilder));
         let built: Vec<_> = updates.chain(deletes).collect();
         let rows: Vec<u64> = built.into_iter().map(|built| self.exec(built)).collect();
         Ok(batch.outcome_from_rows(&rows)?)
