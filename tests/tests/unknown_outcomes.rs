@@ -393,3 +393,34 @@ fn mariadb_lost_answer_to_a_read_is_retryable() {
         assert_eq!(error.kind(), Kind::Retryable, "{error}");
     });
 }
+
+/// MariaDB's `update_where` writes inside its own transaction: a connection lost before the
+/// COMMIT (here at its BEGIN) wrote nothing, so it is retryable, not unknown, and the rows are
+/// as they were.
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn mariadb_bulk_update_lost_before_commit_is_retryable() {
+    use optimistic_core::UpdateWhere;
+    use optimistic_core::sea_query::{Alias, Condition};
+    use sqlx::Connection;
+    let database = MyDatabase::new();
+    let mut direct = SqlxDb::mysql(&database);
+    setup(&mut direct);
+    let proxy = Proxy::start(server_address(&database.url));
+    let options = database.sqlx_options().host("127.0.0.1").port(proxy.port());
+    let book = UpdateWhere::<Seat>::new(Condition::all()).set(Alias::new("is_booked"), true);
+    runtime().block_on(async {
+        let mut connection = sqlx::MySqlConnection::connect_with(&options).await.unwrap();
+        proxy.lose_answers();
+        let error = driver::update_where(&mut connection, &book)
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), Kind::Retryable, "{error}");
+    });
+    let seats = direct.fetch_all::<Seat>(&Seat::select());
+    assert!(
+        seats
+            .iter()
+            .all(|seat| !seat.is_booked && seat.version == Version::INITIAL)
+    );
+}

@@ -320,6 +320,12 @@ pub(crate) fn finish<D: Driver, F: Future>(future: F) -> Finish<D, F> {
 }
 
 /// A driver's error, classified by its backend.
+/// A failure before anything was sent that could commit (acquiring a connection, a read, a
+/// write inside a transaction not yet committed): never an unknown outcome.
+pub(crate) fn unsent<D: Driver + ?Sized>(error: BackendError<D>) -> RunError {
+    classified::<D::Backend>(error).before_commit()
+}
+
 pub(crate) fn error<D: Driver + ?Sized>(error: BackendError<D>) -> RunError {
     classified::<D::Backend>(error)
 }
@@ -377,7 +383,7 @@ where
 {
     let dialect = driver.dialect();
     finish::<D, _>(async move {
-        let mut lent = driver.acquire().await.map_err(error::<D>)?;
+        let mut lent = driver.acquire().await.map_err(unsent::<D>)?;
         let connection = &mut *lent;
         let mut inserted = 0;
         for chunk in rows.chunks(crate::statement::rows_per_insert::<T>()) {
@@ -500,7 +506,7 @@ where
     let (sql, values) = render(driver.dialect(), select);
     finish::<D, _>(async move {
         let read = driver.fetch_all(sql.into(), values).await;
-        read.map_err(|failed| error::<D>(failed).before_commit())
+        read.map_err(unsent::<D>)
     })
 }
 
@@ -570,7 +576,7 @@ where
 {
     let dialect = driver.dialect();
     finish::<D, _>(async move {
-        let mut lent = driver.acquire().await.map_err(error::<D>)?;
+        let mut lent = driver.acquire().await.map_err(unsent::<D>)?;
         let connection = &mut *lent;
         if dialect == Dialect::Postgres && update.next_version().is_some() {
             let (sql, values) = render(dialect, &crate::statement::explained(update));
@@ -674,7 +680,7 @@ where
 {
     let dialect = driver.dialect();
     finish::<D, _>(async move {
-        let mut lent = driver.acquire().await.map_err(error::<D>)?;
+        let mut lent = driver.acquire().await.map_err(unsent::<D>)?;
         let connection = &mut *lent;
         if dialect == Dialect::Postgres {
             let one_statement = match batch.deletes() {
@@ -771,7 +777,7 @@ where
         let next = expected.next();
         let check =
             |rows| check_update::<T>(&key, &expected, next.as_ref(), Operation::Upsert, rows);
-        let mut lent = driver.acquire().await.map_err(error::<D>)?;
+        let mut lent = driver.acquire().await.map_err(unsent::<D>)?;
         let connection = &mut *lent;
         if dialect != Dialect::Mysql {
             // `None`: the version is at its largest, which `check` reports.
@@ -851,7 +857,7 @@ where
 {
     let dialect = driver.dialect();
     finish::<D, _>(async move {
-        let mut lent = driver.acquire().await.map_err(error::<D>)?;
+        let mut lent = driver.acquire().await.map_err(unsent::<D>)?;
         let connection = &mut *lent;
         if dialect != Dialect::Mysql {
             let (sql, values) = render(dialect, &update.statement()?);
@@ -859,15 +865,18 @@ where
                 (connection.fetch_all(sql.into(), values).await).map_err(error::<D::Connection>)?;
             return Ok(update.outcome(&written));
         }
-        // A failure below drops `locked`, which abandons (rolls back) the transaction.
-        let mut locked = Locked::begin(connection).await?;
+        // A failure below drops `locked`, which abandons (rolls back) the transaction; until
+        // its COMMIT nothing can have been written.
+        let mut locked = Locked::begin(connection)
+            .await
+            .map_err(RunError::before_commit)?;
         let (sql, values) = render(dialect, &update.select_for_update());
         let mut read: Vec<T> = (locked.connection().fetch_all(sql.into(), values).await)
-            .map_err(error::<D::Connection>)?;
+            .map_err(unsent::<D::Connection>)?;
         if let Some(statement) = update.update_read(&read)? {
             let (sql, values) = render(dialect, &statement);
             (locked.connection().execute(sql.into(), values).await)
-                .map_err(error::<D::Connection>)?;
+                .map_err(unsent::<D::Connection>)?;
         }
         locked.commit().await?;
         for row in &mut read {
@@ -898,7 +907,7 @@ where
         cached::select_by_key::<T>(key, dialect)
     };
     let read = driver.fetch_optional(sql, values).await;
-    read.map_err(|failed| error::<D>(failed).before_commit())
+    read.map_err(unsent::<D>)
 }
 
 /// The versioned update of `row`, which is left as it is: the version it now has, or why not.

@@ -548,8 +548,7 @@ where
     T: ReadRow<D::Backend>,
     F: FnMut(&mut T) -> Result<R, Refusal>,
 {
-    let before_commit = |error| driver::error::<D>(error).before_commit();
-    let mut connection = driver.acquire().await.map_err(before_commit)?;
+    let mut connection = driver.acquire().await.map_err(driver::unsent::<D>)?;
     let connection = &mut *connection;
     if mode == Mode::Optimistic {
         let read = read_and_change(connection, key, change, false).await;
