@@ -387,6 +387,25 @@ impl Policy {
     }
 }
 
+/// An event for `tracing` subscribers (feature `tracing`), target `optimistic`, with the table,
+/// the key and the attempt's number; nothing at all without the feature.
+#[cfg(feature = "tracing")]
+macro_rules! observe {
+    ($level:ident, $table:expr, $key:expr, $number:expr, $message:literal) => {
+        ::tracing::$level!(
+            target: "optimistic",
+            table = $table,
+            key = ?$key,
+            attempt = $number,
+            $message
+        )
+    };
+}
+#[cfg(not(feature = "tracing"))]
+macro_rules! observe {
+    ($($anything:tt)*) => {};
+}
+
 /// The one retry loop, written once for both entry points: `$work.attempt(policy, number)` runs
 /// an attempt, and `$work.next(policy, number, failed)` says how long to wait (on `$runtime`)
 /// before the next one (`None`: at once), or which error ends the run. A macro, not a function
@@ -467,12 +486,55 @@ where
             }
             _ => Mode::Optimistic,
         };
-        let (row, value) = match self.unknown.take() {
-            None => attempt(&mut self.driver, self.key, &mut self.change, mode).await?,
-            Some((intended, value, error)) => {
-                settle(&mut self.driver, self.key, intended, value, error).await?
+        if mode == Mode::Locked {
+            observe!(
+                info,
+                T::TABLE.name(),
+                self.key,
+                number,
+                "escalated to a row lock"
+            );
+        }
+        let settling = self.unknown.is_some();
+        let work = async {
+            match self.unknown.take() {
+                None => attempt(&mut self.driver, self.key, &mut self.change, mode).await,
+                Some((intended, value, error)) => {
+                    settle(&mut self.driver, self.key, intended, value, error).await
+                }
             }
         };
+        #[cfg(feature = "tracing")]
+        let span = ::tracing::debug_span!(
+            target: "optimistic",
+            "attempt",
+            table = T::TABLE.name(),
+            key = ?self.key,
+            mode = ?mode,
+            attempt = number,
+            outcome = ::tracing::field::Empty,
+        );
+        #[cfg(feature = "tracing")]
+        let work = ::tracing::Instrument::instrument(work, span.clone());
+        let done = work.await;
+        #[cfg(feature = "tracing")]
+        span.record(
+            "outcome",
+            match &done {
+                Ok(_) => "written".to_owned(),
+                Err(failure) => failure.error.kind().to_string(),
+            },
+        );
+        let (row, value) = done?;
+        if settling {
+            observe!(
+                info,
+                T::TABLE.name(),
+                self.key,
+                number,
+                "unknown outcome resolved"
+            );
+        }
         if let (Some(escalation), Mode::Optimistic) = (&policy.escalation, mode) {
             escalation.contention().record_success::<T>(self.key);
         }
@@ -489,6 +551,15 @@ where
         number: u32,
         Failure { error, sent }: Failure<T, R>,
     ) -> Result<Option<Duration>, RunError> {
+        if sent.is_some() {
+            observe!(
+                warn,
+                T::TABLE.name(),
+                self.key,
+                number,
+                "outcome unknown: the answer to a write was lost"
+            );
+        }
         if let (Some((row, value)), true) = (sent, policy.resolve_unknown) {
             if number >= policy.max_attempts() {
                 return Err(error.after(number));
@@ -499,6 +570,13 @@ where
         }
         let kind = error.kind();
         if kind == Kind::Stale {
+            observe!(
+                debug,
+                T::TABLE.name(),
+                self.key,
+                number,
+                "conflict: the row moved on"
+            );
             self.conflicts += 1;
             if let Some(escalation) = &policy.escalation {
                 escalation.count_conflict::<T>(self.key);
