@@ -298,7 +298,6 @@ optimistic_tests::through_every_driver!(
     bulk_update_control_without_the_bump_is_overwritten
 );
 
-/// Versioned upserts (issue 25), in this binary to save a link.
 mod upserts {
     //! Versioned upserts through every driver: insert when the row is absent, update when it is at
     //! the version the struct holds, stale (row and struct untouched) when another writer moved it

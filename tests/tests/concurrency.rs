@@ -494,7 +494,6 @@ fn mariadb_sqlx_locked_by_values_no_lost_updates() {
     );
 }
 
-/// A predicate update racing single-row writers (issue 25), in this binary to save a link.
 mod bulk_race {
     //! A predicate update of 10,000 rows racing 8 single-row writers. Each writer reads a row,
     //! thinks, and writes it back incremented with the versioned update (re-reading when stale);

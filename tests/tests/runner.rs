@@ -842,7 +842,6 @@ fn retry_reruns_retryable_work_blocking_and_async() {
     });
 }
 
-/// The `tracing` feature's spans and events.
 mod tracing_events {
     //! The `tracing` feature: each attempt of the runner is a span (table, key, mode, attempt,
     //! outcome), and a conflict, an escalation and a lost answer are events with the table and key,

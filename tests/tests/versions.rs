@@ -162,7 +162,6 @@ on_every_backend!(
     narrow_versions_count_up
 );
 
-/// docs/MIGRATING.md's INT / BIGINT claim on each PostgreSQL driver.
 mod int_columns {
     //! docs/MIGRATING.md's claim, on each PostgreSQL driver: a `Version` (an `i64`) over an `INT`
     //! column is a mismatch. Drivers that let the server type the parameters (tokio-postgres and
