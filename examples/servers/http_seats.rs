@@ -1,9 +1,11 @@
 //! A seat resource over HTTP, protected against lost updates with ETag / If-Match.
 //!
-//! `GET /seats/{id}` answers with the seat and `ETag: "<version>"`. `PUT` and `DELETE` must
-//! send it back in `If-Match`: without it they get `428 Precondition Required`; with a tag that
-//! is no longer current (someone else wrote first) they get `412 Precondition Failed` and
-//! nothing is written.
+//! `GET /seats/{id}` answers with the seat and `ETag: "<version>"` (or `304 Not Modified` when
+//! `If-None-Match` names it). `PUT` and `DELETE` must send it back in `If-Match`: without it
+//! they get `428 Precondition Required`; with a tag that is no longer current (someone else
+//! wrote first) they get `412 Precondition Failed`, with the current `ETag`, and nothing is
+//! written. The handlers map nothing by hand: `optimistic_core::http` (feature `axum`) gives
+//! the extractors and the answers.
 //!
 //!     cargo run --example http_seats              # serves on 127.0.0.1:3000 (ADDR=.. to move)
 //!     cargo run --example http_seats -- --demo    # plays two clients against it, then exits
@@ -12,134 +14,68 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use axum::extract::{Path, State};
-use axum::http::header::{ETAG, IF_MATCH};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use optimistic_core::http::{self, IfMatch, Precondition};
-use optimistic_core::{Optimistic, RunError, Version, driver, optimistic};
+use optimistic_core::http::{IfMatch, IfNoneMatch, Rejection, Tagged};
+use optimistic_core::{Optimistic, Version, driver, optimistic};
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 
+/// The seat as stored and as clients see it: the version travels in the ETag, not the body.
 #[optimistic(table = "seats")]
-#[derive(Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 struct Seat {
+    #[serde(skip)]
     id: i64,
     is_booked: bool,
     passenger_name: Option<String>,
+    #[serde(skip)]
     version: Version,
 }
 
-/// The representation clients see; the version travels in the ETag.
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
-struct SeatBody {
-    is_booked: bool,
-    passenger_name: Option<String>,
+/// `200` with the seat and its ETag, `304` when the client's copy is current, `404`.
+async fn get_seat(
+    State(pool): State<SqlitePool>,
+    Path(id): Path<i64>,
+    cached: IfNoneMatch,
+) -> Result<Tagged<Version, Json<Seat>>, Rejection> {
+    let seat: Seat = driver::fetch_by_key(&pool, &id)
+        .await?
+        .ok_or(Rejection::NotFound)?;
+    Ok(cached.respond(seat.version, Json(seat)))
 }
 
-/// The seat, read into the struct by column name.
-async fn read(pool: &SqlitePool, id: i64) -> Result<Option<Seat>, RunError> {
-    driver::fetch_by_key(pool, &id).await
-}
-
-fn with_etag(status: StatusCode, version: Version, body: impl IntoResponse) -> Response {
-    let mut response = (status, body).into_response();
-    let etag = version
-        .to_etag()
-        .parse()
-        .expect("a version is a valid header value");
-    response.headers_mut().insert(ETAG, etag);
-    response
-}
-
-fn failed(status: u16, message: impl ToString) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, message.to_string()).into_response()
-}
-
-fn internal(error: impl std::fmt::Display) -> Response {
-    failed(500, format!("internal error: {error}"))
-}
-
-/// The version a write must expect, from its If-Match header (reading the seat only when the
-/// header is `*` or a list), or the response that refuses it.
-async fn expected(pool: &SqlitePool, id: i64, headers: &HeaderMap) -> Result<Version, Response> {
-    let header = match headers.get(IF_MATCH).map(|value| value.to_str()) {
-        None => None,
-        Some(Ok(value)) => Some(value),
-        Some(Err(_)) => return Err(failed(400, "If-Match is not ASCII")),
-    };
-    let needs_current = header
-        .and_then(|value| IfMatch::parse(value).ok())
-        .is_some_and(|condition| condition.single_version().is_none());
-    let current = if needs_current {
-        read(pool, id)
-            .await
-            .map_err(internal)?
-            .map(|seat| seat.version)
-    } else {
-        None
-    };
-    http::expected_version(header, || current).map_err(|p: Precondition| failed(p.status(), p))
-}
-
-async fn get_seat(State(pool): State<SqlitePool>, Path(id): Path<i64>) -> Response {
-    match read(&pool, id).await {
-        Ok(Some(seat)) => with_etag(
-            StatusCode::OK,
-            seat.version,
-            Json(SeatBody {
-                is_booked: seat.is_booked,
-                passenger_name: seat.passenger_name,
-            }),
-        ),
-        Ok(None) => failed(404, format!("no seat {id}")),
-        Err(error) => internal(error),
-    }
-}
-
+/// `200` with the new ETag; `428` without If-Match, `412` (with the current ETag) when it is not
+/// the current version.
 async fn put_seat(
     State(pool): State<SqlitePool>,
     Path(id): Path<i64>,
-    headers: HeaderMap,
-    Json(body): Json<SeatBody>,
-) -> Response {
-    let version = match expected(&pool, id, &headers).await {
-        Ok(version) => version,
-        Err(refusal) => return refusal,
-    };
-    let seat = Seat {
-        id,
-        is_booked: body.is_booked,
-        passenger_name: body.passenger_name.clone(),
-        version,
-    };
-    match driver::execute(&pool, &seat.update()).await {
-        Ok(version) => with_etag(StatusCode::OK, version, Json(body)),
-        Err(error) => failed(http::status_of(&error), error),
-    }
+    if_match: IfMatch,
+    Json(mut seat): Json<Seat>,
+) -> Result<Tagged<Version, Json<Seat>>, Rejection> {
+    seat.id = id;
+    if_match.set_expected_version(&pool, &mut seat).await?;
+    // Explained: a stale write reads the current version in the same statement for the 412.
+    seat.version = driver::execute_explained(&pool, &seat.update()).await?;
+    Ok(Tagged::new(seat.version, Json(seat)))
 }
 
+/// `204`; `428` without If-Match, `412` when it is not the current version.
 async fn delete_seat(
     State(pool): State<SqlitePool>,
     Path(id): Path<i64>,
-    headers: HeaderMap,
-) -> Response {
-    let version = match expected(&pool, id, &headers).await {
-        Ok(version) => version,
-        Err(refusal) => return refusal,
-    };
-    let seat = Seat {
+    if_match: IfMatch,
+) -> Result<StatusCode, Rejection> {
+    let mut seat = Seat {
         id,
         is_booked: false,
         passenger_name: None,
-        version,
+        version: Version::INITIAL,
     };
-    match driver::execute(&pool, &seat.delete()).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(error) => failed(http::status_of(&error), error),
-    }
+    if_match.set_expected_version(&pool, &mut seat).await?;
+    driver::delete(&pool, &seat).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn app(pool: SqlitePool) -> Router {
@@ -227,7 +163,15 @@ impl Client {
     }
 
     fn get(&self, id: i64) -> Reply {
-        Self::reply(self.agent.get(format!("{}/seats/{id}", self.base)).call())
+        self.get_if_none_match(id, None)
+    }
+
+    fn get_if_none_match(&self, id: i64, if_none_match: Option<&str>) -> Reply {
+        let mut request = self.agent.get(format!("{}/seats/{id}", self.base));
+        if let Some(tag) = if_none_match {
+            request = request.header("if-none-match", tag);
+        }
+        Self::reply(request.call())
     }
 
     fn put(&self, id: i64, if_match: Option<&str>, body: &SeatBody) -> Reply {
@@ -248,6 +192,13 @@ impl Client {
         }
         Self::reply(request.call())
     }
+}
+
+/// The JSON a client sends and reads: the seat without its key and version.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct SeatBody {
+    is_booked: bool,
+    passenger_name: Option<String>,
 }
 
 fn booked(name: &str) -> SeatBody {
@@ -390,9 +341,35 @@ mod tests {
             "no seat: stale"
         );
         assert_eq!(client.delete(1, None).status, 428);
+        let stale = client.put(1, Some("\"2\""), &booked("C"));
+        assert_eq!(
+            (stale.status, stale.etag.as_deref()),
+            (412, Some("\"3\"")),
+            "a stale write answers with the current ETag"
+        );
         assert_eq!(
             client.get(1).body,
             serde_json::to_string(&booked("B")).unwrap()
         );
+    }
+
+    #[test]
+    fn a_current_copy_is_not_sent_again() {
+        let (_runtime, client, _dir) = start();
+        let read = client.get(3);
+        let tag = read.etag.as_deref();
+        let cached = client.get_if_none_match(3, tag);
+        assert_eq!(
+            (cached.status, cached.etag.as_deref(), cached.body.as_str()),
+            (304, tag, "")
+        );
+        assert_eq!(client.put(3, tag, &booked("D")).status, 200);
+        let changed = client.get_if_none_match(3, tag);
+        assert_eq!(
+            (changed.status, changed.etag.as_deref()),
+            (200, Some("\"2\""))
+        );
+        assert_eq!(client.get_if_none_match(9, tag).status, 404);
+        assert_eq!(client.get_if_none_match(3, Some("nope")).status, 400);
     }
 }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use crate::version::DisplayVersion;
-use crate::{Optimistic, Table};
+use crate::{Optimistic, Table, VersionValue};
 
 /// The versioned statement an outcome belongs to.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -208,6 +208,7 @@ pub struct AnyStale {
     expected: String,
     operation: Operation,
     reason: Option<StaleReason<String>>,
+    current_tag: Option<String>,
 }
 
 impl AnyStale {
@@ -235,6 +236,13 @@ impl AnyStale {
     pub fn reason(&self) -> Option<&StaleReason<String>> {
         self.reason.as_ref()
     }
+
+    /// The version the row is at now as an entity tag's opaque part
+    /// ([`VersionValue::to_tag`](crate::VersionValue::to_tag)), when the reason was looked up
+    /// and the row still exists: what a `412` answer sends as its `ETag`.
+    pub fn current_tag(&self) -> Option<&str> {
+        self.current_tag.as_deref()
+    }
 }
 
 impl<T: Optimistic> From<Stale<T>> for AnyStale {
@@ -252,6 +260,10 @@ impl AnyStale {
             key: KeyText::<T>(&stale.key).to_string(),
             expected: text(&stale.expected),
             operation: stale.operation,
+            current_tag: match &stale.reason {
+                Some(StaleReason::Changed { current }) => current.to_tag(),
+                _ => None,
+            },
             reason: stale.reason.as_ref().map(|reason| match reason {
                 StaleReason::Changed { current } => StaleReason::Changed {
                     current: text(current),

@@ -1,74 +1,74 @@
-//! Optimistic locking over HTTP: a [`Version`] is a strong ETag (`"3"`), a write carries it
-//! back in `If-Match`, a stale write is `412 Precondition Failed`, and a write without
-//! `If-Match` is `428 Precondition Required` (RFC 9110 section 13.1.1, RFC 6585 section 3).
-//! No HTTP library needed: headers go in and out as strings.
+//! Optimistic locking over HTTP, on the [`http`] crate's types (what axum, hyper,
+//! reqwest and tower share): a version is a strong `ETag` (`"3"`), a write carries it back in
+//! `If-Match`, a stale write is `412 Precondition Failed`, a write without `If-Match` is
+//! `428 Precondition Required` (RFC 9110 section 13.1.1, RFC 6585 section 3), and a `GET` whose
+//! `If-None-Match` names the current version is `304 Not Modified`.
+//!
+//! Every version type has a tag ([`VersionValue::to_tag`]): counters, `Option`s of them and
+//! timestamps. With the `axum` feature, [`IfMatch`] and [`IfNoneMatch`] are extractors and
+//! [`Rejection`], [`Precondition`] and [`Tagged`] are responses, so a handler is a few lines:
 //!
 //! ```
-//! use optimistic_core::http::{self, Precondition};
-//! use optimistic_core::Version;
+//! # #[cfg(all(feature = "axum", feature = "sqlx-sqlite"))] {
+//! use axum::{Json, extract::{Path, State}};
+//! use optimistic_core::http::{IfMatch, IfNoneMatch, Rejection, Tagged};
+//! use optimistic_core::{Version, driver, optimistic};
 //!
-//! assert_eq!(Version::from(3).to_etag(), "\"3\"");
-//! // PUT with `If-Match: "3"`: write expecting version 3.
-//! assert_eq!(http::expected_version(Some("\"3\""), || Some(Version::from(3))), Ok(Version::from(3)));
-//! // No If-Match: refuse, so that no client can overwrite blindly.
-//! assert_eq!(http::expected_version(None, || None), Err(Precondition::Required));
-//! assert_eq!(Precondition::Required.status(), 428);
-//! // A weak tag never matches, as If-Match compares strongly.
-//! assert_eq!(http::expected_version(Some("W/\"3\""), || Some(Version::from(3))), Err(Precondition::Failed));
+//! #[optimistic(table = "seats")]
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct Seat { id: i64, is_booked: bool, #[serde(skip)] version: Version }
+//!
+//! async fn get_seat(
+//!     State(pool): State<sqlx::SqlitePool>,
+//!     Path(id): Path<i64>,
+//!     cached: IfNoneMatch,
+//! ) -> Result<Tagged<Version, Json<Seat>>, Rejection> {
+//!     let seat: Seat = driver::fetch_by_key(&pool, &id).await?.ok_or(Rejection::NotFound)?;
+//!     Ok(cached.respond(seat.version, Json(seat))) // 304 when the client's copy is current
+//! }
+//!
+//! async fn put_seat(
+//!     State(pool): State<sqlx::SqlitePool>,
+//!     Path(id): Path<i64>,
+//!     if_match: IfMatch,                 // 428 without If-Match, 400 when malformed
+//!     Json(mut seat): Json<Seat>,
+//! ) -> Result<Tagged<Version, Json<Seat>>, Rejection> {
+//!     seat.id = id;
+//!     if_match.set_expected_version(&pool, &mut seat).await?; // reads only for `*` or a list
+//!     driver::update(&pool, &mut seat).await?; // stale: 412 with the current ETag
+//!     Ok(Tagged::new(seat.version, Json(seat)))
+//! }
+//! # let _ = axum::Router::<sqlx::SqlitePool>::new()
+//! #     .route("/seats/{id}", axum::routing::get(get_seat).put(put_seat));
+//! # }
 //! ```
+//!
+//! Without axum, the same types parse a [`HeaderMap`] ([`IfMatch::from_headers`],
+//! [`IfNoneMatch::from_headers`]) and give the status and headers to answer with
+//! ([`Rejection::status`], [`Rejection::to_response`]).
 
 use std::fmt;
 
-use crate::Version;
+use ::http::header::{ETAG, HeaderName, IF_MATCH, IF_NONE_MATCH};
+use ::http::{HeaderMap, HeaderValue, Response, StatusCode};
 
-/// `412 Precondition Failed`: the answer to a stale write.
-pub const PRECONDITION_FAILED: u16 = 412;
-/// `428 Precondition Required`: the answer to a write without `If-Match`.
-pub const PRECONDITION_REQUIRED: u16 = 428;
+use crate::driver::{self, Driver, Finish, ReadRow};
+use crate::{Kind, RunError, VersionValue};
 
-impl Version {
-    /// The version as a strong entity tag: `"3"`, quotes included, for the `ETag` header.
-    ///
-    /// ```
-    /// use optimistic_core::Version;
-    /// assert_eq!(Version::from(3).to_etag(), r#""3""#);
-    /// ```
-    pub fn to_etag(self) -> String {
-        format!("\"{self}\"")
-    }
-
-    /// The version in a strong entity tag made by [`to_etag`](Version::to_etag); `None` for a
-    /// weak tag or anything else, including a tag that parses to a number but is not spelled as
-    /// `to_etag` spells it (`"03"`, `"+3"`, `"-0"`).
-    ///
-    /// ```
-    /// use optimistic_core::Version;
-    /// assert_eq!(Version::from_etag(r#""3""#), Some(Version::from(3)));
-    /// assert_eq!(Version::from_etag(r#"W/"3""#), None); // weak
-    /// assert_eq!(Version::from_etag("3"), None); // unquoted
-    /// assert_eq!(Version::from_etag(r#""03""#), None); // never issued
-    /// ```
-    pub fn from_etag(tag: &str) -> Option<Version> {
-        let opaque = tag.strip_prefix('"')?.strip_suffix('"')?;
-        let number = opaque.parse::<i64>().ok()?;
-        // Strong comparison is exact: only the spelling `to_etag` gives names the version, so
-        // `"03"`, `"+3"` or `"-0"` name none (and then match nothing, alone or in a list).
-        (number.to_string() == opaque).then_some(Version::from(number))
-    }
+/// The strong entity tag of `version` (`"3"`, quotes included) for an `ETag` header; `None`
+/// when the version names none ([`VersionValue::to_tag`]).
+///
+/// ```
+/// use optimistic_core::{Version, http};
+/// assert_eq!(http::etag(&Version::from(3)).unwrap(), r#""3""#);
+/// assert_eq!(http::etag(&None::<i32>).unwrap(), r#""null""#);
+/// ```
+pub fn etag<V: VersionValue>(version: &V) -> Option<HeaderValue> {
+    // A tag holds only digits, `-` and letters, which are always a valid header value.
+    HeaderValue::try_from(format!("\"{}\"", version.to_tag()?)).ok()
 }
 
-/// One entity tag of an `If-Match` list.
-///
-/// ```
-/// use optimistic_core::http::{EntityTag, IfMatch};
-///
-/// let parsed = IfMatch::parse(r#"W/"2", "3""#)?;
-/// assert_eq!(parsed, IfMatch::Tags(vec![
-///     EntityTag { weak: true, opaque: "2".into() },
-///     EntityTag { weak: false, opaque: "3".into() },
-/// ]));
-/// # Ok::<(), optimistic_core::http::Precondition>(())
-/// ```
+/// One entity tag of an `If-Match` or `If-None-Match` list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntityTag {
     /// `W/` was given: a weak tag, which `If-Match` never matches.
@@ -77,90 +77,44 @@ pub struct EntityTag {
     pub opaque: String,
 }
 
-/// A parsed `If-Match` header.
+/// A parsed `If-Match` or `If-None-Match` value: `*` or a list of entity tags.
 ///
 /// ```
-/// use optimistic_core::http::IfMatch;
+/// use optimistic_core::http::{EntityTag, EntityTags};
 /// use optimistic_core::Version;
 ///
-/// assert!(IfMatch::parse("*")?.matches(Version::from(9)));
-/// assert!(IfMatch::parse(r#""1", "3""#)?.matches(Version::from(3)));
+/// let tags = EntityTags::parse(r#"W/"2", "3""#)?;
+/// assert_eq!(tags, EntityTags::List(vec![
+///     EntityTag { weak: true, opaque: "2".into() },
+///     EntityTag { weak: false, opaque: "3".into() },
+/// ]));
+/// assert!(tags.matches(&Version::from(3), false));
+/// assert!(!tags.matches(&Version::from(2), false)); // a weak tag never matches strongly
+/// assert!(tags.matches(&Version::from(2), true));
 /// # Ok::<(), optimistic_core::http::Precondition>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum IfMatch {
+pub enum EntityTags {
     /// `*`: any current version of the resource.
     Any,
     /// A list of entity tags.
-    Tags(Vec<EntityTag>),
+    List(Vec<EntityTag>),
 }
 
-/// Why a write's precondition does not hold; [`status`](Precondition::status) is the response.
-///
-/// ```
-/// use optimistic_core::http::{expected_version, Precondition};
-///
-/// assert_eq!(expected_version(None, || None), Err(Precondition::Required));
-/// assert_eq!(Precondition::Required.status(), 428);
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Precondition {
-    /// No `If-Match`: 428.
-    Required,
-    /// `If-Match` is not a valid header value: 400.
-    Malformed(String),
-    /// No tag matches the current version, or the resource does not exist: 412.
-    Failed,
-}
-
-impl Precondition {
-    /// The HTTP status to answer with.
-    ///
-    /// ```
-    /// use optimistic_core::http::Precondition;
-    /// assert_eq!(Precondition::Failed.status(), 412);
-    /// assert_eq!(Precondition::Malformed("no quotes".into()).status(), 400);
-    /// ```
-    pub fn status(&self) -> u16 {
-        match self {
-            Precondition::Required => PRECONDITION_REQUIRED,
-            Precondition::Malformed(_) => 400,
-            Precondition::Failed => PRECONDITION_FAILED,
-        }
-    }
-}
-
-impl fmt::Display for Precondition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Precondition::Required => f.write_str(
-                "this write needs an If-Match header with the ETag you read, so it cannot \
-                 overwrite a change you have not seen",
-            ),
-            Precondition::Malformed(why) => write!(f, "If-Match is malformed: {why}"),
-            Precondition::Failed => f.write_str(
-                "the resource changed since you read it (or no longer exists): read it again",
-            ),
-        }
-    }
-}
-
-impl std::error::Error for Precondition {}
-
-impl IfMatch {
+impl EntityTags {
     /// Parses `*` or a comma-separated list of entity tags (`"3"`, `W/"3"`).
     ///
     /// ```
-    /// use optimistic_core::http::IfMatch;
-    ///
-    /// assert_eq!(IfMatch::parse("*"), Ok(IfMatch::Any));
-    /// assert_eq!(IfMatch::parse("3").unwrap_err().status(), 400); // tags are quoted
+    /// use optimistic_core::http::EntityTags;
+    /// assert_eq!(EntityTags::parse(" * "), Ok(EntityTags::Any));
+    /// assert_eq!(EntityTags::parse("3").unwrap_err().status(), 400); // tags are quoted
     /// ```
-    pub fn parse(value: &str) -> Result<IfMatch, Precondition> {
+    pub fn parse(value: &str) -> Result<EntityTags, Precondition> {
         let value = value.trim();
         if value == "*" {
-            return Ok(IfMatch::Any);
+            return Ok(EntityTags::Any);
         }
+        let malformed = |why: String| Err(Precondition::Malformed(why));
         let mut tags = Vec::new();
         let mut rest = value;
         loop {
@@ -173,20 +127,14 @@ impl IfMatch {
                 None => (false, rest),
             };
             let Some(after_quote) = quoted.strip_prefix('"') else {
-                return Err(Precondition::Malformed(format!(
-                    "expected a quoted tag at `{rest}`"
-                )));
+                return malformed(format!("expected a quoted tag at `{rest}`"));
             };
             let Some(end) = after_quote.find('"') else {
-                return Err(Precondition::Malformed(
-                    "a tag's closing quote is missing".into(),
-                ));
+                return malformed("a tag's closing quote is missing".into());
             };
             let opaque = &after_quote[..end];
             if opaque.bytes().any(|b| b < 0x21 || b == 0x7f) {
-                return Err(Precondition::Malformed(
-                    "a tag holds a space or control character".into(),
-                ));
+                return malformed("a tag holds a space or control character".into());
             }
             tags.push(EntityTag {
                 weak,
@@ -194,111 +142,383 @@ impl IfMatch {
             });
             rest = after_quote[end + 1..].trim_start_matches([' ', '\t']);
             if !rest.is_empty() && !rest.starts_with(',') {
-                return Err(Precondition::Malformed(format!("expected `,` at `{rest}`")));
+                return malformed(format!("expected `,` at `{rest}`"));
             }
         }
         if tags.is_empty() {
-            return Err(Precondition::Malformed("no entity tag".into()));
+            return malformed("no entity tag".into());
         }
-        Ok(IfMatch::Tags(tags))
+        Ok(EntityTags::List(tags))
     }
 
-    /// Whether the resource at version `current` satisfies it, comparing strongly: a weak tag
-    /// never matches.
-    ///
-    /// ```
-    /// use optimistic_core::http::IfMatch;
-    /// use optimistic_core::Version;
-    ///
-    /// assert!(IfMatch::parse(r#""3""#)?.matches(Version::from(3)));
-    /// assert!(!IfMatch::parse(r#"W/"3""#)?.matches(Version::from(3))); // weak never matches
-    /// # Ok::<(), optimistic_core::http::Precondition>(())
-    /// ```
-    pub fn matches(&self, current: Version) -> bool {
+    /// Whether the resource at version `current` matches: `If-Match` compares strongly (a weak
+    /// tag never matches), `If-None-Match` weakly (`weak` true).
+    pub fn matches<V: VersionValue>(&self, current: &V, weak: bool) -> bool {
         match self {
-            IfMatch::Any => true,
-            IfMatch::Tags(tags) => tags
-                .iter()
-                .any(|tag| !tag.weak && tag.opaque == current.get().to_string()),
+            EntityTags::Any => true,
+            EntityTags::List(tags) => current.to_tag().is_some_and(|current| {
+                tags.iter()
+                    .any(|tag| (weak || !tag.weak) && tag.opaque == current)
+            }),
         }
     }
 
-    /// The one version a single strong tag names, so the write can expect it without reading
-    /// the resource first.
+    /// The tags of every `name` header (a list may be split over several), `None` without one.
+    fn from_headers(headers: &HeaderMap, name: HeaderName) -> Result<Option<Self>, Precondition> {
+        let mut joined = String::new();
+        for value in headers.get_all(&name) {
+            let Ok(value) = value.to_str() else {
+                return Err(Precondition::Malformed(format!("{name} is not ASCII")));
+            };
+            if !joined.is_empty() {
+                joined.push_str(", ");
+            }
+            joined.push_str(value);
+        }
+        if joined.is_empty() && !headers.contains_key(&name) {
+            return Ok(None);
+        }
+        EntityTags::parse(&joined).map(Some)
+    }
+}
+
+/// Why a request's precondition does not hold; [`status`](Precondition::status) is the answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Precondition {
+    /// No `If-Match` on a write: 428.
+    Required,
+    /// `If-Match` or `If-None-Match` is not a valid header value: 400.
+    Malformed(String),
+    /// No tag matches the current version, or the resource does not exist: 412.
+    Failed,
+}
+
+impl Precondition {
+    /// The HTTP status to answer with.
     ///
     /// ```
-    /// use optimistic_core::http::IfMatch;
-    /// use optimistic_core::Version;
-    ///
-    /// assert_eq!(IfMatch::parse(r#""3""#)?.single_version(), Some(Version::from(3)));
-    /// assert_eq!(IfMatch::parse(r#""3", "4""#)?.single_version(), None);
-    /// # Ok::<(), optimistic_core::http::Precondition>(())
+    /// use optimistic_core::http::Precondition;
+    /// use http::StatusCode;
+    /// assert_eq!(Precondition::Required.status(), StatusCode::PRECONDITION_REQUIRED);
+    /// assert_eq!(Precondition::Failed.status(), StatusCode::PRECONDITION_FAILED);
     /// ```
-    pub fn single_version(&self) -> Option<Version> {
+    pub fn status(&self) -> StatusCode {
         match self {
-            IfMatch::Tags(tags) if tags.len() == 1 && !tags[0].weak => {
-                Version::from_etag(&format!("\"{}\"", tags[0].opaque))
+            Precondition::Required => StatusCode::PRECONDITION_REQUIRED,
+            Precondition::Malformed(_) => StatusCode::BAD_REQUEST,
+            Precondition::Failed => StatusCode::PRECONDITION_FAILED,
+        }
+    }
+}
+
+impl fmt::Display for Precondition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Precondition::Required => f.write_str(
+                "this write needs an If-Match header with the ETag you read, so it cannot \
+                 overwrite a change you have not seen",
+            ),
+            Precondition::Malformed(why) => write!(f, "malformed precondition: {why}"),
+            Precondition::Failed => f.write_str(
+                "the resource changed since you read it (or no longer exists): read it again",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Precondition {}
+
+/// A write's `If-Match` header: the version the write must expect. Required: a write without
+/// it is refused ([`Precondition::Required`]), so that no client overwrites blindly.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, header::IF_MATCH};
+/// use optimistic_core::http::{IfMatch, Precondition};
+/// use optimistic_core::Version;
+///
+/// let mut headers = HeaderMap::new();
+/// assert_eq!(IfMatch::from_headers(&headers).unwrap_err(), Precondition::Required);
+/// headers.insert(IF_MATCH, HeaderValue::from_static(r#""3""#));
+/// let if_match = IfMatch::from_headers(&headers)?;
+/// // One strong tag names the version: the write expects it, no read needed.
+/// assert_eq!(if_match.single_version(), Some(Version::from(3)));
+/// # Ok::<(), Precondition>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IfMatch(pub EntityTags);
+
+impl IfMatch {
+    /// Reads `If-Match`: [`Precondition::Required`] without one, `Malformed` when it does
+    /// not parse.
+    pub fn from_headers(headers: &HeaderMap) -> Result<Self, Precondition> {
+        EntityTags::from_headers(headers, IF_MATCH)?
+            .map(IfMatch)
+            .ok_or(Precondition::Required)
+    }
+
+    /// The one version a single strong tag names (the common case: the client sends back the
+    /// `ETag` it read), so the write can expect it without reading the resource; `None` for
+    /// `*`, a list or a tag no version spells.
+    pub fn single_version<V: VersionValue>(&self) -> Option<V> {
+        match &self.0 {
+            EntityTags::List(tags) if tags.len() == 1 && !tags[0].weak => {
+                V::from_tag(&tags[0].opaque)
             }
             _ => None,
         }
     }
+
+    /// Sets `row`'s version to the one the write must expect. A single strong tag names it,
+    /// with no read; `*` or a list reads the row's current version (by `row`'s key) and takes it
+    /// when it matches. [`Precondition::Failed`] when nothing matches or the row does not
+    /// exist; a failed read is the driver's [`RunError`]. Like every helper, it returns a
+    /// future on an async driver and the outcome on a blocking one.
+    ///
+    /// Then write the row with the [`driver`] helpers: if another write lands in between, the
+    /// write goes stale, and [`Rejection`] answers 412 as for any stale write.
+    pub fn set_expected_version<'a, D, T>(
+        &'a self,
+        mut driver: D,
+        row: &'a mut T,
+    ) -> Finish<D, impl Future<Output = Result<(), Rejection>> + use<'a, D, T>>
+    where
+        D: Driver,
+        T: ReadRow<D::Backend>,
+    {
+        driver::finish::<D, _>(async move {
+            if let Some(version) = self.single_version() {
+                row.set_version(version);
+                return Ok(());
+            }
+            let current = driver::read_by_key::<D, T>(&mut driver, &row.key(), false).await?;
+            match current.map(|current| current.version()) {
+                Some(current) if self.0.matches(&current, false) => {
+                    row.set_version(current);
+                    Ok(())
+                }
+                _ => Err(Precondition::Failed.into()),
+            }
+        })
+    }
 }
 
-/// The version a conditional write (PUT, PATCH, DELETE) should expect, from its `If-Match`
-/// header. One strong tag names it directly; `*` or a list needs the resource's `current`
-/// version (read lazily, `None` when the resource does not exist). Run the versioned write with
-/// the result; a stale outcome is then `412` too ([`status_of`]).
+/// A read's `If-None-Match` header, optional: when it names the current version, the client's
+/// copy is current and the answer is `304 Not Modified` without a body.
 ///
 /// ```
-/// use optimistic_core::http::{expected_version, Precondition};
+/// use http::{HeaderMap, HeaderValue, header::IF_NONE_MATCH};
+/// use optimistic_core::http::IfNoneMatch;
 /// use optimistic_core::Version;
 ///
-/// // One strong tag names the version: no read needed.
-/// assert_eq!(expected_version(Some(r#""3""#), || None), Ok(Version::from(3)));
-/// // `*` needs the current version; a missing resource fails.
-/// assert_eq!(expected_version(Some("*"), || Some(Version::from(5))), Ok(Version::from(5)));
-/// assert_eq!(expected_version(Some("*"), || None), Err(Precondition::Failed));
+/// let mut headers = HeaderMap::new();
+/// assert!(!IfNoneMatch::from_headers(&headers)?.is_current(&Version::from(3)));
+/// headers.insert(IF_NONE_MATCH, HeaderValue::from_static(r#"W/"3""#));
+/// assert!(IfNoneMatch::from_headers(&headers)?.is_current(&Version::from(3))); // weak compare
+/// # Ok::<(), optimistic_core::http::Precondition>(())
 /// ```
-pub fn expected_version(
-    if_match: Option<&str>,
-    current: impl FnOnce() -> Option<Version>,
-) -> Result<Version, Precondition> {
-    let condition = IfMatch::parse(if_match.ok_or(Precondition::Required)?)?;
-    if let Some(version) = condition.single_version() {
-        return Ok(version);
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IfNoneMatch(pub Option<EntityTags>);
+
+impl IfNoneMatch {
+    /// Reads `If-None-Match`; none is fine, a malformed one is [`Precondition::Malformed`].
+    pub fn from_headers(headers: &HeaderMap) -> Result<Self, Precondition> {
+        EntityTags::from_headers(headers, IF_NONE_MATCH).map(IfNoneMatch)
     }
-    match current() {
-        Some(version) if condition.matches(version) => Ok(version),
-        _ => Err(Precondition::Failed),
+
+    /// Whether the client already holds `current` (compared weakly, as RFC 9110 asks).
+    pub fn is_current<V: VersionValue>(&self, current: &V) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|tags| tags.matches(current, true))
+    }
+
+    /// The answer to a read of the resource at `version`: `304 Not Modified` when the client
+    /// holds it, else `body`; with its `ETag` either way.
+    pub fn respond<V: VersionValue, B>(&self, version: V, body: B) -> Tagged<V, B> {
+        Tagged {
+            not_modified: self.is_current(&version),
+            version,
+            body,
+        }
     }
 }
 
-/// The HTTP status for a failed versioned write, from the check's error or the helpers' and the
-/// runner's [`RunError`](crate::RunError): 412 when it went stale (the client must read again),
-/// 500 for the errors that are the server's own (a non-unique key, an exhausted version, a
-/// driver error).
+/// A response body with the `ETag` of the version it shows, or `304 Not Modified`
+/// ([`IfNoneMatch::respond`]). With the `axum` feature it is an `IntoResponse`.
+#[derive(Clone, Debug)]
+pub struct Tagged<V, B> {
+    version: V,
+    body: B,
+    not_modified: bool,
+}
+
+impl<V: VersionValue, B> Tagged<V, B> {
+    /// `200 OK` with `body` and the `ETag` of `version`: the answer to a read or a write.
+    pub fn new(version: V, body: B) -> Self {
+        Tagged {
+            version,
+            body,
+            not_modified: false,
+        }
+    }
+
+    /// The status, the headers (`ETag`) and the body, `None` for `304 Not Modified`.
+    pub fn into_parts(self) -> (StatusCode, HeaderMap, Option<B>) {
+        let mut headers = HeaderMap::new();
+        if let Some(tag) = etag(&self.version) {
+            headers.insert(ETAG, tag);
+        }
+        match self.not_modified {
+            true => (StatusCode::NOT_MODIFIED, headers, None),
+            false => (StatusCode::OK, headers, Some(self.body)),
+        }
+    }
+}
+
+/// Why a request is answered without success: a failed precondition, a missing resource or
+/// the write's own [`RunError`]. `?` takes both errors into it; [`status`](Rejection::status)
+/// and [`to_response`](Rejection::to_response) give the answer (with the `axum` feature it is an
+/// `IntoResponse`).
+///
+/// | cause | status |
+/// |---|---|
+/// | [`Precondition`] | 428, 400 or 412 ([`Precondition::status`]) |
+/// | [`Rejection::NotFound`], [`Kind::NotFound`] | 404 |
+/// | [`Kind::Stale`] | 412, with the current `ETag` when the write looked it up |
+/// | [`Kind::Refused`] (the closure said no, as in "out of stock") | 409 |
+/// | [`Kind::Retryable`], [`Kind::LockTimeout`] (nothing written; try again) | 503 |
+/// | [`Kind::OutcomeUnknown`], [`Kind::Other`] | 500 |
+///
+/// Bodies of 4xx answers are the error's message, for the client to act on; 5xx bodies say
+/// only what the client can do, so no database detail leaks.
 ///
 /// ```
-/// # use optimistic_core::{optimistic, Version, Optimistic};
-/// # use optimistic_core::sea_query::SqliteQueryBuilder;
+/// # use optimistic_core::{optimistic, RunError, Version, Optimistic};
+/// use optimistic_core::http::Rejection;
+/// use http::StatusCode;
 /// # #[optimistic(table = "seats")]
-/// # #[derive(Debug, Clone, PartialEq)]
-/// # struct Seat { id: i64, is_booked: bool, version: Version }
-/// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
-/// let stale = seat.update().check(0).unwrap_err();
-/// assert_eq!(optimistic_core::http::status_of(&stale), 412);
+/// # struct Seat { id: i64, version: Version }
+///
+/// let stale: RunError = Seat { id: 2, version: Version::from(3) }.update().check(0).unwrap_err().into();
+/// let rejection = Rejection::from(stale);
+/// assert_eq!(rejection.status(), StatusCode::PRECONDITION_FAILED);
+/// assert_eq!(Rejection::NotFound.status(), StatusCode::NOT_FOUND);
 /// ```
-pub fn status_of(error: &impl crate::run::Classify) -> u16 {
-    if error.kind() == crate::Kind::Stale {
-        PRECONDITION_FAILED
-    } else {
-        500
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The request's precondition does not hold.
+    #[error(transparent)]
+    Precondition(#[from] Precondition),
+    /// The resource does not exist.
+    #[error("no such resource")]
+    NotFound,
+    /// The read or write failed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+impl Rejection {
+    /// The HTTP status to answer with (the table above).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Rejection::Precondition(precondition) => precondition.status(),
+            Rejection::NotFound => StatusCode::NOT_FOUND,
+            Rejection::Run(error) => match error.kind() {
+                Kind::Stale => StatusCode::PRECONDITION_FAILED,
+                Kind::NotFound => StatusCode::NOT_FOUND,
+                Kind::Refused => StatusCode::CONFLICT,
+                Kind::Retryable | Kind::LockTimeout => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        }
+    }
+
+    /// The whole answer: status, `ETag` of the current version on a stale write when known,
+    /// and a plain-text body.
+    pub fn to_response(&self) -> Response<String> {
+        let status = self.status();
+        let body = match (self, status.is_server_error()) {
+            (_, false) => self.to_string(),
+            (Rejection::Run(error), true) if error.kind() == Kind::OutcomeUnknown => {
+                "the write's outcome is unknown: read the resource before retrying".to_owned()
+            }
+            (_, true) if status == StatusCode::SERVICE_UNAVAILABLE => {
+                "nothing was written: try again".to_owned()
+            }
+            (_, true) => "internal error".to_owned(),
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        let current = match self {
+            Rejection::Run(error) => error.stale().and_then(|stale| stale.current_tag()),
+            _ => None,
+        };
+        if let Some(tag) = current.and_then(|tag| HeaderValue::try_from(format!("\"{tag}\"")).ok())
+        {
+            response.headers_mut().insert(ETAG, tag);
+        }
+        response
+    }
+}
+
+#[cfg(feature = "axum")]
+mod axum {
+    use axum_core::extract::FromRequestParts;
+    use axum_core::response::{IntoResponse, Response};
+    use http::request::Parts;
+
+    use super::{IfMatch, IfNoneMatch, Precondition, Rejection, Tagged};
+    use crate::VersionValue;
+
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+    impl<S: Sync> FromRequestParts<S> for IfMatch {
+        type Rejection = Precondition;
+
+        async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Precondition> {
+            IfMatch::from_headers(&parts.headers)
+        }
+    }
+
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+    impl<S: Sync> FromRequestParts<S> for IfNoneMatch {
+        type Rejection = Precondition;
+
+        async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Precondition> {
+            IfNoneMatch::from_headers(&parts.headers)
+        }
+    }
+
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+    impl IntoResponse for Precondition {
+        fn into_response(self) -> Response {
+            (self.status(), self.to_string()).into_response()
+        }
+    }
+
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+    impl IntoResponse for Rejection {
+        fn into_response(self) -> Response {
+            self.to_response().into_response()
+        }
+    }
+
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+    impl<V: VersionValue, B: IntoResponse> IntoResponse for Tagged<V, B> {
+        fn into_response(self) -> Response {
+            match self.into_parts() {
+                (status, headers, Some(body)) => (status, headers, body).into_response(),
+                (status, headers, None) => (status, headers).into_response(),
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Version;
 
     fn tag(opaque: &str, weak: bool) -> EntityTag {
         EntityTag {
@@ -307,12 +527,18 @@ mod tests {
         }
     }
 
+    fn if_match(value: &str) -> Result<IfMatch, Precondition> {
+        let mut headers = HeaderMap::new();
+        headers.insert(IF_MATCH, HeaderValue::from_str(value).unwrap());
+        IfMatch::from_headers(&headers)
+    }
+
     #[test]
     fn parses_lists_stars_and_weak_tags() {
-        assert_eq!(IfMatch::parse(" * "), Ok(IfMatch::Any));
+        assert_eq!(EntityTags::parse(" * "), Ok(EntityTags::Any));
         assert_eq!(
-            IfMatch::parse(r#""1", W/"2" ,"x-3""#),
-            Ok(IfMatch::Tags(vec![
+            EntityTags::parse(r#""1", W/"2" ,"x-3""#),
+            Ok(EntityTags::List(vec![
                 tag("1", false),
                 tag("2", true),
                 tag("x-3", false)
@@ -320,88 +546,112 @@ mod tests {
         );
         for bad in ["", "3", r#""3"#, r#""3" "4""#, r#"W/3"#, "\"a b\"", ","] {
             assert!(
-                matches!(IfMatch::parse(bad), Err(Precondition::Malformed(_))),
+                matches!(EntityTags::parse(bad), Err(Precondition::Malformed(_))),
                 "{bad:?}"
             );
         }
     }
 
     #[test]
-    fn compares_strongly() {
-        let v3 = Version::from(3);
-        assert!(IfMatch::parse(r#""3""#).unwrap().matches(v3));
-        assert!(IfMatch::parse(r#""1", "3""#).unwrap().matches(v3));
-        assert!(
-            !IfMatch::parse(r#"W/"3""#).unwrap().matches(v3),
-            "weak tags never match"
-        );
-        assert!(!IfMatch::parse(r#""4""#).unwrap().matches(v3));
-        assert!(IfMatch::Any.matches(v3));
+    fn a_list_split_over_several_headers_is_one_list() {
+        let mut headers = HeaderMap::new();
+        headers.append(IF_MATCH, HeaderValue::from_static(r#""1""#));
+        headers.append(IF_MATCH, HeaderValue::from_static(r#""3""#));
+        let if_match = IfMatch::from_headers(&headers).unwrap();
+        assert!(if_match.0.matches(&Version::from(3), false));
+        assert_eq!(if_match.single_version::<Version>(), None);
     }
 
     #[test]
-    fn etags_round_trip() {
-        for n in [1, 42, i64::MAX, -5] {
-            assert_eq!(
-                Version::from_etag(&Version::from(n).to_etag()),
-                Some(Version::from(n))
-            );
-        }
-        assert_eq!(Version::from_etag(r#"W/"3""#), None);
-        assert_eq!(Version::from_etag(r#""abc""#), None);
-        assert_eq!(Version::from_etag(r#""99999999999999999999""#), None);
+    fn compares_strongly_for_writes_and_weakly_for_reads() {
+        let v3 = Version::from(3);
+        assert!(
+            EntityTags::parse(r#""1", "3""#)
+                .unwrap()
+                .matches(&v3, false)
+        );
+        assert!(!EntityTags::parse(r#"W/"3""#).unwrap().matches(&v3, false));
+        assert!(EntityTags::parse(r#"W/"3""#).unwrap().matches(&v3, true));
+        assert!(!EntityTags::parse(r#""4""#).unwrap().matches(&v3, true));
+        assert!(EntityTags::Any.matches(&v3, false));
+        assert_eq!(if_match("3").unwrap_err().status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            IfMatch::from_headers(&HeaderMap::new()).unwrap_err(),
+            Precondition::Required
+        );
     }
 
     /// Strong comparison (RFC 9110, 8.8.3.2) is character by character: a tag we never issued
     /// names no version, even when it parses to one.
     #[test]
-    fn etags_we_never_issued_name_no_version() {
-        for tag in [
+    fn tags_we_never_issued_name_no_version() {
+        for spelled in [
             r#""007""#, r#""03""#, r#""00""#, r#""-0""#, r#""+3""#, r#""""#, r#""-""#,
         ] {
-            assert_eq!(Version::from_etag(tag), None, "{tag}");
+            assert_eq!(if_match(spelled).unwrap().single_version::<Version>(), None);
+            assert!(
+                !if_match(spelled)
+                    .unwrap()
+                    .0
+                    .matches(&Version::from(3), false)
+            );
         }
-        let current = || Some(Version::from(3));
         assert_eq!(
-            expected_version(Some(r#""03""#), current),
-            Err(Precondition::Failed),
-            "alone it must fail as it does in a list"
+            if_match(r#""0""#).unwrap().single_version(),
+            Some(Version::from(0))
         );
-        assert_eq!(
-            expected_version(Some(r#""03", "4""#), current),
-            Err(Precondition::Failed)
-        );
-        assert_eq!(Version::from_etag(r#""0""#), Some(Version::from(0)));
     }
 
     #[test]
-    fn decides_the_expected_version_or_the_status() {
-        let current = || Some(Version::from(3));
+    fn every_version_type_round_trips_through_its_tag() {
+        fn round_trip<V: VersionValue>(version: V) {
+            let tag = etag(&version).expect("a tag");
+            let opaque = tag.to_str().unwrap().trim_matches('"');
+            assert_eq!(V::from_tag(opaque), Some(version), "{tag:?}");
+        }
+        for n in [1, 42, i64::MAX, -5] {
+            round_trip(Version::from(n));
+            round_trip(n);
+        }
+        round_trip(7_i16);
+        round_trip(i32::MIN);
+        round_trip(None::<Version>);
+        round_trip(Some(3_i32));
+        round_trip(crate::Xmin::from(9_u32));
         assert_eq!(
-            expected_version(Some(r#""3""#), || None),
-            Ok(Version::from(3))
+            etag(&crate::Xmin::UNKNOWN),
+            None,
+            "no tag before it is read"
         );
-        assert_eq!(expected_version(Some("*"), current), Ok(Version::from(3)));
-        assert_eq!(
-            expected_version(Some("*"), || None),
-            Err(Precondition::Failed)
+        assert_eq!(etag(&crate::NoVersion), None);
+        assert_eq!(Version::from_tag("99999999999999999999"), None);
+        #[cfg(feature = "chrono")]
+        {
+            let at = chrono::DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
+            round_trip(at);
+            let finer = at + chrono::Duration::nanoseconds(1);
+            assert_eq!(etag(&finer), None, "a finer reading names no exact tag");
+        }
+        #[cfg(feature = "time")]
+        round_trip(
+            time::OffsetDateTime::from_unix_timestamp_nanos(1_764_000_000_123_456_000).unwrap(),
         );
-        assert_eq!(
-            expected_version(Some(r#""2", "3""#), current),
-            Ok(Version::from(3))
-        );
-        assert_eq!(
-            expected_version(Some(r#""2", "4""#), current),
-            Err(Precondition::Failed)
-        );
-        assert_eq!(
-            expected_version(Some(r#"W/"3""#), current),
-            Err(Precondition::Failed)
-        );
-        assert_eq!(expected_version(None, current).unwrap_err().status(), 428);
-        assert_eq!(
-            expected_version(Some("3"), current).unwrap_err().status(),
-            400
-        );
+    }
+
+    #[test]
+    fn not_modified_keeps_the_etag_and_drops_the_body() {
+        let mut headers = HeaderMap::new();
+        headers.insert(IF_NONE_MATCH, HeaderValue::from_static(r#""4", "3""#));
+        let cached = IfNoneMatch::from_headers(&headers).unwrap();
+        let (status, headers, body) = cached.respond(Version::from(3), "seat").into_parts();
+        assert_eq!((status, body), (StatusCode::NOT_MODIFIED, None));
+        assert_eq!(headers[ETAG], r#""3""#);
+        let (status, headers, body) = cached.respond(Version::from(5), "seat").into_parts();
+        assert_eq!((status, body), (StatusCode::OK, Some("seat")));
+        assert_eq!(headers[ETAG], r#""5""#);
+        let (status, ..) = IfNoneMatch::default()
+            .respond(Version::from(3), "seat")
+            .into_parts();
+        assert_eq!(status, StatusCode::OK, "no If-None-Match: the body");
     }
 }

@@ -196,6 +196,8 @@ mod cached;
 mod dialect;
 pub mod driver;
 mod error;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 pub mod merge;
 mod model;

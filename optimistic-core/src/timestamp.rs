@@ -44,6 +44,17 @@ mod with_chrono {
         fn fmt_version(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str(&self.to_rfc3339_opts(SecondsFormat::Micros, true))
         }
+
+        /// Microseconds since the epoch; `None` for a reading finer than that, which no tag
+        /// could name exactly.
+        fn to_tag(&self) -> Option<String> {
+            let exact = self.timestamp_subsec_nanos().is_multiple_of(1_000);
+            exact.then(|| self.timestamp_micros().to_string())
+        }
+
+        fn from_tag(tag: &str) -> Option<Self> {
+            crate::version::number_from_tag(tag).and_then(DateTime::from_timestamp_micros)
+        }
     }
 
     #[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
@@ -86,6 +97,20 @@ mod with_time {
 
         fn fmt_version(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             fmt::Display::fmt(self, f)
+        }
+
+        /// Microseconds since the epoch; `None` for a reading finer than that, which no tag
+        /// could name exactly.
+        fn to_tag(&self) -> Option<String> {
+            let exact = self.nanosecond().is_multiple_of(1_000);
+            exact
+                .then(|| micros(self))
+                .flatten()
+                .map(|micros| micros.to_string())
+        }
+
+        fn from_tag(tag: &str) -> Option<Self> {
+            crate::version::number_from_tag(tag).and_then(from_micros)
         }
     }
 

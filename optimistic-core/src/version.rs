@@ -82,6 +82,43 @@ pub trait VersionValue: Clone + fmt::Debug + PartialEq + Send + Sync {
         let _ = stored;
         None
     }
+
+    /// The version as the opaque part of a strong HTTP entity tag (what goes between the
+    /// quotes; see [`http`](crate::http)): the number for counters, microseconds since the epoch
+    /// for timestamps, `null` for a NULL version. `None` (the default) for a type or value that
+    /// names no version: [`NoVersion`], an [`Xmin`] not read back yet.
+    ///
+    /// ```
+    /// use optimistic_core::{Version, VersionValue};
+    /// assert_eq!(Version::from(3).to_tag().as_deref(), Some("3"));
+    /// assert_eq!(None::<i32>.to_tag().as_deref(), Some("null"));
+    /// ```
+    fn to_tag(&self) -> Option<String> {
+        None
+    }
+
+    /// The version [`to_tag`](VersionValue::to_tag) spelled as `tag`; `None` for any other
+    /// spelling (`03`, `+3`), since entity tags compare character by character.
+    ///
+    /// ```
+    /// use optimistic_core::{Version, VersionValue};
+    /// assert_eq!(Version::from_tag("3"), Some(Version::from(3)));
+    /// assert_eq!(Version::from_tag("03"), None);
+    /// ```
+    fn from_tag(tag: &str) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        let _ = tag;
+        None
+    }
+}
+
+/// `tag` as a number, only when it is spelled exactly as the number prints: entity tags compare
+/// character by character, so `"03"` or `"+3"` must name no version.
+pub(crate) fn number_from_tag<N: std::str::FromStr + ToString>(tag: &str) -> Option<N> {
+    let number = tag.parse::<N>().ok()?;
+    (number.to_string() == tag).then_some(number)
 }
 
 /// The "version" of a table locked by values (`#[optimistic(lock = "dirty")]` or `"all"`),
@@ -200,6 +237,14 @@ impl VersionValue for Xmin {
         Value::BigInt(Some(self.0))
     }
 
+    fn to_tag(&self) -> Option<String> {
+        (*self != Xmin::UNKNOWN).then(|| self.0.to_string())
+    }
+
+    fn from_tag(tag: &str) -> Option<Self> {
+        number_from_tag::<u32>(tag).map(Xmin::from)
+    }
+
     fn fmt_version(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if *self == Xmin::UNKNOWN {
             f.write_str("unknown (read the row again after writing it)")
@@ -243,6 +288,14 @@ impl VersionValue for Version {
     fn fmt_version(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
+
+    fn to_tag(&self) -> Option<String> {
+        Some(self.0.to_string())
+    }
+
+    fn from_tag(tag: &str) -> Option<Self> {
+        number_from_tag(tag).map(Version)
+    }
 }
 
 impl InitialVersion for Version {
@@ -272,6 +325,14 @@ macro_rules! integer_versions {
 
             fn fmt_version(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 fmt::Display::fmt(self, f)
+            }
+
+            fn to_tag(&self) -> Option<String> {
+                Some(self.to_string())
+            }
+
+            fn from_tag(tag: &str) -> Option<Self> {
+                number_from_tag(tag)
             }
         }
 
@@ -320,6 +381,20 @@ impl<V: InitialVersion> VersionValue for Option<V> {
         match self {
             None => f.write_str("NULL"),
             Some(version) => version.fmt_version(f),
+        }
+    }
+
+    fn to_tag(&self) -> Option<String> {
+        match self {
+            None => Some("null".to_owned()),
+            Some(version) => version.to_tag(),
+        }
+    }
+
+    fn from_tag(tag: &str) -> Option<Self> {
+        match tag {
+            "null" => Some(None),
+            tag => V::from_tag(tag).map(Some),
         }
     }
 }
