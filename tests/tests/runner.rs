@@ -316,12 +316,61 @@ macro_rules! wait {
     };
 }
 
+/// Code generic over the database names one bound: `Database<Account>` on the reference to a
+/// shared driver (pool, SeaORM connection) or an exclusive one (connection, transaction);
+/// `BlockingDatabase` for blocking drivers. Insert, read, update, the runner, delete; returns the
+/// runner's value (10 - 3 - 2).
+macro_rules! pay {
+    ($d:expr, $id:expr, $run:ident) => {{
+        $run!(driver::insert($d, &account($id, 10))).unwrap();
+        let mut read: Account = $run!(driver::fetch_by_key($d, &$id)).unwrap().unwrap();
+        read.balance -= 3;
+        $run!(driver::update($d, &mut read)).unwrap();
+        let paid = $run!(Policy::new().modify($d, &$id, |row: &mut Account| {
+            row.balance -= 2;
+            Ok(row.balance)
+        }))
+        .unwrap();
+        $run!(driver::delete($d, &paid.row)).unwrap();
+        paid.value
+    }};
+}
+
+async fn pay_on<P>(db: &P, id: i64) -> i64
+where
+    for<'p> &'p P: driver::Database<Account>,
+{
+    pay!(db, id, wait)
+}
+
+async fn pay_in<C>(connection: &mut C, id: i64) -> i64
+where
+    for<'c> &'c mut C: driver::Database<Account>,
+{
+    pay!(&mut *connection, id, wait)
+}
+
+fn pay_on_blocking<P>(db: &P, id: i64) -> i64
+where
+    for<'p> &'p P: driver::BlockingDatabase<Account>,
+{
+    pay!(db, id, now)
+}
+
+fn pay_in_blocking<C>(connection: &mut C, id: i64) -> i64
+where
+    for<'c> &'c mut C: driver::BlockingDatabase<Account>,
+{
+    pay!(&mut *connection, id, now)
+}
+
 #[test]
 fn rusqlite_connection() {
     let db = TempSqlite::new(ACCOUNTS);
     let connection = db.connect();
     scenario!(&connection, now);
     duplicate_key!(&connection, now);
+    assert_eq!(pay_on_blocking(&connection, 100), 5);
 }
 
 /// `insert_many` splits what one statement cannot bind: 20,000 rows of 4 columns are 80,000
@@ -369,12 +418,14 @@ fn sqlx_sqlite_pool_connection_and_transaction() {
             .unwrap();
         scenario!(&pool, wait);
         duplicate_key!(&pool, wait);
+        assert_eq!(pay_on(&pool, 100).await, 5);
         sqlx::query("DELETE FROM accounts")
             .execute(&pool)
             .await
             .unwrap();
         let mut connection = pool.acquire().await.unwrap();
         scenario!(&mut *connection, wait);
+        assert_eq!(pay_in(&mut *connection, 101).await, 5);
         sqlx::query("DELETE FROM accounts")
             .execute(&mut *connection)
             .await
@@ -405,9 +456,11 @@ fn sqlx_postgres_pool_and_transaction() {
             .execute(&pool)
             .await
             .unwrap();
+        assert_eq!(pay_on(&pool, 100).await, 5);
         let mut transaction = pool.begin().await.unwrap();
         // The escalated attempt nests: a savepoint inside the caller's transaction.
         scenario!(&mut *transaction, wait);
+        assert_eq!(pay_in(&mut *transaction, 101).await, 5);
         transaction.commit().await.unwrap();
     });
 }
@@ -425,6 +478,7 @@ fn sqlx_mysql_pool() {
         sqlx::raw_sql(ACCOUNTS).execute(&pool).await.unwrap();
         scenario!(&pool, wait);
         duplicate_key!(&pool, wait);
+        assert_eq!(pay_on(&pool, 100).await, 5);
     });
 }
 
@@ -445,6 +499,7 @@ fn tokio_postgres_client_and_transaction() {
         client.batch_execute(ACCOUNTS).await.unwrap();
         scenario!(&mut client, wait);
         duplicate_key!(&mut client, wait);
+        assert_eq!(pay_in(&mut client, 100).await, 5);
         client.batch_execute("DELETE FROM accounts").await.unwrap();
         let mut transaction = client.transaction().await.unwrap();
         scenario!(&mut transaction, wait);
@@ -465,6 +520,7 @@ fn postgres_client_and_transaction() {
     client.batch_execute(ACCOUNTS).unwrap();
     scenario!(&mut client, now);
     duplicate_key!(&mut client, now);
+    assert_eq!(pay_in_blocking(&mut client, 100), 5);
     client.batch_execute("DELETE FROM accounts").unwrap();
     let mut transaction = client.transaction().unwrap();
     scenario!(&mut transaction, now);
@@ -480,6 +536,7 @@ macro_rules! diesel_scenario {
         connection.batch_execute(ACCOUNTS).unwrap();
         scenario!(&mut connection, now);
         duplicate_key!(&mut connection, now);
+        assert_eq!(pay_in_blocking(&mut connection, 100), 5);
         connection.batch_execute("DELETE FROM accounts").unwrap();
         diesel::Connection::transaction::<_, diesel::result::Error, _>(
             &mut connection,
@@ -523,6 +580,7 @@ macro_rules! diesel_async_scenario {
         connection.batch_execute(ACCOUNTS).await.unwrap();
         scenario!(&mut connection, wait);
         duplicate_key!(&mut connection, wait);
+        assert_eq!(pay_in(&mut connection, 100).await, 5);
         connection
             .batch_execute("DELETE FROM accounts")
             .await
@@ -567,9 +625,11 @@ macro_rules! sea_orm_scenario {
         db.execute_unprepared(ACCOUNTS).await.unwrap();
         scenario!(&db, wait);
         duplicate_key!(&db, wait);
+        assert_eq!(pay_on(&db, 100).await, 5);
         db.execute_unprepared("DELETE FROM accounts").await.unwrap();
         let transaction = sea_orm::TransactionTrait::begin(&db).await.unwrap();
         scenario!(&transaction, wait);
+        assert_eq!(pay_on(&transaction, 101).await, 5);
         transaction.commit().await.unwrap();
     }};
 }

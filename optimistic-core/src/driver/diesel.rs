@@ -87,7 +87,7 @@ use crate::{Dialect, Version, WriteToken, Xmin};
 ))]
 use {
     super::Blocking,
-    super::{Backend, Connection, Driver, Lent, ReadRow},
+    super::{Backend, Connection, Driver, Lent, ReadRow, Reads},
     crate::DriverRow,
     crate::{Kind, Optimistic},
     ::diesel::connection::LoadConnection,
@@ -168,7 +168,7 @@ macro_rules! diesel_driver {
         /// Structs that derive Diesel's `QueryableByName`.
         #[cfg(feature = $feature)]
         #[cfg_attr(docsrs, doc(cfg(feature = $feature)))]
-        impl<T: Optimistic + 'static + QueryableByName<$db>> ReadRow<$connection> for T {
+        impl<T: Optimistic + 'static + QueryableByName<$db>> Reads<T> for $connection {
             fn read_row(rows: &Rows<'_, $connection>) -> QueryResult<T> {
                 match rows.cursor.borrow_mut().next() {
                     Some(row) => T::build(&row?).map_err(Error::DeserializationError),

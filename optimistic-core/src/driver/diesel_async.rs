@@ -56,7 +56,7 @@ use sea_query::Values;
 
 use super::Tokio;
 use super::diesel::{Statement, dialect};
-use super::{Backend, Connection, Driver, Lent, ReadRow};
+use super::{Backend, Connection, Driver, Lent, ReadRow, Reads};
 use crate::retry::kind_of;
 use crate::{Dialect, DriverRow, Kind, Optimistic};
 
@@ -118,7 +118,7 @@ macro_rules! diesel_async_driver {
         /// Structs that derive Diesel's `QueryableByName`.
         #[cfg(feature = $feature)]
         #[cfg_attr(docsrs, doc(cfg(feature = $feature)))]
-        impl<T: Optimistic + 'static + QueryableByName<$db>> ReadRow<$connection> for T {
+        impl<T: Optimistic + 'static + QueryableByName<$db>> Reads<T> for $connection {
             fn read_row(row: &Row<$connection>) -> QueryResult<T> {
                 T::build(&row.0).map_err(Error::DeserializationError)
             }

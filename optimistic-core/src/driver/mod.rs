@@ -272,19 +272,93 @@ pub type BackendError<D> = <<D as Driver>::Backend as Backend>::Error;
 /// the future `F` of it on an async one.
 pub type Finish<D, F> = <<<D as Driver>::Backend as Backend>::Runtime as Runtime>::Finish<F>;
 
-/// A struct the driver's rows read into. `#[optimistic]` structs are, on every driver whose
-/// columns their fields decode from (its `FromRow`); on Diesel, structs that derive its
-/// `QueryableByName`.
+/// A struct the driver's rows read into: the bound the helpers name. Every backend that
+/// [`Reads`] `T` gives it, so code generic over the database names [`Database`] instead.
 pub trait ReadRow<B: Backend>: Optimistic + 'static {
     /// Reads every persisted field from `row`.
     fn read_row(row: &B::ResultRow<'_>) -> Result<Self, B::Error>;
 }
 
+/// A backend whose rows read into `T`: what each driver implements (for `#[optimistic]`
+/// structs, by their `FromRow`; on Diesel, for structs that derive its `QueryableByName`). The
+/// backend's side of [`ReadRow`], so that it can be a bound on a driver's backend, which
+/// [`Database`] needs.
+pub trait Reads<T>: Backend {
+    /// Reads every persisted field of a `T` from `row`.
+    fn read_row(row: &Self::ResultRow<'_>) -> Result<T, Self::Error>;
+}
+
+impl<B: Reads<T>, T: Optimistic + 'static> ReadRow<B> for T {
+    fn read_row(row: &B::ResultRow<'_>) -> Result<T, B::Error> {
+        <B as Reads<T>>::read_row(row)
+    }
+}
+
+/// The one bound for async code generic over the database: `D` is a driver whose helpers and
+/// runner return futures, that can be used again (a pool, a SeaORM connection), and whose rows
+/// read into `T`. Implemented for every such driver; name it once per row type the function
+/// reads (`D: Database<Seat> + Database<Flight>`).
+///
+/// ```
+/// # #[cfg(feature = "sqlx-sqlite")] {
+/// use optimistic_core::driver::{self, Database};
+/// use optimistic_core::{Policy, RunError, Version, optimistic};
+///
+/// #[optimistic(table = "seats")]
+/// #[derive(Clone)]
+/// struct Seat { id: i64, is_booked: bool, version: Version }
+///
+/// /// Books a seat on any database: sqlx on PostgreSQL, MySQL or SQLite, SeaORM, ...
+/// async fn book<P>(pool: &P, id: i64) -> Result<Version, RunError>
+/// where
+///     for<'p> &'p P: Database<Seat>,
+/// {
+///     let booked = Policy::new()
+///         .modify(pool, &id, |seat: &mut Seat| {
+///             seat.is_booked = true;
+///             Ok(())
+///         })
+///         .await?;
+///     Ok(booked.row.version)
+/// }
+///
+/// /// The same on one exclusive connection or transaction (sqlx, tokio-postgres, diesel-async).
+/// async fn unbook<C>(connection: &mut C, id: i64) -> Result<(), RunError>
+/// where
+///     for<'c> &'c mut C: Database<Seat>,
+/// {
+///     let mut seat: Seat = driver::fetch_by_key(&mut *connection, &id).await?.expect("a seat");
+///     seat.is_booked = false;
+///     driver::update(&mut *connection, &mut seat).await
+/// }
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// # let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
+/// # sqlx::raw_sql("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").execute(&pool).await.unwrap();
+/// # driver::insert(&pool, &Seat { id: 2, is_booked: false, version: Version::INITIAL }).await.unwrap();
+/// assert_eq!(book(&pool, 2).await?, Version::from(2));
+/// unbook(&mut *pool.acquire().await?, 2).await?;
+/// # Ok::<(), RunError>(()) }).unwrap();
+/// # }
+/// ```
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub trait Database<T>: Driver<Backend: Reads<T> + Backend<Runtime = Tokio>> {}
+
+#[cfg(feature = "tokio")]
+impl<D, T> Database<T> for D where D: Driver<Backend: Reads<T> + Backend<Runtime = Tokio>> {}
+
+/// [`Database`] for blocking drivers (a rusqlite `&Connection`): the helpers and the runner
+/// return their outcomes.
+pub trait BlockingDatabase<T>: Driver<Backend: Reads<T> + Backend<Runtime = Blocking>> {}
+
+impl<D, T> BlockingDatabase<T> for D where D: Driver<Backend: Reads<T> + Backend<Runtime = Blocking>>
+{}
+
 /// Structs read from this backend's rows by their `FromRow`, which `#[optimistic]` generates.
 #[allow(unused_macros)] // Every driver feature off.
 macro_rules! read_by_from_row {
     ($backend:ty) => {
-        impl<T> $crate::driver::ReadRow<$backend> for T
+        impl<T> $crate::driver::Reads<T> for $backend
         where
             T: $crate::Optimistic
                 + 'static
@@ -292,7 +366,7 @@ macro_rules! read_by_from_row {
         {
             fn read_row(
                 row: &<$backend as $crate::driver::Backend>::ResultRow<'_>,
-            ) -> Result<Self, <$backend as $crate::driver::Backend>::Error> {
+            ) -> Result<T, <$backend as $crate::driver::Backend>::Error> {
                 T::from_row(row)
             }
         }
