@@ -183,6 +183,14 @@
 //!
 //! The struct itself never changes behind your back: store the version `check` returns
 //! (`seat.version = update.check(rows)?`) and, on an error, the struct is exactly as it was.
+//!
+//! # Reading these pages
+//!
+//! Each type's "Blanket Implementations" lists the traits some crate of the build implements
+//! for every type: with all features on (as docs.rs builds), Diesel's `IntoSql` and
+//! `WindowExpressionMethods`, sea-query's `ExprTrait`, tracing's `Instrument`. They are not this
+//! crate's API, and rustdoc has no way to leave out another crate's blanket impls; the methods
+//! this crate adds are the ones under "Implementations" and "Trait Implementations".
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
