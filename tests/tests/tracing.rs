@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 
 use optimistic_core::driver;
-use optimistic_core::{Policy, adaptive::AdaptivePolicy};
+use optimistic_core::{Policy, adaptive::AdaptivePolicy, run};
 use optimistic_tests::models::{SEATS, Seat};
 use optimistic_tests::sqlite::TempSqlite;
 use tracing::field::{Field, Visit};
@@ -75,6 +75,7 @@ fn attempts_are_spans_and_conflicts_and_escalations_are_events() {
     let other = file.connect();
     let policy = Policy::new().escalate_with(AdaptivePolicy::new().with_escalate_after(1));
     let recorder = Recorder::default();
+    let before = seats_counts();
     let mut first = true;
     tracing::subscriber::with_default(recorder.clone(), || {
         policy
@@ -96,6 +97,29 @@ fn attempts_are_spans_and_conflicts_and_escalations_are_events() {
         r#"span attempt table="seats" key=2 mode=Locked attempt=2 outcome="written""#,
     ];
     assert_eq!(lines, expected);
+    let after = seats_counts();
+    let added: Vec<u64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+    assert_eq!(
+        added,
+        [1, 1, 0, 0],
+        "conflicts, escalations, unknown and resolved outcomes: the counts a service exports"
+    );
+}
+
+/// The runner's counts for the seats table (conflicts, escalations, unknown and resolved
+/// outcomes), zero before it first meets it.
+fn seats_counts() -> [u64; 4] {
+    let seats = run::counts()
+        .into_iter()
+        .find(|counts| counts.table.name() == "seats");
+    seats.map_or([0; 4], |c| {
+        [
+            c.conflicts,
+            c.escalations,
+            c.unknown_outcomes,
+            c.resolved_outcomes,
+        ]
+    })
 }
 
 /// The control: without a subscriber interested in the `optimistic` target, nothing is

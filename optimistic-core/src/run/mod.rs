@@ -389,17 +389,19 @@ impl Policy {
 
 /// An event for `tracing` subscribers (feature `tracing`), target `optimistic`, with the table,
 /// the key and the attempt's number; nothing at all without the feature.
+/// It also adds to the table's [`counts`].
 #[cfg(feature = "tracing")]
 macro_rules! observe {
-    ($level:ident, $table:expr, $key:expr, $number:expr, $message:literal) => {
+    ($level:ident, $table:expr, $key:expr, $number:expr, $counter:ident, $message:literal) => {{
+        counts::count($table, counts::Counter::$counter);
         ::tracing::$level!(
             target: "optimistic",
-            table = $table,
+            table = $table.name(),
             key = ?$key,
             attempt = $number,
             $message
         )
-    };
+    }};
 }
 #[cfg(not(feature = "tracing"))]
 macro_rules! observe {
@@ -489,9 +491,10 @@ where
         if mode == Mode::Locked {
             observe!(
                 info,
-                T::TABLE.name(),
+                T::TABLE,
                 self.key,
                 number,
+                Escalations,
                 "escalated to a row lock"
             );
         }
@@ -529,9 +532,10 @@ where
         if settling {
             observe!(
                 info,
-                T::TABLE.name(),
+                T::TABLE,
                 self.key,
                 number,
+                ResolvedOutcomes,
                 "unknown outcome resolved"
             );
         }
@@ -554,9 +558,10 @@ where
         if sent.is_some() {
             observe!(
                 warn,
-                T::TABLE.name(),
+                T::TABLE,
                 self.key,
                 number,
+                UnknownOutcomes,
                 "outcome unknown: the answer to a write was lost"
             );
         }
@@ -572,9 +577,10 @@ where
         if kind == Kind::Stale {
             observe!(
                 debug,
-                T::TABLE.name(),
+                T::TABLE,
                 self.key,
                 number,
+                Conflicts,
                 "conflict: the row moved on"
             );
             self.conflicts += 1;
@@ -752,5 +758,10 @@ where
 }
 
 mod backoff;
+#[cfg(feature = "tracing")]
+mod counts;
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub use counts::{TableCounts, counts};
 #[cfg(test)]
 mod tests;
