@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use optimistic_core::{Optimistic, Policy, Version, driver, optimistic};
+use optimistic_core::{Policy, Version, driver, optimistic};
 use sqlx::PgPool;
 
 #[optimistic(table = "optimistic_example_accounts")]
@@ -42,11 +42,11 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut bob = alice.clone();
 
     alice.balance += 100;
-    alice.version = driver::execute(&pool, &alice.update()).await?;
+    driver::update(&pool, &mut alice).await?; // stores the new version in `alice`
     println!("alice deposited 100: version {}", alice.version);
 
     bob.balance += 50;
-    let error = driver::execute(&pool, &bob.update()).await.unwrap_err();
+    let error = driver::update(&pool, &mut bob).await.unwrap_err();
     println!("bob: {error} ({})", error.kind());
 
     // The runner: each attempt takes one pooled connection for its read and its write.

@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use optimistic_core::{Optimistic, Policy, Version, driver, optimistic};
+use optimistic_core::{Policy, Version, driver, optimistic};
 use tokio_postgres::NoTls;
 
 #[optimistic(table = "optimistic_example_accounts")]
@@ -45,13 +45,11 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut bob = alice.clone();
 
     alice.balance += 100;
-    alice.version = driver::execute(&mut client, &alice.update()).await?;
+    driver::update(&mut client, &mut alice).await?; // stores the new version in `alice`
     println!("alice deposited 100: version {}", alice.version);
 
     bob.balance += 50;
-    let error = driver::execute(&mut client, &bob.update())
-        .await
-        .unwrap_err();
+    let error = driver::update(&mut client, &mut bob).await.unwrap_err();
     println!("bob: {error} ({})", error.kind());
 
     let done = Policy::new()
