@@ -84,9 +84,9 @@ pub trait VersionValue: Clone + fmt::Debug + PartialEq + Send + Sync {
     }
 
     /// The version as the opaque part of a strong HTTP entity tag (what goes between the
-    /// quotes; see [`http`](crate::http)): the number for counters, microseconds since the epoch
-    /// for timestamps, `null` for a NULL version. `None` (the default) for a type or value that
-    /// names no version: [`NoVersion`], an [`Xmin`] not read back yet.
+    /// quotes; see the `http` module, feature `http`): the number for counters, microseconds
+    /// since the epoch for timestamps, `null` for a NULL version. `None` (the default) for a
+    /// type or value that names no version: [`NoVersion`], an [`Xmin`] not read back yet.
     ///
     /// ```
     /// use optimistic_core::{Version, VersionValue};

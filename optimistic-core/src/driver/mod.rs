@@ -273,7 +273,8 @@ pub type BackendError<D> = <<D as Driver>::Backend as Backend>::Error;
 pub type Finish<D, F> = <<<D as Driver>::Backend as Backend>::Runtime as Runtime>::Finish<F>;
 
 /// A struct the driver's rows read into: the bound the helpers name. Every backend that
-/// [`Reads`] `T` gives it, so code generic over the database names [`Database`] instead.
+/// [`Reads`] `T` gives it, so code generic over the database names `Database` (feature
+/// `tokio`) or [`BlockingDatabase`] instead.
 pub trait ReadRow<B: Backend>: Optimistic + 'static {
     /// Reads every persisted field from `row`.
     fn read_row(row: &B::ResultRow<'_>) -> Result<Self, B::Error>;
@@ -282,7 +283,7 @@ pub trait ReadRow<B: Backend>: Optimistic + 'static {
 /// A backend whose rows read into `T`: what each driver implements (for `#[optimistic]`
 /// structs, by their `FromRow`; on Diesel, for structs that derive its `QueryableByName`). The
 /// backend's side of [`ReadRow`], so that it can be a bound on a driver's backend, which
-/// [`Database`] needs.
+/// `Database` needs.
 pub trait Reads<T>: Backend {
     /// Reads every persisted field of a `T` from `row`.
     fn read_row(row: &Self::ResultRow<'_>) -> Result<T, Self::Error>;
@@ -347,7 +348,7 @@ pub trait Database<T>: Driver<Backend: Reads<T> + Backend<Runtime = Tokio>> {}
 #[cfg(feature = "tokio")]
 impl<D, T> Database<T> for D where D: Driver<Backend: Reads<T> + Backend<Runtime = Tokio>> {}
 
-/// [`Database`] for blocking drivers (a rusqlite `&Connection`): the helpers and the runner
+/// `Database` for blocking drivers (a rusqlite `&Connection`): the helpers and the runner
 /// return their outcomes.
 pub trait BlockingDatabase<T>: Driver<Backend: Reads<T> + Backend<Runtime = Blocking>> {}
 
