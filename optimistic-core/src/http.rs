@@ -638,6 +638,47 @@ mod tests {
         );
     }
 
+    /// Each kind of error answers with its status; 5xx bodies name no database detail.
+    #[test]
+    fn every_kind_answers_with_its_status_and_no_server_detail_leaks() {
+        let io = || std::io::Error::other("connection to 10.0.0.7:5432 refused");
+        let cases = [
+            (
+                RunError::driver(Kind::Retryable, io()),
+                503,
+                "nothing was written",
+            ),
+            (
+                RunError::driver(Kind::LockTimeout, io()),
+                503,
+                "nothing was written",
+            ),
+            (
+                RunError::driver(Kind::OutcomeUnknown, io()),
+                500,
+                "outcome is unknown",
+            ),
+            (RunError::driver(Kind::Other, io()), 500, "internal error"),
+            (RunError::from_refusal("out of stock"), 409, "out of stock"),
+        ];
+        for (error, status, body) in cases {
+            let kind = error.kind();
+            let response = Rejection::from(error).to_response();
+            assert_eq!(response.status().as_u16(), status, "{kind}");
+            assert!(
+                response.body().contains(body),
+                "{kind}: {}",
+                response.body()
+            );
+            assert!(!response.body().contains("10.0.0.7"), "{kind} leaks");
+            assert!(!response.headers().contains_key(ETAG), "{kind}");
+        }
+        let missing = Rejection::NotFound.to_response();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        let required = Rejection::from(Precondition::Required).to_response();
+        assert_eq!(required.status(), StatusCode::PRECONDITION_REQUIRED);
+    }
+
     #[test]
     fn not_modified_keeps_the_etag_and_drops_the_body() {
         let mut headers = HeaderMap::new();
