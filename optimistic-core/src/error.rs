@@ -599,9 +599,10 @@ pub enum Kind {
     Other,
 }
 
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Kind {
+    /// Its name in messages and logs: `"stale"`, `"lock timeout"`, ..
+    pub(crate) fn name(self) -> &'static str {
+        match self {
             Kind::Stale => "stale",
             Kind::Retryable => "retryable",
             Kind::LockTimeout => "lock timeout",
@@ -609,7 +610,13 @@ impl fmt::Display for Kind {
             Kind::NotFound => "not found",
             Kind::Refused => "refused",
             Kind::Other => "other",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -508,26 +508,32 @@ where
             }
         };
         #[cfg(feature = "tracing")]
-        let span = ::tracing::debug_span!(
-            target: "optimistic",
-            "attempt",
-            table = T::TABLE.name(),
-            key = ?self.key,
-            mode = ?mode,
-            attempt = number,
-            outcome = ::tracing::field::Empty,
-        );
-        #[cfg(feature = "tracing")]
-        let work = ::tracing::Instrument::instrument(work, span.clone());
+        let done = {
+            let span = ::tracing::debug_span!(
+                target: "optimistic",
+                "attempt",
+                table = T::TABLE.name(),
+                key = ?self.key,
+                mode = ?mode,
+                attempt = number,
+                outcome = ::tracing::field::Empty,
+            );
+            // Without a subscriber that wants it, the attempt runs as it would without the
+            // feature: wrapping it would move the future and enter the span on every poll.
+            if span.is_disabled() {
+                work.await
+            } else {
+                let done = ::tracing::Instrument::instrument(work, span.clone()).await;
+                let outcome = match &done {
+                    Ok(_) => "written",
+                    Err(failure) => failure.error.kind().name(),
+                };
+                span.record("outcome", outcome);
+                done
+            }
+        };
+        #[cfg(not(feature = "tracing"))]
         let done = work.await;
-        #[cfg(feature = "tracing")]
-        span.record(
-            "outcome",
-            match &done {
-                Ok(_) => "written".to_owned(),
-                Err(failure) => failure.error.kind().to_string(),
-            },
-        );
         let (row, value) = done?;
         if settling {
             observe!(
