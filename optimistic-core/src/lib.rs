@@ -180,6 +180,9 @@
 //! `-sqlite`) makes `Version` one of its column types and implements [`driver::Driver`] for its
 //! pools, connections and transactions, so [`driver`]'s helpers and [`Policy`] work on it. The
 //! `tokio` feature (on with every async driver) is what async runners wait on between attempts.
+//! Beside the drivers: `http` and `axum` (the `http` module: ETags, `If-Match`, answers),
+//! `tracing` (a span per attempt, events, `run::counts()`), `serde`, and `chrono` / `time` for
+//! timestamp versions.
 //!
 //! The struct itself never changes behind your back: store the version `check` returns
 //! (`seat.version = update.check(rows)?`) and, on an error, the struct is exactly as it was.
