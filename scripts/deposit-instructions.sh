@@ -5,6 +5,7 @@
 #
 #   scripts/deposit-instructions.sh [DEPOSITS]         # default 500, on SQLite
 #   POSTGRES_URL=.. MYSQL_URL=.. scripts/deposit-instructions.sh   # summed over all three
+#   FEATURES=optimistic-core/tracing scripts/deposit-instructions.sh  # with a feature on
 #
 # Prints the inclusive cost of deposit_once (callgrind_annotate) over the deposits made. Needs
 # valgrind; builds the example with debug info in its own target directory.
@@ -13,7 +14,8 @@ cd "$(dirname "$0")/.."
 deposits="${1:-500}"
 target="${CARGO_TARGET_DIR:-target}/deposit-instructions"
 CARGO_PROFILE_RELEASE_DEBUG=true CARGO_TARGET_DIR="$target" \
-  cargo build --locked --release -p optimistic-server-examples --example deposit >/dev/null 2>&1
+  cargo build --locked --release -p optimistic-server-examples --example deposit \
+  ${FEATURES:+--features "$FEATURES"} >/dev/null 2>&1
 binary="$target/release/examples/deposit"
 backends=1
 [ -n "${POSTGRES_URL:-}" ] && backends=$((backends + 1))

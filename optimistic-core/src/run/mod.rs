@@ -499,14 +499,23 @@ where
             );
         }
         let settling = self.unknown.is_some();
-        let work = async {
-            match self.unknown.take() {
-                None => attempt(&mut self.driver, self.key, &mut self.change, mode).await,
-                Some((intended, value, error)) => {
-                    settle(&mut self.driver, self.key, intended, value, error).await
+        // The attempt's future, built in each branch below: one variable shared by the tracing
+        // branches made the runner's future larger, and its moves copied more (callgrind,
+        // docs/BENCHMARKS.md).
+        macro_rules! work {
+            () => {
+                async {
+                    match self.unknown.take() {
+                        None => attempt(&mut self.driver, self.key, &mut self.change, mode).await,
+                        Some((intended, value, error)) => {
+                            settle(&mut self.driver, self.key, intended, value, error).await
+                        }
+                    }
                 }
-            }
-        };
+            };
+        }
+        #[cfg(not(feature = "tracing"))]
+        let work = work!();
         #[cfg(feature = "tracing")]
         let done = {
             let span = ::tracing::debug_span!(
@@ -519,11 +528,11 @@ where
                 outcome = ::tracing::field::Empty,
             );
             // Without a subscriber that wants it, the attempt runs as it would without the
-            // feature: wrapping it would move the future and enter the span on every poll.
+            // feature; wrapped, on the heap, so that the runner's future does not grow by it.
             if span.is_disabled() {
-                work.await
+                work!().await
             } else {
-                let done = ::tracing::Instrument::instrument(work, span.clone()).await;
+                let done = Box::pin(::tracing::Instrument::instrument(work!(), span.clone())).await;
                 let outcome = match &done {
                     Ok(_) => "written",
                     Err(failure) => failure.error.kind().name(),
