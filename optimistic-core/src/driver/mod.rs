@@ -296,9 +296,10 @@ impl<B: Reads<T>, T: Optimistic + 'static> ReadRow<B> for T {
 }
 
 /// The one bound for async code generic over the database: `D` is a driver whose helpers and
-/// runner return futures, that can be used again (a pool, a SeaORM connection), and whose rows
-/// read into `T`. Implemented for every such driver; name it once per row type the function
-/// reads (`D: Database<Seat> + Database<Flight>`).
+/// runner return futures and whose rows read into `T`. Implemented for every such driver. Bound
+/// the reference a function takes, so that it can call several helpers (`for<'p> &'p P:
+/// Database<Seat>` for a pool or SeaORM connection, `for<'c> &'c mut C: Database<Seat>` for one
+/// connection or transaction); name it once per row type (`+ Database<Flight>`).
 ///
 /// ```
 /// # #[cfg(feature = "sqlx-sqlite")] {
