@@ -64,8 +64,12 @@ use crate::{Kind, RunError, VersionValue};
 /// assert_eq!(http::etag(&None::<i32>).unwrap(), r#""null""#);
 /// ```
 pub fn etag<V: VersionValue>(version: &V) -> Option<HeaderValue> {
-    // A tag holds only digits, `-` and letters, which are always a valid header value.
-    HeaderValue::try_from(format!("\"{}\"", version.to_tag()?)).ok()
+    strong_tag(&version.to_tag()?)
+}
+
+/// `"opaque"` as a header value (a tag holds only digits, `-` and letters, always valid).
+fn strong_tag(opaque: &str) -> Option<HeaderValue> {
+    HeaderValue::try_from(format!("\"{opaque}\"")).ok()
 }
 
 /// One entity tag of an `If-Match` or `If-None-Match` list.
@@ -455,8 +459,7 @@ impl Rejection {
             Rejection::Run(error) => error.stale().and_then(|stale| stale.current_tag()),
             _ => None,
         };
-        if let Some(tag) = current.and_then(|tag| HeaderValue::try_from(format!("\"{tag}\"")).ok())
-        {
+        if let Some(tag) = current.and_then(strong_tag) {
             response.headers_mut().insert(ETAG, tag);
         }
         response
