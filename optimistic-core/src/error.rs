@@ -692,6 +692,15 @@ impl RunError {
         }
     }
 
+    /// A misuse the library reports in words: retrying will not cure it.
+    pub(crate) fn other(message: String) -> Self {
+        RunError {
+            kind: Kind::Other,
+            attempts: 1,
+            cause: Box::new(Cause::Driver(message.into())),
+        }
+    }
+
     pub(crate) fn refused(refusal: Refusal) -> Self {
         RunError {
             kind: Kind::Refused,

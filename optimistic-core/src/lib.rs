@@ -107,6 +107,10 @@
 //! - `lock = "xmin"`: PostgreSQL only, for tables without a version column: the version is
 //!   the `xmin` system column, read into a field `xmin: Xmin`, compared, never written. See
 //!   [`Xmin`] for its limits (after a write, read the row again before the next one).
+//! - `write_log = "table"`: every committed write's token is recorded in that table, by
+//!   triggers [`write_log::schema`] creates, so that a write whose answer was lost resolves
+//!   exactly even after other writes followed ([`driver::resolve`],
+//!   [`Policy::resolve_unknown`]). Needs a `write_token` field. See [`write_log`].
 //!
 //! On a field, `#[optimistic(..)]` takes any of these, combined with commas:
 //! - `key`: part of the key (one or more fields). By default the field named `id`.
@@ -223,6 +227,7 @@ mod table;
 pub mod timestamp;
 mod token;
 mod version;
+pub mod write_log;
 
 pub use batch::{Batch, BatchIncomplete, BatchOutcome, UpdateWhere, WrittenRows};
 pub use dialect::Dialect;

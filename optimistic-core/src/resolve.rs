@@ -6,7 +6,8 @@
 //! its key, and [`resolve`]. `Applied`: done. `NotApplied`: send that same update again and, if
 //! it goes stale, resolve again. `Superseded` or `Deleted`: the row cannot tell; it is the
 //! application's call. A [`WriteToken`](crate::WriteToken) column (`#[optimistic(write_token)]`)
-//! makes `Applied` exact. [`Policy::resolve_unknown`](crate::run::Policy::resolve_unknown)
+//! makes `Applied` exact, and a [write log](crate::write_log) tells `Superseded` apart:
+//! [`driver::resolve`](crate::driver::resolve) reads the row back and asks the log. [`Policy::resolve_unknown`](crate::run::Policy::resolve_unknown)
 //! follows the recipe for you (its cases are in `run`'s unit tests).
 
 use crate::{Dialect, Optimistic, VersionValue};
@@ -38,6 +39,21 @@ pub enum Resolution<V> {
     },
     /// The row is gone: whatever the update did, a delete followed.
     Deleted,
+    /// The update was applied, and later writes followed it: the [write log](crate::write_log)
+    /// holds its token. Do not retry. Only [`driver::resolve`](crate::driver::resolve) of a
+    /// struct with a write log answers this, where the row alone says `Superseded`.
+    AppliedThenSuperseded {
+        /// The row's version now, which a later write gave it.
+        current: V,
+    },
+    /// The update was not applied, and never will be: the row moved on past the version the
+    /// update expected, and the [write log](crate::write_log) has no entry for it. A fresh
+    /// read-modify-write is safe. Only [`driver::resolve`](crate::driver::resolve) of a struct
+    /// with a write log answers this, where the row alone says `Superseded`.
+    NeverApplied {
+        /// The row's version now.
+        current: V,
+    },
 }
 
 /// Tells what became of `intended` (the row as the update was to write it, still holding the

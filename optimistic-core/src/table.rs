@@ -149,6 +149,7 @@ pub struct Table {
     /// table is locked by values.
     version: usize,
     locking: Locking,
+    write_log: Option<&'static str>,
 }
 
 impl Table {
@@ -175,6 +176,7 @@ impl Table {
             columns,
             version,
             locking: Locking::Version,
+            write_log: None,
         }
     }
 
@@ -206,6 +208,7 @@ impl Table {
             columns,
             version: 0,
             locking,
+            write_log: None,
         }
     }
 
@@ -228,6 +231,18 @@ impl Table {
         let mut table = Table::new(schema, name, columns);
         table.locking = Locking::Xmin;
         table
+    }
+
+    /// The same table, its committed writes recorded in the write log `log`
+    /// (`#[optimistic(write_log = "..")]`; see [`write_log`](crate::write_log)).
+    pub const fn with_write_log(mut self, log: &'static str) -> Self {
+        self.write_log = Some(log);
+        self
+    }
+
+    /// The write log that records the table's committed writes, if it has one.
+    pub const fn write_log(&self) -> Option<&'static str> {
+        self.write_log
     }
 
     /// The version column as an expression: the column, or for `xmin` (of type `xid`, which

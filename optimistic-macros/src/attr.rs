@@ -20,7 +20,7 @@ pub(crate) struct WithSpan<T> {
 }
 
 /// Options given on the struct: `#[optimistic(table = "..", schema = "..", crate = "..",
-/// lock = "..")]`.
+/// lock = "..", write_log = "..")]`.
 #[derive(Default)]
 pub(crate) struct StructAttrs {
     pub(crate) table: Option<WithSpan<String>>,
@@ -28,6 +28,8 @@ pub(crate) struct StructAttrs {
     pub(crate) krate: Option<syn::Path>,
     /// `lock = "version" | "dirty" | "all"`.
     pub(crate) lock: Option<WithSpan<String>>,
+    /// `write_log = "table"`: where the write tokens of committed writes are recorded.
+    pub(crate) write_log: Option<WithSpan<String>>,
 }
 
 /// Options given on a field: `#[optimistic(key, version, column = "..", skip, excluded,
@@ -109,7 +111,7 @@ pub(crate) fn parse_orm_names(attrs: &[Attribute]) -> OrmNames {
     names
 }
 
-const STRUCT_OPTIONS: &[&str] = &["table", "schema", "crate", "lock"];
+const STRUCT_OPTIONS: &[&str] = &["table", "schema", "crate", "lock", "write_log"];
 const FIELD_OPTIONS: &[&str] = &[
     "key",
     "version",
@@ -134,6 +136,10 @@ pub(crate) fn parse_struct_args(cx: &Ctxt, args: proc_macro2::TokenStream) -> St
         } else if meta.path.is_ident("lock") {
             if let Some(value) = string_value(cx, &meta)? {
                 set_once(cx, &meta, &mut attrs.lock, value);
+            }
+        } else if meta.path.is_ident("write_log") {
+            if let Some(value) = string_value(cx, &meta)? {
+                set_once(cx, &meta, &mut attrs.write_log, value);
             }
         } else if meta.path.is_ident("crate") {
             let literal: LitStr = meta.value()?.parse()?;

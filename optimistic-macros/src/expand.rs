@@ -228,6 +228,10 @@ fn impl_optimistic(model: &Model) -> TokenStream {
             quote!(#krate::Table::locked_by_values(#schema, #table, &[#(#columns),*], #locking))
         }
     };
+    let table_new = match &model.write_log {
+        Some(log) => quote!(#table_new.with_write_log(#log)),
+        None => table_new,
+    };
     // Spanned at the field's type, so a field of another type is blamed there.
     let (token_written, write_token) = match model.write_token() {
         Some(column) => {

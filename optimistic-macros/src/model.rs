@@ -19,6 +19,8 @@ pub(crate) struct Model {
     pub(crate) skipped: Vec<(Ident, Type)>,
     /// How writes detect a concurrent change.
     pub(crate) lock: Lock,
+    /// `write_log = ".."`: the table that records the tokens of committed writes.
+    pub(crate) write_log: Option<String>,
 }
 
 /// `#[optimistic(lock = "..")]`.

@@ -28,6 +28,7 @@ pub(crate) fn validate(cx: &Ctxt, input: &Input) -> Option<Model> {
 
     check_field_options(cx, &input.fields);
     check_one_write_token(cx, &input.fields);
+    let write_log = resolve_write_log(cx, input);
     let persisted: Vec<&Field> = input
         .fields
         .iter()
@@ -114,7 +115,29 @@ pub(crate) fn validate(cx: &Ctxt, input: &Input) -> Option<Model> {
             .map(|field| (field.ident.clone(), field.ty.clone()))
             .collect(),
         lock,
+        write_log,
     })
+}
+
+/// `write_log = "table"`: the log records each write's token, so the struct needs one.
+fn resolve_write_log(cx: &Ctxt, input: &Input) -> Option<String> {
+    let log = input.attrs.write_log.as_ref()?;
+    let name = non_empty(cx, log.value.clone(), log.span, "write_log");
+    let has_token = input
+        .fields
+        .iter()
+        .any(|field| field.attrs.write_token.is_some());
+    if !has_token {
+        cx.push(syn::Error::new(
+            log.span,
+            format!(
+                "`#[{NAME}(write_log = ..)]` records each write's token, and this struct has \
+                 none: add a `#[{NAME}(write_token)] write_token: WriteToken` field (a \
+                 `BIGINT NOT NULL` column)"
+            ),
+        ));
+    }
+    Some(name)
 }
 
 /// `lock = "version" | "dirty" | "all"`; the default is a version column.
@@ -522,6 +545,7 @@ fn non_empty(cx: &Ctxt, name: String, span: Span, what: &str) -> String {
         let example = match what {
             "table" => "seats",
             "schema" => "booking",
+            "write_log" => "optimistic_write_log",
             _ => "passenger_name",
         };
         cx.push(syn::Error::new(

@@ -1,5 +1,5 @@
 //! Deposits under connection kills: 8 writers make read-modify-write deposits on 4 accounts
-//! while a killer terminates their connections every 20 ms (only the connections this test
+//! while a killer terminates their connections every 20 ms (`OPTIMISTIC_FAULT_KILL_EVERY_MS`) (only the connections this test
 //! opened, found by application name on PostgreSQL and by database on MariaDB). A trigger keeps
 //! a ledger of the writes that really committed, each tagged with its deposit's number, and
 //! every deposit's reported outcome is compared with it:
@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use optimistic_core::{Kind, Policy, RunError, Version, WriteToken, driver, optimistic};
+use optimistic_core::{
+    Dialect, Kind, Optimistic, Policy, RunError, Version, WriteToken, driver, optimistic, write_log,
+};
 use optimistic_tests::ledger::{self, Accounts, Ledger, Reported, Tally};
 use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime};
 use optimistic_tests::proxy::{Proxy, server_address};
@@ -23,7 +25,17 @@ use sqlx::Connection;
 
 const WORKERS: u64 = 8;
 const ACCOUNTS: i64 = 4;
-const KILL_EVERY: Duration = Duration::from_millis(20);
+
+/// How often the killer strikes: every 20 ms, or as `OPTIMISTIC_FAULT_KILL_EVERY_MS` says (a
+/// harder setting for a manual run, docs/RELIABILITY.md).
+fn kill_every() -> Duration {
+    let millis = std::env::var("OPTIMISTIC_FAULT_KILL_EVERY_MS").map_or(20, |millis| {
+        millis
+            .parse()
+            .expect("OPTIMISTIC_FAULT_KILL_EVERY_MS is a number of milliseconds")
+    });
+    Duration::from_millis(millis)
+}
 
 /// An account; `last_deposit` names the deposit that wrote it last, for the ledger, and the
 /// write token makes resolving an unknown outcome exact.
@@ -38,23 +50,47 @@ struct Account {
     version: Version,
 }
 
+/// The same account, its committed writes recorded in a write log, which tells a superseded
+/// write applied or never applied.
+#[optimistic(table = "accounts", write_log = "write_log")]
+#[derive(Debug, Clone, PartialEq)]
+struct LoggedAccount {
+    id: i64,
+    balance: i64,
+    last_deposit: i64,
+    #[optimistic(write_token)]
+    write_token: WriteToken,
+    version: Version,
+}
+
+/// How the runner settles a write whose answer was lost.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Settle {
+    /// It hands the unknown outcome back.
+    No,
+    /// From the row read back, and its write token.
+    FromRow,
+    /// From the row and the write log.
+    FromLog,
+}
+
 /// The database side of the harness, for one backend.
 trait Server: Sync {
     type Connection: sqlx::Connection + Send;
+    const DIALECT: Dialect;
     /// Deposits per worker: enough for the kills to land mid-write many times.
     const DEPOSITS_PER_WORKER: u64;
     /// Opens a writer's connection (one the killer may kill).
     fn writer(&self) -> impl Future<Output = Result<Self::Connection, sqlx::Error>>;
     /// A pool of one writer connection for the runner: it reconnects after a kill.
     fn writer_pool(&self) -> sqlx::Pool<<Self::Connection as sqlx::Connection>::Database>;
-    /// One deposit through the runner; when `resolve`, resolving a lost answer from the row
-    /// (exactly, by its write token) and sending the same update again while it has not been
-    /// applied.
+    /// One deposit through the runner; resolving a lost answer as `settle` says, and sending
+    /// the same update again while it has not been applied.
     fn runner_deposit(
         pool: &sqlx::Pool<<Self::Connection as sqlx::Connection>::Database>,
         account: i64,
         deposit: i64,
-        resolve: bool,
+        settle: Settle,
     ) -> impl Future<Output = Result<(), RunError>>;
     /// Opens a connection the killer leaves alone.
     fn admin(&self) -> impl Future<Output = Self::Connection>;
@@ -85,12 +121,23 @@ macro_rules! sqlx_server_helpers {
             pool: &sqlx::Pool<<$connection as sqlx::Connection>::Database>,
             account: i64,
             deposit: i64,
-            resolve: bool,
+            settle: Settle,
         ) -> Result<(), RunError> {
-            Policy::new()
+            let policy = Policy::new()
                 .attempts(50)
                 .backoff(Duration::from_millis(1), Duration::from_millis(20))
-                .resolve_unknown(resolve)
+                .resolve_unknown(settle != Settle::No);
+            if settle == Settle::FromLog {
+                return policy
+                    .modify(pool, &account, |row: &mut LoggedAccount| {
+                        row.balance += deposit;
+                        row.last_deposit = deposit;
+                        Ok(())
+                    })
+                    .await
+                    .map(drop);
+            }
+            policy
                 .modify(pool, &account, |row: &mut Account| {
                     row.balance += deposit;
                     row.last_deposit = deposit;
@@ -176,6 +223,7 @@ impl Postgres<'_> {
 
 impl Server for Postgres<'_> {
     type Connection = sqlx::PgConnection;
+    const DIALECT: Dialect = Dialect::Postgres;
     const DEPOSITS_PER_WORKER: u64 = 60;
 
     async fn writer(&self) -> Result<sqlx::PgConnection, sqlx::Error> {
@@ -226,6 +274,7 @@ struct Mariadb<'a>(&'a MyDatabase);
 
 impl Server for Mariadb<'_> {
     type Connection = sqlx::MySqlConnection;
+    const DIALECT: Dialect = Dialect::Mysql;
     // MariaDB is faster here, and its kills are fewer per second.
     const DEPOSITS_PER_WORKER: u64 = 400;
 
@@ -292,6 +341,8 @@ enum Mode {
     Policy,
     /// The runner with `resolve_unknown`, which resolves unknown outcomes from the row.
     Resolving,
+    /// The same with a write log, which also resolves the ones the row cannot.
+    ResolvingWithLog,
     /// The control: every error retried.
     RetryEveryError,
 }
@@ -302,6 +353,10 @@ fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
         let mut admin = server.admin().await;
         let mut setup = server.writer().await.unwrap();
         S::run(&mut setup, server.schema()).await;
+        // Every mode writes through the log's triggers; only one reads it.
+        for statement in write_log::schema(&LoggedAccount::TABLE, S::DIALECT).expect("a log") {
+            S::run(&mut setup, &statement).await;
+        }
         for id in 1..=ACCOUNTS {
             let account = Account {
                 id,
@@ -321,7 +376,7 @@ fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
             async move {
                 let mut kills = 0;
                 while !stop.load(Ordering::SeqCst) {
-                    tokio::time::sleep(KILL_EVERY).await;
+                    tokio::time::sleep(kill_every()).await;
                     match server.kill_writers(&mut admin).await {
                         Ok(killed) => kills += killed,
                         Err(error) => panic!("the killer failed: {error}"),
@@ -341,8 +396,13 @@ fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
                 let deposit = (worker * S::DEPOSITS_PER_WORKER + n + 1) as i64;
                 let account = deposit % ACCOUNTS + 1;
                 let outcome = match mode {
-                    Mode::Policy => S::runner_deposit(&pool, account, deposit, false).await,
-                    Mode::Resolving => S::runner_deposit(&pool, account, deposit, true).await,
+                    Mode::Policy => S::runner_deposit(&pool, account, deposit, Settle::No).await,
+                    Mode::Resolving => {
+                        S::runner_deposit(&pool, account, deposit, Settle::FromRow).await
+                    }
+                    Mode::ResolvingWithLog => {
+                        S::runner_deposit(&pool, account, deposit, Settle::FromLog).await
+                    }
                     Mode::RetryEveryError => {
                         // The naive loop: whatever went wrong, read and write again.
                         let mut outcome = Ok(());
@@ -451,6 +511,20 @@ fn assert_safe_when_resolving<S: Server>(label: &str, server: &S) {
     );
 }
 
+/// With a write log, every lost answer is resolved while the database can be reached: none is
+/// handed back unknown, and still none is applied twice or lost (the ledger check). Under the
+/// same killer, resolving without the log hands some back (the test above prints them).
+fn assert_exact_with_write_log<S: Server>(label: &str, server: &S) {
+    let run = deposits_under_kills(server, Mode::ResolvingWithLog);
+    assert!(run.kills > 0, "{label}: the killer killed nothing");
+    let tally = compare(&format!("{label} resolving with a write log"), &run, false);
+    assert_eq!(tally.twice, 0, "{label}: a deposit was applied twice");
+    assert_eq!(
+        tally.unknown, 0,
+        "{label}: the write log left outcomes unknown"
+    );
+}
+
 /// The runner's lost answers and resolved ones on every `accounts` table so far.
 fn accounts_counts() -> (u64, u64) {
     let counts = optimistic_core::run::counts();
@@ -518,4 +592,21 @@ fn postgres_resolving_unknown_outcomes_under_connection_kills() {
 fn mariadb_resolving_unknown_outcomes_under_connection_kills() {
     let database = MyDatabase::new();
     assert_safe_when_resolving("mariadb", &Mariadb(&database));
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn postgres_resolving_with_a_write_log_under_connection_kills() {
+    let schema = PgSchema::new();
+    assert_exact_with_write_log("postgres", &Postgres::new(&schema));
+}
+
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn mariadb_resolving_with_a_write_log_under_connection_kills() {
+    let database = MyDatabase::new();
+    assert_exact_with_write_log("mariadb", &Mariadb(&database));
 }

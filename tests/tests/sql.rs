@@ -266,3 +266,34 @@ fn seat_bulk_update_on_every_backend() {
         values.0
     ));
 }
+
+/// A struct with a composite key and a write log in a schema, for the log's DDL.
+#[optimistic_core::optimistic(
+    schema = "booking",
+    table = "legs",
+    write_log = "optimistic_write_log"
+)]
+#[derive(Debug, Clone)]
+struct Leg {
+    #[optimistic(key)]
+    flight: String,
+    #[optimistic(key)]
+    leg: i32,
+    #[optimistic(write_token)]
+    write_token: optimistic_core::WriteToken,
+    version: Version,
+}
+
+#[test]
+fn write_log_schema() {
+    use optimistic_core::{Dialect, write_log};
+    let rendered: String = [Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite]
+        .into_iter()
+        .map(|dialect| {
+            let statements = write_log::schema(&Leg::TABLE, dialect).expect("a write log");
+            format!("{dialect:?}:\n{}\n", statements.join(";\n"))
+        })
+        .collect();
+    insta::assert_snapshot!(rendered);
+    assert!(write_log::schema(&Seat::TABLE, Dialect::Sqlite).is_none());
+}

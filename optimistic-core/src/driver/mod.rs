@@ -51,11 +51,12 @@ use std::future::Future;
 use sea_query::{SelectStatement, Values};
 
 use crate::dialect::{render, render_versioned};
+use crate::resolve::Resolution;
 use crate::statement::check_update;
 use crate::version::VersionValue;
 use crate::{
     Batch, BatchOutcome, Dialect, DriverRow, Error, Kind, Locking, Operation, Optimistic, RunError,
-    Stale, Update, UpdateWhere, Upserted, VersionedStatement, cached,
+    Stale, Table, Update, UpdateWhere, Upserted, VersionedStatement, cached,
 };
 
 // Also under diesel-async alone: Diesel's error and its classification are shared.
@@ -962,6 +963,149 @@ where
             }
         }
         Ok(update.outcome(&read))
+    })
+}
+
+/// What became of a write whose answer was lost ([`Kind::OutcomeUnknown`]): reads the row back
+/// by `intended`'s key (`intended` as the write was to store it, still at the version it
+/// expected, as the helpers leave it on error) and [`resolve`](crate::resolve::resolve)s.
+/// Where the row alone can only say [`Superseded`](Resolution::Superseded) and the struct keeps
+/// a [write log](crate::write_log), the log answers: [`Resolution::AppliedThenSuperseded`] or
+/// [`Resolution::NeverApplied`]. The reads write nothing: their failure is retryable.
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), optimistic_core::RunError> {
+/// use optimistic_core::resolve::Resolution;
+/// use optimistic_core::{driver, optimistic, write_log, Dialect, Optimistic, Version, WriteToken};
+///
+/// #[optimistic(table = "accounts", write_log = "optimistic_write_log")]
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct Account {
+///     id: i64,
+///     balance: i64,
+///     #[optimistic(write_token)]
+///     write_token: WriteToken,
+///     version: Version,
+/// }
+///
+/// # let connection = rusqlite::Connection::open_in_memory().unwrap();
+/// # connection.execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance BIGINT NOT NULL, write_token BIGINT NOT NULL, version BIGINT NOT NULL)").unwrap();
+/// for statement in write_log::schema(&Account::TABLE, Dialect::Sqlite).unwrap() {
+///     connection.execute_batch(&statement).unwrap();
+/// }
+/// let opened = Account { id: 1, balance: 0, write_token: WriteToken::new(), version: Version::INITIAL };
+/// driver::insert(&connection, &opened)?;
+/// let read: Account = driver::fetch_by_key(&connection, &1)?.unwrap();
+/// let read_elsewhere: Account = driver::fetch_by_key(&connection, &1)?.unwrap();
+///
+/// // Mine: its answer is lost (here: it was applied), then another write follows.
+/// let mine = Account { balance: 10, ..read.clone() };
+/// driver::update(&connection, &mut mine.clone())?;
+/// let mut theirs: Account = driver::fetch_by_key(&connection, &1)?.unwrap();
+/// theirs.balance += 5;
+/// driver::update(&connection, &mut theirs)?;
+///
+/// let current = Version::from(3);
+/// assert_eq!(driver::resolve(&connection, &mine)?, Resolution::AppliedThenSuperseded { current });
+/// // A write that never landed, from the same version (another read: another token):
+/// let never = Account { balance: 99, ..read_elsewhere };
+/// assert_eq!(driver::resolve(&connection, &never)?, Resolution::NeverApplied { current });
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
+pub fn resolve<'r, D, T>(
+    mut driver: D,
+    intended: &'r T,
+) -> Finish<D, impl Future<Output = Result<Resolution<T::Version>, RunError>> + use<'r, D, T>>
+where
+    D: Driver,
+    T: ReadRow<D::Backend> + Clone,
+{
+    finish::<D, _>(async move {
+        let mut lent = driver.acquire().await.map_err(unsent::<D>)?;
+        resolved(&mut *lent, intended).await
+    })
+}
+
+/// [`resolve`] on one connection.
+pub(crate) async fn resolved<D, T>(
+    driver: &mut D,
+    intended: &T,
+) -> Result<Resolution<T::Version>, RunError>
+where
+    D: Driver,
+    T: ReadRow<D::Backend> + Clone,
+{
+    let key = intended.key();
+    let read = read_by_key::<D, T>(driver, &key, false).await?;
+    let resolution = crate::resolve::resolve(intended, read.as_ref());
+    let (Resolution::Superseded { current }, Some(token)) = (&resolution, intended.write_token())
+    else {
+        return Ok(resolution);
+    };
+    let Some(select) = crate::write_log::select_if_logged::<T>(&key, token.pending()) else {
+        return Ok(resolution);
+    };
+    // The row again, twice when the log holds the token: a row deleted meanwhile reads as no
+    // row at all, never as "not logged".
+    let mut twice = crate::statement::select_by_key::<T>(&key);
+    twice.union(sea_query::UnionType::All, select);
+    let (sql, values) = render(driver.dialect(), &twice);
+    let rows: Vec<T> = (driver.fetch_all(sql.into(), values).await).map_err(unsent::<D>)?;
+    let current = current.clone();
+    Ok(match rows.len() {
+        0 => Resolution::Deleted,
+        1 => Resolution::NeverApplied { current },
+        _ => Resolution::AppliedThenSuperseded { current },
+    })
+}
+
+/// Deletes the entries of `table`'s [write log](crate::write_log) older than `older_than` (by
+/// the server's clock); returns how many. Keep entries longer than any write's answer can stay
+/// unresolved. A table without a write log is an error of kind [`Kind::Other`].
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), optimistic_core::RunError> {
+/// use std::time::Duration;
+/// use optimistic_core::{driver, optimistic, write_log, Dialect, Optimistic, Version, WriteToken};
+///
+/// #[optimistic(table = "accounts", write_log = "optimistic_write_log")]
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct Account { id: i64, #[optimistic(write_token)] write_token: WriteToken, version: Version }
+///
+/// # let connection = rusqlite::Connection::open_in_memory().unwrap();
+/// # connection.execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY, write_token BIGINT NOT NULL, version BIGINT NOT NULL)").unwrap();
+/// # for statement in write_log::schema(&Account::TABLE, Dialect::Sqlite).unwrap() {
+/// #     connection.execute_batch(&statement).unwrap();
+/// # }
+/// driver::insert(&connection, &Account { id: 1, write_token: WriteToken::new(), version: Version::INITIAL })?;
+/// let day = Duration::from_secs(24 * 60 * 60);
+/// assert_eq!(driver::prune_write_log(&connection, &Account::TABLE, day)?, 0);
+/// assert_eq!(driver::prune_write_log(&connection, &Account::TABLE, Duration::ZERO)?, 0, "same second");
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
+pub fn prune_write_log<D: Driver>(
+    mut driver: D,
+    table: &Table,
+    older_than: std::time::Duration,
+) -> Finish<D, impl Future<Output = Result<u64, RunError>> + use<D>> {
+    let prune = crate::write_log::prune(table, driver.dialect(), older_than);
+    let name = table.to_string();
+    finish::<D, _>(async move {
+        let Some(prune) = prune else {
+            return Err(RunError::other(format!(
+                "table `{name}` keeps no write log: give its struct `#[optimistic(write_log = \"..\")]`"
+            )));
+        };
+        let deleted = driver.execute(prune.into(), Values(Vec::new())).await;
+        deleted.map_err(unsent::<D>)
     })
 }
 

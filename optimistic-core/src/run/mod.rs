@@ -55,8 +55,8 @@ use crate::adaptive::{AdaptiveCounts, AdaptivePolicy, Mode};
 #[cfg(feature = "tokio")]
 use crate::driver::Tokio;
 use crate::driver::{self, Blocking, Driver, Finish, Locked, ReadRow, Runtime};
-use crate::resolve::{Resolution, resolve};
-use crate::{Kind, Optimistic, Refusal, RunError};
+use crate::resolve::Resolution;
+use crate::{Error, Kind, Operation, Optimistic, Refusal, RunError, Stale, VersionValue};
 use backoff::Backoff;
 
 /// A row written by [`Policy::modify`], with what the change returned.
@@ -742,8 +742,8 @@ where
         }
     };
     let connection = &mut *connection;
-    let current = match driver::read_by_key::<_, T>(connection, key, false).await {
-        Ok(current) => current,
+    let resolution = match driver::resolved(connection, &intended).await {
+        Ok(resolution) => resolution,
         Err(_) => {
             return Err(Failure {
                 error: unknown,
@@ -751,9 +751,17 @@ where
             });
         }
     };
-    match resolve(&intended, current.as_ref()) {
+    match resolution {
         Resolution::Applied { version } => {
             intended.set_version(version);
+            Ok((intended, value))
+        }
+        // The version it wrote, where the type can tell it (a timestamp's went with the
+        // answer): not the row's now, which later writes gave it.
+        Resolution::AppliedThenSuperseded { .. } => {
+            if let Some(written) = intended.version().next() {
+                intended.set_version(written);
+            }
             Ok((intended, value))
         }
         Resolution::NotApplied => match driver::write_update(connection, &intended).await {
@@ -768,6 +776,11 @@ where
                 sent: Some((intended, value)),
             }),
         },
+        // It can no longer apply: a conflict like any other, which a fresh attempt redoes.
+        Resolution::NeverApplied { current } => {
+            let stale = Stale::<T>::new(key.clone(), intended.version(), Operation::Update);
+            Err(RunError::from(Error::Stale(stale.explain(Some(current)))).into())
+        }
         Resolution::Superseded { .. } | Resolution::Deleted => Err(unknown.into()),
     }
 }

@@ -1,0 +1,288 @@
+//! The write log: a table that records the [`WriteToken`](crate::WriteToken) of every committed
+//! write, so that "was my write applied?" has an exact answer even after other writes landed.
+//!
+//! A write token alone answers it while the row still holds the token; once another write has
+//! followed, the row holds only the last write's, and a lost answer can only be
+//! [`Superseded`](crate::resolve::Resolution::Superseded). With a log, the question is whether
+//! the log holds the token: [`driver::resolve`](crate::driver::resolve) asks it, and so does
+//! the runner with [`Policy::resolve_unknown`](crate::Policy::resolve_unknown), which then hands
+//! back no unknown outcome while the database can be reached.
+//!
+//! Turn it on per struct, next to its write token, and create the log and its triggers with
+//! [`schema`] (in a migration):
+//!
+//! ```
+//! use optimistic_core::{optimistic, write_log, Dialect, Optimistic, Version, WriteToken};
+//!
+//! #[optimistic(table = "accounts", write_log = "optimistic_write_log")]
+//! #[derive(Debug, Clone)]
+//! struct Account {
+//!     id: i64,
+//!     balance: i64,
+//!     #[optimistic(write_token)]
+//!     write_token: WriteToken,
+//!     version: Version,
+//! }
+//!
+//! let statements = write_log::schema(&Account::TABLE, Dialect::Sqlite).expect("a write log");
+//! assert!(statements[0].starts_with(r#"CREATE TABLE IF NOT EXISTS "optimistic_write_log""#));
+//! # let connection = rusqlite::Connection::open_in_memory().unwrap();
+//! # connection.execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance BIGINT NOT NULL, write_token BIGINT NOT NULL, version BIGINT NOT NULL)").unwrap();
+//! # for statement in &statements { connection.execute_batch(statement).unwrap(); }
+//! ```
+//!
+//! # How writes are recorded
+//!
+//! By triggers on the struct's table, `AFTER INSERT` and `AFTER UPDATE` (when the token
+//! changed): the log's row is written by the very statement that writes the row, so it commits
+//! exactly when the write does, on every database, whichever path the write took (the helpers,
+//! the runner, batches, upserts, your own SQL that sets the token). The client sends nothing
+//! more: a logged write costs the server one more row insert (docs/BENCHMARKS.md).
+//!
+//! # The log's table
+//!
+//! | column | |
+//! |---|---|
+//! | `table_name` | the table written (unqualified), part of the primary key |
+//! | `token` | the write's token, part of the primary key |
+//! | `row_key` | the row's key as text (columns joined by `,`) |
+//! | `version` | the version the write stored, as text (NULL without a version column, or for `xmin`) |
+//! | `written_at` | when it committed (the server's clock), indexed for pruning |
+//!
+//! One log serves every table that names it. It lives in the struct's schema when the struct
+//! has one. The triggers need PostgreSQL 14, MariaDB 10.2.3 or MySQL 8.0.29, or SQLite 3.
+//!
+//! # Pruning
+//!
+//! The log grows by one row per write. An entry is needed only until every write that might
+//! ask for it has been resolved: [`driver::prune_write_log`](crate::driver::prune_write_log)
+//! deletes the entries older than an age you choose, which must be longer than a write's
+//! answer can stay unresolved (a policy's whole budget, or a process restart that resolves
+//! afterwards): a day is plenty for the runner.
+
+use std::time::Duration;
+
+use sea_query::{Expr, ExprTrait, Query, SelectStatement};
+
+use crate::{Dialect, Locking, Optimistic, Role, Table};
+
+/// The statements that create `table`'s write log (if it does not exist yet), its index and
+/// the triggers that record `table`'s writes in it, for `dialect`; run them in this order.
+/// `None` when the table keeps no log, or has no write token column to record.
+pub fn schema(table: &Table, dialect: Dialect) -> Option<Vec<String>> {
+    let log = table.write_log()?;
+    let token = table
+        .columns()
+        .iter()
+        .find(|column| column.role() == Role::WriteToken)?
+        .name();
+    let names = Names::new(table, log, dialect);
+    let key = table
+        .key_columns()
+        .map(|column| names.new_column_as_text(column.name()))
+        .collect::<Vec<_>>();
+    let row_key = match dialect {
+        Dialect::Sqlite => key.join(" || ',' || "),
+        Dialect::Postgres => format!("concat_ws(',', {})", key.join(", ")),
+        Dialect::Mysql => format!("CONCAT_WS(',', {})", key.join(", ")),
+    };
+    let version = match table.locking() {
+        Locking::Version => names.new_column_as_text(table.version_column()),
+        Locking::Xmin | Locking::Dirty | Locking::All => "NULL".to_owned(),
+    };
+    let token = names.quote(token);
+    let values = format!(
+        "{}, NEW.{token}, {row_key}, {version}",
+        names.literal(table.name())
+    );
+    let columns = "(table_name, token, row_key, version)";
+    let (log_table, index) = (
+        names.qualified(log),
+        names.quote(&format!("{log}_written_at")),
+    );
+    let created = match dialect {
+        Dialect::Postgres => format!(
+            "CREATE TABLE IF NOT EXISTS {log_table} (table_name TEXT NOT NULL, token BIGINT NOT NULL, \
+             row_key TEXT NOT NULL, version TEXT, written_at TIMESTAMPTZ NOT NULL DEFAULT CURRENT_TIMESTAMP, \
+             PRIMARY KEY (table_name, token))"
+        ),
+        Dialect::Mysql => format!(
+            "CREATE TABLE IF NOT EXISTS {log_table} (table_name VARCHAR(255) NOT NULL, token BIGINT NOT NULL, \
+             row_key TEXT NOT NULL, version VARCHAR(255), written_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), \
+             PRIMARY KEY (table_name, token))"
+        ),
+        Dialect::Sqlite => format!(
+            "CREATE TABLE IF NOT EXISTS {log_table} (table_name TEXT NOT NULL, token BIGINT NOT NULL, \
+             row_key TEXT NOT NULL, version TEXT, written_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, \
+             PRIMARY KEY (table_name, token))"
+        ),
+    };
+    let indexed = match dialect {
+        // SQLite qualifies the index, not the table it indexes.
+        Dialect::Sqlite => format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {} (written_at)",
+            names.qualified(&format!("{log}_written_at")),
+            names.quote(log)
+        ),
+        _ => format!("CREATE INDEX IF NOT EXISTS {index} ON {log_table} (written_at)"),
+    };
+    let on = names.qualified(table.name());
+    // PostgreSQL's triggers belong to their table; MySQL's are named in its schema.
+    let trigger = |event: &str| {
+        let name = format!("{}_write_log_{event}", table.name());
+        match dialect {
+            Dialect::Mysql => names.qualified(&name),
+            _ => names.quote(&name),
+        }
+    };
+    let changed = format!("NEW.{token} IS DISTINCT FROM OLD.{token}");
+    let triggers = match dialect {
+        Dialect::Postgres => {
+            let function = names.qualified(&format!("{}_write_log", table.name()));
+            vec![
+                format!(
+                    "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                     INSERT INTO {log_table} {columns} VALUES ({values}) ON CONFLICT DO NOTHING; \
+                     RETURN NULL; END $$"
+                ),
+                format!(
+                    "CREATE OR REPLACE TRIGGER {} AFTER INSERT ON {on} FOR EACH ROW EXECUTE FUNCTION {function}()",
+                    trigger("insert")
+                ),
+                format!(
+                    "CREATE OR REPLACE TRIGGER {} AFTER UPDATE ON {on} FOR EACH ROW WHEN ({changed}) \
+                     EXECUTE FUNCTION {function}()",
+                    trigger("update")
+                ),
+            ]
+        }
+        // One statement per trigger body, so no client needs a changed delimiter.
+        Dialect::Mysql => vec![
+            format!(
+                "CREATE TRIGGER IF NOT EXISTS {} AFTER INSERT ON {on} FOR EACH ROW \
+                 INSERT IGNORE INTO {log_table} {columns} VALUES ({values})",
+                trigger("insert")
+            ),
+            format!(
+                "CREATE TRIGGER IF NOT EXISTS {} AFTER UPDATE ON {on} FOR EACH ROW \
+                 INSERT IGNORE INTO {log_table} {columns} SELECT {values} FROM DUAL \
+                 WHERE NOT (NEW.{token} <=> OLD.{token})",
+                trigger("update")
+            ),
+        ],
+        // A trigger lives in its table's schema, and its body names tables unqualified.
+        Dialect::Sqlite => {
+            let (trigger, on, log) = (
+                |event: &str| names.qualified(&format!("{}_write_log_{event}", table.name())),
+                names.quote(table.name()),
+                names.quote(log),
+            );
+            vec![
+                format!(
+                    "CREATE TRIGGER IF NOT EXISTS {} AFTER INSERT ON {on} FOR EACH ROW BEGIN \
+                     INSERT OR IGNORE INTO {log} {columns} VALUES ({values}); END",
+                    trigger("insert")
+                ),
+                format!(
+                    "CREATE TRIGGER IF NOT EXISTS {} AFTER UPDATE ON {on} FOR EACH ROW \
+                     WHEN NEW.{token} IS NOT OLD.{token} BEGIN \
+                     INSERT OR IGNORE INTO {log} {columns} VALUES ({values}); END",
+                    trigger("update")
+                ),
+            ]
+        }
+    };
+    let mut statements = vec![created, indexed];
+    statements.extend(triggers);
+    Some(statements)
+}
+
+/// `DELETE FROM log WHERE written_at < now - older_than`, for `table`'s log.
+pub(crate) fn prune(table: &Table, dialect: Dialect, older_than: Duration) -> Option<String> {
+    let log = Names::new(table, table.write_log()?, dialect);
+    let seconds = older_than.as_secs();
+    let cutoff = match dialect {
+        Dialect::Postgres => format!("CURRENT_TIMESTAMP - INTERVAL '{seconds} seconds'"),
+        Dialect::Mysql => format!("CURRENT_TIMESTAMP(6) - INTERVAL {seconds} SECOND"),
+        Dialect::Sqlite => format!("datetime('now', '-{seconds} seconds')"),
+    };
+    let table_name = log.qualified(log.log);
+    Some(format!(
+        "DELETE FROM {table_name} WHERE written_at < {cutoff}"
+    ))
+}
+
+/// The row with `key`, read only if the log holds `token` for its table: `None` means the
+/// write with that token never committed (or the row is gone).
+pub(crate) fn select_if_logged<T: Optimistic>(key: &T::Key, token: i64) -> Option<SelectStatement> {
+    let table = T::TABLE;
+    let log = match table.schema() {
+        Some(schema) => sea_query::TableName::from((schema, table.write_log()?)),
+        None => sea_query::TableName::from(table.write_log()?),
+    };
+    let mut select = crate::statement::select_by_key::<T>(key);
+    select.and_where(Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(log)
+            .and_where(Expr::col("table_name").eq(table.name()))
+            .and_where(Expr::col("token").eq(token))
+            .to_owned(),
+    ));
+    Some(select)
+}
+
+/// Quoting for one dialect, and the schema that qualifies names.
+struct Names<'a> {
+    dialect: Dialect,
+    schema: Option<&'static str>,
+    log: &'a str,
+}
+
+impl<'a> Names<'a> {
+    fn new(table: &Table, log: &'a str, dialect: Dialect) -> Self {
+        Names {
+            dialect,
+            schema: table.schema(),
+            log,
+        }
+    }
+
+    /// An identifier, quoted (embedded quotes doubled).
+    fn quote(&self, name: &str) -> String {
+        let mark = if self.dialect == Dialect::Mysql {
+            '`'
+        } else {
+            '"'
+        };
+        let doubled = name.replace(mark, &format!("{mark}{mark}"));
+        format!("{mark}{doubled}{mark}")
+    }
+
+    /// `schema.name`, quoted, or `name`.
+    fn qualified(&self, name: &str) -> String {
+        match self.schema {
+            Some(schema) => format!("{}.{}", self.quote(schema), self.quote(name)),
+            None => self.quote(name),
+        }
+    }
+
+    /// A string literal (quotes doubled; on MySQL backslashes too, which it reads as escapes).
+    fn literal(&self, text: &str) -> String {
+        let text = match self.dialect {
+            Dialect::Mysql => text.replace('\\', "\\\\"),
+            _ => text.to_owned(),
+        };
+        format!("'{}'", text.replace('\'', "''"))
+    }
+
+    /// The new row's column as text.
+    fn new_column_as_text(&self, column: &str) -> String {
+        let column = self.quote(column);
+        match self.dialect {
+            Dialect::Postgres => format!("NEW.{column}::text"),
+            Dialect::Mysql => format!("CAST(NEW.{column} AS CHAR)"),
+            Dialect::Sqlite => format!("CAST(NEW.{column} AS TEXT)"),
+        }
+    }
+}
