@@ -6,6 +6,7 @@
 #   scripts/deposit-instructions.sh [DEPOSITS]         # default 500, on SQLite
 #   POSTGRES_URL=.. MYSQL_URL=.. scripts/deposit-instructions.sh   # summed over all three
 #   FEATURES=optimistic-core/tracing scripts/deposit-instructions.sh  # with a feature on
+#   STRATEGIES="resolving resolving-logged" scripts/deposit-instructions.sh  # other strategies
 #
 # Prints the inclusive cost of deposit_once (callgrind_annotate) over the deposits made. Needs
 # valgrind; builds the example with debug info in its own target directory.
@@ -24,7 +25,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
 printf '%-18s %12s\n' strategy "per deposit"
-for strategy in optimistic-builder optimistic-pooled optimistic-sql optimistic; do
+for strategy in ${STRATEGIES:-optimistic-builder optimistic-pooled optimistic-sql optimistic}; do
   valgrind --tool=callgrind --callgrind-out-file="$out" "$binary" --strategies "$strategy" \
     --tasks 1 --deposits "$deposits" --accounts 10 >/dev/null 2>&1
   total=$(callgrind_annotate --inclusive=yes --auto=no --threshold=100 "$out" 2>/dev/null \

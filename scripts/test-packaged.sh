@@ -25,5 +25,6 @@ optimistic-macros = { path = "optimistic-macros-$version" }
 TOML
 # Same dependency versions as the repository's lockfile.
 cp Cargo.lock "$work/Cargo.lock"
-target="$PWD/target/packaged"
+# The repository's own target directory: the dependencies built there already are reused.
+target="$PWD/target"
 (cd "$work" && CARGO_TARGET_DIR="$target" cargo test --doc -p optimistic-core --all-features)

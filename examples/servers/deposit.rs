@@ -42,7 +42,8 @@ use optimistic_core::driver::sqlx::{SqlxBinder, SqlxDatabase, SqlxValues};
 use optimistic_core::run::Classify;
 use optimistic_core::sea_query::{Expr, ExprTrait};
 use optimistic_core::{
-    DriverRow, FromRow, Optimistic, Policy, RunError, Version, driver, optimistic,
+    DriverRow, FromRow, Optimistic, Policy, RunError, Version, WriteToken, driver, optimistic,
+    write_log,
 };
 use sqlx::pool::PoolOptions;
 use sqlx::{ColumnIndex, Database, Decode, Executor, IntoArguments, Pool, Row, Type};
@@ -55,6 +56,44 @@ struct Account {
     version: Version,
 }
 
+/// The same account with a write token, for the resolving runner.
+#[optimistic(table = "deposit_accounts")]
+#[derive(Debug, Clone)]
+struct TokenedAccount {
+    id: i64,
+    balance: i64,
+    #[optimistic(write_token)]
+    write_token: WriteToken,
+    version: Version,
+}
+
+/// The same again, its writes recorded in a write log.
+#[optimistic(table = "deposit_accounts", write_log = "deposit_write_log")]
+#[derive(Debug, Clone)]
+struct LoggedAccount {
+    id: i64,
+    balance: i64,
+    #[optimistic(write_token)]
+    write_token: WriteToken,
+    version: Version,
+}
+
+/// A row a deposit adds to.
+trait Balance: Optimistic<Key = i64> + Clone + Send + Sync + 'static {
+    fn deposit(&mut self, amount: i64);
+}
+
+macro_rules! balance {
+    ($($row:ty),*) => {$(
+        impl Balance for $row {
+            fn deposit(&mut self, amount: i64) {
+                self.balance += amount;
+            }
+        }
+    )*};
+}
+balance!(Account, TokenedAccount, LoggedAccount);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Strategy {
     Naive,
@@ -65,9 +104,13 @@ enum Strategy {
     Adaptive,
     Pessimistic,
     Atomic,
+    /// The runner resolving lost answers, on the table with a write token.
+    Resolving,
+    /// The same with a write log.
+    ResolvingLogged,
 }
 
-const STRATEGIES: [Strategy; 8] = [
+const STRATEGIES: [Strategy; 10] = [
     Strategy::Naive,
     Strategy::Optimistic,
     Strategy::OptimisticBuilder,
@@ -76,6 +119,8 @@ const STRATEGIES: [Strategy; 8] = [
     Strategy::Adaptive,
     Strategy::Pessimistic,
     Strategy::Atomic,
+    Strategy::Resolving,
+    Strategy::ResolvingLogged,
 ];
 
 /// The sweep's strategies: the recommended optimistic path, the adaptive policy, a row lock
@@ -98,6 +143,8 @@ impl Strategy {
             Strategy::Adaptive => "adaptive",
             Strategy::Pessimistic => "pessimistic",
             Strategy::Atomic => "atomic",
+            Strategy::Resolving => "resolving",
+            Strategy::ResolvingLogged => "resolving-logged",
         }
     }
 
@@ -301,6 +348,8 @@ where
     DB: Dialect + driver::Backend<Runtime = Tokio>,
     for<'c> &'c mut DB::Connection: driver::Driver<Backend = DB>,
     Account: driver::ReadRow<DB>,
+    TokenedAccount: driver::ReadRow<DB>,
+    LoggedAccount: driver::ReadRow<DB>,
 {
     let read = if locked {
         driver::fetch_for_update(&mut *connection, &id).await?
@@ -314,7 +363,7 @@ where
 }
 
 /// One deposit through the runner (`Policy`): the attempts it took, and its outcome.
-async fn runner_deposit<DB>(
+async fn runner_deposit<DB, A>(
     pool: &Pool<DB>,
     policy: &Policy,
     id: i64,
@@ -324,13 +373,13 @@ where
     DB: Dialect + driver::Backend<Runtime = Tokio>,
     for<'p> &'p Pool<DB>: driver::Driver<Backend = DB>,
     for<'c> &'c mut DB::Connection: driver::Driver<Backend = DB>,
-    Account: driver::ReadRow<DB>,
+    A: Balance + driver::ReadRow<DB>,
 {
     if THINK_US.load(Ordering::Relaxed) == 0 {
         // One pooled connection per attempt: read, change, versioned write.
         return match policy
-            .modify(pool, &id, |account: &mut Account| {
-                account.balance += amount;
+            .modify(pool, &id, |account: &mut A| {
+                account.deposit(amount);
                 Ok(())
             })
             .await
@@ -347,11 +396,11 @@ where
             attempts.store(attempt, Ordering::Relaxed);
             async move {
                 let mut connection = pool.acquire().await?;
-                let mut account: Account = driver::fetch_by_key(&mut *connection, &id)
+                let mut account: A = driver::fetch_by_key(&mut *connection, &id)
                     .await?
                     .ok_or("no such account")?;
                 think().await;
-                account.balance += amount;
+                account.deposit(amount);
                 driver::update(&mut *connection, &mut account).await
             }
         })
@@ -381,6 +430,8 @@ where
     for<'p> &'p Pool<DB>: driver::Driver<Backend = DB>,
     for<'c> &'c mut DB::Connection: driver::Driver<Backend = DB>,
     Account: driver::ReadRow<DB>,
+    TokenedAccount: driver::ReadRow<DB>,
+    LoggedAccount: driver::ReadRow<DB>,
 {
     match strategy {
         Strategy::Naive => {
@@ -393,12 +444,24 @@ where
                 .await?;
         }
         Strategy::Optimistic => {
-            let (attempts, outcome) = runner_deposit(pool, &stats.optimistic, id, amount).await;
+            let (attempts, outcome) =
+                runner_deposit::<_, Account>(pool, &stats.optimistic, id, amount).await;
+            stats.tally_attempts(attempts, outcome.is_err(), amount);
+        }
+        Strategy::Resolving => {
+            let (attempts, outcome) =
+                runner_deposit::<_, TokenedAccount>(pool, &stats.resolving, id, amount).await;
+            stats.tally_attempts(attempts, outcome.is_err(), amount);
+        }
+        Strategy::ResolvingLogged => {
+            let (attempts, outcome) =
+                runner_deposit::<_, LoggedAccount>(pool, &stats.resolving, id, amount).await;
             stats.tally_attempts(attempts, outcome.is_err(), amount);
         }
         Strategy::Adaptive if THINK_US.load(Ordering::Relaxed) == 0 => {
             // The runner with escalation: its own attempts count the conflicts.
-            let (attempts, outcome) = runner_deposit(pool, &stats.escalating, id, amount).await;
+            let (attempts, outcome) =
+                runner_deposit::<_, Account>(pool, &stats.escalating, id, amount).await;
             stats.tally_attempts(attempts, outcome.is_err(), amount);
         }
         Strategy::Adaptive => {
@@ -575,6 +638,8 @@ struct Stats {
     /// (a fresh memory of hot rows per run, too).
     optimistic: Policy,
     escalating: Policy,
+    /// The optimistic runner, resolving lost answers.
+    resolving: Policy,
     conflicts: AtomicU64,
     retries: AtomicU64,
     failed: AtomicU64,
@@ -588,6 +653,7 @@ impl Stats {
             adaptive: adaptive_policy(),
             locked: AtomicU64::default(),
             optimistic: runner(),
+            resolving: runner().resolve_unknown(true),
             escalating: Policy::new()
                 .attempts(3)
                 .backoff(
@@ -645,11 +711,33 @@ where
     sqlx::raw_sql("DROP TABLE IF EXISTS deposit_accounts")
         .execute(pool)
         .await?;
-    sqlx::raw_sql(
-        "CREATE TABLE deposit_accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, version BIGINT NOT NULL)",
-    )
+    // The resolving strategies' table has a write token; the logged one's, a write log too.
+    let token = match strategy {
+        Strategy::Resolving | Strategy::ResolvingLogged => {
+            " write_token BIGINT NOT NULL DEFAULT 0,"
+        }
+        _ => "",
+    };
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE deposit_accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL,{token} version BIGINT NOT NULL)",
+    )))
     .execute(pool)
     .await?;
+    sqlx::raw_sql("DROP TABLE IF EXISTS deposit_write_log")
+        .execute(pool)
+        .await?;
+    if strategy == Strategy::ResolvingLogged {
+        let dialect = match DB::LABEL {
+            "postgres" => optimistic_core::Dialect::Postgres,
+            "mariadb" => optimistic_core::Dialect::Mysql,
+            _ => optimistic_core::Dialect::Sqlite,
+        };
+        for statement in write_log::schema(&LoggedAccount::TABLE, dialect).ok_or("a write log")? {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                .execute(pool)
+                .await?;
+        }
+    }
     // One transaction: a commit per account made SQLite's setup (one fsync each) take longer
     // than the measured run.
     let mut setup = pool.begin().await?;
