@@ -1,8 +1,9 @@
 //! What keeping versions honest costs a bulk write: `driver::update_where`, which bumps every
 //! matched row's version and returns each key with its new version, against the same
 //! `UPDATE .. SET total = total + 1` without versions, on 10,000 rows; and, to tell the two
-//! costs apart, that plain update with the version bump but nothing returned. Rounds in one
-//! run, the order rotating, medians and their ratios per backend.
+//! costs apart, that plain update with the version bump but nothing returned, and
+//! `driver::update_where_count`, the library's form of it. Rounds in one run, the order
+//! rotating, medians and their ratios per backend.
 //!
 //!     cargo run --release -p optimistic-server-examples --example bulk_update -- [ROUNDS]
 //!
@@ -71,14 +72,17 @@ macro_rules! bench {
             .await?;
         driver::insert_many(&pool, &rows()).await?;
         let plain_sql = [plain($builder, false), plain($builder, true)];
-        let mut times = [Vec::new(), Vec::new(), Vec::new()];
+        let mut times = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
         for round in 0..$rounds {
-            for turn in 0..3 {
-                let which = (round + turn) % 3;
+            for turn in 0..4 {
+                let which = (round + turn) % 4;
                 let start = Instant::now();
                 if which == 0 {
                     let outcome = driver::update_where(&pool, &versioned()).await?;
                     assert_eq!(outcome.written.len() as i64, ROWS);
+                } else if which == 3 {
+                    let written = driver::update_where_count(&pool, &versioned()).await?;
+                    assert_eq!(written as i64, ROWS);
                 } else {
                     let sql = sqlx::AssertSqlSafe(plain_sql[which - 1].clone());
                     let done = sqlx::raw_sql(sql).execute(&pool).await?;
@@ -87,13 +91,15 @@ macro_rules! bench {
                 times[which].push(start.elapsed());
             }
         }
-        let [with, without, bumped] = times.map(|times| median(times).as_secs_f64() * 1e3);
+        let [with, without, bumped, counted] = times.map(|times| median(times).as_secs_f64() * 1e3);
         println!(
             "{:<9} update_where {with:>7.2} ms   plain {without:>7.2} ms   plain + bump \
-             {bumped:>7.2} ms   ratio {:.2} (bump alone {:.2})",
+             {bumped:>7.2} ms   update_where_count {counted:>7.2} ms   ratio {:.2} (bump alone \
+             {:.2}, update_where_count {:.2})",
             $label,
             with / without,
-            bumped / without
+            bumped / without,
+            counted / without
         );
         sqlx::raw_sql("DROP TABLE bulk_counters")
             .execute(&pool)

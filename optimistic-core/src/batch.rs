@@ -7,7 +7,7 @@ use sea_query::{
 };
 
 use crate::VersionValue;
-use crate::{Delete, Error, Locking, Optimistic, Role, Update};
+use crate::{Delete, Dialect, Error, Locking, Optimistic, Role, Update};
 
 /// The alias of the rows in the PostgreSQL statement.
 const ALIAS: &str = "optimistic_batch";
@@ -590,6 +590,16 @@ impl<T: Optimistic> UpdateWhere<T> {
             _ => Expr::col(c.name()),
         });
         statement.returning(Query::returning().exprs(returned));
+        Ok(statement)
+    }
+
+    /// The versioned statement without a report, for `dialect`: `UPDATE .. SET .., version =
+    /// version + 1 WHERE filter [AND (key, version) IN (..)]`, whose rows affected are the rows
+    /// written ([`driver::update_where_count`](crate::driver::update_where_count) runs it).
+    pub fn count_statement(&self, dialect: Dialect) -> Result<UpdateStatement, crate::RunError> {
+        let mut statement = self.update()?;
+        // The checked form's values typed, as PostgreSQL and SQLite need them and MySQL refuses.
+        statement.cond_where(self.matched(dialect != Dialect::Mysql));
         Ok(statement)
     }
 

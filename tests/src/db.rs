@@ -57,6 +57,10 @@ pub trait Db {
         &mut self,
         update: &UpdateWhere<T>,
     ) -> Result<BatchOutcome<T>, RunError>;
+    /// The same without the per-row report: `driver::update_where_count` (its statement here).
+    fn update_where_count<T: Model>(&mut self, update: &UpdateWhere<T>) -> Result<u64, RunError> {
+        Ok(self.run_plain(&update.count_statement(self.dialect())?))
+    }
     /// Upserts a seat through `driver::upsert`.
     fn upsert(&mut self, seat: &mut Seat) -> Result<Upserted, RunError>;
     /// Runs a seat's update through `driver::execute_explained`.
@@ -311,18 +315,16 @@ pub struct DieselAsyncDb;
 impl DieselAsyncDb {
     /// diesel-async (tokio-postgres underneath) on the test schema.
     pub fn postgres(schema: &PgSchema) -> DriverDb<diesel_async::AsyncPgConnection> {
-        let (label, connect) = ("diesel-async-postgres", schema.diesel_async_connection());
-        open(runtime(), label, Dialect::Postgres, async {
-            Ok::<_, String>(connect.await)
-        })
+        let label = "diesel-async-postgres";
+        let connect = async { Ok::<_, String>(schema.diesel_async_connection().await) };
+        open(runtime(), label, Dialect::Postgres, connect)
     }
 
     /// diesel-async (mysql_async underneath) on the test database.
     pub fn mysql(database: &MyDatabase) -> DriverDb<diesel_async::AsyncMysqlConnection> {
-        let (label, connect) = ("diesel-async-mysql", database.diesel_async_connection());
-        open(runtime(), label, Dialect::Mysql, async {
-            Ok::<_, String>(connect.await)
-        })
+        let label = "diesel-async-mysql";
+        let connect = async { Ok::<_, String>(database.diesel_async_connection().await) };
+        open(runtime(), label, Dialect::Mysql, connect)
     }
 
     /// diesel-async's `SyncConnectionWrapper` on a SQLite file, waiting up to 30 s for locks;
@@ -405,12 +407,15 @@ macro_rules! driver_db {
             }
 
             fn run_batch(&mut self, batch: &Batch<Seat>) -> Result<BatchOutcome<Seat>, RunError> {
-                let run = driver::execute_batch($($borrow)+ self.connection, batch);
-                $finish(&self.runtime, run)
+                $finish(&self.runtime, driver::execute_batch($($borrow)+ self.connection, batch))
             }
 
             fn update_where<T: Model>(&mut self, update: &UpdateWhere<T>) -> Result<BatchOutcome<T>, RunError> {
                 $finish(&self.runtime, driver::update_where($($borrow)+ self.connection, update))
+            }
+
+            fn update_where_count<T: Model>(&mut self, update: &UpdateWhere<T>) -> Result<u64, RunError> {
+                $finish(&self.runtime, driver::update_where_count($($borrow)+ self.connection, update))
             }
 
             fn upsert(&mut self, seat: &mut Seat) -> Result<Upserted, RunError> {
@@ -418,8 +423,7 @@ macro_rules! driver_db {
             }
 
             fn run_explained(&mut self, update: &Update<Seat>) -> Result<Version, RunError> {
-                let run = driver::execute_explained($($borrow)+ self.connection, update);
-                $finish(&self.runtime, run)
+                $finish(&self.runtime, driver::execute_explained($($borrow)+ self.connection, update))
             }
 
             fn read_passenger(&mut self, id: i64) -> Option<Passenger> {

@@ -66,16 +66,8 @@ pub fn multi_thread_runtime() -> Runtime {
         .expect("build a tokio runtime")
 }
 
-/// Which flavour of SQL a namespace speaks, for DDL.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dialect {
-    /// PostgreSQL.
-    Postgres,
-    /// MariaDB / MySQL.
-    Mysql,
-    /// SQLite.
-    Sqlite,
-}
+/// Which flavour of SQL a namespace speaks, for DDL: the library's own.
+pub use optimistic_core::Dialect;
 
 /// A fresh PostgreSQL schema; connections made through it see only its tables.
 pub struct PgSchema {

@@ -264,6 +264,46 @@ fn bulk_update_checked_reports_exactly_the_stale_keys(db: &mut impl Db) {
     }
 }
 
+/// Without the per-row report (`driver::update_where_count`): the same bump, so a holder of an
+/// older copy goes stale, and the number of rows written; the checked form writes only the
+/// listed rows still at the versions they were read at.
+fn bulk_update_count_bumps_every_matched_version(db: &mut impl Db) {
+    db.batch(SEATS);
+    for id in 1..=10 {
+        db.insert(&Seat::free(id));
+    }
+    let book = UpdateWhere::<Seat>::new(Expr::col(Alias::new("id")).lte(5_i64))
+        .set(Alias::new("is_booked"), true);
+    let written = db.update_where_count(&book);
+    assert_eq!(written.unwrap(), 5, "{}", db.label());
+    for seat in db.fetch_all::<Seat>(&Seat::select()) {
+        let booked = seat.id <= 5;
+        let version = Version::from(if booked { 2 } else { 1 });
+        assert_eq!(
+            (seat.is_booked, seat.version),
+            (booked, version),
+            "{}",
+            db.label()
+        );
+    }
+    let error = db.update_fast(&mut Seat::free(3)).unwrap_err();
+    assert!(error.is_stale(), "{}: {error}", db.label());
+    // Seats 4 to 7 as read before the booking: 4 and 5 have moved on since.
+    let read: Vec<Seat> = (4..=7).map(Seat::free).collect();
+    let hold = UpdateWhere::<Seat>::new(Condition::all())
+        .set(Alias::new("passenger_name"), "held")
+        .only_at(&read);
+    assert_eq!(db.update_where_count(&hold).unwrap(), 2, "{}", db.label());
+    let held = db.fetch_all::<Seat>(
+        &Seat::select()
+            .and_where(Expr::col(Alias::new("passenger_name")).eq("held"))
+            .to_owned(),
+    );
+    let mut held: Vec<i64> = held.iter().map(|seat| seat.id).collect();
+    held.sort();
+    assert_eq!(held, [6, 7], "{}", db.label());
+}
+
 /// The control: the same bulk update without the version bump; a holder of an older copy then
 /// writes over it, and the bulk change is lost.
 fn bulk_update_control_without_the_bump_is_overwritten(db: &mut impl Db) {
@@ -295,6 +335,7 @@ optimistic_tests::through_every_driver!(
     bulk_delete_duplicate_keys_are_never_success,
     bulk_update_bumps_every_matched_version,
     bulk_update_checked_reports_exactly_the_stale_keys,
+    bulk_update_count_bumps_every_matched_version,
     bulk_update_control_without_the_bump_is_overwritten
 );
 

@@ -499,8 +499,9 @@ mod bulk_race {
     //! thinks, and writes it back incremented with the versioned update (re-reading when stale);
     //! meanwhile the bulk adds 1,000 to every row three times. With `update_where`, which bumps
     //! each row's version, every writer that read a row before a bulk goes stale and re-reads, so
-    //! no increment and no bulk addition is lost. The control adds the same 1,000 with a plain
-    //! `UPDATE` that leaves versions alone: writers that read before it write over it.
+    //! no increment and no bulk addition is lost; so does `update_where_count`, the same bump
+    //! without the report. The control adds the same 1,000 with a plain `UPDATE` that leaves
+    //! versions alone: writers that read before it write over it.
 
     use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
     use std::thread;
@@ -526,7 +527,18 @@ mod bulk_race {
         actual: i64,
     }
 
-    fn race<D: Db>(connect: impl Fn() -> D + Sync, versioned: bool) -> Sums {
+    /// How the bulk adds its 1,000.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Bulk {
+        /// `driver::update_where`: the bump, and each row reported.
+        Reported,
+        /// `driver::update_where_count`: the bump alone.
+        Counted,
+        /// The control: a plain `UPDATE`, versions left alone.
+        Plain,
+    }
+
+    fn race<D: Db>(connect: impl Fn() -> D + Sync, bulk_kind: Bulk) -> Sums {
         let mut bulk = connect();
         bulk.batch(COUNTERS);
         bulk.batch("CREATE TABLE digits (d BIGINT NOT NULL)");
@@ -567,13 +579,16 @@ mod bulk_race {
             for _ in 0..BULKS {
                 thread::sleep(THINK * 20);
                 let total = Expr::col(Alias::new("total")).add(BONUS);
-                if versioned {
-                    let add = UpdateWhere::<Counter>::new(Condition::all())
-                        .set(Alias::new("total"), total);
+                let add = UpdateWhere::<Counter>::new(Condition::all())
+                    .set(Alias::new("total"), total.clone());
+                if bulk_kind == Bulk::Reported {
                     let written = bulk
                         .update_where(&add)
                         .unwrap_or_else(|e| panic!("{}: {e}", bulk.label()));
                     assert_eq!(written.written.len() as i64, ROWS);
+                } else if bulk_kind == Bulk::Counted {
+                    let written = bulk.update_where_count(&add);
+                    assert_eq!(written.unwrap_or_else(|e| panic!("{e}")), ROWS as u64);
                 } else {
                     let mut add = Query::update();
                     add.table(Alias::new("counters"))
@@ -610,13 +625,42 @@ mod bulk_race {
     #[test]
     fn bulk_race_sqlite_loses_nothing() {
         let file = TempSqlite::new("PRAGMA journal_mode = WAL");
-        assert_none_lost("sqlite", race(|| SqlxDb::sqlite(file.path()), true));
+        assert_none_lost(
+            "sqlite",
+            race(|| SqlxDb::sqlite(file.path()), Bulk::Reported),
+        );
+    }
+
+    #[test]
+    fn bulk_race_sqlite_counted_loses_nothing() {
+        let file = TempSqlite::new("PRAGMA journal_mode = WAL");
+        let sums = race(|| SqlxDb::sqlite(file.path()), Bulk::Counted);
+        assert_none_lost("sqlite counted", sums);
+    }
+
+    #[test]
+    #[cfg_attr(
+        not(optimistic_postgres),
+        ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+    )]
+    fn bulk_race_postgres_counted_loses_nothing() {
+        let schema = PgSchema::new();
+        let sums = race(|| SqlxDb::postgres(&schema), Bulk::Counted);
+        assert_none_lost("postgres counted", sums);
+    }
+
+    #[test]
+    #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+    fn bulk_race_mariadb_counted_loses_nothing() {
+        let database = MyDatabase::new();
+        let sums = race(|| SqlxDb::mysql(&database), Bulk::Counted);
+        assert_none_lost("mariadb counted", sums);
     }
 
     #[test]
     fn bulk_race_sqlite_control_loses_updates() {
         let file = TempSqlite::new("PRAGMA journal_mode = WAL");
-        assert_control_loses("sqlite", race(|| SqlxDb::sqlite(file.path()), false));
+        assert_control_loses("sqlite", race(|| SqlxDb::sqlite(file.path()), Bulk::Plain));
     }
 
     #[test]
@@ -626,7 +670,10 @@ mod bulk_race {
     )]
     fn bulk_race_postgres_loses_nothing() {
         let schema = PgSchema::new();
-        assert_none_lost("postgres", race(|| SqlxDb::postgres(&schema), true));
+        assert_none_lost(
+            "postgres",
+            race(|| SqlxDb::postgres(&schema), Bulk::Reported),
+        );
     }
 
     #[test]
@@ -636,20 +683,20 @@ mod bulk_race {
     )]
     fn bulk_race_postgres_control_loses_updates() {
         let schema = PgSchema::new();
-        assert_control_loses("postgres", race(|| SqlxDb::postgres(&schema), false));
+        assert_control_loses("postgres", race(|| SqlxDb::postgres(&schema), Bulk::Plain));
     }
 
     #[test]
     #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
     fn bulk_race_mariadb_loses_nothing() {
         let database = MyDatabase::new();
-        assert_none_lost("mariadb", race(|| SqlxDb::mysql(&database), true));
+        assert_none_lost("mariadb", race(|| SqlxDb::mysql(&database), Bulk::Reported));
     }
 
     #[test]
     #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
     fn bulk_race_mariadb_control_loses_updates() {
         let database = MyDatabase::new();
-        assert_control_loses("mariadb", race(|| SqlxDb::mysql(&database), false));
+        assert_control_loses("mariadb", race(|| SqlxDb::mysql(&database), Bulk::Plain));
     }
 }

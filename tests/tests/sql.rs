@@ -267,6 +267,45 @@ fn seat_bulk_update_on_every_backend() {
     ));
 }
 
+/// The count form: the same bump, nothing returned; the checked form's values cast where the
+/// dialect needs it.
+#[test]
+fn seat_bulk_update_count_on_every_backend() {
+    use optimistic_core::sea_query::{Alias, Condition};
+    use optimistic_core::{Dialect, UpdateWhere};
+    let read = [seat()];
+    let checked = UpdateWhere::<Seat>::new(Condition::all())
+        .set(Alias::new("passenger_name"), "held")
+        .only_at(&read);
+    let rendered: String = [
+        (
+            Dialect::Postgres,
+            checked
+                .count_statement(Dialect::Postgres)
+                .unwrap()
+                .to_string(PostgresQueryBuilder),
+        ),
+        (
+            Dialect::Mysql,
+            checked
+                .count_statement(Dialect::Mysql)
+                .unwrap()
+                .to_string(MysqlQueryBuilder),
+        ),
+        (
+            Dialect::Sqlite,
+            checked
+                .count_statement(Dialect::Sqlite)
+                .unwrap()
+                .to_string(SqliteQueryBuilder),
+        ),
+    ]
+    .into_iter()
+    .map(|(dialect, sql)| format!("{dialect:?}: {sql}\n"))
+    .collect();
+    insta::assert_snapshot!(rendered);
+}
+
 /// A struct with a composite key and a write log in a schema, for the log's DDL.
 #[optimistic_core::optimistic(
     schema = "booking",
