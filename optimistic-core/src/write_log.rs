@@ -66,8 +66,10 @@ use sea_query::{Expr, ExprTrait, Query, SelectStatement};
 
 use crate::{Dialect, Locking, Optimistic, Role, Table};
 
-/// The statements that create `table`'s write log (if it does not exist yet), its index and
-/// the triggers that record `table`'s writes in it, for `dialect`; run them in this order.
+/// The statements that create `table`'s write log (if it does not exist yet), its index on
+/// `written_at` and the triggers that record `table`'s writes in it, for `dialect`; run them
+/// in this order. Each may run again: it leaves what exists as it is (PostgreSQL replaces its
+/// trigger function and triggers).
 /// `None` when the table keeps no log, or has no write token column to record.
 pub fn schema(table: &Table, dialect: Dialect) -> Option<Vec<String>> {
     let log = table.write_log()?;
@@ -109,7 +111,7 @@ pub fn schema(table: &Table, dialect: Dialect) -> Option<Vec<String>> {
         Dialect::Mysql => format!(
             "CREATE TABLE IF NOT EXISTS {log_table} (table_name VARCHAR(255) NOT NULL, token BIGINT NOT NULL, \
              row_key TEXT NOT NULL, version VARCHAR(255), written_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), \
-             PRIMARY KEY (table_name, token))"
+             PRIMARY KEY (table_name, token), KEY {index} (written_at))"
         ),
         Dialect::Sqlite => format!(
             "CREATE TABLE IF NOT EXISTS {log_table} (table_name TEXT NOT NULL, token BIGINT NOT NULL, \
@@ -119,12 +121,16 @@ pub fn schema(table: &Table, dialect: Dialect) -> Option<Vec<String>> {
     };
     let indexed = match dialect {
         // SQLite qualifies the index, not the table it indexes.
-        Dialect::Sqlite => format!(
+        Dialect::Sqlite => Some(format!(
             "CREATE INDEX IF NOT EXISTS {} ON {} (written_at)",
             names.qualified(&format!("{log}_written_at")),
             names.quote(log)
-        ),
-        _ => format!("CREATE INDEX IF NOT EXISTS {index} ON {log_table} (written_at)"),
+        )),
+        Dialect::Postgres => Some(format!(
+            "CREATE INDEX IF NOT EXISTS {index} ON {log_table} (written_at)"
+        )),
+        // MySQL has no `CREATE INDEX IF NOT EXISTS`: the table declares it.
+        Dialect::Mysql => None,
     };
     let on = names.qualified(table.name());
     // PostgreSQL's triggers belong to their table; MySQL's are named in its schema.
@@ -192,7 +198,8 @@ pub fn schema(table: &Table, dialect: Dialect) -> Option<Vec<String>> {
             ]
         }
     };
-    let mut statements = vec![created, indexed];
+    let mut statements = vec![created];
+    statements.extend(indexed);
     statements.extend(triggers);
     Some(statements)
 }
