@@ -427,6 +427,13 @@ impl<T: Optimistic> Batch<T> {
     /// // The PostgreSQL statement returned seat 3 only.
     /// let outcome = batch.outcome(&[Seat { version: Version::from(8), ..three.clone() }])?;
     /// assert_eq!(outcome.stale, [2]);
+    ///
+    /// // Seat 2 listed twice, as read at versions 4 and 5: the row written at 6 answers the
+    /// // second entry, and the first is the stale one.
+    /// let later = Seat { version: Version::from(5), ..two.clone() };
+    /// let twice = optimistic_core::Batch::new([&two, &later]);
+    /// let outcome = twice.outcome(&[Seat { version: Version::from(6), ..two.clone() }])?;
+    /// assert_eq!((outcome.written, outcome.stale), (vec![(2, Version::from(6))], vec![2]));
     /// # Ok::<(), optimistic_core::Error<Seat>>(())
     /// ```
     pub fn outcome(&self, written: &[T]) -> Result<BatchOutcome<T>, Error<T>> {
@@ -434,11 +441,27 @@ impl<T: Optimistic> Batch<T> {
         let mut counts = vec![0_u64; keys.len()];
         for row in written {
             let key = T::key_values(&row.key());
-            if let Some(index) = keys.iter().position(|candidate| *candidate == key) {
+            let same_key = || (0..keys.len()).filter(|&index| keys[index] == key);
+            // A key listed twice: the row answers the entry whose version it carries (the one
+            // an update wrote, the one a delete expected), not merely the first.
+            let answered = same_key()
+                .find(|&index| self.version_of(index).as_ref() == Some(&row.version()))
+                .or_else(|| same_key().next());
+            if let Some(index) = answered {
                 counts[index] += 1;
             }
         }
         self.collect(&counts)
+    }
+
+    /// The version entry `index`'s row has once it is written: an update's next, a delete's
+    /// expected.
+    fn version_of(&self, index: usize) -> Option<T::Version> {
+        if self.deletes.is_empty() {
+            self.updates[index].next_version()
+        } else {
+            Some(self.deletes[index].expected())
+        }
     }
 
     /// The outcome from the rows each of [`updates`](Batch::updates) (or

@@ -193,6 +193,21 @@ fn assert_duplicate_key(db: &mut impl Db, batch: Batch<Seat>) {
     );
 }
 
+/// A key listed twice, first as read before another write and then as read after it: the
+/// second entry is the one written, the first the stale one, in that order on every driver.
+fn a_key_listed_twice_is_credited_to_the_entry_that_wrote(db: &mut impl Db) {
+    db.batch(SEATS);
+    db.insert(&Seat::free(2));
+    let first_read = Seat::free(2);
+    let mut second_read = Seat::free(2);
+    db.update_fast(&mut second_read).unwrap();
+    second_read.is_booked = true;
+    let outcome = db.run_batch(&Batch::new([&first_read, &second_read]));
+    let outcome = outcome.unwrap_or_else(|e| panic!("{}: {e}", db.label()));
+    let expected = (vec![(2, Version::from(3))], vec![2]);
+    assert_eq!((outcome.written, outcome.stale), expected, "{}", db.label());
+}
+
 /// Ten seats; a bulk update books the first five and bumps each of their versions, so a holder
 /// of an older copy of one of them goes stale, while a holder of seat 6 still writes.
 fn bulk_update_bumps_every_matched_version(db: &mut impl Db) {
@@ -329,6 +344,7 @@ optimistic_tests::through_every_driver!(
     reports_exactly_the_stale_keys,
     all_or_nothing_writes_none,
     duplicate_keys_are_never_success,
+    a_key_listed_twice_is_credited_to_the_entry_that_wrote,
     bulk_delete_reports_exactly_the_stale_keys,
     bulk_delete_all_or_nothing_deletes_none,
     bulk_delete_control_unversioned_deletes_changed_rows,
