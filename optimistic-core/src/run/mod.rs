@@ -543,8 +543,11 @@ where
         };
         #[cfg(not(feature = "tracing"))]
         let done = work.await;
-        let (row, value) = done?;
-        if settling {
+        // Resolved: applied, or (by a write log) never applied, which comes back stale.
+        let resolved = done
+            .as_ref()
+            .map_or_else(|f| f.error.kind() == Kind::Stale, |_| true);
+        if settling && resolved {
             observe!(
                 info,
                 T::TABLE,
@@ -554,6 +557,7 @@ where
                 "unknown outcome resolved"
             );
         }
+        let (row, value) = done?;
         if let (Some(escalation), Mode::Optimistic) = (&policy.escalation, mode) {
             escalation.contention().record_success::<T>(self.key);
         }
