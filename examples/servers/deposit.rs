@@ -711,16 +711,11 @@ where
     sqlx::raw_sql("DROP TABLE IF EXISTS deposit_accounts")
         .execute(pool)
         .await?;
-    // The resolving strategies' table has a write token; the logged one's, a write log too.
-    let token = match strategy {
-        Strategy::Resolving | Strategy::ResolvingLogged => {
-            " write_token BIGINT NOT NULL DEFAULT 0,"
-        }
-        _ => "",
-    };
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "CREATE TABLE deposit_accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL,{token} version BIGINT NOT NULL)",
-    )))
+    // The write token is for the resolving strategies (the others leave it alone); the table
+    // keeps one shape for all, as pooled SQLite connections did not all see a changed one.
+    sqlx::raw_sql(
+        "CREATE TABLE deposit_accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, write_token BIGINT NOT NULL DEFAULT 0, version BIGINT NOT NULL)",
+    )
     .execute(pool)
     .await?;
     sqlx::raw_sql("DROP TABLE IF EXISTS deposit_write_log")
