@@ -19,6 +19,10 @@
 //! standing in for application logic or network distance. `--hot-at P` sets the adaptive
 //! policy's conflict rate that locks a row, in percent, and `--escalate-after N` the conflicts
 //! on one deposit after which it locks (both: the database's default when not given).
+//! `--lock-timeout-ms N` gives every server connection a session lock timeout (PostgreSQL
+//! `lock_timeout`; MariaDB `innodb_lock_wait_timeout`, whole seconds, at least 1), and
+//! `--lock-holder-ms M` runs a long lock holder beside the workers on the servers: it locks
+//! account 1 (`SELECT .. FOR UPDATE`) for M ms, lets go for M ms, and again.
 //!
 //! ```text
 //! cargo run --release --example deposit                                  # SQLite
@@ -267,6 +271,14 @@ impl Dialect for sqlx::Sqlite {
 /// The first backoff ceiling of the optimistic strategies' retries, in microseconds
 /// (`--base-delay-us`).
 static BASE_DELAY_US: AtomicU64 = AtomicU64::new(5_000);
+
+/// The session lock timeout of every server connection, in ms (`--lock-timeout-ms`; 0: the
+/// server's default).
+static LOCK_TIMEOUT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// How long the lock holder holds account 1, and then lets go, in ms (`--lock-holder-ms`; 0:
+/// no holder).
+static LOCK_HOLDER_MS: AtomicU64 = AtomicU64::new(0);
 
 /// The pause between each read and its write, in microseconds (`--think-ms`).
 static THINK_US: AtomicU64 = AtomicU64::new(0);
@@ -749,6 +761,9 @@ where
     }
     setup.commit().await?;
     let stats = Arc::new(Stats::new());
+    let stop_holding = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let holder = (LOCK_HOLDER_MS.load(Ordering::Relaxed) > 0 && DB::LABEL != "sqlite")
+        .then(|| tokio::spawn(hold_locks(pool.clone(), Arc::clone(&stop_holding))));
     let cpu_before = process_cpu();
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -760,6 +775,10 @@ where
         task.await??;
     }
     let wall = started.elapsed();
+    stop_holding.store(true, Ordering::Relaxed);
+    if let Some(holder) = holder {
+        holder.await?;
+    }
     let cpu = process_cpu()
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before));
@@ -1039,6 +1058,12 @@ fn args() -> Result<Args, String> {
                 ESCALATE_AFTER.store(number(value()?)? as u64, Ordering::Relaxed);
             }
             "--think-ms" => args.grid.think_ms = list(&flag, &value()?)?,
+            "--lock-timeout-ms" => {
+                LOCK_TIMEOUT_MS.store(number(value()?)? as u64, Ordering::Relaxed);
+            }
+            "--lock-holder-ms" => {
+                LOCK_HOLDER_MS.store(number(value()?)? as u64, Ordering::Relaxed);
+            }
             "--workers" => args.grid.workers = list(&flag, &value()?)?,
             "--hot" => args.grid.hot = list(&flag, &value()?)?,
             "--backends" => {
@@ -1069,12 +1094,57 @@ fn args() -> Result<Args, String> {
     Ok(args)
 }
 
-async fn pool<DB: Database>(url: &str, connections: u32) -> Result<Pool<DB>, sqlx::Error> {
+async fn pool<DB: Database>(url: &str, connections: u32) -> Result<Pool<DB>, sqlx::Error>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    let timeout = match LOCK_TIMEOUT_MS.load(Ordering::Relaxed) {
+        0 => None,
+        ms if url.starts_with("postgres") => Some(format!("SET lock_timeout = '{ms}ms'")),
+        ms => Some(format!(
+            "SET SESSION innodb_lock_wait_timeout = {}",
+            ms.div_ceil(1_000)
+        )),
+    };
     PoolOptions::<DB>::new()
         .max_connections(connections)
         .acquire_timeout(Duration::from_secs(120))
+        .after_connect(move |connection, _| {
+            let timeout = timeout.clone();
+            Box::pin(async move {
+                if let Some(timeout) = timeout {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(timeout))
+                        .execute(&mut *connection)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
         .connect(url)
         .await
+}
+
+/// Locks account 1 for `LOCK_HOLDER_MS`, lets go as long, and again, until `stop`: a long
+/// transaction beside the workers. Its own lock waits may time out; it just tries again.
+async fn hold_locks<DB>(pool: Pool<DB>, stop: Arc<std::sync::atomic::AtomicBool>)
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> <DB as Database>::Arguments: IntoArguments<DB>,
+    for<'r> i64: sqlx::Encode<'r, DB> + Type<DB>,
+{
+    let hold = Duration::from_millis(LOCK_HOLDER_MS.load(Ordering::Relaxed));
+    let locked = format!("{}{}", DB::SELECT, DB::LOCK);
+    while !stop.load(Ordering::Relaxed) {
+        if let Ok(mut holder) = pool.begin().await {
+            let read = sqlx::query(sqlx::AssertSqlSafe(locked.clone())).bind(1_i64);
+            if read.fetch_optional(&mut *holder).await.is_ok() {
+                tokio::time::sleep(hold).await;
+            }
+            let _ = holder.commit().await;
+        }
+        tokio::time::sleep(hold).await;
+    }
 }
 
 /// A pool over a fresh SQLite file in `dir` (WAL, waiting up to a minute for the lock).
