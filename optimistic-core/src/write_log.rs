@@ -78,7 +78,7 @@ pub fn schema(table: &Table, dialect: Dialect) -> Option<Vec<String>> {
         .iter()
         .find(|column| column.role() == Role::WriteToken)?
         .name();
-    let names = Names::new(table, log, dialect);
+    let names = Names::new(table, dialect);
     let key = table
         .key_columns()
         .map(|column| names.new_column_as_text(column.name()))
@@ -98,10 +98,8 @@ pub fn schema(table: &Table, dialect: Dialect) -> Option<Vec<String>> {
         names.literal(table.name())
     );
     let columns = "(table_name, token, row_key, version)";
-    let (log_table, index) = (
-        names.qualified(log),
-        names.quote(&format!("{log}_written_at")),
-    );
+    let index = format!("{log}_written_at");
+    let (log_table, quoted_index) = (names.qualified(log), names.quote(&index));
     let created = match dialect {
         Dialect::Postgres => format!(
             "CREATE TABLE IF NOT EXISTS {log_table} (table_name TEXT NOT NULL, token BIGINT NOT NULL, \
@@ -111,7 +109,7 @@ pub fn schema(table: &Table, dialect: Dialect) -> Option<Vec<String>> {
         Dialect::Mysql => format!(
             "CREATE TABLE IF NOT EXISTS {log_table} (table_name VARCHAR(255) NOT NULL, token BIGINT NOT NULL, \
              row_key TEXT NOT NULL, version VARCHAR(255), written_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), \
-             PRIMARY KEY (table_name, token), KEY {index} (written_at))"
+             PRIMARY KEY (table_name, token), KEY {quoted_index} (written_at))"
         ),
         Dialect::Sqlite => format!(
             "CREATE TABLE IF NOT EXISTS {log_table} (table_name TEXT NOT NULL, token BIGINT NOT NULL, \
@@ -123,11 +121,11 @@ pub fn schema(table: &Table, dialect: Dialect) -> Option<Vec<String>> {
         // SQLite qualifies the index, not the table it indexes.
         Dialect::Sqlite => Some(format!(
             "CREATE INDEX IF NOT EXISTS {} ON {} (written_at)",
-            names.qualified(&format!("{log}_written_at")),
+            names.qualified(&index),
             names.quote(log)
         )),
         Dialect::Postgres => Some(format!(
-            "CREATE INDEX IF NOT EXISTS {index} ON {log_table} (written_at)"
+            "CREATE INDEX IF NOT EXISTS {quoted_index} ON {log_table} (written_at)"
         )),
         // MySQL has no `CREATE INDEX IF NOT EXISTS`: the table declares it.
         Dialect::Mysql => None,
@@ -206,14 +204,13 @@ pub fn schema(table: &Table, dialect: Dialect) -> Option<Vec<String>> {
 
 /// `DELETE FROM log WHERE written_at < now - older_than`, for `table`'s log.
 pub(crate) fn prune(table: &Table, dialect: Dialect, older_than: Duration) -> Option<String> {
-    let log = Names::new(table, table.write_log()?, dialect);
+    let table_name = Names::new(table, dialect).qualified(table.write_log()?);
     let seconds = older_than.as_secs();
     let cutoff = match dialect {
         Dialect::Postgres => format!("CURRENT_TIMESTAMP - INTERVAL '{seconds} seconds'"),
         Dialect::Mysql => format!("CURRENT_TIMESTAMP(6) - INTERVAL {seconds} SECOND"),
         Dialect::Sqlite => format!("datetime('now', '-{seconds} seconds')"),
     };
-    let table_name = log.qualified(log.log);
     Some(format!(
         "DELETE FROM {table_name} WHERE written_at < {cutoff}"
     ))
@@ -240,18 +237,16 @@ pub(crate) fn select_if_logged<T: Optimistic>(key: &T::Key, token: i64) -> Optio
 }
 
 /// Quoting for one dialect, and the schema that qualifies names.
-struct Names<'a> {
+struct Names {
     dialect: Dialect,
     schema: Option<&'static str>,
-    log: &'a str,
 }
 
-impl<'a> Names<'a> {
-    fn new(table: &Table, log: &'a str, dialect: Dialect) -> Self {
+impl Names {
+    fn new(table: &Table, dialect: Dialect) -> Self {
         Names {
             dialect,
             schema: table.schema(),
-            log,
         }
     }
 

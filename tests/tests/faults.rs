@@ -63,17 +63,6 @@ struct LoggedAccount {
     version: Version,
 }
 
-/// How the runner settles a write whose answer was lost.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Settle {
-    /// It hands the unknown outcome back.
-    No,
-    /// From the row read back, and its write token.
-    FromRow,
-    /// From the row and the write log.
-    FromLog,
-}
-
 /// The database side of the harness, for one backend.
 trait Server: Sync {
     type Connection: sqlx::Connection + Send;
@@ -84,13 +73,14 @@ trait Server: Sync {
     fn writer(&self) -> impl Future<Output = Result<Self::Connection, sqlx::Error>>;
     /// A pool of one writer connection for the runner: it reconnects after a kill.
     fn writer_pool(&self) -> sqlx::Pool<<Self::Connection as sqlx::Connection>::Database>;
-    /// One deposit through the runner; resolving a lost answer as `settle` says, and sending
-    /// the same update again while it has not been applied.
+    /// One deposit through the runner in one of its modes (resolving a lost answer, from the
+    /// row or also from the write log, and sending the same update again while it has not been
+    /// applied; or handing it back).
     fn runner_deposit(
         pool: &sqlx::Pool<<Self::Connection as sqlx::Connection>::Database>,
         account: i64,
         deposit: i64,
-        settle: Settle,
+        mode: Mode,
     ) -> impl Future<Output = Result<(), RunError>>;
     /// Opens a connection the killer leaves alone.
     fn admin(&self) -> impl Future<Output = Self::Connection>;
@@ -121,13 +111,13 @@ macro_rules! sqlx_server_helpers {
             pool: &sqlx::Pool<<$connection as sqlx::Connection>::Database>,
             account: i64,
             deposit: i64,
-            settle: Settle,
+            mode: Mode,
         ) -> Result<(), RunError> {
             let policy = Policy::new()
                 .attempts(50)
                 .backoff(Duration::from_millis(1), Duration::from_millis(20))
-                .resolve_unknown(settle != Settle::No);
-            if settle == Settle::FromLog {
+                .resolve_unknown(mode != Mode::Policy);
+            if mode == Mode::ResolvingWithLog {
                 return policy
                     .modify(pool, &account, |row: &mut LoggedAccount| {
                         row.balance += deposit;
@@ -396,12 +386,8 @@ fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
                 let deposit = (worker * S::DEPOSITS_PER_WORKER + n + 1) as i64;
                 let account = deposit % ACCOUNTS + 1;
                 let outcome = match mode {
-                    Mode::Policy => S::runner_deposit(&pool, account, deposit, Settle::No).await,
-                    Mode::Resolving => {
-                        S::runner_deposit(&pool, account, deposit, Settle::FromRow).await
-                    }
-                    Mode::ResolvingWithLog => {
-                        S::runner_deposit(&pool, account, deposit, Settle::FromLog).await
+                    Mode::Policy | Mode::Resolving | Mode::ResolvingWithLog => {
+                        S::runner_deposit(&pool, account, deposit, mode).await
                     }
                     Mode::RetryEveryError => {
                         // The naive loop: whatever went wrong, read and write again.
