@@ -178,14 +178,6 @@ impl Contention {
     }
 
     fn row_id<T: Optimistic>(&self, key: &T::Key) -> u64 {
-        /// Feeds formatted text straight into the hasher.
-        struct Feed<H>(H);
-        impl<H: Hasher> fmt::Write for Feed<H> {
-            fn write_str(&mut self, text: &str) -> fmt::Result {
-                self.0.write(text.as_bytes());
-                Ok(())
-            }
-        }
         let mut feed = Feed(self.hasher.build_hasher());
         // Writing into a hasher cannot fail.
         let _ = write!(feed, "{}\0{}", T::TABLE, crate::error::KeyText::<T>(key));
@@ -379,6 +371,17 @@ impl AdaptivePolicy {
     pub(crate) fn count_conflict<T: Optimistic>(&self, key: &T::Key) {
         self.counts.conflicts.fetch_add(1, Ordering::Relaxed);
         self.contention.record_conflict::<T>(key);
+    }
+}
+
+/// Feeds formatted text straight into a hasher: rows are told apart by a hash of their key's
+/// text, with no allocation (here and in combining).
+pub(crate) struct Feed<H>(pub(crate) H);
+
+impl<H: Hasher> fmt::Write for Feed<H> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.0.write(text.as_bytes());
+        Ok(())
     }
 }
 

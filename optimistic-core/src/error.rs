@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use crate::version::DisplayVersion;
 use crate::{Optimistic, Table, VersionValue};
@@ -646,11 +647,13 @@ pub type Refusal = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// assert_eq!((stale.table().name(), stale.key(), stale.expected()), ("seats", "id = 2", "3"));
 /// assert_eq!(error.to_string(), "stale seats (id = 2): expected version 3, but the row was changed or deleted");
 /// ```
+#[derive(Clone)]
 pub struct RunError {
     kind: Kind,
     attempts: u32,
-    // Boxed: errors are rare, and a small `Result<_, RunError>` keeps every call cheap.
-    cause: Box<Cause>,
+    // Behind a pointer: errors are rare, and a small `Result<_, RunError>` keeps every call
+    // cheap. Shared, so that one group write's error reaches every caller it was written for.
+    cause: Arc<Cause>,
 }
 
 enum Cause {
@@ -677,7 +680,7 @@ impl RunError {
         RunError {
             kind,
             attempts: 1,
-            cause: Box::new(Cause::Driver(Box::new(error))),
+            cause: Arc::new(Cause::Driver(Box::new(error))),
         }
     }
 
@@ -685,7 +688,7 @@ impl RunError {
         RunError {
             kind: Kind::NotFound,
             attempts: 1,
-            cause: Box::new(Cause::NotFound {
+            cause: Arc::new(Cause::NotFound {
                 table: T::TABLE,
                 key: KeyText::<T>(key).to_string(),
             }),
@@ -697,15 +700,24 @@ impl RunError {
         RunError {
             kind: Kind::Other,
             attempts: 1,
-            cause: Box::new(Cause::Driver(message.into())),
+            cause: Arc::new(Cause::Driver(message.into())),
         }
+    }
+
+    /// A combined write's leader went away (its caller dropped the future) after taking this
+    /// call's change: the write may have been sent.
+    pub(crate) fn lost_leader() -> Self {
+        RunError::driver(
+            Kind::OutcomeUnknown,
+            std::io::Error::other("the combined write carrying this change was abandoned"),
+        )
     }
 
     pub(crate) fn refused(refusal: Refusal) -> Self {
         RunError {
             kind: Kind::Refused,
             attempts: 1,
-            cause: Box::new(Cause::Refused(refusal)),
+            cause: Arc::new(Cause::Refused(refusal)),
         }
     }
 
@@ -827,7 +839,7 @@ impl<T: Optimistic + 'static> From<Error<T>> for RunError {
         RunError {
             kind,
             attempts: 1,
-            cause: Box::new(cause),
+            cause: Arc::new(cause),
         }
     }
 }

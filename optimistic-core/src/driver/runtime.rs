@@ -16,6 +16,10 @@ pub trait Runtime {
 
     /// Waits `wait` before the next attempt.
     fn sleep(wait: Duration) -> impl Future<Output = ()>;
+
+    /// The next message on `channel` (a combined write's hand-offs), or `None` once every
+    /// sender is gone.
+    fn receive<V>(channel: &flume::Receiver<V>) -> impl Future<Output = Option<V>>;
 }
 
 /// Blocking drivers: every runner returns its outcome, and waits sleep the thread.
@@ -42,6 +46,10 @@ impl Runtime for Blocking {
         std::thread::sleep(wait);
         std::future::ready(())
     }
+
+    fn receive<V>(channel: &flume::Receiver<V>) -> impl Future<Output = Option<V>> {
+        std::future::ready(channel.recv().ok())
+    }
 }
 
 /// Async drivers: every runner returns a future, and waits sleep on tokio's timer.
@@ -60,5 +68,9 @@ impl Runtime for Tokio {
 
     fn sleep(wait: Duration) -> impl Future<Output = ()> {
         ::tokio::time::sleep(wait)
+    }
+
+    async fn receive<V>(channel: &flume::Receiver<V>) -> Option<V> {
+        channel.recv_async().await.ok()
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! A [`Policy`] is the one value that says how to run: how many attempts, how long to back off
 //! between them, which kinds of failure to retry, whether a hot row is locked instead
-//! ([`escalate`](Policy::escalate)), and whether a write whose answer was lost is looked up
+//! ([`escalate`](Policy::escalate)), whether concurrent changes to one row share one write
+//! ([`combine`](Policy::combine)), and whether a write whose answer was lost is looked up
 //! instead of handed back ([`resolve_unknown`](Policy::resolve_unknown)). It has two entry
 //! points:
 //!
@@ -58,6 +59,7 @@ use crate::driver::{self, Blocking, Driver, Finish, Locked, ReadRow, Runtime};
 use crate::resolve::Resolution;
 use crate::{Error, Kind, Operation, Optimistic, Refusal, RunError, Stale, VersionValue};
 use backoff::Backoff;
+use combine::{Combining, Followed, Joined, Member};
 
 /// A row written by [`Policy::modify`], with what the change returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,9 +145,10 @@ where
 }
 
 /// How to run a read-modify-write: attempts, backoff, which failures to retry, and the
-/// strategies (escalating hot rows to a row lock, resolving lost answers). Cheap to clone;
-/// clones share the escalation's memory of hot rows, so keep one per application (in a
-/// `static` or your app state) when escalation is on.
+/// strategies (escalating hot rows to a row lock, combining concurrent changes to one row,
+/// resolving lost answers). Cheap to clone; clones share the escalation's memory of hot rows
+/// and the combining queues, so keep one per application (in a `static` or your app state)
+/// when either is on.
 ///
 /// ```
 /// use optimistic_core::{Kind, Policy};
@@ -166,6 +169,7 @@ pub struct Policy {
     retry_when: Option<Arc<dyn Fn(Kind) -> bool + Send + Sync>>,
     escalation: Option<Arc<AdaptivePolicy>>,
     resolve_unknown: bool,
+    combining: Option<Arc<Combining>>,
 }
 
 impl Default for Policy {
@@ -181,6 +185,7 @@ impl fmt::Debug for Policy {
             .field("retry_when", &self.retry_when.as_ref().map(|_| ".."))
             .field("escalation", &self.escalation)
             .field("resolve_unknown", &self.resolve_unknown)
+            .field("combining", &self.combining)
             .finish()
     }
 }
@@ -195,6 +200,7 @@ impl Policy {
             retry_when: None,
             escalation: None,
             resolve_unknown: false,
+            combining: None,
         }
     }
 
@@ -274,6 +280,88 @@ impl Policy {
         self
     }
 
+    /// Combining: concurrent [`modify`](Policy::modify) calls on one row in this process
+    /// queue behind the write in flight, and the next write carries all of them: one read
+    /// (none when the write before left the row known: a row another process moved on only
+    /// makes the write stale, and the retry reads), each change applied in arrival order (a change that refuses is left out and gets its
+    /// own error), one versioned write, and each caller gets the row as written with its own
+    /// value. A stale group write re-reads and re-applies the whole group; a lost answer is
+    /// every member's (and resolved for all with [`resolve_unknown`](Policy::resolve_unknown)).
+    /// A call with nothing in flight on its row runs as it would without combining. Groups
+    /// carry at most 64 changes; clones of the policy share the queues, so keep one policy per
+    /// application. See [`combine_at_most`](Policy::combine_at_most).
+    ///
+    /// The version check still guards against every other process: grouping saves this
+    /// process's round trips and conflicts, and correctness never rests on it. Each change
+    /// runs on its caller's own task or thread, as without combining; only the row travels.
+    ///
+    /// ```
+    /// # #[cfg(feature = "rusqlite")]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use optimistic_core::{optimistic, Policy, Version};
+    /// use std::sync::Mutex;
+    ///
+    /// #[optimistic(table = "counters")]
+    /// #[derive(Debug, Clone)]
+    /// struct Counter { id: i64, hits: i64, version: Version }
+    ///
+    /// # let path = std::env::temp_dir().join(format!("combine-{}.db", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// # let setup = rusqlite::Connection::open(&path)?;
+    /// # setup.execute_batch("CREATE TABLE counters (id INTEGER PRIMARY KEY, hits BIGINT NOT NULL, version BIGINT NOT NULL);
+    /// #                      INSERT INTO counters VALUES (1, 0, 1);")?;
+    /// let policy = Policy::new().combine(true);
+    /// std::thread::scope(|scope| {
+    ///     for _ in 0..8 {
+    ///         scope.spawn(|| {
+    ///             let db = rusqlite::Connection::open(&path).unwrap();
+    ///             db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    ///             for _ in 0..25 {
+    ///                 policy.modify(&db, &1, |counter: &mut Counter| {
+    ///                     counter.hits += 1;
+    ///                     Ok(())
+    ///                 }).unwrap();
+    ///             }
+    ///         });
+    ///     }
+    /// });
+    /// let db = rusqlite::Connection::open(&path)?;
+    /// let counter: Counter = optimistic_core::driver::fetch_by_key(&db, &1)?.unwrap();
+    /// assert_eq!(counter.hits, 200);
+    /// assert!(counter.version <= Version::from(201), "some writes carried several changes");
+    /// # drop(db); let _ = std::fs::remove_file(&path);
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "rusqlite"))]
+    /// # fn main() {}
+    /// ```
+    pub fn combine(mut self, on: bool) -> Self {
+        self.combining = on.then(|| Arc::new(Combining::new(combine::DEFAULT_GROUP)));
+        self
+    }
+
+    /// Combining, with groups of at most `max_group` changes (at least 1): a member waits
+    /// for at most one write in flight and the write of its own group, whose closures run one
+    /// after another on the one read.
+    ///
+    /// ```
+    /// use optimistic_core::Policy;
+    /// let policy = Policy::new().combine_at_most(16);
+    /// assert_eq!(policy.combined_group(), Some(16));
+    /// assert_eq!(Policy::new().combined_group(), None);
+    /// ```
+    pub fn combine_at_most(mut self, max_group: usize) -> Self {
+        self.combining = Some(Arc::new(Combining::new(max_group)));
+        self
+    }
+
+    /// The most changes one combined write carries; `None` without combining.
+    pub fn combined_group(&self) -> Option<usize> {
+        self.combining
+            .as_ref()
+            .map(|combining| combining.max_group())
+    }
+
     /// At most this many attempts.
     pub fn max_attempts(&self) -> u32 {
         self.backoff.max_attempts()
@@ -314,7 +402,7 @@ impl Policy {
     ) -> Finish<D, impl Future<Output = Result<Modified<T, R>, RunError>> + 'a>
     where
         D: Driver + 'a,
-        T: ReadRow<D::Backend> + Clone + 'a,
+        T: ReadRow<D::Backend> + Clone + Send + 'a,
         F: FnMut(&mut T) -> Result<R, Refusal> + 'a,
         R: 'a,
     {
@@ -325,6 +413,8 @@ impl Policy {
             change,
             conflicts: 0,
             unknown: None,
+            group: Vec::new(),
+            preread: None,
         };
         driver::finish::<D, _>(self.run_modify(modifying))
     }
@@ -372,10 +462,61 @@ impl Policy {
     ) -> Result<Modified<T, R>, RunError>
     where
         D: Driver,
-        T: ReadRow<D::Backend> + Clone,
+        T: ReadRow<D::Backend> + Clone + Send,
         F: FnMut(&mut T) -> Result<R, Refusal>,
     {
-        retry_loop!(self, work, <D::Backend as driver::Backend>::Runtime)
+        type Rt<D> = <<D as Driver>::Backend as driver::Backend>::Runtime;
+        // Combining: lead the row (alone, or with the queue behind the last write), or have
+        // the change carried by a leader's write.
+        let mut leadership = None;
+        if let Some(combining) = &self.combining {
+            loop {
+                match combining.join::<T>(work.key) {
+                    Joined::Lead(lead) => leadership = Some(lead),
+                    Joined::Queued(mut lead) => {
+                        let followed = combine::follow::<Rt<D>, _, _, _>(
+                            &mut lead,
+                            work.key,
+                            &mut work.change,
+                        );
+                        match followed.await {
+                            Followed::Lead(members, written) => {
+                                work.group = members;
+                                work.preread = written;
+                                leadership = Some(lead);
+                            }
+                            Followed::Done(done) => {
+                                return done.map(|(row, value, attempts)| Modified {
+                                    row,
+                                    value,
+                                    attempts,
+                                });
+                            }
+                            Followed::Again => continue,
+                            Followed::Alone => {}
+                        }
+                    }
+                }
+                break;
+            }
+        }
+        let done = retry_loop!(self, work, Rt<D>);
+        if let Some(mut leadership) = leadership {
+            let members = std::mem::take(&mut work.group);
+            match &done {
+                // Refused by this call's own change: nothing of the group was written, and
+                // the next member leads it.
+                Err(error) if error.kind() == Kind::Refused => {
+                    leadership.pass(members);
+                }
+                Ok(modified) => {
+                    combine::finish(members, Ok((&modified.row, modified.attempts)));
+                    leadership.hand_over(Some(&modified.row));
+                }
+                Err(error) => combine::finish(members, Err(error)),
+            }
+        }
+        done
     }
 
     fn escalates(&self, dialect: crate::Dialect, kind: Kind, conflicts: u32) -> bool {
@@ -467,12 +608,17 @@ struct Modifying<'k, D, T: Optimistic, R, F> {
     /// A write whose answer was lost, while resolving: the row as it was to be written, what
     /// the change returned for it, and the error to hand back if it cannot be settled.
     unknown: Option<(T, R, RunError)>,
+    /// Combining: the calls whose changes this one's write carries, after its own.
+    group: Vec<Member<T>>,
+    /// Combining: the row as the last write in this process left it, which the first
+    /// optimistic attempt starts from instead of reading.
+    preread: Option<T>,
 }
 
 impl<D, T, R, F> Modifying<'_, D, T, R, F>
 where
     D: Driver,
-    T: ReadRow<D::Backend> + Clone,
+    T: ReadRow<D::Backend> + Clone + Send,
     F: FnMut(&mut T) -> Result<R, Refusal>,
 {
     async fn attempt(
@@ -506,7 +652,10 @@ where
             () => {
                 async {
                     match self.unknown.take() {
-                        None => attempt(&mut self.driver, self.key, &mut self.change, mode).await,
+                        None => {
+                            let change = (&mut self.change, &mut self.group, &mut self.preread);
+                            attempt(&mut self.driver, self.key, change, mode).await
+                        }
                         Some((intended, value, error)) => {
                             settle(&mut self.driver, self.key, intended, value, error).await
                         }
@@ -643,12 +792,12 @@ impl<T, R> Failure<T, R> {
 async fn attempt<D, T, R, F>(
     driver: &mut D,
     key: &T::Key,
-    change: &mut F,
+    change: Change<'_, T, F>,
     mode: Mode,
 ) -> Result<(T, R), Failure<T, R>>
 where
     D: Driver,
-    T: ReadRow<D::Backend>,
+    T: ReadRow<D::Backend> + Clone,
     F: FnMut(&mut T) -> Result<R, Refusal>,
 {
     let mut connection = driver.acquire().await.map_err(driver::unsent::<D>)?;
@@ -683,11 +832,11 @@ where
 async fn read_change_write<C, T, R, F>(
     connection: &mut C,
     key: &T::Key,
-    change: &mut F,
+    change: Change<'_, T, F>,
 ) -> Result<(T, R, T::Version), Failure<T, R>>
 where
     C: Driver,
-    T: ReadRow<C::Backend>,
+    T: ReadRow<C::Backend> + Clone,
     F: FnMut(&mut T) -> Result<R, Refusal>,
 {
     let (row, value) = read_and_change(connection, key, change, true).await?;
@@ -702,21 +851,34 @@ fn finished<T: Optimistic, R>(mut row: T, value: R, version: T::Version) -> (T, 
     (row, value)
 }
 
-/// The read and the change of one attempt.
+/// An attempt's change: the caller's own, and, combining, the calls its write carries and the
+/// row as the last write left it.
+type Change<'c, T, F> = (&'c mut F, &'c mut Vec<Member<T>>, &'c mut Option<T>);
+
+/// The read and the change of one attempt: the caller's own, then, combining, each member's
+/// in arrival order.
 async fn read_and_change<C, T, R, F>(
     connection: &mut C,
     key: &T::Key,
-    change: &mut F,
+    (change, group, preread): Change<'_, T, F>,
     locked: bool,
 ) -> Result<(T, R), RunError>
 where
     C: Driver,
-    T: ReadRow<C::Backend>,
+    T: ReadRow<C::Backend> + Clone,
     F: FnMut(&mut T) -> Result<R, Refusal>,
 {
-    let found = driver::read_by_key::<C, T>(connection, key, locked).await?;
+    // A locked attempt reads to take the lock.
+    let found = match (preread.take(), locked) {
+        (Some(row), false) => Some(row),
+        _ => driver::read_by_key::<C, T>(connection, key, locked).await?,
+    };
     let mut row = found.ok_or_else(|| RunError::not_found::<T>(key))?;
     let value = change(&mut row).map_err(RunError::refused)?;
+    if !group.is_empty() {
+        combine::apply_members::<<C::Backend as driver::Backend>::Runtime, T>(group, &mut row)
+            .await;
+    }
     Ok((row, value))
 }
 
@@ -790,6 +952,7 @@ where
 }
 
 mod backoff;
+mod combine;
 #[cfg(feature = "tracing")]
 mod counts;
 #[cfg(feature = "tracing")]

@@ -365,3 +365,40 @@ fn an_escalated_attempt_does_not_back_off() {
         (1, 1, 1)
     );
 }
+
+/// The combining queue's hand-overs, without a database: a leader that goes away hands the
+/// row to the first queued call still there, and a queued call that goes away with its turn
+/// to lead unread hands it on in turn, so that no row is left led by nobody.
+#[test]
+fn combining_hands_the_row_on_past_calls_that_went_away() {
+    use super::combine::{Combining, Followed, Joined, follow};
+    let combining = Arc::new(Combining::new(64));
+    let join = || combining.join::<Account>(&1);
+    let queued = |joined| match joined {
+        Joined::Queued(leadership) => leadership,
+        Joined::Lead(_) => panic!("led a row with a write in flight"),
+    };
+    let Joined::Lead(first) = join() else {
+        panic!("the first call leads");
+    };
+    let (second, mut third, gone) = (queued(join()), queued(join()), queued(join()));
+    drop(gone); // queued, and gone before its turn: skipped
+    drop(first); // the second leads, the third follows it
+    drop(second); // gone with its turn unread: the third leads
+    let turn = driver::Blocking::finish(follow::<driver::Blocking, Account, (), _>(
+        &mut third,
+        &1,
+        &mut |_: &mut Account| Ok(()),
+    ));
+    assert!(matches!(turn, Followed::Lead(members, None) if members.is_empty()));
+    let mut fourth = queued(join());
+    drop(third); // done: the fourth leads
+    let turn = driver::Blocking::finish(follow::<driver::Blocking, Account, (), _>(
+        &mut fourth,
+        &1,
+        &mut |_: &mut Account| Ok(()),
+    ));
+    assert!(matches!(turn, Followed::Lead(..)));
+    drop(fourth); // nobody queued: nothing in flight
+    assert!(matches!(join(), Joined::Lead(_)), "the row was left led");
+}
