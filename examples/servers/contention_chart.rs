@@ -16,11 +16,12 @@ use plotters::prelude::*;
 type Series = BTreeMap<(String, u32, String), Vec<(u32, f64)>>;
 
 /// The lines, in the legend's order, with their colours.
-const STRATEGIES: [(&str, RGBColor); 4] = [
+const STRATEGIES: [(&str, RGBColor); 5] = [
     ("optimistic", BLUE),
     ("adaptive", GREEN),
     ("pessimistic", RED),
     ("atomic", RGBColor(128, 128, 128)),
+    ("combined", MAGENTA),
 ];
 
 /// The rows of `think_ms`, from a CSV with the header `deposit --sweep` writes.

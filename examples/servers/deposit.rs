@@ -14,6 +14,8 @@
 //!   while a row is cool, under a row lock once it is hot.
 //! - `pessimistic`: `SELECT .. FOR UPDATE` in a transaction (`BEGIN IMMEDIATE` on SQLite).
 //! - `atomic`: one `UPDATE .. SET balance = balance + ?`: the physical limit of this workload.
+//! - `combined`: `Policy::modify` combining, with 3 attempts: concurrent deposits to one account
+//!   share one read and one versioned write. `combined-adaptive`: combining and escalating.
 //!
 //! `--think-ms N` sleeps N ms between each read and its write (before the atomic update),
 //! standing in for application logic or network distance. `--hot-at P` sets the adaptive
@@ -112,9 +114,13 @@ enum Strategy {
     Resolving,
     /// The same with a write log.
     ResolvingLogged,
+    /// The runner combining concurrent deposits to one account into one write.
+    Combined,
+    /// Combining and escalating hot rows to a row lock.
+    CombinedAdaptive,
 }
 
-const STRATEGIES: [Strategy; 10] = [
+const STRATEGIES: [Strategy; 12] = [
     Strategy::Naive,
     Strategy::Optimistic,
     Strategy::OptimisticBuilder,
@@ -125,15 +131,18 @@ const STRATEGIES: [Strategy; 10] = [
     Strategy::Atomic,
     Strategy::Resolving,
     Strategy::ResolvingLogged,
+    Strategy::Combined,
+    Strategy::CombinedAdaptive,
 ];
 
-/// The sweep's strategies: the recommended optimistic path, the adaptive policy, a row lock
-/// and the physical limit.
-const SWEPT: [Strategy; 4] = [
+/// The sweep's strategies: the recommended optimistic path, the adaptive policy, a row lock,
+/// the physical limit and combining.
+const SWEPT: [Strategy; 5] = [
     Strategy::Optimistic,
     Strategy::Adaptive,
     Strategy::Pessimistic,
     Strategy::Atomic,
+    Strategy::Combined,
 ];
 
 impl Strategy {
@@ -149,7 +158,13 @@ impl Strategy {
             Strategy::Atomic => "atomic",
             Strategy::Resolving => "resolving",
             Strategy::ResolvingLogged => "resolving-logged",
+            Strategy::Combined => "combined",
+            Strategy::CombinedAdaptive => "combined-adaptive",
         }
+    }
+
+    fn combines(self) -> bool {
+        matches!(self, Strategy::Combined | Strategy::CombinedAdaptive)
     }
 
     fn safe(self) -> bool {
@@ -181,6 +196,9 @@ struct Report {
     locked: u64,
     /// CPU time this process (client, pool, driver threads) spent on the run, where known.
     cpu: Option<Duration>,
+    /// The median and 99th percentile of one deposit's latency, from its call to its outcome.
+    p50: Duration,
+    p99: Duration,
 }
 
 /// The CPU time this process has used so far, user and system, from `/proc/self/stat`
@@ -234,10 +252,18 @@ macro_rules! spawn_worker {
             workload: Workload,
         ) -> tokio::task::JoinHandle<Result<(), sqlx::Error>> {
             tokio::spawn(async move {
+                let mut latencies = Vec::new();
                 for n in (task..workload.deposits).step_by(workload.tasks) {
                     let (id, amount) = deposit(n, workload.accounts);
+                    let started = Instant::now();
                     deposit_once(&pool, strategy, id, amount, &stats).await?;
+                    latencies.push(started.elapsed());
                 }
+                stats
+                    .latencies
+                    .lock()
+                    .expect("the latencies")
+                    .extend(latencies);
                 Ok(())
             })
         }
@@ -470,6 +496,25 @@ where
                 runner_deposit::<_, LoggedAccount>(pool, &stats.resolving, id, amount).await;
             stats.tally_attempts(attempts, outcome.is_err(), amount);
         }
+        // The runner's change is synchronous, so combining has no think time between the read
+        // and the write: it runs as at think time 0 in every sweep.
+        Strategy::Combined | Strategy::CombinedAdaptive => {
+            let policy = match strategy {
+                Strategy::Combined => &stats.combined,
+                _ => &stats.combined_adaptive,
+            };
+            let outcome = policy
+                .modify(pool, &id, |account: &mut Account| {
+                    account.deposit(amount);
+                    Ok(())
+                })
+                .await;
+            let (attempts, failed) = match &outcome {
+                Ok(done) => (done.attempts, false),
+                Err(error) => (error.attempts(), true),
+            };
+            stats.tally_attempts(attempts, failed, amount);
+        }
         Strategy::Adaptive if THINK_US.load(Ordering::Relaxed) == 0 => {
             // The runner with escalation: its own attempts count the conflicts.
             let (attempts, outcome) =
@@ -652,11 +697,25 @@ struct Stats {
     escalating: Policy,
     /// The optimistic runner, resolving lost answers.
     resolving: Policy,
+    /// The optimistic runner combining, and the escalating one combining.
+    combined: Policy,
+    combined_adaptive: Policy,
     conflicts: AtomicU64,
     retries: AtomicU64,
     failed: AtomicU64,
     /// The amounts of failed deposits: reported as failed, so not lost.
     failed_amount: AtomicI64,
+    /// Each deposit's latency, added by each task when it is done.
+    latencies: std::sync::Mutex<Vec<Duration>>,
+}
+
+/// The runner with 3 attempts and the sweep's backoff: what the adaptive and combining
+/// strategies must land every deposit in.
+fn three_attempts() -> Policy {
+    Policy::new().attempts(3).backoff(
+        Duration::from_micros(BASE_DELAY_US.load(Ordering::Relaxed)),
+        Duration::from_millis(200),
+    )
 }
 
 impl Stats {
@@ -666,17 +725,16 @@ impl Stats {
             locked: AtomicU64::default(),
             optimistic: runner(),
             resolving: runner().resolve_unknown(true),
-            escalating: Policy::new()
-                .attempts(3)
-                .backoff(
-                    Duration::from_micros(BASE_DELAY_US.load(Ordering::Relaxed)),
-                    Duration::from_millis(200),
-                )
-                .escalate_with(adaptive_policy()),
+            escalating: three_attempts().escalate_with(adaptive_policy()),
+            combined: three_attempts().combine(true),
+            combined_adaptive: three_attempts()
+                .escalate_with(adaptive_policy())
+                .combine(true),
             conflicts: AtomicU64::default(),
             retries: AtomicU64::default(),
             failed: AtomicU64::default(),
             failed_amount: AtomicI64::default(),
+            latencies: std::sync::Mutex::default(),
         }
     }
 
@@ -791,7 +849,17 @@ where
         stored += read(pool, id).await?.balance;
     }
     let escalated = stats.escalating.escalation_counts().unwrap_or_default();
+    let mut latencies = std::mem::take(&mut *stats.latencies.lock().expect("the latencies"));
+    latencies.sort();
+    let percentile = |p: usize| {
+        latencies
+            .get((latencies.len() * p / 100).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
     Ok(Report {
+        p50: percentile(50),
+        p99: percentile(99),
         wall,
         conflicts: stats.conflicts.load(Ordering::Relaxed),
         locked: stats.locked.load(Ordering::Relaxed) + escalated.locked,
@@ -840,6 +908,8 @@ struct Line {
     /// Its wall time over the first strategy's in the same round, over the rounds: the median
     /// and its 95% confidence interval.
     paired: [f64; 3],
+    /// The fastest and the slowest round's wall time.
+    walls: (Duration, Duration),
 }
 
 async fn all_strategies<DB>(
@@ -886,9 +956,15 @@ where
             .zip(&baseline)
             .map(|(report, base)| report.wall.as_secs_f64() / base.as_secs_f64())
             .collect();
+        let walls = runs.iter().map(|report| report.wall);
+        let walls = (
+            walls.clone().min().unwrap_or_default(),
+            walls.max().unwrap_or_default(),
+        );
         rows.push(Line {
             backend: DB::LABEL,
             strategy,
+            walls,
             report: median(runs),
             paired: median_with_interval(ratios),
         });
@@ -1006,6 +1082,8 @@ struct Grid {
     backends: Vec<String>,
     /// Add to the CSV instead of starting it afresh.
     append: bool,
+    /// The strategies swept: [`SWEPT`], or those `--strategies` names.
+    strategies: Vec<Strategy>,
 }
 
 fn list<T: std::str::FromStr>(flag: &str, text: &str) -> Result<Vec<T>, String> {
@@ -1034,6 +1112,7 @@ fn args() -> Result<Args, String> {
             think_ms: vec![0],
             backends: vec!["sqlite".into(), "postgres".into(), "mariadb".into()],
             append: false,
+            strategies: SWEPT.to_vec(),
         },
     };
     let mut repeat = None;
@@ -1074,6 +1153,7 @@ fn args() -> Result<Args, String> {
                     .split(',')
                     .map(|name| Strategy::parse(name).ok_or(format!("no strategy `{name}`")))
                     .collect::<Result<_, _>>()?;
+                args.grid.strategies = args.strategies.clone();
             }
             other => {
                 return Err(format!(
@@ -1164,9 +1244,9 @@ async fn sqlite_pool(
         .await
 }
 
-const CSV_HEADER: &str = "backend,think_ms,workers,hot_rows,strategy,rounds,wall_ms,goodput_per_s,conflicts,retries,locked,failed,lost\n";
+const CSV_HEADER: &str = "backend,think_ms,workers,hot_rows,strategy,rounds,wall_ms,goodput_per_s,conflicts,retries,locked,failed,lost,goodput_min,goodput_max,p50_ms,p99_ms\n";
 
-/// Every strategy in [`SWEPT`] at every point of the grid on one backend, `rounds` rounds each
+/// Every strategy swept (`grid.strategies`) at every point of the grid on one backend, `rounds` rounds each
 /// with the order rotated; one CSV line per strategy and point (medians; failures and losses
 /// the worst round's), written as each point finishes.
 async fn sweep_backend<DB>(
@@ -1201,7 +1281,14 @@ where
                 // PostgreSQL allows 100 connections in all.
                 let pool = connect(tasks.min(90) as u32).await?;
                 let mut lines = Vec::new();
-                all_strategies(pool, &SWEPT, workload, rounds, &mut lines).await?;
+                // A change closure cannot await: combining has no think time to sweep.
+                let strategies: Vec<Strategy> = grid
+                    .strategies
+                    .iter()
+                    .copied()
+                    .filter(|&strategy| think_ms == 0 || !strategy.combines())
+                    .collect();
+                all_strategies(pool, &strategies, workload, rounds, &mut lines).await?;
                 for line in lines {
                     let r = &line.report;
                     let goodput = (deposits as u64 - r.failed) as f64 / r.wall.as_secs_f64();
@@ -1214,9 +1301,11 @@ where
                         r.failed,
                         r.lost
                     );
+                    // The spread over the rounds: the slowest round's goodput, the fastest's.
+                    let rate = |wall: Duration| deposits as f64 / wall.as_secs_f64();
                     writeln!(
                         csv,
-                        "{},{think_ms},{tasks},{hot_rows},{},{rounds},{:.3},{goodput:.1},{},{},{},{},{}",
+                        "{},{think_ms},{tasks},{hot_rows},{},{rounds},{:.3},{goodput:.1},{},{},{},{},{},{:.1},{:.1},{:.3},{:.3}",
                         line.backend,
                         line.strategy.name(),
                         r.wall.as_secs_f64() * 1e3,
@@ -1224,7 +1313,11 @@ where
                         r.retries,
                         r.locked,
                         r.failed,
-                        r.lost
+                        r.lost,
+                        rate(line.walls.1),
+                        rate(line.walls.0),
+                        r.p50.as_secs_f64() * 1e3,
+                        r.p99.as_secs_f64() * 1e3,
                     )?;
                 }
                 csv.flush()?;
@@ -1234,7 +1327,7 @@ where
     Ok(())
 }
 
-/// The contention sweep: [`SWEPT`] over the grid, on SQLite (at most 8 workers: one writer at a
+/// The contention sweep: the swept strategies over the grid, on SQLite (at most 8 workers: one writer at a
 /// time, whatever the strategy) and on the servers whose URLs are set; writes CSV.
 async fn sweep(
     path: &str,
