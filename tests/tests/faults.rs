@@ -8,7 +8,9 @@
 //! - every deposit reported done is in the ledger, none reported failed is;
 //! - every deposit that committed without being reported done was reported as unknown.
 //!
-//! The control runs the same harness retrying every error, and applies deposits twice.
+//! The control runs the same harness retrying every error, and applies deposits twice. The
+//! combining mode shares one policy among the writers, so that writes carry several deposits:
+//! the ledger then names each deposit a write carried (`applied`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -63,6 +65,20 @@ struct LoggedAccount {
     version: Version,
 }
 
+/// The same account for combining: `applied` lists every deposit its writes carried, so the
+/// ledger can name each deposit of a write that carried several.
+#[optimistic(table = "accounts", write_log = "write_log")]
+#[derive(Debug, Clone, PartialEq)]
+struct CombinedAccount {
+    id: i64,
+    balance: i64,
+    last_deposit: i64,
+    applied: String,
+    #[optimistic(write_token)]
+    write_token: WriteToken,
+    version: Version,
+}
+
 /// The database side of the harness, for one backend.
 trait Server: Sync {
     type Connection: sqlx::Connection + Send;
@@ -78,6 +94,7 @@ trait Server: Sync {
     /// applied; or handing it back).
     fn runner_deposit(
         pool: &sqlx::Pool<<Self::Connection as sqlx::Connection>::Database>,
+        policy: &Policy,
         account: i64,
         deposit: i64,
         mode: Mode,
@@ -101,40 +118,47 @@ trait Server: Sync {
     fn run(connection: &mut Self::Connection, sql: &str) -> impl Future<Output = ()>;
     /// Inserts an account.
     fn insert(connection: &mut Self::Connection, account: &Account) -> impl Future<Output = ()>;
-    /// The ledger (deposit, account, amount) and the accounts (id, balance, version).
-    fn read_back(connection: &mut Self::Connection) -> impl Future<Output = (Ledger, Accounts)>;
+    /// The ledger (deposit, account, amount), the accounts (id, balance, version) and each
+    /// account's committed writes.
+    fn read_back(connection: &mut Self::Connection) -> impl Future<Output = ReadBack>;
 }
 
 macro_rules! sqlx_server_helpers {
     ($connection:ty) => {
         async fn runner_deposit(
             pool: &sqlx::Pool<<$connection as sqlx::Connection>::Database>,
+            policy: &Policy,
             account: i64,
             deposit: i64,
             mode: Mode,
         ) -> Result<(), RunError> {
-            let policy = Policy::new()
-                .attempts(50)
-                .backoff(Duration::from_millis(1), Duration::from_millis(20))
-                .resolve_unknown(mode != Mode::Policy);
-            if mode == Mode::ResolvingWithLog {
-                return policy
+            match mode {
+                Mode::ResolvingWithLog => policy
                     .modify(pool, &account, |row: &mut LoggedAccount| {
                         row.balance += deposit;
                         row.last_deposit = deposit;
                         Ok(())
                     })
                     .await
-                    .map(drop);
+                    .map(drop),
+                Mode::Combining => policy
+                    .modify(pool, &account, |row: &mut CombinedAccount| {
+                        row.balance += deposit;
+                        row.last_deposit = deposit;
+                        row.applied.push_str(&format!("{deposit},"));
+                        Ok(())
+                    })
+                    .await
+                    .map(drop),
+                _ => policy
+                    .modify(pool, &account, |row: &mut Account| {
+                        row.balance += deposit;
+                        row.last_deposit = deposit;
+                        Ok(())
+                    })
+                    .await
+                    .map(drop),
             }
-            policy
-                .modify(pool, &account, |row: &mut Account| {
-                    row.balance += deposit;
-                    row.last_deposit = deposit;
-                    Ok(())
-                })
-                .await
-                .map(drop)
         }
 
         async fn attempt(
@@ -163,22 +187,55 @@ macro_rules! sqlx_server_helpers {
                 .unwrap_or_else(|error| panic!("{sql}: {error}"));
         }
 
-        async fn read_back(connection: &mut $connection) -> (Ledger, Accounts) {
-            let ledger = sqlx::query_as(sqlx::AssertSqlSafe(
-                "SELECT deposit, account, amount FROM ledger".to_owned(),
+        async fn read_back(connection: &mut $connection) -> ReadBack {
+            let writes: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(
+                "SELECT deposit, account, amount, added FROM ledger".to_owned(),
             ))
             .fetch_all(&mut *connection)
             .await
             .unwrap();
+            let (ledger, writes) = ledger_of(writes);
             let accounts = sqlx::query_as(sqlx::AssertSqlSafe(
                 "SELECT id, balance, version FROM accounts ORDER BY id".to_owned(),
             ))
             .fetch_all(&mut *connection)
             .await
             .unwrap();
-            (ledger, accounts)
+            (ledger, accounts, writes)
         }
     };
+}
+
+/// What a run left: its ledger of deposits, the accounts, and each account's writes.
+type ReadBack = (Ledger, Accounts, BTreeMap<i64, i64>);
+
+/// The ledger's rows as deposits: a write that carried several (combining) names each in
+/// `added`, and they add up to its change. Also counts each account's writes.
+fn ledger_of(rows: Vec<(i64, i64, i64, String)>) -> (Ledger, BTreeMap<i64, i64>) {
+    let (mut ledger, mut writes) = (Vec::new(), BTreeMap::new());
+    for (deposit, account, amount, added) in rows {
+        *writes.entry(account).or_default() += 1;
+        let carried: Vec<i64> = added
+            .split(',')
+            .filter(|number| !number.is_empty())
+            .map(|number| number.parse().expect("a deposit's number"))
+            .collect();
+        if carried.is_empty() {
+            ledger.push((deposit, account, amount));
+            continue;
+        }
+        assert_eq!(
+            carried.iter().sum::<i64>(),
+            amount,
+            "account {account}: a write's deposits {carried:?} do not add up to its change"
+        );
+        ledger.extend(
+            carried
+                .into_iter()
+                .map(|deposit| (deposit, account, deposit)),
+        );
+    }
+    (ledger, writes)
 }
 
 /// PostgreSQL's writers connect through a proxy: `pg_terminate_backend` aborts a statement
@@ -233,11 +290,12 @@ impl Server for Postgres<'_> {
     }
 
     fn schema(&self) -> &'static str {
-        "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, last_deposit BIGINT NOT NULL, write_token BIGINT NOT NULL DEFAULT 0, version BIGINT NOT NULL);
-         CREATE TABLE ledger (deposit BIGINT NOT NULL, account BIGINT NOT NULL, amount BIGINT NOT NULL);
+        "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, last_deposit BIGINT NOT NULL, applied TEXT NOT NULL DEFAULT '', write_token BIGINT NOT NULL DEFAULT 0, version BIGINT NOT NULL);
+         CREATE TABLE ledger (deposit BIGINT NOT NULL, account BIGINT NOT NULL, amount BIGINT NOT NULL, added TEXT NOT NULL);
          CREATE FUNCTION record_deposit() RETURNS trigger AS $$
          BEGIN
-             INSERT INTO ledger VALUES (NEW.last_deposit, NEW.id, NEW.balance - OLD.balance);
+             INSERT INTO ledger VALUES (NEW.last_deposit, NEW.id, NEW.balance - OLD.balance,
+                 substr(NEW.applied, length(OLD.applied) + 1));
              RETURN NEW;
          END $$ LANGUAGE plpgsql;
          CREATE TRIGGER accounts_ledger AFTER UPDATE ON accounts
@@ -291,10 +349,11 @@ impl Server for Mariadb<'_> {
     }
 
     fn schema(&self) -> &'static str {
-        "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, last_deposit BIGINT NOT NULL, write_token BIGINT NOT NULL DEFAULT 0, version BIGINT NOT NULL);
-         CREATE TABLE ledger (deposit BIGINT NOT NULL, account BIGINT NOT NULL, amount BIGINT NOT NULL);
+        "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, last_deposit BIGINT NOT NULL, applied TEXT NOT NULL DEFAULT '', write_token BIGINT NOT NULL DEFAULT 0, version BIGINT NOT NULL);
+         CREATE TABLE ledger (deposit BIGINT NOT NULL, account BIGINT NOT NULL, amount BIGINT NOT NULL, added TEXT NOT NULL);
          CREATE TRIGGER accounts_ledger AFTER UPDATE ON accounts FOR EACH ROW
-             INSERT INTO ledger VALUES (NEW.last_deposit, NEW.id, NEW.balance - OLD.balance);"
+             INSERT INTO ledger VALUES (NEW.last_deposit, NEW.id, NEW.balance - OLD.balance,
+                 SUBSTRING(NEW.applied, CHAR_LENGTH(OLD.applied) + 1));"
     }
 
     async fn kill_writers(&self, admin: &mut sqlx::MySqlConnection) -> Result<u64, sqlx::Error> {
@@ -320,6 +379,7 @@ struct Run {
     reported: BTreeMap<i64, Reported>,
     ledger: Ledger,
     accounts: Accounts,
+    writes: BTreeMap<i64, i64>,
     kills: u64,
     elapsed: Duration,
 }
@@ -333,6 +393,9 @@ enum Mode {
     Resolving,
     /// The same with a write log, which also resolves the ones the row cannot.
     ResolvingWithLog,
+    /// Resolving with the write log, and combining the workers' deposits to one account
+    /// into shared writes.
+    Combining,
     /// The control: every error retried.
     RetryEveryError,
 }
@@ -375,6 +438,12 @@ fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
                 kills
             }
         };
+        // One policy for the run's workers, as one application has: combining needs it.
+        let policy = &Policy::new()
+            .attempts(50)
+            .backoff(Duration::from_millis(1), Duration::from_millis(20))
+            .resolve_unknown(mode != Mode::Policy)
+            .combine(mode == Mode::Combining);
         let workers = futures_util::future::join_all((0..WORKERS).map(|worker| async move {
             // One connection per writer, which the killer may kill: the runner's pool reconnects
             // after a kill; the control connects afresh after a failed attempt.
@@ -386,8 +455,8 @@ fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
                 let deposit = (worker * S::DEPOSITS_PER_WORKER + n + 1) as i64;
                 let account = deposit % ACCOUNTS + 1;
                 let outcome = match mode {
-                    Mode::Policy | Mode::Resolving | Mode::ResolvingWithLog => {
-                        S::runner_deposit(&pool, account, deposit, mode).await
+                    Mode::Policy | Mode::Resolving | Mode::ResolvingWithLog | Mode::Combining => {
+                        S::runner_deposit(&pool, policy, account, deposit, mode).await
                     }
                     Mode::RetryEveryError => {
                         // The naive loop: whatever went wrong, read and write again.
@@ -431,11 +500,12 @@ fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
         };
         let ((reported, elapsed), kills) = tokio::join!(work, killer);
         let mut verify = server.writer().await.expect("a connection to read back");
-        let (ledger, accounts) = S::read_back(&mut verify).await;
+        let (ledger, accounts, writes) = S::read_back(&mut verify).await;
         Run {
             reported: reported.into_iter().flatten().collect(),
             ledger,
             accounts,
+            writes,
             kills,
             elapsed,
         }
@@ -444,7 +514,14 @@ fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
 
 /// Compares every reported outcome with the ledger and prints the tally.
 fn compare(label: &str, run: &Run, control: bool) -> Tally {
-    let tally = ledger::check(label, &run.reported, &run.accounts, &run.ledger, !control);
+    let tally = ledger::check(
+        label,
+        &run.reported,
+        &run.accounts,
+        &run.ledger,
+        Some(&run.writes),
+        !control,
+    );
     eprintln!(
         "{label}: {} deposits in {:.1?} under {} kills: {} done, {} unknown ({} of them committed), {} failed; {} committed, {} applied twice",
         run.reported.len(),
@@ -595,4 +672,40 @@ fn postgres_resolving_with_a_write_log_under_connection_kills() {
 fn mariadb_resolving_with_a_write_log_under_connection_kills() {
     let database = MyDatabase::new();
     assert_exact_with_write_log("mariadb", &Mariadb(&database));
+}
+
+/// Combining with a write log: writes carry several workers' deposits to one account, and
+/// under the same killer none is lost, none applied twice, none handed back unknown.
+fn assert_exact_when_combining<S: Server>(label: &str, server: &S) {
+    let run = deposits_under_kills(server, Mode::Combining);
+    assert!(run.kills > 0, "{label}: the killer killed nothing");
+    let tally = compare(&format!("{label} combining with a write log"), &run, false);
+    assert_eq!(tally.twice, 0, "{label}: a deposit was applied twice");
+    assert_eq!(tally.unknown, 0, "{label}: combining left outcomes unknown");
+    let writes: i64 = run.writes.values().sum();
+    eprintln!(
+        "{label} combining: {} deposits committed in {writes} writes",
+        run.ledger.len()
+    );
+    assert!(
+        run.ledger.len() as i64 > writes,
+        "{label}: no write carried two deposits; nothing was combined"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(optimistic_postgres),
+    ignore = "set OPTIMISTIC_TEST_POSTGRES_URL to run"
+)]
+fn postgres_combining_with_a_write_log_under_connection_kills() {
+    let schema = PgSchema::new();
+    assert_exact_when_combining("postgres", &Postgres::new(&schema));
+}
+
+#[test]
+#[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
+fn mariadb_combining_with_a_write_log_under_connection_kills() {
+    let database = MyDatabase::new();
+    assert_exact_when_combining("mariadb", &Mariadb(&database));
 }

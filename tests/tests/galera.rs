@@ -308,7 +308,7 @@ fn galera_writers_on_three_nodes_lose_nothing() {
             committed,
             twice,
             ..
-        } = ledger::check("galera", &reported, &accounts, &ledger, true);
+        } = ledger::check("galera", &reported, &accounts, &ledger, None, true);
         assert_eq!(twice, 0, "a deposit was applied twice");
         let (stale, certification) = (
             conflicts.stale.load(Ordering::Relaxed),
@@ -435,7 +435,14 @@ fn galera_node_killed_mid_run_loses_nothing() {
         committed,
         twice,
         ..
-    } = ledger::check("galera, node 3 killed", &reported, &accounts, &ledger, true);
+    } = ledger::check(
+        "galera, node 3 killed",
+        &reported,
+        &accounts,
+        &ledger,
+        None,
+        true,
+    );
     assert_eq!(twice, 0, "a deposit was applied twice");
     eprintln!(
         "galera, node 3 killed mid-run: {} deposits in {elapsed:.1?}: {done} done, {unknown} unknown, {failed} failed, {committed} committed; {} stale, {} certification failures",

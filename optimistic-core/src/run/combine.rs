@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::adaptive::Feed;
 use crate::driver::Runtime;
-use crate::{Optimistic, Refusal, RunError};
+use crate::{Dialect, Optimistic, Refusal, RunError};
 
 /// How many changes one combined write carries at most, by default.
 pub(crate) const DEFAULT_GROUP: usize = 64;
@@ -55,7 +55,8 @@ impl Hasher for Hashed {
     }
 }
 
-/// A row: a hash of its type, table and key, with no allocation per call. Two rows sharing
+/// A row: a hash of its type, its database's dialect and its key, with no allocation per call
+/// (two databases of one dialect are told apart by giving each its own policy). Two rows sharing
 /// one (a chance of 2^-64 per pair) would share a queue: a member checks the key of every row
 /// handed to it, and runs on its own when it is not its own.
 type RowId = u64;
@@ -118,11 +119,12 @@ impl Combining {
     /// Leads when no write to the row is in flight, else queues behind it.
     pub(crate) fn join<T: Optimistic + Send + 'static>(
         self: &Arc<Self>,
+        dialect: Dialect,
         key: &T::Key,
     ) -> Joined<T> {
         let row = {
             let mut feed = Feed(self.hasher.build_hasher());
-            TypeId::of::<T>().hash(&mut feed.0);
+            (TypeId::of::<T>(), dialect).hash(&mut feed.0);
             // Writing into a hasher cannot fail.
             let _ = write!(feed, "{key:?}");
             feed.0.finish()

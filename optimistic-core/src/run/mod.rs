@@ -283,13 +283,19 @@ impl Policy {
     /// Combining: concurrent [`modify`](Policy::modify) calls on one row in this process
     /// queue behind the write in flight, and the next write carries all of them: one read
     /// (none when the write before left the row known: a row another process moved on only
-    /// makes the write stale, and the retry reads), each change applied in arrival order (a change that refuses is left out and gets its
-    /// own error), one versioned write, and each caller gets the row as written with its own
-    /// value. A stale group write re-reads and re-applies the whole group; a lost answer is
-    /// every member's (and resolved for all with [`resolve_unknown`](Policy::resolve_unknown)).
-    /// A call with nothing in flight on its row runs as it would without combining. Groups
-    /// carry at most 64 changes; clones of the policy share the queues, so keep one policy per
-    /// application. See [`combine_at_most`](Policy::combine_at_most).
+    /// makes the write stale, and the retry reads), each change applied in arrival order (a
+    /// change that refuses is left out and gets its own error), one versioned write, and each
+    /// caller gets the row as written with its own value. A stale group write re-reads and
+    /// re-applies the whole group; a lost answer is every member's (and resolved for all with
+    /// [`resolve_unknown`](Policy::resolve_unknown)). A call with nothing in flight on its row
+    /// runs as it would without combining. Groups carry at most 64 changes; clones of the
+    /// policy share the queues, so keep one policy per application and database. See
+    /// [`combine_at_most`](Policy::combine_at_most).
+    ///
+    /// Calls meet by row type, key and dialect, not by connection: **one combining policy
+    /// must serve one database.** A call on another database of the same dialect with a row
+    /// of the same key would be carried by a write to the first (give each database, a tenant's
+    /// or a shard's, its own policy).
     ///
     /// The version check still guards against every other process: grouping saves this
     /// process's round trips and conflicts, and correctness never rests on it. Each change
@@ -471,7 +477,7 @@ impl Policy {
         let mut leadership = None;
         if let Some(combining) = &self.combining {
             loop {
-                match combining.join::<T>(work.key) {
+                match combining.join::<T>(work.dialect, work.key) {
                     Joined::Lead(lead) => leadership = Some(lead),
                     Joined::Queued(mut lead) => {
                         let followed = combine::follow::<Rt<D>, _, _, _>(

@@ -373,7 +373,7 @@ fn an_escalated_attempt_does_not_back_off() {
 fn combining_hands_the_row_on_past_calls_that_went_away() {
     use super::combine::{Combining, Followed, Joined, follow};
     let combining = Arc::new(Combining::new(64));
-    let join = || combining.join::<Account>(&1);
+    let join = || combining.join::<Account>(Dialect::Sqlite, &1);
     let queued = |joined| match joined {
         Joined::Queued(leadership) => leadership,
         Joined::Lead(_) => panic!("led a row with a write in flight"),
