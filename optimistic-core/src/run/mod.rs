@@ -305,7 +305,6 @@ impl Policy {
     /// # #[cfg(feature = "rusqlite")]
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use optimistic_core::{optimistic, Policy, Version};
-    /// use std::sync::Mutex;
     ///
     /// #[optimistic(table = "counters")]
     /// #[derive(Debug, Clone)]
@@ -333,8 +332,7 @@ impl Policy {
     /// });
     /// let db = rusqlite::Connection::open(&path)?;
     /// let counter: Counter = optimistic_core::driver::fetch_by_key(&db, &1)?.unwrap();
-    /// assert_eq!(counter.hits, 200);
-    /// assert!(counter.version <= Version::from(201), "some writes carried several changes");
+    /// assert_eq!(counter.hits, 200, "no change lost, none applied twice");
     /// # drop(db); let _ = std::fs::remove_file(&path);
     /// # Ok(())
     /// # }
