@@ -18,9 +18,9 @@
 //!   share one read and one versioned write. `combined-adaptive`: combining and escalating.
 //!
 //! `--think-ms N` sleeps N ms between each read and its write (before the atomic update),
-//! standing in for application logic or network distance. `--hot-at P` sets the adaptive
+//! standing in for application logic or network distance. `--hot-at P` fixes the adaptive
 //! policy's conflict rate that locks a row, in percent, and `--escalate-after N` the conflicts
-//! on one deposit after which it locks (both: the database's default when not given).
+//! on one deposit after which it locks (both: learned from measured costs when not given).
 //! `--lock-timeout-ms N` gives every server connection a session lock timeout (PostgreSQL
 //! `lock_timeout`; MariaDB `innodb_lock_wait_timeout`, whole seconds, at least 1), and
 //! `--lock-holder-ms M` runs a long lock holder beside the workers on the servers: it locks
@@ -318,12 +318,11 @@ fn runner() -> Policy {
     )
 }
 
-/// The adaptive policy's conflict rate that locks a row, in percent (`--hot-at`; 0: the
-/// library's default).
+/// The adaptive policy's conflict rate that locks a row, in percent (`--hot-at`; 0: learned).
 static HOT_AT_PERCENT: AtomicU64 = AtomicU64::new(0);
 
-/// Conflicts on one deposit after which the adaptive policy locks (`--escalate-after`; 0: the
-/// library's default).
+/// Conflicts on one deposit after which the adaptive policy locks (`--escalate-after`; 0:
+/// learned).
 static ESCALATE_AFTER: AtomicU64 = AtomicU64::new(0);
 
 /// The adaptive strategy's memory of hot rows and its thresholds.
@@ -531,7 +530,7 @@ where
                 .retry(|attempt| {
                     attempts.store(attempt, Ordering::Relaxed);
                     async move {
-                        let mode = adaptive.mode::<Account>(DB::DIALECT, &id, attempt - 1);
+                        let mode = adaptive.mode::<Account>(&id, attempt - 1);
                         let outcome = if mode == Mode::Locked {
                             stats.locked.fetch_add(1, Ordering::Relaxed);
                             let mut transaction = pool.begin_with(DB::BEGIN_LOCKED).await?;

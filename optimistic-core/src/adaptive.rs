@@ -1,19 +1,26 @@
-//! Adaptive escalation: optimistic attempts while a row is cool, a row lock once it is hot.
+//! Adaptive escalation: optimistic attempts while they are cheaper, a row lock once it is.
 //!
 //! Optimistic locking wins while conflicts are rare; on a hot row every conflict wastes a read
-//! and a write, and `SELECT .. FOR UPDATE` wins. An [`AdaptivePolicy`] decides per attempt: it
-//! runs the read-modify-write optimistically, and under a row lock ([`Mode::Locked`]) once this
-//! call has met `escalate_after` conflicts (at once, with no backoff: the lock queues it), or
-//! when the row has been hot lately, so that a hot row starts locked. A locked attempt cannot
-//! go stale.
+//! and a write, and `SELECT .. FOR UPDATE` wins. An [`AdaptivePolicy`] decides per attempt,
+//! from what attempts on the row have cost lately rather than from a fixed threshold: an
+//! optimistic change costs the time of an attempt that lands divided by the share of attempts
+//! that land (plus, for a retry, the backoff it would sleep first); a locked change costs one
+//! locked attempt's time, its wait for the lock included. The attempt runs in the cheaper mode
+//! ([`Mode::Locked`] or not), so the line between them is wherever this database, table and
+//! load put it. Until a row has run locked, a locked attempt is taken to cost two optimistic
+//! ones (it runs four statements to their two). A call that has met a conflict runs its last
+//! attempt locked, which cannot go stale.
 //!
-//! "Hot" is a rate, not a count: [`Contention`] keeps, per table and key, the share of recent
-//! optimistic attempts that went stale (a moving average that also fades with time), in
-//! bounded memory. A row read often but rarely in conflict stays optimistic; on PostgreSQL a
-//! row where about one attempt in three goes stale was cheaper locked (docs/BENCHMARKS.md). Locked rows still run one attempt in
-//! `probe_every` optimistically, so a row that cooled down goes back to optimistic attempts.
-//! The runner takes one change closure and decides how each attempt runs:
-//! `Policy::new().escalate(true).modify(..)` ([`crate::run::Policy::escalate`]).
+//! [`Contention`] keeps, per table and key, the share of recent optimistic attempts that went
+//! stale and what each mode cost (moving averages; the share also fades with time), in bounded
+//! memory. Rows are told apart by table and key, not by database: give each database its own
+//! policy, or their times mix. Rows enter on their first conflict, and only rows it holds are
+//! timed, so rows that never conflict cost next to nothing. Locked rows still run one attempt
+//! in `probe_every` optimistically, so a row that cooled down goes back to optimistic attempts.
+//! Fixed lines remain available ([`with_hot_at`](AdaptivePolicy::with_hot_at),
+//! [`with_escalate_after`](AdaptivePolicy::with_escalate_after)). The runner takes one change
+//! closure and decides how each attempt runs: `Policy::new().escalate(true).modify(..)`
+//! ([`crate::run::Policy::escalate`]).
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
@@ -22,7 +29,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::{Dialect, Optimistic};
+use crate::Optimistic;
 
 /// How one attempt runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,13 +41,21 @@ pub enum Mode {
     Locked,
 }
 
-/// The weight of the latest optimistic attempt in a row's conflict rate.
+/// The weight of the latest attempt in a row's conflict rate and costs.
 const RATE_WEIGHT: f64 = 0.15;
 
-/// Per table and key, the share of recent optimistic attempts that went stale: a moving average
-/// over attempts (each weighs 15%) that also halves every `half_life` without attempts, in at
-/// most `capacity` rows (the least recently seen goes first). Rows enter on their first
-/// conflict, so rows that never conflict cost nothing.
+/// Until a locked attempt has been timed on the row, it is taken to cost this many optimistic
+/// attempts: a row starts locking once about half its attempts go stale.
+const LOCKED_PRIOR: f64 = 2.0;
+
+/// The least share of landing optimistic attempts reckoned with, so that a row where nearly
+/// every one goes stale still has a finite (large) optimistic cost.
+const LEAST_SUCCESS: f64 = 0.02;
+
+/// Per table and key, the share of recent optimistic attempts that went stale and what an
+/// attempt in each mode cost: moving averages over attempts (each weighs 15%); the rate also
+/// halves every `half_life` without attempts. At most `capacity` rows (the least recently seen
+/// goes first). Rows enter on their first conflict, so rows that never conflict cost nothing.
 ///
 /// ```
 /// use optimistic_core::adaptive::Contention;
@@ -74,6 +89,27 @@ struct Heat {
     at: Instant,
     /// Locked attempts since the row last ran optimistically.
     locked_in_a_row: u32,
+    /// What an optimistic attempt (the wait after a stale one included) and a locked one
+    /// cost lately on this row, in seconds; 0 until one was timed.
+    optimistic_cost: f64,
+    locked_cost: f64,
+}
+
+/// An attempt's outcome, for [`Contention::record`]: its mode, whether it went stale, and
+/// what it cost (`None`: not timed).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Attempted {
+    pub(crate) mode: Mode,
+    pub(crate) stale: bool,
+    pub(crate) cost: Option<Duration>,
+}
+
+fn average(previous: f64, sample: f64) -> f64 {
+    if previous == 0.0 {
+        sample
+    } else {
+        previous + RATE_WEIGHT * (sample - previous)
+    }
 }
 
 impl Contention {
@@ -90,13 +126,13 @@ impl Contention {
 
     /// Counts a stale optimistic attempt on the row of `T` with `key`.
     pub fn record_conflict<T: Optimistic>(&self, key: &T::Key) {
-        self.record_at::<T>(key, true, Instant::now());
+        self.record::<T>(key, Attempted::untimed(true), Instant::now());
     }
 
     /// Counts an optimistic attempt that landed (on a row seen in conflict before; others
     /// are not kept).
     pub fn record_success<T: Optimistic>(&self, key: &T::Key) {
-        self.record_at::<T>(key, false, Instant::now());
+        self.record::<T>(key, Attempted::untimed(false), Instant::now());
     }
 
     /// The row's recent share of stale optimistic attempts, 0 to 1: 0 for a row never (or
@@ -108,12 +144,16 @@ impl Contention {
             .map_or(0.0, |heat| self.decayed(heat, now))
     }
 
-    fn record_at<T: Optimistic>(&self, key: &T::Key, conflict: bool, now: Instant) {
+    pub(crate) fn record<T: Optimistic>(&self, key: &T::Key, attempt: Attempted, now: Instant) {
         let row = self.row_id::<T>(key);
+        let cost = attempt.cost.map(|cost| cost.as_secs_f64().max(1e-6));
         let mut rows = self.lock();
-        let previous = match rows.get(&row) {
-            Some(heat) => self.decayed(heat, now),
-            None if !conflict => return,
+        let heat = match rows.get(&row) {
+            Some(heat) => Heat {
+                rate: self.decayed(heat, now),
+                ..*heat
+            },
+            None if !attempt.stale => return,
             None => {
                 if rows.len() >= self.capacity {
                     // Bounded: the row seen least recently makes room.
@@ -125,37 +165,74 @@ impl Contention {
                         rows.remove(&oldest);
                     }
                 }
-                0.0
+                Heat {
+                    rate: 0.0,
+                    at: now,
+                    locked_in_a_row: 0,
+                    optimistic_cost: 0.0,
+                    locked_cost: 0.0,
+                }
             }
         };
-        let outcome = if conflict { 1.0 } else { 0.0 };
-        rows.insert(
-            row,
-            Heat {
-                rate: previous + RATE_WEIGHT * (outcome - previous),
-                at: now,
-                locked_in_a_row: 0,
-            },
-        );
+        let mut heat = Heat { at: now, ..heat };
+        match attempt.mode {
+            Mode::Optimistic => {
+                let outcome = if attempt.stale { 1.0 } else { 0.0 };
+                heat.rate += RATE_WEIGHT * (outcome - heat.rate);
+                heat.locked_in_a_row = 0;
+                // Timed only when it landed: a stale attempt often waited for another's row
+                // lock, a cost of locking that would otherwise make locking look cheaper.
+                if let (Some(cost), false) = (cost, attempt.stale) {
+                    heat.optimistic_cost = average(heat.optimistic_cost, cost);
+                }
+            }
+            Mode::Locked => {
+                if let Some(cost) = cost {
+                    heat.locked_cost = average(heat.locked_cost, cost);
+                }
+            }
+        }
+        rows.insert(row, heat);
     }
 
-    /// Whether the next attempt on the row runs locked: its rate is at least `hot_at`, and it
-    /// is not the row's turn to probe optimistically (once every `probe_every` attempts).
-    fn hot<T: Optimistic>(&self, key: &T::Key, hot_at: f64, probe_every: u32) -> bool {
-        let now = Instant::now();
+    /// Whether a locked attempt is the cheaper way to land a change on the row, `wait` being
+    /// what an optimistic one would sleep first: by the times recorded, or by the conflict rate
+    /// alone (against `LOCKED_PRIOR`) until they are; by `hot_at` when it is given. `None`: the
+    /// row is not remembered (never, or not lately, in conflict).
+    fn locked_cheaper<T: Optimistic>(
+        &self,
+        key: &T::Key,
+        wait: Duration,
+        hot_at: Option<f64>,
+    ) -> Option<bool> {
+        let rows = self.lock();
+        let heat = rows.get(&self.row_id::<T>(key))?;
+        let rate = self.decayed(heat, Instant::now());
+        if let Some(hot_at) = hot_at {
+            return Some(rate >= hot_at);
+        }
+        let landing = (1.0 - rate).max(LEAST_SUCCESS);
+        let (optimistic, locked) = match (heat.optimistic_cost, heat.locked_cost) {
+            (0.0, _) => return Some(LOCKED_PRIOR * landing < 1.0),
+            (optimistic, 0.0) => (optimistic, LOCKED_PRIOR * optimistic),
+            costs => costs,
+        };
+        Some(locked * landing < optimistic + wait.as_secs_f64())
+    }
+
+    /// Whether the row's turn to probe optimistically has come (once every `probe_every`
+    /// attempts while it runs locked); counts this locked attempt otherwise.
+    fn probes<T: Optimistic>(&self, key: &T::Key, probe_every: u32) -> bool {
         let mut rows = self.lock();
         let Some(heat) = rows.get_mut(&self.row_id::<T>(key)) else {
-            return false;
+            return true;
         };
-        if self.decayed(heat, now) < hot_at {
-            return false;
-        }
         heat.locked_in_a_row += 1;
         if heat.locked_in_a_row >= probe_every {
             heat.locked_in_a_row = 0;
-            return false;
+            return true;
         }
-        true
+        false
     }
 
     fn decayed(&self, heat: &Heat, now: Instant) -> f64 {
@@ -192,6 +269,16 @@ impl Contention {
     }
 }
 
+impl Attempted {
+    fn untimed(stale: bool) -> Self {
+        Attempted {
+            mode: Mode::Optimistic,
+            stale,
+            cost: None,
+        }
+    }
+}
+
 impl fmt::Debug for Contention {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Contention")
@@ -205,43 +292,37 @@ impl fmt::Debug for Contention {
 /// When to escalate to a row lock where optimistic attempts keep conflicting, and the memory of
 /// hot rows that decides it: what [`Policy::escalate_with`](crate::Policy::escalate_with) takes.
 ///
-/// Defaults, per database (the runners pass theirs), from the contention sweep in
-/// docs/BENCHMARKS.md:
-/// - escalate after **1** conflict on the call (MySQL / MariaDB: **2**), with no backoff before
-///   the locked attempt;
-/// - a row starts locked once about **30%** of its recent optimistic attempts went stale
-///   (MySQL / MariaDB: **50%**). On PostgreSQL 30% kept a 100-row table at 32 workers
-///   optimistic and locked a single hot row from the start; on MariaDB a locked deposit waited
-///   about 6 ms for the row lock where an optimistic one almost never waited, so it locks
-///   later;
-/// - a locked row probes with an optimistic attempt once every **32** attempts;
-/// - rates halve every **second** without attempts; **4,096** rows remembered.
-///
-/// Keep `escalate_after` below the runner's attempts, so that the last attempt is a locked one,
-/// which cannot go stale.
+/// By default it learns where the line is (see [the module](self)): an attempt runs locked when
+/// the row's recent attempts say a locked change costs less than an optimistic one, its backoff
+/// included; a call that met a conflict runs its last attempt locked. A locked row probes with
+/// an optimistic attempt once every **32** attempts; rates halve every **second** without
+/// attempts; **4,096** rows are remembered. [`with_hot_at`](Self::with_hot_at) and
+/// [`with_escalate_after`](Self::with_escalate_after) fix the line instead.
 ///
 /// ```
 /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
-/// use optimistic_core::{optimistic, Dialect, Version};
+/// use optimistic_core::{optimistic, Version};
 ///
 /// #[optimistic(table = "accounts")]
 /// struct Account { id: i64, balance: i64, version: Version }
 ///
 /// let policy = AdaptivePolicy::new();
-/// let postgres = Dialect::Postgres;
-/// assert_eq!(policy.mode::<Account>(postgres, &1, 0), Mode::Optimistic);
-/// assert_eq!(policy.mode::<Account>(postgres, &1, 1), Mode::Locked); // this call conflicted once
-/// assert_eq!(policy.mode::<Account>(Dialect::Mysql, &1, 1), Mode::Optimistic); // MySQL: twice
-/// for _ in 0..3 {
+/// assert_eq!(policy.mode::<Account>(&1, 0), Mode::Optimistic); // never in conflict
+/// for _ in 0..5 {
 ///     policy.contention().record_conflict::<Account>(&2);
 /// }
-/// assert_eq!(policy.mode::<Account>(postgres, &2, 0), Mode::Locked); // a hot row starts locked
+/// // Untimed conflicts: a row locks once about half its attempts went stale.
+/// assert_eq!(policy.mode::<Account>(&2, 0), Mode::Locked);
+///
+/// let fixed = AdaptivePolicy::new().with_escalate_after(2);
+/// assert_eq!(fixed.mode::<Account>(&1, 1), Mode::Optimistic);
+/// assert_eq!(fixed.mode::<Account>(&1, 2), Mode::Locked); // this call conflicted twice
 /// ```
 #[derive(Debug)]
 pub struct AdaptivePolicy {
-    /// `None`: the database's default.
+    /// `None`: learned.
     escalate_after: Option<u32>,
-    /// `None`: the database's default.
+    /// `None`: learned.
     hot_at: Option<f64>,
     probe_every: u32,
     contention: Contention,
@@ -274,7 +355,7 @@ impl Default for AdaptivePolicy {
 }
 
 impl AdaptivePolicy {
-    /// The default thresholds for each database, and an empty memory of hot rows.
+    /// A policy that learns, with an empty memory of hot rows.
     pub fn new() -> Self {
         AdaptivePolicy {
             escalate_after: None,
@@ -285,35 +366,19 @@ impl AdaptivePolicy {
         }
     }
 
-    /// Conflicts on one call after which its next attempt is locked (at least 1), on every
-    /// database.
+    /// A fixed line per call: after this many conflicts (at least 1) its next attempt is
+    /// locked, instead of when a locked attempt is measured to be cheaper.
     pub fn with_escalate_after(mut self, conflicts: u32) -> Self {
         self.escalate_after = Some(conflicts.max(1));
         self
     }
 
-    /// The share of stale optimistic attempts (0 to 1) at which a row's attempts start
-    /// locked, on every database; above 1, rows only escalate per call.
+    /// A fixed line per row: its attempts start locked once this share of its recent
+    /// optimistic attempts (0 to 1) went stale, instead of when a locked attempt is measured to
+    /// be cheaper; above 1, rows only escalate per call.
     pub fn with_hot_at(mut self, conflict_rate: f64) -> Self {
         self.hot_at = Some(conflict_rate);
         self
-    }
-
-    /// Conflicts on one call after which its next attempt is locked, on `dialect`.
-    pub fn escalate_after(&self, dialect: Dialect) -> u32 {
-        self.escalate_after.unwrap_or(match dialect {
-            Dialect::Mysql => 2,
-            _ => 1,
-        })
-    }
-
-    /// The share of stale optimistic attempts at which a row's attempts start locked, on
-    /// `dialect`.
-    pub fn hot_at(&self, dialect: Dialect) -> f64 {
-        self.hot_at.unwrap_or(match dialect {
-            Dialect::Mysql => 0.5,
-            _ => 0.3,
-        })
     }
 
     /// On a hot row, one attempt in `attempts` still runs optimistically (at least 1; 1 never
@@ -343,19 +408,45 @@ impl AdaptivePolicy {
         }
     }
 
-    /// How the next attempt on the row of `T` with `key` runs on `dialect`'s database, this
-    /// call having met `conflicts` so far. (On a hot row this counts towards its next
-    /// optimistic probe.)
-    pub fn mode<T: Optimistic>(&self, dialect: Dialect, key: &T::Key, conflicts: u32) -> Mode {
-        if conflicts >= self.escalate_after(dialect)
-            || self
-                .contention
-                .hot::<T>(key, self.hot_at(dialect), self.probe_every)
-        {
+    /// How the next attempt on the row of `T` with `key` runs, this call having met
+    /// `conflicts` so far and its next optimistic attempt sleeping no backoff first. (On a hot
+    /// row this counts towards its next optimistic probe.)
+    pub fn mode<T: Optimistic>(&self, key: &T::Key, conflicts: u32) -> Mode {
+        self.decide::<T>(key, conflicts, false, Duration::ZERO).0
+    }
+
+    /// [`mode`](Self::mode) for the runner, which knows whether this is the call's `last`
+    /// attempt and what an optimistic one would `wait` first; and whether the row is
+    /// remembered, for only then is the attempt worth timing.
+    pub(crate) fn decide<T: Optimistic>(
+        &self,
+        key: &T::Key,
+        conflicts: u32,
+        last: bool,
+        wait: Duration,
+    ) -> (Mode, bool) {
+        let wait = if self.escalate_after.is_some() {
+            Duration::ZERO
+        } else {
+            wait
+        };
+        let cheaper = self.contention.locked_cheaper::<T>(key, wait, self.hot_at);
+        let locked = match self.escalate_after {
+            // The last attempt of a call that met a conflict: a locked one cannot go stale.
+            _ if conflicts > 0 && last => true,
+            Some(after) if conflicts >= after => true,
+            _ => {
+                cheaper == Some(true)
+                    // A retry does not probe: the call just met the row's heat.
+                    && (conflicts > 0 || !self.contention.probes::<T>(key, self.probe_every))
+            }
+        };
+        let mode = if locked {
             Mode::Locked
         } else {
             Mode::Optimistic
-        }
+        };
+        (mode, cheaper.is_some())
     }
 
     /// Counts an attempt run in `mode`.
@@ -367,10 +458,12 @@ impl AdaptivePolicy {
         .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts a conflict on the row with `key`, and remembers it.
-    pub(crate) fn count_conflict<T: Optimistic>(&self, key: &T::Key) {
-        self.counts.conflicts.fetch_add(1, Ordering::Relaxed);
-        self.contention.record_conflict::<T>(key);
+    /// Remembers an attempt on the row with `key`: its mode, outcome and cost.
+    pub(crate) fn record<T: Optimistic>(&self, key: &T::Key, attempt: Attempted) {
+        if attempt.stale {
+            self.counts.conflicts.fetch_add(1, Ordering::Relaxed);
+        }
+        self.contention.record::<T>(key, attempt, Instant::now());
     }
 }
 
@@ -400,10 +493,10 @@ mod tests {
     fn the_rate_follows_recent_attempts_and_fades_with_time() {
         let contention = Contention::new(10, Duration::from_secs(2));
         let start = Instant::now();
-        contention.record_at::<Account>(&1, false, start);
+        contention.record::<Account>(&1, Attempted::untimed(false), start);
         assert_eq!(contention.len(), 0, "rows enter on a conflict");
         for _ in 0..40 {
-            contention.record_at::<Account>(&1, true, start);
+            contention.record::<Account>(&1, Attempted::untimed(true), start);
         }
         let rate = |at| {
             let rows = contention.lock();
@@ -412,7 +505,7 @@ mod tests {
         assert!(rate(start) > 0.99);
         assert!((rate(start + Duration::from_secs(2)) - rate(start) / 2.0).abs() < 1e-9);
         for _ in 0..40 {
-            contention.record_at::<Account>(&1, false, start);
+            contention.record::<Account>(&1, Attempted::untimed(false), start);
         }
         assert!(rate(start) < 0.01);
     }
@@ -427,10 +520,7 @@ mod tests {
             } else {
                 policy.contention().record_success::<Account>(&1);
             }
-            assert_eq!(
-                policy.mode::<Account>(Dialect::Postgres, &1, 0),
-                Mode::Optimistic
-            );
+            assert_eq!(policy.mode::<Account>(&1, 0), Mode::Optimistic);
         }
     }
 
@@ -440,9 +530,7 @@ mod tests {
         for _ in 0..10 {
             policy.contention().record_conflict::<Account>(&1);
         }
-        let modes: Vec<Mode> = (0..8)
-            .map(|_| policy.mode::<Account>(Dialect::Postgres, &1, 0))
-            .collect();
+        let modes: Vec<Mode> = (0..8).map(|_| policy.mode::<Account>(&1, 0)).collect();
         use Mode::{Locked, Optimistic};
         assert_eq!(
             modes,
@@ -451,7 +539,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            policy.mode::<Account>(Dialect::Postgres, &2, 0),
+            policy.mode::<Account>(&2, 0),
             Optimistic,
             "other rows are cool"
         );
@@ -462,9 +550,17 @@ mod tests {
         let contention = Contention::new(3, Duration::from_secs(1));
         let start = Instant::now();
         for id in 1..=3 {
-            contention.record_at::<Account>(&id, true, start + Duration::from_millis(id as u64));
+            contention.record::<Account>(
+                &id,
+                Attempted::untimed(true),
+                start + Duration::from_millis(id as u64),
+            );
         }
-        contention.record_at::<Account>(&4, true, start + Duration::from_millis(10));
+        contention.record::<Account>(
+            &4,
+            Attempted::untimed(true),
+            start + Duration::from_millis(10),
+        );
         assert_eq!(contention.len(), 3);
         let rows = contention.lock();
         assert!(
@@ -472,5 +568,69 @@ mod tests {
             "the oldest went"
         );
         assert!(rows.contains_key(&contention.row_id::<Account>(&4)));
+    }
+
+    fn timed(mode: Mode, stale: bool, millis: u64) -> Attempted {
+        Attempted {
+            mode,
+            stale,
+            cost: Some(Duration::from_millis(millis)),
+        }
+    }
+
+    #[test]
+    fn the_line_is_where_a_locked_change_gets_cheaper() {
+        // Half the optimistic attempts stale at 1 ms each: an optimistic change costs 2 ms.
+        let policy = AdaptivePolicy::new().with_probe_every(1_000);
+        for attempt in 0..60 {
+            policy.record::<Account>(&1, timed(Mode::Optimistic, attempt % 2 == 0, 1));
+        }
+        let rate = policy.contention().conflict_rate::<Account>(&1);
+        assert!((0.4..0.6).contains(&rate), "{rate}");
+        policy.record::<Account>(&1, timed(Mode::Locked, false, 3));
+        assert_eq!(
+            policy.mode::<Account>(&1, 0),
+            Mode::Optimistic,
+            "3 ms locked"
+        );
+        // A retry sleeps its backoff first, which counts against the optimistic attempt.
+        assert_eq!(
+            policy
+                .decide::<Account>(&1, 1, false, Duration::from_millis(2))
+                .0,
+            Mode::Locked
+        );
+        for _ in 0..30 {
+            policy.record::<Account>(&1, timed(Mode::Locked, false, 1));
+        }
+        assert_eq!(policy.mode::<Account>(&1, 0), Mode::Locked, "1 ms locked");
+
+        // A row that has not run locked yet: a locked attempt is taken to cost two optimistic
+        // ones, so it locks once more than half its attempts go stale.
+        for attempt in 0..60 {
+            policy.record::<Account>(&2, timed(Mode::Optimistic, attempt % 3 == 0, 1));
+        }
+        assert_eq!(policy.mode::<Account>(&2, 0), Mode::Optimistic);
+        for _ in 0..10 {
+            policy.record::<Account>(&2, timed(Mode::Optimistic, true, 1));
+        }
+        assert_eq!(policy.mode::<Account>(&2, 0), Mode::Locked);
+    }
+
+    #[test]
+    fn a_call_that_met_a_conflict_runs_its_last_attempt_locked() {
+        let policy = AdaptivePolicy::new();
+        policy.record::<Account>(&1, timed(Mode::Optimistic, true, 1));
+        policy.record::<Account>(&1, timed(Mode::Locked, false, 100));
+        let wait = Duration::from_millis(1);
+        assert_eq!(
+            policy.decide::<Account>(&1, 1, false, wait).0,
+            Mode::Optimistic
+        );
+        assert_eq!(policy.decide::<Account>(&1, 1, true, wait).0, Mode::Locked);
+        assert_eq!(
+            policy.decide::<Account>(&1, 0, true, wait).0,
+            Mode::Optimistic
+        );
     }
 }

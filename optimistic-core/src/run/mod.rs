@@ -50,9 +50,9 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::adaptive::{AdaptiveCounts, AdaptivePolicy, Mode};
+use crate::adaptive::{AdaptiveCounts, AdaptivePolicy, Attempted, Mode};
 #[cfg(feature = "tokio")]
 use crate::driver::Tokio;
 use crate::driver::{self, Blocking, Driver, Finish, Locked, ReadRow, Runtime};
@@ -239,17 +239,17 @@ impl Policy {
     }
 
     /// Adaptive escalation: run an attempt under a row lock (`SELECT .. FOR UPDATE`, or
-    /// `BEGIN IMMEDIATE` on SQLite) once this call has met conflicts, or when the row has been
-    /// hot lately; a locked attempt cannot go stale. The policy remembers hot rows (bounded,
-    /// fading), shared by its clones. See [`crate::adaptive`] for the decision and its
-    /// defaults per database.
+    /// `BEGIN IMMEDIATE` on SQLite) where the row's recent attempts say a locked one is
+    /// cheaper than an optimistic one, and the last attempt of a call that met a conflict; a
+    /// locked attempt cannot go stale. The policy remembers hot rows and what each mode cost
+    /// there (bounded, fading), shared by its clones. See [`crate::adaptive`] for the decision.
     pub fn escalate(mut self, on: bool) -> Self {
         self.escalation = on.then(|| Arc::new(AdaptivePolicy::new()));
         self
     }
 
-    /// Escalation with your own thresholds (`with_escalate_after`, `with_hot_at`,
-    /// `with_probe_every`, `with_contention`).
+    /// Escalation with your own settings: fixed thresholds (`with_escalate_after`,
+    /// `with_hot_at`) instead of learned ones, `with_probe_every`, `with_contention`.
     ///
     /// ```
     /// use optimistic_core::Policy;
@@ -419,6 +419,7 @@ impl Policy {
             unknown: None,
             group: Vec::new(),
             preread: None,
+            next_mode: None,
         };
         driver::finish::<D, _>(self.run_modify(modifying))
     }
@@ -522,14 +523,6 @@ impl Policy {
         }
         done
     }
-
-    fn escalates(&self, dialect: crate::Dialect, kind: Kind, conflicts: u32) -> bool {
-        kind == Kind::Stale
-            && self
-                .escalation
-                .as_ref()
-                .is_some_and(|escalation| conflicts >= escalation.escalate_after(dialect))
-    }
 }
 
 /// An event for `tracing` subscribers (feature `tracing`), target `optimistic`, with the table,
@@ -617,6 +610,9 @@ struct Modifying<'k, D, T: Optimistic, R, F> {
     /// Combining: the row as the last write in this process left it, which the first
     /// optimistic attempt starts from instead of reading.
     preread: Option<T>,
+    /// Escalating: how the next attempt runs, decided with the wait before it, and whether
+    /// its row is remembered.
+    next_mode: Option<(Mode, bool)>,
 }
 
 impl<D, T, R, F> Modifying<'_, D, T, R, F>
@@ -632,12 +628,18 @@ where
     ) -> Result<Modified<T, R>, Failure<T, R>> {
         let mode = match (&policy.escalation, &self.unknown) {
             (Some(escalation), None) => {
-                let mode = escalation.mode::<T>(self.dialect, self.key, self.conflicts);
+                let (mode, remembered) = self.next_mode.take().unwrap_or_else(|| {
+                    let last = number >= policy.max_attempts();
+                    escalation.decide::<T>(self.key, self.conflicts, last, Duration::ZERO)
+                });
                 escalation.count_attempt(mode);
-                mode
+                (mode, remembered)
             }
-            _ => Mode::Optimistic,
+            _ => (Mode::Optimistic, false),
         };
+        let (mode, remembered) = mode;
+        // Escalation learns what each mode costs on rows it remembers; a cool row is not timed.
+        let started = remembered.then(Instant::now);
         if mode == Mode::Locked {
             observe!(
                 info,
@@ -710,10 +712,16 @@ where
                 "unknown outcome resolved"
             );
         }
-        let (row, value) = done?;
-        if let (Some(escalation), Mode::Optimistic) = (&policy.escalation, mode) {
-            escalation.contention().record_success::<T>(self.key);
+        if let (Some(escalation), false) = (&policy.escalation, settling) {
+            let stale = matches!(&done, Err(failure) if failure.error.kind() == Kind::Stale);
+            // A conflict makes the row remembered; a locked attempt that failed (a lock
+            // timeout, say) cost its time too.
+            if stale || (remembered && (done.is_ok() || mode == Mode::Locked)) {
+                let cost = started.map(|started| started.elapsed());
+                escalation.record::<T>(self.key, Attempted { mode, stale, cost });
+            }
         }
+        let (row, value) = done?;
         Ok(Modified {
             row,
             value,
@@ -756,16 +764,19 @@ where
                 "conflict: the row moved on"
             );
             self.conflicts += 1;
-            if let Some(escalation) = &policy.escalation {
-                escalation.count_conflict::<T>(self.key);
-            }
         }
-        match policy.next_wait(number, kind) {
-            // Escalating: the row lock queues the next attempt, a backoff would only idle.
-            Some(_) if policy.escalates(self.dialect, kind, self.conflicts) => Ok(None),
-            Some(wait) => Ok(Some(wait)),
-            None => Err(error.after(number)),
-        }
+        let wait = policy
+            .next_wait(number, kind)
+            .ok_or_else(|| error.after(number))?;
+        let Some(escalation) = &policy.escalation else {
+            return Ok(Some(wait));
+        };
+        let last = number + 1 >= policy.max_attempts();
+        let (mode, remembered) = escalation.decide::<T>(self.key, self.conflicts, last, wait);
+        self.next_mode = Some((mode, remembered));
+        // Escalated after a conflict: the row lock queues the next attempt, a backoff would
+        // only idle.
+        Ok((mode == Mode::Optimistic || kind != Kind::Stale).then_some(wait))
     }
 }
 

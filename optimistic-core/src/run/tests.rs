@@ -343,13 +343,13 @@ crate::driver::read_by_from_row!(Memory);
 
 #[test]
 fn an_escalated_attempt_does_not_back_off() {
-    // The first attempt goes stale; the next runs under the row lock at once: a backoff before
-    // it (here up to a minute) would only idle.
+    // The first attempt goes stale; the next runs under the row lock at once (a fixed line: one
+    // conflict), and a backoff before it (here up to a minute) would only idle.
     let memory = Memory::new([Fault::Raced]);
     let policy = Policy::new()
         .attempts(3)
         .backoff(Duration::from_secs(60), Duration::from_secs(60))
-        .escalate(true);
+        .escalate_with(crate::adaptive::AdaptivePolicy::new().with_escalate_after(1));
     let started = std::time::Instant::now();
     let done = policy
         .modify(&memory, &1, |account: &mut Account| {
@@ -363,6 +363,29 @@ fn an_escalated_attempt_does_not_back_off() {
     assert_eq!(
         (counts.optimistic, counts.locked, counts.conflicts),
         (1, 1, 1)
+    );
+}
+
+#[test]
+fn a_call_that_met_conflicts_runs_its_last_attempt_locked() {
+    // A row never seen before: the learned line keeps the retry after the first conflict
+    // optimistic; the last attempt runs locked (on a database, it cannot go stale).
+    let memory = Memory::new([Fault::Raced, Fault::Raced]);
+    let policy = Policy::new()
+        .attempts(3)
+        .backoff(Duration::from_micros(10), Duration::from_micros(10))
+        .escalate(true);
+    let done = policy
+        .modify(&memory, &1, |account: &mut Account| {
+            account.balance += 10;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(done.attempts, 3);
+    let counts = policy.escalation_counts().unwrap();
+    assert_eq!(
+        (counts.optimistic, counts.locked, counts.conflicts),
+        (2, 1, 2)
     );
 }
 
