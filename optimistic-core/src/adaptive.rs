@@ -7,8 +7,8 @@
 //! that land (plus, for a retry, the backoff it would sleep first); a locked change costs one
 //! locked attempt's time, its wait for the lock included. The attempt runs in the cheaper mode
 //! ([`Mode::Locked`] or not), so the line between them is wherever this database, table and
-//! load put it. Until a row has run locked, a locked attempt is taken to cost two optimistic
-//! ones (it runs four statements to their two). A call that has met a conflict runs its last
+//! load put it. Until a row has run 4 locked attempts, a locked attempt is taken to cost two
+//! optimistic ones (it runs four statements to their two). A call that has met a conflict runs its last
 //! attempt locked, which cannot go stale.
 //!
 //! [`Contention`] keeps, per table and key, the share of recent optimistic attempts that went
@@ -44,9 +44,13 @@ pub enum Mode {
 /// The weight of the latest attempt in a row's conflict rate and costs.
 const RATE_WEIGHT: f64 = 0.15;
 
-/// Until a locked attempt has been timed on the row, it is taken to cost this many optimistic
+/// Until the row's locked attempts are trusted, one is taken to cost this many optimistic
 /// attempts: a row starts locking once about half its attempts go stale.
 const LOCKED_PRIOR: f64 = 2.0;
+
+/// Locked attempts a row must have run before their time replaces `LOCKED_PRIOR`: one alone,
+/// often timed on an uncontended row, made many warm rows lock on MariaDB (docs/BENCHMARKS.md).
+const TRUSTED_AFTER: u8 = 4;
 
 /// The least share of landing optimistic attempts reckoned with, so that a row where nearly
 /// every one goes stale still has a finite (large) optimistic cost.
@@ -89,10 +93,12 @@ struct Heat {
     at: Instant,
     /// Locked attempts since the row last ran optimistically.
     locked_in_a_row: u32,
-    /// What an optimistic attempt (the wait after a stale one included) and a locked one
-    /// cost lately on this row, in seconds; 0 until one was timed.
+    /// What an optimistic attempt that landed and a locked one cost lately on this row, in
+    /// seconds; 0 until one was timed.
     optimistic_cost: f64,
     locked_cost: f64,
+    /// Locked attempts timed on this row (up to `TRUSTED_AFTER`).
+    locked_timed: u8,
 }
 
 /// An attempt's outcome, for [`Contention::record`]: its mode, whether it went stale, and
@@ -171,6 +177,7 @@ impl Contention {
                     locked_in_a_row: 0,
                     optimistic_cost: 0.0,
                     locked_cost: 0.0,
+                    locked_timed: 0,
                 }
             }
         };
@@ -189,6 +196,7 @@ impl Contention {
             Mode::Locked => {
                 if let Some(cost) = cost {
                     heat.locked_cost = average(heat.locked_cost, cost);
+                    heat.locked_timed = heat.locked_timed.saturating_add(1).min(TRUSTED_AFTER);
                 }
             }
         }
@@ -212,10 +220,14 @@ impl Contention {
             return Some(rate >= hot_at);
         }
         let landing = (1.0 - rate).max(LEAST_SUCCESS);
-        let (optimistic, locked) = match (heat.optimistic_cost, heat.locked_cost) {
-            (0.0, _) => return Some(LOCKED_PRIOR * landing < 1.0),
-            (optimistic, 0.0) => (optimistic, LOCKED_PRIOR * optimistic),
-            costs => costs,
+        let optimistic = heat.optimistic_cost;
+        if optimistic == 0.0 {
+            return Some(LOCKED_PRIOR * landing < 1.0);
+        }
+        let locked = if heat.locked_timed < TRUSTED_AFTER {
+            LOCKED_PRIOR * optimistic
+        } else {
+            heat.locked_cost
         };
         Some(locked * landing < optimistic + wait.as_secs_f64())
     }
@@ -632,5 +644,26 @@ mod tests {
             policy.decide::<Account>(&1, 0, true, wait).0,
             Mode::Optimistic
         );
+    }
+
+    #[test]
+    fn one_cheap_locked_attempt_is_not_trusted() {
+        // A fifth of the attempts stale at 1 ms: an optimistic change costs 1.25 ms, a locked
+        // one 2 ms by the prior; locked attempts timed at 0.1 ms win only once there are 4.
+        let policy = AdaptivePolicy::new().with_probe_every(1_000);
+        for attempt in 0..60 {
+            policy.record::<Account>(&1, timed(Mode::Optimistic, attempt % 5 == 0, 1));
+        }
+        let cheap = Attempted {
+            mode: Mode::Locked,
+            stale: false,
+            cost: Some(Duration::from_micros(100)),
+        };
+        for _ in 0..3 {
+            policy.record::<Account>(&1, cheap);
+            assert_eq!(policy.mode::<Account>(&1, 0), Mode::Optimistic);
+        }
+        policy.record::<Account>(&1, cheap);
+        assert_eq!(policy.mode::<Account>(&1, 0), Mode::Locked);
     }
 }
