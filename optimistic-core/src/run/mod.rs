@@ -626,18 +626,17 @@ where
         policy: &Policy,
         number: u32,
     ) -> Result<Modified<T, R>, Failure<T, R>> {
-        let mode = match (&policy.escalation, &self.unknown) {
+        let (mode, remembered) = match (&policy.escalation, &self.unknown) {
             (Some(escalation), None) => {
-                let (mode, remembered) = self.next_mode.take().unwrap_or_else(|| {
+                let decided = self.next_mode.take().unwrap_or_else(|| {
                     let last = number >= policy.max_attempts();
                     escalation.decide::<T>(self.key, self.conflicts, last, Duration::ZERO)
                 });
-                escalation.count_attempt(mode);
-                (mode, remembered)
+                escalation.count_attempt(decided.0);
+                decided
             }
             _ => (Mode::Optimistic, false),
         };
-        let (mode, remembered) = mode;
         // Escalation learns what each mode costs on rows it remembers; a cool row is not timed.
         let started = remembered.then(Instant::now);
         if mode == Mode::Locked {
