@@ -203,48 +203,43 @@ impl Contention {
         rows.insert(row, heat);
     }
 
-    /// Whether a locked attempt is the cheaper way to land a change on the row, `wait` being
-    /// what an optimistic one would sleep first: by the times recorded, or by the conflict rate
-    /// alone (against `LOCKED_PRIOR`) until they are; by `hot_at` when it is given. `None`: the
-    /// row is not remembered (never, or not lately, in conflict).
-    fn locked_cheaper<T: Optimistic>(
+    /// Whether the row's next attempt runs locked: whether a locked attempt is the cheaper way
+    /// to land a change on it, `wait` being what an optimistic one would sleep first, by the
+    /// times recorded, or by the conflict rate alone (against `LOCKED_PRIOR`) until they are;
+    /// by `hot_at` when it is given. With `probe_every`, one such attempt in that many still
+    /// runs optimistically, so a row that cooled down is noticed. `None`: the row is not
+    /// remembered (never, or not lately, in conflict).
+    fn runs_locked<T: Optimistic>(
         &self,
         key: &T::Key,
         wait: Duration,
         hot_at: Option<f64>,
+        probe_every: Option<u32>,
     ) -> Option<bool> {
-        let rows = self.lock();
-        let heat = rows.get(&self.row_id::<T>(key))?;
-        let rate = self.decayed(heat, Instant::now());
-        if let Some(hot_at) = hot_at {
-            return Some(rate >= hot_at);
-        }
-        let landing = (1.0 - rate).max(LEAST_SUCCESS);
-        let optimistic = heat.optimistic_cost;
-        if optimistic == 0.0 {
-            return Some(LOCKED_PRIOR * landing < 1.0);
-        }
-        let locked = if heat.locked_timed < TRUSTED_AFTER {
-            LOCKED_PRIOR * optimistic
-        } else {
-            heat.locked_cost
-        };
-        Some(locked * landing < optimistic + wait.as_secs_f64())
-    }
-
-    /// Whether the row's turn to probe optimistically has come (once every `probe_every`
-    /// attempts while it runs locked); counts this locked attempt otherwise.
-    fn probes<T: Optimistic>(&self, key: &T::Key, probe_every: u32) -> bool {
         let mut rows = self.lock();
-        let Some(heat) = rows.get_mut(&self.row_id::<T>(key)) else {
-            return true;
+        let heat = rows.get_mut(&self.row_id::<T>(key))?;
+        let rate = self.decayed(heat, Instant::now());
+        let landing = (1.0 - rate).max(LEAST_SUCCESS);
+        let cheaper = match (hot_at, heat.optimistic_cost) {
+            (Some(hot_at), _) => rate >= hot_at,
+            (None, 0.0) => LOCKED_PRIOR * landing < 1.0,
+            (None, optimistic) => {
+                let locked = if heat.locked_timed < TRUSTED_AFTER {
+                    LOCKED_PRIOR * optimistic
+                } else {
+                    heat.locked_cost
+                };
+                locked * landing < optimistic + wait.as_secs_f64()
+            }
         };
-        heat.locked_in_a_row += 1;
-        if heat.locked_in_a_row >= probe_every {
-            heat.locked_in_a_row = 0;
-            return true;
+        if let (true, Some(probe_every)) = (cheaper, probe_every) {
+            heat.locked_in_a_row += 1;
+            if heat.locked_in_a_row >= probe_every {
+                heat.locked_in_a_row = 0;
+                return Some(false);
+            }
         }
-        false
+        Some(cheaper)
     }
 
     fn decayed(&self, heat: &Heat, now: Instant) -> f64 {
@@ -442,23 +437,23 @@ impl AdaptivePolicy {
         } else {
             wait
         };
-        let cheaper = self.contention.locked_cheaper::<T>(key, wait, self.hot_at);
+        // A retry does not probe: the call just met the row's heat.
+        let probe_every = (conflicts == 0).then_some(self.probe_every);
+        let row = self
+            .contention
+            .runs_locked::<T>(key, wait, self.hot_at, probe_every);
         let locked = match self.escalate_after {
             // The last attempt of a call that met a conflict: a locked one cannot go stale.
             _ if conflicts > 0 && last => true,
             Some(after) if conflicts >= after => true,
-            _ => {
-                cheaper == Some(true)
-                    // A retry does not probe: the call just met the row's heat.
-                    && (conflicts > 0 || !self.contention.probes::<T>(key, self.probe_every))
-            }
+            _ => row == Some(true),
         };
         let mode = if locked {
             Mode::Locked
         } else {
             Mode::Optimistic
         };
-        (mode, cheaper.is_some())
+        (mode, row.is_some())
     }
 
     /// Counts an attempt run in `mode`.
