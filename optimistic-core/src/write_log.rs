@@ -49,6 +49,12 @@
 //! | `version` | the version the write stored, as text (NULL without a version column, or for `xmin`) |
 //! | `written_at` | when it committed (the server's clock), indexed for pruning |
 //!
+//! The names it makes up are `<table>_write_log_insert` and `<table>_write_log_update` for the
+//! triggers, `<table>_write_log` for PostgreSQL's trigger function and `<log>_written_at` for
+//! the index; one longer than 63 bytes keeps its first 46 and ends in `_` and a hash of the
+//! whole, so that it fits every database and two such names stay apart. PostgreSQL keeps the
+//! function when the table is dropped (`DROP FUNCTION` it in the migration that drops the table).
+//!
 //! One log serves every table that names it. It lives in the struct's schema when the struct
 //! has one. The triggers need PostgreSQL 14, MariaDB 10.2.3 or MySQL 8.0.29, or SQLite 3.
 //!
@@ -98,7 +104,7 @@ pub fn schema(table: &Table, dialect: Dialect) -> Option<Vec<String>> {
         names.literal(table.name())
     );
     let columns = "(table_name, token, row_key, version)";
-    let index = format!("{log}_written_at");
+    let index = made_up(format!("{log}_written_at"));
     let (log_table, quoted_index) = (names.qualified(log), names.quote(&index));
     let created = match dialect {
         Dialect::Postgres => format!(
@@ -133,7 +139,7 @@ pub fn schema(table: &Table, dialect: Dialect) -> Option<Vec<String>> {
     let on = names.qualified(table.name());
     // PostgreSQL's triggers belong to their table; MySQL's are named in its schema.
     let trigger = |event: &str| {
-        let name = format!("{}_write_log_{event}", table.name());
+        let name = made_up(format!("{}_write_log_{event}", table.name()));
         match dialect {
             Dialect::Mysql => names.qualified(&name),
             _ => names.quote(&name),
@@ -142,7 +148,7 @@ pub fn schema(table: &Table, dialect: Dialect) -> Option<Vec<String>> {
     let changed = format!("NEW.{token} IS DISTINCT FROM OLD.{token}");
     let triggers = match dialect {
         Dialect::Postgres => {
-            let function = names.qualified(&format!("{}_write_log", table.name()));
+            let function = names.qualified(&made_up(format!("{}_write_log", table.name())));
             vec![
                 format!(
                     "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
@@ -177,7 +183,9 @@ pub fn schema(table: &Table, dialect: Dialect) -> Option<Vec<String>> {
         // A trigger lives in its table's schema, and its body names tables unqualified.
         Dialect::Sqlite => {
             let (trigger, on, log) = (
-                |event: &str| names.qualified(&format!("{}_write_log_{event}", table.name())),
+                |event: &str| {
+                    names.qualified(&made_up(format!("{}_write_log_{event}", table.name())))
+                },
                 names.quote(table.name()),
                 names.quote(log),
             );
@@ -236,6 +244,27 @@ pub(crate) fn select_if_logged<T: Optimistic>(key: &T::Key, token: i64) -> Optio
     Some(select)
 }
 
+/// A name the log makes up (its index, a trigger, PostgreSQL's trigger function), kept within
+/// the identifier limits (PostgreSQL's 63 bytes, MySQL's 64 characters): a longer one keeps
+/// its start and ends in a hash of the whole. PostgreSQL would cut `.._write_log_insert` and
+/// `.._write_log_update` of a long table name to the same 63 bytes, and the second trigger
+/// would replace the first; MySQL would refuse both.
+fn made_up(name: String) -> String {
+    const LIMIT: usize = 63;
+    if name.len() <= LIMIT {
+        return name;
+    }
+    // FNV-1a: the same in every build, so a migration run again finds the names it made.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let mut cut = LIMIT - 17;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}_{hash:016x}", &name[..cut])
+}
+
 /// Quoting for one dialect, and the schema that qualifies names.
 struct Names {
     dialect: Dialect,
@@ -286,5 +315,34 @@ impl Names {
             Dialect::Mysql => format!("CAST(NEW.{column} AS CHAR)"),
             Dialect::Sqlite => format!("CAST(NEW.{column} AS TEXT)"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::made_up;
+
+    #[test]
+    fn made_up_names_fit_the_limits_and_stay_apart() {
+        let table = "accounts_whose_table_name_runs_close_to_the_identifier_limit";
+        assert_eq!(
+            made_up("short_write_log_insert".into()),
+            "short_write_log_insert"
+        );
+        let insert = made_up(format!("{table}_write_log_insert"));
+        let update = made_up(format!("{table}_write_log_update"));
+        assert_ne!(insert, update);
+        assert!(
+            insert.len() <= 63 && update.len() <= 63,
+            "{insert} {update}"
+        );
+        assert!(insert.starts_with(&table[..46]), "{insert}");
+        // Pinned: a migration run by another build must find the same name.
+        assert_eq!(
+            insert,
+            "accounts_whose_table_name_runs_close_to_the_id_6914eed480ce3bc0"
+        );
+        let wide = made_up("ä".repeat(40));
+        assert!(wide.len() <= 63 && wide.starts_with('ä'), "{wide}");
     }
 }

@@ -31,6 +31,20 @@ struct Unlogged {
     version: Version,
 }
 
+/// A table whose name (60 characters) leaves the names the log makes up for it past the
+/// identifier limits.
+#[optimistic(
+    table = "accounts_whose_table_name_runs_close_to_the_identifier_limit",
+    write_log = "optimistic_write_log"
+)]
+#[derive(Debug, Clone, PartialEq)]
+struct LongNamed {
+    id: i64,
+    #[optimistic(write_token)]
+    write_token: WriteToken,
+    version: Version,
+}
+
 const ACCOUNTS: &str = "CREATE TABLE logged_accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, \
                         write_token BIGINT NOT NULL, version BIGINT NOT NULL)";
 
@@ -39,13 +53,16 @@ type Entry = (String, i64, String, Option<String>);
 
 /// Plain SQL on a pool, for the schema and for reading the log.
 trait Raw {
+    const DIALECT: Dialect;
     async fn run(&self, sql: &str);
     async fn entries(&self) -> Vec<Entry>;
 }
 
 macro_rules! raw {
-    ($pool:ty) => {
+    ($pool:ty, $dialect:expr) => {
         impl Raw for $pool {
+            const DIALECT: Dialect = $dialect;
+
             async fn run(&self, sql: &str) {
                 sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
                     .execute(self)
@@ -63,9 +80,9 @@ macro_rules! raw {
         }
     };
 }
-raw!(sqlx::PgPool);
-raw!(sqlx::MySqlPool);
-raw!(sqlx::SqlitePool);
+raw!(sqlx::PgPool, Dialect::Postgres);
+raw!(sqlx::MySqlPool, Dialect::Mysql);
+raw!(sqlx::SqlitePool, Dialect::Sqlite);
 
 /// The table, then the log's schema twice: a migration may run it again.
 async fn create<P: Raw>(pool: &P, dialect: Dialect) {
@@ -209,6 +226,42 @@ where
     assert!(error.to_string().contains("keeps no write log"), "{error}");
 }
 
+/// A table named close to the identifier limit gets both triggers: the names made up for them
+/// stay apart (PostgreSQL cut both to the same 63 bytes, and the update trigger replaced the
+/// insert trigger; MariaDB refused them as too long).
+async fn logs_a_long_named_table<P>(label: &str, pool: &P)
+where
+    P: Raw,
+    for<'p> &'p P: Database<LongNamed>,
+{
+    let table = LongNamed::TABLE.name();
+    pool.run(&format!(
+        "CREATE TABLE {table} (id BIGINT PRIMARY KEY, write_token BIGINT NOT NULL, version BIGINT NOT NULL)"
+    ))
+    .await;
+    for _ in 0..2 {
+        for statement in write_log::schema(&LongNamed::TABLE, P::DIALECT).expect("a write log") {
+            pool.run(&statement).await;
+        }
+    }
+    let row = LongNamed {
+        id: 1,
+        write_token: WriteToken::new(),
+        version: Version::INITIAL,
+    };
+    driver::insert(pool, &row).await.unwrap();
+    let mut read: LongNamed = driver::fetch_by_key(pool, &1).await.unwrap().unwrap();
+    let mut expected = vec![row.write_token.pending(), read.write_token.pending()];
+    driver::touch(pool, &mut read).await.unwrap();
+    let mut logged = (pool.entries().await.into_iter())
+        .filter(|entry| entry.0 == table)
+        .map(|entry| entry.1)
+        .collect::<Vec<_>>();
+    logged.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(logged, expected, "{label}: the insert and the touch");
+}
+
 /// Runs `scenario` on a fresh namespace of each backend that is enabled.
 macro_rules! on_every_backend {
     ($name:ident, $scenario:ident $(, $backdate:expr)?) => {
@@ -272,3 +325,4 @@ on_every_backend!(
     resolves_superseded_writes
 );
 on_every_backend!(write_log_prunes_by_age, prunes_by_age, backdate);
+on_every_backend!(write_log_names_stay_within_limits, logs_a_long_named_table);
