@@ -531,6 +531,7 @@ where
                     attempts.store(attempt, Ordering::Relaxed);
                     async move {
                         let mode = adaptive.mode::<Account>(&id, attempt - 1);
+                        let started = Instant::now();
                         let outcome = if mode == Mode::Locked {
                             stats.locked.fetch_add(1, Ordering::Relaxed);
                             let mut transaction = pool.begin_with(DB::BEGIN_LOCKED).await?;
@@ -540,15 +541,14 @@ where
                             let mut connection = pool.acquire().await?;
                             think_and_deposit(&mut connection, id, amount, false).await
                         };
-                        match &outcome {
-                            Err(error) if error.is_stale() => {
-                                stats.conflicts.fetch_add(1, Ordering::Relaxed);
-                                adaptive.contention().record_conflict::<Account>(&id);
-                            }
-                            Ok(()) if mode == Mode::Optimistic => {
-                                adaptive.contention().record_success::<Account>(&id)
-                            }
-                            _ => {}
+                        // Timed, so that the policy's line follows what each mode costs here.
+                        let stale = matches!(&outcome, Err(error) if error.is_stale());
+                        if stale {
+                            stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if stale || outcome.is_ok() {
+                            let cost = started.elapsed();
+                            adaptive.record_attempt::<Account>(&id, mode, stale, cost);
                         }
                         outcome
                     }

@@ -20,7 +20,9 @@
 //! Fixed lines remain available ([`with_hot_at`](AdaptivePolicy::with_hot_at),
 //! [`with_escalate_after`](AdaptivePolicy::with_escalate_after)). The runner takes one change
 //! closure and decides how each attempt runs: `Policy::new().escalate(true).modify(..)`
-//! ([`crate::run::Policy::escalate`]).
+//! ([`crate::run::Policy::escalate`]). Code that must await between its read and its write
+//! runs each attempt in the [`mode`](AdaptivePolicy::mode) the policy picks and reports it with
+//! [`record_attempt`](AdaptivePolicy::record_attempt).
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
@@ -423,6 +425,48 @@ impl AdaptivePolicy {
         self.decide::<T>(key, conflicts, false, Duration::ZERO).0
     }
 
+    /// Remembers an attempt run outside the runner on the row of `T` with `key`: its `mode`,
+    /// whether it went `stale`, and what it `cost` (from its read to its commit, or to the
+    /// stale answer), and counts it in [`counts`](Self::counts). Code that awaits between the
+    /// read and the write, which the runner's change cannot, runs each attempt in the
+    /// [`mode`](Self::mode) the policy picks and reports it here, so that the line between the
+    /// modes follows what each costs on this row, as it does in the runner.
+    /// ([`Contention::record_conflict`] and [`Contention::record_success`] count conflicts
+    /// only: without times, a locked attempt is taken to cost two optimistic ones.)
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
+    /// use optimistic_core::{optimistic, Version};
+    ///
+    /// #[optimistic(table = "accounts")]
+    /// struct Account { id: i64, balance: i64, version: Version }
+    ///
+    /// // One optimistic attempt in three goes stale; a landed one takes 10 ms (the
+    /// // application works between its read and its write), a locked one 2 ms.
+    /// let policy = AdaptivePolicy::new();
+    /// let ms = Duration::from_millis;
+    /// for _ in 0..10 {
+    ///     policy.record_attempt::<Account>(&1, Mode::Optimistic, true, ms(10));
+    ///     policy.record_attempt::<Account>(&1, Mode::Optimistic, false, ms(10));
+    ///     policy.record_attempt::<Account>(&1, Mode::Optimistic, false, ms(10));
+    ///     policy.record_attempt::<Account>(&1, Mode::Locked, false, ms(2));
+    /// }
+    /// assert_eq!(policy.mode::<Account>(&1, 0), Mode::Locked);
+    /// assert_eq!(policy.counts().locked, 10);
+    /// ```
+    pub fn record_attempt<T: Optimistic>(
+        &self,
+        key: &T::Key,
+        mode: Mode,
+        stale: bool,
+        cost: Duration,
+    ) {
+        self.count_attempt(mode);
+        let cost = Some(cost);
+        self.record::<T>(key, Attempted { mode, stale, cost });
+    }
+
     /// [`mode`](Self::mode) for the runner, which knows whether this is the call's `last`
     /// attempt and what an optimistic one would `wait` first; and whether the row is
     /// remembered, for only then is the attempt worth timing.
@@ -625,6 +669,36 @@ mod tests {
             policy.record::<Account>(&2, timed(Mode::Optimistic, true, 1));
         }
         assert_eq!(policy.mode::<Account>(&2, 0), Mode::Locked);
+    }
+
+    #[test]
+    fn attempts_timed_outside_the_runner_move_the_line() {
+        // A third of the optimistic attempts stale, 10 ms each (work between read and write),
+        // locked ones 2 ms: locked is cheaper, which only the times show.
+        let (timed, counted) = (AdaptivePolicy::new(), AdaptivePolicy::new());
+        let ms = Duration::from_millis;
+        for _ in 0..10 {
+            for stale in [true, false, false] {
+                timed.record_attempt::<Account>(&1, Mode::Optimistic, stale, ms(10));
+                if stale {
+                    counted.contention().record_conflict::<Account>(&1);
+                } else {
+                    counted.contention().record_success::<Account>(&1);
+                }
+            }
+            timed.record_attempt::<Account>(&1, Mode::Locked, false, ms(2));
+        }
+        assert_eq!(timed.mode::<Account>(&1, 0), Mode::Locked);
+        assert_eq!(
+            counted.mode::<Account>(&1, 0),
+            Mode::Optimistic,
+            "without times a locked attempt costs two optimistic ones"
+        );
+        let counts = timed.counts();
+        assert_eq!(
+            (counts.optimistic, counts.locked, counts.conflicts),
+            (30, 10, 10)
+        );
     }
 
     #[test]
