@@ -530,7 +530,8 @@ where
                 .retry(|attempt| {
                     attempts.store(attempt, Ordering::Relaxed);
                     async move {
-                        let mode = adaptive.mode::<Account>(&id, attempt - 1);
+                        let last = attempt == ATTEMPTS;
+                        let mode = adaptive.mode::<Account>(&id, attempt - 1, last);
                         let started = Instant::now();
                         let outcome = if mode == Mode::Locked {
                             stats.locked.fetch_add(1, Ordering::Relaxed);
@@ -708,10 +709,13 @@ struct Stats {
     latencies: std::sync::Mutex<Vec<Duration>>,
 }
 
+/// The attempts a deposit of the adaptive and combining strategies has.
+const ATTEMPTS: u32 = 3;
+
 /// The runner with 3 attempts and the sweep's backoff: what the adaptive and combining
 /// strategies must land every deposit in.
 fn three_attempts() -> Policy {
-    Policy::new().attempts(3).backoff(
+    Policy::new().attempts(ATTEMPTS).backoff(
         Duration::from_micros(BASE_DELAY_US.load(Ordering::Relaxed)),
         Duration::from_millis(200),
     )

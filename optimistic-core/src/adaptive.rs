@@ -317,16 +317,18 @@ impl fmt::Debug for Contention {
 /// struct Account { id: i64, balance: i64, version: Version }
 ///
 /// let policy = AdaptivePolicy::new();
-/// assert_eq!(policy.mode::<Account>(&1, 0), Mode::Optimistic); // never in conflict
+/// assert_eq!(policy.mode::<Account>(&1, 0, false), Mode::Optimistic); // never in conflict
 /// for _ in 0..5 {
 ///     policy.contention().record_conflict::<Account>(&2);
 /// }
 /// // Untimed conflicts: a row locks once about half its attempts went stale.
-/// assert_eq!(policy.mode::<Account>(&2, 0), Mode::Locked);
+/// assert_eq!(policy.mode::<Account>(&2, 0, false), Mode::Locked);
+/// // A call's last attempt after a conflict runs locked, whatever the row's heat.
+/// assert_eq!(policy.mode::<Account>(&1, 1, true), Mode::Locked);
 ///
 /// let fixed = AdaptivePolicy::new().with_escalate_after(2);
-/// assert_eq!(fixed.mode::<Account>(&1, 1), Mode::Optimistic);
-/// assert_eq!(fixed.mode::<Account>(&1, 2), Mode::Locked); // this call conflicted twice
+/// assert_eq!(fixed.mode::<Account>(&1, 1, false), Mode::Optimistic);
+/// assert_eq!(fixed.mode::<Account>(&1, 2, false), Mode::Locked); // this call conflicted twice
 /// ```
 #[derive(Debug)]
 pub struct AdaptivePolicy {
@@ -419,10 +421,12 @@ impl AdaptivePolicy {
     }
 
     /// How the next attempt on the row of `T` with `key` runs, this call having met
-    /// `conflicts` so far and its next optimistic attempt sleeping no backoff first. (On a hot
-    /// row this counts towards its next optimistic probe.)
-    pub fn mode<T: Optimistic>(&self, key: &T::Key, conflicts: u32) -> Mode {
-        self.decide::<T>(key, conflicts, false, Duration::ZERO).0
+    /// `conflicts` so far and its next optimistic attempt sleeping no backoff first. The
+    /// `last` attempt of a call that met a conflict is [`Mode::Locked`], as in the runner: it
+    /// cannot go stale, so a call whose attempts run as told never fails on a conflict. (On a
+    /// hot row this counts towards its next optimistic probe.)
+    pub fn mode<T: Optimistic>(&self, key: &T::Key, conflicts: u32, last: bool) -> Mode {
+        self.decide::<T>(key, conflicts, last, Duration::ZERO).0
     }
 
     /// Remembers an attempt run outside the runner on the row of `T` with `key`: its `mode`,
@@ -452,7 +456,7 @@ impl AdaptivePolicy {
     ///     policy.record_attempt::<Account>(&1, Mode::Optimistic, false, ms(10));
     ///     policy.record_attempt::<Account>(&1, Mode::Locked, false, ms(2));
     /// }
-    /// assert_eq!(policy.mode::<Account>(&1, 0), Mode::Locked);
+    /// assert_eq!(policy.mode::<Account>(&1, 0, false), Mode::Locked);
     /// assert_eq!(policy.counts().locked, 10);
     /// ```
     pub fn record_attempt<T: Optimistic>(
@@ -572,7 +576,7 @@ mod tests {
             } else {
                 policy.contention().record_success::<Account>(&1);
             }
-            assert_eq!(policy.mode::<Account>(&1, 0), Mode::Optimistic);
+            assert_eq!(policy.mode::<Account>(&1, 0, false), Mode::Optimistic);
         }
     }
 
@@ -582,7 +586,9 @@ mod tests {
         for _ in 0..10 {
             policy.contention().record_conflict::<Account>(&1);
         }
-        let modes: Vec<Mode> = (0..8).map(|_| policy.mode::<Account>(&1, 0)).collect();
+        let modes: Vec<Mode> = (0..8)
+            .map(|_| policy.mode::<Account>(&1, 0, false))
+            .collect();
         use Mode::{Locked, Optimistic};
         assert_eq!(
             modes,
@@ -591,7 +597,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            policy.mode::<Account>(&2, 0),
+            policy.mode::<Account>(&2, 0, false),
             Optimistic,
             "other rows are cool"
         );
@@ -643,7 +649,7 @@ mod tests {
         // no cheaper than an optimistic change.
         policy.record::<Account>(&1, timed(Mode::Locked, false, 3));
         assert_eq!(
-            policy.mode::<Account>(&1, 0),
+            policy.mode::<Account>(&1, 0, false),
             Mode::Optimistic,
             "3 ms locked"
         );
@@ -657,18 +663,22 @@ mod tests {
         for _ in 0..30 {
             policy.record::<Account>(&1, timed(Mode::Locked, false, 1));
         }
-        assert_eq!(policy.mode::<Account>(&1, 0), Mode::Locked, "1 ms locked");
+        assert_eq!(
+            policy.mode::<Account>(&1, 0, false),
+            Mode::Locked,
+            "1 ms locked"
+        );
 
         // A row that has not run locked yet: a locked attempt is taken to cost two optimistic
         // ones, so it locks once more than half its attempts go stale.
         for attempt in 0..60 {
             policy.record::<Account>(&2, timed(Mode::Optimistic, attempt % 3 == 0, 1));
         }
-        assert_eq!(policy.mode::<Account>(&2, 0), Mode::Optimistic);
+        assert_eq!(policy.mode::<Account>(&2, 0, false), Mode::Optimistic);
         for _ in 0..10 {
             policy.record::<Account>(&2, timed(Mode::Optimistic, true, 1));
         }
-        assert_eq!(policy.mode::<Account>(&2, 0), Mode::Locked);
+        assert_eq!(policy.mode::<Account>(&2, 0, false), Mode::Locked);
     }
 
     #[test]
@@ -688,9 +698,9 @@ mod tests {
             }
             timed.record_attempt::<Account>(&1, Mode::Locked, false, ms(2));
         }
-        assert_eq!(timed.mode::<Account>(&1, 0), Mode::Locked);
+        assert_eq!(timed.mode::<Account>(&1, 0, false), Mode::Locked);
         assert_eq!(
-            counted.mode::<Account>(&1, 0),
+            counted.mode::<Account>(&1, 0, false),
             Mode::Optimistic,
             "without times a locked attempt costs two optimistic ones"
         );
@@ -732,9 +742,9 @@ mod tests {
         };
         for _ in 0..3 {
             policy.record::<Account>(&1, cheap);
-            assert_eq!(policy.mode::<Account>(&1, 0), Mode::Optimistic);
+            assert_eq!(policy.mode::<Account>(&1, 0, false), Mode::Optimistic);
         }
         policy.record::<Account>(&1, cheap);
-        assert_eq!(policy.mode::<Account>(&1, 0), Mode::Locked);
+        assert_eq!(policy.mode::<Account>(&1, 0, false), Mode::Locked);
     }
 }
