@@ -275,6 +275,10 @@ impl Policy {
     /// out ([`resolve`](crate::resolve::resolve())): applied is success, not applied is sent
     /// again, anything else is handed back as unknown. A
     /// [`WriteToken`](crate::WriteToken) column makes "applied" exact.
+    ///
+    /// Settling a lost answer has a budget of its own, [`attempts`](Policy::attempts) more
+    /// attempts, so that a write whose answer was lost on the last attempt is still read back;
+    /// an answer still not found then is handed back unknown.
     pub fn resolve_unknown(mut self, on: bool) -> Self {
         self.resolve_unknown = on;
         self
@@ -417,6 +421,7 @@ impl Policy {
             change,
             conflicts: 0,
             unknown: None,
+            settles: 0,
             group: Vec::new(),
             preread: None,
             next_mode: None,
@@ -605,6 +610,10 @@ struct Modifying<'k, D, T: Optimistic, R, F> {
     /// A write whose answer was lost, while resolving: the row as it was to be written, what
     /// the change returned for it, and the error to hand back if it cannot be settled.
     unknown: Option<(T, R, RunError)>,
+    /// Attempts so far that settled a lost answer: they have a budget of their own, so that
+    /// the attempts spent on writing do not leave an answer unknown that reading the row back
+    /// could still find.
+    settles: u32,
     /// Combining: the calls whose changes this one's write carries, after its own.
     group: Vec<Member<T>>,
     /// Combining: the row as the last write in this process left it, which the first
@@ -629,7 +638,7 @@ where
         let (mode, remembered) = match (&policy.escalation, &self.unknown) {
             (Some(escalation), None) => {
                 let decided = self.next_mode.take().unwrap_or_else(|| {
-                    let last = number >= policy.max_attempts();
+                    let last = number - self.settles >= policy.max_attempts();
                     escalation.decide::<T>(self.key, self.conflicts, last, Duration::ZERO)
                 });
                 escalation.count_attempt(decided.0);
@@ -745,13 +754,16 @@ where
             );
         }
         if let (Some((row, value)), true) = (sent, policy.resolve_unknown) {
-            if number >= policy.max_attempts() {
+            if self.settles >= policy.max_attempts() {
                 return Err(error.after(number));
             }
             // Settled on the next attempt, by reading the row back.
+            self.settles += 1;
             self.unknown = Some((row, value, error));
-            return Ok(Some(policy.backoff.wait(number)));
+            return Ok(Some(policy.backoff.wait(self.settles)));
         }
+        // The attempts that wrote (or tried to), which the policy's budget counts.
+        let writes = number - self.settles;
         let kind = error.kind();
         if kind == Kind::Stale {
             observe!(
@@ -765,12 +777,12 @@ where
             self.conflicts += 1;
         }
         let wait = policy
-            .next_wait(number, kind)
+            .next_wait(writes, kind)
             .ok_or_else(|| error.after(number))?;
         let Some(escalation) = &policy.escalation else {
             return Ok(Some(wait));
         };
-        let last = number + 1 >= policy.max_attempts();
+        let last = writes + 1 >= policy.max_attempts();
         let (mode, remembered) = escalation.decide::<T>(self.key, self.conflicts, last, wait);
         self.next_mode = Some((mode, remembered));
         // Escalated after a conflict: the row lock queues the next attempt, a backoff would

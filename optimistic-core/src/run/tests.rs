@@ -305,10 +305,31 @@ fn without_resolving_a_lost_answer_ends_the_run_and_is_never_retried() {
 
 #[test]
 fn lost_answers_that_never_settle_run_out_as_unknown() {
+    // One write, then the six attempts of settling it, each of whose resends is lost too.
     let memory = Memory::new([Fault::BeforeCommit; 10]);
     let error = deposit(&memory, true).unwrap_err();
-    assert_eq!((error.kind(), error.attempts()), (Kind::OutcomeUnknown, 6));
+    assert_eq!((error.kind(), error.attempts()), (Kind::OutcomeUnknown, 7));
     assert_eq!(*memory.applied.borrow(), 0);
+}
+
+/// Settling has a budget of its own: a write whose answer was lost on the policy's last
+/// attempt is still read back, not handed back unknown (before, it was).
+#[test]
+fn a_lost_answer_on_the_last_attempt_is_still_settled() {
+    let policy = Policy::new()
+        .attempts(2)
+        .backoff(Duration::ZERO, Duration::ZERO)
+        .resolve_unknown(true);
+    let deposit = |memory: &Memory| {
+        policy.modify(memory, &1, |account: &mut Account| {
+            account.balance += 10;
+            Ok(())
+        })
+    };
+    let memory = Memory::new([Fault::Raced, Fault::AfterCommit]);
+    let done = deposit(&memory).unwrap();
+    assert_eq!((done.row.balance, done.attempts), (1_110, 3));
+    assert_eq!(*memory.applied.borrow(), 1);
 }
 
 #[test]
