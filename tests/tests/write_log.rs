@@ -85,10 +85,10 @@ raw!(sqlx::MySqlPool, Dialect::Mysql);
 raw!(sqlx::SqlitePool, Dialect::Sqlite);
 
 /// The table, then the log's schema twice: a migration may run it again.
-async fn create<P: Raw>(pool: &P, dialect: Dialect) {
+async fn create<P: Raw>(pool: &P) {
     pool.run(ACCOUNTS).await;
     for _ in 0..2 {
-        for statement in write_log::schema(&Account::TABLE, dialect).expect("a write log") {
+        for statement in write_log::schema(&Account::TABLE, P::DIALECT).expect("a write log") {
             pool.run(&statement).await;
         }
     }
@@ -273,7 +273,7 @@ macro_rules! on_every_backend {
                 let file = TempSqlite::new("");
                 runtime().block_on(async {
                     let pool = sqlx::SqlitePool::connect_with(file.sqlx_options()).await.unwrap();
-                    create(&pool, Dialect::Sqlite).await;
+                    create(&pool).await;
                     $scenario("sqlite", &pool $(, &$backdate("datetime('now', '-2 days')"))?).await;
                 });
             }
@@ -290,7 +290,7 @@ macro_rules! on_every_backend {
                         .connect_with(schema.sqlx_options())
                         .await
                         .unwrap();
-                    create(&pool, Dialect::Postgres).await;
+                    create(&pool).await;
                     $scenario("postgres", &pool $(, &$backdate("CURRENT_TIMESTAMP - INTERVAL '2 days'"))?).await;
                     pool.close().await;
                 });
@@ -305,7 +305,7 @@ macro_rules! on_every_backend {
                         .connect_with(database.sqlx_options())
                         .await
                         .unwrap();
-                    create(&pool, Dialect::Mysql).await;
+                    create(&pool).await;
                     $scenario("mariadb", &pool $(, &$backdate("CURRENT_TIMESTAMP - INTERVAL 2 DAY"))?).await;
                     pool.close().await;
                 });
