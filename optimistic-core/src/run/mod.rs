@@ -638,7 +638,7 @@ where
         let (mode, remembered) = match (&policy.escalation, &self.unknown) {
             (Some(escalation), None) => {
                 let decided = self.next_mode.take().unwrap_or_else(|| {
-                    let last = number - self.settles >= policy.max_attempts();
+                    let last = self.writes(number) >= policy.max_attempts();
                     escalation.decide::<T>(self.key, self.conflicts, last, Duration::ZERO)
                 });
                 escalation.count_attempt(decided.0);
@@ -737,6 +737,12 @@ where
         })
     }
 
+    /// Of the attempts up to `number`, those that wrote (or tried to): what the policy's
+    /// budget counts, settling aside.
+    fn writes(&self, number: u32) -> u32 {
+        number - self.settles
+    }
+
     fn next(
         &mut self,
         policy: &Policy,
@@ -762,8 +768,7 @@ where
             self.unknown = Some((row, value, error));
             return Ok(Some(policy.backoff.wait(self.settles)));
         }
-        // The attempts that wrote (or tried to), which the policy's budget counts.
-        let writes = number - self.settles;
+        let writes = self.writes(number);
         let kind = error.kind();
         if kind == Kind::Stale {
             observe!(
