@@ -533,21 +533,29 @@ where
                         let last = attempt == ATTEMPTS;
                         let mode = adaptive.mode::<Account>(&id, attempt - 1, last);
                         let started = Instant::now();
-                        let outcome = if mode == Mode::Locked {
+                        let outcome: Result<(), RunError> = if mode == Mode::Locked {
                             stats.locked.fetch_add(1, Ordering::Relaxed);
-                            let mut transaction = pool.begin_with(DB::BEGIN_LOCKED).await?;
-                            think_and_deposit(&mut transaction, id, amount, true).await?;
-                            Ok(transaction.commit().await?)
+                            async {
+                                let mut transaction = pool.begin_with(DB::BEGIN_LOCKED).await?;
+                                think_and_deposit(&mut transaction, id, amount, true).await?;
+                                Ok(transaction.commit().await?)
+                            }
+                            .await
                         } else {
-                            let mut connection = pool.acquire().await?;
-                            think_and_deposit(&mut connection, id, amount, false).await
+                            async {
+                                let mut connection = pool.acquire().await?;
+                                think_and_deposit(&mut connection, id, amount, false).await
+                            }
+                            .await
                         };
-                        // Timed, so that the policy's line follows what each mode costs here.
+                        // Timed, so that the policy's line follows what each mode costs here;
+                        // as in the runner, a locked attempt that failed (a lock timeout, say)
+                        // cost its time too.
                         let stale = matches!(&outcome, Err(error) if error.is_stale());
                         if stale {
                             stats.conflicts.fetch_add(1, Ordering::Relaxed);
                         }
-                        if stale || outcome.is_ok() {
+                        if stale || outcome.is_ok() || mode == Mode::Locked {
                             let cost = started.elapsed();
                             adaptive.record_attempt::<Account>(&id, mode, stale, cost);
                         }
