@@ -34,6 +34,8 @@ const ACCOUNTS: i64 = 4;
 /// machine's connection setup (a new PostgreSQL backend through the proxy took longer than
 /// 20 ms under CI's load), and then nothing can find out what happened.
 const STORM: Duration = Duration::from_millis(300);
+/// The killer's rest after each [`STORM`]: long enough for a resolving writer to reconnect and
+/// read what became of a write whose answer was lost.
 const CALM: Duration = Duration::from_millis(100);
 
 /// How often the killer strikes during a storm: every 20 ms, or as
