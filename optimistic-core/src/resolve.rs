@@ -6,7 +6,8 @@
 //! its key, and [`resolve`]. `Applied`: done. `NotApplied`: send that same update again and, if
 //! it goes stale, resolve again. `Superseded` or `Deleted`: the row cannot tell; it is the
 //! application's call. A [`WriteToken`](crate::WriteToken) column (`#[optimistic(write_token)]`)
-//! makes `Applied` exact, and a [write log](crate::write_log) tells `Superseded` apart:
+//! makes `Applied` exact, and a [write log](crate::write_log) tells `Superseded` and `Deleted`
+//! apart:
 //! [`driver::resolve`](crate::driver::resolve) reads the row back and asks the log. [`Policy::resolve_unknown`](crate::run::Policy::resolve_unknown)
 //! follows the recipe for you (its cases are in `run`'s unit tests).
 
@@ -54,6 +55,16 @@ pub enum Resolution<V> {
         /// The row's version now.
         current: V,
     },
+    /// The update was applied, and the row was deleted later: the
+    /// [write log](crate::write_log) holds its token. Do not retry. Only
+    /// [`driver::resolve`](crate::driver::resolve) of a struct with a write log answers this,
+    /// where the row alone says `Deleted`.
+    AppliedThenDeleted,
+    /// The update was not applied, and never will be: the row is gone and the
+    /// [write log](crate::write_log) has no entry for it. Only
+    /// [`driver::resolve`](crate::driver::resolve) of a struct with a write log answers this,
+    /// where the row alone says `Deleted`.
+    DeletedNeverApplied,
 }
 
 /// Tells what became of `intended` (the row as the update was to write it, still holding the

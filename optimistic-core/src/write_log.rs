@@ -71,7 +71,7 @@ use std::time::Duration;
 
 use sea_query::{Expr, ExprTrait, Query, SelectStatement};
 
-use crate::{Dialect, Locking, Optimistic, Role, Table};
+use crate::{Dialect, Locking, Role, Table};
 
 /// The statements that create `table`'s write log (if it does not exist yet), its index on
 /// `written_at` and the triggers that record `table`'s writes in it, for `dialect`; run them
@@ -225,24 +225,21 @@ pub(crate) fn prune(table: &Table, dialect: Dialect, older_than: Duration) -> Op
     ))
 }
 
-/// The row with `key`, read only if the log holds `token` for its table: `None` means the
-/// write with that token never committed (or the row is gone).
-pub(crate) fn select_if_logged<T: Optimistic>(key: &T::Key, token: i64) -> Option<SelectStatement> {
-    let table = T::TABLE;
+/// `SELECT COUNT(*) AS count` of the log's entries for `token` in its table: 1 when the write
+/// with that token committed, 0 when it never did. `None` when the table keeps no log.
+pub(crate) fn count_logged(table: &Table, token: i64) -> Option<SelectStatement> {
     let log = match table.schema() {
         Some(schema) => sea_query::TableName::from((schema, table.write_log()?)),
         None => sea_query::TableName::from(table.write_log()?),
     };
-    let mut select = crate::statement::select_by_key::<T>(key);
-    select.and_where(Expr::exists(
+    Some(
         Query::select()
-            .expr(Expr::val(1))
+            .expr_as(Expr::cust("COUNT(*)"), "count")
             .from(log)
             .and_where(Expr::col("table_name").eq(table.name()))
             .and_where(Expr::col("token").eq(token))
             .to_owned(),
-    ));
-    Some(select)
+    )
 }
 
 /// A name the log makes up (its index, a trigger, PostgreSQL's trigger function), kept within

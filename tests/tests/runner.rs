@@ -6,10 +6,15 @@
 
 use std::time::Duration;
 
-use optimistic_core::driver;
+use optimistic_core::driver::{self, Driver};
 use optimistic_core::merge::{FieldConflict, MergeConflict, merge};
-use optimistic_core::sea_query::{Expr, ExprTrait, Order, Value};
-use optimistic_core::{Kind, Optimistic, Policy, StaleReason, Upserted, Version, optimistic};
+use optimistic_core::sea_query::{
+    Expr, ExprTrait, MysqlQueryBuilder, Order, PostgresQueryBuilder, Query, SqliteQueryBuilder,
+    Value,
+};
+use optimistic_core::{
+    Dialect, Kind, Optimistic, Policy, StaleReason, Upserted, Version, optimistic,
+};
 use optimistic_tests::namespace::{MyDatabase, PgSchema, multi_thread_runtime, runtime};
 use optimistic_tests::sqlite::TempSqlite;
 use sqlx::pool::PoolOptions;
@@ -174,6 +179,23 @@ macro_rules! scenario {
         };
         assert_eq!(listed, [locked, five_now]);
 
+        // fetch_count, the write log's query through the trait: a count read by its name
+        {
+            let mut d = $d;
+            let counted = Query::select()
+                .expr_as(Expr::cust("COUNT(*)"), "count")
+                .from("accounts")
+                .and_where(Expr::col("id").gte(5_i64))
+                .to_owned();
+            let (sql, values) = match Driver::dialect(&d) {
+                Dialect::Postgres => counted.build(PostgresQueryBuilder),
+                Dialect::Mysql => counted.build(MysqlQueryBuilder),
+                Dialect::Sqlite => counted.build(SqliteQueryBuilder),
+            };
+            let count = $run!(future Driver::fetch_count(&mut d, sql.into(), values));
+            assert_eq!(count.unwrap(), 2);
+        }
+
         // the runner: the change's value and the written row
         let policy = Policy::new();
         let done = $run!(policy.modify($d, &2, |account: &mut Account| {
@@ -305,15 +327,30 @@ macro_rules! duplicate_key {
 }
 
 macro_rules! now {
+    // A blocking driver's trait methods return futures that are ready at once.
+    (future $call:expr) => {
+        ready_now($call)
+    };
     ($call:expr) => {
         $call
     };
 }
 
 macro_rules! wait {
+    (future $call:expr) => {
+        $call.await
+    };
     ($call:expr) => {
         $call.await
     };
+}
+
+fn ready_now<F: std::future::Future>(future: F) -> F::Output {
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(future).poll(&mut context) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("a blocking driver's future was not ready"),
+    }
 }
 
 /// Code generic over the database names one bound: `Database<Account>` on the reference to a

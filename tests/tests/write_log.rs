@@ -149,8 +149,8 @@ where
     assert_eq!(found, expected, "{label}: {entries:?}");
 }
 
-/// Read back alone, a write with a lost answer after another write is `Superseded`; the log
-/// tells it applied or never applied. A row gone is `Deleted` either way.
+/// Read back alone, a write with a lost answer after another write is `Superseded`, and after a
+/// delete `Deleted`; the log tells it applied or never applied either way.
 async fn resolves_superseded_writes<P>(label: &str, pool: &P)
 where
     P: Raw,
@@ -198,8 +198,18 @@ where
     );
     driver::delete(pool, &theirs).await.unwrap();
     assert_eq!(
-        driver::resolve(pool, &mine).await.unwrap(),
+        optimistic_core::resolve::resolve(&mine, None),
         Resolution::Deleted,
+        "{label}: a row gone cannot tell"
+    );
+    assert_eq!(
+        driver::resolve(pool, &mine).await.unwrap(),
+        Resolution::AppliedThenDeleted,
+        "{label}"
+    );
+    assert_eq!(
+        driver::resolve(pool, &never).await.unwrap(),
+        Resolution::DeletedNeverApplied,
         "{label}"
     );
 }

@@ -127,6 +127,13 @@ impl<C: LoadConnection> DriverRow for Rows<'_, C> {
     type Error = Error;
 }
 
+/// The `count` column of a counting query ([`Driver::fetch_count`](super::Driver::fetch_count)).
+#[derive(::diesel::QueryableByName)]
+pub(crate) struct Count {
+    #[diesel(sql_type = ::diesel::sql_types::BigInt)]
+    pub(crate) count: i64,
+}
+
 /// `?` on a Diesel error gives a [`RunError`](crate::RunError), classified as the runner does.
 impl From<Error> for crate::RunError {
     fn from(error: Error) -> Self {
@@ -238,6 +245,16 @@ macro_rules! diesel_driver {
                     }
                 };
                 ready(read())
+            }
+
+            fn fetch_count(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> impl Future<Output = Result<i64, Error>> {
+                let statement = Statement::<$db>::from_parts(sql, values);
+                let counted = statement.and_then(|statement| statement.get_result::<Count>(&mut **self));
+                ready(counted.map(|counted| counted.count))
             }
         }
 

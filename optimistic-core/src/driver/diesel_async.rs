@@ -55,7 +55,7 @@ use futures_util::StreamExt;
 use sea_query::Values;
 
 use super::Tokio;
-use super::diesel::{Statement, dialect};
+use super::diesel::{Count, Statement, dialect};
 use super::{Backend, Connection, Driver, Lent, ReadRow, Reads};
 use crate::retry::kind_of;
 use crate::{Dialect, DriverRow, Kind, Optimistic};
@@ -175,6 +175,20 @@ macro_rules! diesel_async_driver {
                     read.push(T::read_row(&Row(row?))?);
                 }
                 Ok(read)
+            }
+
+            async fn fetch_count(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> Result<i64, Error> {
+                let statement = Statement::<$db>::from_parts(sql, values)?;
+                let mut rows =
+                    std::pin::pin!(AsyncConnectionCore::load(&mut **self, statement).await?);
+                let row = rows.next().await.ok_or(Error::NotFound)??;
+                Ok(Count::build(&row)
+                    .map_err(Error::DeserializationError)?
+                    .count)
             }
         }
 

@@ -171,6 +171,14 @@ pub trait Driver {
         sql: Cow<'static, str>,
         values: Values,
     ) -> impl Future<Output = Result<Vec<T>, BackendError<Self>>>;
+
+    /// Runs one query that counts (`SELECT COUNT(*) AS count ..`) and reads its `count`
+    /// column: how [`resolve`] asks a [write log](crate::write_log) about a row that is gone.
+    fn fetch_count(
+        &mut self,
+        sql: Cow<'static, str>,
+        values: Values,
+    ) -> impl Future<Output = Result<i64, BackendError<Self>>>;
 }
 
 /// One connection (or transaction): what an attempt runs on, and where an escalated attempt
@@ -1020,9 +1028,11 @@ where
 /// What became of a write whose answer was lost ([`Kind::OutcomeUnknown`]): reads the row back
 /// by `intended`'s key (`intended` as the write was to store it, still at the version it
 /// expected, as the helpers leave it on error) and [`resolve`](crate::resolve::resolve)s.
-/// Where the row alone can only say [`Superseded`](Resolution::Superseded) and the struct keeps
-/// a [write log](crate::write_log), the log answers: [`Resolution::AppliedThenSuperseded`] or
-/// [`Resolution::NeverApplied`]. The reads write nothing: their failure is retryable.
+/// Where the row alone can only say [`Superseded`](Resolution::Superseded) or
+/// [`Deleted`](Resolution::Deleted) and the struct keeps a [write log](crate::write_log), the
+/// log answers: [`Resolution::AppliedThenSuperseded`] or [`Resolution::NeverApplied`],
+/// [`Resolution::AppliedThenDeleted`] or [`Resolution::DeletedNeverApplied`]. The reads write
+/// nothing: their failure is retryable.
 ///
 /// ```
 /// # #[cfg(feature = "rusqlite")]
@@ -1062,6 +1072,11 @@ where
 /// // A write that never landed, from the same version (another read: another token):
 /// let never = Account { balance: 99, ..read_elsewhere };
 /// assert_eq!(driver::resolve(&connection, &never)?, Resolution::NeverApplied { current });
+///
+/// // The row is deleted: the log still knows which write landed.
+/// driver::delete(&connection, &theirs)?;
+/// assert_eq!(driver::resolve(&connection, &mine)?, Resolution::AppliedThenDeleted);
+/// assert_eq!(driver::resolve(&connection, &never)?, Resolution::DeletedNeverApplied);
 /// # Ok(())
 /// # }
 /// # #[cfg(not(feature = "rusqlite"))]
@@ -1093,24 +1108,26 @@ where
     let key = intended.key();
     let read = read_by_key::<D, T>(driver, &key, false).await?;
     let resolution = crate::resolve::resolve(intended, read.as_ref());
-    let (Resolution::Superseded { current }, Some(token)) = (&resolution, intended.write_token())
-    else {
+    let undecided = matches!(
+        resolution,
+        Resolution::Superseded { .. } | Resolution::Deleted
+    );
+    let count = intended
+        .write_token()
+        .and_then(|token| crate::write_log::count_logged(&T::TABLE, token.pending()));
+    let (true, Some(count)) = (undecided, count) else {
         return Ok(resolution);
     };
-    let Some(select) = crate::write_log::select_if_logged::<T>(&key, token.pending()) else {
-        return Ok(resolution);
-    };
-    // The row again, twice when the log holds the token: a row deleted meanwhile reads as no
-    // row at all, never as "not logged".
-    let mut twice = crate::statement::select_by_key::<T>(&key);
-    twice.union(sea_query::UnionType::All, select);
-    let (sql, values) = render(driver.dialect(), &twice);
-    let rows: Vec<T> = (driver.fetch_all(sql.into(), values).await).map_err(unsent::<D>)?;
-    let current = current.clone();
-    Ok(match rows.len() {
-        0 => Resolution::Deleted,
-        1 => Resolution::NeverApplied { current },
-        _ => Resolution::AppliedThenSuperseded { current },
+    // The row cannot tell, the log can: it holds the token exactly when the write committed.
+    // A lost write still in flight cannot commit any more, for the row moved on or is gone.
+    let (sql, values) = render(driver.dialect(), &count);
+    let logged = driver.fetch_count(sql.into(), values).await;
+    let logged = logged.map_err(unsent::<D>)? > 0;
+    Ok(match (resolution, logged) {
+        (Resolution::Superseded { current }, true) => Resolution::AppliedThenSuperseded { current },
+        (Resolution::Superseded { current }, false) => Resolution::NeverApplied { current },
+        (_, true) => Resolution::AppliedThenDeleted,
+        (_, false) => Resolution::DeletedNeverApplied,
     })
 }
 

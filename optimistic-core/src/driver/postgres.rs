@@ -184,6 +184,20 @@ macro_rules! tokio_postgres_driver {
                 .await?;
                 rows.iter().map(T::read_row).collect()
             }
+
+            async fn fetch_count(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> Result<i64, Error> {
+                let row = ::tokio_postgres::GenericClient::query_one(
+                    &**self,
+                    &*sql,
+                    &params(values).as_params(),
+                )
+                .await?;
+                row.try_get("count")
+            }
         }
 
         impl Connection for $handle {
@@ -261,6 +275,17 @@ macro_rules! postgres_driver {
                 ready(
                     ::postgres::GenericClient::query(*self, &*sql, &params(values).as_params())
                         .and_then(|rows| rows.iter().map(T::read_row).collect()),
+                )
+            }
+
+            fn fetch_count(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> impl Future<Output = Result<i64, Error>> {
+                ready(
+                    ::postgres::GenericClient::query_one(*self, &*sql, &params(values).as_params())
+                        .and_then(|row| row.try_get("count")),
                 )
             }
         }

@@ -148,6 +148,16 @@ impl Driver for &::rusqlite::Connection {
             rows.collect()
         }))
     }
+
+    fn fetch_count(
+        &mut self,
+        sql: Cow<'static, str>,
+        values: Values,
+    ) -> impl Future<Output = Result<i64, Error>> {
+        ready(self.prepare_cached(&sql).and_then(|mut statement| {
+            statement.query_row(&*params(values).as_params(), |row| row.get("count"))
+        }))
+    }
 }
 
 impl Connection for &::rusqlite::Connection {

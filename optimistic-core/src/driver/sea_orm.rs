@@ -108,6 +108,18 @@ async fn fetch_all<C: ConnectionTrait, T: ReadRow<DatabaseConnection>>(
     rows.iter().map(T::read_row).collect()
 }
 
+async fn fetch_count<C: ConnectionTrait>(
+    db: &C,
+    sql: Cow<'static, str>,
+    values: Values,
+) -> Result<i64, DbErr> {
+    let row = db
+        .query_one_raw(statement(db.get_database_backend(), sql, values))
+        .await?;
+    let row = row.ok_or_else(|| DbErr::RecordNotFound("a count returned no row".into()))?;
+    GetColumn::<i64>::get_column(&row, "count")
+}
+
 macro_rules! sea_orm_driver {
     ($db:ty) => {
         /// Lends each attempt the connection (and the attempt's own transaction when
@@ -149,6 +161,14 @@ macro_rules! sea_orm_driver {
                 values: Values,
             ) -> Result<Vec<T>, DbErr> {
                 fetch_all(*self, sql, values).await
+            }
+
+            async fn fetch_count(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> Result<i64, DbErr> {
+                fetch_count(*self, sql, values).await
             }
         }
 
@@ -195,6 +215,17 @@ macro_rules! sea_orm_driver {
                 match &self.transaction {
                     Some(transaction) => fetch_all(transaction, sql, values).await,
                     None => fetch_all(self.db, sql, values).await,
+                }
+            }
+
+            async fn fetch_count(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> Result<i64, DbErr> {
+                match &self.transaction {
+                    Some(transaction) => fetch_count(transaction, sql, values).await,
+                    None => fetch_count(self.db, sql, values).await,
                 }
             }
         }

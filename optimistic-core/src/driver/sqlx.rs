@@ -97,6 +97,15 @@ macro_rules! sqlx_driver {
                 let rows = query::<$db>(sql, values).fetch_all(*self).await?;
                 rows.iter().map(T::read_row).collect()
             }
+
+            async fn fetch_count(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> Result<i64, Error> {
+                let row = query::<$db>(sql, values).fetch_one(*self).await?;
+                row.try_get("count")
+            }
         }
 
         sqlx_driver!(@connection $feature, $db, $connection, $dialect, $begin_locked, &mut $connection);
@@ -138,6 +147,15 @@ macro_rules! sqlx_driver {
             ) -> Result<Vec<T>, Error> {
                 let rows = query::<$db>(sql, values).fetch_all(&mut **self).await?;
                 rows.iter().map(T::read_row).collect()
+            }
+
+            async fn fetch_count(
+                &mut self,
+                sql: Cow<'static, str>,
+                values: Values,
+            ) -> Result<i64, Error> {
+                let row = query::<$db>(sql, values).fetch_one(&mut **self).await?;
+                row.try_get("count")
             }
         }
 

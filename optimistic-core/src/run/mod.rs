@@ -274,7 +274,10 @@ impl Policy {
     /// When a write's answer is lost ([`Kind::OutcomeUnknown`]), read the row back and find
     /// out ([`resolve`](crate::resolve::resolve())): applied is success, not applied is sent
     /// again, anything else is handed back as unknown. A
-    /// [`WriteToken`](crate::WriteToken) column makes "applied" exact.
+    /// [`WriteToken`](crate::WriteToken) column makes "applied" exact, and a
+    /// [write log](crate::write_log) answers after later writes or a delete too: never
+    /// applied after other writes is a conflict (retried), never applied to a row since
+    /// deleted is [`Kind::NotFound`].
     ///
     /// Settling a lost answer has a budget of its own, [`attempts`](Policy::attempts) more
     /// attempts, so that a write whose answer was lost on the last attempt is still read back;
@@ -955,7 +958,7 @@ where
         }
         // The version it wrote, where the type can tell it (a timestamp's went with the
         // answer): not the row's now, which later writes gave it.
-        Resolution::AppliedThenSuperseded { .. } => {
+        Resolution::AppliedThenSuperseded { .. } | Resolution::AppliedThenDeleted => {
             if let Some(written) = intended.version().next() {
                 intended.set_version(written);
             }
@@ -978,6 +981,9 @@ where
             let stale = Stale::<T>::new(key.clone(), intended.version(), Operation::Update);
             Err(RunError::from(Error::Stale(stale.explain(Some(current)))).into())
         }
+        // Gone, and the log says the write never landed: a definite failure, as for a row
+        // that was never there.
+        Resolution::DeletedNeverApplied => Err(RunError::not_found::<T>(key).into()),
         Resolution::Superseded { .. } | Resolution::Deleted => Err(unknown.into()),
     }
 }

@@ -23,6 +23,17 @@ struct Account {
     version: Version,
 }
 
+/// The same row with a write log, which `Memory` keeps as the tokens of its committed writes.
+#[optimistic(table = "accounts", write_log = "write_log")]
+#[derive(Debug, Clone, PartialEq)]
+struct LoggedAccount {
+    id: i64,
+    balance: i64,
+    #[optimistic(write_token)]
+    write_token: WriteToken,
+    version: Version,
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Fault {
     /// The write commits, its answer is lost.
@@ -36,6 +47,10 @@ enum Fault {
     CommitsLate,
     /// Another writer lands between the read and the write: the write goes stale.
     Raced,
+    /// The write commits, then the row is deleted; the answer is lost.
+    ThenDeleted,
+    /// The row is deleted before the write arrives; the answer is lost.
+    DeletedFirst,
 }
 
 #[derive(Debug)]
@@ -49,9 +64,12 @@ impl std::fmt::Display for Lost {
 
 impl std::error::Error for Lost {}
 
-/// One row, as the database holds it: (balance, token, version).
+/// One row, as the database holds it: (balance, token, version); whether it was deleted; and
+/// the tokens of the writes that committed (the write log).
 struct Memory {
     stored: RefCell<(i64, i64, i64)>,
+    deleted: RefCell<bool>,
+    logged: RefCell<Vec<i64>>,
     faults: RefCell<VecDeque<Fault>>,
     applied: RefCell<u32>,
     /// A held-up write: (balance, token, next version, expected version).
@@ -62,6 +80,8 @@ impl Memory {
     fn new(faults: impl IntoIterator<Item = Fault>) -> Self {
         Memory {
             stored: RefCell::new((100, 0, 1)),
+            deleted: RefCell::new(false),
+            logged: RefCell::new(Vec::new()),
             faults: RefCell::new(faults.into_iter().collect()),
             applied: RefCell::new(0),
             late: RefCell::new(None),
@@ -82,6 +102,7 @@ impl Memory {
             if stored.2 == expected {
                 *stored = (balance, token, next);
                 *self.applied.borrow_mut() += 1;
+                self.logged.borrow_mut().push(token);
             }
         }
         let fault = self.faults.borrow_mut().pop_front();
@@ -91,6 +112,10 @@ impl Memory {
         }
         match fault {
             Some(Fault::BeforeCommit) => return Err(Lost),
+            Some(Fault::DeletedFirst) => {
+                *self.deleted.borrow_mut() = true;
+                return Err(Lost);
+            }
             Some(Fault::CommitsLate) => {
                 *self.late.borrow_mut() = Some((balance, token, next, expected));
                 return Err(Lost);
@@ -98,13 +123,18 @@ impl Memory {
             _ => {}
         }
         let mut stored = self.stored.borrow_mut();
-        if stored.2 != expected {
+        if stored.2 != expected || *self.deleted.borrow() {
             return Ok(0);
         }
         *stored = (balance, token, next);
         *self.applied.borrow_mut() += 1;
+        self.logged.borrow_mut().push(token);
         match fault {
             None | Some(Fault::Raced) => Ok(1),
+            Some(Fault::ThenDeleted) => {
+                *self.deleted.borrow_mut() = true;
+                Err(Lost)
+            }
             Some(Fault::ThenOverwritten) => {
                 *stored = (stored.0 + 1_000, stored.1 + 1, stored.2 + 1);
                 Err(Lost)
@@ -166,7 +196,7 @@ impl Driver for &Memory {
         _: Cow<'static, str>,
         _: Values,
     ) -> impl Future<Output = Result<Option<T>, Lost>> {
-        ready(self.read::<T>().map(Some))
+        ready(self.read::<T>().map(|row| row.into_iter().next()))
     }
 
     fn fetch_all<T: ReadRow<Memory>>(
@@ -174,13 +204,26 @@ impl Driver for &Memory {
         _: Cow<'static, str>,
         _: Values,
     ) -> impl Future<Output = Result<Vec<T>, Lost>> {
-        ready(self.read::<T>().map(|row| vec![row]))
+        ready(self.read::<T>())
+    }
+
+    /// The write log's count: the values are the table's name and the token.
+    fn fetch_count(
+        &mut self,
+        _: Cow<'static, str>,
+        values: Values,
+    ) -> impl Future<Output = Result<i64, Lost>> {
+        let token = <i64 as ValueType>::try_from(values.0[1].clone()).map_err(|_| Lost);
+        ready(token.map(|token| self.logged.borrow().contains(&token).into()))
     }
 }
 
 impl Memory {
-    /// The one stored row, as every read sees it.
-    fn read<T: ReadRow<Memory>>(&self) -> Result<T, Lost> {
+    /// The one stored row, as every read sees it, unless it was deleted.
+    fn read<T: ReadRow<Memory>>(&self) -> Result<Vec<T>, Lost> {
+        if *self.deleted.borrow() {
+            return Ok(Vec::new());
+        }
         let (balance, token, version) = *self.stored.borrow();
         let row = Row(vec![
             ("id", 1_i64.into()),
@@ -188,7 +231,7 @@ impl Memory {
             ("write_token", token.into()),
             ("version", version.into()),
         ]);
-        T::read_row(&row)
+        T::read_row(&row).map(|row| vec![row])
     }
 }
 
@@ -280,6 +323,39 @@ fn a_lost_write_overwritten_since_is_handed_back_unknown() {
     let error = deposit(&memory, true).unwrap_err();
     assert_eq!(error.kind(), Kind::OutcomeUnknown);
     assert_eq!(*memory.applied.borrow(), 1, "never written twice");
+}
+
+/// With a write log, a row deleted after a lost answer still tells: the log holds the token of
+/// a write that landed (success) and not of one that never did (the row is simply gone).
+#[test]
+fn a_write_log_tells_a_lost_write_on_a_row_deleted_since() {
+    let logged_deposit = |memory: &Memory| {
+        Policy::new()
+            .backoff(Duration::ZERO, Duration::ZERO)
+            .resolve_unknown(true)
+            .modify(memory, &1, |account: &mut LoggedAccount| {
+                account.balance += 10;
+                Ok(())
+            })
+    };
+    let memory = Memory::new([Fault::ThenDeleted]);
+    let done = logged_deposit(&memory).unwrap();
+    assert_eq!(
+        (done.row.balance, done.row.version, *memory.applied.borrow()),
+        (110, Version::from(2), 1)
+    );
+    let memory = Memory::new([Fault::DeletedFirst]);
+    let error = logged_deposit(&memory).unwrap_err();
+    assert_eq!(
+        (error.kind(), *memory.applied.borrow()),
+        (Kind::NotFound, 0)
+    );
+    // The control: without the log the row cannot tell, and the outcome stays unknown.
+    let memory = Memory::new([Fault::ThenDeleted]);
+    assert_eq!(
+        deposit(&memory, true).unwrap_err().kind(),
+        Kind::OutcomeUnknown
+    );
 }
 
 #[test]
