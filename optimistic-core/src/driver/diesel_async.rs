@@ -183,12 +183,7 @@ macro_rules! diesel_async_driver {
                 values: Values,
             ) -> Result<i64, Error> {
                 let statement = Statement::<$db>::from_parts(sql, values)?;
-                let mut rows =
-                    std::pin::pin!(AsyncConnectionCore::load(&mut **self, statement).await?);
-                let row = rows.next().await.ok_or(Error::NotFound)??;
-                Ok(Count::build(&row)
-                    .map_err(Error::DeserializationError)?
-                    .count)
+                Ok(statement.get_result::<Count>(&mut **self).await?.count)
             }
         }
 
