@@ -565,9 +565,10 @@ fn compare(label: &str, run: &Run, control: bool) -> Tally {
 }
 
 /// The failed deposits whose error says MariaDB broke the table's triggers: a `KILL` that
-/// lands while a connection loads them leaves them failing every write after (docs/RELIABILITY.md).
-/// Then a lost answer cannot be settled either (the resent write fails the same way), so the
-/// write log's zero is asserted only on runs the server did not break.
+/// lands while a connection loads them leaves them failing every write after
+/// (docs/RELIABILITY.md). Then a lost answer cannot be settled either (most likely the resent
+/// write fails the same way), so the write log's zero is asserted only on runs the server did
+/// not break.
 fn broken_by_the_server(run: &Run) -> usize {
     let broken = |failure: &&String| {
         failure.contains("has an error in its body") || failure.contains("doesn't exist")
@@ -728,12 +729,13 @@ fn mariadb_resolving_with_a_write_log_under_connection_kills() {
 fn assert_exact_when_combining<S: Server>(label: &str, server: &S) {
     let run = deposits_under_kills(server, Mode::Combining);
     assert!(run.kills > 0, "{label}: the killer killed nothing");
-    let tally = compare(&format!("{label} combining with a write log"), &run, false);
+    let label = format!("{label} combining with a write log");
+    let tally = compare(&label, &run, false);
     assert_eq!(tally.twice, 0, "{label}: a deposit was applied twice");
-    assert_none_unknown(&format!("{label} combining"), &run, tally.unknown);
+    assert_none_unknown(&label, &run, tally.unknown);
     let writes: i64 = run.writes.values().sum();
     eprintln!(
-        "{label} combining: {} deposits committed in {writes} writes",
+        "{label}: {} deposits committed in {writes} writes",
         run.ledger.len()
     );
     assert!(
