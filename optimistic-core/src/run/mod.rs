@@ -78,11 +78,25 @@ pub struct Modified<T, R> {
 pub trait Classify {
     /// What went wrong.
     fn kind(&self) -> Kind;
+
+    /// The error as a run hands it back after `attempts` attempts: a [`RunError`] records the
+    /// count ([`RunError::attempts`]); by default the error comes back as it is.
+    fn with_attempts(self, attempts: u32) -> Self
+    where
+        Self: Sized,
+    {
+        let _ = attempts;
+        self
+    }
 }
 
 impl Classify for RunError {
     fn kind(&self) -> Kind {
         RunError::kind(self)
+    }
+
+    fn with_attempts(self, attempts: u32) -> Self {
+        self.after(attempts)
     }
 }
 
@@ -405,6 +419,41 @@ impl Policy {
     /// `driver` is anything the [`driver`] module runs on: a pool (one pooled
     /// connection serves each whole attempt), a connection, a transaction. On a blocking driver
     /// this returns the outcome, on an async one a future of it.
+    ///
+    /// ```
+    /// # #[cfg(feature = "rusqlite")]
+    /// # fn main() -> Result<(), optimistic_core::RunError> {
+    /// use optimistic_core::{optimistic, Kind, Policy, Version};
+    ///
+    /// #[optimistic(table = "items")]
+    /// #[derive(Debug, Clone)]
+    /// struct Item { id: i64, stock: i64, version: Version }
+    ///
+    /// # let db = rusqlite::Connection::open_in_memory().unwrap();
+    /// # db.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, stock BIGINT NOT NULL, version BIGINT NOT NULL);
+    /// #                  INSERT INTO items VALUES (1, 1, 1);").unwrap();
+    /// let policy = Policy::new();
+    /// let take_one = |item: &mut Item| {
+    ///     if item.stock == 0 {
+    ///         return Err("out of stock".into());
+    ///     }
+    ///     item.stock -= 1;
+    ///     Ok(item.stock)
+    /// };
+    ///
+    /// let done = policy.modify(&db, &1, take_one)?;
+    /// assert_eq!((done.row.stock, done.value, done.row.version), (0, 0, Version::from(2)));
+    ///
+    /// let refused = policy.modify(&db, &1, take_one).unwrap_err();
+    /// assert_eq!(refused.kind(), Kind::Refused);
+    /// assert_eq!(refused.to_string(), "refused: out of stock");
+    /// let missing = policy.modify(&db, &7, take_one).unwrap_err();
+    /// assert_eq!((missing.kind(), missing.to_string()), (Kind::NotFound, "items (id = 7) not found".into()));
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "rusqlite"))]
+    /// # fn main() {}
+    /// ```
     pub fn modify<'a, D, T, R, F>(
         &'a self,
         driver: D,
@@ -596,7 +645,7 @@ impl<M, W: Attempt<M>> Retrying<W, M> {
     ) -> Result<Option<Duration>, W::Err> {
         match policy.next_wait(number, failed.kind()) {
             Some(wait) => Ok(Some(wait)),
-            None => Err(failed),
+            None => Err(failed.with_attempts(number)),
         }
     }
 }

@@ -430,7 +430,8 @@ fn the_retry_predicate_and_the_attempts_bound_the_loop() {
             ))
         })
         .unwrap_err();
-    assert_eq!((error.kind(), runs), (Kind::Stale, 3));
+    assert_eq!((error.kind(), runs, error.attempts()), (Kind::Stale, 3, 3));
+    assert!(error.to_string().starts_with("gave up after 3 attempts: "));
     let only_retryable = policy.clone().retry_when(|kind| kind == Kind::Retryable);
     assert!(!only_retryable.retries(Kind::Stale));
     assert_eq!(Policy::new().attempts(0).max_attempts(), 1);
