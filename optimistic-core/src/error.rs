@@ -747,6 +747,20 @@ impl RunError {
     }
 
     /// How many attempts the runner made before it gave up (1 for a helper).
+    ///
+    /// ```
+    /// use optimistic_core::{optimistic, Kind, Optimistic, Policy, RunError, Version};
+    ///
+    /// #[optimistic(table = "seats")]
+    /// struct Seat { id: i64, version: Version }
+    ///
+    /// let always_stale = |_| -> Result<(), RunError> {
+    ///     Err(Seat { id: 2, version: Version::from(3) }.update().check(0).unwrap_err().into())
+    /// };
+    /// let error = Policy::new().attempts(3).retry(always_stale).unwrap_err();
+    /// assert_eq!((error.kind(), error.attempts()), (Kind::Stale, 3));
+    /// assert!(error.to_string().starts_with("gave up after 3 attempts: stale seats (id = 2)"));
+    /// ```
     pub fn attempts(&self) -> u32 {
         self.attempts
     }
@@ -794,6 +808,27 @@ impl RunError {
     }
 
     /// The driver's error as its own type (`sqlx::Error`, `rusqlite::Error`, ..).
+    ///
+    /// ```
+    /// # #[cfg(feature = "rusqlite")]
+    /// # fn main() -> Result<(), optimistic_core::RunError> {
+    /// use optimistic_core::{optimistic, driver, Kind, Version};
+    ///
+    /// #[optimistic(table = "seats")]
+    /// struct Seat { id: i64, version: Version }
+    ///
+    /// # let connection = rusqlite::Connection::open_in_memory().unwrap();
+    /// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, version BIGINT NOT NULL)").unwrap();
+    /// driver::insert(&connection, &Seat { id: 1, version: Version::INITIAL })?;
+    /// let taken = driver::insert(&connection, &Seat { id: 1, version: Version::INITIAL }).unwrap_err();
+    /// assert_eq!(taken.kind(), Kind::Other);
+    /// let code = taken.downcast_driver::<rusqlite::Error>().and_then(rusqlite::Error::sqlite_error_code);
+    /// assert_eq!(code, Some(rusqlite::ErrorCode::ConstraintViolation));
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "rusqlite"))]
+    /// # fn main() {}
+    /// ```
     pub fn downcast_driver<E: std::error::Error + 'static>(&self) -> Option<&E> {
         self.driver_error()?.downcast_ref()
     }

@@ -423,6 +423,26 @@ pub(crate) fn classified<B: Backend>(error: B::Error) -> RunError {
 }
 
 /// `INSERT`s `row`, its version as the row holds it.
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), optimistic_core::RunError> {
+/// use optimistic_core::{optimistic, driver, Kind, Version};
+///
+/// #[optimistic(table = "seats")]
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct Seat { id: i64, is_booked: bool, version: Version }
+///
+/// # let connection = rusqlite::Connection::open_in_memory().unwrap();
+/// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").unwrap();
+/// driver::insert(&connection, &Seat { id: 1, is_booked: false, version: Version::INITIAL })?;
+/// let taken = driver::insert(&connection, &Seat { id: 1, is_booked: true, version: Version::INITIAL });
+/// assert_eq!(taken.unwrap_err().kind(), Kind::Other, "the key is taken: no retry cures that");
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
 pub fn insert<D: Driver, T: Optimistic + 'static>(
     mut driver: D,
     row: &T,
@@ -485,6 +505,36 @@ where
 
 /// The versioned `UPDATE` of `row`: on success its new version is stored in it; on any error
 /// it is left exactly as it was.
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), optimistic_core::RunError> {
+/// use optimistic_core::{optimistic, driver, Kind, Version};
+///
+/// #[optimistic(table = "seats")]
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct Seat { id: i64, is_booked: bool, version: Version }
+///
+/// # let connection = rusqlite::Connection::open_in_memory().unwrap();
+/// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").unwrap();
+/// driver::insert(&connection, &Seat { id: 1, is_booked: false, version: Version::INITIAL })?;
+/// let mut mine: Seat = driver::fetch_by_key(&connection, &1)?.expect("inserted");
+/// let mut theirs = mine.clone();
+///
+/// mine.is_booked = true;
+/// driver::update(&connection, &mut mine)?;
+/// assert_eq!(mine.version, Version::from(2), "the new version is stored in the row");
+///
+/// theirs.is_booked = false;
+/// let stale = driver::update(&connection, &mut theirs).unwrap_err();
+/// assert_eq!(stale.kind(), Kind::Stale);
+/// assert_eq!(stale.stale().and_then(|stale| stale.current_tag()), None, "not read back: use `execute_explained` for that");
+/// assert_eq!(theirs.version, Version::INITIAL, "left as it was");
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
 pub fn update<D: Driver, T: Optimistic + 'static>(
     mut driver: D,
     row: &mut T,
@@ -498,6 +548,29 @@ pub fn update<D: Driver, T: Optimistic + 'static>(
 
 /// Bumps `row`'s version alone (`SET version = next WHERE key AND version = expected`): a
 /// write that makes every other holder of the row stale. Stores the new version in `row`.
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), optimistic_core::RunError> {
+/// use optimistic_core::{optimistic, driver, Kind, Version};
+///
+/// #[optimistic(table = "seats")]
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct Seat { id: i64, is_booked: bool, version: Version }
+///
+/// # let connection = rusqlite::Connection::open_in_memory().unwrap();
+/// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").unwrap();
+/// let mut seat = Seat { id: 1, is_booked: false, version: Version::INITIAL };
+/// driver::insert(&connection, &seat)?;
+/// let held_elsewhere = seat.clone();
+/// driver::touch(&connection, &mut seat)?;
+/// assert_eq!(seat.version, Version::from(2));
+/// assert_eq!(driver::delete(&connection, &held_elsewhere).unwrap_err().kind(), Kind::Stale);
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
 pub fn touch<D: Driver, T: Optimistic + 'static>(
     mut driver: D,
     row: &mut T,
@@ -512,6 +585,32 @@ pub fn touch<D: Driver, T: Optimistic + 'static>(
 }
 
 /// The versioned `DELETE` of `row`: stale when the row moved on since it was read.
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), optimistic_core::RunError> {
+/// use optimistic_core::{optimistic, driver, Kind, Version};
+///
+/// #[optimistic(table = "seats")]
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct Seat { id: i64, is_booked: bool, version: Version }
+///
+/// # let connection = rusqlite::Connection::open_in_memory().unwrap();
+/// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").unwrap();
+/// driver::insert(&connection, &Seat { id: 1, is_booked: false, version: Version::INITIAL })?;
+/// let read: Seat = driver::fetch_by_key(&connection, &1)?.expect("inserted");
+/// let mut changed = read.clone();
+/// changed.is_booked = true;
+/// driver::update(&connection, &mut changed)?;
+///
+/// assert_eq!(driver::delete(&connection, &read).unwrap_err().kind(), Kind::Stale, "it moved on");
+/// driver::delete(&connection, &changed)?;
+/// assert_eq!(driver::fetch_by_key::<_, Seat>(&connection, &1)?, None);
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
 pub fn delete<D: Driver, T: Optimistic + 'static>(
     mut driver: D,
     row: &T,
@@ -527,6 +626,27 @@ pub fn delete<D: Driver, T: Optimistic + 'static>(
 /// Reads the row with `key` into a `T`; `None` when there is none. A read writes nothing: a
 /// connection lost during it is [`Kind::Retryable`], never [`Kind::OutcomeUnknown`] (as for
 /// [`fetch_for_update`] and [`fetch_all`]).
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), optimistic_core::RunError> {
+/// use optimistic_core::{optimistic, driver, Kind, Version};
+///
+/// #[optimistic(table = "seats")]
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct Seat { id: i64, is_booked: bool, version: Version }
+///
+/// # let connection = rusqlite::Connection::open_in_memory().unwrap();
+/// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").unwrap();
+/// driver::insert(&connection, &Seat { id: 1, is_booked: true, version: Version::INITIAL })?;
+/// let seat: Option<Seat> = driver::fetch_by_key(&connection, &1)?;
+/// assert_eq!(seat.map(|seat| seat.is_booked), Some(true));
+/// assert_eq!(driver::fetch_by_key::<_, Seat>(&connection, &2)?, None);
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
 pub fn fetch_by_key<'k, D, T>(
     mut driver: D,
     key: &'k T::Key,
@@ -542,6 +662,30 @@ where
 /// in (`SELECT .. FOR UPDATE`); `None` when there is none. Run it inside a transaction: outside
 /// one the lock ends with the statement. SQLite has no row locks: there it is the plain read,
 /// and the transaction's `BEGIN IMMEDIATE` is what holds writers off.
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), optimistic_core::RunError> {
+/// use optimistic_core::{optimistic, driver, Kind, Version};
+///
+/// #[optimistic(table = "seats")]
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct Seat { id: i64, is_booked: bool, version: Version }
+///
+/// # let connection = rusqlite::Connection::open_in_memory().unwrap();
+/// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").unwrap();
+/// driver::insert(&connection, &Seat { id: 1, is_booked: false, version: Version::INITIAL })?;
+/// # let mut connection = connection;
+/// let transaction = connection.transaction().unwrap();
+/// let mut seat: Seat = driver::fetch_for_update(&*transaction, &1)?.expect("inserted");
+/// seat.is_booked = true;
+/// driver::update(&*transaction, &mut seat)?;
+/// transaction.commit().unwrap();
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
 pub fn fetch_for_update<'k, D, T>(
     mut driver: D,
     key: &'k T::Key,
@@ -600,6 +744,38 @@ where
 
 /// Runs a versioned statement you built (`row.update()`, perhaps with an extra `.and_where`)
 /// and checks the rows it affected: the new version for an update, `()` for a delete.
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), optimistic_core::RunError> {
+/// use optimistic_core::{optimistic, driver, Kind, Version};
+///
+/// #[optimistic(table = "seats")]
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct Seat { id: i64, is_booked: bool, version: Version }
+///
+/// # let connection = rusqlite::Connection::open_in_memory().unwrap();
+/// # connection.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").unwrap();
+/// use optimistic_core::sea_query::{Expr, ExprTrait};
+/// use optimistic_core::Optimistic;
+///
+/// let mut seat = Seat { id: 1, is_booked: false, version: Version::INITIAL };
+/// driver::insert(&connection, &seat)?;
+/// seat.is_booked = true;
+/// // Book it only while nobody else has: the version check, and a condition of your own.
+/// let mut update = seat.update();
+/// update.and_where(Expr::col("is_booked").eq(false));
+/// seat.version = driver::execute(&connection, &update)?;
+/// assert_eq!(seat.version, Version::from(2));
+/// // Once booked, the same statement matches nothing: stale, as a moved-on version is.
+/// let mut again = seat.update();
+/// again.and_where(Expr::col("is_booked").eq(false));
+/// assert_eq!(driver::execute(&connection, &again).unwrap_err().kind(), Kind::Stale);
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
 pub fn execute<'s, D, S>(
     mut driver: D,
     statement: &'s S,
