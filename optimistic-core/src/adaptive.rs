@@ -123,6 +123,22 @@ fn average(previous: f64, sample: f64) -> f64 {
 impl Contention {
     /// Room for `capacity` rows (at least one); without attempts, a row's rate halves every
     /// `half_life`.
+    ///
+    /// ```
+    /// use optimistic_core::adaptive::Contention;
+    /// use optimistic_core::{optimistic, Version};
+    /// use std::time::Duration;
+    ///
+    /// #[optimistic(table = "accounts")]
+    /// struct Account { id: i64, balance: i64, version: Version }
+    ///
+    /// let contention = Contention::new(1, Duration::from_secs(60));
+    /// contention.record_conflict::<Account>(&1);
+    /// contention.record_conflict::<Account>(&2);
+    /// assert_eq!(contention.len(), 1, "room for one row: the older one made way");
+    /// assert_eq!(contention.conflict_rate::<Account>(&1), 0.0);
+    /// assert!(contention.conflict_rate::<Account>(&2) > 0.0);
+    /// ```
     pub fn new(capacity: usize, half_life: Duration) -> Self {
         Contention {
             rows: Mutex::new(HashMap::new()),
@@ -139,6 +155,19 @@ impl Contention {
 
     /// Counts an optimistic attempt that landed (on a row seen in conflict before; others
     /// are not kept).
+    ///
+    /// ```
+    /// use optimistic_core::adaptive::Contention;
+    /// use optimistic_core::{optimistic, Version};
+    /// use std::time::Duration;
+    ///
+    /// #[optimistic(table = "accounts")]
+    /// struct Account { id: i64, balance: i64, version: Version }
+    ///
+    /// let contention = Contention::new(100, Duration::from_secs(1));
+    /// contention.record_success::<Account>(&1);
+    /// assert!(contention.is_empty(), "a row never in conflict is not kept");
+    /// ```
     pub fn record_success<T: Optimistic>(&self, key: &T::Key) {
         self.record::<T>(key, Attempted::untimed(false), Instant::now());
     }
@@ -380,6 +409,18 @@ impl AdaptivePolicy {
 
     /// A fixed line per call: after this many conflicts (at least 1) its next attempt is
     /// locked, instead of when a locked attempt is measured to be cheaper.
+    ///
+    /// ```
+    /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
+    /// use optimistic_core::{optimistic, Version};
+    ///
+    /// #[optimistic(table = "accounts")]
+    /// struct Account { id: i64, balance: i64, version: Version }
+    ///
+    /// let policy = AdaptivePolicy::new().with_escalate_after(2);
+    /// assert_eq!(policy.mode::<Account>(&1, 1, false), Mode::Optimistic);
+    /// assert_eq!(policy.mode::<Account>(&1, 2, false), Mode::Locked);
+    /// ```
     pub fn with_escalate_after(mut self, conflicts: u32) -> Self {
         self.escalate_after = Some(conflicts.max(1));
         self
@@ -388,6 +429,21 @@ impl AdaptivePolicy {
     /// A fixed line per row: its attempts start locked once this share of its recent
     /// optimistic attempts (0 to 1) went stale, instead of when a locked attempt is measured to
     /// be cheaper; above 1, rows only escalate per call.
+    ///
+    /// ```
+    /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
+    /// use optimistic_core::{optimistic, Version};
+    ///
+    /// #[optimistic(table = "accounts")]
+    /// struct Account { id: i64, balance: i64, version: Version }
+    ///
+    /// let policy = AdaptivePolicy::new().with_hot_at(0.3);
+    /// for _ in 0..3 {
+    ///     policy.contention().record_conflict::<Account>(&1);
+    /// }
+    /// assert_eq!(policy.mode::<Account>(&1, 0, false), Mode::Locked, "above 30% stale");
+    /// assert_eq!(policy.mode::<Account>(&2, 0, false), Mode::Optimistic);
+    /// ```
     pub fn with_hot_at(mut self, conflict_rate: f64) -> Self {
         self.hot_at = Some(conflict_rate);
         self
@@ -395,23 +451,74 @@ impl AdaptivePolicy {
 
     /// On a hot row, one attempt in `attempts` still runs optimistically (at least 1; 1 never
     /// locks a row by its rate), so a row that cooled down is noticed.
+    ///
+    /// ```
+    /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
+    /// use optimistic_core::{optimistic, Version};
+    ///
+    /// #[optimistic(table = "accounts")]
+    /// struct Account { id: i64, balance: i64, version: Version }
+    ///
+    /// let policy = AdaptivePolicy::new().with_hot_at(0.3).with_probe_every(4);
+    /// for _ in 0..5 {
+    ///     policy.contention().record_conflict::<Account>(&1);
+    /// }
+    /// let modes: Vec<Mode> = (0..4).map(|_| policy.mode::<Account>(&1, 0, false)).collect();
+    /// assert_eq!(modes, [Mode::Locked, Mode::Locked, Mode::Locked, Mode::Optimistic]);
+    /// ```
     pub fn with_probe_every(mut self, attempts: u32) -> Self {
         self.probe_every = attempts.max(1);
         self
     }
 
     /// The memory of conflicts (its capacity and half-life).
+    ///
+    /// ```
+    /// use optimistic_core::adaptive::{AdaptivePolicy, Contention};
+    /// use std::time::Duration;
+    ///
+    /// // Fewer rows remembered, and conflicts forgotten faster than the default.
+    /// let policy = AdaptivePolicy::new().with_contention(Contention::new(256, Duration::from_millis(200)));
+    /// assert!(policy.contention().is_empty());
+    /// ```
     pub fn with_contention(mut self, contention: Contention) -> Self {
         self.contention = contention;
         self
     }
 
     /// The memory of conflicts.
+    ///
+    /// ```
+    /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
+    /// use optimistic_core::{optimistic, Version};
+    ///
+    /// #[optimistic(table = "accounts")]
+    /// struct Account { id: i64, balance: i64, version: Version }
+    ///
+    /// let policy = AdaptivePolicy::new();
+    /// policy.contention().record_conflict::<Account>(&7);
+    /// assert_eq!(policy.contention().len(), 1);
+    /// ```
     pub fn contention(&self) -> &Contention {
         &self.contention
     }
 
     /// The attempts this policy has run, by mode, and the conflicts among them.
+    ///
+    /// ```
+    /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
+    /// use optimistic_core::{optimistic, Version};
+    ///
+    /// #[optimistic(table = "accounts")]
+    /// struct Account { id: i64, balance: i64, version: Version }
+    /// use std::time::Duration;
+    ///
+    /// let policy = AdaptivePolicy::new();
+    /// policy.record_attempt::<Account>(&1, Mode::Optimistic, true, Duration::from_millis(1));
+    /// policy.record_attempt::<Account>(&1, Mode::Locked, false, Duration::from_millis(2));
+    /// let counts = policy.counts();
+    /// assert_eq!((counts.optimistic, counts.locked, counts.conflicts), (1, 1, 1));
+    /// ```
     pub fn counts(&self) -> AdaptiveCounts {
         AdaptiveCounts {
             optimistic: self.counts.optimistic.load(Ordering::Relaxed),

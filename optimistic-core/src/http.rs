@@ -281,6 +281,39 @@ impl IfMatch {
     ///
     /// Then write the row with the [`driver`] helpers: if another write lands in between, the
     /// write goes stale, and [`Rejection`] answers 412 as for any stale write.
+    ///
+    /// ```
+    /// # #[cfg(feature = "rusqlite")]
+    /// # fn main() -> Result<(), optimistic_core::http::Rejection> {
+    /// use optimistic_core::http::{EntityTags, IfMatch, Precondition, Rejection};
+    /// use optimistic_core::{driver, optimistic, Version};
+    ///
+    /// #[optimistic(table = "seats")]
+    /// #[derive(Debug, Clone, PartialEq)]
+    /// struct Seat { id: i64, is_booked: bool, version: Version }
+    ///
+    /// # let db = rusqlite::Connection::open_in_memory().unwrap();
+    /// # db.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL);
+    /// #                  INSERT INTO seats VALUES (1, 0, 4);").unwrap();
+    /// // The body of a PUT carries no version; `If-Match: *` takes the current one (a read).
+    /// let mut seat = Seat { id: 1, is_booked: true, version: Version::INITIAL };
+    /// IfMatch(EntityTags::Any).set_expected_version(&db, &mut seat)?;
+    /// assert_eq!(seat.version, Version::from(4));
+    /// driver::update(&db, &mut seat)?;
+    ///
+    /// // `If-Match: "4"`, read before that write: 412, and nothing is written.
+    /// let old = IfMatch(EntityTags::parse(r#""4""#)?);
+    /// let mut late = Seat { id: 1, is_booked: false, version: Version::INITIAL };
+    /// old.set_expected_version(&db, &mut late)?; // one strong tag: no read
+    /// let stale = Rejection::from(driver::update(&db, &mut late).unwrap_err());
+    /// assert_eq!(stale.status(), 412);
+    /// let missing = IfMatch(EntityTags::Any).set_expected_version(&db, &mut Seat { id: 9, ..seat });
+    /// assert!(matches!(missing, Err(Rejection::Precondition(Precondition::Failed))));
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "rusqlite"))]
+    /// # fn main() {}
+    /// ```
     pub fn set_expected_version<'a, D, T>(
         &'a self,
         mut driver: D,
@@ -339,6 +372,22 @@ impl IfNoneMatch {
 
     /// The answer to a read of the resource at `version`: `304 Not Modified` when the client
     /// holds it, else `body`; with its `ETag` either way.
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue, StatusCode, header::IF_NONE_MATCH};
+    /// use optimistic_core::http::IfNoneMatch;
+    /// use optimistic_core::Version;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(IF_NONE_MATCH, HeaderValue::from_static(r#""3""#));
+    /// let cached = IfNoneMatch::from_headers(&headers)?;
+    /// let (status, _, body) = cached.respond(Version::from(3), "seat 1").into_parts();
+    /// assert_eq!((status, body), (StatusCode::NOT_MODIFIED, None));
+    /// let (status, headers, body) = cached.respond(Version::from(4), "seat 1").into_parts();
+    /// assert_eq!((status, body), (StatusCode::OK, Some("seat 1")));
+    /// assert_eq!(headers["etag"], r#""4""#);
+    /// # Ok::<(), optimistic_core::http::Precondition>(())
+    /// ```
     pub fn respond<V: VersionValue, B>(&self, version: V, body: B) -> Tagged<V, B> {
         Tagged {
             not_modified: self.is_current(&version),
@@ -359,6 +408,16 @@ pub struct Tagged<V, B> {
 
 impl<V: VersionValue, B> Tagged<V, B> {
     /// `200 OK` with `body` and the `ETag` of `version`: the answer to a read or a write.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use optimistic_core::http::Tagged;
+    /// use optimistic_core::Version;
+    ///
+    /// let (status, headers, body) = Tagged::new(Version::from(2), "written").into_parts();
+    /// assert_eq!((status, body), (StatusCode::OK, Some("written")));
+    /// assert_eq!(headers["etag"], r#""2""#);
+    /// ```
     pub fn new(version: V, body: B) -> Self {
         Tagged {
             version,
@@ -441,6 +500,15 @@ impl Rejection {
 
     /// The whole answer: status, `ETag` of the current version on a stale write when known,
     /// and a plain-text body.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use optimistic_core::http::{Precondition, Rejection};
+    ///
+    /// let response = Rejection::from(Precondition::Required).to_response();
+    /// assert_eq!(response.status(), StatusCode::PRECONDITION_REQUIRED);
+    /// assert!(response.body().starts_with("this write needs an If-Match header"));
+    /// ```
     pub fn to_response(&self) -> Response<String> {
         let status = self.status();
         let body = match (self, status.is_server_error()) {

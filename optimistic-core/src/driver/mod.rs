@@ -136,6 +136,28 @@ pub trait Backend {
 /// A pool lends one of its connections to each attempt of the runner
 /// ([`acquire`](Driver::acquire)), so that the attempt's read and write share it; a connection
 /// or a transaction lends itself.
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), optimistic_core::RunError> {
+/// use optimistic_core::driver::{self, Driver};
+/// use optimistic_core::{Dialect, Optimistic, Version, optimistic};
+///
+/// #[optimistic(table = "seats")]
+/// struct Seat { id: i64, version: Version }
+///
+/// # let db = rusqlite::Connection::open_in_memory().unwrap();
+/// # db.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, version BIGINT NOT NULL)").unwrap();
+/// // A rusqlite connection is a driver; so are sqlx pools and connections, tokio-postgres and
+/// // postgres clients, SeaORM connections, Diesel and diesel-async connections.
+/// assert_eq!((&db).dialect(), Dialect::Sqlite);
+/// driver::insert(&db, &Seat { id: 1, version: Version::INITIAL })?;
+/// assert_eq!(driver::fetch_all::<_, Seat>(&db, &Seat::select())?.len(), 1);
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
 pub trait Driver {
     /// The driver's type glue.
     type Backend: Backend;
@@ -363,6 +385,38 @@ impl<D, T> Database<T> for D where D: Driver<Backend: Reads<T> + Backend<Runtime
 
 /// `Database` for blocking drivers (a rusqlite `&Connection`): the helpers and the runner
 /// return their outcomes.
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), optimistic_core::RunError> {
+/// use optimistic_core::driver::{self, BlockingDatabase};
+/// use optimistic_core::{Policy, RunError, Version, optimistic};
+///
+/// #[optimistic(table = "seats")]
+/// #[derive(Clone)]
+/// struct Seat { id: i64, is_booked: bool, version: Version }
+///
+/// /// Books a seat on any blocking driver (a rusqlite connection, or a Diesel one).
+/// fn book<C>(connection: C, id: i64) -> Result<Version, RunError>
+/// where
+///     C: BlockingDatabase<Seat>,
+/// {
+///     let booked = Policy::new().modify(connection, &id, |seat: &mut Seat| {
+///         seat.is_booked = true;
+///         Ok(())
+///     })?;
+///     Ok(booked.row.version)
+/// }
+///
+/// # let db = rusqlite::Connection::open_in_memory().unwrap();
+/// # db.execute_batch("CREATE TABLE seats (id INTEGER PRIMARY KEY, is_booked BOOLEAN NOT NULL, version BIGINT NOT NULL)").unwrap();
+/// driver::insert(&db, &Seat { id: 2, is_booked: false, version: Version::INITIAL })?;
+/// assert_eq!(book(&db, 2)?, Version::from(2));
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
 pub trait BlockingDatabase<T>: Driver<Backend: Reads<T> + Backend<Runtime = Blocking>> {}
 
 impl<D, T> BlockingDatabase<T> for D where D: Driver<Backend: Reads<T> + Backend<Runtime = Blocking>>

@@ -62,6 +62,30 @@ use backoff::Backoff;
 use combine::{Combining, Followed, Joined, Member};
 
 /// A row written by [`Policy::modify`], with what the change returned.
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), optimistic_core::RunError> {
+/// use optimistic_core::run::Modified;
+/// use optimistic_core::{optimistic, Policy, Version};
+///
+/// #[optimistic(table = "counters")]
+/// #[derive(Debug, Clone)]
+/// struct Counter { id: i64, hits: i64, version: Version }
+///
+/// # let db = rusqlite::Connection::open_in_memory().unwrap();
+/// # db.execute_batch("CREATE TABLE counters (id INTEGER PRIMARY KEY, hits BIGINT NOT NULL, version BIGINT NOT NULL);
+/// #                  INSERT INTO counters VALUES (1, 41, 1);").unwrap();
+/// let Modified { row, value: before, attempts, .. } = Policy::new().modify(&db, &1, |counter: &mut Counter| {
+///     counter.hits += 1;
+///     Ok(counter.hits - 1)
+/// })?;
+/// assert_eq!((row.hits, before, attempts, row.version), (42, 41, 1, Version::from(2)));
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Modified<T, R> {
@@ -75,6 +99,32 @@ pub struct Modified<T, R> {
 
 /// Errors the generic [`Policy::retry`] can tell apart: what went wrong, in one [`Kind`].
 /// [`RunError`] has it; give your own error type one to retry your own work through it.
+///
+/// ```
+/// use optimistic_core::run::Classify;
+/// use optimistic_core::{Kind, Policy};
+///
+/// #[derive(Debug)]
+/// enum Fetch { Busy, Gone }
+///
+/// impl Classify for Fetch {
+///     fn kind(&self) -> Kind {
+///         match self {
+///             Fetch::Busy => Kind::Retryable,
+///             Fetch::Gone => Kind::NotFound,
+///         }
+///     }
+/// }
+///
+/// let mut calls = 0;
+/// let fetched = Policy::new().retry(|attempt| {
+///     calls += 1;
+///     if attempt < 3 { Err(Fetch::Busy) } else { Ok("data") }
+/// });
+/// assert_eq!((fetched.unwrap(), calls), ("data", 3));
+/// let gone = Policy::new().retry(|_| -> Result<(), Fetch> { Err(Fetch::Gone) });
+/// assert!(matches!(gone, Err(Fetch::Gone)), "not retried");
+/// ```
 pub trait Classify {
     /// What went wrong.
     fn kind(&self) -> Kind;
@@ -208,6 +258,16 @@ impl Policy {
     /// 10 attempts, backoff from 5 ms doubling up to 200 ms with full jitter; stale writes and
     /// retryable database errors are retried, lock timeouts are not; no escalation, no
     /// resolving.
+    ///
+    /// ```
+    /// use optimistic_core::{Kind, Policy};
+    ///
+    /// let policy = Policy::new();
+    /// assert_eq!(policy.max_attempts(), 10);
+    /// assert!(policy.retries(Kind::Stale) && policy.retries(Kind::Retryable));
+    /// assert!(!policy.retries(Kind::LockTimeout) && !policy.retries(Kind::Other));
+    /// assert_eq!((policy.escalation_counts(), policy.combined_group()), (None, None));
+    /// ```
     pub fn new() -> Self {
         Policy {
             backoff: Backoff::DEFAULT,
@@ -219,6 +279,13 @@ impl Policy {
     }
 
     /// At most `attempts` attempts in all (at least 1).
+    ///
+    /// ```
+    /// use optimistic_core::Policy;
+    ///
+    /// assert_eq!(Policy::new().attempts(3).max_attempts(), 3);
+    /// assert_eq!(Policy::new().attempts(0).max_attempts(), 1, "a run makes at least one attempt");
+    /// ```
     pub fn attempts(mut self, attempts: u32) -> Self {
         self.backoff = self.backoff.with_max_attempts(attempts);
         self
@@ -226,6 +293,20 @@ impl Policy {
 
     /// The wait before attempt `n + 1` is drawn at random from zero up to `base * 2^(n-1)`,
     /// capped at `max` ("full jitter").
+    ///
+    /// ```
+    /// use optimistic_core::{Kind, Policy, RunError};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// // No waiting between attempts, as a test may want.
+    /// let policy = Policy::new().attempts(50).backoff(Duration::ZERO, Duration::ZERO);
+    /// let started = Instant::now();
+    /// let error = policy
+    ///     .retry(|_| -> Result<(), RunError> { Err(RunError::from_refusal("never")) })
+    ///     .unwrap_err();
+    /// assert_eq!(error.kind(), Kind::Refused);
+    /// assert!(started.elapsed() < Duration::from_secs(1));
+    /// ```
     pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
         self.backoff = self.backoff.with_delays(base, max);
         self
@@ -233,6 +314,13 @@ impl Policy {
 
     /// Also retry [`Kind::LockTimeout`] (off by default: under a long-held lock, each retry
     /// waits the whole lock timeout again).
+    ///
+    /// ```
+    /// use optimistic_core::{Kind, Policy};
+    ///
+    /// assert!(!Policy::new().retries(Kind::LockTimeout));
+    /// assert!(Policy::new().lock_timeouts(true).retries(Kind::LockTimeout));
+    /// ```
     pub fn lock_timeouts(mut self, retry: bool) -> Self {
         self.backoff = self.backoff.with_lock_timeouts(retry);
         self
@@ -257,6 +345,15 @@ impl Policy {
     /// cheaper than an optimistic one, and the last attempt of a call that met a conflict; a
     /// locked attempt cannot go stale. The policy remembers hot rows and what each mode cost
     /// there (bounded, fading), shared by its clones. See [`crate::adaptive`] for the decision.
+    ///
+    /// ```
+    /// use optimistic_core::Policy;
+    ///
+    /// let policy = Policy::new().attempts(3).escalate(true);
+    /// let counts = policy.escalation_counts().expect("escalating");
+    /// assert_eq!((counts.optimistic, counts.locked), (0, 0));
+    /// assert!(Policy::new().escalate(false).escalation_counts().is_none());
+    /// ```
     pub fn escalate(mut self, on: bool) -> Self {
         self.escalation = on.then(|| Arc::new(AdaptivePolicy::new()));
         self
@@ -279,6 +376,30 @@ impl Policy {
 
     /// How the escalating runs went so far (optimistic and locked attempts, conflicts); `None`
     /// without escalation.
+    ///
+    /// ```
+    /// # #[cfg(feature = "rusqlite")]
+    /// # fn main() -> Result<(), optimistic_core::RunError> {
+    /// use optimistic_core::{optimistic, Policy, Version};
+    ///
+    /// #[optimistic(table = "counters")]
+    /// #[derive(Debug, Clone)]
+    /// struct Counter { id: i64, hits: i64, version: Version }
+    ///
+    /// # let db = rusqlite::Connection::open_in_memory().unwrap();
+    /// # db.execute_batch("CREATE TABLE counters (id INTEGER PRIMARY KEY, hits BIGINT NOT NULL, version BIGINT NOT NULL);
+    /// #                  INSERT INTO counters VALUES (1, 0, 1);").unwrap();
+    /// let policy = Policy::new().escalate(true);
+    /// for _ in 0..3 {
+    ///     policy.modify(&db, &1, |counter: &mut Counter| { counter.hits += 1; Ok(()) })?;
+    /// }
+    /// let counts = policy.escalation_counts().expect("escalating");
+    /// assert_eq!((counts.optimistic, counts.conflicts, counts.locked), (3, 0, 0), "no conflict, no lock");
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "rusqlite"))]
+    /// # fn main() {}
+    /// ```
     pub fn escalation_counts(&self) -> Option<AdaptiveCounts> {
         self.escalation
             .as_ref()
@@ -375,12 +496,26 @@ impl Policy {
     /// assert_eq!(policy.combined_group(), Some(16));
     /// assert_eq!(Policy::new().combined_group(), None);
     /// ```
+    ///
+    /// ```
+    /// use optimistic_core::Policy;
+    ///
+    /// assert_eq!(Policy::new().combine_at_most(16).combined_group(), Some(16));
+    /// assert_eq!(Policy::new().combine_at_most(0).combined_group(), Some(1), "a group holds one change at least");
+    /// ```
     pub fn combine_at_most(mut self, max_group: usize) -> Self {
         self.combining = Some(Arc::new(Combining::new(max_group)));
         self
     }
 
     /// The most changes one combined write carries; `None` without combining.
+    ///
+    /// ```
+    /// use optimistic_core::Policy;
+    ///
+    /// assert_eq!(Policy::new().combined_group(), None);
+    /// assert_eq!(Policy::new().combine(true).combined_group(), Some(64));
+    /// ```
     pub fn combined_group(&self) -> Option<usize> {
         self.combining
             .as_ref()
@@ -388,11 +523,26 @@ impl Policy {
     }
 
     /// At most this many attempts.
+    ///
+    /// ```
+    /// use optimistic_core::Policy;
+    ///
+    /// assert_eq!(Policy::new().max_attempts(), 10);
+    /// assert_eq!(Policy::new().attempts(4).max_attempts(), 4);
+    /// ```
     pub fn max_attempts(&self) -> u32 {
         self.backoff.max_attempts()
     }
 
     /// Whether a failure of this kind is retried (while attempts remain).
+    ///
+    /// ```
+    /// use optimistic_core::{Kind, Policy};
+    ///
+    /// let everything = Policy::new().retry_when(|_| true);
+    /// assert!(everything.retries(Kind::Other));
+    /// assert!(!everything.retries(Kind::OutcomeUnknown), "the write may have been applied");
+    /// ```
     pub fn retries(&self, kind: Kind) -> bool {
         match (&self.retry_when, kind) {
             (_, Kind::OutcomeUnknown) => false,
