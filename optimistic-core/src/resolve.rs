@@ -14,6 +14,25 @@
 use crate::{Dialect, Optimistic, VersionValue};
 
 /// What the row now says about an update whose answer was lost ([`resolve`]).
+///
+/// ```
+/// use optimistic_core::resolve::Resolution;
+/// use optimistic_core::Version;
+///
+/// /// What to do about an update whose answer was lost.
+/// fn next_step(resolution: &Resolution<Version>) -> &'static str {
+///     match resolution {
+///         Resolution::Applied { .. }
+///         | Resolution::AppliedThenSuperseded { .. }
+///         | Resolution::AppliedThenDeleted => "done: do not send it again",
+///         Resolution::NotApplied => "send the same update again",
+///         Resolution::NeverApplied { .. } => "read, change and write afresh",
+///         Resolution::DeletedNeverApplied => "the row is gone, and the change never landed",
+///         Resolution::Superseded { .. } | Resolution::Deleted => "unknown: the application decides",
+///     }
+/// }
+/// assert_eq!(next_step(&Resolution::NotApplied), "send the same update again");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Resolution<V> {
     /// The update was applied: the row holds its [`WriteToken`](crate::WriteToken), or,

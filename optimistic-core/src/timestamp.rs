@@ -15,6 +15,22 @@ pub(crate) fn next_micros(previous: i64, now: i64) -> Option<i64> {
 }
 
 /// A timestamp type that can start a row's version history.
+///
+/// ```
+/// # #[cfg(feature = "chrono")] {
+/// use chrono::{DateTime, Utc};
+/// use optimistic_core::timestamp::TimestampVersion;
+/// use optimistic_core::{optimistic, Optimistic};
+///
+/// #[optimistic(table = "documents")]
+/// struct Document { id: i64, body: String, #[optimistic(version)] saved_at: DateTime<Utc> }
+///
+/// let document = Document { id: 1, body: "draft".into(), saved_at: TimestampVersion::now() };
+/// assert_eq!(document.saved_at.timestamp_subsec_nanos() % 1_000, 0, "whole microseconds");
+/// let next = document.update().next_version().expect("in range");
+/// assert!(next > document.saved_at, "strictly later, even if the clock reads the same");
+/// # }
+/// ```
 pub trait TimestampVersion: crate::VersionValue {
     /// The current time, truncated to microseconds: the version for a new row.
     fn now() -> Self;

@@ -78,6 +78,22 @@ use crate::{Dialect, Locking, Role, Table};
 /// in this order. Each may run again: it leaves what exists as it is (PostgreSQL replaces its
 /// trigger function and triggers).
 /// `None` when the table keeps no log, or has no write token column to record.
+///
+/// ```
+/// use optimistic_core::{optimistic, write_log, Dialect, Optimistic, Version, WriteToken};
+///
+/// #[optimistic(table = "accounts", write_log = "optimistic_write_log")]
+/// struct Account { id: i64, #[optimistic(write_token)] write_token: WriteToken, version: Version }
+///
+/// #[optimistic(table = "seats")]
+/// struct Seat { id: i64, version: Version }
+///
+/// let postgres = write_log::schema(&Account::TABLE, Dialect::Postgres).expect("a write log");
+/// assert!(postgres.iter().any(|statement| statement.starts_with("CREATE OR REPLACE FUNCTION")));
+/// let mysql = write_log::schema(&Account::TABLE, Dialect::Mysql).expect("a write log");
+/// assert!(mysql.iter().all(|statement| !statement.contains("DELIMITER")), "one statement each");
+/// assert_eq!(write_log::schema(&Seat::TABLE, Dialect::Sqlite), None, "no log named");
+/// ```
 pub fn schema(table: &Table, dialect: Dialect) -> Option<Vec<String>> {
     let log = table.write_log()?;
     let token = table
