@@ -38,7 +38,8 @@ use crate::Optimistic;
 pub enum Mode {
     /// Read, change, versioned write; stale if another writer got there first.
     Optimistic,
-    /// In a transaction: read with a row lock (`FOR UPDATE`; SQLite: `BEGIN IMMEDIATE`),
+    /// In a transaction: read with a row lock (`FOR UPDATE`; PostgreSQL: `FOR NO KEY UPDATE`;
+    /// SQLite: `BEGIN IMMEDIATE`),
     /// change, write, commit. Concurrent writers wait instead of conflicting.
     Locked,
 }

@@ -142,17 +142,14 @@ pub fn select_by_key<T: Optimistic>(key: &T::Key, dialect: Dialect) -> (Cow<'sta
     (sql, Values(T::key_values(key)))
 }
 
-/// `T::select_by_key_for_update(key)` rendered for `dialect`.
+/// The helpers' locked read of the row with `key`, rendered for `dialect`: on PostgreSQL
+/// `FOR NO KEY UPDATE`, elsewhere `T::select_by_key_for_update(key)`.
 pub fn select_by_key_for_update<T: Optimistic>(
     key: &T::Key,
     dialect: Dialect,
 ) -> (Cow<'static, str>, Values) {
     let sql = text::<T>(SELECT_BY_KEY_FOR_UPDATE, dialect, || {
-        render(
-            dialect,
-            &crate::statement::select_by_key_for_update::<T>(key),
-        )
-        .0
+        render(dialect, &crate::statement::locked_read::<T>(key, dialect)).0
     });
     (sql, Values(T::key_values(key)))
 }

@@ -10,7 +10,7 @@ use sea_query::{
 };
 
 use crate::version::VersionValue;
-use crate::{ColumnError, Error, Locking, Operation, Optimistic, Role, Stale};
+use crate::{ColumnError, Dialect, Error, Locking, Operation, Optimistic, Role, Stale};
 
 /// A versioned `UPDATE`: `SET .., version = expected + 1 WHERE key AND version = expected`.
 ///
@@ -721,8 +721,24 @@ pub(crate) fn select<T: Optimistic>() -> SelectStatement {
 /// `SELECT every column FROM table WHERE key FOR UPDATE` (SQLite's builder leaves the lock
 /// out: there, a `BEGIN IMMEDIATE` transaction locks the database).
 pub(crate) fn select_by_key_for_update<T: Optimistic>(key: &T::Key) -> SelectStatement {
+    select_by_key_locked::<T>(key, sea_query::LockType::Update)
+}
+
+/// The locked read of the helpers and the runner, for `dialect`. PostgreSQL's is `FOR NO KEY
+/// UPDATE`, the lock its own `UPDATE` of the row takes (a versioned write changes no key): it
+/// holds other writers off as `FOR UPDATE` does, but lets the foreign-key checks of rows that
+/// reference it (`FOR KEY SHARE`) through. MySQL and MariaDB have only `FOR UPDATE`.
+pub(crate) fn locked_read<T: Optimistic>(key: &T::Key, dialect: Dialect) -> SelectStatement {
+    let lock = match dialect {
+        Dialect::Postgres => sea_query::LockType::NoKeyUpdate,
+        Dialect::Mysql | Dialect::Sqlite => sea_query::LockType::Update,
+    };
+    select_by_key_locked::<T>(key, lock)
+}
+
+fn select_by_key_locked<T: Optimistic>(key: &T::Key, lock: sea_query::LockType) -> SelectStatement {
     let mut statement = select_by_key::<T>(key);
-    statement.lock(sea_query::LockType::Update);
+    statement.lock(lock);
     statement
 }
 

@@ -83,6 +83,21 @@ fn same_as_the_builder<T: Optimistic>(row: &T) {
                 built(dialect, &T::select_by_key(&key)),
                 "{dialect:?} select by key"
             );
+
+            // The locked read: the generated `FOR UPDATE`, but PostgreSQL's weaker
+            // `FOR NO KEY UPDATE` (what its own UPDATE takes), so that inserts of rows
+            // referencing it go through (tests/tests/locked_read.rs).
+            let (sql, values) = cached::select_by_key_for_update::<T>(&key, dialect);
+            let (generated, generated_values) = built(dialect, &T::select_by_key_for_update(&key));
+            let expected = match dialect {
+                Dialect::Postgres => generated.replace(" FOR UPDATE", " FOR NO KEY UPDATE"),
+                _ => generated,
+            };
+            assert_eq!(
+                (sql.into_owned(), values),
+                (expected, generated_values),
+                "{dialect:?} locked read"
+            );
         }
     }
 }

@@ -206,8 +206,9 @@ pub trait Driver {
 /// One connection (or transaction): what an attempt runs on, and where an escalated attempt
 /// holds its row lock.
 pub trait Connection: Driver {
-    /// Begins a transaction in which a read `FOR UPDATE` holds the row until the end
-    /// (`BEGIN IMMEDIATE` on SQLite, which has no row locks and takes the write lock at once);
+    /// Begins a transaction in which the locked read ([`fetch_for_update`]) holds the row until
+    /// the end (`BEGIN IMMEDIATE` on SQLite, which has no row locks and takes the write lock at
+    /// once);
     /// inside a transaction of the caller's, a savepoint where the driver has them.
     fn begin_locked(&mut self) -> impl Future<Output = Result<(), BackendError<Self>>>;
 
@@ -713,9 +714,11 @@ where
 }
 
 /// Reads the row with `key` into a `T` and locks it until the end of the transaction it runs
-/// in (`SELECT .. FOR UPDATE`); `None` when there is none. Run it inside a transaction: outside
-/// one the lock ends with the statement. SQLite has no row locks: there it is the plain read,
-/// and the transaction's `BEGIN IMMEDIATE` is what holds writers off.
+/// in (`SELECT .. FOR UPDATE`; on PostgreSQL `FOR NO KEY UPDATE`, the lock its own `UPDATE`
+/// takes, which holds every other writer of the row off yet lets rows that reference it be
+/// inserted); `None` when there is none. Run it inside a transaction: outside one the lock ends
+/// with the statement. SQLite has no row locks: there it is the plain read, and the
+/// transaction's `BEGIN IMMEDIATE` is what holds writers off.
 ///
 /// ```
 /// # #[cfg(feature = "rusqlite")]
@@ -1407,8 +1410,9 @@ pub fn prune_write_log<D: Driver>(
     })
 }
 
-/// The read of a read-modify-write, locked (`FOR UPDATE`) for an escalated attempt. A read
-/// writes nothing, so a connection lost during it is retryable, never an unknown outcome.
+/// The read of a read-modify-write, locked as [`fetch_for_update`] locks for an escalated
+/// attempt. A read writes nothing, so a connection lost during it is retryable, never an
+/// unknown outcome.
 pub(crate) async fn read_by_key<D, T>(
     driver: &mut D,
     key: &T::Key,

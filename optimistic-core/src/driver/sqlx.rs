@@ -361,7 +361,7 @@ pub trait SqlxDatabase: Database {
     fn rows_affected(result: &Self::QueryResult) -> u64;
 
     /// How a locked attempt begins its transaction: `BEGIN`, where the
-    /// row lock is `FOR UPDATE`; SQLite has no row locks and takes the database's write lock
+    /// read takes the row lock; SQLite has no row locks and takes the database's write lock
     /// at once with `BEGIN IMMEDIATE`.
     const BEGIN_LOCKED: &'static str = "BEGIN";
 }

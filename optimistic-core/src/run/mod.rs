@@ -340,7 +340,8 @@ impl Policy {
         self
     }
 
-    /// Adaptive escalation: run an attempt under a row lock (`SELECT .. FOR UPDATE`, or
+    /// Adaptive escalation: run an attempt under a row lock (`SELECT .. FOR UPDATE`; PostgreSQL's
+    /// `FOR NO KEY UPDATE`, as [`fetch_for_update`](crate::driver::fetch_for_update) takes; or
     /// `BEGIN IMMEDIATE` on SQLite) where the row's recent attempts say a locked one is
     /// cheaper than an optimistic one, and the last attempt of a call that met a conflict; a
     /// locked attempt cannot go stale. The policy remembers hot rows and what each mode cost
@@ -1061,7 +1062,7 @@ where
     }
 }
 
-/// The locked attempt's read (`FOR UPDATE`), change and write, before its commit.
+/// The locked attempt's read (its row lock), change and write, before its commit.
 async fn read_change_write<C, T, R, F>(
     connection: &mut C,
     key: &T::Key,
