@@ -39,8 +39,8 @@ pub enum Mode {
     /// Read, change, versioned write; stale if another writer got there first.
     Optimistic,
     /// In a transaction: read with a row lock (`FOR UPDATE`; PostgreSQL: `FOR NO KEY UPDATE`;
-    /// SQLite: `BEGIN IMMEDIATE`),
-    /// change, write, commit. Concurrent writers wait instead of conflicting.
+    /// SQLite: `BEGIN IMMEDIATE`), change, write, commit. Concurrent writers wait instead of
+    /// conflicting.
     Locked,
 }
 

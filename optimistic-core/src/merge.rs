@@ -74,6 +74,41 @@ pub struct FieldConflict {
 }
 
 /// Edits that overlap: every field that both sides changed to different values.
+///
+/// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() -> Result<(), optimistic_core::RunError> {
+/// use optimistic_core::merge::{merge, MergeConflict};
+/// use optimistic_core::{driver, optimistic, Kind, Policy, Version};
+///
+/// #[optimistic(table = "passengers")]
+/// #[derive(Debug, Clone, PartialEq)]
+/// struct Passenger { id: i64, name: String, meal: Option<String>, version: Version }
+///
+/// # let db = rusqlite::Connection::open_in_memory().unwrap();
+/// # db.execute_batch("CREATE TABLE passengers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, meal TEXT, version BIGINT NOT NULL);
+/// #                  INSERT INTO passengers VALUES (1, 'Ada', NULL, 1);").unwrap();
+/// // A form shows the passenger; meanwhile someone else sets the meal.
+/// let base: Passenger = driver::fetch_by_key(&db, &1)?.expect("a passenger");
+/// let mut theirs = Passenger { meal: Some("kosher".into()), ..base.clone() };
+/// driver::update(&db, &mut theirs)?;
+///
+/// // The form comes back with another meal: both changed it, so the merge refuses the write.
+/// let mine = Passenger { meal: Some("vegan".into()), ..base.clone() };
+/// let error = Policy::new()
+///     .modify(&db, &1, |row: &mut Passenger| {
+///         *row = merge(&base, &mine, row)?;
+///         Ok(())
+///     })
+///     .unwrap_err();
+/// assert_eq!(error.kind(), Kind::Refused);
+/// let conflict = error.refusal::<MergeConflict>().expect("a merge conflict");
+/// assert_eq!(conflict.columns(), ["meal"]);
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
+/// ```
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("{}", ConflictList(self))]
 pub struct MergeConflict {
