@@ -175,6 +175,19 @@ impl Contention {
 
     /// The row's recent share of stale optimistic attempts, 0 to 1: 0 for a row never (or
     /// long ago) in conflict.
+    ///
+    /// ```
+    /// use optimistic_core::adaptive::Contention;
+    /// use optimistic_core::{optimistic, Version};
+    /// use std::time::Duration;
+    ///
+    /// #[optimistic(table = "accounts")]
+    /// struct Account { id: i64, balance: i64, version: Version }
+    ///
+    /// let contention = Contention::new(100, Duration::ZERO); // no memory: rates fade at once
+    /// contention.record_conflict::<Account>(&1);
+    /// assert_eq!(contention.conflict_rate::<Account>(&1), 0.0);
+    /// ```
     pub fn conflict_rate<T: Optimistic>(&self, key: &T::Key) -> f64 {
         let now = Instant::now();
         self.lock()
@@ -373,6 +386,12 @@ pub struct AdaptivePolicy {
 
 /// What a policy has done so far, over every call: how its attempts ran and how many went
 /// stale. A cheap way to see whether, and how often, rows are escalated.
+///
+/// ```
+/// use optimistic_core::adaptive::{AdaptiveCounts, AdaptivePolicy};
+///
+/// assert_eq!(AdaptivePolicy::new().counts(), AdaptiveCounts::default());
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AdaptiveCounts {
     /// Attempts run optimistically.

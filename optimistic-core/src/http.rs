@@ -73,6 +73,14 @@ fn strong_tag(opaque: &str) -> Option<HeaderValue> {
 }
 
 /// One entity tag of an `If-Match` or `If-None-Match` list.
+///
+/// ```
+/// use optimistic_core::http::{EntityTag, EntityTags};
+///
+/// let EntityTags::List(tags) = EntityTags::parse(r#"W/"7""#)? else { unreachable!() };
+/// assert_eq!(tags, [EntityTag { weak: true, opaque: "7".into() }]);
+/// # Ok::<(), optimistic_core::http::Precondition>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntityTag {
     /// `W/` was given: a weak tag, which `If-Match` never matches.
@@ -157,6 +165,16 @@ impl EntityTags {
 
     /// Whether the resource at version `current` matches: `If-Match` compares strongly (a weak
     /// tag never matches), `If-None-Match` weakly (`weak` true).
+    ///
+    /// ```
+    /// use optimistic_core::http::EntityTags;
+    /// use optimistic_core::Version;
+    ///
+    /// assert!(EntityTags::Any.matches(&Version::from(9), false));
+    /// let tags = EntityTags::parse(r#""3", "4""#)?;
+    /// assert!(tags.matches(&Version::from(4), false) && !tags.matches(&Version::from(5), false));
+    /// # Ok::<(), optimistic_core::http::Precondition>(())
+    /// ```
     pub fn matches<V: VersionValue>(&self, current: &V, weak: bool) -> bool {
         match self {
             EntityTags::Any => true,
@@ -187,6 +205,17 @@ impl EntityTags {
 }
 
 /// Why a request's precondition does not hold; [`status`](Precondition::status) is the answer.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, StatusCode, header::IF_MATCH};
+/// use optimistic_core::http::{IfMatch, Precondition};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(IF_MATCH, HeaderValue::from_static("3")); // not quoted
+/// let malformed = IfMatch::from_headers(&headers).unwrap_err();
+/// assert!(matches!(malformed, Precondition::Malformed(_)));
+/// assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Precondition {
@@ -264,6 +293,18 @@ impl IfMatch {
     /// The one version a single strong tag names (the common case: the client sends back the
     /// `ETag` it read), so the write can expect it without reading the resource; `None` for
     /// `*`, a list or a tag no version spells.
+    ///
+    /// ```
+    /// use optimistic_core::http::{EntityTags, IfMatch};
+    /// use optimistic_core::Version;
+    ///
+    /// let one = IfMatch(EntityTags::parse(r#""3""#)?);
+    /// assert_eq!(one.single_version(), Some(Version::from(3)));
+    /// assert_eq!(IfMatch(EntityTags::Any).single_version::<Version>(), None, "`*` needs a read");
+    /// let weak = IfMatch(EntityTags::parse(r#"W/"3""#)?);
+    /// assert_eq!(weak.single_version::<Version>(), None, "a weak tag never matches a write");
+    /// # Ok::<(), optimistic_core::http::Precondition>(())
+    /// ```
     pub fn single_version<V: VersionValue>(&self) -> Option<V> {
         match &self.0 {
             EntityTags::List(tags) if tags.len() == 1 && !tags[0].weak => {
@@ -364,6 +405,16 @@ impl IfNoneMatch {
     }
 
     /// Whether the client already holds `current` (compared weakly, as RFC 9110 asks).
+    ///
+    /// ```
+    /// use optimistic_core::http::{EntityTags, IfNoneMatch};
+    /// use optimistic_core::Version;
+    ///
+    /// let cached = IfNoneMatch(Some(EntityTags::parse(r#"W/"3""#)?));
+    /// assert!(cached.is_current(&Version::from(3)) && !cached.is_current(&Version::from(4)));
+    /// assert!(!IfNoneMatch(None).is_current(&Version::from(3)));
+    /// # Ok::<(), optimistic_core::http::Precondition>(())
+    /// ```
     pub fn is_current<V: VersionValue>(&self, current: &V) -> bool {
         self.0
             .as_ref()

@@ -633,8 +633,9 @@ impl Policy {
     }
 
     /// Re-runs `work` while it fails with an error the policy retries, backing off in between;
-    /// hands back its value, or the error that ended the run. `work` gets the attempt's number
-    /// (from 1) and returns a `Result` (then `retry` returns the outcome) or, with the `tokio`
+    /// hands back its value, or the error that ended the run (a [`RunError`] then says how many
+    /// attempts ran, [`Classify::with_attempts`]). `work` gets the attempt's number (from 1) and
+    /// returns a `Result` (then `retry` returns the outcome) or, with the `tokio`
     /// feature, a future of one (then `retry` returns a future).
     ///
     /// ```
