@@ -509,7 +509,7 @@ impl AdaptivePolicy {
     /// The memory of conflicts.
     ///
     /// ```
-    /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
+    /// use optimistic_core::adaptive::AdaptivePolicy;
     /// use optimistic_core::{optimistic, Version};
     ///
     /// #[optimistic(table = "accounts")]
@@ -528,10 +528,10 @@ impl AdaptivePolicy {
     /// ```
     /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
     /// use optimistic_core::{optimistic, Version};
+    /// use std::time::Duration;
     ///
     /// #[optimistic(table = "accounts")]
     /// struct Account { id: i64, balance: i64, version: Version }
-    /// use std::time::Duration;
     ///
     /// let policy = AdaptivePolicy::new();
     /// policy.record_attempt::<Account>(&1, Mode::Optimistic, true, Duration::from_millis(1));

@@ -685,7 +685,7 @@ pub fn delete<D: Driver, T: Optimistic + 'static>(
 /// ```
 /// # #[cfg(feature = "rusqlite")]
 /// # fn main() -> Result<(), optimistic_core::RunError> {
-/// use optimistic_core::{optimistic, driver, Kind, Version};
+/// use optimistic_core::{optimistic, driver, Version};
 ///
 /// #[optimistic(table = "seats")]
 /// #[derive(Debug, Clone, PartialEq)]
@@ -723,7 +723,7 @@ where
 /// ```
 /// # #[cfg(feature = "rusqlite")]
 /// # fn main() -> Result<(), optimistic_core::RunError> {
-/// use optimistic_core::{optimistic, driver, Kind, Version};
+/// use optimistic_core::{optimistic, driver, Version};
 ///
 /// #[optimistic(table = "seats")]
 /// #[derive(Debug, Clone, PartialEq)]
