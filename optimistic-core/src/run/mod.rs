@@ -295,16 +295,22 @@ impl Policy {
     /// capped at `max` ("full jitter").
     ///
     /// ```
-    /// use optimistic_core::{Kind, Policy, RunError};
+    /// use optimistic_core::{optimistic, Kind, Optimistic, Policy, RunError, Version};
     /// use std::time::{Duration, Instant};
     ///
-    /// // No waiting between attempts, as a test may want.
+    /// #[optimistic(table = "seats")]
+    /// struct Seat { id: i64, version: Version }
+    ///
+    /// // No waiting between attempts, as a test may want: 50 stale attempts, where the default
+    /// // backoff would sleep for seconds.
     /// let policy = Policy::new().attempts(50).backoff(Duration::ZERO, Duration::ZERO);
     /// let started = Instant::now();
     /// let error = policy
-    ///     .retry(|_| -> Result<(), RunError> { Err(RunError::from_refusal("never")) })
+    ///     .retry(|_| -> Result<(), RunError> {
+    ///         Err(Seat { id: 2, version: Version::from(3) }.update().check(0).unwrap_err().into())
+    ///     })
     ///     .unwrap_err();
-    /// assert_eq!(error.kind(), Kind::Refused);
+    /// assert_eq!((error.kind(), error.attempts()), (Kind::Stale, 50));
     /// assert!(started.elapsed() < Duration::from_secs(1));
     /// ```
     pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
