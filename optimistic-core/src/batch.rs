@@ -22,7 +22,6 @@ const ALIAS: &str = "optimistic_batch";
 ///
 /// ```
 /// # use optimistic_core::{optimistic, Version};
-/// # use optimistic_core::sea_query::SqliteQueryBuilder;
 /// # #[optimistic(table = "seats")]
 /// # #[derive(Debug, Clone, PartialEq)]
 /// # struct Seat { id: i64, is_booked: bool, version: Version }
@@ -54,7 +53,6 @@ pub type WrittenRows<T> = Vec<(<T as Optimistic>::Key, <T as Optimistic>::Versio
 ///
 /// ```
 /// # use optimistic_core::{optimistic, Version};
-/// # use optimistic_core::sea_query::SqliteQueryBuilder;
 /// # #[optimistic(table = "seats")]
 /// # #[derive(Debug, Clone, PartialEq)]
 /// # struct Seat { id: i64, is_booked: bool, version: Version }
@@ -86,7 +84,6 @@ pub struct BatchOutcome<T: Optimistic> {
 ///
 /// ```
 /// # use optimistic_core::{optimistic, Version};
-/// # use optimistic_core::sea_query::SqliteQueryBuilder;
 /// # #[optimistic(table = "seats")]
 /// # #[derive(Debug, Clone, PartialEq)]
 /// # struct Seat { id: i64, is_booked: bool, version: Version }
@@ -111,7 +108,6 @@ impl<T: Optimistic> BatchOutcome<T> {
     ///
     /// ```
     /// # use optimistic_core::{optimistic, Version};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, Clone, PartialEq)]
     /// # struct Seat { id: i64, is_booked: bool, version: Version }
@@ -130,7 +126,6 @@ impl<T: Optimistic> BatchOutcome<T> {
     ///
     /// ```
     /// # use optimistic_core::{optimistic, Version};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, Clone, PartialEq)]
     /// # struct Seat { id: i64, is_booked: bool, version: Version }
@@ -162,7 +157,6 @@ impl<T: Optimistic> Batch<T> {
     ///
     /// ```
     /// # use optimistic_core::{optimistic, Version};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, Clone, PartialEq)]
     /// # struct Seat { id: i64, is_booked: bool, version: Version }
@@ -315,7 +309,6 @@ impl<T: Optimistic> Batch<T> {
     ///
     /// ```
     /// # use optimistic_core::{optimistic, Version};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, Clone, PartialEq)]
     /// # struct Seat { id: i64, is_booked: bool, version: Version }
@@ -470,7 +463,6 @@ impl<T: Optimistic> Batch<T> {
     ///
     /// ```
     /// # use optimistic_core::{optimistic, Version};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, Clone, PartialEq)]
     /// # struct Seat { id: i64, is_booked: bool, version: Version }

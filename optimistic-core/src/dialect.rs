@@ -9,10 +9,15 @@ use sea_query::{
 /// statements for (each statement's text once per struct and dialect, then reused).
 ///
 /// ```
+/// # #[cfg(feature = "rusqlite")]
+/// # fn main() {
 /// use optimistic_core::{driver::Driver, Dialect};
 ///
 /// let connection = rusqlite::Connection::open_in_memory().unwrap();
 /// assert_eq!((&connection).dialect(), Dialect::Sqlite);
+/// # }
+/// # #[cfg(not(feature = "rusqlite"))]
+/// # fn main() {}
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dialect {

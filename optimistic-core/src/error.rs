@@ -61,7 +61,7 @@ pub enum StaleReason<V> {
 /// reason `.., but the row is now at version 5` / `.., but the row was deleted`.
 ///
 /// ```
-/// # use optimistic_core::{optimistic, Error, Version, Optimistic};
+/// # use optimistic_core::{optimistic, Version, Optimistic};
 /// # #[optimistic(table = "seat")]
 /// # struct Seat { id: i64, version: Version }
 /// # let seat = Seat { id: 2, version: Version::INITIAL };

@@ -200,6 +200,7 @@
 //! this crate adds are the ones under "Implementations" and "Trait Implementations".
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![doc(test(attr(deny(warnings))))]
 
 // Lets this crate's own tests use the macro, whose output names `::optimistic_core`.
 #[cfg(test)]
@@ -250,8 +251,8 @@ pub use sea_query;
 pub use optimistic_macros::optimistic;
 
 /// The crate's README, compiled and run as doctests (inside the package, so that the packaged
-/// crate's doctests build too).
-#[cfg(doctest)]
+/// crate's doctests build too). Its examples run on rusqlite.
+#[cfg(all(doctest, feature = "rusqlite"))]
 #[doc = include_str!("../README.md")]
 pub struct Readme;
 

@@ -28,7 +28,6 @@ pub trait Optimistic: Sized {
     ///
     /// ```
     /// # use optimistic_core::{optimistic, Optimistic, Version};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, PartialEq)]
     /// # struct Seat { id: i64, is_booked: bool, version: Version }
@@ -44,7 +43,6 @@ pub trait Optimistic: Sized {
     ///
     /// ```
     /// # use optimistic_core::{optimistic, Optimistic, Version};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, PartialEq)]
     /// # struct Seat { id: i64, is_booked: bool, version: Version }
@@ -58,7 +56,6 @@ pub trait Optimistic: Sized {
     ///
     /// ```
     /// # use optimistic_core::{optimistic, Optimistic, Version};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, PartialEq)]
     /// # struct Seat { id: i64, is_booked: bool, version: Version }
@@ -98,7 +95,6 @@ pub trait Optimistic: Sized {
     ///
     /// ```
     /// # use optimistic_core::{optimistic, Optimistic, Version};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, PartialEq)]
     /// # struct Seat { id: i64, is_booked: bool, version: Version }
@@ -115,11 +111,9 @@ pub trait Optimistic: Sized {
     ///
     /// ```
     /// # use optimistic_core::{optimistic, Optimistic, Version};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, PartialEq)]
     /// # struct Seat { id: i64, is_booked: bool, version: Version }
-    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
     /// assert_eq!(Seat::key_values(&2), [2_i64.into()]);
     /// ```
     fn key_values(key: &Self::Key) -> Vec<Value>;
@@ -386,7 +380,6 @@ pub trait Optimistic: Sized {
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, PartialEq)]
     /// # struct Seat { id: i64, is_booked: bool, version: Version }
-    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
     /// use optimistic_core::sea_query::{Expr, ExprTrait};
     /// let (sql, _) = <Seat as Optimistic>::select()
     ///     .and_where(Expr::col(SeatIden::IsBooked).eq(false))
@@ -405,7 +398,6 @@ pub trait Optimistic: Sized {
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, PartialEq)]
     /// # struct Seat { id: i64, is_booked: bool, version: Version }
-    /// let seat = Seat { id: 2, is_booked: true, version: Version::from(3) };
     /// let (sql, _) = <Seat as Optimistic>::select_by_key(&2).build(SqliteQueryBuilder);
     /// assert_eq!(sql, r#"SELECT "id", "is_booked", "version" FROM "seats" WHERE "id" = ?"#);
     /// ```

@@ -77,7 +77,6 @@ pub struct Delete<T: Optimistic> {
 ///
 /// ```
 /// # use optimistic_core::{optimistic, Version, Optimistic};
-/// # use optimistic_core::sea_query::SqliteQueryBuilder;
 /// # #[optimistic(table = "seats")]
 /// # #[derive(Debug, Clone, PartialEq)]
 /// # struct Seat { id: i64, is_booked: bool, version: Version }
@@ -109,7 +108,6 @@ impl<T: Optimistic> Verify<T> {
     ///
     /// ```
     /// # use optimistic_core::{optimistic, Version, Optimistic};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, Clone, PartialEq)]
     /// # struct Seat { id: i64, is_booked: bool, version: Version }
@@ -193,7 +191,6 @@ impl<T: Optimistic> Update<T> {
     ///
     /// ```
     /// # use optimistic_core::{optimistic, Version, Optimistic};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, Clone, PartialEq)]
     /// # struct Seat { id: i64, is_booked: bool, version: Version }

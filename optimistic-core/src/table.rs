@@ -8,7 +8,6 @@ use sea_query::TableName;
 ///
 /// ```
 /// # use optimistic_core::{optimistic, Optimistic, Version};
-/// # use optimistic_core::sea_query::SqliteQueryBuilder;
 /// # #[optimistic(table = "seats")]
 /// # #[derive(Debug, Clone, PartialEq)]
 /// # struct Seat { id: i64, is_booked: bool, version: Version }
@@ -132,7 +131,6 @@ impl Column {
 ///
 /// ```
 /// # use optimistic_core::{optimistic, Optimistic, Version};
-/// # use optimistic_core::sea_query::SqliteQueryBuilder;
 /// # #[optimistic(table = "seats")]
 /// # #[derive(Debug, Clone, PartialEq)]
 /// # struct Seat { id: i64, is_booked: bool, version: Version }
@@ -281,7 +279,6 @@ impl Table {
     ///
     /// ```
     /// # use optimistic_core::{optimistic, Optimistic, Version};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, Clone, PartialEq)]
     /// # struct Seat { id: i64, is_booked: bool, version: Version }
@@ -298,7 +295,6 @@ impl Table {
     ///
     /// ```
     /// # use optimistic_core::{optimistic, Optimistic, Version};
-    /// # use optimistic_core::sea_query::SqliteQueryBuilder;
     /// # #[optimistic(table = "seats")]
     /// # #[derive(Debug, Clone, PartialEq)]
     /// # struct Seat { id: i64, is_booked: bool, version: Version }

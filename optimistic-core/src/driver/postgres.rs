@@ -32,8 +32,10 @@
 //! seat.is_booked = false;
 //! driver::update(&mut transaction, &mut seat).await?;
 //! transaction.commit().await?;
+//! # assert!(booked.row.is_booked);
 //! # Ok(())
 //! # }
+//! # let _ = run;
 //! ```
 
 use std::borrow::Cow;

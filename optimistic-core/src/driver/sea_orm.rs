@@ -22,6 +22,7 @@
 //!         .await?;
 //!     Ok(done.row)
 //! }
+//! # let _ = book;
 //! ```
 
 use std::borrow::Cow;
@@ -386,6 +387,7 @@ type ModelOf<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
 /// println!("now at version {}", account.version);
 /// # Ok(())
 /// # }
+/// # let _ = run;
 /// ```
 #[allow(async_fn_in_trait)] // callers use concrete ActiveModels, whose futures are Send as usual
 pub trait VersionedActiveModel: ActiveModelTrait + TryIntoModel<ModelOf<Self>> + Sized

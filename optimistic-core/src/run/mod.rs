@@ -645,7 +645,7 @@ impl Policy {
     /// feature, a future of one (then `retry` returns a future).
     ///
     /// ```
-    /// use optimistic_core::{Kind, Policy, RunError};
+    /// use optimistic_core::{Kind, Policy};
     /// use std::time::Duration;
     ///
     /// #[derive(Debug)]
