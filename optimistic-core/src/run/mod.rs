@@ -424,6 +424,45 @@ impl Policy {
     /// Settling a lost answer has a budget of its own, [`attempts`](Policy::attempts) more
     /// attempts, so that a write whose answer was lost on the last attempt is still read back;
     /// an answer still not found then is handed back unknown.
+    ///
+    /// ```
+    /// # #[cfg(feature = "rusqlite")]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use optimistic_core::{optimistic, write_log, Dialect, Optimistic, Policy, Version, WriteToken};
+    ///
+    /// // A write token makes "applied" exact; the log answers after later writes too.
+    /// #[optimistic(table = "accounts", write_log = "optimistic_write_log")]
+    /// #[derive(Debug, Clone)]
+    /// struct Account {
+    ///     id: i64,
+    ///     balance: i64,
+    ///     #[optimistic(write_token)]
+    ///     write_token: WriteToken,
+    ///     version: Version,
+    /// }
+    ///
+    /// # let db = rusqlite::Connection::open_in_memory()?;
+    /// # db.execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance BIGINT NOT NULL, write_token BIGINT NOT NULL, version BIGINT NOT NULL);
+    /// #                  INSERT INTO accounts VALUES (1, 100, 0, 1);")?;
+    /// // In a migration: the log's table and the triggers that fill it.
+    /// for statement in write_log::schema(&Account::TABLE, Dialect::Sqlite).expect("a write log") {
+    ///     db.execute_batch(&statement)?;
+    /// }
+    ///
+    /// // A lost answer is read back and settled; `Kind::OutcomeUnknown` comes back only when
+    /// // the database stayed out of reach for the whole budget.
+    /// let done = Policy::new().resolve_unknown(true).modify(&db, &1, |account: &mut Account| {
+    ///     account.balance += 50;
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(done.row.balance, 150);
+    /// let logged: i64 = db.query_row("SELECT count(*) FROM optimistic_write_log", [], |row| row.get(0))?;
+    /// assert_eq!(logged, 1, "the write's token is in the log");
+    /// # Ok(())
+    /// # }
+    /// # #[cfg(not(feature = "rusqlite"))]
+    /// # fn main() {}
+    /// ```
     pub fn resolve_unknown(mut self, on: bool) -> Self {
         self.resolve_unknown = on;
         self
