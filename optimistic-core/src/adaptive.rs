@@ -552,6 +552,35 @@ impl AdaptivePolicy {
     /// `last` attempt of a call that met a conflict is [`Mode::Locked`], as in the runner: it
     /// cannot go stale, so a call whose attempts run as told never fails on a conflict. (On a
     /// hot row this counts towards its next optimistic probe.)
+    ///
+    /// For a loop of your own (the runner asks it for you):
+    ///
+    /// ```
+    /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
+    /// use optimistic_core::{optimistic, Version};
+    /// use std::time::Duration;
+    ///
+    /// #[optimistic(table = "accounts")]
+    /// struct Account { id: i64, balance: i64, version: Version }
+    ///
+    /// let policy = AdaptivePolicy::new();
+    /// let attempts = 3;
+    /// let mut conflicts = 0;
+    /// for attempt in 1..=attempts {
+    ///     let mode = policy.mode::<Account>(&1, conflicts, attempt == attempts);
+    ///     // .. run the attempt in `mode` (Locked: in a transaction, reading FOR UPDATE) ..
+    ///     let stale = attempt == 1; // say the first one lost the race
+    ///     policy.record_attempt::<Account>(&1, mode, stale, Duration::from_millis(1));
+    ///     if !stale {
+    ///         // A cold row starts optimistic; the last attempt of a call that met a conflict
+    ///         // runs locked, so it cannot go stale.
+    ///         assert_eq!((attempt, mode), (2, Mode::Optimistic));
+    ///         break;
+    ///     }
+    ///     conflicts += 1;
+    /// }
+    /// assert_eq!(policy.mode::<Account>(&1, 2, true), Mode::Locked);
+    /// ```
     pub fn mode<T: Optimistic>(&self, key: &T::Key, conflicts: u32, last: bool) -> Mode {
         self.decide::<T>(key, conflicts, last, Duration::ZERO).0
     }

@@ -163,6 +163,37 @@ impl<T: Optimistic> Classify for crate::Error<T> {
 /// One attempt of [`Policy::retry`]'s work: a closure taking the attempt's number (from 1) and
 /// returning a `Result` (blocking work) or a future of one (async work, with the `tokio`
 /// feature). The marker `M` tells the two apart; you never name it.
+///
+/// Async work, whose waits the enabled runtime sleeps:
+///
+/// ```
+/// # #[cfg(feature = "tokio")]
+/// # fn main() {
+/// use optimistic_core::{run::Classify, Kind, Policy, RunError};
+/// use std::time::Duration;
+///
+/// #[derive(Debug)]
+/// struct Busy;
+/// impl Classify for Busy {
+///     fn kind(&self) -> Kind { Kind::Retryable }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let policy = Policy::new().backoff(Duration::from_millis(1), Duration::from_millis(5));
+/// let answer = policy
+///     .retry(|attempt| async move { if attempt < 3 { Err(Busy) } else { Ok(attempt) } })
+///     .await;
+/// assert_eq!(answer.unwrap(), 3);
+///
+/// // A `RunError` from your own words is a refusal: not retried.
+/// let refused = policy.retry(|_| async { Err::<(), _>(RunError::from("no such order")) }).await;
+/// let refused = refused.unwrap_err();
+/// assert_eq!((refused.kind(), refused.attempts()), (Kind::Refused, 1));
+/// # });
+/// # }
+/// # #[cfg(not(feature = "tokio"))]
+/// # fn main() {}
+/// ```
 pub trait Attempt<M> {
     /// The work's value.
     type Ok;
