@@ -209,6 +209,9 @@ extern crate self as optimistic_core;
 pub mod adaptive;
 mod batch;
 mod cached;
+// Which of its constants and helpers a build uses depends on its driver features.
+#[allow(dead_code)]
+mod classify;
 mod dialect;
 pub mod driver;
 mod error;
@@ -218,9 +221,6 @@ pub mod http;
 pub mod merge;
 mod model;
 pub mod resolve;
-// Which of its constants and helpers a build uses depends on its driver features.
-#[allow(dead_code)]
-mod retry;
 mod row;
 pub mod run;
 mod statement;

@@ -75,8 +75,8 @@ use ::diesel::sql_types::{
 use sea_query::{QueryStatementWriter, Value, Values};
 
 use self::sealed::Bind;
+use crate::classify::{Retryable, kind_of};
 use crate::dialect::render;
-use crate::retry::{Retryable, kind_of};
 use crate::{Dialect, Version, WriteToken, Xmin};
 
 // What only the blocking connections use (diesel-async shares the rest of this file).
@@ -388,7 +388,7 @@ impl Retryable for Error {
         let message = info.message();
         message.starts_with("canceling statement due to lock timeout")
             || message.starts_with("could not obtain lock on")
-            || crate::retry::is_mysql_lock_wait_timeout(message)
+            || crate::classify::is_mysql_lock_wait_timeout(message)
     }
 
     /// PostgreSQL's connection went bad while a statement was out (Diesel's

@@ -57,7 +57,7 @@ use sea_query::Values;
 use super::Tokio;
 use super::diesel::{Count, Statement, dialect};
 use super::{Backend, Connection, Driver, Lent, ReadRow, Reads};
-use crate::retry::kind_of;
+use crate::classify::kind_of;
 use crate::{Dialect, DriverRow, Kind, Optimistic};
 
 /// One row of a diesel-async query.

@@ -52,7 +52,7 @@ pub use sea_query_postgres::PostgresBinder;
 
 use super::{Backend, Connection, Driver, Lent, ReadRow};
 use super::{Blocking, Tokio};
-use crate::retry::kind_of;
+use crate::classify::kind_of;
 use crate::{Dialect, DriverRow, GetColumn, Kind, Version, WriteToken, Xmin};
 
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -326,25 +326,26 @@ super::run_error_from!(Error, ::tokio_postgres::Client);
 
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-impl crate::retry::Retryable for ::tokio_postgres::Error {
+impl crate::classify::Retryable for ::tokio_postgres::Error {
     fn is_retryable(&self) -> bool {
         self.code()
-            .is_some_and(|state| crate::retry::RETRYABLE_SQLSTATES.contains(&state.code()))
+            .is_some_and(|state| crate::classify::RETRYABLE_SQLSTATES.contains(&state.code()))
     }
 
     fn is_lock_timeout(&self) -> bool {
         self.code()
-            .is_some_and(|state| state.code() == crate::retry::LOCK_NOT_AVAILABLE)
+            .is_some_and(|state| state.code() == crate::classify::LOCK_NOT_AVAILABLE)
     }
 
     /// The connection closed, or failed with an I/O error, without the server's answer; or the
-    /// server says it does not know either (SQLSTATE 40003, [`crate::retry::OUTCOME_UNKNOWN_SQLSTATES`]).
+    /// server says it does not know either (SQLSTATE 40003, [`crate::classify::OUTCOME_UNKNOWN_SQLSTATES`]).
     fn is_outcome_unknown(&self) -> bool {
         if let Some(error) = self.as_db_error() {
-            return crate::retry::OUTCOME_UNKNOWN_SQLSTATES.contains(&error.code().code());
+            return crate::classify::OUTCOME_UNKNOWN_SQLSTATES.contains(&error.code().code());
         }
         let io = std::error::Error::source(self)
             .and_then(|source| source.downcast_ref::<std::io::Error>());
-        self.is_closed() || io.is_some_and(|error| crate::retry::io_outcome_unknown(error.kind()))
+        self.is_closed()
+            || io.is_some_and(|error| crate::classify::io_outcome_unknown(error.kind()))
     }
 }

@@ -44,7 +44,7 @@ pub use sea_query_rusqlite::RusqliteBinder;
 
 use super::Blocking;
 use super::{Backend, Connection, Driver, Lent, ReadRow};
-use crate::retry::kind_of;
+use crate::classify::kind_of;
 use crate::{Dialect, DriverRow, GetColumn, Kind, Version, WriteToken};
 
 /// `ToSql` and `FromSql` for an `INTEGER` column type of ours: `$bound` is the number it
@@ -192,7 +192,7 @@ super::run_error_from!(Error, ::rusqlite::Connection);
 
 #[cfg(feature = "rusqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
-impl crate::retry::Retryable for ::rusqlite::Error {
+impl crate::classify::Retryable for ::rusqlite::Error {
     fn is_retryable(&self) -> bool {
         use ::rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
         matches!(

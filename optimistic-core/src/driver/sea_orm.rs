@@ -36,8 +36,8 @@ use sea_query::Values;
 
 use super::Tokio;
 use super::{Backend, Connection, Driver, Lent, ReadRow};
+use crate::classify::{Retryable, kind_of};
 use crate::dialect::render_versioned;
-use crate::retry::{Retryable, kind_of};
 use crate::{
     Dialect, DriverRow, GetColumn, Kind, Optimistic, RunError, Version, VersionedStatement,
     WriteToken, Xmin,

@@ -22,7 +22,7 @@ use sqlx_core::transaction::TransactionManager;
 
 use super::Tokio;
 use super::{Backend, Connection, Driver, Lent, ReadRow};
-use crate::retry::kind_of;
+use crate::classify::kind_of;
 use crate::{Dialect, Kind, Version, WriteToken, Xmin};
 
 /// The query for `sql` with `values`, from a cached (static) text without copying it.
