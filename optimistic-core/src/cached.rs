@@ -18,7 +18,7 @@ const UPDATE: usize = 1;
 const TOUCH: usize = 2;
 const DELETE: usize = 3;
 const SELECT_BY_KEY: usize = 4;
-const SELECT_BY_KEY_FOR_UPDATE: usize = 5;
+const LOCKED_READ: usize = 5;
 
 /// One mapped struct's rendered SQL, per statement kind and dialect. The macro gives each
 /// struct a `static` one.
@@ -144,11 +144,8 @@ pub fn select_by_key<T: Optimistic>(key: &T::Key, dialect: Dialect) -> (Cow<'sta
 
 /// The helpers' locked read of the row with `key`, rendered for `dialect`: on PostgreSQL
 /// `FOR NO KEY UPDATE`, elsewhere `T::select_by_key_for_update(key)`.
-pub fn select_by_key_for_update<T: Optimistic>(
-    key: &T::Key,
-    dialect: Dialect,
-) -> (Cow<'static, str>, Values) {
-    let sql = text::<T>(SELECT_BY_KEY_FOR_UPDATE, dialect, || {
+pub fn locked_read<T: Optimistic>(key: &T::Key, dialect: Dialect) -> (Cow<'static, str>, Values) {
+    let sql = text::<T>(LOCKED_READ, dialect, || {
         render(dialect, &crate::statement::locked_read::<T>(key, dialect)).0
     });
     (sql, Values(T::key_values(key)))

@@ -262,7 +262,7 @@ pub mod __private {
     pub use crate::cached::SqlCache;
     // How the helpers render statements, for the project's own tests and benches.
     pub use crate::cached::{
-        CachedDelete, CachedUpdate, delete, insert, select_by_key, select_by_key_for_update, update,
+        CachedDelete, CachedUpdate, delete, insert, locked_read, select_by_key, update,
     };
     pub use crate::row::SkippedDefault;
     // The statement `driver::execute_explained` runs on PostgreSQL.

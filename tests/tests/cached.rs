@@ -87,7 +87,7 @@ fn same_as_the_builder<T: Optimistic>(row: &T) {
             // The locked read: the generated `FOR UPDATE`, but PostgreSQL's weaker
             // `FOR NO KEY UPDATE` (what its own UPDATE takes), so that inserts of rows
             // referencing it go through (tests/tests/locked_read.rs).
-            let (sql, values) = cached::select_by_key_for_update::<T>(&key, dialect);
+            let (sql, values) = cached::locked_read::<T>(&key, dialect);
             let (generated, generated_values) = built(dialect, &T::select_by_key_for_update(&key));
             let expected = match dialect {
                 Dialect::Postgres => generated.replace(" FOR UPDATE", " FOR NO KEY UPDATE"),

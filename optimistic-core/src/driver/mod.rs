@@ -1424,7 +1424,7 @@ where
 {
     let dialect = driver.dialect();
     let (sql, values) = if locked {
-        cached::select_by_key_for_update::<T>(key, dialect)
+        cached::locked_read::<T>(key, dialect)
     } else {
         cached::select_by_key::<T>(key, dialect)
     };
