@@ -572,13 +572,12 @@ impl AdaptivePolicy {
     ///     let stale = attempt == 1; // say the first one lost the race
     ///     policy.record_attempt::<Account>(&1, mode, stale, Duration::from_millis(1));
     ///     if !stale {
-    ///         // A cold row starts optimistic; the last attempt of a call that met a conflict
-    ///         // runs locked, so it cannot go stale.
-    ///         assert_eq!((attempt, mode), (2, Mode::Optimistic));
+    ///         assert_eq!((attempt, mode), (2, Mode::Optimistic), "a cold row runs optimistic");
     ///         break;
     ///     }
     ///     conflicts += 1;
     /// }
+    /// // The last attempt of a call that met a conflict runs locked: it cannot go stale.
     /// assert_eq!(policy.mode::<Account>(&1, 2, true), Mode::Locked);
     /// ```
     pub fn mode<T: Optimistic>(&self, key: &T::Key, conflicts: u32, last: bool) -> Mode {
