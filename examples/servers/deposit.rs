@@ -42,10 +42,10 @@ use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use optimistic_core::Kind;
-use optimistic_core::adaptive::{AdaptivePolicy, Mode};
 use optimistic_core::driver::Tokio;
 use optimistic_core::driver::sqlx::{SqlxBinder, SqlxDatabase, SqlxValues};
 use optimistic_core::run::Classify;
+use optimistic_core::run::adaptive::{AdaptivePolicy, Mode};
 use optimistic_core::sea_query::{Expr, ExprTrait};
 use optimistic_core::{
     DriverRow, FromRow, Optimistic, Policy, RunError, Version, WriteToken, driver, optimistic,

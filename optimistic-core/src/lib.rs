@@ -206,7 +206,6 @@
 #[cfg(test)]
 extern crate self as optimistic_core;
 
-pub mod adaptive;
 mod batch;
 mod cached;
 // Which of its constants and helpers a build uses depends on its driver features.
@@ -218,7 +217,6 @@ mod error;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
-pub mod merge;
 mod model;
 pub mod resolve;
 mod row;

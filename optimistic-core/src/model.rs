@@ -287,8 +287,8 @@ pub trait Optimistic: Sized {
     }
 
     /// Sets the field of column `position` (in [`TABLE`](Optimistic::TABLE)'s columns) to a
-    /// clone of `source`'s: how [`merge`](crate::merge::merge) takes one side's edit of one field.
-    /// Generated; a position out of range changes nothing.
+    /// clone of `source`'s: how [`merge`](crate::run::merge::merge) takes one side's edit of
+    /// one field. Generated; a position out of range changes nothing.
     fn copy_column(&mut self, position: usize, source: &Self);
 
     /// `UPDATE table SET every excluded column WHERE key`: writes the columns marked

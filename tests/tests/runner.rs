@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use optimistic_core::driver::{self, Driver};
-use optimistic_core::merge::{FieldConflict, MergeConflict, merge};
+use optimistic_core::run::merge::{FieldConflict, MergeConflict, merge};
 use optimistic_core::sea_query::{
     Expr, ExprTrait, MysqlQueryBuilder, Order, PostgresQueryBuilder, Query, SqliteQueryBuilder,
     Value,
@@ -237,7 +237,7 @@ macro_rules! scenario {
         assert_eq!(missing.to_string(), "accounts (id = 99) not found");
 
         // escalated: the locked attempt (FOR UPDATE / BEGIN IMMEDIATE) commits
-        let hot = optimistic_core::adaptive::AdaptivePolicy::new();
+        let hot = optimistic_core::run::adaptive::AdaptivePolicy::new();
         for _ in 0..10 {
             hot.contention().record_conflict::<Account>(&2);
         }

@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 
 use optimistic_core::driver;
-use optimistic_core::{Policy, adaptive::AdaptivePolicy, run};
+use optimistic_core::{Policy, run, run::adaptive::AdaptivePolicy};
 use optimistic_tests::models::{SEATS, Seat};
 use optimistic_tests::sqlite::TempSqlite;
 use tracing::field::{Field, Visit};

@@ -19,7 +19,7 @@ use std::fmt::{self, Write as _};
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::adaptive::Feed;
+use super::adaptive::Feed;
 use crate::driver::Runtime;
 use crate::{Dialect, Optimistic, Refusal, RunError};
 

@@ -13,11 +13,16 @@
 //! - [`Policy::retry`]: re-run any work (several rows in one transaction, say) while it fails
 //!   with a retryable error.
 //!
-//! Both work with blocking and async drivers alike: on a blocking driver (rusqlite, Diesel,
-//! postgres) they return the outcome; on an async one (sqlx, SeaORM, tokio-postgres,
-//! diesel-async) a future to `.await`, which is `Send` whenever its inputs are. The waits
-//! between attempts sleep the thread on a blocking driver and on tokio's timer on an async
-//! one.
+//! Its strategies live beside it: [`adaptive`] (which attempts run locked) and [`merge`] (two
+//! edits of one row that do not overlap, for a change to apply on a fresh read), each also
+//! usable on its own, in a loop of yours. What became of a write whose answer was lost is
+//! [`resolve`](crate::resolve)'s to tell, which [`driver::resolve`] shares.
+//!
+//! Both entry points work with blocking and async drivers alike: on a blocking driver
+//! (rusqlite, Diesel, postgres) they return the outcome; on an async one (sqlx, SeaORM,
+//! tokio-postgres, diesel-async) a future to `.await`, which is `Send` whenever its inputs are.
+//! The waits between attempts sleep the thread on a blocking driver and on tokio's timer on an
+//! async one.
 //!
 //! ```
 //! # #[cfg(feature = "rusqlite")]
@@ -52,12 +57,12 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::adaptive::{AdaptiveCounts, AdaptivePolicy, Attempted, Mode};
 #[cfg(feature = "tokio")]
 use crate::driver::Tokio;
 use crate::driver::{self, Blocking, Driver, Finish, Locked, ReadRow, Runtime};
 use crate::resolve::Resolution;
 use crate::{Error, Kind, Operation, Optimistic, Refusal, RunError, Stale, VersionValue};
+use adaptive::{AdaptiveCounts, AdaptivePolicy, Attempted, Mode};
 use backoff::Backoff;
 use combine::{Combining, Followed, Joined, Member};
 
@@ -382,7 +387,7 @@ impl Policy {
     /// `BEGIN IMMEDIATE` on SQLite) where the row's recent attempts say a locked one is
     /// cheaper than an optimistic one, and the last attempt of a call that met a conflict; a
     /// locked attempt cannot go stale. The policy remembers hot rows and what each mode cost
-    /// there (bounded, fading), shared by its clones. See [`crate::adaptive`] for the decision.
+    /// there (bounded, fading), shared by its clones. See [`adaptive`] for the decision.
     ///
     /// ```
     /// use optimistic_core::Policy;
@@ -402,7 +407,7 @@ impl Policy {
     ///
     /// ```
     /// use optimistic_core::Policy;
-    /// use optimistic_core::adaptive::AdaptivePolicy;
+    /// use optimistic_core::run::adaptive::AdaptivePolicy;
     ///
     /// let policy = Policy::new().escalate_with(AdaptivePolicy::new().with_hot_at(0.5));
     /// assert_eq!(policy.escalation_counts().map(|counts| counts.locked), Some(0));
@@ -1265,10 +1270,12 @@ where
     }
 }
 
+pub mod adaptive;
 mod backoff;
 mod combine;
 #[cfg(feature = "tracing")]
 mod counts;
+pub mod merge;
 #[cfg(feature = "tracing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub use counts::{TableCounts, counts};

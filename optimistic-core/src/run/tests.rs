@@ -447,7 +447,7 @@ fn an_escalated_attempt_does_not_back_off() {
     let policy = Policy::new()
         .attempts(3)
         .backoff(Duration::from_secs(60), Duration::from_secs(60))
-        .escalate_with(crate::adaptive::AdaptivePolicy::new().with_escalate_after(1));
+        .escalate_with(crate::run::adaptive::AdaptivePolicy::new().with_escalate_after(1));
     let started = std::time::Instant::now();
     let done = policy
         .modify(&memory, &1, |account: &mut Account| {

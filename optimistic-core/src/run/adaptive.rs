@@ -65,7 +65,7 @@ const LEAST_SUCCESS: f64 = 0.02;
 /// goes first). Rows enter on their first conflict, so rows that never conflict cost nothing.
 ///
 /// ```
-/// use optimistic_core::adaptive::Contention;
+/// use optimistic_core::run::adaptive::Contention;
 /// use optimistic_core::{optimistic, Version};
 /// use std::time::Duration;
 ///
@@ -126,7 +126,7 @@ impl Contention {
     /// `half_life`.
     ///
     /// ```
-    /// use optimistic_core::adaptive::Contention;
+    /// use optimistic_core::run::adaptive::Contention;
     /// use optimistic_core::{optimistic, Version};
     /// use std::time::Duration;
     ///
@@ -158,7 +158,7 @@ impl Contention {
     /// are not kept).
     ///
     /// ```
-    /// use optimistic_core::adaptive::Contention;
+    /// use optimistic_core::run::adaptive::Contention;
     /// use optimistic_core::{optimistic, Version};
     /// use std::time::Duration;
     ///
@@ -177,7 +177,7 @@ impl Contention {
     /// long ago) in conflict.
     ///
     /// ```
-    /// use optimistic_core::adaptive::Contention;
+    /// use optimistic_core::run::adaptive::Contention;
     /// use optimistic_core::{optimistic, Version};
     /// use std::time::Duration;
     ///
@@ -353,7 +353,7 @@ impl fmt::Debug for Contention {
 /// [`with_escalate_after`](Self::with_escalate_after) fix the line instead.
 ///
 /// ```
-/// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
+/// use optimistic_core::run::adaptive::{AdaptivePolicy, Mode};
 /// use optimistic_core::{optimistic, Version};
 ///
 /// #[optimistic(table = "accounts")]
@@ -388,7 +388,7 @@ pub struct AdaptivePolicy {
 /// stale. A cheap way to see whether, and how often, rows are escalated.
 ///
 /// ```
-/// use optimistic_core::adaptive::{AdaptiveCounts, AdaptivePolicy};
+/// use optimistic_core::run::adaptive::{AdaptiveCounts, AdaptivePolicy};
 ///
 /// assert_eq!(AdaptivePolicy::new().counts(), AdaptiveCounts::default());
 /// ```
@@ -431,7 +431,7 @@ impl AdaptivePolicy {
     /// locked, instead of when a locked attempt is measured to be cheaper.
     ///
     /// ```
-    /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
+    /// use optimistic_core::run::adaptive::{AdaptivePolicy, Mode};
     /// use optimistic_core::{optimistic, Version};
     ///
     /// #[optimistic(table = "accounts")]
@@ -451,7 +451,7 @@ impl AdaptivePolicy {
     /// be cheaper; above 1, rows only escalate per call.
     ///
     /// ```
-    /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
+    /// use optimistic_core::run::adaptive::{AdaptivePolicy, Mode};
     /// use optimistic_core::{optimistic, Version};
     ///
     /// #[optimistic(table = "accounts")]
@@ -473,7 +473,7 @@ impl AdaptivePolicy {
     /// locks a row by its rate), so a row that cooled down is noticed.
     ///
     /// ```
-    /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
+    /// use optimistic_core::run::adaptive::{AdaptivePolicy, Mode};
     /// use optimistic_core::{optimistic, Version};
     ///
     /// #[optimistic(table = "accounts")]
@@ -494,7 +494,7 @@ impl AdaptivePolicy {
     /// The memory of conflicts (its capacity and half-life).
     ///
     /// ```
-    /// use optimistic_core::adaptive::{AdaptivePolicy, Contention};
+    /// use optimistic_core::run::adaptive::{AdaptivePolicy, Contention};
     /// use std::time::Duration;
     ///
     /// // Fewer rows remembered, and conflicts forgotten faster than the default.
@@ -509,7 +509,7 @@ impl AdaptivePolicy {
     /// The memory of conflicts.
     ///
     /// ```
-    /// use optimistic_core::adaptive::AdaptivePolicy;
+    /// use optimistic_core::run::adaptive::AdaptivePolicy;
     /// use optimistic_core::{optimistic, Version};
     ///
     /// #[optimistic(table = "accounts")]
@@ -526,7 +526,7 @@ impl AdaptivePolicy {
     /// The attempts this policy has run, by mode, and the conflicts among them.
     ///
     /// ```
-    /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
+    /// use optimistic_core::run::adaptive::{AdaptivePolicy, Mode};
     /// use optimistic_core::{optimistic, Version};
     /// use std::time::Duration;
     ///
@@ -556,7 +556,7 @@ impl AdaptivePolicy {
     /// For a loop of your own (the runner asks it for you):
     ///
     /// ```
-    /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
+    /// use optimistic_core::run::adaptive::{AdaptivePolicy, Mode};
     /// use optimistic_core::{optimistic, Version};
     /// use std::time::Duration;
     ///
@@ -595,7 +595,7 @@ impl AdaptivePolicy {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use optimistic_core::adaptive::{AdaptivePolicy, Mode};
+    /// use optimistic_core::run::adaptive::{AdaptivePolicy, Mode};
     /// use optimistic_core::{optimistic, Version};
     ///
     /// #[optimistic(table = "accounts")]

@@ -14,7 +14,7 @@
 //! ```
 //! # #[cfg(feature = "rusqlite")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use optimistic_core::merge::{merge, MergeConflict};
+//! use optimistic_core::run::merge::{merge, MergeConflict};
 //! use optimistic_core::{driver, optimistic, Kind, Policy, Version};
 //!
 //! #[optimistic(table = "passengers")]
@@ -78,7 +78,7 @@ pub struct FieldConflict {
 /// ```
 /// # #[cfg(feature = "rusqlite")]
 /// # fn main() -> Result<(), optimistic_core::RunError> {
-/// use optimistic_core::merge::{merge, MergeConflict};
+/// use optimistic_core::run::merge::{merge, MergeConflict};
 /// use optimistic_core::{driver, optimistic, Kind, Policy, Version};
 ///
 /// #[optimistic(table = "passengers")]
@@ -126,7 +126,7 @@ impl MergeConflict {
     /// # #[optimistic(table = "passengers")]
     /// # #[derive(Debug, Clone, PartialEq)]
     /// # struct Passenger { id: i64, name: String, meal: Option<String>, version: Version }
-    /// use optimistic_core::merge::merge;
+    /// use optimistic_core::run::merge::merge;
     ///
     /// let original = Passenger { id: 1, name: "Ada".into(), meal: None, version: Version::from(3) };
     /// let mine = Passenger { meal: Some("vegan".into()), ..original.clone() };
@@ -188,7 +188,7 @@ impl fmt::Display for SqlLiteral<'_> {
 /// #[derive(Debug, Clone, PartialEq)]
 /// struct Passenger { id: i64, name: String, meal: Option<String>, version: Version }
 ///
-/// use optimistic_core::merge::merge;
+/// use optimistic_core::run::merge::merge;
 ///
 /// let original = Passenger { id: 1, name: "Ada Lovelace".into(), meal: None, version: Version::from(3) };
 /// let mine = Passenger { meal: Some("vegan".into()), ..original.clone() };
@@ -196,7 +196,7 @@ impl fmt::Display for SqlLiteral<'_> {
 ///
 /// let merged = merge(&original, &mine, &theirs)?;
 /// assert_eq!(merged, Passenger { id: 1, name: "Ada King".into(), meal: Some("vegan".into()), version: Version::from(4) });
-/// # Ok::<(), optimistic_core::merge::MergeConflict>(())
+/// # Ok::<(), optimistic_core::run::merge::MergeConflict>(())
 /// ```
 pub fn merge<T: Optimistic + Clone>(
     original: &T,
@@ -216,7 +216,7 @@ pub fn merge<T: Optimistic + Clone>(
 /// #[derive(Debug, Clone, PartialEq)]
 /// struct Account { id: i64, balance: i64, note: String, version: Version }
 ///
-/// use optimistic_core::merge::merge_with;
+/// use optimistic_core::run::merge::merge_with;
 ///
 /// let original = Account { id: 1, balance: 100, note: "".into(), version: Version::from(3) };
 /// let mine = Account { balance: 110, ..original.clone() }; // deposited 10
@@ -231,7 +231,7 @@ pub fn merge<T: Optimistic + Clone>(
 ///     _ => false,
 /// })?;
 /// assert_eq!((merged.balance, merged.version), (105, Version::from(4)));
-/// # Ok::<(), optimistic_core::merge::MergeConflict>(())
+/// # Ok::<(), optimistic_core::run::merge::MergeConflict>(())
 /// ```
 pub fn merge_with<T, F>(
     original: &T,
