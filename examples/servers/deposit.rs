@@ -16,6 +16,8 @@
 //! - `atomic`: one `UPDATE .. SET balance = balance + ?`: the physical limit of this workload.
 //! - `combined`: `Policy::modify` combining, with 3 attempts: concurrent deposits to one account
 //!   share one read and one versioned write. `combined-adaptive`: combining and escalating.
+//!   `adaptive-turns`: escalating, and combining in groups of one, so that deposits to one
+//!   account take turns in this process, each writing its own change.
 //!
 //! `--think-ms N` sleeps N ms between each read and its write (before the atomic update),
 //! standing in for application logic or network distance. `--hot-at P` fixes the adaptive
@@ -118,9 +120,12 @@ enum Strategy {
     Combined,
     /// Combining and escalating hot rows to a row lock.
     CombinedAdaptive,
+    /// Escalating, with this process's deposits to one account taking turns (combining in
+    /// groups of one): each still writes its own change.
+    AdaptiveTurns,
 }
 
-const STRATEGIES: [Strategy; 12] = [
+const STRATEGIES: [Strategy; 13] = [
     Strategy::Naive,
     Strategy::Optimistic,
     Strategy::OptimisticBuilder,
@@ -133,6 +138,7 @@ const STRATEGIES: [Strategy; 12] = [
     Strategy::ResolvingLogged,
     Strategy::Combined,
     Strategy::CombinedAdaptive,
+    Strategy::AdaptiveTurns,
 ];
 
 /// The sweep's strategies: the recommended optimistic path, the adaptive policy, a row lock,
@@ -160,11 +166,15 @@ impl Strategy {
             Strategy::ResolvingLogged => "resolving-logged",
             Strategy::Combined => "combined",
             Strategy::CombinedAdaptive => "combined-adaptive",
+            Strategy::AdaptiveTurns => "adaptive-turns",
         }
     }
 
     fn combines(self) -> bool {
-        matches!(self, Strategy::Combined | Strategy::CombinedAdaptive)
+        matches!(
+            self,
+            Strategy::Combined | Strategy::CombinedAdaptive | Strategy::AdaptiveTurns
+        )
     }
 
     fn safe(self) -> bool {
@@ -497,10 +507,11 @@ where
         }
         // The runner's change is synchronous, so combining has no think time between the read
         // and the write: it runs as at think time 0 in every sweep.
-        Strategy::Combined | Strategy::CombinedAdaptive => {
+        Strategy::Combined | Strategy::CombinedAdaptive | Strategy::AdaptiveTurns => {
             let policy = match strategy {
                 Strategy::Combined => &stats.combined,
-                _ => &stats.combined_adaptive,
+                Strategy::CombinedAdaptive => &stats.combined_adaptive,
+                _ => &stats.adaptive_turns,
             };
             let outcome = policy
                 .modify(pool, &id, |account: &mut Account| {
@@ -708,6 +719,7 @@ struct Stats {
     /// The optimistic runner combining, and the escalating one combining.
     combined: Policy,
     combined_adaptive: Policy,
+    adaptive_turns: Policy,
     conflicts: AtomicU64,
     retries: AtomicU64,
     failed: AtomicU64,
@@ -741,6 +753,9 @@ impl Stats {
             combined_adaptive: three_attempts()
                 .escalate_with(adaptive_policy())
                 .combine(true),
+            adaptive_turns: three_attempts()
+                .escalate_with(adaptive_policy())
+                .combine_at_most(1),
             conflicts: AtomicU64::default(),
             retries: AtomicU64::default(),
             failed: AtomicU64::default(),

@@ -572,6 +572,12 @@ impl Policy {
     /// for at most one write in flight and the write of its own group, whose closures run one
     /// after another on the one read.
     ///
+    /// In groups of one, calls on a row take turns: each writes its own change, starting from
+    /// the row the write before it left, so no two calls of this process conflict. With
+    /// [`escalate`](Policy::escalate) on too, that is the measured choice for many writers of a
+    /// few rows in one process, but not for MariaDB's single hottest row, where escalation's
+    /// row lock alone is faster (docs/BENCHMARKS.md, section 3).
+    ///
     /// ```
     /// use optimistic_core::Policy;
     /// let policy = Policy::new().combine_at_most(16);
