@@ -11,13 +11,17 @@
 //! - `optimistic-sql`: hand-written SQL strings on the same driver, pool and retry policy as
 //!   `optimistic-pooled`: the overhead baseline for this crate.
 //! - `adaptive`: `Policy::modify` escalating, with 3 attempts: optimistic
-//!   while a row is cool, under a row lock once it is hot.
+//!   while a row is cool, under a row lock once it is hot, and on a hot row this process's
+//!   deposits taking turns. `adaptive-alone`: the same without turns (`with_turns(false)`).
 //! - `pessimistic`: `SELECT .. FOR UPDATE` in a transaction (`BEGIN IMMEDIATE` on SQLite).
 //! - `atomic`: one `UPDATE .. SET balance = balance + ?`: the physical limit of this workload.
 //! - `combined`: `Policy::modify` combining, with 3 attempts: concurrent deposits to one account
 //!   share one read and one versioned write. `combined-adaptive`: combining and escalating.
 //!   `adaptive-turns`: escalating, and combining in groups of one, so that deposits to one
-//!   account take turns in this process, each writing its own change.
+//!   account take turns in this process, each writing its own change, on every row (escalation
+//!   alone takes turns on the rows it remembers).
+//! - `optimistic-control`: `optimistic` under another name, the A/A control: swept beside the
+//!   others, it shows what two runs of the same code differ by at each point.
 //!
 //! `--think-ms N` sleeps N ms between each read and its write (before the atomic update),
 //! standing in for application logic or network distance. `--hot-at P` fixes the adaptive
@@ -27,6 +31,8 @@
 //! `lock_timeout`; MariaDB `innodb_lock_wait_timeout`, whole seconds, at least 1), and
 //! `--lock-holder-ms M` runs a long lock holder beside the workers on the servers: it locks
 //! account 1 (`SELECT .. FOR UPDATE`) for M ms, lets go for M ms, and again.
+//! `--rounds-csv FILE` (with `--sweep`) writes every round of every strategy and point too, for
+//! comparisons paired round by round (`scripts/contention-paired.py`).
 //!
 //! ```text
 //! cargo run --release --example deposit                                  # SQLite
@@ -123,9 +129,14 @@ enum Strategy {
     /// Escalating, with this process's deposits to one account taking turns (combining in
     /// groups of one): each still writes its own change.
     AdaptiveTurns,
+    /// `optimistic` again under another name: the A/A control of a sweep, so that the noise
+    /// between two runs of the same code at each point is measured beside the strategies.
+    OptimisticControl,
+    /// Escalating with every call on its own: no turns on hot rows (`with_turns(false)`).
+    AdaptiveAlone,
 }
 
-const STRATEGIES: [Strategy; 13] = [
+const STRATEGIES: [Strategy; 15] = [
     Strategy::Naive,
     Strategy::Optimistic,
     Strategy::OptimisticBuilder,
@@ -139,6 +150,8 @@ const STRATEGIES: [Strategy; 13] = [
     Strategy::Combined,
     Strategy::CombinedAdaptive,
     Strategy::AdaptiveTurns,
+    Strategy::OptimisticControl,
+    Strategy::AdaptiveAlone,
 ];
 
 /// The sweep's strategies: the recommended optimistic path, the adaptive policy, a row lock,
@@ -167,13 +180,19 @@ impl Strategy {
             Strategy::Combined => "combined",
             Strategy::CombinedAdaptive => "combined-adaptive",
             Strategy::AdaptiveTurns => "adaptive-turns",
+            Strategy::OptimisticControl => "optimistic-control",
+            Strategy::AdaptiveAlone => "adaptive-alone",
         }
     }
 
-    fn combines(self) -> bool {
+    /// Whether it runs only through the runner, whose change cannot await: no think time.
+    fn thinks_not(self) -> bool {
         matches!(
             self,
-            Strategy::Combined | Strategy::CombinedAdaptive | Strategy::AdaptiveTurns
+            Strategy::Combined
+                | Strategy::CombinedAdaptive
+                | Strategy::AdaptiveTurns
+                | Strategy::AdaptiveAlone
         )
     }
 
@@ -490,7 +509,7 @@ where
                 .execute(pool)
                 .await?;
         }
-        Strategy::Optimistic => {
+        Strategy::Optimistic | Strategy::OptimisticControl => {
             let (attempts, outcome) =
                 runner_deposit::<_, Account>(pool, &stats.optimistic, id, amount).await;
             stats.tally_attempts(attempts, outcome.is_err(), amount);
@@ -529,6 +548,11 @@ where
             // The runner with escalation: its own attempts count the conflicts.
             let (attempts, outcome) =
                 runner_deposit::<_, Account>(pool, &stats.escalating, id, amount).await;
+            stats.tally_attempts(attempts, outcome.is_err(), amount);
+        }
+        Strategy::AdaptiveAlone => {
+            let (attempts, outcome) =
+                runner_deposit::<_, Account>(pool, &stats.escalating_alone, id, amount).await;
             stats.tally_attempts(attempts, outcome.is_err(), amount);
         }
         Strategy::Adaptive => {
@@ -714,6 +738,8 @@ struct Stats {
     /// (a fresh memory of hot rows per run, too).
     optimistic: Policy,
     escalating: Policy,
+    /// The escalating runner without turns on hot rows.
+    escalating_alone: Policy,
     /// The optimistic runner, resolving lost answers.
     resolving: Policy,
     /// The optimistic runner combining, and the escalating one combining.
@@ -749,6 +775,7 @@ impl Stats {
             optimistic: runner(),
             resolving: runner().resolve_unknown(true),
             escalating: three_attempts().escalate_with(adaptive_policy()),
+            escalating_alone: three_attempts().escalate_with(adaptive_policy().with_turns(false)),
             combined: three_attempts().combine(true),
             combined_adaptive: three_attempts()
                 .escalate_with(adaptive_policy())
@@ -875,6 +902,10 @@ where
         stored += read(pool, id).await?.balance;
     }
     let escalated = stats.escalating.escalation_counts().unwrap_or_default();
+    let escalated_alone = stats
+        .escalating_alone
+        .escalation_counts()
+        .unwrap_or_default();
     let mut latencies = std::mem::take(&mut *stats.latencies.lock().expect("the latencies"));
     latencies.sort();
     let percentile = |p: usize| {
@@ -888,7 +919,7 @@ where
         p99: percentile(99),
         wall,
         conflicts: stats.conflicts.load(Ordering::Relaxed),
-        locked: stats.locked.load(Ordering::Relaxed) + escalated.locked,
+        locked: stats.locked.load(Ordering::Relaxed) + escalated.locked + escalated_alone.locked,
         retries: stats.retries.load(Ordering::Relaxed),
         failed: stats.failed.load(Ordering::Relaxed),
         // Deposits only add, so a shortfall in the total is exactly what went missing silently.
@@ -936,6 +967,8 @@ struct Line {
     paired: [f64; 3],
     /// The fastest and the slowest round's wall time.
     walls: (Duration, Duration),
+    /// Each round's wall time and failed deposits, in the order of the rounds.
+    rounds: Vec<(Duration, u64)>,
 }
 
 async fn all_strategies<DB>(
@@ -991,6 +1024,10 @@ where
             backend: DB::LABEL,
             strategy,
             walls,
+            rounds: runs
+                .iter()
+                .map(|report| (report.wall, report.failed))
+                .collect(),
             report: median(runs),
             paired: median_with_interval(ratios),
         });
@@ -1108,6 +1145,9 @@ struct Grid {
     backends: Vec<String>,
     /// Add to the CSV instead of starting it afresh.
     append: bool,
+    /// Where to write every round of every strategy and point too (`--rounds-csv`), so that
+    /// a comparison can be paired round by round.
+    rounds_csv: Option<String>,
     /// The strategies swept: [`SWEPT`], or those `--strategies` names.
     strategies: Vec<Strategy>,
 }
@@ -1131,13 +1171,18 @@ fn args() -> Result<Args, String> {
         repeat: 1,
         json: None,
         sweep: None,
-        strategies: STRATEGIES.to_vec(),
+        // The control is for sweeps and A/A pairs that name it.
+        strategies: STRATEGIES
+            .into_iter()
+            .filter(|&strategy| strategy != Strategy::OptimisticControl)
+            .collect(),
         grid: Grid {
             workers: vec![1, 2, 4, 8, 16, 32, 64, 100],
             hot: vec![1, 10, 100],
             think_ms: vec![0],
             backends: vec!["sqlite".into(), "postgres".into(), "mariadb".into()],
             append: false,
+            rounds_csv: None,
             strategies: SWEPT.to_vec(),
         },
     };
@@ -1157,6 +1202,7 @@ fn args() -> Result<Args, String> {
             "--json" => args.json = Some(value()?),
             "--sweep" => args.sweep = Some(value()?),
             "--append" => args.grid.append = true,
+            "--rounds-csv" => args.grid.rounds_csv = Some(value()?),
             "--base-delay-us" => BASE_DELAY_US.store(number(value()?)? as u64, Ordering::Relaxed),
             "--hot-at" => HOT_AT_PERCENT.store(number(value()?)? as u64, Ordering::Relaxed),
             "--escalate-after" => {
@@ -1272,6 +1318,25 @@ async fn sqlite_pool(
 
 const CSV_HEADER: &str = "backend,think_ms,workers,hot_rows,strategy,rounds,wall_ms,goodput_per_s,conflicts,retries,locked,failed,lost,goodput_min,goodput_max,p50_ms,p99_ms\n";
 
+const ROUNDS_CSV_HEADER: &str =
+    "backend,think_ms,workers,hot_rows,strategy,round,wall_ms,goodput_per_s,failed\n";
+
+/// A CSV file for the sweep: started afresh with `header`, or added to with `--append`.
+fn csv_file(path: &str, header: &str, append: bool) -> std::io::Result<std::fs::File> {
+    use std::io::Write;
+    let fresh = !append || std::fs::metadata(path).map_or(true, |file| file.len() == 0);
+    let mut csv = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(!fresh)
+        .truncate(fresh)
+        .open(path)?;
+    if fresh {
+        csv.write_all(header.as_bytes())?;
+    }
+    Ok(csv)
+}
+
 /// Every strategy swept (`grid.strategies`) at every point of the grid on one backend, `rounds` rounds each
 /// with the order rotated; one CSV line per strategy and point (medians; failures and losses
 /// the worst round's), written as each point finishes.
@@ -1282,6 +1347,7 @@ async fn sweep_backend<DB>(
     deposits: usize,
     rounds: usize,
     csv: &mut std::fs::File,
+    mut rounds_csv: Option<&mut std::fs::File>,
 ) -> Result<(), Box<dyn std::error::Error>>
 where
     DB: Dialect,
@@ -1306,13 +1372,20 @@ where
                 };
                 // PostgreSQL allows 100 connections in all.
                 let pool = connect(tasks.min(90) as u32).await?;
+                // Open every connection before the rounds: opened lazily, they fell on the first
+                // round's first strategy, always the same one.
+                let mut held = Vec::new();
+                for _ in 0..pool.options().get_max_connections() {
+                    held.push(pool.acquire().await?);
+                }
+                drop(held);
                 let mut lines = Vec::new();
                 // A change closure cannot await: combining has no think time to sweep.
                 let strategies: Vec<Strategy> = grid
                     .strategies
                     .iter()
                     .copied()
-                    .filter(|&strategy| think_ms == 0 || !strategy.combines())
+                    .filter(|&strategy| think_ms == 0 || !strategy.thinks_not())
                     .collect();
                 all_strategies(pool, &strategies, workload, rounds, &mut lines).await?;
                 for line in lines {
@@ -1345,8 +1418,23 @@ where
                         r.p50.as_secs_f64() * 1e3,
                         r.p99.as_secs_f64() * 1e3,
                     )?;
+                    if let Some(rounds_csv) = rounds_csv.as_deref_mut() {
+                        for (round, (wall, failed)) in line.rounds.iter().enumerate() {
+                            writeln!(
+                                rounds_csv,
+                                "{},{think_ms},{tasks},{hot_rows},{},{round},{:.3},{:.1},{failed}",
+                                line.backend,
+                                line.strategy.name(),
+                                wall.as_secs_f64() * 1e3,
+                                (deposits as u64 - failed) as f64 / wall.as_secs_f64(),
+                            )?;
+                        }
+                    }
                 }
                 csv.flush()?;
+                if let Some(rounds_csv) = rounds_csv.as_deref_mut() {
+                    rounds_csv.flush()?;
+                }
             }
         }
     }
@@ -1361,17 +1449,11 @@ async fn sweep(
     deposits: usize,
     rounds: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let fresh = !grid.append || std::fs::metadata(path).map_or(true, |file| file.len() == 0);
-    let mut csv = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(!fresh)
-        .truncate(fresh)
-        .open(path)?;
-    if fresh {
-        use std::io::Write;
-        csv.write_all(CSV_HEADER.as_bytes())?;
-    }
+    let mut csv = csv_file(path, CSV_HEADER, grid.append)?;
+    let mut rounds_csv = match &grid.rounds_csv {
+        Some(path) => Some(csv_file(path, ROUNDS_CSV_HEADER, grid.append)?),
+        None => None,
+    };
     for backend in &grid.backends {
         match backend.as_str() {
             "sqlite" => {
@@ -1379,19 +1461,43 @@ async fn sweep(
                 let workers: Vec<usize> =
                     grid.workers.iter().copied().filter(|&w| w <= 8).collect();
                 let connect = async |connections| sqlite_pool(dir.path(), connections).await;
-                sweep_backend(connect, &workers, grid, deposits, rounds, &mut csv).await?;
+                let rounds_csv = rounds_csv.as_mut();
+                sweep_backend(
+                    connect, &workers, grid, deposits, rounds, &mut csv, rounds_csv,
+                )
+                .await?;
             }
             "postgres" => {
                 let url = std::env::var("POSTGRES_URL")
                     .map_err(|_| "the postgres sweep needs POSTGRES_URL")?;
                 let connect = async |connections| pool::<sqlx::Postgres>(&url, connections).await;
-                sweep_backend(connect, &grid.workers, grid, deposits, rounds, &mut csv).await?;
+                let rounds_csv = rounds_csv.as_mut();
+                sweep_backend(
+                    connect,
+                    &grid.workers,
+                    grid,
+                    deposits,
+                    rounds,
+                    &mut csv,
+                    rounds_csv,
+                )
+                .await?;
             }
             "mariadb" => {
                 let url =
                     std::env::var("MYSQL_URL").map_err(|_| "the mariadb sweep needs MYSQL_URL")?;
                 let connect = async |connections| pool::<sqlx::MySql>(&url, connections).await;
-                sweep_backend(connect, &grid.workers, grid, deposits, rounds, &mut csv).await?;
+                let rounds_csv = rounds_csv.as_mut();
+                sweep_backend(
+                    connect,
+                    &grid.workers,
+                    grid,
+                    deposits,
+                    rounds,
+                    &mut csv,
+                    rounds_csv,
+                )
+                .await?;
             }
             other => return Err(format!("no backend `{other}` (sqlite, postgres, mariadb)").into()),
         }

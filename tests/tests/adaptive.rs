@@ -2,7 +2,9 @@
 //! only 3 attempts each, through a sqlx pool and through rusqlite. Optimistic attempts alone
 //! (the control: the same runner, escalation off, the same budget) run out and fail deposits;
 //! escalating to a row lock, every deposit lands and none is lost. SQLite always; PostgreSQL
-//! and MariaDB when named.
+//! and MariaDB when named. And escalation's turns: two calls on a hot row, the first held in
+//! its change; with turns the second waits and starts from the first's write, and the control
+//! (turns off) races it, so one of them goes stale.
 
 use std::time::Duration;
 
@@ -216,5 +218,136 @@ fn sqlite_rusqlite_adaptive_deposits_never_fail() {
         WORKERS * DEPOSITS,
         results[0],
         results[1],
+    );
+}
+
+/// How the second of two calls on one hot row went: the balances its change saw, its
+/// attempts, and the first call's attempts; with the conflicts the policy counted and the
+/// balance stored.
+#[derive(Debug, PartialEq)]
+struct TwoCalls {
+    second_saw: Vec<i64>,
+    second_attempts: u32,
+    first_attempts: u32,
+    conflicts: u64,
+    balance: i64,
+}
+
+/// Two calls on a row the policy remembers (it met a conflict), on rusqlite threads: the first
+/// is held inside its change until the second has had time to run.
+fn two_calls_on_a_hot_row(turns: bool) -> TwoCalls {
+    use optimistic_core::run::adaptive::AdaptivePolicy;
+    use std::sync::mpsc;
+
+    let file = TempSqlite::new("");
+    let setup = file.connect();
+    setup
+        .execute_batch(&format!("PRAGMA journal_mode = WAL; {ACCOUNTS}"))
+        .expect("create");
+    let account = Account {
+        id: 1,
+        balance: 0,
+        version: Version::INITIAL,
+    };
+    driver::insert(&setup, &account).expect("insert");
+    let escalation = AdaptivePolicy::new().with_turns(turns);
+    escalation.contention().record_conflict::<Account>(&1);
+    let policy = Policy::new()
+        .attempts(3)
+        .backoff(Duration::from_micros(100), Duration::from_millis(1))
+        .escalate_with(escalation);
+    let (entered, in_first) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let (ran, second_ran) = mpsc::channel();
+    let (landed, second_landed) = mpsc::channel();
+    let (first_attempts, second_saw, second_attempts) = std::thread::scope(|scope| {
+        let (policy, file) = (&policy, &file);
+        let first = scope.spawn(move || {
+            let connection = file.connect();
+            let mut held = false;
+            policy
+                .modify(&connection, &1, |account: &mut Account| {
+                    if !held {
+                        held = true;
+                        entered.send(()).expect("the test waits");
+                        released.recv().expect("released");
+                    }
+                    account.balance += 1;
+                    Ok(())
+                })
+                .expect("the first call lands")
+                .attempts
+        });
+        in_first.recv().expect("the first call's change runs");
+        let second = scope.spawn(move || {
+            let connection = file.connect();
+            let mut saw = Vec::new();
+            let done = policy
+                .modify(&connection, &1, |account: &mut Account| {
+                    saw.push(account.balance);
+                    let _ = ran.send(());
+                    account.balance += 10;
+                    Ok(())
+                })
+                .expect("the second call lands");
+            landed.send(()).expect("the test waits");
+            (saw, done.attempts)
+        });
+        let raced = second_ran.recv_timeout(Duration::from_millis(300)).is_ok();
+        assert_eq!(
+            raced, !turns,
+            "the second call's change ran while the first was held"
+        );
+        // Without turns, the second lands first; with them, it waits for the first.
+        if raced {
+            second_landed.recv().expect("the second call lands");
+        }
+        release.send(()).expect("the first call waits");
+        let first_attempts = first.join().expect("the first call");
+        let (saw, attempts) = second.join().expect("the second call");
+        (first_attempts, saw, attempts)
+    });
+    let balance = setup
+        .query_row("SELECT balance FROM accounts WHERE id = 1", [], |row| {
+            row.get(0)
+        })
+        .expect("the balance");
+    TwoCalls {
+        second_saw,
+        second_attempts,
+        first_attempts,
+        conflicts: policy.escalation_counts().expect("escalating").conflicts,
+        balance,
+    }
+}
+
+#[test]
+fn sqlite_a_hot_rows_calls_take_turns_and_do_not_conflict() {
+    // Queued behind the first call's write, the second starts from the row it left.
+    assert_eq!(
+        two_calls_on_a_hot_row(true),
+        TwoCalls {
+            second_saw: vec![1],
+            second_attempts: 1,
+            first_attempts: 1,
+            conflicts: 0,
+            balance: 11,
+        }
+    );
+}
+
+#[test]
+fn control_without_turns_the_calls_race_and_one_goes_stale() {
+    // The same two calls, each on its own: the second reads the row the first is changing,
+    // lands first, and the first's write goes stale and runs again.
+    assert_eq!(
+        two_calls_on_a_hot_row(false),
+        TwoCalls {
+            second_saw: vec![0],
+            second_attempts: 1,
+            first_attempts: 2,
+            conflicts: 1,
+            balance: 11,
+        }
     );
 }

@@ -236,8 +236,9 @@ macro_rules! scenario {
         assert_eq!((missing.kind(), missing.attempts()), (Kind::NotFound, 1));
         assert_eq!(missing.to_string(), "accounts (id = 99) not found");
 
-        // escalated: the locked attempt (FOR UPDATE / BEGIN IMMEDIATE) commits
-        let hot = optimistic_core::run::adaptive::AdaptivePolicy::new();
+        // escalated: the locked attempt (FOR UPDATE / BEGIN IMMEDIATE) commits (without
+        // turns: a call taking its turn on a hot row starts optimistic)
+        let hot = optimistic_core::run::adaptive::AdaptivePolicy::new().with_turns(false);
         for _ in 0..10 {
             hot.contention().record_conflict::<Account>(&2);
         }

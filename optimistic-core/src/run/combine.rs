@@ -34,9 +34,9 @@ pub(crate) struct Combining {
     hasher: RandomState,
 }
 
-/// The map's hasher: its keys are hashes already.
+/// The map's hasher: its keys are hashes already (here and in escalation's memory).
 #[derive(Default)]
-struct Hashed(u64);
+pub(crate) struct Hashed(u64);
 
 impl Hasher for Hashed {
     fn finish(&self) -> u64 {

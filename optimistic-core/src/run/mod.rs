@@ -387,7 +387,11 @@ impl Policy {
     /// `BEGIN IMMEDIATE` on SQLite) where the row's recent attempts say a locked one is
     /// cheaper than an optimistic one, and the last attempt of a call that met a conflict; a
     /// locked attempt cannot go stale. The policy remembers hot rows and what each mode cost
-    /// there (bounded, fading), shared by its clones. See [`adaptive`] for the decision.
+    /// there (bounded, fading), shared by its clones. On a row it remembers, this process's
+    /// calls take turns: each waits for the write in flight and starts from the row it left,
+    /// so they do not conflict with one another
+    /// ([`with_turns`](adaptive::AdaptivePolicy::with_turns)). See [`adaptive`] for the
+    /// decision.
     ///
     /// ```
     /// use optimistic_core::Policy;
@@ -573,10 +577,9 @@ impl Policy {
     /// after another on the one read.
     ///
     /// In groups of one, calls on a row take turns: each writes its own change, starting from
-    /// the row the write before it left, so no two calls of this process conflict. With
-    /// [`escalate`](Policy::escalate) on too, that is the measured choice for many writers of a
-    /// few rows in one process, but not for MariaDB's single hottest row, where escalation's
-    /// row lock alone is faster (docs/BENCHMARKS.md, section 3).
+    /// the row the write before it left, so no two calls of this process conflict.
+    /// [`escalate`](Policy::escalate) takes turns so on the rows it remembers as hot; groups
+    /// of one here take them on every row.
     ///
     /// ```
     /// use optimistic_core::Policy;
@@ -710,6 +713,7 @@ impl Policy {
             key,
             change,
             conflicts: 0,
+            row: 0,
             unknown: None,
             settles: 0,
             group: Vec::new(),
@@ -770,7 +774,30 @@ impl Policy {
         // Combining: lead the row (alone, or with the queue behind the last write), or have
         // the change carried by a leader's write.
         let mut leadership = None;
-        if let Some(combining) = &self.combining {
+        // Escalation's turns: on a row it remembers, this process's calls queue in groups of
+        // one (combining, when on, decides for every row).
+        let mut turns = None;
+        if let Some(escalation) = &self.escalation {
+            work.row = escalation.row::<T>(work.key);
+            let (remembered, queue) = escalation.turns(work.row);
+            turns = queue;
+            if self.combining.is_none() {
+                work.next_mode = if turns.is_some() {
+                    // Its turn cannot conflict with this process's other calls, whose
+                    // conflicts may have made the row look hot: its first attempt runs
+                    // optimistic, and only a conflict with another process escalates.
+                    Some((Mode::Optimistic, true))
+                } else if !remembered {
+                    // What the first attempt would decide on a row not remembered: one
+                    // lookup, not two, for a cool row.
+                    Some((Mode::Optimistic, false))
+                } else {
+                    None
+                };
+            }
+        }
+        let combining = self.combining.as_ref().or(turns);
+        if let Some(combining) = combining {
             loop {
                 match combining.join::<T>(work.dialect, work.key) {
                     Joined::Lead(lead) => leadership = Some(lead),
@@ -898,6 +925,8 @@ struct Modifying<'k, D, T: Optimistic, R, F> {
     change: F,
     /// Stale attempts so far, which escalation counts.
     conflicts: u32,
+    /// Escalating: the row's id in the policy's memory, worked out once per call.
+    row: u64,
     /// A write whose answer was lost, while resolving: the row as it was to be written, what
     /// the change returned for it, and the error to hand back if it cannot be settled.
     unknown: Option<(T, R, RunError)>,
@@ -930,7 +959,7 @@ where
             (Some(escalation), None) => {
                 let decided = self.next_mode.take().unwrap_or_else(|| {
                     let last = self.writes(number) >= policy.max_attempts();
-                    escalation.decide::<T>(self.key, self.conflicts, last, Duration::ZERO)
+                    escalation.decide(self.row, self.conflicts, last, Duration::ZERO)
                 });
                 escalation.count_attempt(decided.0);
                 decided
@@ -1017,7 +1046,7 @@ where
             // timeout, say) cost its time too.
             if stale || (remembered && (done.is_ok() || mode == Mode::Locked)) {
                 let cost = started.map(|started| started.elapsed());
-                escalation.record::<T>(self.key, Attempted { mode, stale, cost });
+                escalation.record(self.row, Attempted { mode, stale, cost });
             }
         }
         let (row, value) = done?;
@@ -1079,7 +1108,7 @@ where
             return Ok(Some(wait));
         };
         let last = writes + 1 >= policy.max_attempts();
-        let (mode, remembered) = escalation.decide::<T>(self.key, self.conflicts, last, wait);
+        let (mode, remembered) = escalation.decide(self.row, self.conflicts, last, wait);
         self.next_mode = Some((mode, remembered));
         // Escalated after a conflict: the row lock queues the next attempt, a backoff would
         // only idle.
