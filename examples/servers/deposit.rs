@@ -1321,6 +1321,12 @@ const CSV_HEADER: &str = "backend,think_ms,workers,hot_rows,strategy,rounds,wall
 const ROUNDS_CSV_HEADER: &str =
     "backend,think_ms,workers,hot_rows,strategy,round,wall_ms,goodput_per_s,failed\n";
 
+/// Where a sweep writes: a line per strategy and point, and (`--rounds-csv`) one per round.
+struct Outputs {
+    csv: std::fs::File,
+    rounds: Option<std::fs::File>,
+}
+
 /// A CSV file for the sweep: started afresh with `header`, or added to with `--append`.
 fn csv_file(path: &str, header: &str, append: bool) -> std::io::Result<std::fs::File> {
     use std::io::Write;
@@ -1346,8 +1352,7 @@ async fn sweep_backend<DB>(
     grid: &Grid,
     deposits: usize,
     rounds: usize,
-    csv: &mut std::fs::File,
-    mut rounds_csv: Option<&mut std::fs::File>,
+    out: &mut Outputs,
 ) -> Result<(), Box<dyn std::error::Error>>
 where
     DB: Dialect,
@@ -1403,7 +1408,7 @@ where
                     // The spread over the rounds: the slowest round's goodput, the fastest's.
                     let rate = |wall: Duration| deposits as f64 / wall.as_secs_f64();
                     writeln!(
-                        csv,
+                        out.csv,
                         "{},{think_ms},{tasks},{hot_rows},{},{rounds},{:.3},{goodput:.1},{},{},{},{},{},{:.1},{:.1},{:.3},{:.3}",
                         line.backend,
                         line.strategy.name(),
@@ -1418,7 +1423,7 @@ where
                         r.p50.as_secs_f64() * 1e3,
                         r.p99.as_secs_f64() * 1e3,
                     )?;
-                    if let Some(rounds_csv) = rounds_csv.as_deref_mut() {
+                    if let Some(rounds_csv) = &mut out.rounds {
                         for (round, (wall, failed)) in line.rounds.iter().enumerate() {
                             writeln!(
                                 rounds_csv,
@@ -1431,8 +1436,8 @@ where
                         }
                     }
                 }
-                csv.flush()?;
-                if let Some(rounds_csv) = rounds_csv.as_deref_mut() {
+                out.csv.flush()?;
+                if let Some(rounds_csv) = &mut out.rounds {
                     rounds_csv.flush()?;
                 }
             }
@@ -1449,10 +1454,12 @@ async fn sweep(
     deposits: usize,
     rounds: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let mut csv = csv_file(path, CSV_HEADER, grid.append)?;
-    let mut rounds_csv = match &grid.rounds_csv {
-        Some(path) => Some(csv_file(path, ROUNDS_CSV_HEADER, grid.append)?),
-        None => None,
+    let mut out = Outputs {
+        csv: csv_file(path, CSV_HEADER, grid.append)?,
+        rounds: match &grid.rounds_csv {
+            Some(path) => Some(csv_file(path, ROUNDS_CSV_HEADER, grid.append)?),
+            None => None,
+        },
     };
     for backend in &grid.backends {
         match backend.as_str() {
@@ -1461,43 +1468,19 @@ async fn sweep(
                 let workers: Vec<usize> =
                     grid.workers.iter().copied().filter(|&w| w <= 8).collect();
                 let connect = async |connections| sqlite_pool(dir.path(), connections).await;
-                let rounds_csv = rounds_csv.as_mut();
-                sweep_backend(
-                    connect, &workers, grid, deposits, rounds, &mut csv, rounds_csv,
-                )
-                .await?;
+                sweep_backend(connect, &workers, grid, deposits, rounds, &mut out).await?;
             }
             "postgres" => {
                 let url = std::env::var("POSTGRES_URL")
                     .map_err(|_| "the postgres sweep needs POSTGRES_URL")?;
                 let connect = async |connections| pool::<sqlx::Postgres>(&url, connections).await;
-                let rounds_csv = rounds_csv.as_mut();
-                sweep_backend(
-                    connect,
-                    &grid.workers,
-                    grid,
-                    deposits,
-                    rounds,
-                    &mut csv,
-                    rounds_csv,
-                )
-                .await?;
+                sweep_backend(connect, &grid.workers, grid, deposits, rounds, &mut out).await?;
             }
             "mariadb" => {
                 let url =
                     std::env::var("MYSQL_URL").map_err(|_| "the mariadb sweep needs MYSQL_URL")?;
                 let connect = async |connections| pool::<sqlx::MySql>(&url, connections).await;
-                let rounds_csv = rounds_csv.as_mut();
-                sweep_backend(
-                    connect,
-                    &grid.workers,
-                    grid,
-                    deposits,
-                    rounds,
-                    &mut csv,
-                    rounds_csv,
-                )
-                .await?;
+                sweep_backend(connect, &grid.workers, grid, deposits, rounds, &mut out).await?;
             }
             other => return Err(format!("no backend `{other}` (sqlite, postgres, mariadb)").into()),
         }
