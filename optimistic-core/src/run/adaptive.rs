@@ -29,7 +29,12 @@
 //! flight on the row and starts from the row that write left, so this process's writers stop
 //! conflicting with one another and only other processes' writes are left to escalate against:
 //! a turn's first attempt runs optimistic, and a conflict escalates the call's next attempts as
-//! above.
+//! above. Whether turns pay is measured too, per row: the row runs for windows of 16 calls
+//! each way, keeps the way in which it finished its calls sooner, and tries the other for one
+//! window in 17. Turns win where the database holds a row's lock until the commit is flushed
+//! (PostgreSQL) or the server has no time to spare for a locked change's extra statements; the
+//! row lock wins on a single row of a database that hands the lock on before the flush
+//! (MariaDB's InnoDB), where a turn waits for the write's answer.
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
@@ -66,6 +71,24 @@ const TRUSTED_AFTER: u8 = 4;
 /// The least share of landing optimistic attempts reckoned with, so that a row where nearly
 /// every one goes stale still has a finite (large) optimistic cost.
 const LEAST_SUCCESS: f64 = 0.02;
+
+/// Calls a window of turns (or of none) lets finish before it starts timing: those queued in,
+/// or racing, the way before it are not its own.
+const WINDOW_WARMUP: u32 = 4;
+
+/// Calls a window times: the row's time per finished call, the way it ran.
+const WINDOW_CALLS: u32 = 16;
+
+/// Windows run the cheaper way before the other runs again for one, in case it became the
+/// cheaper: about one window in 17 is spent finding out.
+const TRY_OTHER_EVERY: u32 = 16;
+
+/// A gap between two finished calls longer than this restarts the window: the row was not
+/// busy, and its idle time says nothing about either way.
+const IDLE: Duration = Duration::from_millis(50);
+
+/// The weight of a window's time in the average of its way.
+const WINDOW_WEIGHT: f64 = 0.5;
 
 /// Per table and key, the share of recent optimistic attempts that went stale and what an
 /// attempt in each mode cost: moving averages over attempts (each weighs 15%); the rate also
@@ -110,6 +133,80 @@ struct Heat {
     locked_cost: f64,
     /// Locked attempts timed on this row (up to `TRUSTED_AFTER`).
     locked_timed: u8,
+    /// Whether this process's calls on the row take turns now, and what each way measured.
+    turns: Turns,
+}
+
+/// Whether a hot row's calls take turns, decided by measuring both ways: each runs for
+/// windows of calls, and the one in which the row finishes its calls faster is kept. Turns
+/// win where the database holds a row's lock until the commit is flushed (PostgreSQL) or
+/// where a locked change costs the server more statements than it can spare; a row lock wins
+/// on a single row of a database that hands the lock on before the flush (MariaDB's InnoDB),
+/// which a turn, waiting for the write's answer, cannot (docs/BENCHMARKS.md, section 3).
+#[derive(Clone, Copy, Debug)]
+struct Turns {
+    on: bool,
+    /// Calls finished in this window so far.
+    finished: u32,
+    /// When the last one finished, and when the window started timing.
+    last: Instant,
+    since: Instant,
+    /// The row's time per finished call without turns and with them (seconds; 0: not
+    /// measured yet).
+    per_call: [f64; 2],
+    /// Windows since the way last changed.
+    windows: u32,
+}
+
+impl Turns {
+    fn new(now: Instant) -> Self {
+        Turns {
+            on: true,
+            finished: 0,
+            last: now,
+            since: now,
+            per_call: [0.0; 2],
+            windows: 0,
+        }
+    }
+
+    /// A call on the row finished at `now`, the way the row runs now (a call that started
+    /// the other way may end in this window: the warm-up absorbs it).
+    fn finish(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.last) > IDLE {
+            self.finished = 0;
+        }
+        self.last = now;
+        self.finished += 1;
+        if self.finished == WINDOW_WARMUP {
+            self.since = now;
+        }
+        if self.finished < WINDOW_WARMUP + WINDOW_CALLS {
+            return;
+        }
+        let per_call =
+            now.saturating_duration_since(self.since).as_secs_f64() / f64::from(WINDOW_CALLS);
+        let way = usize::from(self.on);
+        let previous = self.per_call[way];
+        self.per_call[way] = if previous == 0.0 {
+            per_call.max(1e-9)
+        } else {
+            previous + WINDOW_WEIGHT * (per_call - previous)
+        };
+        self.finished = 0;
+        self.windows += 1;
+        let other = self.per_call[usize::from(!self.on)];
+        let next = if other == 0.0 || self.windows >= TRY_OTHER_EVERY {
+            !self.on
+        } else {
+            // The cheaper way; turns when both measured the same.
+            self.per_call[1] <= self.per_call[0]
+        };
+        if next != self.on {
+            self.on = next;
+            self.windows = 0;
+        }
+    }
 }
 
 /// An attempt's outcome, for [`Contention::record`]: its mode, whether it went stale, and
@@ -237,6 +334,7 @@ impl Contention {
                     optimistic_cost: 0.0,
                     locked_cost: 0.0,
                     locked_timed: 0,
+                    turns: Turns::new(now),
                 }
             }
         };
@@ -309,9 +407,18 @@ impl Contention {
         heat.rate * 0.5_f64.powf(halvings)
     }
 
-    /// Whether it holds the row with this id.
-    fn remembers(&self, row: u64) -> bool {
-        self.lock().contains_key(&row)
+    /// Whether this process's calls on the row with this id take turns now; `None` when the
+    /// row is not remembered.
+    fn takes_turns(&self, row: u64) -> Option<bool> {
+        self.lock().get(&row).map(|heat| heat.turns.on)
+    }
+
+    /// A call on the row with this id finished at `now`: counted in the window of the way the
+    /// row runs, which may then change.
+    fn finished(&self, row: u64, now: Instant) {
+        if let Some(heat) = self.lock().get_mut(&row) {
+            heat.turns.finish(now);
+        }
     }
 
     /// How many rows it holds.
@@ -369,7 +476,7 @@ impl fmt::Debug for Contention {
 /// included; a call that met a conflict runs its last attempt locked. A locked row probes with
 /// an optimistic attempt once every **32** attempts; rates halve every **second** without
 /// attempts; **4,096** rows are remembered; on a remembered row, the runner's calls in this
-/// process take turns ([`with_turns`](Self::with_turns)). [`with_hot_at`](Self::with_hot_at)
+/// process take turns while that is measured to pay ([`with_turns`](Self::with_turns)). [`with_hot_at`](Self::with_hot_at)
 /// and [`with_escalate_after`](Self::with_escalate_after) fix the line instead.
 ///
 /// ```
@@ -456,11 +563,13 @@ impl AdaptivePolicy {
     /// the version check, so other processes' writes are caught as ever; only conflicts
     /// within this process are gone. A turn's first attempt runs optimistic, whatever the
     /// row's figures say (they may come from this process's own conflicts, which turns
-    /// remove); a conflict escalates the call's next attempts as without turns. Off, every call runs on its own: that measured faster on
-    /// MariaDB's single hottest row at 4-64 writers (0.87-0.92x of a row lock with turns), where
-    /// the lock hands the row on before its commit is flushed while a turn waits for the
-    /// answer (docs/BENCHMARKS.md, section 3). With [`Policy::combine`](crate::Policy::combine)
-    /// on, combining decides instead, on every row.
+    /// remove); a conflict escalates the call's next attempts as without turns. On, the row
+    /// still runs without turns while that is measured to finish its calls sooner (see
+    /// [the module](self)): on MariaDB's single hottest row, where the lock hands the row on
+    /// before its commit is flushed while a turn waits for the answer (docs/BENCHMARKS.md,
+    /// section 3). Off, every call always runs on its own. With
+    /// [`Policy::combine`](crate::Policy::combine) on, combining decides instead, on every
+    /// row.
     ///
     /// ```
     /// use optimistic_core::Policy;
@@ -496,10 +605,21 @@ impl AdaptivePolicy {
     }
 
     /// Whether the row is remembered (it met a conflict), and if so the queue a call on it
-    /// takes its turn in, where turns are on: a cool row pays for no queue.
+    /// takes its turn in, where turns are on and the row runs faster with them: a cool row
+    /// pays for no queue.
     pub(crate) fn turns(&self, row: u64) -> (bool, Option<&Arc<Combining>>) {
-        let remembered = self.contention.remembers(row);
-        (remembered, self.turns.as_ref().filter(|_| remembered))
+        match self.contention.takes_turns(row) {
+            None => (false, None),
+            Some(on) => (true, self.turns.as_ref().filter(|_| on)),
+        }
+    }
+
+    /// A call on a remembered row finished with its change written: what decides whether
+    /// the row's calls take turns.
+    pub(crate) fn finished(&self, row: u64) {
+        if self.turns.is_some() {
+            self.contention.finished(row, Instant::now());
+        }
     }
 
     /// A fixed line per call: after this many conflicts (at least 1) its next attempt is
@@ -795,6 +915,84 @@ mod tests {
             contention.record::<Account>(&1, Attempted::untimed(false), start);
         }
         assert!(rate(start) < 0.01);
+    }
+
+    /// Finishes `windows` windows of calls on `row` of `contention`, `per_call` apart, from
+    /// `at`; returns when the last one finished.
+    fn finish_windows(
+        contention: &Contention,
+        row: u64,
+        mut at: Instant,
+        windows: u32,
+        per_call: impl Fn(bool) -> Duration,
+    ) -> Instant {
+        for _ in 0..windows * (WINDOW_WARMUP + WINDOW_CALLS) {
+            at += per_call(contention.takes_turns(row) == Some(true));
+            contention.finished(row, at);
+        }
+        at
+    }
+
+    #[test]
+    fn a_hot_row_takes_turns_while_they_finish_its_calls_faster() {
+        let contention = Contention::new(10, Duration::from_secs(1));
+        let row = contention.row_id::<Account>(&1);
+        let start = Instant::now();
+        contention.finished(row, start);
+        assert_eq!(contention.takes_turns(row), None, "a cool row has no queue");
+        contention.record_row(row, Attempted::untimed(true), start);
+        assert_eq!(contention.takes_turns(row), Some(true), "turns first");
+        // Turns twice as fast: one window without them, to measure, then turns again, trying
+        // the other way once every `TRY_OTHER_EVERY` windows.
+        let fast_turns = |turns| Duration::from_micros(if turns { 100 } else { 200 });
+        let at = finish_windows(&contention, row, start, 1, fast_turns);
+        assert_eq!(
+            contention.takes_turns(row),
+            Some(false),
+            "the other way is measured"
+        );
+        let mut at = finish_windows(&contention, row, at, 1, fast_turns);
+        let mut without = 0;
+        for _ in 0..2 * (TRY_OTHER_EVERY + 1) {
+            without += u32::from(contention.takes_turns(row) == Some(false));
+            at = finish_windows(&contention, row, at, 1, fast_turns);
+        }
+        assert_eq!(
+            without,
+            2,
+            "one window in {} without turns",
+            TRY_OTHER_EVERY + 1
+        );
+        // Now a row lock finishes them faster (MariaDB's single hot row): the next look at
+        // the other way, and the average, move it over.
+        let slow_turns = |turns| Duration::from_micros(if turns { 200 } else { 100 });
+        let at = finish_windows(&contention, row, at, TRY_OTHER_EVERY + 2, slow_turns);
+        assert_eq!(contention.takes_turns(row), Some(false));
+        let mut at = at;
+        let mut with = 0;
+        for _ in 0..2 * TRY_OTHER_EVERY {
+            with += u32::from(contention.takes_turns(row) == Some(true));
+            at = finish_windows(&contention, row, at, 1, slow_turns);
+        }
+        assert!(with <= 2, "turns only to look again: {with}");
+    }
+
+    #[test]
+    fn an_idle_gap_restarts_the_window() {
+        let contention = Contention::new(10, Duration::from_secs(1));
+        let row = contention.row_id::<Account>(&1);
+        let mut at = Instant::now();
+        contention.record_row(row, Attempted::untimed(true), at);
+        // Ten calls with turns, a pause, then calls 100 µs apart until turns are measured:
+        // the pause is not counted against them.
+        let tick = Duration::from_micros(100);
+        for call in 0..10 + WINDOW_WARMUP + WINDOW_CALLS {
+            at += if call == 10 { IDLE * 2 } else { tick };
+            contention.finished(row, at);
+        }
+        let turns = contention.lock()[&row].turns;
+        assert!(!turns.on, "measured, so the other way is next");
+        assert!((turns.per_call[1] - 100e-6).abs() < 1e-9, "{turns:?}");
     }
 
     #[test]

@@ -388,10 +388,10 @@ impl Policy {
     /// cheaper than an optimistic one, and the last attempt of a call that met a conflict; a
     /// locked attempt cannot go stale. The policy remembers hot rows and what each mode cost
     /// there (bounded, fading), shared by its clones. On a row it remembers, this process's
-    /// calls take turns: each waits for the write in flight and starts from the row it left,
-    /// so they do not conflict with one another
+    /// calls take turns while that is measured to finish them sooner: each waits for the write
+    /// in flight and starts from the row it left, so they do not conflict with one another
     /// ([`with_turns`](adaptive::AdaptivePolicy::with_turns)). See [`adaptive`] for the
-    /// decision.
+    /// decisions.
     ///
     /// ```
     /// use optimistic_core::Policy;
@@ -578,8 +578,8 @@ impl Policy {
     ///
     /// In groups of one, calls on a row take turns: each writes its own change, starting from
     /// the row the write before it left, so no two calls of this process conflict.
-    /// [`escalate`](Policy::escalate) takes turns so on the rows it remembers as hot; groups
-    /// of one here take them on every row.
+    /// [`escalate`](Policy::escalate) takes turns so on the rows it remembers as hot, where
+    /// they are measured to pay; groups of one here take them on every row.
     ///
     /// ```
     /// use optimistic_core::Policy;
@@ -777,16 +777,21 @@ impl Policy {
         // Escalation's turns: on a row it remembers, this process's calls queue in groups of
         // one (combining, when on, decides for every row).
         let mut turns = None;
+        // Escalation: whether the call counts towards deciding if the row's calls take turns.
+        let mut counted = None;
         if let Some(escalation) = &self.escalation {
             work.row = escalation.row::<T>(work.key);
             let (remembered, queue) = escalation.turns(work.row);
             turns = queue;
+            counted = remembered.then_some((escalation, work.row));
             if self.combining.is_none() {
                 work.next_mode = if turns.is_some() {
                     // Its turn cannot conflict with this process's other calls, whose
                     // conflicts may have made the row look hot: its first attempt runs
-                    // optimistic, and only a conflict with another process escalates.
-                    Some((Mode::Optimistic, true))
+                    // optimistic, and only a conflict with another process escalates. Nor
+                    // is it timed: a turn that lands says nothing of what an attempt costs
+                    // when the calls do not take turns, which is what those figures decide.
+                    Some((Mode::Optimistic, false))
                 } else if !remembered {
                     // What the first attempt would decide on a row not remembered: one
                     // lookup, not two, for a cool row.
@@ -814,6 +819,9 @@ impl Policy {
                                 leadership = Some(lead);
                             }
                             Followed::Done(done) => {
+                                if let (Some((escalation, row)), Ok(_)) = (counted, &done) {
+                                    escalation.finished(row);
+                                }
                                 return done.map(|(row, value, attempts)| Modified {
                                     row,
                                     value,
@@ -829,6 +837,9 @@ impl Policy {
             }
         }
         let done = retry_loop!(self, work, Rt<D>);
+        if let (Some((escalation, row)), Ok(_)) = (counted, &done) {
+            escalation.finished(row);
+        }
         if let Some(mut leadership) = leadership {
             let members = std::mem::take(&mut work.group);
             match &done {
