@@ -74,6 +74,9 @@ pub(crate) enum Message<T> {
     Turn(T, flume::Sender<Option<T>>),
     /// The group's write ended: the row as written and the attempts it took, or the error.
     Done(Result<(T, u32), RunError>),
+    /// The row's calls stopped taking turns (escalation measured them slower): run on your
+    /// own, without waiting for the rest of the queue.
+    Leave,
 }
 
 /// A queued call, as its leader reaches it.
@@ -94,7 +97,8 @@ pub(crate) enum Followed<T, R> {
     Done(Result<(T, R, u32), RunError>),
     /// Its leader went away before taking its change: queue again.
     Again,
-    /// It was queued behind another row sharing its hash: run without combining.
+    /// It was queued behind another row sharing its hash, or the row's calls stopped taking
+    /// turns: run without combining.
     Alone,
 }
 
@@ -205,6 +209,21 @@ fn pass<T>(members: Vec<Member<T>>, mut written: Option<T>) -> bool {
 }
 
 impl<T: 'static> Leadership<T> {
+    /// The leader's write ended and the row's calls stop taking turns: every call queued
+    /// behind it runs on its own now, instead of one after another behind calls that no
+    /// longer queue.
+    pub(crate) fn disband(&mut self) {
+        if !std::mem::take(&mut self.owns) {
+            return;
+        }
+        let waiting = self.combining.lock().remove(&self.row);
+        for member in waiting.into_iter().flatten() {
+            if let Ok(member) = member.downcast::<Member<T>>() {
+                let _ = member.send(Message::Leave);
+            }
+        }
+    }
+
     /// The leader's write ended: the first queued call still waiting leads next, with as many
     /// behind it as a group takes, starting from `written`, the row as the write left it
     /// (cloned only then), instead of reading it: a row another process moved on since only
@@ -307,6 +326,8 @@ where
                     return Followed::Done(Err(RunError::refused(refusal)));
                 }
             },
+            Some(Message::Leave) if value.is_none() => return Followed::Alone,
+            Some(Message::Leave) => {}
             Some(Message::Done(done)) => {
                 return Followed::Done(match (done, value) {
                     (Ok((row, attempts)), Some(value)) => Ok((row, value, attempts)),

@@ -801,6 +801,7 @@ impl Policy {
                 };
             }
         }
+        let taking_turns = self.combining.is_none() && turns.is_some();
         let combining = self.combining.as_ref().or(turns);
         if let Some(combining) = combining {
             loop {
@@ -829,7 +830,8 @@ impl Policy {
                                 });
                             }
                             Followed::Again => continue,
-                            Followed::Alone => {}
+                            // On its own, the attempt runs as the row's figures say.
+                            Followed::Alone => work.next_mode = None,
                         }
                     }
                 }
@@ -840,6 +842,9 @@ impl Policy {
         if let (Some((escalation, row)), Ok(_)) = (counted, &done) {
             escalation.finished(row);
         }
+        // Escalation measured the row's calls faster without turns: those queued leave.
+        let turns_stopped = taking_turns
+            && counted.is_some_and(|(escalation, row)| escalation.turns(row).1.is_none());
         if let Some(mut leadership) = leadership {
             let members = std::mem::take(&mut work.group);
             match &done {
@@ -850,9 +855,14 @@ impl Policy {
                 }
                 Ok(modified) => {
                     combine::finish(members, Ok((&modified.row, modified.attempts)));
-                    leadership.hand_over(Some(&modified.row));
+                    if !turns_stopped {
+                        leadership.hand_over(Some(&modified.row));
+                    }
                 }
                 Err(error) => combine::finish(members, Err(error)),
+            }
+            if turns_stopped {
+                leadership.disband();
             }
         }
         done

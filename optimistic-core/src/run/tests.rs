@@ -523,3 +523,34 @@ fn combining_hands_the_row_on_past_calls_that_went_away() {
     drop(fourth); // nobody queued: nothing in flight
     assert!(matches!(join(), Joined::Lead(_)), "the row was left led");
 }
+
+/// When escalation stops a row's turns, the calls queued behind the last turn run on their
+/// own at once, and the row is left with nothing in flight: none waits behind calls that no
+/// longer queue.
+#[test]
+fn calls_queued_for_turns_leave_when_the_turns_stop() {
+    use super::combine::{Combining, Followed, Joined, follow};
+    let combining = Arc::new(Combining::new(1));
+    let join = || combining.join::<Account>(Dialect::Sqlite, &1);
+    let Joined::Lead(mut first) = join() else {
+        panic!("the first call leads");
+    };
+    let mut queued: Vec<_> = (0..3)
+        .map(|_| match join() {
+            Joined::Queued(leadership) => leadership,
+            Joined::Lead(_) => panic!("led a row with a turn in flight"),
+        })
+        .collect();
+    first.disband();
+    for waiting in &mut queued {
+        let left = driver::Blocking::finish(follow::<driver::Blocking, Account, (), _>(
+            waiting,
+            &1,
+            &mut |_: &mut Account| Ok(()),
+        ));
+        assert!(matches!(left, Followed::Alone), "runs on its own");
+    }
+    drop(queued);
+    drop(first);
+    assert!(matches!(join(), Joined::Lead(_)), "nothing left in flight");
+}
