@@ -36,9 +36,10 @@
 //! row lock wins on a single row of a database that hands the lock on before the flush
 //! (MariaDB's InnoDB), where a turn waits for the write's answer.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -435,9 +436,32 @@ impl Contention {
     /// key's text costs more than the lookups it serves).
     fn row_id<T: Optimistic>(&self, key: &T::Key) -> u64 {
         let mut feed = Feed(self.hasher.build_hasher());
-        // Writing into a hasher cannot fail.
-        let _ = write!(feed, "{}\0{}", T::TABLE, crate::error::KeyText::<T>(key));
+        (T::TABLE.schema(), T::TABLE.name()).hash(&mut feed.0);
+        // The common keys are hashed as they are: formatting one cost more than the rest of
+        // a cool row's escalation (callgrind, docs/BENCHMARKS.md). Integers widen, so that
+        // two structs of one table with keys of other widths still share the row.
+        let any: &dyn Any = key;
+        if let Some(integer) = Self::integer(any) {
+            integer.hash(&mut feed.0);
+        } else if let Some(text) = any.downcast_ref::<String>() {
+            text.hash(&mut feed.0);
+        } else {
+            // Writing into a hasher cannot fail.
+            let _ = write!(feed, "{}", crate::error::KeyText::<T>(key));
+        }
         feed.0.finish()
+    }
+
+    fn integer(key: &dyn Any) -> Option<i128> {
+        macro_rules! widen {
+            ($($integer:ty),*) => {
+                $(if let Some(integer) = key.downcast_ref::<$integer>() {
+                    return Some(i128::from(*integer));
+                })*
+            };
+        }
+        widen!(i64, i32, u64, u32, i16, u16);
+        None
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Heat, BuildHasherDefault<Hashed>>> {
@@ -993,6 +1017,54 @@ mod tests {
         let turns = contention.lock()[&row].turns;
         assert!(!turns.on, "measured, so the other way is next");
         assert!((turns.per_call[1] - 100e-6).abs() < 1e-9, "{turns:?}");
+    }
+
+    #[test]
+    fn rows_are_told_apart_by_table_and_key_whatever_the_key_type() {
+        #[optimistic(table = "accounts")]
+        struct Narrow {
+            id: i32,
+            version: Version,
+        }
+        #[optimistic(table = "ledgers")]
+        struct Ledger {
+            id: i64,
+            version: Version,
+        }
+        #[optimistic(table = "ledgers")]
+        struct Named {
+            #[optimistic(key)]
+            name: String,
+            version: Version,
+        }
+        #[optimistic(table = "entries")]
+        struct Entry {
+            #[optimistic(key)]
+            ledger: i64,
+            #[optimistic(key)]
+            line: i64,
+            version: Version,
+        }
+        let contention = Contention::new(10, Duration::from_secs(1));
+        let account = contention.row_id::<Account>(&7);
+        assert_eq!(account, contention.row_id::<Account>(&7));
+        assert_eq!(
+            account,
+            contention.row_id::<Narrow>(&7),
+            "one table, one row"
+        );
+        assert_ne!(account, contention.row_id::<Account>(&8));
+        assert_ne!(account, contention.row_id::<Ledger>(&7), "another table");
+        let named = contention.row_id::<Named>(&"7".to_owned());
+        assert_eq!(named, contention.row_id::<Named>(&"7".to_owned()));
+        assert_ne!(named, contention.row_id::<Named>(&"8".to_owned()));
+        let entry = contention.row_id::<Entry>(&(1, 2));
+        assert_eq!(
+            entry,
+            contention.row_id::<Entry>(&(1, 2)),
+            "formatted keys too"
+        );
+        assert_ne!(entry, contention.row_id::<Entry>(&(2, 1)));
     }
 
     #[test]
