@@ -777,13 +777,14 @@ impl Policy {
         // Escalation's turns: on a row it remembers, this process's calls queue in groups of
         // one (combining, when on, decides for every row).
         let mut turns = None;
-        // Escalation: whether the call counts towards deciding if the row's calls take turns.
+        // Escalation: whether the call counts towards deciding if the row's calls take turns
+        // (not with combining on, which decides that for every row).
         let mut counted = None;
         if let Some(escalation) = &self.escalation {
             work.row = escalation.row::<T>(work.key);
             let (remembered, queue) = escalation.turns(work.row);
             turns = queue;
-            counted = remembered.then_some((escalation, work.row));
+            counted = (remembered && self.combining.is_none()).then_some((escalation, work.row));
             if self.combining.is_none() {
                 work.next_mode = if turns.is_some() {
                     // Its turn cannot conflict with this process's other calls, whose
