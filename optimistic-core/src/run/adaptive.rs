@@ -30,8 +30,9 @@
 //! conflicting with one another and only other processes' writes are left to escalate against:
 //! a turn's first attempt runs optimistic, and a conflict escalates the call's next attempts as
 //! above. Whether turns pay is measured too, per row: the row runs for windows of 16 calls
-//! each way, keeps the way in which it finished its calls sooner, and tries the other for one
-//! window in 17. Turns win where the database holds a row's lock until the commit is flushed
+//! each way, keeps the way in which it finished its calls sooner, and looks at the other for
+//! one window after 16, then after twice as many each time the look confirms the choice (up
+//! to 128; back to 16 when it does not). Turns win where the database holds a row's lock until the commit is flushed
 //! (PostgreSQL) or the server has no time to spare for a locked change's extra statements; the
 //! row lock wins on a single row of a database that hands the lock on before the flush
 //! (MariaDB's InnoDB), where a turn waits for the write's answer.
@@ -81,8 +82,13 @@ const WINDOW_WARMUP: u32 = 4;
 const WINDOW_CALLS: u32 = 16;
 
 /// Windows run the cheaper way before the other runs again for one, in case it became the
-/// cheaper: about one window in 17 is spent finding out.
+/// cheaper: about one window in 17 is spent finding out. Each look that confirms the choice
+/// doubles the wait, up to `TRY_OTHER_AT_MOST`: a look costs the row a slower window, and a
+/// choice confirmed again and again rarely needs another soon.
 const TRY_OTHER_EVERY: u32 = 16;
+
+/// The longest wait between two looks at the other way, in windows (about 2,600 calls).
+const TRY_OTHER_AT_MOST: u32 = 128;
 
 /// A gap between two finished calls longer than this restarts the window: the row was not
 /// busy, and its idle time says nothing about either way.
@@ -157,6 +163,10 @@ struct Turns {
     per_call: [f64; 2],
     /// Windows since the way last changed.
     windows: u32,
+    /// Windows the cheaper way runs before the next look at the other.
+    try_other_after: u32,
+    /// Whether this window is such a look.
+    looking: bool,
 }
 
 impl Turns {
@@ -168,6 +178,8 @@ impl Turns {
             since: now,
             per_call: [0.0; 2],
             windows: 0,
+            try_other_after: TRY_OTHER_EVERY,
+            looking: false,
         }
     }
 
@@ -197,11 +209,22 @@ impl Turns {
         self.finished = 0;
         self.windows += 1;
         let other = self.per_call[usize::from(!self.on)];
-        let next = if other == 0.0 || self.windows >= TRY_OTHER_EVERY {
+        // The cheaper way; turns when both measured the same.
+        let cheaper = self.per_call[1] <= self.per_call[0];
+        if std::mem::take(&mut self.looking) {
+            self.try_other_after = if cheaper == self.on {
+                TRY_OTHER_EVERY // the load changed: keep looking often
+            } else {
+                (self.try_other_after * 2).min(TRY_OTHER_AT_MOST)
+            };
+        }
+        let next = if other == 0.0 {
+            !self.on
+        } else if self.windows >= self.try_other_after {
+            self.looking = true;
             !self.on
         } else {
-            // The cheaper way; turns when both measured the same.
-            self.per_call[1] <= self.per_call[0]
+            cheaper
         };
         if next != self.on {
             self.on = next;
@@ -966,8 +989,9 @@ mod tests {
         assert_eq!(contention.takes_turns(row), None, "a cool row has no queue");
         contention.record_row(row, Attempted::untimed(true), start);
         assert_eq!(contention.takes_turns(row), Some(true), "turns first");
-        // Turns twice as fast: one window without them, to measure, then turns again, trying
-        // the other way once every `TRY_OTHER_EVERY` windows.
+        // Turns twice as fast: one window without them, to measure, then turns again, looking
+        // at the other way after `TRY_OTHER_EVERY` windows, and each time it confirms turns,
+        // twice as many windows later, up to `TRY_OTHER_AT_MOST`.
         let fast_turns = |turns| Duration::from_micros(if turns { 100 } else { 200 });
         let at = finish_windows(&contention, row, start, 1, fast_turns);
         assert_eq!(
@@ -976,23 +1000,34 @@ mod tests {
             "the other way is measured"
         );
         let mut at = finish_windows(&contention, row, at, 1, fast_turns);
-        let mut without = 0;
-        for _ in 0..2 * (TRY_OTHER_EVERY + 1) {
-            without += u32::from(contention.takes_turns(row) == Some(false));
+        let mut looks = Vec::new();
+        for window in 0..400 {
+            if contention.takes_turns(row) == Some(false) {
+                looks.push(window);
+            }
             at = finish_windows(&contention, row, at, 1, fast_turns);
         }
+        let waits: Vec<u32> = looks.windows(2).map(|pair| pair[1] - pair[0] - 1).collect();
+        assert_eq!(looks[0], TRY_OTHER_EVERY, "{looks:?}");
         assert_eq!(
-            without,
-            2,
-            "one window in {} without turns",
-            TRY_OTHER_EVERY + 1
+            waits,
+            [32, 64, 128, 128],
+            "each confirming look doubles the wait, up to {TRY_OTHER_AT_MOST}"
         );
         // Now a row lock finishes them faster (MariaDB's single hot row): the next look at
-        // the other way, and the average, move it over.
+        // the other way, and the average, move it over, and the looks come often again.
         let slow_turns = |turns| Duration::from_micros(if turns { 200 } else { 100 });
-        let at = finish_windows(&contention, row, at, TRY_OTHER_EVERY + 2, slow_turns);
-        assert_eq!(contention.takes_turns(row), Some(false));
-        let mut at = at;
+        let moved = (0..TRY_OTHER_AT_MOST + 2).any(|_| {
+            at = finish_windows(&contention, row, at, 1, slow_turns);
+            let turns = contention.lock()[&row].turns;
+            !turns.on && !turns.looking
+        });
+        assert!(moved, "moved over after its next look");
+        assert_eq!(
+            contention.lock()[&row].turns.try_other_after,
+            TRY_OTHER_EVERY,
+            "the load changed: look again soon"
+        );
         let mut with = 0;
         for _ in 0..2 * TRY_OTHER_EVERY {
             with += u32::from(contention.takes_turns(row) == Some(true));
