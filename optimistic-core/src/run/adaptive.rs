@@ -458,33 +458,10 @@ impl Contention {
     /// The row's id: a hash of its table and key, worked out once per call by the runner (the
     /// key's text costs more than the lookups it serves).
     fn row_id<T: Optimistic>(&self, key: &T::Key) -> u64 {
-        let mut feed = Feed(self.hasher.build_hasher());
-        (T::TABLE.schema(), T::TABLE.name()).hash(&mut feed.0);
-        // The common keys are hashed as they are: formatting one cost more than the rest of
-        // a cool row's escalation (callgrind, docs/BENCHMARKS.md). Integers widen, so that
-        // two structs of one table with keys of other widths still share the row.
-        let any: &dyn Any = key;
-        if let Some(integer) = Self::integer(any) {
-            integer.hash(&mut feed.0);
-        } else if let Some(text) = any.downcast_ref::<String>() {
-            text.hash(&mut feed.0);
-        } else {
-            // Writing into a hasher cannot fail.
-            let _ = write!(feed, "{}", crate::error::KeyText::<T>(key));
-        }
-        feed.0.finish()
-    }
-
-    fn integer(key: &dyn Any) -> Option<i128> {
-        macro_rules! widen {
-            ($($integer:ty),*) => {
-                $(if let Some(integer) = key.downcast_ref::<$integer>() {
-                    return Some(i128::from(*integer));
-                })*
-            };
-        }
-        widen!(i64, i32, u64, u32, i16, u16);
-        None
+        let mut hasher = self.hasher.build_hasher();
+        (T::TABLE.schema(), T::TABLE.name()).hash(&mut hasher);
+        hash_key::<T>(key, &mut hasher);
+        hasher.finish()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Heat, BuildHasherDefault<Hashed>>> {
@@ -921,14 +898,33 @@ impl AdaptivePolicy {
     }
 }
 
-/// Feeds formatted text straight into a hasher: rows are told apart by a hash of their key's
-/// text, with no allocation (here and in combining).
-pub(crate) struct Feed<H>(pub(crate) H);
-
-impl<H: Hasher> fmt::Write for Feed<H> {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        self.0.write(text.as_bytes());
-        Ok(())
+/// Feeds `key` into `hasher`, to tell rows apart here and in combining. The common keys are
+/// hashed as they are: formatting one cost more than the rest of a cool row's escalation
+/// (callgrind, docs/BENCHMARKS.md). Integers widen, so that two structs of one table with keys
+/// of other widths still share the row; other keys are hashed by their text, with no
+/// allocation.
+pub(crate) fn hash_key<T: Optimistic>(key: &T::Key, hasher: &mut impl Hasher) {
+    struct Feed<'h, H>(&'h mut H);
+    impl<H: Hasher> fmt::Write for Feed<'_, H> {
+        fn write_str(&mut self, text: &str) -> fmt::Result {
+            self.0.write(text.as_bytes());
+            Ok(())
+        }
+    }
+    let any: &dyn Any = key;
+    macro_rules! widen {
+        ($($integer:ty),*) => {
+            $(if let Some(integer) = any.downcast_ref::<$integer>() {
+                return i128::from(*integer).hash(hasher);
+            })*
+        };
+    }
+    widen!(i64, i32, u64, u32, i16, u16);
+    if let Some(text) = any.downcast_ref::<String>() {
+        text.hash(hasher);
+    } else {
+        // Writing into a hasher cannot fail.
+        let _ = write!(Feed(hasher), "{}", crate::error::KeyText::<T>(key));
     }
 }
 

@@ -19,7 +19,7 @@ use std::fmt::{self, Write as _};
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::adaptive::Feed;
+use super::adaptive::hash_key;
 use crate::driver::Runtime;
 use crate::{Dialect, Optimistic, Refusal, RunError};
 
@@ -127,11 +127,10 @@ impl Combining {
         key: &T::Key,
     ) -> Joined<T> {
         let row = {
-            let mut feed = Feed(self.hasher.build_hasher());
-            (TypeId::of::<T>(), dialect).hash(&mut feed.0);
-            // Writing into a hasher cannot fail.
-            let _ = write!(feed, "{key:?}");
-            feed.0.finish()
+            let mut hasher = self.hasher.build_hasher();
+            (TypeId::of::<T>(), dialect).hash(&mut hasher);
+            hash_key::<T>(key, &mut hasher);
+            hasher.finish()
         };
         let mut rows = self.lock();
         match rows.entry(row) {
