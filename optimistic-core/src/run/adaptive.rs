@@ -32,10 +32,10 @@
 //! above. Whether turns pay is measured too, per row: the row runs for windows of 16 calls
 //! each way, keeps the way in which it finished its calls sooner, and looks at the other for
 //! one window after 16, then after twice as many each time the look confirms the choice (up
-//! to 128; back to 16 when it does not). Turns win where the database holds a row's lock until the commit is flushed
-//! (PostgreSQL) or the server has no time to spare for a locked change's extra statements; the
-//! row lock wins on a single row of a database that hands the lock on before the flush
-//! (MariaDB's InnoDB), where a turn waits for the write's answer.
+//! to 128; back to 16 when it does not). Turns win where the database holds a row's lock
+//! until the commit is flushed (PostgreSQL) or the server has no time to spare for a locked
+//! change's extra statements; the row lock wins on a single row of a database that hands the
+//! lock on before the flush (MariaDB's InnoDB), where a turn waits for the write's answer.
 
 use std::any::Any;
 use std::collections::HashMap;
