@@ -47,11 +47,16 @@
 //! | `token` | the write's token, part of the primary key |
 //! | `row_key` | the row's key as text (columns joined by `,`) |
 //! | `version` | the version the write stored, as text (NULL without a version column, or for `xmin`) |
-//! | `written_at` | when it committed (the server's clock), indexed for pruning |
+//! | `written_at` | when it committed (the server's clock), indexed for pruning on PostgreSQL and MySQL |
+//!
+//! On SQLite the log is `WITHOUT ROWID` and has no index on `written_at`: one b-tree, its key's.
+//! SQLite writes every b-tree a row enters into the commit, in the writer's own process, so
+//! each one more costs uncontended writes about 4% of their goodput (docs/BENCHMARKS.md,
+//! section 6); pruning, which runs rarely, scans the log instead.
 //!
 //! The names it makes up are `<table>_write_log_insert` and `<table>_write_log_update` for the
 //! triggers, `<table>_write_log` for PostgreSQL's trigger function and `<log>_written_at` for
-//! the index; one longer than 63 bytes keeps its first 46 bytes (fewer where a character would
+//! the index (PostgreSQL and MySQL); one longer than 63 bytes keeps its first 46 bytes (fewer where a character would
 //! be cut) and ends in `_` and a hash of the whole, so that it fits every database and two
 //! such names stay apart. PostgreSQL keeps the function when the table is dropped (`DROP
 //! FUNCTION` it in the migration that drops the table).
@@ -74,7 +79,7 @@ use sea_query::{Expr, ExprTrait, Query, SelectStatement};
 use crate::{Dialect, Locking, Role, Table};
 
 /// The statements that create `table`'s write log (if it does not exist yet), its index on
-/// `written_at` and the triggers that record `table`'s writes in it, for `dialect`; run them
+/// `written_at` (PostgreSQL; MySQL's table declares it; SQLite has none) and the triggers that record `table`'s writes in it, for `dialect`; run them
 /// in this order. Each may run again: it leaves what exists as it is (PostgreSQL replaces its
 /// trigger function and triggers).
 /// `None` when the table keeps no log, or has no write token column to record.
@@ -134,24 +139,21 @@ pub fn schema(table: &Table, dialect: Dialect) -> Option<Vec<String>> {
              row_key TEXT NOT NULL, version VARCHAR(255), written_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), \
              PRIMARY KEY (table_name, token), KEY {quoted_index} (written_at))"
         ),
+        // One b-tree, the key's: SQLite writes each b-tree a row enters into the commit, in
+        // the writer's own process (docs/BENCHMARKS.md, section 6).
         Dialect::Sqlite => format!(
             "CREATE TABLE IF NOT EXISTS {log_table} (table_name TEXT NOT NULL, token BIGINT NOT NULL, \
              row_key TEXT NOT NULL, version TEXT, written_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, \
-             PRIMARY KEY (table_name, token))"
+             PRIMARY KEY (table_name, token)) WITHOUT ROWID"
         ),
     };
     let indexed = match dialect {
-        // SQLite qualifies the index, not the table it indexes.
-        Dialect::Sqlite => Some(format!(
-            "CREATE INDEX IF NOT EXISTS {} ON {} (written_at)",
-            names.qualified(&index),
-            names.quote(log)
-        )),
         Dialect::Postgres => Some(format!(
             "CREATE INDEX IF NOT EXISTS {quoted_index} ON {log_table} (written_at)"
         )),
-        // MySQL has no `CREATE INDEX IF NOT EXISTS`: the table declares it.
-        Dialect::Mysql => None,
+        // MySQL has no `CREATE INDEX IF NOT EXISTS`: the table declares it. SQLite's pruning
+        // scans the log instead.
+        Dialect::Mysql | Dialect::Sqlite => None,
     };
     let on = names.qualified(table.name());
     // PostgreSQL's triggers belong to their table; MySQL's are named in its schema.
