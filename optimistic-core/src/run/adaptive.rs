@@ -81,10 +81,10 @@ const WINDOW_WARMUP: u32 = 4;
 /// Calls a window times: the row's time per finished call, the way it ran.
 const WINDOW_CALLS: u32 = 16;
 
-/// Windows run the cheaper way before the other runs again for one, in case it became the
-/// cheaper: about one window in 17 is spent finding out. Each look that confirms the choice
-/// doubles the wait, up to `TRY_OTHER_AT_MOST`: a look costs the row a slower window, and a
-/// choice confirmed again and again rarely needs another soon.
+/// Windows the cheaper way runs before the other runs again for one (a look), in case it
+/// became the cheaper. Each look that confirms the choice doubles the wait, up to
+/// `TRY_OTHER_AT_MOST`: a look costs the row a slower window, and a choice confirmed again and
+/// again rarely needs another soon.
 const TRY_OTHER_EVERY: u32 = 16;
 
 /// The longest wait between two looks at the other way, in windows (about 2,600 calls).
@@ -500,8 +500,9 @@ impl fmt::Debug for Contention {
 /// included; a call that met a conflict runs its last attempt locked. A locked row probes with
 /// an optimistic attempt once every **32** attempts; rates halve every **second** without
 /// attempts; **4,096** rows are remembered; on a remembered row, the runner's calls in this
-/// process take turns while that is measured to pay ([`with_turns`](Self::with_turns)). [`with_hot_at`](Self::with_hot_at)
-/// and [`with_escalate_after`](Self::with_escalate_after) fix the line instead.
+/// process take turns while that is measured to pay ([`with_turns`](Self::with_turns)).
+/// [`with_hot_at`](Self::with_hot_at) and [`with_escalate_after`](Self::with_escalate_after)
+/// fix the line instead.
 ///
 /// ```
 /// use optimistic_core::run::adaptive::{AdaptivePolicy, Mode};
