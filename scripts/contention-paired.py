@@ -9,21 +9,24 @@ and a sign test of "the median ratio is at least the target": a point is a miss 
 data when so many rounds fall below the target that a strategy truly at the target would do
 that less than 5% of the time. The A/A control (`optimistic-control` over `optimistic`, the
 same code run twice) is judged by the same test: it shows how often noise alone would pass for
-a miss. Usage: scripts/contention-paired.py ROUNDS.csv [strategy, default adaptive] [target, default 0.95]"""
+a miss. Usage: scripts/contention-paired.py ROUNDS.csv[,ROUNDS.csv..] [strategy, default adaptive]
+[target, default 0.95]; several files (comma-separated, sweeps of the same build) are pooled,
+each one's rounds kept apart."""
 import csv
 import sys
 from collections import defaultdict
 from math import comb
 from statistics import median
 
-path = sys.argv[1]
+paths = sys.argv[1].split(",")
 strategy = sys.argv[2] if len(sys.argv) > 2 else "adaptive"
 target = float(sys.argv[3]) if len(sys.argv) > 3 else 0.95
 
 points = defaultdict(lambda: defaultdict(dict))
-for row in csv.DictReader(open(path)):
-    key = (row["backend"], int(row["think_ms"]), int(row["hot_rows"]), int(row["workers"]))
-    points[key][row["strategy"]][int(row["round"])] = float(row["goodput_per_s"])
+for sweep, path in enumerate(paths):
+    for row in csv.DictReader(open(path)):
+        key = (row["backend"], int(row["think_ms"]), int(row["hot_rows"]), int(row["workers"]))
+        points[key][row["strategy"]][(sweep, int(row["round"]))] = float(row["goodput_per_s"])
 
 
 def below_p(below, n):
