@@ -997,9 +997,8 @@ mod tests {
         contention.record_row(row, Attempted::untimed(true), start);
         assert_eq!(contention.takes_turns(row), Some(true), "turns first");
         // Turns twice as fast: two windows without them (the first warms up), to measure,
-        // then turns again, looking
-        // at the other way after `TRY_OTHER_EVERY` windows, and each time it confirms turns,
-        // twice as many windows later, up to `TRY_OTHER_AT_MOST`.
+        // then turns again, looking at the other way after `TRY_OTHER_EVERY` windows, and
+        // each time it confirms turns, twice as many windows later, up to `TRY_OTHER_AT_MOST`.
         let fast_turns = |turns| Duration::from_micros(if turns { 100 } else { 200 });
         let at = finish_windows(&contention, row, start, 1, fast_turns);
         assert_eq!(
