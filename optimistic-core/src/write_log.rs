@@ -47,7 +47,7 @@
 //! | `token` | the write's token, part of the primary key |
 //! | `row_key` | the row's key as text (columns joined by `,`) |
 //! | `version` | the version the write stored, as text (NULL without a version column, or for `xmin`) |
-//! | `written_at` | when it committed (the server's clock), indexed for pruning on PostgreSQL and MySQL |
+//! | `written_at` | when it committed (the server's clock); indexed on PostgreSQL and MySQL |
 //!
 //! On SQLite the log is `WITHOUT ROWID` and has no index on `written_at`: one b-tree, its key's.
 //! SQLite writes every b-tree a row enters into the commit, in the writer's own process, so
@@ -56,9 +56,9 @@
 //!
 //! The names it makes up are `<table>_write_log_insert` and `<table>_write_log_update` for the
 //! triggers, `<table>_write_log` for PostgreSQL's trigger function and `<log>_written_at` for
-//! the index (PostgreSQL and MySQL); one longer than 63 bytes keeps its first 46 bytes (fewer where a character would
-//! be cut) and ends in `_` and a hash of the whole, so that it fits every database and two
-//! such names stay apart. PostgreSQL keeps the function when the table is dropped (`DROP
+//! the index (PostgreSQL and MySQL); one longer than 63 bytes keeps its first 46 bytes (fewer
+//! where a character would be cut) and ends in `_` and a hash of the whole, so that it fits
+//! every database and two such names stay apart. PostgreSQL keeps the function when the table is dropped (`DROP
 //! FUNCTION` it in the migration that drops the table).
 //!
 //! One log serves every table that names it. It lives in the struct's schema when the struct
@@ -79,9 +79,9 @@ use sea_query::{Expr, ExprTrait, Query, SelectStatement};
 use crate::{Dialect, Locking, Role, Table};
 
 /// The statements that create `table`'s write log (if it does not exist yet), its index on
-/// `written_at` (PostgreSQL; MySQL's table declares it; SQLite has none) and the triggers that record `table`'s writes in it, for `dialect`; run them
-/// in this order. Each may run again: it leaves what exists as it is (PostgreSQL replaces its
-/// trigger function and triggers).
+/// `written_at` (PostgreSQL; MySQL's table declares it; SQLite has none) and the triggers that
+/// record `table`'s writes in it, for `dialect`; run them in this order. Each may run again: it
+/// leaves what exists as it is (PostgreSQL replaces its trigger function and triggers).
 /// `None` when the table keeps no log, or has no write token column to record.
 ///
 /// ```
