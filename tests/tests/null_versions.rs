@@ -31,15 +31,18 @@ fn assert_unexplained_stale(label: &str, outcome: Result<Version, RunError>) {
 }
 
 /// sqlx: `fetch_by_key` and `try_get::<Version>` refuse the NULL; `execute_explained` says stale.
+///
+/// The pool is connected on the runtime that uses it: a pooled connection's socket belongs to
+/// the runtime it was opened on, and fails once that runtime is gone.
 macro_rules! sqlx_null_version {
-    ($db:expr, $pool:expr) => {{
+    ($db:expr, $connect:expr $(,)?) => {{
         let mut db = $db;
-        let pool = $pool;
         use sqlx::Row;
         let label = db.label();
         db.batch(NULLABLE_SEATS);
         db.batch(NULL_ROW);
         let runtime = optimistic_tests::namespace::runtime();
+        let pool = runtime.block_on($connect).unwrap();
 
         let read = runtime.block_on(optimistic_core::driver::fetch_by_key::<_, Seat>(&pool, &2));
         assert!(read.is_err(), "{label}: read a NULL version as {read:?}");
@@ -61,14 +64,12 @@ macro_rules! sqlx_null_version {
 #[test]
 fn sqlx_sqlite_null_version_is_never_a_version() {
     let file = TempSqlite::new("");
-    let pool = optimistic_tests::namespace::runtime()
-        .block_on(
-            sqlx::sqlite::SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(file.path())),
-        )
-        .unwrap();
-    sqlx_null_version!(SqlxDb::sqlite(file.path()), pool);
+    sqlx_null_version!(
+        SqlxDb::sqlite(file.path()),
+        sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(file.path())),
+    );
 }
 
 #[test]
@@ -79,28 +80,24 @@ fn sqlx_sqlite_null_version_is_never_a_version() {
 fn sqlx_postgres_null_version_is_never_a_version() {
     let schema = PgSchema::new();
     let options = schema.sqlx_options();
-    let pool = optimistic_tests::namespace::runtime()
-        .block_on(
-            sqlx::postgres::PgPoolOptions::new()
-                .max_connections(1)
-                .connect_with(options),
-        )
-        .unwrap();
-    sqlx_null_version!(SqlxDb::postgres(&schema), pool);
+    sqlx_null_version!(
+        SqlxDb::postgres(&schema),
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options),
+    );
 }
 
 #[test]
 #[cfg_attr(not(optimistic_mysql), ignore = "set OPTIMISTIC_TEST_MYSQL_URL to run")]
 fn sqlx_mysql_null_version_is_never_a_version() {
     let database = MyDatabase::new();
-    let pool = optimistic_tests::namespace::runtime()
-        .block_on(
-            sqlx::mysql::MySqlPoolOptions::new()
-                .max_connections(1)
-                .connect_with(database.sqlx_options()),
-        )
-        .unwrap();
-    sqlx_null_version!(SqlxDb::mysql(&database), pool);
+    sqlx_null_version!(
+        SqlxDb::mysql(&database),
+        sqlx::mysql::MySqlPoolOptions::new()
+            .max_connections(1)
+            .connect_with(database.sqlx_options()),
+    );
 }
 
 /// SeaORM: `execute_explained` against a NULL version says stale.
