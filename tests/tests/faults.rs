@@ -1,6 +1,6 @@
 //! Deposits under connection kills: 8 writers make read-modify-write deposits on 4 accounts
 //! while a killer terminates their connections every 20 ms (`OPTIMISTIC_FAULT_KILL_EVERY_MS`),
-//! in storms of 300 ms with 100 ms of calm between them (only the connections this test
+//! in storms of 300 ms with 300 ms of calm between them (only the connections this test
 //! opened, found by application name on PostgreSQL and by database on MariaDB). A trigger keeps
 //! a ledger of the writes that really committed, each tagged with its deposit's number, and
 //! every deposit's reported outcome is compared with it:
@@ -29,14 +29,24 @@ use sqlx::Connection;
 const WORKERS: u64 = 8;
 const ACCOUNTS: i64 = 4;
 
-/// The killer strikes for this long, then rests for [`CALM`], and again: an outage that ends,
+/// The killer strikes for this long, then rests for [`calm`], and again: an outage that ends,
 /// so that the database can be reached again. A killer that never rests outpaces a loaded
 /// machine's connection setup (a new PostgreSQL backend through the proxy took longer than
 /// 20 ms under CI's load), and then nothing can find out what happened.
 const STORM: Duration = Duration::from_millis(300);
+
 /// The killer's rest after each [`STORM`]: long enough for a resolving writer to reconnect and
-/// read what became of a write whose answer was lost.
-const CALM: Duration = Duration::from_millis(100);
+/// read what became of a write whose answer was lost. 300 ms, or as
+/// `OPTIMISTIC_FAULT_CALM_MS` says: on a loaded 2-core machine (CI's of 2026-12-06), 100 ms
+/// was too short for a writer to reconnect, and settling spent its budget (docs/RELIABILITY.md).
+fn calm() -> Duration {
+    let millis = std::env::var("OPTIMISTIC_FAULT_CALM_MS").map_or(300, |millis| {
+        millis
+            .parse()
+            .expect("OPTIMISTIC_FAULT_CALM_MS is a number of milliseconds")
+    });
+    Duration::from_millis(millis)
+}
 
 /// How often the killer strikes during a storm: every 20 ms, or as
 /// `OPTIMISTIC_FAULT_KILL_EVERY_MS` says (a harder setting for a manual run,
@@ -444,7 +454,7 @@ fn deposits_under_kills<S: Server>(server: &S, mode: Mode) -> Run {
                 let mut storm = Instant::now();
                 while !stop.load(Ordering::SeqCst) {
                     if storm.elapsed() >= STORM {
-                        tokio::time::sleep(CALM).await;
+                        tokio::time::sleep(calm()).await;
                         storm = Instant::now();
                     }
                     tokio::time::sleep(kill_every()).await;
