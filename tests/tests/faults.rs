@@ -40,22 +40,22 @@ const STORM: Duration = Duration::from_millis(300);
 /// `OPTIMISTIC_FAULT_CALM_MS` says: on a loaded 2-core machine (CI's of 2026-12-06), 100 ms
 /// was too short for a writer to reconnect, and settling spent its budget (docs/RELIABILITY.md).
 fn calm() -> Duration {
-    let millis = std::env::var("OPTIMISTIC_FAULT_CALM_MS").map_or(300, |millis| {
-        millis
-            .parse()
-            .expect("OPTIMISTIC_FAULT_CALM_MS is a number of milliseconds")
-    });
-    Duration::from_millis(millis)
+    millis_from_env("OPTIMISTIC_FAULT_CALM_MS", 300)
 }
 
 /// How often the killer strikes during a storm: every 20 ms, or as
 /// `OPTIMISTIC_FAULT_KILL_EVERY_MS` says (a harder setting for a manual run,
 /// docs/RELIABILITY.md).
 fn kill_every() -> Duration {
-    let millis = std::env::var("OPTIMISTIC_FAULT_KILL_EVERY_MS").map_or(20, |millis| {
+    millis_from_env("OPTIMISTIC_FAULT_KILL_EVERY_MS", 20)
+}
+
+/// The milliseconds the environment variable `name` says, or `default` when it is unset.
+fn millis_from_env(name: &str, default: u64) -> Duration {
+    let millis = std::env::var(name).map_or(default, |millis| {
         millis
             .parse()
-            .expect("OPTIMISTIC_FAULT_KILL_EVERY_MS is a number of milliseconds")
+            .unwrap_or_else(|_| panic!("{name} is a number of milliseconds, not {millis:?}"))
     });
     Duration::from_millis(millis)
 }
