@@ -58,8 +58,8 @@
 //! triggers, `<table>_write_log` for PostgreSQL's trigger function and `<log>_written_at` for
 //! the index (PostgreSQL and MySQL); one longer than 63 bytes keeps its first 46 bytes (fewer
 //! where a character would be cut) and ends in `_` and a hash of the whole, so that it fits
-//! every database and two such names stay apart. PostgreSQL keeps the function when the table is dropped (`DROP
-//! FUNCTION` it in the migration that drops the table).
+//! every database and two such names stay apart. PostgreSQL keeps the function when the table
+//! is dropped (`DROP FUNCTION` it in the migration that drops the table).
 //!
 //! One log serves every table that names it. It lives in the struct's schema when the struct
 //! has one. The triggers need PostgreSQL 14, MariaDB 10.2.3 or MySQL 8.0.29, or SQLite 3.
