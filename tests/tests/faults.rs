@@ -1,9 +1,9 @@
 //! Deposits under connection kills: 8 writers make read-modify-write deposits on 4 accounts
 //! while a killer terminates their connections every 20 ms (`OPTIMISTIC_FAULT_KILL_EVERY_MS`),
-//! in storms of 300 ms with 300 ms of calm between them (only the connections this test
-//! opened, found by application name on PostgreSQL and by database on MariaDB). A trigger keeps
-//! a ledger of the writes that really committed, each tagged with its deposit's number, and
-//! every deposit's reported outcome is compared with it:
+//! in storms of 300 ms with 300 ms of calm between them (`OPTIMISTIC_FAULT_CALM_MS`; only the
+//! connections this test opened, found by application name on PostgreSQL and by database on
+//! MariaDB). A trigger keeps a ledger of the writes that really committed, each tagged with its
+//! deposit's number, and every deposit's reported outcome is compared with it:
 //!
 //! - nothing is applied twice, and the balances and versions match the ledger (nothing lost);
 //! - every deposit reported done is in the ledger, none reported failed is;
